@@ -1,0 +1,194 @@
+"""The probe protocol, its settings base, its result, and the harness that runs one probe.
+
+A probe performs one check of one target and returns a :class:`ProbeResult`. Everything
+common to every probe lives in :func:`run_probe`: the timeout, the duration measurement, the
+``probe_success`` and ``probe_duration_seconds`` samples, and turning a crash into a failed
+result with a reason. After blackbox_exporter ``prober/handler.go``.
+
+``probes`` knows nothing of ``monitor``: a probe takes its own settings and returns a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, Protocol
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+_DURATION_RE = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
+_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Parse a Prometheus-style duration (``30s``, ``5m``, ``1h30m``, ``250ms``, ``2d``) into seconds.
+
+    Plain non-negative numbers are taken as seconds. Semantics of Prometheus
+    ``common/model/time.go`` ``ParseDuration`` (units y, w, d, h, m, s, ms, largest first).
+
+    :return: the duration in seconds (float, >= 0).
+    :raises ValueError: ``expected a duration such as 30s, got "<text>"``.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f'expected a duration such as 30s, got "{text}"')
+    if isinstance(text, (int, float)):
+        if text < 0:
+            raise ValueError(f'expected a duration such as 30s, got "{text}"')
+        return float(text)
+    s = str(text).strip()
+    m = _DURATION_RE.match(s)
+    if s == "0":
+        return 0.0
+    if not s or not m:
+        raise ValueError(f'expected a duration such as 30s, got "{text}"')
+    total = 0.0
+    for i, unit in enumerate(_UNITS):
+        g = m.group(2 * i + 2)
+        if g:
+            total += int(g) * unit
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds as a Prometheus duration (``90`` -> ``1m30s``; ``0`` -> ``0s``)."""
+    ms = int(round(seconds * 1000))
+    if ms == 0:
+        return "0s"
+    out = []
+    for name, unit in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        q, ms = divmod(ms, unit)
+        if q:
+            out.append(f"{q}{name}")
+    return "".join(out)
+
+
+def _duration(v: Any) -> float:
+    return parse_duration(v)
+
+
+#: A pydantic field type: a Prometheus duration string (or number of seconds) -> float seconds.
+Duration = Annotated[float, BeforeValidator(_duration)]
+#: A duration that must be strictly positive.
+PositiveDuration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+
+
+class ProbeSettings(BaseModel):
+    """Settings common to every probe; each probe kind subclasses this with its own fields.
+
+    :ivar name: unique probe name; becomes the ``probe`` label.
+    :ivar kind: the probe kind (key of ``probes.PROBES``).
+    :ivar interval: seconds between runs.
+    :ivar timeout: seconds before a run is abandoned as failed (must be <= interval).
+    :ivar labels: extra labels put on every sample of this probe.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: str
+    interval: PositiveDuration = 30.0
+    timeout: PositiveDuration = 10.0
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    def target(self) -> str:
+        """Return the target this probe checks, for the ``target`` label (URL, host:port, path...)."""
+        return self.name
+
+
+@dataclass(slots=True)
+class Sample:
+    """One measurement from a probe: metric name, labels (beyond ``probe``/``target``), value."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """The outcome of one probe run.
+
+    :ivar success: whether the check passed.
+    :ivar duration_seconds: wall-clock duration of the run, set by the harness.
+    :ivar samples: detail samples (e.g. ``probe_http_status_code``); the harness adds
+        ``probe_success`` and ``probe_duration_seconds``.
+    :ivar error: the reason for a failure, one line, no secrets; ``None`` on success.
+    :ivar logs: free-form lines kept for the debug endpoint.
+    :ivar details: key figures for the CLI table (``{"status": 200, "vectors": 1200}``).
+    :ivar finished_at: Unix seconds when the run ended, set by the harness.
+    """
+
+    success: bool
+    duration_seconds: float = 0.0
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+    logs: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    finished_at: float = 0.0
+
+    def add(self, name: str, value: float, **labels: str) -> None:
+        """Append a detail sample."""
+        self.samples.append(Sample(name, labels, float(value)))
+
+
+class Probe(Protocol):
+    """One probe kind. Implementations are plain classes registered in ``probes.PROBES``.
+
+    Example::
+
+        class DiskProbe:
+            kind = "disk"
+            Settings = DiskSettings
+            def __init__(self, settings: DiskSettings, **resources): ...
+            async def run(self) -> ProbeResult: ...
+            async def close(self) -> None: ...
+
+    ``resources`` are shared objects injected by the daemon (e.g. ``http_client`` an
+    ``httpx.AsyncClient``); a probe must work when they are absent by creating its own.
+    ``run`` may raise anything: the harness turns an exception into a failed result.
+    """
+
+    kind: ClassVar[str]
+    Settings: ClassVar[type[ProbeSettings]]
+
+    async def run(self) -> ProbeResult: ...
+
+    async def close(self) -> None: ...
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+async def run_probe(probe: Probe, timeout: float, *, clock=time.monotonic, wall=time.time) -> ProbeResult:
+    """Run one probe under a timeout and complete its result.
+
+    Adds ``probe_success`` (1/0) and ``probe_duration_seconds`` samples, sets
+    ``duration_seconds`` and ``finished_at``. A timeout gives ``error="timeout after Xs"``;
+    any exception gives a failed result whose error names the exception type and message.
+    Never raises (except ``asyncio.CancelledError`` when the caller is cancelled).
+
+    :param probe: the probe instance.
+    :param timeout: seconds before the run is cancelled.
+    :return: the completed :class:`ProbeResult`.
+    """
+    start = clock()
+    try:
+        result = await asyncio.wait_for(probe.run(), timeout)
+    except asyncio.TimeoutError:
+        result = ProbeResult(False, error=f"timeout after {timeout:g}s")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crashing probe is a failed probe, never a dead daemon
+        result = ProbeResult(False, error=_one_line(exc))
+    result.duration_seconds = clock() - start
+    result.finished_at = wall()
+    if not result.success and not result.error:
+        result.error = "failed"
+    result.samples.append(Sample("probe_success", {}, 1.0 if result.success else 0.0))
+    result.samples.append(Sample("probe_duration_seconds", {}, result.duration_seconds))
+    return result

@@ -1,0 +1,34 @@
+"""Shared fixtures: the real PostgreSQL (a fresh schema per test that asks for one)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+DATABASE_URL = os.environ.get("MONITOR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def database_url() -> str:
+    """The DSN of the test PostgreSQL (``MONITOR_TEST_DATABASE_URL``)."""
+    return DATABASE_URL
+
+
+@pytest.fixture
+async def pg_schema(database_url):
+    """Create a uniquely named schema, yield ``(dsn, schema)``, drop it afterwards.
+
+    Connections that should use it set ``server_settings={"search_path": schema}``.
+    """
+    import asyncpg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        yield database_url, schema
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()

@@ -1,5 +1,33 @@
-"""Synthetic probes, one module per kind. ``PROBES`` is the explicit ``kind -> class`` registry."""
+"""Synthetic probes, one module per kind. ``PROBES`` is the explicit ``kind -> class`` registry.
+
+Every class has ``kind``, ``Settings`` (a :class:`probes.base.ProbeSettings` subclass whose
+``kind`` field is a ``Literal`` of that kind, so the config layer can build a discriminated
+union), ``METRICS`` (every sample name it may emit -> help sentence), ``__init__(settings, *,
+http_client=None)``, ``async run() -> ProbeResult`` and ``async close()``.
+"""
 
 from __future__ import annotations
 
-PROBES: dict[str, type] = {}
+from probes.api import ApiProbe
+from probes.database import DatabaseProbe
+from probes.disk import DiskProbe
+from probes.llm import LlmProbe
+from probes.pinecone import PineconeProbe
+from probes.quota import QuotaProbe
+from probes.sql import SqlProbe
+from probes.tls import TlsProbe
+
+PROBES: dict[str, type] = {
+    "api": ApiProbe,
+    "database": DatabaseProbe,
+    "pinecone": PineconeProbe,
+    "llm": LlmProbe,
+    "tls": TlsProbe,
+    "quota": QuotaProbe,
+    "sql": SqlProbe,
+    "disk": DiskProbe,
+}
+"""Probe kind -> probe class; the config's ``kind`` key selects the entry."""
+
+__all__ = ["PROBES", "ApiProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
+           "SqlProbe", "TlsProbe"]

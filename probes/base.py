@@ -128,8 +128,8 @@ class ProbeResult:
     details: dict[str, Any] = field(default_factory=dict)
     finished_at: float = 0.0
 
-    def add(self, name: str, value: float, **labels: str) -> None:
-        """Append a detail sample."""
+    def add(self, name: str, value: float, /, **labels: str) -> None:
+        """Append a detail sample (``name`` and ``value`` are positional, so labels may use those words)."""
         self.samples.append(Sample(name, labels, float(value)))
 
 
@@ -192,3 +192,39 @@ async def run_probe(probe: Probe, timeout: float, *, clock=time.monotonic, wall=
     result.samples.append(Sample("probe_success", {}, 1.0 if result.success else 0.0))
     result.samples.append(Sample("probe_duration_seconds", {}, result.duration_seconds))
     return result
+
+
+def secret_prefix(secret: Any, keep: int = 6) -> str:
+    """Return a loggable hint of a secret: its first ``keep`` characters and ``...``.
+
+    Secrets shorter than ``2 * keep`` characters give ``"***"`` only, so a short key is never
+    mostly revealed. ``None`` or an empty secret gives ``""``.
+
+    :param secret: a ``pydantic.SecretStr`` or plain string.
+    """
+    value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else (secret or "")
+    if not value:
+        return ""
+    if len(value) < 2 * keep:
+        return "***"
+    return value[:keep] + "..."
+
+
+def scrub_secrets(text: str, *secrets: Any) -> str:
+    """Return ``text`` with every occurrence of each secret replaced by its :func:`secret_prefix`.
+
+    Used on error strings built from vendor responses, which may echo a key back.
+
+    :param secrets: ``pydantic.SecretStr`` values, plain strings or ``None`` (ignored).
+    """
+    for secret in secrets:
+        value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret
+        if value and len(value) >= 4:
+            text = text.replace(value, secret_prefix(value))
+    return text
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Collapse ``text`` to a single line of at most ``limit`` characters (for error reasons)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -1,0 +1,299 @@
+"""Aggregation groups and notification timing, with an injected clock.
+
+Semantics of Alertmanager ``dispatch/dispatch.go`` (``Dispatcher``, ``aggrGroup``) and the
+dedup decision of ``notify/notify.go`` (``DedupStage.needsUpdate``):
+
+- Each alert is routed (``Route.match``); for every matching route it joins the aggregation
+  group keyed by ``<route key>:<group labels>`` (the route's ``group_by`` labels of the alert).
+- A new group waits ``group_wait`` before its first flush — unless the alert started more than
+  ``group_wait`` ago, then it flushes at once. After each flush the next one is
+  ``group_interval`` later.
+- At a flush the group's alerts are marked by the mute stages (inhibition, silences,
+  maintenance windows); muted alerts are left out of the notification but stay visible with
+  their markers. A route's ``mute_time_intervals`` (or being outside its
+  ``active_time_intervals``) suppresses the whole notification.
+- A notification is produced when a firing alert appeared that was not in the last one; when
+  every alert is now resolved and the last one had firing alerts; when a resolved alert is new
+  and the receiver sends resolved messages; or when ``repeat_interval`` has passed since the
+  last one. Resolved alerts are included (the notifier decides whether to send them) and are
+  dropped from the group after the flush; an empty group is deleted.
+
+``Dispatcher.process(alerts, now)`` = ``put`` then ``flush``; call it again at
+``next_wakeup()``. All times are aware datetimes (or Unix seconds on input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.alerting.alert import Alert, to_datetime
+from monitor.alerting.inhibit import Inhibitor
+from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from monitor.alerting.route import Route, RouteMatch
+from monitor.alerting.silence import Silences
+from monitor.tsdb.series import Labels
+
+__all__ = ["Notification", "MuteStages", "Dispatcher", "GroupView"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What should be sent to one receiver for one aggregation group (a notification intent).
+
+    :ivar receiver: receiver name.
+    :ivar group_key: ``<route key>:{<group labels>}``, stable across restarts (dedup key material).
+    :ivar group_labels: the group's ``group_by`` labels.
+    :ivar alerts: unmuted alerts, firing first then resolved, each sorted by labels.
+    :ivar at: when the flush happened.
+    :ivar route: the matched route and its options.
+    """
+
+    receiver: str
+    group_key: str
+    group_labels: Labels
+    alerts: tuple[Alert, ...]
+    at: datetime
+    route: RouteMatch
+
+    @property
+    def firing(self) -> list[Alert]:
+        """The alerts firing at ``at``."""
+        return [a for a in self.alerts if not a.resolved(self.at)]
+
+    @property
+    def resolved(self) -> list[Alert]:
+        """The alerts resolved at ``at``."""
+        return [a for a in self.alerts if a.resolved(self.at)]
+
+    @property
+    def status(self) -> str:
+        """``"firing"`` if any alert fires, else ``"resolved"`` (webhook ``status``)."""
+        return "firing" if self.firing else "resolved"
+
+    def common_labels(self) -> dict[str, str]:
+        """Labels shared (same value) by every alert (webhook ``commonLabels``)."""
+        return _common([a.labels.as_dict() for a in self.alerts])
+
+    def common_annotations(self) -> dict[str, str]:
+        """Annotations shared by every alert (webhook ``commonAnnotations``)."""
+        return _common([dict(a.annotations) for a in self.alerts])
+
+
+def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
+    if not dicts:
+        return {}
+    out = dict(dicts[0])
+    for d in dicts[1:]:
+        out = {k: v for k, v in out.items() if d.get(k) == v}
+    return out
+
+
+class MuteStages:
+    """The alert-level mute stages: inhibition, silences, maintenance windows.
+
+    Each is optional. :meth:`mark` returns a copy of the alert with ``inhibited_by``,
+    ``silenced_by`` and ``muted_by`` set (Alertmanager ``MuteStage`` + ``types.Marker``).
+    """
+
+    def __init__(self, inhibitor: Inhibitor | None = None, silences: Silences | None = None,
+                 maintenance: MaintenanceWindows | None = None) -> None:
+        self.inhibitor = inhibitor
+        self.silences = silences
+        self.maintenance = maintenance
+
+    def mark(self, alert: Alert, sources: Iterable[Alert], now: datetime | float) -> Alert:
+        """Return ``alert`` with its status markers computed at ``now``.
+
+        :param sources: every current alert (candidates for inhibiting sources).
+        """
+        labels = alert.labels
+        return alert.with_marks(
+            inhibited_by=tuple(self.inhibitor.mutes(labels, sources, now)) if self.inhibitor else (),
+            silenced_by=tuple(self.silences.mutes(labels, now)) if self.silences else (),
+            muted_by=tuple(self.maintenance.mutes(labels, now)) if self.maintenance else (),
+        )
+
+
+@dataclass(slots=True)
+class _NflogEntry:
+    """The last notification of a group (Alertmanager ``nflogpb.Entry``)."""
+
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    at: datetime
+
+
+@dataclass(slots=True)
+class _Group:
+    key: str
+    route: RouteMatch
+    labels: Labels
+    next_flush: datetime
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    has_flushed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """A read-only view of one aggregation group (for the API's ``/alerts/groups``)."""
+
+    key: str
+    receiver: str
+    labels: Labels
+    alerts: tuple[Alert, ...]
+    next_flush: datetime
+
+
+class Dispatcher:
+    """Group routed alerts and decide when to notify; no I/O, no clock.
+
+    :param route: the root of the routing tree.
+    :param mutes: alert-level mute stages (none by default).
+    :param time_intervals: named intervals for routes' ``mute_time_intervals`` /
+        ``active_time_intervals``.
+    :param send_resolved: ``receiver -> bool``: does the receiver send resolved messages
+        (affects only whether a newly resolved alert alone triggers a notification).
+    :param nflog_retention: seconds a group's last-notification record is kept after the group
+        is gone (Alertmanager ``--data.retention``, 120h).
+
+    Example (manual clock)::
+
+        d = Dispatcher(build_route(cfg.route))
+        d.process([alert], now=t0)            # [] - group_wait has not passed
+        d.process([], now=d.next_wakeup())    # [Notification(...)]
+    """
+
+    def __init__(self, route: Route, *, mutes: MuteStages | None = None,
+                 time_intervals: TimeIntervals | None = None,
+                 send_resolved: Callable[[str], bool] = lambda receiver: True,
+                 nflog_retention: float = 120 * 3600.0) -> None:
+        self.route = route
+        self.mutes = mutes or MuteStages()
+        self.time_intervals = time_intervals or TimeIntervals({})
+        self.send_resolved = send_resolved
+        self.nflog_retention = nflog_retention
+        self._groups: dict[str, _Group] = {}
+        self._alerts: dict[str, Alert] = {}
+        self._nflog: dict[str, _NflogEntry] = {}
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def put(self, alerts: Iterable[Alert], now: datetime | float) -> None:
+        """Add or update alerts (by fingerprint) and insert them into their groups."""
+        t = to_datetime(now)
+        for alert in alerts:
+            fp = alert.fingerprint
+            old = self._alerts.get(fp)
+            alert = old.merge(alert) if old is not None and old.overlaps(alert) else alert
+            self._alerts[fp] = alert
+            for match in self.route.routes_for(alert.labels):
+                group_labels = match.opts.group_labels(alert.labels)
+                key = f"{match.route_key}:{_fmt_labels(group_labels)}"
+                g = self._groups.get(key)
+                if g is None:
+                    g = _Group(key, match, group_labels, t + timedelta(seconds=match.group_wait))
+                    self._groups[key] = g
+                g.alerts[fp] = alert
+                # An alert older than group_wait needs no waiting (aggrGroup.insert).
+                if not g.has_flushed and alert.starts_at + timedelta(seconds=match.group_wait) < t:
+                    g.next_flush = min(g.next_flush, t)
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def flush(self, now: datetime | float) -> list[Notification]:
+        """Flush every group due at ``now``; return the notifications to send, in group-key order."""
+        t = to_datetime(now)
+        out: list[Notification] = []
+        for key in sorted(k for k, g in self._groups.items() if g.next_flush <= t):
+            n = self._flush_group(self._groups[key], t)
+            if n is not None:
+                out.append(n)
+        self._gc(t)
+        return out
+
+    def process(self, alerts: Iterable[Alert], now: datetime | float) -> list[Notification]:
+        """``put(alerts, now)`` then ``flush(now)``."""
+        self.put(alerts, now)
+        return self.flush(now)
+
+    def next_wakeup(self) -> datetime | None:
+        """Return the earliest time a group is due, or ``None`` when there are no groups."""
+        return min((g.next_flush for g in self._groups.values()), default=None)
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def alerts(self, now: datetime | float) -> list[Alert]:
+        """Return every alert held, with status markers computed at ``now`` (muted ones included)."""
+        sources = list(self._alerts.values())
+        return [self.mutes.mark(a, sources, now) for a in sorted(sources, key=lambda a: a.labels)]
+
+    def groups(self) -> list[GroupView]:
+        """Return the current aggregation groups."""
+        return [GroupView(g.key, g.route.receiver, g.labels, tuple(g.alerts.values()), g.next_flush)
+                for g in sorted(self._groups.values(), key=lambda g: g.key)]
+
+    def state(self) -> dict[str, Any]:
+        """Return the notification log (group key -> last firing/resolved fingerprints and time)."""
+        return {k: {"firing": sorted(e.firing), "resolved": sorted(e.resolved), "at": e.at}
+                for k, e in self._nflog.items()}
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _flush_group(self, g: _Group, t: datetime) -> Notification | None:
+        g.has_flushed = True
+        g.next_flush = t + timedelta(seconds=g.route.group_interval)
+        sources = list(self._alerts.values())
+        marked = [self.mutes.mark(a, sources, t) for a in g.alerts.values()]
+        resolved_fps = [a.fingerprint for a in marked if a.resolved(t)]
+        notification = None
+        if not self._time_muted(g.route, t):
+            visible = [a for a in marked if a.state == "active"]
+            firing = sorted((a for a in visible if not a.resolved(t)), key=lambda a: a.labels)
+            resolved = sorted((a for a in visible if a.resolved(t)), key=lambda a: a.labels)
+            fset = frozenset(a.fingerprint for a in firing)
+            rset = frozenset(a.fingerprint for a in resolved)
+            if self._needs_update(self._nflog.get(g.key), fset, rset, g.route, t):
+                self._nflog[g.key] = _NflogEntry(fset, rset, t)
+                notification = Notification(g.route.receiver, g.key, g.labels, tuple(firing + resolved), t, g.route)
+        # Resolved alerts have been handled (sent or muted): drop them (DeleteIfNotModified).
+        for fp in resolved_fps:
+            g.alerts.pop(fp, None)
+        if not g.alerts:
+            del self._groups[g.key]
+        return notification
+
+    def _time_muted(self, route: RouteMatch, t: datetime) -> bool:
+        opts = route.opts
+        if opts.mute_time_intervals and self.time_intervals.active(opts.mute_time_intervals, t):
+            return True
+        if opts.active_time_intervals and not self.time_intervals.active(opts.active_time_intervals, t):
+            return True
+        return False
+
+    def _needs_update(self, entry: _NflogEntry | None, firing: frozenset[str], resolved: frozenset[str],
+                      route: RouteMatch, t: datetime) -> bool:
+        """notify.go ``DedupStage.needsUpdate``."""
+        if entry is None:
+            return bool(firing)
+        if not firing <= entry.firing:
+            return True
+        if not firing:
+            return bool(entry.firing)
+        if self.send_resolved(route.receiver) and not resolved <= entry.resolved:
+            return True
+        return entry.at <= t - timedelta(seconds=route.repeat_interval)
+
+    def _gc(self, t: datetime) -> None:
+        held = {fp for g in self._groups.values() for fp in g.alerts}
+        for fp in [fp for fp, a in self._alerts.items() if fp not in held and a.resolved(t)]:
+            del self._alerts[fp]
+        horizon = t - timedelta(seconds=self.nflog_retention)
+        for key in [k for k, e in self._nflog.items() if e.at < horizon and k not in self._groups]:
+            del self._nflog[key]
+
+
+def _fmt_labels(labels: Labels) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels) + "}"

@@ -1,0 +1,232 @@
+"""Alerts from a real Prometheus or Alertmanager: request bodies -> :class:`Alert`.
+
+Two shapes are accepted:
+
+- Alertmanager API v2 ``POST /api/v2/alerts`` (what Prometheus sends to an alertmanager): a JSON
+  list of ``{labels, annotations, startsAt, endsAt, generatorURL}``. Handling follows
+  ``api/v2/api.go`` ``postAlertsHandler`` and ``types.Alert.Validate``: empty label values are
+  dropped; a missing/zero ``startsAt`` becomes ``endsAt`` if given, else ``now``; a missing
+  ``endsAt`` becomes ``now + resolve_timeout`` (the alert resolves unless re-sent, ``timeout``
+  set); then each alert is validated — labels required and non-empty, valid label names,
+  ``endsAt`` not before ``startsAt`` — and the valid ones are kept (best effort, as Alertmanager).
+- Alertmanager webhook payload, version 4 (``notify/webhook``, ``template.Data``):
+  ``{version, groupKey, status, receiver, groupLabels, commonLabels, commonAnnotations,
+  externalURL, alerts: [{status, labels, annotations, startsAt, endsAt, generatorURL,
+  fingerprint}]}``. A firing alert has a zero ``endsAt`` (``0001-01-01T00:00:00Z``) and stays
+  firing until a resolved message arrives.
+
+Each error names the index and field: ``alerts[2].labels: at least one label pair required``.
+Times are RFC 3339 (Go may send nanoseconds; they are truncated to microseconds).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from monitor.alerting.alert import Alert, to_datetime
+from monitor.alerting.matchers import LABEL_NAME_RE
+from monitor.tsdb.series import Labels
+
+__all__ = ["IntakeError", "IntakeResult", "parse_v2_alerts", "parse_webhook", "parse_time"]
+
+_FRACTION_RE = re.compile(r"(\.\d{6})\d+")
+_ZERO_YEAR = 1
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeError:
+    """One invalid alert in a request body.
+
+    :ivar index: position in the list.
+    :ivar field: the field at fault (``labels``, ``startsAt``, ...), or ``""`` for the whole item.
+    :ivar message: what is wrong.
+    """
+
+    index: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"alerts[{self.index}]" + (f".{self.field}" if self.field else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    """The valid alerts of a request and the errors of the invalid ones."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    errors: list[IntakeError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when every alert was valid."""
+        return not self.errors
+
+    def error_text(self) -> str:
+        """All errors, one per line (the API's 400 body)."""
+        return "\n".join(str(e) for e in self.errors)
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+
+
+def parse_time(value: Any, field_name: str = "time") -> datetime | None:
+    """Parse an RFC 3339 timestamp; ``None``, ``""`` and Go's zero time give ``None``.
+
+    :raises ValueError: ``invalid RFC 3339 time "<value>"``.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f'invalid RFC 3339 time "{value}"')
+    s = _FRACTION_RE.sub(r"\1", value.strip())
+    try:
+        t = datetime.fromisoformat(s)
+    except ValueError:
+        raise ValueError(f'invalid RFC 3339 time "{value}"') from None
+    if t.tzinfo is None:
+        raise ValueError(f'invalid RFC 3339 time "{value}" (no time zone)')
+    if t.year <= _ZERO_YEAR:
+        return None
+    return t.astimezone(timezone.utc)
+
+
+def _str_map(item: Mapping[str, Any], key: str, *, required: bool) -> dict[str, str]:
+    raw = item.get(key)
+    if raw is None:
+        if required:
+            raise _Invalid(key, "at least one label pair required" if key == "labels" else f"{key} required")
+        return {}
+    if not isinstance(raw, Mapping):
+        raise _Invalid(key, f"expected an object of strings, got {type(raw).__name__}")
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        if not isinstance(k, str) or not LABEL_NAME_RE.match(k):
+            what = "label" if key == "labels" else "annotation"
+            raise _Invalid(key, f'invalid {what} name "{k}"')
+        if not isinstance(v, str):
+            raise _Invalid(f"{key}.{k}", f"expected a string value, got {type(v).__name__}")
+        out[k] = v
+    return out
+
+
+def _time(item: Mapping[str, Any], key: str) -> datetime | None:
+    try:
+        return parse_time(item.get(key), key)
+    except ValueError as e:
+        raise _Invalid(key, str(e)) from None
+
+
+def _v2_alert(item: Any, now: datetime, resolve_timeout: float) -> Alert:
+    if not isinstance(item, Mapping):
+        raise _Invalid("", f"expected an object, got {type(item).__name__}")
+    labels = {k: v for k, v in _str_map(item, "labels", required=True).items() if v != ""}
+    if not labels:
+        raise _Invalid("labels", "at least one label pair required")
+    annotations = _str_map(item, "annotations", required=False)
+    starts_at, ends_at = _time(item, "startsAt"), _time(item, "endsAt")
+    url = item.get("generatorURL") or ""
+    if not isinstance(url, str):
+        raise _Invalid("generatorURL", "expected a string")
+    timeout = False
+    if starts_at is None:
+        starts_at = ends_at if ends_at is not None else now
+    if ends_at is None:
+        ends_at, timeout = now + timedelta(seconds=resolve_timeout), True
+    if ends_at < starts_at:
+        raise _Invalid("endsAt", "start time must be before end time")
+    return Alert(Labels.of(labels), annotations, starts_at, ends_at, url, now, timeout)
+
+
+def parse_v2_alerts(body: Any, now: datetime | float, *, resolve_timeout: float = 300.0) -> IntakeResult:
+    """Parse the JSON body of ``POST /api/v2/alerts`` into alerts (best effort).
+
+    :param body: the decoded JSON (a list).
+    :param now: receive time (aware datetime or Unix seconds): default start, ``updated_at``.
+    :param resolve_timeout: seconds after which an alert without ``endsAt`` resolves.
+    :return: valid alerts and per-item errors; a body that is not a list is one error at index -1.
+    """
+    t = to_datetime(now)
+    result = IntakeResult()
+    if not isinstance(body, list):
+        result.errors.append(IntakeError(-1, "", f"expected a list of alerts, got {type(body).__name__}"))
+        return result
+    for i, item in enumerate(body):
+        try:
+            result.alerts.append(_v2_alert(item, t, resolve_timeout))
+        except _Invalid as e:
+            result.errors.append(IntakeError(i, e.field, e.message))
+    return result
+
+
+@dataclass(slots=True)
+class WebhookMessage:
+    """A parsed Alertmanager webhook message (version 4)."""
+
+    receiver: str
+    status: str
+    group_key: str
+    group_labels: dict[str, str]
+    common_labels: dict[str, str]
+    external_url: str
+    result: IntakeResult
+
+
+def parse_webhook(payload: Any, now: datetime | float) -> WebhookMessage:
+    """Parse an Alertmanager webhook payload (version 4) into alerts.
+
+    Firing alerts get ``ends_at=None``; resolved ones keep their ``endsAt`` (``now`` if it is
+    missing). An alert whose ``status`` disagrees with its times follows ``status``.
+
+    :raises ValueError: when the payload is not an object, or its version is not ``"4"``.
+    """
+    t = to_datetime(now)
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"expected a webhook object, got {type(payload).__name__}")
+    version = str(payload.get("version", "4"))
+    if version != "4":
+        raise ValueError(f'unsupported webhook version "{version}" (expected "4")')
+    items = payload.get("alerts")
+    result = IntakeResult()
+    if not isinstance(items, list):
+        result.errors.append(IntakeError(-1, "alerts", "expected a list of alerts"))
+        items = []
+    for i, item in enumerate(items):
+        try:
+            result.alerts.append(_webhook_alert(item, t))
+        except _Invalid as e:
+            result.errors.append(IntakeError(i, e.field, e.message))
+    return WebhookMessage(
+        receiver=str(payload.get("receiver", "")), status=str(payload.get("status", "")),
+        group_key=str(payload.get("groupKey", "")),
+        group_labels=dict(payload.get("groupLabels") or {}), common_labels=dict(payload.get("commonLabels") or {}),
+        external_url=str(payload.get("externalURL", "")), result=result)
+
+
+def _webhook_alert(item: Any, now: datetime) -> Alert:
+    if not isinstance(item, Mapping):
+        raise _Invalid("", f"expected an object, got {type(item).__name__}")
+    status = item.get("status", "firing")
+    if status not in ("firing", "resolved"):
+        raise _Invalid("status", f'expected "firing" or "resolved", got "{status}"')
+    labels = {k: v for k, v in _str_map(item, "labels", required=True).items() if v != ""}
+    if not labels:
+        raise _Invalid("labels", "at least one label pair required")
+    annotations = _str_map(item, "annotations", required=False)
+    starts_at, ends_at = _time(item, "startsAt"), _time(item, "endsAt")
+    starts_at = starts_at or now
+    if status == "firing":
+        ends_at = None
+    else:
+        ends_at = ends_at or now
+        if ends_at < starts_at:
+            raise _Invalid("endsAt", "start time must be before end time")
+    return Alert(Labels.of(labels), annotations, starts_at, ends_at, str(item.get("generatorURL") or ""), now)

@@ -1,0 +1,430 @@
+"""The pydantic model of ``monitor.yaml``: one validated, fully defaulted :class:`Config`.
+
+Every section forbids unknown keys. Defaults are resolved here, once, at load (STYLE 8):
+runtime code reads concrete values (seconds as ``float``, URLs as ``str``) and never tests for
+``None``. Durations are Prometheus-style strings (``30s``, ``5m``) parsed to float seconds
+(:func:`probes.base.parse_duration`).
+
+Cross-field checks (unique names, ``timeout <= interval``) raise errors located at the exact key
+(:func:`located_error`), so the loader can print ``monitor.yaml:14:5: probes[2].timeout: ...``.
+Sections owned by other parts (``alerting``, ``receivers``, ``state``) live in their own modules
+and may reuse :func:`unique_by` and :func:`located_error` from here.
+
+Usage::
+
+    config = load_config("monitor.yaml")          # monitor.config.loader
+    config.server.port                             # 9115
+    config.probes[0].interval                      # 30.0 (seconds)
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    SecretStr,
+    SerializeAsAny,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from probes import PROBES
+from probes.base import Duration, PositiveDuration, ProbeSettings, format_duration
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers shared by every section (defined before the section imports below so that
+# alerting.py / receivers.py may import them from here without a circular-import failure).
+# --------------------------------------------------------------------------------------------
+
+Loc = tuple[int | str, ...]
+
+
+def _detail(loc: Loc, message: str, value: Any = None, kind: str = "config") -> InitErrorDetails:
+    # ``message`` is used as a template by pydantic-core; without a context nothing is substituted.
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
+
+
+def located_error(errors: list[tuple[Loc, str]], title: str = "Config") -> ValidationError:
+    """Build a ``ValidationError`` whose errors sit at the given locations.
+
+    Raised from a validator, pydantic prefixes each ``loc`` with the validator's own location,
+    so ``[((2, "name"), 'duplicate probe name "api"')]`` raised while validating ``probes``
+    reports at ``probes[2].name``. The message is printed as-is by the loader.
+
+    :param errors: ``(loc relative to the validated value, message)`` pairs.
+    :return: the error to ``raise``.
+    """
+    return ValidationError.from_exception_data(title, [_detail(loc, msg) for loc, msg in errors])
+
+
+def _reraise_details(exc: ValidationError, prefix: Loc = ()) -> list[InitErrorDetails]:
+    """Turn the errors of ``exc`` back into details (keeping type, message and ctx) under ``prefix``."""
+    out: list[InitErrorDetails] = []
+    for err in exc.errors():
+        ctx = err.get("ctx") or None
+        # Keep the pydantic error type name so the loader can humanise it; the already-formatted
+        # message is the template and ``ctx`` rides along for the loader to read.
+        out.append(InitErrorDetails(
+            type=PydanticCustomError(err["type"], err["msg"], ctx),
+            loc=prefix + tuple(err["loc"]),
+            input=err.get("input"),
+        ))
+    return out
+
+
+def _item_name(item: Any, field: str) -> Any:
+    if isinstance(item, dict):
+        return item.get(field)
+    return getattr(item, field, None)
+
+
+def unique_by(field: str, what: str) -> WrapValidator:
+    """Return an ``Annotated`` marker that rejects list items sharing the value of ``field``.
+
+    Checked on the raw items, so a duplicate is reported even when other items are invalid.
+    The error sits at the later item's ``field``: ``scrape[3].name: duplicate job name "api"``.
+
+    :param field: the key that must be unique, e.g. ``"name"``.
+    :param what: how the message names it, e.g. ``"probe name"``.
+    """
+
+    def check(value: Any, handler):
+        dups: list[tuple[Loc, str]] = []
+        if isinstance(value, list):
+            seen: set[str] = set()
+            for i, item in enumerate(value):
+                name = _item_name(item, field)
+                if not isinstance(name, str):
+                    continue
+                if name in seen:
+                    dups.append(((i, field), f'duplicate {what} "{name}"'))
+                seen.add(name)
+        if not dups:
+            return handler(value)
+        details = [_detail(loc, msg, value[loc[0]]) for loc, msg in dups]
+        try:
+            handler(value)
+        except ValidationError as exc:
+            details = _reraise_details(exc) + details
+        raise ValidationError.from_exception_data("Config", details)
+
+    return WrapValidator(check)
+
+
+_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def _label_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        bad = [((k,), f'invalid label name "{k}" (must match [a-zA-Z_][a-zA-Z0-9_]*)')
+               for k in value if isinstance(k, str) and not _LABEL_RE.match(k)]
+        if bad:
+            raise located_error(bad)
+    return value
+
+
+#: ``dict[str, str]`` of Prometheus labels whose names are checked.
+Labels = Annotated[dict[str, str], BeforeValidator(_label_names)]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Sections owned by other parts (import after the helpers; see above).
+from monitor.config.alerting import AlertingConfig  # noqa: E402
+from monitor.config.receivers import ReceiverConfig, StateConfig  # noqa: E402
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+class ServerConfig(Section):
+    """``server:`` — the daemon's HTTP server.
+
+    :ivar host: listen address (default ``127.0.0.1``; ``0.0.0.0`` for all interfaces).
+    :ivar port: listen TCP port (default ``9115``, blackbox_exporter's).
+    :ivar external_url: base URL used in links (alerts, acks). Default, resolved at load:
+        ``http://<host>:<port>`` (``127.0.0.1`` when listening on all interfaces). No trailing slash.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(9115, ge=0, le=65535)
+    external_url: str = ""
+
+    @field_validator("external_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f'expected an http(s) URL such as https://monitor.example.com, got "{v}"')
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _default_url(self) -> ServerConfig:
+        if not self.external_url:
+            host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+            host = f"[{host}]" if ":" in host else host
+            self.external_url = f"http://{host}:{self.port}"
+        return self
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class LogConfig(Section):
+    """``log:`` — JSON-lines logging (monitor.logging).
+
+    :ivar level: ``DEBUG`` | ``INFO`` | ``WARNING`` | ``ERROR`` | ``CRITICAL`` (case-insensitive;
+        default ``INFO``).
+    """
+
+    level: Annotated[LogLevel, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] = "INFO"
+
+
+def _is_http_url(v: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", v):
+        raise ValueError(f'expected an http(s) URL such as http://127.0.0.1:8000/metrics, got "{v}"')
+    return v
+
+
+class ScrapeTarget(Section):
+    """One entry of ``scrape:`` — a Prometheus ``/metrics`` endpoint to scrape.
+
+    :ivar name: the ``job`` label; unique among targets.
+    :ivar url: full URL of the exposition endpoint, e.g. ``http://127.0.0.1:8000/metrics``.
+    :ivar interval: seconds between scrapes (default 15).
+    :ivar timeout: seconds before a scrape fails (default 10; must be <= interval).
+    :ivar labels: extra labels put on every scraped sample.
+    :ivar honor_labels: keep the target's own labels on conflict (Prometheus ``honor_labels``).
+    """
+
+    name: str = Field(min_length=1)
+    url: Annotated[str, AfterValidator(_is_http_url)]
+    interval: PositiveDuration = 15.0
+    timeout: PositiveDuration = 10.0
+    labels: Labels = Field(default_factory=dict)
+    honor_labels: bool = False
+
+    @model_validator(mode="after")
+    def _timeout(self) -> ScrapeTarget:
+        if self.timeout > self.interval:
+            raise located_error([(("timeout",), _timeout_msg(self.timeout, self.interval))])
+        return self
+
+
+def _timeout_msg(timeout: float, interval: float) -> str:
+    return f"timeout {format_duration(timeout)} must not exceed interval {format_duration(interval)}"
+
+
+class TSDBConfig(Section):
+    """``tsdb:`` — the in-memory sample store.
+
+    :ivar retention: seconds of samples kept (default 2h = 7200).
+    :ivar max_series: series cap; new series beyond it are rejected and counted (default 200000).
+    """
+
+    retention: PositiveDuration = 7200.0
+    max_series: int = Field(200_000, gt=0)
+
+
+class RulesConfig(Section):
+    """``rules:`` — Prometheus rule files and their evaluation.
+
+    :ivar files: glob patterns of rule files, relative to the config file's directory
+        (see :meth:`Config.resolved_rule_files`).
+    :ivar evaluation_interval: default group interval in seconds (default 15).
+    :ivar external_labels: labels added to alerts and available as ``$externalLabels``.
+    :ivar resolved_retention: seconds a resolved alert stays visible (default 15m = 900).
+    :ivar query_max_series: a query selecting more series fails with a clear error (default 10000).
+    """
+
+    files: list[str] = Field(default_factory=list)
+    evaluation_interval: PositiveDuration = 15.0
+    external_labels: Labels = Field(default_factory=dict)
+    resolved_retention: Duration = 900.0
+    query_max_series: int = Field(10_000, gt=0)
+
+
+class ApiToken(Section):
+    """One bearer token accepted by the HTTP API (ack / resolve / silences).
+
+    :ivar name: who the token belongs to (shown in the audit log); unique.
+    :ivar token: the secret (``token`` or ``token_file``, or ``${ENV}``); stored hashed at runtime.
+    """
+
+    name: str = Field(min_length=1)
+    token: SecretStr
+
+
+class ApiConfig(Section):
+    """``api:`` — authentication of the HTTP API.
+
+    :ivar tokens: accepted bearer tokens (none by default: write endpoints are then refused).
+    """
+
+    tokens: Annotated[list[ApiToken], unique_by("name", "token name")] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Probes: a union over the PROBES registry, discriminated by ``kind``, looked up at validation
+# time so kinds registered after import (tests, plugins) are accepted.
+# --------------------------------------------------------------------------------------------
+
+
+def probe_settings_class(kind: Any) -> type[ProbeSettings] | None:
+    """Return the ``Settings`` model of probe ``kind``, or ``None`` when it is not registered."""
+    if not isinstance(kind, str) or kind not in PROBES:
+        return None
+    return PROBES[kind].Settings
+
+
+def _known_kinds() -> str:
+    return ", ".join(sorted(PROBES)) if PROBES else "none registered"
+
+
+def _validate_probes(value: Any) -> list[ProbeSettings]:
+    if not isinstance(value, list):
+        raise located_error([((), f"expected a list, got {_kind_of(value)}")])
+    details: list[InitErrorDetails] = []
+    out: list[ProbeSettings] = []
+    for i, item in enumerate(value):
+        if isinstance(item, ProbeSettings):
+            out.append(item)
+            continue
+        if not isinstance(item, dict):
+            details.append(_detail((i,), f"expected a mapping, got {_kind_of(item)}", item))
+            continue
+        if "kind" not in item:
+            details.append(_detail((i, "kind"), "field required", item))
+            continue
+        cls = probe_settings_class(item["kind"])
+        if cls is None:
+            details.append(_detail((i, "kind"), f'unknown probe kind "{item["kind"]}" '
+                                                f"(known kinds: {_known_kinds()})", item["kind"]))
+            continue
+        try:
+            settings = cls.model_validate(item)
+        except ValidationError as exc:
+            details.extend(_reraise_details(exc, (i,)))
+            continue
+        if settings.timeout > settings.interval:
+            details.append(_detail((i, "timeout"), _timeout_msg(settings.timeout, settings.interval)))
+        out.append(settings)
+    if details:
+        raise ValidationError.from_exception_data("Config", details)
+    return out
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f'"{value}"'
+
+
+ProbeList = Annotated[
+    list[SerializeAsAny[ProbeSettings]],
+    PlainValidator(_validate_probes),
+    unique_by("name", "probe name"),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# The whole file
+# --------------------------------------------------------------------------------------------
+
+
+class Config(Section):
+    """The whole of ``monitor.yaml``, validated and defaulted.
+
+    Build it with :func:`monitor.config.loader.load_config` (positions in errors, ``${ENV}`` and
+    ``*_file`` secrets); ``Config.model_validate(dict)`` works too, without those.
+
+    :ivar server: HTTP server (:class:`ServerConfig`).
+    :ivar log: logging (:class:`LogConfig`).
+    :ivar probes: synthetic probes, each the ``Settings`` model of its ``kind`` (names unique).
+    :ivar scrape: ``/metrics`` targets (:class:`ScrapeTarget`, names unique).
+    :ivar tsdb: sample store (:class:`TSDBConfig`).
+    :ivar rules: rule files and evaluation (:class:`RulesConfig`).
+    :ivar alerting: routing, inhibition, silences, escalation (``monitor.config.alerting``).
+    :ivar receivers: notification receivers (``monitor.config.receivers``, names unique).
+    :ivar state: durable state store (``monitor.config.receivers.StateConfig``).
+    :ivar api: API authentication (:class:`ApiConfig`).
+    """
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    probes: ProbeList = Field(default_factory=list)
+    scrape: Annotated[list[ScrapeTarget], unique_by("name", "job name")] = Field(default_factory=list)
+    tsdb: TSDBConfig = Field(default_factory=TSDBConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    receivers: Annotated[list[ReceiverConfig], unique_by("name", "receiver name")] = Field(default_factory=list)
+    state: StateConfig = Field(default_factory=StateConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    _source_file: Path | None = PrivateAttr(default=None)
+    _config_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # ``probes:`` with nothing after it is YAML null: treat an empty section as absent.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+    @property
+    def source_file(self) -> Path | None:
+        """The file this config was loaded from (absolute), or ``None`` when built from data."""
+        return self._source_file
+
+    @property
+    def config_dir(self) -> Path:
+        """The directory relative paths (rule files, ``*_file`` secrets) are resolved against."""
+        return self._config_dir
+
+    def set_origin(self, source_file: Path | None, config_dir: Path) -> None:
+        """Record where this config came from (called by the loader)."""
+        self._source_file = source_file
+        self._config_dir = config_dir
+
+    def resolved_rule_files(self) -> list[Path]:
+        """Expand ``rules.files`` into rule-file paths, relative to :attr:`config_dir`.
+
+        Glob patterns (``*``, ``?``, ``[...]``, ``**``) expand to the files that exist, sorted;
+        a plain path is returned even when absent, so loading it reports "no such file".
+        Duplicates are dropped, first occurrence kept.
+
+        :return: absolute paths in pattern order.
+        """
+        out: list[Path] = []
+        for pattern in self.rules.files:
+            full = Path(pattern) if Path(pattern).is_absolute() else self._config_dir / pattern
+            if glob.has_magic(str(full)):
+                matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True)) if Path(p).is_file()]
+            else:
+                matches = [full]
+            for m in matches:
+                if m not in out:
+                    out.append(m)
+        return out

@@ -1,0 +1,137 @@
+"""Run the configured probes, keep their last results, write their samples to the store,
+and export them on ``/metrics``.
+
+Every probe sample is labelled ``probe`` (the probe's name), ``target`` (what it checks) and
+``kind`` (the probe kind), plus the probe's configured ``labels``. A series a probe stops
+reporting gets a staleness marker, as Prometheus does for a vanished scrape series
+(``scrape/scrape.go``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.metrics import Metrics
+from monitor.tsdb.series import METRIC_NAME, Labels
+from monitor.tsdb.store import SampleStore
+from probes import PROBES
+from probes.base import ProbeResult, ProbeSettings, run_probe
+
+log = logging.getLogger("monitor.probes")
+
+#: Help text of the samples every probe emits (the harness adds them).
+COMMON_HELP = {
+    "probe_success": "Whether the probe succeeded (1) or failed (0).",
+    "probe_duration_seconds": "How long the probe took to complete, in seconds.",
+}
+#: How many past results of each probe are kept for ``/api/v1/probes``.
+HISTORY = 10
+
+
+class ProbeRunner:
+    """Owns one instance of every configured probe.
+
+    :param settings: the probes' validated settings (``Config.probes``).
+    :param store: the sample store the samples go to.
+    :param metrics: the daemon's metrics (runs by outcome, duration histogram).
+    :param resources: shared objects passed to every probe (e.g. ``http_client``).
+    """
+
+    def __init__(self, settings: Iterable[ProbeSettings], store: SampleStore, metrics: Metrics,
+                 **resources: Any) -> None:
+        self._store = store
+        self._metrics = metrics
+        self.settings: dict[str, ProbeSettings] = {s.name: s for s in settings}
+        self._probes = {name: PROBES[s.kind](s, **resources) for name, s in self.settings.items()}
+        self.last: dict[str, ProbeResult] = {}
+        self.history: dict[str, deque[ProbeResult]] = {n: deque(maxlen=HISTORY) for n in self.settings}
+        self._series: dict[str, set[Labels]] = {n: set() for n in self.settings}
+
+    def base_labels(self, name: str) -> dict[str, str]:
+        """Return the labels every sample of probe ``name`` carries."""
+        s = self.settings[name]
+        return {**s.labels, "probe": name, "target": s.target(), "kind": s.kind}
+
+    async def run(self, name: str) -> ProbeResult:
+        """Run probe ``name`` once under its timeout, record and return the result. Never raises."""
+        s = self.settings[name]
+        result = await run_probe(self._probes[name], s.timeout)
+        self._record(name, result)
+        return result
+
+    async def run_all(self) -> dict[str, ProbeResult]:
+        """Run every probe once, concurrently; return ``{name: result}``."""
+        import asyncio
+
+        names = list(self.settings)
+        results = await asyncio.gather(*(self.run(n) for n in names))
+        return dict(zip(names, results))
+
+    def _record(self, name: str, result: ProbeResult) -> None:
+        s = self.settings[name]
+        self.last[name] = result
+        self.history[name].append(result)
+        outcome = "success" if result.success else "failure"
+        self._metrics.probe_runs.labels(name, s.kind, outcome).inc()
+        self._metrics.probe_duration.labels(name, s.kind).observe(result.duration_seconds)
+        if not result.success:
+            log.warning("probe failed", extra={"probe": name, "kind": s.kind, "target": s.target(),
+                                               "error": result.error})
+        t_ms = int(result.finished_at * 1000)
+        base = self.base_labels(name)
+        batch = []
+        seen: set[Labels] = set()
+        for sample in result.samples:
+            lbl = Labels.of({**sample.labels, **base, METRIC_NAME: sample.name})
+            seen.add(lbl)
+            batch.append((lbl, t_ms, sample.value))
+        self._store.append_batch(batch)
+        for gone in self._series[name] - seen:
+            self._store.mark_stale(gone, t_ms)
+        self._series[name] = seen
+
+    def help_for(self, name: str, metric: str) -> str:
+        """Return the help text of ``metric`` as emitted by probe ``name``."""
+        cls = type(self._probes[name])
+        return getattr(cls, "METRICS", {}).get(metric) or COMMON_HELP.get(metric) or metric
+
+    async def close(self) -> None:
+        """Close every probe's own resources."""
+        for p in self._probes.values():
+            try:
+                await p.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.exception("closing probe failed")
+
+
+class ProbeCollector(Collector):
+    """Export the last result of every probe as gauges (``probe_success``, ``probe_*``).
+
+    Each metric name becomes one family with the union of the label names of its samples
+    (missing labels exported as empty values), as blackbox_exporter's ``/probe`` does.
+    """
+
+    def __init__(self, runner: ProbeRunner, clock=time.time) -> None:
+        self._runner = runner
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
+        helps: dict[str, str] = {}
+        for name, result in list(self._runner.last.items()):
+            base = self._runner.base_labels(name)
+            for sample in result.samples:
+                by_name.setdefault(sample.name, []).append(({**sample.labels, **base}, sample.value))
+                helps.setdefault(sample.name, self._runner.help_for(name, sample.name))
+        for metric, rows in by_name.items():
+            keys = sorted({k for labels, _ in rows for k in labels})
+            fam = GaugeMetricFamily(metric, helps[metric], labels=keys)
+            for labels, value in rows:
+                fam.add_metric([labels.get(k, "") for k in keys], value)
+            yield fam

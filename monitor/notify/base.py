@@ -1,0 +1,317 @@
+"""The notifier protocol, the message every channel sends, and the built integration.
+
+One small protocol (:class:`Notifier`) behind which each channel module (``slack``,
+``pagerduty``, ``webhook``, ``email``) hides its vendor; one :class:`Message` that carries
+either an alert group from routing or an escalation action (a person through a channel);
+one :class:`Integration` per configured channel entry, named like ``slack[0]`` for logs and
+metric labels. The ``kind -> class`` registry lives in :mod:`monitor.notify.registry`.
+
+Shape after Alertmanager ``notify/notify.go`` (``Notifier``, ``ResolvedSender``,
+``Integration``) and its webhook ``Message`` (``notify/webhook/webhook.go``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Literal, Protocol, runtime_checkable
+
+#: What a message is about. ``firing``/``resolved``/``acknowledged`` follow an alert group's
+#: life; ``escalation`` pages the next person of an escalation chain; ``sla_breach`` tells the
+#: next level that the resolve deadline has passed.
+Kind = Literal["firing", "resolved", "acknowledged", "escalation", "sla_breach"]
+KINDS: tuple[str, ...] = ("firing", "resolved", "acknowledged", "escalation", "sla_breach")
+
+#: Alertmanager's "zero" end time (Go ``time.Time{}``) as it appears in webhook JSON.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def iso_time(value: Any) -> str:
+    """Return ``value`` (datetime, unix seconds, ISO string or ``None``) as RFC 3339 UTC, or ``""``.
+
+    :param value: a timezone-aware or naive-UTC :class:`datetime`, a number of seconds since
+        the Unix epoch, an ISO 8601 string (returned normalised), or ``None``.
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (int, float)):
+        value = datetime.fromtimestamp(float(value), tz=timezone.utc)
+    elif isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    value = getattr(obj, name, default)
+    return value() if callable(value) and name == "fingerprint" else value
+
+
+def _as_dict(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    return {str(k): str(v) for k, v in value}  # e.g. monitor.tsdb.series.Labels (sorted pairs)
+
+
+def fingerprint_of(labels: Mapping[str, str]) -> str:
+    """Return a stable hex fingerprint of a label set (sha256 of the sorted pairs, 16 hex digits).
+
+    Used only when an alert-like object carries no fingerprint of its own.
+    """
+    h = hashlib.sha256()
+    for k, v in sorted(labels.items()):
+        h.update(k.encode() + b"\xff" + v.encode() + b"\xff")
+    return h.hexdigest()[:16]
+
+
+def alert_dict(alert: Any, *, default_status: str = "firing") -> dict[str, Any]:
+    """Normalise an alert-like object (duck-typed) into the plain dict every channel reads.
+
+    Reads ``labels``, ``annotations``, ``starts_at``, ``ends_at``, ``generator_url``,
+    ``fingerprint``, ``status`` (or ``state``) and ``value`` from attributes or mapping keys;
+    missing ones get defaults. The result is JSON-serialisable (it is stored in the outbox):
+
+    ``{"status": "firing"|"resolved", "labels": {..}, "annotations": {..},
+    "starts_at": RFC 3339 | "", "ends_at": RFC 3339 | "", "generator_url": str,
+    "fingerprint": hex str, "value": str}``
+    """
+    labels = _as_dict(_get(alert, "labels"))
+    annotations = _as_dict(_get(alert, "annotations"))
+    status = _get(alert, "status") or _get(alert, "state") or default_status
+    status = str(getattr(status, "value", status)).lower()
+    if status not in ("firing", "resolved"):
+        status = "resolved" if status in ("inactive", "resolved") else "firing"
+    value = _get(alert, "value")
+    if value is None or value == "":
+        value = annotations.get("value", "")
+    return {
+        "status": status,
+        "labels": labels,
+        "annotations": annotations,
+        "starts_at": iso_time(_get(alert, "starts_at") or _get(alert, "startsAt")),
+        "ends_at": iso_time(_get(alert, "ends_at") or _get(alert, "endsAt")),
+        "generator_url": str(_get(alert, "generator_url") or _get(alert, "generatorURL") or ""),
+        "fingerprint": str(_get(alert, "fingerprint") or fingerprint_of(labels)),
+        "value": "" if value is None else str(value),
+    }
+
+
+def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
+    if not dicts:
+        return {}
+    first = dict(dicts[0])
+    for d in dicts[1:]:
+        first = {k: v for k, v in first.items() if d.get(k) == v}
+    return first
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification to send through one integration.
+
+    Either an alert group from routing (``kind`` firing/resolved/acknowledged, ``recipient``
+    empty so the channel's configured destination is used) or an escalation action
+    (``kind`` escalation/sla_breach/resolved with ``recipient`` set to a Slack channel or user
+    id, a PagerDuty routing key or an email address).
+
+    Build one with :meth:`build`, which normalises alerts and fills the derived fields::
+
+        msg = Message.build("firing", "ops", [alert], external_url="https://mon.example",
+                            ack_url=make_link(...))
+
+    :param kind: one of :data:`KINDS`.
+    :param receiver: the receiver name from config (``receivers[].name``).
+    :param alerts: normalised alerts (see :func:`alert_dict`).
+    :param group_key: the aggregation group's key (Alertmanager ``groupKey``), or ``""``.
+    :param group_labels: labels the group was formed by (``group_by``).
+    :param common_labels: labels every alert shares.
+    :param common_annotations: annotations every alert shares.
+    :param external_url: this daemon's external URL (links back to the UI).
+    :param ack_url: a signed acknowledge link (:func:`monitor.notify.links.make_link`), or ``""``.
+    :param resolve_url: a signed resolve link, or ``""``.
+    :param dedup_key: the incident key: PagerDuty ``dedup_key``, the same for trigger,
+        acknowledge and resolve of one alert (the fingerprint for a single alert).
+        Not the outbox dedup key (that one names one transition through one integration).
+    :param recipient: the destination override for escalation actions, or ``""``.
+    :param severity: ``critical`` | ``warning`` | ``info`` (from labels when not given).
+    :param priority: ``P0`` | ``P1`` | ``P2`` or ``""``.
+    :param title: an extra line for escalation messages, e.g. ``"Escalated to secondary on-call"``.
+    :param extra: free-form template data (JSON-serialisable).
+    :param previous: delivery reference of an earlier send of the same alert through the same
+        integration and recipient (Slack ``{"channel", "ts"}``), filled in by the outbox so
+        acknowledge and resolve update the original message. ``None`` when unknown.
+    """
+
+    kind: str
+    receiver: str
+    alerts: tuple[dict[str, Any], ...] = ()
+    group_key: str = ""
+    group_labels: dict[str, str] = field(default_factory=dict)
+    common_labels: dict[str, str] = field(default_factory=dict)
+    common_annotations: dict[str, str] = field(default_factory=dict)
+    external_url: str = ""
+    ack_url: str = ""
+    resolve_url: str = ""
+    dedup_key: str = ""
+    recipient: str = ""
+    severity: str = ""
+    priority: str = ""
+    title: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown message kind {self.kind!r} (one of {', '.join(KINDS)})")
+
+    @classmethod
+    def build(cls, kind: str, receiver: str, alerts: Iterable[Any], **kw: Any) -> "Message":
+        """Normalise ``alerts`` and derive common labels/annotations, severity and dedup key."""
+        default_status = "resolved" if kind == "resolved" else "firing"
+        norm = tuple(a if _is_normal(a) else alert_dict(a, default_status=default_status) for a in alerts)
+        kw.setdefault("common_labels", _common([a["labels"] for a in norm]))
+        kw.setdefault("common_annotations", _common([a["annotations"] for a in norm]))
+        if not kw.get("severity"):
+            kw["severity"] = kw["common_labels"].get("severity") or (
+                norm[0]["labels"].get("severity", "") if norm else "")
+        if not kw.get("dedup_key"):
+            if len(norm) == 1:
+                kw["dedup_key"] = norm[0]["fingerprint"]
+            elif kw.get("group_key"):
+                kw["dedup_key"] = hashlib.sha256(kw["group_key"].encode()).hexdigest()[:32]
+            else:
+                kw["dedup_key"] = fingerprint_of({a["fingerprint"]: "" for a in norm})
+        return cls(kind=kind, receiver=receiver, alerts=norm, **kw)
+
+    @property
+    def status(self) -> str:
+        """``resolved`` for resolved messages, else ``firing`` (Alertmanager's group status)."""
+        if self.kind == "resolved":
+            return "resolved"
+        return "firing" if any(a["status"] == "firing" for a in self.alerts) or not self.alerts else "resolved"
+
+    @property
+    def fingerprints(self) -> list[str]:
+        """The fingerprints of the alerts, in order."""
+        return [a["fingerprint"] for a in self.alerts]
+
+    @property
+    def ref_key(self) -> str:
+        """The key under which a delivery reference is stored (see :attr:`previous`)."""
+        return self.dedup_key or self.group_key
+
+    def firing(self) -> list[dict[str, Any]]:
+        """The alerts whose status is ``firing``."""
+        return [a for a in self.alerts if a["status"] == "firing"]
+
+    def resolved(self) -> list[dict[str, Any]]:
+        """The alerts whose status is ``resolved``."""
+        return [a for a in self.alerts if a["status"] == "resolved"]
+
+    def with_previous(self, previous: dict[str, Any] | None) -> "Message":
+        """Return a copy with :attr:`previous` set."""
+        return replace(self, previous=previous)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (the outbox payload)."""
+        d = asdict(self)
+        d["alerts"] = list(self.alerts)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Message":
+        """Rebuild a message from :meth:`to_dict` output."""
+        d = dict(data)
+        d["alerts"] = tuple(d.get("alerts") or ())
+        return cls(**d)
+
+
+def _is_normal(a: Any) -> bool:
+    return isinstance(a, dict) and {"status", "labels", "annotations", "fingerprint", "starts_at"} <= a.keys()
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    """What a successful send returns.
+
+    :param meta: channel facts worth keeping (Slack ``{"channel", "ts"}``, PagerDuty
+        ``{"dedup_key"}``, HTTP ``{"status"}``); stored on the outbox row and, when it holds a
+        ``channel``/``ts`` pair, as the delivery reference for later updates.
+    :param skipped: ``True`` when nothing was sent on purpose (e.g. a kind the channel ignores).
+    """
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Send one :class:`Message` through one channel.
+
+    ``send_resolved``: whether resolved messages go through this channel at all (Alertmanager
+    ``ResolvedSender``); the outbox stage does not enqueue them when ``False``.
+    """
+
+    send_resolved: bool
+
+    async def notify(self, message: Message) -> NotifyResult:
+        """Deliver ``message`` once (no retries: the outbox retries).
+
+        :return: what to remember about the delivery.
+        :raises NotifyError: ``retryable=True`` for 5xx, 429 (with ``retry_after`` seconds),
+            timeouts and connection errors; ``retryable=False`` for other 4xx and invalid
+            input. The message never contains a secret.
+        """
+        ...
+
+    def secrets(self) -> list[str]:
+        """Return the secret values this notifier holds (for redaction of stored errors)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release network resources (idempotent)."""
+        ...
+
+
+@dataclass
+class Integration:
+    """One configured channel entry of a receiver, built and ready to send.
+
+    :param name: ``kind[index]``, e.g. ``slack[0]`` (Alertmanager's integration naming).
+    :param receiver: the receiver it belongs to.
+    :param notifier: the channel implementation.
+    """
+
+    name: str
+    receiver: str
+    notifier: Notifier
+
+    @property
+    def kind(self) -> str:
+        """The channel kind, e.g. ``slack``."""
+        return self.name.split("[", 1)[0]
+
+    @property
+    def send_resolved(self) -> bool:
+        """Whether resolved messages are sent (the notifier's ``send_resolved``)."""
+        return bool(getattr(self.notifier, "send_resolved", True))
+
+    def wants(self, message: Message) -> bool:
+        """Return ``False`` for resolved messages when ``send_resolved`` is off."""
+        return message.kind != "resolved" or self.send_resolved
+
+    async def notify(self, message: Message) -> NotifyResult:
+        """Send through the notifier (see :meth:`Notifier.notify`)."""
+        return await self.notifier.notify(message)

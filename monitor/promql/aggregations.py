@@ -1,0 +1,260 @@
+"""Aggregation operators: sum, avg, min, max, count, group, stddev, stdvar, quantile,
+count_values, topk and bottomk, with ``by``/``without`` grouping.
+
+Follows Prometheus v2.53 ``promql/engine.go`` (``aggregation``, ``aggregationK``,
+``aggregationCountValues``, ``generateGroupingLabels``) and ``promql/quantile.go``
+(``quantile``). Output groups come in order of first appearance; sums use Kahan-Neumaier
+summation (``kahanSumInc`` in ``promql/functions.go``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from monitor.errors import QueryError
+from monitor.promql import nodes as n
+from monitor.promql.value import Sample
+from monitor.tsdb.series import METRIC_NAME, Labels
+
+if TYPE_CHECKING:
+    from monitor.promql.engine import _Query
+
+_LABEL_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")
+
+
+def valid_label_name(name: str) -> bool:
+    """Return whether ``name`` is a valid Prometheus label name (``[a-zA-Z_][a-zA-Z0-9_]*``)."""
+    return bool(name) and not name[0].isdigit() and all(c in _LABEL_NAME_OK for c in name)
+
+
+def kahan_inc(inc: float, s: float, c: float) -> tuple[float, float]:
+    """One step of Kahan-Neumaier summation (``kahanSumInc``): return the new ``(sum, c)``."""
+    t = s + inc
+    if math.isinf(t):
+        c = 0.0
+    elif abs(s) >= abs(inc):
+        c += (s - t) + inc
+    else:
+        c += (inc - t) + s
+    return t, c
+
+
+def format_float(v: float) -> str:
+    """Format like Go ``strconv.FormatFloat(v, 'f', -1, 64)`` (shortest, no exponent)."""
+    if v != v:
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    r = repr(v)
+    if "e" in r or "E" in r:
+        from decimal import Decimal
+
+        r = format(Decimal(r), "f")
+    if "." in r:
+        r = r.rstrip("0").rstrip(".")
+    if r == "-0":
+        r = "-0"
+    return r
+
+
+def _grouping_key(node: n.Aggregate):
+    """Return ``labels -> group labels`` (``generateGroupingLabels``)."""
+    names = frozenset(node.grouping)
+    if node.without:
+        drop = names | {METRIC_NAME}
+        return lambda lb: tuple.__new__(Labels, tuple(p for p in lb if p[0] not in drop))
+    if names:
+        return lambda lb: tuple.__new__(Labels, tuple(p for p in lb if p[0] in names))
+    empty = Labels()
+    return lambda lb: empty
+
+
+def aggregate(q: "_Query", node: n.Aggregate, t: int) -> list[Sample]:
+    """Evaluate an aggregation at ``t``."""
+    op = node.op
+    param: Any = None
+    if node.param is not None:
+        param = q.eval(node.param, t)
+    vec = q.eval(node.expr, t)
+    if op in ("topk", "bottomk"):
+        return _topk(node, vec, param, t)
+    if op == "count_values":
+        return _count_values(node, vec, param, t)
+    if op == "quantile" and not vec:
+        return []
+    key = _grouping_key(node)
+    if op == "sum":
+        return _sum(vec, key, t)
+    groups: dict[Labels, list[float]] = {}
+    for s in vec:
+        k = key(s.labels)
+        g = groups.get(k)
+        if g is None:
+            groups[k] = [s.v]
+        else:
+            g.append(s.v)
+    fn = _REDUCERS.get(op)
+    if fn is None:
+        raise QueryError(f"aggregation {op!r} is not supported")
+    if op == "quantile":
+        return [Sample(k, t, quantile(param, vals)) for k, vals in groups.items()]
+    return [Sample(k, t, fn(vals)) for k, vals in groups.items()]
+
+
+def _sum(vec: list[Sample], key, t: int) -> list[Sample]:
+    acc: dict[Labels, list[float]] = {}
+    for s in vec:
+        k = key(s.labels)
+        a = acc.get(k)
+        if a is None:
+            acc[k] = [s.v, 0.0]
+        else:
+            # Inline kahan_inc: this is the hot path of sum(rate(...)).
+            x = s.v
+            tot = a[0] + x
+            if tot - tot != 0.0:  # inf or nan
+                if math.isinf(tot):
+                    a[1] = 0.0
+            elif abs(a[0]) >= abs(x):
+                a[1] += (a[0] - tot) + x
+            else:
+                a[1] += (x - tot) + a[0]
+            a[0] = tot
+    return [Sample(k, t, a[0] if math.isinf(a[0]) else a[0] + a[1]) for k, a in acc.items()]
+
+
+def _avg(vals: list[float]) -> float:
+    """Incremental mean as ``aggregation`` AVG (robust against overflow and infinities)."""
+    mean = 0.0
+    count = 0
+    for v in vals:
+        count += 1
+        if count == 1:
+            mean = v
+            continue
+        if math.isinf(mean):
+            if math.isinf(v) and (mean > 0) == (v > 0):
+                continue
+            if not math.isinf(v) and not math.isnan(v):
+                continue
+        mean += v / count - mean / count
+    return mean
+
+
+def _simple_avg(vals: list[float]) -> float:
+    s, c = 0.0, 0.0
+    for v in vals:
+        s, c = kahan_inc(v, s, c)
+    total = s if math.isinf(s) else s + c
+    if not math.isinf(total) and not math.isnan(total):
+        return total / len(vals)
+    return _avg(vals)
+
+
+def _min(vals: list[float]) -> float:
+    m = vals[0]
+    for v in vals[1:]:
+        if m > v or m != m:
+            m = v
+    return m
+
+
+def _max(vals: list[float]) -> float:
+    m = vals[0]
+    for v in vals[1:]:
+        if m < v or m != m:
+            m = v
+    return m
+
+
+def _stdvar(vals: list[float]) -> float:
+    count = 0
+    mean = 0.0
+    acc = 0.0
+    for v in vals:
+        count += 1
+        delta = v - mean
+        mean += delta / count
+        acc += delta * (v - mean)
+    return acc / count
+
+
+def _stddev(vals: list[float]) -> float:
+    return math.sqrt(_stdvar(vals))
+
+
+_REDUCERS = {
+    "avg": _simple_avg,
+    "min": _min,
+    "max": _max,
+    "count": lambda vals: float(len(vals)),
+    "group": lambda vals: 1.0,
+    "stddev": _stddev,
+    "stdvar": _stdvar,
+    "quantile": None,
+}
+
+
+def quantile(q: float, vals: list[float]) -> float:
+    """φ-quantile by linear interpolation (``quantile`` in ``promql/quantile.go``).
+
+    :return: NaN for no values or φ NaN; -Inf for φ < 0; +Inf for φ > 1.
+    """
+    if not vals or q != q:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    vs = sorted(vals, key=lambda v: (v == v, v if v == v else 0.0))
+    cnt = len(vs)
+    rank = q * (cnt - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(cnt - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return vs[lower] * (1 - weight) + vs[upper] * weight
+
+
+def _topk(node: n.Aggregate, vec: list[Sample], param: float, t: int) -> list[Sample]:
+    """``aggregationK``: the k largest (smallest) samples per group, labels kept, NaN last."""
+    if param != param:
+        raise QueryError(f"Parameter value is NaN for {node.op}")
+    if param >= 2**63 or param <= -(2**63):
+        raise QueryError(f"Scalar value {param} overflows int64")
+    k = int(param)
+    if k < 1 or not vec:
+        return []
+    key = _grouping_key(node)
+    groups: dict[Labels, list[Sample]] = {}
+    for s in vec:
+        groups.setdefault(key(s.labels), []).append(s)
+    top = node.op == "topk"
+    out = []
+    for members in groups.values():
+        if top:
+            ordered = sorted(members, key=lambda s: (s.v != s.v, -s.v if s.v == s.v else 0.0))
+        else:
+            ordered = sorted(members, key=lambda s: (s.v != s.v, s.v if s.v == s.v else 0.0))
+        out.extend(Sample(s.labels, t, s.v) for s in ordered[:k])
+    return out
+
+
+def _count_values(node: n.Aggregate, vec: list[Sample], label: str, t: int) -> list[Sample]:
+    """``aggregationCountValues``: count samples per (group, value) with the value in ``label``."""
+    if not valid_label_name(label):
+        raise QueryError(f"invalid label name {label!r}")
+    names = set(node.grouping)
+    counts: dict[Labels, int] = {}
+    for s in vec:
+        d = dict(s.labels)
+        d[label] = format_float(s.v)
+        if node.without:
+            d.pop(METRIC_NAME, None)
+            for g in names:
+                d.pop(g, None)
+        else:
+            d = {k: v for k, v in d.items() if k in names or k == label}
+        lb = Labels.of(d)
+        counts[lb] = counts.get(lb, 0) + 1
+    return [Sample(k, t, float(c)) for k, c in counts.items()]

@@ -1,0 +1,346 @@
+"""The PromQL evaluator: instant and range queries over the sample store.
+
+Semantics follow Prometheus v2.53 ``promql/engine.go``: instant selectors look back
+``lookback_delta_ms`` (5 m) and stop at staleness markers (``vectorSelectorSingle``); range
+selectors take the samples in ``[t - range, t]``, both ends included, staleness markers
+dropped (``matrixIterSlice``); ``offset`` and ``@`` (incl. ``start()``/``end()``) shift the
+evaluation time of a selector or subquery; subqueries evaluate their inner expression at
+absolute multiples of their step (``SubqueryExpr`` in ``eval``).
+
+Range queries are evaluated step by step, but every selector reads the store once per query,
+over the union of the times it will need (``FindMinMaxTime``), and then slides over that data
+with binary search.
+
+Usage::
+
+    engine = Engine(store)
+    engine.instant_query('sum(rate(http_requests_total[5m]))', t_ms)   # -> Vector
+    engine.range_query('up', start_ms, end_ms, 15_000)                  # -> Matrix
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from typing import Any
+
+import promql_parser as pp
+
+from monitor.errors import QueryError
+from monitor.promql import nodes as n
+from monitor.promql.aggregations import aggregate
+from monitor.promql.binops import eval_binary
+from monitor.promql.functions import FUNCTIONS, RangeArg, check_duplicates
+from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
+from monitor.tsdb.series import METRIC_NAME, Labels, is_stale
+
+
+class _Query:
+    """State of one query: its time range, per-selector data and limits."""
+
+    def __init__(self, engine: "Engine", root: n.Node, start: int, end: int) -> None:
+        self.engine = engine
+        self.root = root
+        self.start = start
+        self.end = end
+        self.lookback = engine.lookback_delta_ms
+        self.bounds: dict[int, list[int]] = {}
+        self.data: dict[int, list[tuple[Labels, list[int], list[float]]]] = {}
+        self.samples = 0
+        self.subquery_cache: dict[tuple[int, int], list[Sample]] = {}
+        self._collect(root, start, end)
+
+    # -- preparation -------------------------------------------------------------------------
+
+    def at_time(self, at: n.At, t: int) -> int:
+        """Resolve an ``@`` modifier to ms (``start()``/``end()`` are the top-level query's)."""
+        if at.kind == "start":
+            return self.start
+        if at.kind == "end":
+            return self.end
+        return at.t
+
+    def _widen(self, sel: n.VectorSel, lo: int, hi: int) -> None:
+        b = self.bounds.get(id(sel))
+        if b is None:
+            self.bounds[id(sel)] = [lo, hi]
+        else:
+            b[0] = min(b[0], lo)
+            b[1] = max(b[1], hi)
+
+    def _collect(self, node: n.Node, s: int, e: int) -> None:
+        """Record the time span each selector needs when ``node`` is evaluated in ``[s, e]``."""
+        if isinstance(node, n.VectorSel):
+            if node.at is not None:
+                s = e = self.at_time(node.at, s)
+            self._widen(node, s - node.offset - self.lookback, e - node.offset)
+        elif isinstance(node, n.MatrixSel):
+            vs = node.vs
+            if vs.at is not None:
+                s = e = self.at_time(vs.at, s)
+            self._widen(vs, s - vs.offset - node.range, e - vs.offset)
+        elif isinstance(node, n.Subquery):
+            if node.at is not None:
+                s = e = self.at_time(node.at, s)
+            self._collect(node.expr, s - node.offset - node.range, e - node.offset)
+        elif isinstance(node, (n.Paren, n.Neg)):
+            self._collect(node.expr, s, e)
+        elif isinstance(node, n.Call):
+            for a in node.args:
+                self._collect(a, s, e)
+        elif isinstance(node, n.Aggregate):
+            if node.param is not None:
+                self._collect(node.param, s, e)
+            self._collect(node.expr, s, e)
+        elif isinstance(node, n.Binary):
+            self._collect(node.lhs, s, e)
+            self._collect(node.rhs, s, e)
+
+    def series_of(self, sel: n.VectorSel, drop_stale: bool) -> list[tuple[Labels, list[int], list[float]]]:
+        """Fetch (once) the series of a selector over its whole needed span."""
+        key = id(sel)
+        got = self.data.get(key)
+        if got is not None:
+            return got
+        lo, hi = self.bounds.get(key, (self.start, self.end))
+        store = self.engine.store
+        groups = sel.or_matchers or [sel.matchers]
+        seen: dict[Labels, tuple[Labels, list[int], list[float]]] = {}
+        for matchers in groups:
+            for sl in store.select(matchers, lo, hi):
+                if sl.labels in seen:
+                    continue
+                ts, vs = list(sl.timestamps), list(sl.values)
+                if drop_stale:
+                    if any(v != v for v in vs):
+                        keep = [i for i, v in enumerate(vs) if not (v != v and is_stale(v))]
+                        if len(keep) != len(vs):
+                            ts = [ts[i] for i in keep]
+                            vs = [vs[i] for i in keep]
+                    if not ts:
+                        continue
+                seen[sl.labels] = (sl.labels, ts, vs)
+                self.samples += len(ts)
+        if len(seen) > self.engine.max_series:
+            raise QueryError(
+                f"query selects {len(seen)} series for {sel.text}, more than the limit of "
+                f"{self.engine.max_series} series (max_series)")
+        if self.samples > self.engine.max_samples:
+            raise QueryError(
+                f"query loads {self.samples} samples, more than the limit of "
+                f"{self.engine.max_samples} samples (max_samples)")
+        got = list(seen.values())
+        self.data[key] = got
+        return got
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def eval(self, node: n.Node, t: int) -> Any:
+        """Evaluate ``node`` at ``t`` (ms).
+
+        :return: ``float`` for scalars, ``str`` for strings, ``list[Sample]`` for instant
+            vectors, :class:`RangeArg` for range vectors.
+        """
+        if isinstance(node, n.Call):
+            return self.eval_call(node, t)
+        if isinstance(node, n.Binary):
+            return eval_binary(self, node, t)
+        if isinstance(node, n.Aggregate):
+            return aggregate(self, node, t)
+        if isinstance(node, n.VectorSel):
+            return self.select_instant(node, t)
+        if isinstance(node, n.NumberLit):
+            return node.v
+        if isinstance(node, n.Paren):
+            return self.eval(node.expr, t)
+        if isinstance(node, n.MatrixSel):
+            return self.select_range(node, t)
+        if isinstance(node, n.Subquery):
+            return self.eval_subquery(node, t)
+        if isinstance(node, n.Neg):
+            v = self.eval(node.expr, t)
+            if node.type == n.SCALAR:
+                return -v
+            out = [Sample(s.labels.without(METRIC_NAME), s.t, -s.v) for s in v]
+            check_duplicates(out)
+            return out
+        if isinstance(node, n.StringLit):
+            return node.v
+        raise QueryError(f"unsupported expression {type(node).__name__}")
+
+    def select_instant(self, sel: n.VectorSel, t: int, keep_time: bool = False) -> list[Sample]:
+        """Instant vector selection (``vectorSelectorSingle``): the latest sample in
+        ``[ref - lookback, ref]`` with ``ref = t - offset`` (``t`` replaced by ``@``), unless it
+        is a staleness marker. Sample time is ``t`` (the sample's own time if ``keep_time``)."""
+        if sel.at is not None:
+            t = self.at_time(sel.at, t)
+        ref = t - sel.offset
+        oldest = ref - self.lookback
+        out = []
+        append = out.append
+        for labels, ts, vs in self.series_of(sel, False):
+            i = bisect_right(ts, ref) - 1
+            if i < 0 or ts[i] < oldest:
+                continue
+            v = vs[i]
+            if v != v and is_stale(v):
+                continue
+            append(Sample(labels, ts[i] if keep_time else t, v))
+        return out
+
+    def select_range(self, node: n.MatrixSel, t: int) -> RangeArg:
+        """Range selection (``matrixIterSlice``): samples in ``[ref - range, ref]``."""
+        sel = node.vs
+        if sel.at is not None:
+            t = self.at_time(sel.at, t)
+        ref = t - sel.offset
+        lo_t = ref - node.range
+        out = []
+        for labels, ts, vs in self.series_of(sel, True):
+            lo = bisect_left(ts, lo_t)
+            hi = bisect_right(ts, ref, lo)
+            if hi > lo:
+                out.append((labels, ts[lo:hi], vs[lo:hi]))
+        return RangeArg(out, lo_t, ref, node.range)
+
+    def eval_subquery(self, node: n.Subquery, t: int) -> RangeArg:
+        """Evaluate a subquery at ``t``: the inner expression at every multiple of the step in
+        ``[t - offset - range, t - offset]`` (engine.go ``SubqueryExpr``)."""
+        if node.at is not None:
+            t = self.at_time(node.at, t)
+        end = t - node.offset
+        step = node.step or self.engine.default_subquery_step_ms
+        begin = end - node.range
+        first = -((-begin) // step) * step
+        acc: dict[Labels, tuple[list[int], list[float]]] = {}
+        key_base = id(node)
+        for st in range(first, end + 1, step):
+            key = (key_base, st)
+            vec = self.subquery_cache.get(key)
+            if vec is None:
+                vec = self.eval(node.expr, st)
+                self.subquery_cache[key] = vec
+            for s in vec:
+                e = acc.get(s.labels)
+                if e is None:
+                    acc[s.labels] = ([st], [s.v])
+                else:
+                    e[0].append(st)
+                    e[1].append(s.v)
+        return RangeArg([(lb, ts, vs) for lb, (ts, vs) in acc.items()], begin, end, node.range)
+
+    def eval_call(self, node: n.Call, t: int) -> Any:
+        fn = FUNCTIONS.get(node.name)
+        if fn is None:
+            raise QueryError(f"function {node.name!r} is not supported")
+        return fn(self, node, t)
+
+
+def _unparen(node: n.Node) -> n.Node:
+    while isinstance(node, n.Paren):
+        node = node.expr
+    return node
+
+
+class Engine:
+    """Evaluate PromQL over a sample store.
+
+    :param store: a ``SampleStore`` (``select(matchers, mint, maxt) -> [SeriesSlice]``).
+    :param lookback_delta_ms: how far back an instant selector looks for a sample (ms).
+    :param max_series: most series one selector may select; more is a :class:`QueryError`.
+    :param max_samples: most samples one query may load; more is a :class:`QueryError`.
+    :param default_subquery_step_ms: step of subqueries written ``[range:]`` (Prometheus uses
+        the global evaluation interval).
+    """
+
+    def __init__(self, store: Any, *, lookback_delta_ms: int = 300_000, max_series: int = 10_000,
+                 max_samples: int = 50_000_000, default_subquery_step_ms: int = 60_000) -> None:
+        self.store = store
+        self.lookback_delta_ms = lookback_delta_ms
+        self.max_series = max_series
+        self.max_samples = max_samples
+        self.default_subquery_step_ms = default_subquery_step_ms
+
+    def _compile(self, query: str | pp.Expr | n.Node) -> n.Node:
+        if isinstance(query, n.Node):
+            return query
+        if isinstance(query, str):
+            query = n.parse_expr(query)
+        try:
+            return n.compile_expr(query)
+        except QueryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a malformed AST must not crash the caller
+            raise QueryError(f"cannot compile query: {e}") from None
+
+    def instant_query(self, query: str | pp.Expr, t_ms: int) -> Value:
+        """Evaluate ``query`` at ``t_ms``.
+
+        :return: a :class:`Vector`, :class:`Scalar`, :class:`String` or (for a range selector
+            or subquery at the top) :class:`Matrix`.
+        :raises QueryError: on bad syntax, bad types, limits exceeded or evaluation errors.
+        """
+        root = self._compile(query)
+        t_ms = int(t_ms)
+        q = _Query(self, root, t_ms, t_ms)
+        res = self._run(q, root, t_ms)
+        if root.type == n.SCALAR:
+            return Scalar(t_ms, res)
+        if root.type == n.STRING:
+            return String(t_ms, res)
+        if root.type == n.MATRIX:
+            return Matrix(Series(lb, list(zip(ts, vs))) for lb, ts, vs in res.series)
+        return Vector(res)
+
+    def range_query(self, query: str | pp.Expr, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
+        """Evaluate ``query`` at ``start_ms, start_ms + step_ms, ... <= end_ms``.
+
+        :return: a :class:`Matrix`, one :class:`Series` per label set, sorted by labels; a
+            scalar expression gives one series with no labels.
+        :raises QueryError: for a string or range-vector expression, a bad range, or any
+            evaluation error.
+        """
+        root = self._compile(query)
+        start_ms, end_ms, step_ms = int(start_ms), int(end_ms), int(step_ms)
+        if step_ms <= 0:
+            raise QueryError("zero or negative query resolution step widths are not accepted")
+        if end_ms < start_ms:
+            raise QueryError("end timestamp must not be before start time")
+        if (end_ms - start_ms) // step_ms > 11_000:
+            raise QueryError("exceeded maximum resolution of 11,000 points per timeseries")
+        if root.type not in (n.SCALAR, n.VECTOR):
+            raise QueryError(f"invalid expression type \"{root.type}\" for range query, must be scalar or instant vector")
+        q = _Query(self, root, start_ms, end_ms)
+        acc: dict[Labels, list[tuple[int, float]]] = {}
+        empty = Labels()
+        for t in range(start_ms, end_ms + 1, step_ms):
+            res = self._run(q, root, t)
+            if root.type == n.SCALAR:
+                acc.setdefault(empty, []).append((t, res))
+                continue
+            for s in res:
+                pts = acc.get(s.labels)
+                if pts is None:
+                    acc[s.labels] = [(t, s.v)]
+                else:
+                    pts.append((t, s.v))
+        return Matrix(Series(lb, pts) for lb, pts in sorted(acc.items()))
+
+    @staticmethod
+    def _run(q: _Query, root: n.Node, t: int) -> Any:
+        try:
+            return q.eval(root, t)
+        except QueryError:
+            raise
+        except RecursionError:
+            raise QueryError("query is nested too deeply") from None
+        except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as e:
+            raise QueryError(f"evaluation failed: {type(e).__name__}: {e}") from None
+
+
+def float_or_nan(v: Any) -> float:
+    """Return ``v`` as float, NaN when it cannot be one."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan

@@ -1,0 +1,635 @@
+"""PromQL functions, one explicit registry: ``FUNCTIONS[name](query, call_node, t) -> value``.
+
+Semantics follow Prometheus v2.53 ``promql/functions.go`` (function names cited per entry);
+range-vector kernels live in :mod:`monitor.promql.rangefuncs`. All functions except
+``last_over_time``, ``label_replace``, ``label_join`` and the ``sort*`` family drop the metric
+name. Results that end up with two identical label sets are an error, as in Prometheus
+("vector cannot contain metrics with the same labelset").
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import math
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+from monitor.errors import QueryError
+from monitor.promql import nodes as n
+from monitor.promql import rangefuncs as rf
+from monitor.promql.aggregations import quantile, valid_label_name
+from monitor.promql.value import Sample
+from monitor.tsdb.series import METRIC_NAME, Labels
+
+if TYPE_CHECKING:
+    from monitor.promql.engine import _Query
+
+
+class RangeArg(NamedTuple):
+    """A range vector at one evaluation step.
+
+    :param series: ``[(labels, ts, vs), ...]``; ``ts`` in ms ascending, no staleness markers.
+    :param start: window start (ms, inclusive), after ``offset``/``@``.
+    :param end: window end (ms, inclusive).
+    :param range: the selector's range (ms).
+    """
+
+    series: list[tuple[Labels, list[int], list[float]]]
+    start: int
+    end: int
+    range: int
+
+
+def check_duplicates(vec: list[Sample]) -> None:
+    """Raise if two samples share a label set (engine.go ``ContainsSameLabelset``)."""
+    if len(vec) > 1 and len({s.labels for s in vec}) != len(vec):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+
+
+def _drop(lb: Labels) -> Labels:
+    if lb and lb[0][0] == METRIC_NAME:
+        return tuple.__new__(Labels, lb[1:])
+    return lb
+
+
+def _range_fn(kernel: Callable[..., float | None], keep_name: bool = False):
+    """Apply ``kernel(ts, vs, arg)`` to each series of the range argument."""
+
+    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+        arg = q.eval(node.args[0], t)
+        out = []
+        for labels, ts, vs in arg.series:
+            v = kernel(ts, vs, arg)
+            if v is not None:
+                out.append(Sample(labels if keep_name else _drop(labels), t, v))
+        if not keep_name:
+            check_duplicates(out)
+        return out
+
+    return fn
+
+
+def _values_fn(kernel: Callable[[list[float]], float], keep_name: bool = False):
+    return _range_fn(lambda ts, vs, arg: kernel(vs), keep_name)
+
+
+def _rate_fn(is_counter: bool, is_rate: bool):
+    """``funcRate``/``funcIncrease``/``funcDelta`` via ``extrapolatedRate``."""
+
+    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+        arg = q.eval(node.args[0], t)
+        out = []
+        start, end, rng = arg.start, arg.end, arg.range
+        er = rf.extrapolated_rate
+        for labels, ts, vs in arg.series:
+            if len(vs) > 1:
+                out.append(Sample(_drop(labels), t, er(ts, vs, start, end, rng, is_counter, is_rate)))
+        check_duplicates(out)
+        return out
+
+    return fn
+
+
+def _scalar_args(q: "_Query", node: n.Call, t: int) -> list[Any]:
+    return [q.eval(a, t) for a in node.args[1:]]
+
+
+def _predict_linear(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcPredictLinear``: regression value ``duration`` seconds after ``t``."""
+    arg = q.eval(node.args[0], t)
+    duration = q.eval(node.args[1], t)
+    out = []
+    for labels, ts, vs in arg.series:
+        if len(vs) < 2:
+            continue
+        slope, intercept = rf.linear_regression(ts, vs, t)
+        out.append(Sample(_drop(labels), t, slope * duration + intercept))
+    check_duplicates(out)
+    return out
+
+
+def _deriv(ts: list[int], vs: list[float], arg: RangeArg) -> float | None:
+    """``funcDeriv``: per-second slope of the regression line (two samples at least)."""
+    if len(vs) < 2:
+        return None
+    return rf.linear_regression(ts, vs, ts[0])[0]
+
+
+def _holt_winters(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcHoltWinters``: smoothing factor and trend factor must be in (0, 1)."""
+    arg = q.eval(node.args[0], t)
+    sf, tf = _scalar_args(q, node, t)
+    if not 0 < sf < 1:
+        raise QueryError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:f}")
+    if not 0 < tf < 1:
+        raise QueryError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:f}")
+    out = []
+    for labels, ts, vs in arg.series:
+        v = rf.holt_winters(vs, sf, tf)
+        if v is not None:
+            out.append(Sample(_drop(labels), t, v))
+    check_duplicates(out)
+    return out
+
+
+def _quantile_over_time(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcQuantileOverTime``."""
+    phi = q.eval(node.args[0], t)
+    arg = q.eval(node.args[1], t)
+    out = [Sample(_drop(lb), t, quantile(phi, vs)) for lb, ts, vs in arg.series if vs]
+    check_duplicates(out)
+    return out
+
+
+def _math_fn(f: Callable[[float], float]):
+    """Element-wise math (``funcAbs``, ``funcCeil``, ... via ``simpleFunc``), name dropped."""
+
+    def safe(v: float) -> float:
+        try:
+            return f(v)
+        except OverflowError:
+            return math.inf
+        except (ValueError, ZeroDivisionError):
+            return math.nan
+
+    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+        vec = q.eval(node.args[0], t)
+        out = [Sample(_drop(s.labels), t, safe(s.v)) for s in vec]
+        check_duplicates(out)
+        return out
+
+    return fn
+
+
+def _ln(v: float) -> float:
+    if v == 0:
+        return -math.inf
+    if v < 0 or v != v:
+        return math.nan
+    return math.inf if math.isinf(v) else math.log(v)
+
+
+def _log_base(base: float):
+    return lambda v: _ln(v) / math.log(base) if v > 0 and not math.isinf(v) else _ln(v)
+
+
+def _sgn(v: float) -> float:
+    if v > 0:
+        return 1.0
+    if v < 0:
+        return -1.0
+    return v  # 0 or NaN
+
+
+def _round(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcRound``: round half up to the nearest multiple of ``to_nearest`` (default 1)."""
+    vec = q.eval(node.args[0], t)
+    to_nearest = q.eval(node.args[1], t) if len(node.args) > 1 else 1.0
+    inv = _div(1.0, to_nearest)
+    out = []
+    for s in vec:
+        try:
+            v = math.floor(s.v * inv + 0.5) / inv
+        except (ValueError, OverflowError, ZeroDivisionError):
+            v = s.v * inv + 0.5
+            v = v / inv if not math.isinf(inv) and inv != 0 else math.nan
+        out.append(Sample(_drop(s.labels), t, v))
+    check_duplicates(out)
+    return out
+
+
+def _div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _go_max(a: float, b: float) -> float:
+    if a != a or b != b:
+        return math.nan
+    return max(a, b)
+
+
+def _go_min(a: float, b: float) -> float:
+    if a != a or b != b:
+        return math.nan
+    return min(a, b)
+
+
+def _clamp(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcClamp``: empty when ``max < min``."""
+    vec = q.eval(node.args[0], t)
+    lo, hi = q.eval(node.args[1], t), q.eval(node.args[2], t)
+    if hi < lo:
+        return []
+    out = [Sample(_drop(s.labels), t, _go_max(lo, _go_min(hi, s.v))) for s in vec]
+    check_duplicates(out)
+    return out
+
+
+def _clamp_side(is_max: bool):
+    """``funcClampMax`` / ``funcClampMin``."""
+
+    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+        vec = q.eval(node.args[0], t)
+        bound = q.eval(node.args[1], t)
+        f = _go_min if is_max else _go_max
+        out = [Sample(_drop(s.labels), t, f(bound, s.v)) for s in vec]
+        check_duplicates(out)
+        return out
+
+    return fn
+
+
+def _time(q: "_Query", node: n.Call, t: int) -> float:
+    """``funcTime``: evaluation time in seconds."""
+    return t / 1000
+
+
+def _pi(q: "_Query", node: n.Call, t: int) -> float:
+    return math.pi
+
+
+def _vector(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcVector``: the scalar as a one-element vector with no labels."""
+    return [Sample(Labels(), t, q.eval(node.args[0], t))]
+
+
+def _scalar(q: "_Query", node: n.Call, t: int) -> float:
+    """``funcScalar``: the single element's value, else NaN."""
+    vec = q.eval(node.args[0], t)
+    return vec[0].v if len(vec) == 1 else math.nan
+
+
+def _timestamp(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcTimestamp``: a selector argument yields each sample's own timestamp (engine.go
+    ``rangeEvalTimestampFunctionOverVectorSelector``)."""
+    arg = node.args[0]
+    while isinstance(arg, n.Paren):
+        arg = arg.expr
+    if isinstance(arg, n.VectorSel):
+        vec = q.select_instant(arg, t, keep_time=True)
+    else:
+        vec = q.eval(arg, t)
+    out = [Sample(_drop(s.labels), t, s.t / 1000) for s in vec]
+    check_duplicates(out)
+    return out
+
+
+def _absent_labels(arg: n.Node) -> Labels:
+    """``createLabelsForAbsentFunction``: equality matchers' labels, unless a name repeats."""
+    if isinstance(arg, n.MatrixSel):
+        arg = arg.vs
+    if not isinstance(arg, n.VectorSel):
+        return Labels()
+    d: dict[str, str] = {}
+    has: set[str] = set()
+    for m in arg.matchers:
+        if m.name == METRIC_NAME:
+            continue
+        if m.op == "=" and m.name not in has:
+            d[m.name] = m.value
+            has.add(m.name)
+        else:
+            d.pop(m.name, None)
+    return Labels.of(d)
+
+
+def _absent(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcAbsent``."""
+    if q.eval(node.args[0], t):
+        return []
+    return [Sample(_absent_labels(node.args[0]), t, 1.0)]
+
+
+def _absent_over_time(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcAbsentOverTime``."""
+    if q.eval(node.args[0], t).series:
+        return []
+    return [Sample(_absent_labels(node.args[0]), t, 1.0)]
+
+
+def bucket_quantile(phi: float, buckets: list[tuple[float, float]]) -> float:
+    """``bucketQuantile`` (promql/quantile.go) over ``[(upper_bound, cumulative_count)]``.
+
+    NaN without a +Inf bucket or with fewer than two buckets or no observations; buckets
+    are sorted, duplicates merged, counts made monotonic (``ensureMonotonic``); the result is
+    interpolated linearly inside the bucket, the lowest bucket starting at 0 if its bound > 0.
+    """
+    if phi != phi:
+        return math.nan
+    if phi < 0:
+        return -math.inf
+    if phi > 1:
+        return math.inf
+    buckets = sorted(buckets, key=lambda b: b[0])
+    if not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+        return math.nan
+    merged: list[list[float]] = []
+    for ub, c in buckets:
+        if merged and merged[-1][0] == ub:
+            merged[-1][1] += c
+        else:
+            merged.append([ub, c])
+    hi = -math.inf
+    for b in merged:
+        if b[1] > hi:
+            hi = b[1]
+        elif b[1] < hi:
+            b[1] = hi
+    if len(merged) < 2:
+        return math.nan
+    observations = merged[-1][1]
+    if observations == 0:
+        return math.nan
+    rank = phi * observations
+    b = len(merged) - 1
+    for i in range(len(merged) - 1):
+        if merged[i][1] >= rank:
+            b = i
+            break
+    if b == len(merged) - 1:
+        return merged[-2][0]
+    if b == 0 and merged[0][0] <= 0:
+        return merged[0][0]
+    start = 0.0
+    end = merged[b][0]
+    count = merged[b][1]
+    if b > 0:
+        start = merged[b - 1][0]
+        count -= merged[b - 1][1]
+        rank -= merged[b - 1][1]
+    return start + (end - start) * (rank / count)
+
+
+def _parse_le(s: str) -> float | None:
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def _histogram_quantile(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcHistogramQuantile`` over classic buckets (``le`` label), grouped by all other
+    labels including the metric name; the name is dropped from the result."""
+    phi = q.eval(node.args[0], t)
+    vec = q.eval(node.args[1], t)
+    groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
+    for s in vec:
+        ub = _parse_le(s.labels.get("le"))
+        if ub is None:
+            continue
+        key = s.labels.without("le")
+        g = groups.get(key)
+        if g is None:
+            groups[key] = (_drop(key), [(ub, s.v)])
+        else:
+            g[1].append((ub, s.v))
+    out = [Sample(lb, t, bucket_quantile(phi, bs)) for lb, bs in groups.values()]
+    check_duplicates(out)
+    return out
+
+
+_GO_GROUP = re.compile(r"\$(\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+
+
+def _expand(template: str, m: re.Match) -> str:
+    """Go ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; unknown
+    groups expand to the empty string (``$1x`` is the group named ``1x``)."""
+
+    def rep(g: re.Match) -> str:
+        if g.group(1) == "$":
+            return "$"
+        name = g.group(2) or g.group(3)
+        try:
+            val = m.group(int(name)) if name.isdigit() else m.group(name)
+        except (IndexError, error_types):
+            return ""
+        return val or ""
+
+    return _GO_GROUP.sub(rep, template)
+
+
+error_types = (IndexError, re.error)
+
+
+def _compile_regex(pattern: str, fn: str) -> re.Pattern:
+    try:
+        return re.compile("^(?:" + pattern + ")$", re.DOTALL)
+    except re.error:
+        raise QueryError(f"invalid regular expression in {fn}(): {pattern}") from None
+
+
+def _label_replace(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcLabelReplace``: set ``dst`` from ``replacement`` when ``regex`` matches ``src``
+    (fully anchored); an empty result removes ``dst``."""
+    vec = q.eval(node.args[0], t)
+    dst, repl, src, regex = (q.eval(a, t) for a in node.args[1:5])
+    rx = _compile_regex(regex, "label_replace")
+    if not valid_label_name(dst):
+        raise QueryError(f"invalid destination label name in label_replace(): {dst}")
+    out = []
+    for s in vec:
+        m = rx.match(s.labels.get(src))
+        if m is None:
+            out.append(s)
+            continue
+        res = _expand(repl, m)
+        d = dict(s.labels)
+        d.pop(dst, None)
+        if res:
+            d[dst] = res
+        out.append(Sample(Labels.of(d), t, s.v))
+    check_duplicates(out)
+    return out
+
+
+def _label_join(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+    """``funcLabelJoin``: ``dst`` = the ``src`` labels' values joined by ``sep``."""
+    vec = q.eval(node.args[0], t)
+    dst, sep = q.eval(node.args[1], t), q.eval(node.args[2], t)
+    srcs = [q.eval(a, t) for a in node.args[3:]]
+    for name in srcs:
+        if not valid_label_name(name):
+            raise QueryError(f"invalid source label name in label_join(): {name}")
+    if not valid_label_name(dst):
+        raise QueryError(f"invalid destination label name in label_join(): {dst}")
+    out = []
+    for s in vec:
+        val = sep.join(s.labels.get(name) for name in srcs)
+        d = dict(s.labels)
+        d.pop(dst, None)
+        if val:
+            d[dst] = val
+        out.append(Sample(Labels.of(d), t, s.v))
+    check_duplicates(out)
+    return out
+
+
+def _sort(desc: bool):
+    """``funcSort`` / ``funcSortDesc``: by value, NaN last."""
+
+    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+        vec = q.eval(node.args[0], t)
+        nums = [s for s in vec if s.v == s.v]
+        nans = [s for s in vec if s.v != s.v]
+        return sorted(nums, key=lambda s: s.v, reverse=desc) + nans
+
+    return fn
+
+
+_CHUNK = re.compile(r"\d+|\D+")
+
+
+def _natless(a: str, b: str) -> bool:
+    """``natsort.Compare`` (facette/natsort): numeric chunks compare as integers."""
+    ca, cb = _CHUNK.findall(a), _CHUNK.findall(b)
+    for i, x in enumerate(ca):
+        if i >= len(cb):
+            return False
+        y = cb[i]
+        if x.isdigit() and y.isdigit():
+            xi, yi = int(x), int(y)
+            if xi == yi:
+                if i == len(ca) - 1:
+                    return True
+                if i == len(cb) - 1:
+                    return False
+                continue
+            return xi < yi
+        if x == y:
+            if i == len(ca) - 1:
+                return True
+            if i == len(cb) - 1:
+                return False
+            continue
+        return x < y
+    return False
+
+
+def _sort_by_label(desc: bool):
+    """``funcSortByLabel`` / ``funcSortByLabelDesc``: natural order of the given labels,
+    ties broken by the full label set."""
+
+    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+        vec = sorted(q.eval(node.args[0], t), key=lambda s: s.labels, reverse=desc)
+        names = [q.eval(a, t) for a in node.args[1:]]
+
+        def cmp(a: Sample, b: Sample) -> int:
+            for name in names:
+                x, y = a.labels.get(name), b.labels.get(name)
+                if x == y:
+                    continue
+                r = -1 if _natless(x, y) else 1
+                return -r if desc else r
+            return 0
+
+        return sorted(vec, key=functools.cmp_to_key(cmp))
+
+    return fn
+
+
+def _date_fn(f: Callable[[datetime], float]):
+    """``dateWrapper``: apply ``f`` to each value read as Unix seconds (UTC); without an
+    argument, to ``time()``."""
+
+    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+        if not node.args:
+            vec = [Sample(Labels(), t, t / 1000)]
+        else:
+            vec = q.eval(node.args[0], t)
+        out = []
+        for s in vec:
+            if s.v != s.v or math.isinf(s.v):
+                out.append(Sample(_drop(s.labels), t, math.nan))
+                continue
+            try:
+                d = datetime.fromtimestamp(int(s.v), tz=timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                out.append(Sample(_drop(s.labels), t, math.nan))
+                continue
+            out.append(Sample(_drop(s.labels), t, float(f(d))))
+        check_duplicates(out)
+        return out
+
+    return fn
+
+
+def _rad(v: float) -> float:
+    return v * math.pi / 180
+
+
+def _deg(v: float) -> float:
+    return v * 180 / math.pi
+
+
+FUNCTIONS: dict[str, Callable[["_Query", n.Call, int], Any]] = {
+    # promql/functions.go extrapolatedRate / instantValue
+    "rate": _rate_fn(True, True),
+    "increase": _rate_fn(True, False),
+    "delta": _rate_fn(False, False),
+    "irate": _range_fn(lambda ts, vs, a: rf.instant_value(ts, vs, True)),
+    "idelta": _range_fn(lambda ts, vs, a: rf.instant_value(ts, vs, False)),
+    "deriv": _range_fn(_deriv),
+    "predict_linear": _predict_linear,
+    "holt_winters": _holt_winters,
+    "resets": _values_fn(rf.resets),
+    "changes": _values_fn(rf.changes),
+    # aggrOverTime family
+    "avg_over_time": _values_fn(rf.avg_over_time),
+    "sum_over_time": _values_fn(rf.sum_over_time),
+    "count_over_time": _values_fn(lambda vs: float(len(vs))),
+    "min_over_time": _values_fn(rf.min_over_time),
+    "max_over_time": _values_fn(rf.max_over_time),
+    "last_over_time": _values_fn(lambda vs: vs[-1], keep_name=True),
+    "present_over_time": _values_fn(lambda vs: 1.0),
+    "stddev_over_time": _values_fn(rf.stddev_over_time),
+    "stdvar_over_time": _values_fn(rf.stdvar_over_time),
+    "mad_over_time": _values_fn(rf.mad_over_time),
+    "quantile_over_time": _quantile_over_time,
+    "absent_over_time": _absent_over_time,
+    "absent": _absent,
+    # simpleFunc math
+    "abs": _math_fn(abs),
+    "ceil": _math_fn(lambda v: float(math.ceil(v)) if math.isfinite(v) else v),
+    "floor": _math_fn(lambda v: float(math.floor(v)) if math.isfinite(v) else v),
+    "exp": _math_fn(math.exp),
+    "sqrt": _math_fn(lambda v: math.sqrt(v) if v >= 0 else math.nan),
+    "ln": _math_fn(_ln),
+    "log2": _math_fn(_log_base(2)),
+    "log10": _math_fn(_log_base(10)),
+    "sgn": _math_fn(_sgn),
+    "sin": _math_fn(math.sin), "cos": _math_fn(math.cos), "tan": _math_fn(math.tan),
+    "asin": _math_fn(math.asin), "acos": _math_fn(math.acos), "atan": _math_fn(math.atan),
+    "sinh": _math_fn(math.sinh), "cosh": _math_fn(math.cosh), "tanh": _math_fn(math.tanh),
+    "asinh": _math_fn(math.asinh), "acosh": _math_fn(math.acosh), "atanh": _math_fn(math.atanh),
+    "rad": _math_fn(_rad), "deg": _math_fn(_deg),
+    "pi": _pi,
+    "round": _round,
+    "clamp": _clamp,
+    "clamp_min": _clamp_side(False),
+    "clamp_max": _clamp_side(True),
+    "time": _time,
+    "timestamp": _timestamp,
+    "vector": _vector,
+    "scalar": _scalar,
+    "histogram_quantile": _histogram_quantile,
+    "label_replace": _label_replace,
+    "label_join": _label_join,
+    "sort": _sort(False),
+    "sort_desc": _sort(True),
+    "sort_by_label": _sort_by_label(False),
+    "sort_by_label_desc": _sort_by_label(True),
+    # dateWrapper
+    "day_of_month": _date_fn(lambda d: d.day),
+    "day_of_week": _date_fn(lambda d: (d.weekday() + 1) % 7),
+    "day_of_year": _date_fn(lambda d: d.timetuple().tm_yday),
+    "days_in_month": _date_fn(lambda d: calendar.monthrange(d.year, d.month)[1]),
+    "hour": _date_fn(lambda d: d.hour),
+    "minute": _date_fn(lambda d: d.minute),
+    "month": _date_fn(lambda d: d.month),
+    "year": _date_fn(lambda d: d.year),
+}

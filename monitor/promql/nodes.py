@@ -1,0 +1,360 @@
+"""Parse PromQL with ``promql-parser`` and compile the AST into plain Python nodes.
+
+The ``promql_parser`` objects are Rust-backed: every attribute access copies data, and
+identities are not stable. The engine therefore evaluates a small tree of frozen Python
+nodes built here once per query. Time fields are integer **milliseconds**.
+
+Type rules mirror Prometheus ``promql/parser/parse.go`` (``checkAST``); most are already
+enforced by ``promql-parser``, the rest are checked in :func:`compile_expr`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import promql_parser as pp
+
+from monitor.errors import QueryError
+from monitor.tsdb.series import METRIC_NAME, Matcher
+
+SCALAR, VECTOR, MATRIX, STRING = "scalar", "vector", "matrix", "string"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# Functions Prometheus v2.53 knows that promql-parser 0.12 does not: name -> (args, return, variadic).
+_EXTRA_FUNCTIONS = {
+    "holt_winters": ([pp.ValueType.Matrix, pp.ValueType.Scalar, pp.ValueType.Scalar], pp.ValueType.Vector, 0),
+}
+_registered = False
+
+
+def _register_extra_functions() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    known = []
+    for name, (args, ret, variadic) in _EXTRA_FUNCTIONS.items():
+        try:
+            pp.parse(f"{name}(x[1m], 1, 1)")
+        except BaseException:  # noqa: BLE001 - unknown to this parser version: register it
+            known.append(pp.Function(name, args, ret, variadic))
+    if known:
+        try:
+            pp.register_extra_functions(known)
+        except BaseException:  # noqa: BLE001 - already known under another version
+            pass
+
+
+class Node:
+    """Base of compiled nodes; ``type`` is one of scalar/vector/matrix/string."""
+
+    type: str = VECTOR
+
+
+@dataclass(eq=False)
+class NumberLit(Node):
+    v: float
+    type: str = SCALAR
+
+
+@dataclass(eq=False)
+class StringLit(Node):
+    v: str
+    type: str = STRING
+
+
+@dataclass(eq=False)
+class At:
+    """An ``@`` modifier: ``kind`` is ``"at"`` (fixed ``t`` ms), ``"start"`` or ``"end"``."""
+
+    kind: str
+    t: int = 0
+
+
+@dataclass(eq=False)
+class VectorSel(Node):
+    """An instant vector selector; ``matchers`` include ``__name__`` when a name is given."""
+
+    name: str | None
+    matchers: list[Matcher]
+    or_matchers: list[list[Matcher]]
+    offset: int
+    at: At | None
+    text: str
+    type: str = VECTOR
+
+
+@dataclass(eq=False)
+class MatrixSel(Node):
+    """A range vector selector ``vs[range]``."""
+
+    vs: VectorSel
+    range: int
+    type: str = MATRIX
+
+
+@dataclass(eq=False)
+class Subquery(Node):
+    """A subquery ``expr[range:step]``; ``step`` is ``None`` when omitted."""
+
+    expr: Node
+    range: int
+    step: int | None
+    offset: int
+    at: At | None
+    type: str = MATRIX
+
+
+@dataclass(eq=False)
+class Call(Node):
+    name: str
+    args: list[Node]
+    type: str = VECTOR
+
+
+@dataclass(eq=False)
+class Aggregate(Node):
+    """An aggregation; ``grouping`` is the by/without label list, ``without`` picks which."""
+
+    op: str
+    expr: Node
+    param: Node | None
+    grouping: list[str]
+    without: bool
+    type: str = VECTOR
+
+
+@dataclass(eq=False)
+class Binary(Node):
+    """A binary operation; ``on`` is ``True`` for ``on(...)``, ``False`` for ``ignoring``/none.
+
+    ``card`` is ``one-to-one``, ``many-to-one`` (group_left), ``one-to-many`` (group_right) or
+    ``many-to-many`` (set operators); ``include`` the extra labels of group_x.
+    """
+
+    op: str
+    lhs: Node
+    rhs: Node
+    return_bool: bool = False
+    card: str = "one-to-one"
+    on: bool = False
+    matching: list[str] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)
+    type: str = VECTOR
+
+
+@dataclass(eq=False)
+class Neg(Node):
+    expr: Node
+    type: str = VECTOR
+
+
+@dataclass(eq=False)
+class Paren(Node):
+    expr: Node
+    type: str = VECTOR
+
+
+def parse_expr(query: str) -> pp.Expr:
+    """Parse ``query`` with promql-parser.
+
+    :raises QueryError: with the parser's message on any syntax or type error.
+    """
+    if not isinstance(query, str):
+        raise QueryError(f"query must be a string, got {type(query).__name__}")
+    if not query.strip():
+        raise QueryError("empty query")
+    _register_extra_functions()
+    try:
+        expr = pp.parse(query)
+    except BaseException as e:  # noqa: BLE001 - the Rust side can raise a PanicException (BaseException)
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise QueryError(f"parse error: {e}") from None
+    compile_expr(expr)  # type checks that promql-parser misses
+    return expr
+
+
+def _ms(td: timedelta | None) -> int:
+    if td is None:
+        return 0
+    return td.days * 86_400_000 + td.seconds * 1000 + td.microseconds // 1000
+
+
+def _at(node: Any) -> At | None:
+    try:
+        at = node.at
+    except BaseException as e:  # noqa: BLE001 - negative @ timestamps panic in promql-parser
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise QueryError("unsupported @ modifier (negative timestamps are not supported)") from None
+    if at is None:
+        return None
+    kind = at.type
+    if kind == pp.AtModifierType.Start:
+        return At("start")
+    if kind == pp.AtModifierType.End:
+        return At("end")
+    return At("at", _ms(at.at - _EPOCH))
+
+
+_MATCH_OPS = ((pp.MatchOp.Equal, "="), (pp.MatchOp.NotEqual, "!="), (pp.MatchOp.Re, "=~"),
+              (pp.MatchOp.NotRe, "!~"))
+
+
+def _match_op(op: Any) -> str:
+    for k, v in _MATCH_OPS:
+        if op == k:
+            return v
+    raise QueryError(f"unknown matcher operator {op}")
+
+
+def _matcher(m: Any) -> Matcher:
+    try:
+        return Matcher(m.name, _match_op(m.op), m.value)
+    except ValueError as e:
+        raise QueryError(str(e)) from None
+
+
+def _vector_sel(e: Any) -> VectorSel:
+    name = e.name
+    ms = e.matchers
+    matchers = [_matcher(m) for m in ms.matchers]
+    if name is not None and not any(m.name == METRIC_NAME for m in matchers):
+        matchers.insert(0, Matcher(METRIC_NAME, "=", name))
+    ors = [[_matcher(m) for m in group] for group in ms.or_matchers]
+    if name is not None and ors:
+        ors = [[Matcher(METRIC_NAME, "=", name), *g] for g in ors]
+    return VectorSel(name, matchers, ors, _ms(e.offset), _at(e), str(e))
+
+
+def compile_expr(e: Any) -> Node:
+    """Compile a promql-parser expression into engine nodes, checking types.
+
+    :raises QueryError: on a type error the parser did not catch.
+    """
+    if isinstance(e, pp.NumberLiteral):
+        return NumberLit(float(e.val))
+    if isinstance(e, pp.StringLiteral):
+        return StringLit(e.val)
+    if isinstance(e, pp.VectorSelector):
+        return _vector_sel(e)
+    if isinstance(e, pp.MatrixSelector):
+        vs = _vector_sel(e.vector_selector)
+        return MatrixSel(vs, _ms(e.range))
+    if isinstance(e, pp.ParenExpr):
+        inner = compile_expr(e.expr)
+        return Paren(inner, type=inner.type)
+    if isinstance(e, pp.UnaryExpr):
+        inner = compile_expr(e.expr)
+        if inner.type not in (SCALAR, VECTOR):
+            raise QueryError(f"unary expression only allowed on expressions of type scalar or vector, got {inner.type}")
+        return Neg(inner, type=inner.type)
+    if isinstance(e, pp.SubqueryExpr):
+        inner = compile_expr(e.expr)
+        if inner.type != VECTOR:
+            raise QueryError(f"subquery is only allowed on instant vector, got {inner.type}")
+        step = _ms(e.step) if e.step is not None else None
+        return Subquery(inner, _ms(e.range), step or None, _ms(e.offset), _at(e))
+    if isinstance(e, pp.Call):
+        func = e.func
+        args = [compile_expr(a) for a in e.args]
+        ret = VECTOR
+        for k, v in ((pp.ValueType.Scalar, SCALAR), (pp.ValueType.Matrix, MATRIX), (pp.ValueType.String, STRING)):
+            if func.return_type == k:
+                ret = v
+        name = func.name
+        # Prometheus unwraps parentheses around range arguments (engine.go unwrapParenExpr).
+        args = [a.expr if isinstance(a, Paren) and a.type == MATRIX else a for a in args]
+        return Call(name, args, type=ret)
+    if isinstance(e, pp.AggregateExpr):
+        op = str(e.op)
+        inner = compile_expr(e.expr)
+        if inner.type != VECTOR:
+            raise QueryError(f"expected type instant vector in aggregation expression, got {inner.type}")
+        param = compile_expr(e.param) if e.param is not None else None
+        mod = e.modifier
+        grouping: list[str] = []
+        without = False
+        if mod is not None:
+            grouping = list(mod.labels)
+            without = mod.type == pp.AggModifierType.Without
+        return Aggregate(op, inner, param, grouping, without)
+    if isinstance(e, pp.BinaryExpr):
+        op = str(e.op)
+        lhs, rhs = compile_expr(e.lhs), compile_expr(e.rhs)
+        for side in (lhs, rhs):
+            if side.type not in (SCALAR, VECTOR):
+                raise QueryError("binary expression must contain only scalar and instant vector types")
+        mod = e.modifier
+        node = Binary(op, lhs, rhs)
+        if mod is not None:
+            node.return_bool = bool(mod.return_bool)
+            card = mod.card
+            for k, v in ((pp.VectorMatchCardinality.ManyToOne, "many-to-one"),
+                         (pp.VectorMatchCardinality.OneToMany, "one-to-many"),
+                         (pp.VectorMatchCardinality.ManyToMany, "many-to-many")):
+                if card == k:
+                    node.card = v
+            if mod.matching is not None:
+                node.on = mod.matching.type == pp.LabelModifierType.Include
+                node.matching = list(mod.matching.labels)
+            node.include = list(mod.group_labels or [])
+            fill = getattr(mod, "fill_values", None)
+            if fill is not None and (fill.lhs is not None or fill.rhs is not None):
+                raise QueryError("fill modifiers in vector matching are not supported")
+        if op in ("and", "or", "unless"):
+            node.card = "many-to-many"
+        if lhs.type == SCALAR and rhs.type == SCALAR:
+            node.type = SCALAR
+        return node
+    raise QueryError(f"unsupported expression type {type(e).__name__}")
+
+
+def selected_metric_names(expr: Any) -> set[str] | None:
+    """Return the metric names of every vector selector in ``expr``.
+
+    :param expr: a query string, a promql-parser ``Expr`` or a compiled :class:`Node`.
+    :return: the exact ``__name__`` values selected, or ``None`` if any selector matches names
+        otherwise (regex, negative matcher or no name).
+    :raises QueryError: if a query string does not parse.
+    """
+    if isinstance(expr, str):
+        expr = parse_expr(expr)
+    node = expr if isinstance(expr, Node) else compile_expr(expr)
+    names: set[str] = set()
+    for sel in iter_selectors(node):
+        eq = [m.value for m in sel.matchers if m.name == METRIC_NAME and m.op == "="]
+        if eq:
+            names.add(eq[0])
+        elif sel.or_matchers and all(
+            any(m.name == METRIC_NAME and m.op == "=" for m in g) for g in sel.or_matchers
+        ):
+            for g in sel.or_matchers:
+                names.add(next(m.value for m in g if m.name == METRIC_NAME and m.op == "="))
+        else:
+            return None
+    return names
+
+
+def iter_selectors(node: Node):
+    """Yield every :class:`VectorSel` in ``node`` (including those inside range selectors)."""
+    if isinstance(node, VectorSel):
+        yield node
+    elif isinstance(node, MatrixSel):
+        yield node.vs
+    elif isinstance(node, (Paren, Neg, Subquery)):
+        yield from iter_selectors(node.expr)
+    elif isinstance(node, Call):
+        for a in node.args:
+            yield from iter_selectors(a)
+    elif isinstance(node, Aggregate):
+        if node.param is not None:
+            yield from iter_selectors(node.param)
+        yield from iter_selectors(node.expr)
+    elif isinstance(node, Binary):
+        yield from iter_selectors(node.lhs)
+        yield from iter_selectors(node.rhs)

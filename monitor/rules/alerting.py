@@ -1,0 +1,299 @@
+"""Alerting rules: the pure inactive -> pending -> firing -> resolved state machine.
+
+Semantics of Prometheus ``rules/alerting.go`` (``AlertingRule.Eval``), with times as float
+**seconds** since the epoch passed in by the caller — nothing here reads a clock:
+
+* a label set returned by the expression for the first time becomes a **pending** alert with
+  ``active_at = now``; while it keeps being returned its ``active_at`` is kept and its value and
+  annotations are refreshed;
+* once ``now - active_at >= for`` it is **firing** (``fired_at = now``); ``for: 0`` fires at once;
+* if it disappears while pending it is dropped; while firing it is **resolved**
+  (``state = inactive``, ``resolved_at = now``) and kept for ``resolved_retention`` seconds
+  (15 min) so the resolution can be sent — unless ``keep_firing_for`` keeps it firing for that
+  long after the condition cleared;
+* labels (with templates rendered per series) plus ``alertname`` identify an alert; two series
+  that end up with the same label set are an evaluation error.
+
+Each evaluation also yields the ``ALERTS{alertname, alertstate, ...} 1`` and
+``ALERTS_FOR_STATE{alertname, ...} <active_at seconds>`` samples for the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from monitor.errors import RuleError
+from monitor.promql.value import Sample, Vector
+from monitor.rules.templates import TemplateSample, expand
+from monitor.tsdb.series import METRIC_NAME, Labels
+
+__all__ = ["AlertState", "Alert", "AlertingRule", "QueryFn", "ALERTS_METRIC", "ALERTS_FOR_STATE_METRIC",
+           "DEFAULT_RESOLVED_RETENTION"]
+
+#: ``query(expr, t_ms) -> Vector``: evaluates an instant query; raises on failure.
+QueryFn = Callable[[Any, int], Vector]
+
+ALERTS_METRIC = "ALERTS"
+ALERTS_FOR_STATE_METRIC = "ALERTS_FOR_STATE"
+#: How long a resolved alert is kept (Prometheus ``resolvedRetention``), seconds.
+DEFAULT_RESOLVED_RETENTION = 15 * 60.0
+
+
+class AlertState:
+    """The states of an alert (Prometheus ``AlertState``); plain strings for JSON."""
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    ORDER = {INACTIVE: 0, PENDING: 1, FIRING: 2}
+
+
+@dataclass
+class Alert:
+    """One alert of an alerting rule.
+
+    :param labels: identity: the series' labels without ``__name__``, the rule's (rendered) labels
+        and ``alertname``.
+    :param annotations: rendered annotations.
+    :param state: ``inactive`` (resolved), ``pending`` or ``firing``.
+    :param active_at: when it became pending, seconds since the epoch.
+    :param fired_at: when it started firing, or ``None``.
+    :param resolved_at: when it was resolved, or ``None``.
+    :param last_sent_at: when the manager last handed it on (set by the caller), or ``None``.
+    :param keep_firing_since: when the condition cleared while ``keep_firing_for`` holds it firing.
+    :param value: the expression's value at the last evaluation it was returned.
+    """
+
+    labels: Labels
+    annotations: dict[str, str]
+    state: str
+    active_at: float
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    last_sent_at: float | None = None
+    keep_firing_since: float | None = None
+    value: float = 0.0
+
+    @property
+    def fingerprint(self) -> str:
+        """The label set's fingerprint (16 hex digits, stable across restarts)."""
+        return self.labels.fingerprint()
+
+    @property
+    def name(self) -> str:
+        """The alert name (``alertname`` label)."""
+        return self.labels.get("alertname")
+
+    def to_api(self) -> dict[str, Any]:
+        """Prometheus ``/api/v1/alerts`` / ``/api/v1/rules`` alert shape.
+
+        ``{"labels": {...}, "annotations": {...}, "state": "firing", "activeAt": "RFC3339",
+        "value": "1e+00", "keepFiringSince": "RFC3339"?}``
+        """
+        d: dict[str, Any] = {"labels": self.labels.as_dict(), "annotations": dict(self.annotations),
+                             "state": self.state, "activeAt": rfc3339(self.active_at),
+                             "value": format_value(self.value)}
+        if self.keep_firing_since is not None:
+            d["keepFiringSince"] = rfc3339(self.keep_firing_since)
+        return d
+
+
+def rfc3339(t: float | None) -> str | None:
+    """Format seconds since the epoch as RFC 3339 UTC with nanosecond-free Go style (``...Z``)."""
+    if t is None:
+        return None
+    s = dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="microseconds")
+    head, frac = s[:19], s[20:26].rstrip("0")
+    return head + ("." + frac if frac else "") + "Z"
+
+
+def format_value(v: float) -> str:
+    """Format a value like Prometheus's API does for alerts (``strconv.FormatFloat(v, 'e', -1, 64)``)."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    sign, digits, exp = Decimal(repr(v)).as_tuple()  # repr gives the shortest round-trip digits
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    x = len(digits) + int(exp) - 1 if v != 0 else 0
+    mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+    return f"{'-' if sign else ''}{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
+
+
+class AlertingRule:
+    """An alerting rule and its active alerts, keyed by fingerprint.
+
+    :param name: the alert name.
+    :param expr: the PromQL expression (text; passed to ``query`` as given or as ``parsed``).
+    :param for_seconds: how long the condition must hold before firing.
+    :param keep_firing_for_seconds: how long to keep firing after the condition cleared.
+    :param labels: labels to add (templates allowed).
+    :param annotations: annotation templates.
+    :param parsed: the parsed expression to hand to ``query`` instead of the text, or ``None``.
+    :param resolved_retention: seconds to keep resolved alerts (15 min).
+    :param limit: the most pending/firing alerts allowed (0 = no limit).
+
+    >>> rule = AlertingRule("Down", "up == 0", for_seconds=60, labels={"severity": "critical"})
+    >>> q = lambda expr, t: Vector([Sample(Labels.of(__name__="up", job="api"), t, 0.0)])
+    >>> [a.state for a in rule.eval(0.0, q)], [a.state for a in rule.eval(60.0, q)]
+    (['pending'], ['firing'])
+    """
+
+    def __init__(self, name: str, expr: str, *, for_seconds: float = 0.0, keep_firing_for_seconds: float = 0.0,
+                 labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
+                 parsed: Any = None, resolved_retention: float = DEFAULT_RESOLVED_RETENTION,
+                 limit: int = 0, external_url: str = "") -> None:
+        self.name = name
+        self.expr = expr
+        self.parsed = parsed
+        self.for_seconds = float(for_seconds)
+        self.keep_firing_for_seconds = float(keep_firing_for_seconds)
+        self.labels = dict(labels or {})
+        self.annotations = dict(annotations or {})
+        self.resolved_retention = resolved_retention
+        self.limit = limit
+        self.external_url = external_url
+        self.active: dict[str, Alert] = {}
+        #: ALERTS / ALERTS_FOR_STATE samples of the last evaluation: ``[(labels, value), ...]``.
+        self.samples: list[tuple[Labels, float]] = []
+        self._restore: dict[str, Mapping[str, Any]] = {}
+
+    @property
+    def kind(self) -> str:
+        return "alerting"
+
+    def identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """What makes two rules 'the same' across reloads (Prometheus ``CopyState``: name + labels)."""
+        return ("alert", self.name, tuple(sorted(self.labels.items())))
+
+    def state(self) -> str:
+        """The highest state among the active alerts (``firing`` > ``pending`` > ``inactive``)."""
+        best = AlertState.INACTIVE
+        for a in self.active.values():
+            if AlertState.ORDER[a.state] > AlertState.ORDER[best]:
+                best = a.state
+        return best
+
+    def alerts(self) -> list[Alert]:
+        """Every active alert (pending, firing, and resolved ones still retained), sorted by labels."""
+        return sorted(self.active.values(), key=lambda a: a.labels)
+
+    def firing_or_pending(self) -> list[Alert]:
+        """The alerts in the pending or firing state."""
+        return [a for a in self.alerts() if a.state != AlertState.INACTIVE]
+
+    def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Remember persisted states to apply when their alerts reappear at the next evaluation.
+
+        :param rows: ``{"fingerprint": str, "active_at": float, "fired_at": float|None,
+            "state": "pending"|"firing", ...}``. A restored pending alert keeps its ``active_at`` (so
+            ``for`` is not restarted); a restored firing alert stays firing with its ``fired_at``.
+            Rows whose alert is not returned by the first evaluation are dropped.
+        """
+        for r in rows:
+            self._restore[str(r["fingerprint"])] = r
+
+    def copy_state(self, old: "AlertingRule") -> None:
+        """Take over the active alerts of the rule this one replaces (Prometheus ``CopyState``)."""
+        self.active = {fp: replace(a) for fp, a in old.active.items()}
+        self._restore.update(old._restore)
+
+    def eval(self, now: float, query: QueryFn, external_labels: Mapping[str, str] | None = None) -> list[Alert]:
+        """Evaluate at ``now`` (seconds) and advance every alert's state.
+
+        :param query: ``query(expr, t_ms) -> Vector``; also used by ``query`` in templates.
+        :param external_labels: for ``$externalLabels`` in templates.
+        :return: all active alerts after the step (see :meth:`alerts`).
+        :raises RuleError: when the query fails, two alerts get the same labels, or the limit is exceeded.
+        """
+        t_ms = int(round(now * 1000))
+        try:
+            res = query(self.parsed if self.parsed is not None else self.expr, t_ms)
+        except RuleError:
+            raise
+        except Exception as e:  # noqa: BLE001 - QueryError and any engine failure
+            raise RuleError(str(e)) from e
+        ext = dict(external_labels or {})
+
+        def tmpl_query(q: str) -> list[TemplateSample]:
+            return [TemplateSample(s.labels.as_dict(), float(s.v)) for s in query(q, t_ms)]
+
+        fresh: dict[str, Alert] = {}
+        for smpl in res:
+            smpl_labels = smpl.labels.as_dict()
+            kw = dict(labels=smpl_labels, value=float(smpl.v), external_labels=ext,
+                      external_url=self.external_url, query=tmpl_query, name=f"__alert_{self.name}")
+            lb = dict(smpl.labels.without(METRIC_NAME))
+            for k, v in self.labels.items():
+                lb[k] = expand(v, **kw) if "{{" in v else v
+            lb["alertname"] = self.name
+            labels = Labels.of(lb)
+            annotations = {k: (expand(v, **kw) if "{{" in v else v) for k, v in self.annotations.items()}
+            fp = labels.fingerprint()
+            if fp in fresh:
+                raise RuleError("vector contains metrics with the same labelset after applying alert labels")
+            fresh[fp] = Alert(labels, annotations, AlertState.PENDING, now, value=float(smpl.v))
+
+        for fp, a in fresh.items():
+            cur = self.active.get(fp)
+            if cur is not None and cur.state != AlertState.INACTIVE:
+                cur.value, cur.annotations = a.value, a.annotations
+                continue
+            row = self._restore.get(fp)
+            if row is not None:
+                a.active_at = float(row.get("active_at") or now)
+                if row.get("state") == AlertState.FIRING:
+                    a.state = AlertState.FIRING
+                    a.fired_at = float(row.get("fired_at") or a.active_at)
+            self.active[fp] = a
+        self._restore.clear()
+
+        samples: list[tuple[Labels, float]] = []
+        n_active = 0
+        for fp, a in list(self.active.items()):
+            if fp not in fresh:
+                keep_firing = False
+                if a.state == AlertState.FIRING and self.keep_firing_for_seconds > 0:
+                    if a.keep_firing_since is None:
+                        a.keep_firing_since = now
+                    keep_firing = now - a.keep_firing_since < self.keep_firing_for_seconds
+                if a.state == AlertState.PENDING or (
+                        a.resolved_at is not None and now - a.resolved_at > self.resolved_retention):
+                    del self.active[fp]
+                if a.state != AlertState.INACTIVE and not keep_firing:
+                    a.state = AlertState.INACTIVE
+                    a.resolved_at = now
+                if not keep_firing:
+                    continue
+            else:
+                a.keep_firing_since = None
+            n_active += 1
+            if a.state == AlertState.PENDING and now - a.active_at >= self.for_seconds:
+                a.state = AlertState.FIRING
+                a.fired_at = now
+            samples.append((a.labels.merge({METRIC_NAME: ALERTS_METRIC, "alertstate": a.state}), 1.0))
+            samples.append((a.labels.merge({METRIC_NAME: ALERTS_FOR_STATE_METRIC}), float(int(a.active_at))))
+        if self.limit > 0 and n_active > self.limit:
+            self.active = {}
+            self.samples = []
+            raise RuleError(f"exceeded limit of {self.limit} with {n_active} alerts")
+        self.samples = samples
+        return self.alerts()
+
+    def to_api(self) -> dict[str, Any]:
+        """The rule's part of Prometheus ``/api/v1/rules`` (without health/timing, added by the group)."""
+        return {"type": "alerting", "name": self.name, "query": self.expr, "duration": self.for_seconds,
+                "keepFiringFor": self.keep_firing_for_seconds, "labels": dict(self.labels),
+                "annotations": dict(self.annotations), "state": self.state(),
+                "alerts": [a.to_api() for a in self.alerts() if a.state != AlertState.INACTIVE]}
+
+
+def vector_of(samples: Iterable[tuple[Labels, float]], t_ms: int) -> Vector:
+    """Build a :class:`Vector` from ``(labels, value)`` pairs (helper for tests and the group)."""
+    return Vector(Sample(lbl, t_ms, v) for lbl, v in samples)
+

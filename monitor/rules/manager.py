@@ -1,0 +1,428 @@
+"""The rule manager: atomic load/reload, scheduled and on-new-data evaluation, alert persistence.
+
+* :meth:`RuleManager.load` / :meth:`RuleManager.update` parse and validate **every** file first;
+  on any error the running groups are kept and every error is returned / raised ("previous rule
+  set restored"); on success the groups are swapped and alert state is copied for rules with the
+  same (file, group, kind, name, labels) — Prometheus ``rules/manager.go`` ``Update`` and
+  ``Group.CopyState`` — so ``for`` timers survive a reload.
+* :meth:`RuleManager.run` evaluates each group on its interval (slots aligned as Prometheus's
+  ``EvalTimestamp``) and also shortly (``debounce`` seconds, default 50 ms) after the sample store
+  reports new samples for a metric the group reads, so an alert fires right after its ``for``
+  elapses rather than a whole interval later. Writes made by rule evaluation itself do not wake
+  groups (that would loop).
+* After each group evaluation ``on_alerts(alerts)`` receives the alerts that are firing or newly
+  resolved, and the active alerts are saved through an :class:`AlertStateStore`; at start
+  :meth:`RuleManager.restore` gives them back their ``active_at`` (and firing state), so a restart
+  neither restarts a ``for`` nor re-fires a firing alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from monitor.errors import RuleError
+from monitor.rules.alerting import DEFAULT_RESOLVED_RETENTION, Alert, AlertingRule, AlertState
+from monitor.rules.group import RuleGroup, engine_query_fn
+from monitor.rules.recording import RecordingRule
+from monitor.rules.rulefmt import RuleFileSpec, load_rule_files
+
+__all__ = ["RuleManager", "RuleLoadError", "AlertStateStore", "MemoryAlertStateStore",
+           "JsonFileAlertStateStore", "DEFAULT_INTERVAL"]
+
+DEFAULT_INTERVAL = 15.0
+log = logging.getLogger("monitor.rules")
+
+
+class AlertStateStore(Protocol):
+    """Where active alert states are persisted across restarts (the SQL store implements it too).
+
+    Rows: ``{"key": "<file>|<group>|<alertname>|<fingerprint>", "active_at": float seconds,
+    "fired_at": float | None, "state": "pending" | "firing", "labels": {name: value}}``.
+    """
+
+    async def load_rule_alerts(self) -> list[dict[str, Any]]:
+        """Return every saved row."""
+        ...
+
+    async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the saved rows with ``rows`` (the complete current set)."""
+        ...
+
+
+class MemoryAlertStateStore:
+    """An :class:`AlertStateStore` in memory (tests; a restart in the same process)."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]] = ()) -> None:
+        self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
+        self.saves = 0
+
+    async def load_rule_alerts(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.rows]
+
+    async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = [dict(r) for r in rows]
+        self.saves += 1
+
+
+class JsonFileAlertStateStore:
+    """An :class:`AlertStateStore` in a JSON file, replaced atomically (running without a database).
+
+    :param path: the file; a missing file means no saved state.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    async def load_rule_alerts(self) -> list[dict[str, Any]]:
+        def _read() -> list[dict[str, Any]]:
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                return []
+            return list(data.get("rule_alerts", []))
+
+        return await asyncio.to_thread(_read)
+
+    async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
+        def _write() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps({"rule_alerts": rows}, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+        await asyncio.to_thread(_write)
+
+
+class RuleLoadError(RuleError):
+    """Rule files failed validation; the previous rule set keeps running.
+
+    :param errors: every error message (``file:line:col: group "g", rule N, "name": ...``).
+    """
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+def _parse(expr: str) -> Any:
+    try:
+        from monitor.promql import parse_expr
+    except ImportError:  # pragma: no cover
+        return None
+    return parse_expr(expr)
+
+
+class RuleManager:
+    """Loads rule files into groups and evaluates them.
+
+    :param store: the sample store (``append_batch``, ``add_listener``/``remove_listener``).
+    :param engine: the PromQL engine (``instant_query(expr, t_ms)``).
+    :param external_labels: for ``$externalLabels`` in templates.
+    :param resolved_retention: seconds a resolved alert is kept (15 min).
+    :param state_store: persistence of active alerts (:class:`AlertStateStore`), or ``None``.
+    :param logger: logger (``monitor.rules`` by default).
+    :param default_interval: evaluation interval of groups that set none, seconds.
+    :param on_alerts: ``on_alerts(alerts)`` (sync or async) after each group evaluation.
+    :param clock: wall-clock seconds (``time.time``); injected so tests can drive it.
+    :param debounce: seconds to wait after new data before evaluating (coalesces bursts).
+    :param require_severity: reject alerting rules without ``severity`` (our policy).
+
+    >>> # mgr = RuleManager(store, Engine(store)); errs = mgr.load(["rules/api.yaml"])
+    >>> # await mgr.run()   # until cancelled
+    """
+
+    def __init__(self, store: Any, engine: Any, *, external_labels: Mapping[str, str] | None = None,
+                 resolved_retention: float = DEFAULT_RESOLVED_RETENTION,
+                 state_store: AlertStateStore | None = None, logger: logging.Logger | None = None,
+                 default_interval: float = DEFAULT_INTERVAL,
+                 on_alerts: Callable[[list[Alert]], Awaitable[None] | None] | None = None,
+                 clock: Callable[[], float] = time.time, debounce: float = 0.05,
+                 require_severity: bool = True, external_url: str = "") -> None:
+        self.store = store
+        self.engine = engine
+        self.external_labels = dict(external_labels or {})
+        self.resolved_retention = resolved_retention
+        self.state_store = state_store
+        self.log = logger or log
+        self.default_interval = default_interval
+        self.on_alerts = on_alerts
+        self.clock = clock
+        self.debounce = debounce
+        self.require_severity = require_severity
+        self.external_url = external_url
+        self.files: list[str] = []
+        self._groups: list[RuleGroup] = []
+        self._query = engine_query_fn(engine)
+        #: ``False`` after a rejected reload (``monitor_config_last_reload_successful``).
+        self.last_reload_successful = True
+        self.last_reload_success_time: float | None = None
+        self.last_reload_errors: list[str] = []
+        self._writing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._wake: dict[tuple[str, str], asyncio.Event] = {}
+        self._saved: Any = None
+        self._save_lock: asyncio.Lock | None = None
+
+    # ------------------------------------------------------------------ loading
+
+    def build(self, files: Sequence[str | Path]) -> tuple[list[RuleGroup], list[str]]:
+        """Parse, validate and construct groups for ``files`` without touching the running set.
+
+        :return: ``(groups, errors)``; ``groups`` is empty when there is any error.
+        """
+        specs, errs = load_rule_files(files, require_severity=self.require_severity)
+        if errs:
+            return [], [str(e) for e in errs]
+        groups: list[RuleGroup] = []
+        for spec in specs:
+            groups.extend(self._groups_of(spec))
+        return groups, []
+
+    def _groups_of(self, spec: RuleFileSpec) -> list[RuleGroup]:
+        out = []
+        for g in spec.groups:
+            rules: list[AlertingRule | RecordingRule] = []
+            for r in g.rules:
+                parsed = _parse(r.expr)
+                if r.kind == "alert":
+                    rules.append(AlertingRule(r.name, r.expr, for_seconds=r.for_seconds,
+                                              keep_firing_for_seconds=r.keep_firing_for_seconds,
+                                              labels=r.labels, annotations=r.annotations, parsed=parsed,
+                                              resolved_retention=self.resolved_retention,
+                                              external_url=self.external_url))
+                else:
+                    rules.append(RecordingRule(r.name, r.expr, labels=r.labels, parsed=parsed))
+            out.append(RuleGroup(g.name, spec.path, g.interval_seconds or self.default_interval, rules,
+                                 store=self, query=self._query, external_labels=self.external_labels,
+                                 limit=g.limit, query_offset=g.query_offset_seconds, logger=self.log))
+        return out
+
+    def load(self, files: Sequence[str | Path]) -> list[str]:
+        """Load ``files`` all-or-nothing; return every error (empty on success).
+
+        On error the running groups are kept and :attr:`last_reload_successful` becomes ``False``.
+        On success groups are swapped and alert state is carried over for unchanged rules.
+        """
+        groups, errors = self.build(files)
+        if errors:
+            self.last_reload_successful = False
+            self.last_reload_errors = errors
+            for e in errors:
+                self.log.error("rule file error; previous rule set restored", extra={"error": e})
+            return errors
+        old = {g.key: g for g in self._groups}
+        for g in groups:
+            prev = old.get(g.key)
+            if prev is not None:
+                g.copy_state(prev)
+        self._groups = groups
+        self.files = [str(f) for f in files]
+        self.last_reload_successful = True
+        self.last_reload_success_time = self.clock()
+        self.last_reload_errors = []
+        self._reschedule()
+        return []
+
+    def update(self, files: Sequence[str | Path]) -> None:
+        """Like :meth:`load` but raise :class:`RuleLoadError` (with every error) on failure."""
+        errors = self.load(files)
+        if errors:
+            raise RuleLoadError(errors)
+
+    def reload(self) -> list[str]:
+        """Reload the files last loaded successfully (SIGHUP)."""
+        return self.load(self.files)
+
+    # ------------------------------------------------------------------ reading
+
+    def groups(self) -> list[RuleGroup]:
+        """The running groups in load order."""
+        return list(self._groups)
+
+    def alerts(self) -> list[Alert]:
+        """Every active alert of every rule: pending, firing, and resolved ones still retained."""
+        return [a for g in self._groups for r in g.alerting_rules() for a in r.alerts()]
+
+    def to_api(self) -> dict[str, Any]:
+        """``/api/v1/rules`` data: ``{"groups": [group.to_api(), ...]}``."""
+        return {"groups": [g.to_api() for g in self._groups]}
+
+    def alerts_api(self) -> dict[str, Any]:
+        """``/api/v1/alerts`` data: ``{"alerts": [...]}`` of pending and firing alerts."""
+        return {"alerts": [a.to_api() for a in self.alerts() if a.state != AlertState.INACTIVE]}
+
+    # ------------------------------------------------------------------ evaluating
+
+    def append_batch(self, samples: Any) -> int:
+        """Store rule output (groups write through here so their own writes wake no one)."""
+        self._writing = True
+        try:
+            return self.store.append_batch(samples)
+        finally:
+            self._writing = False
+
+    async def eval_group(self, group: RuleGroup, now: float | None = None) -> list[Alert]:
+        """Evaluate one group at ``now`` (default: the clock), hand alerts on, persist state."""
+        ts = self.clock() if now is None else now
+        if group.last_evaluation is not None and ts <= group.last_evaluation:
+            ts = group.last_evaluation + 0.001
+        alerts = group.eval(ts)
+        if alerts and self.on_alerts is not None:
+            try:
+                res = self.on_alerts(alerts)
+                if inspect.isawaitable(res):
+                    await res
+            except Exception:  # noqa: BLE001 - the alerting layer must not stop evaluation
+                self.log.exception("on_alerts failed", extra={"group": group.name})
+        await self.persist()
+        return alerts
+
+    async def eval_all(self, now: float | None = None) -> list[Alert]:
+        """Evaluate every group once, in load order, at ``now``."""
+        out: list[Alert] = []
+        for g in list(self._groups):
+            out.extend(await self.eval_group(g, now))
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    def _rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for g in self._groups:
+            for r in g.alerting_rules():
+                for a in r.alerts():
+                    if a.state == AlertState.INACTIVE:
+                        continue
+                    rows.append({"key": f"{g.file}|{g.name}|{r.name}|{a.fingerprint}", "active_at": a.active_at,
+                                 "fired_at": a.fired_at, "state": a.state, "labels": a.labels.as_dict()})
+        rows.sort(key=lambda x: x["key"])
+        return rows
+
+    async def persist(self) -> None:
+        """Save the active alerts if they changed since the last save."""
+        if self.state_store is None:
+            return
+        rows = self._rows()
+        if rows == self._saved:
+            return
+        try:
+            await self.state_store.save_rule_alerts(rows)
+            self._saved = rows
+        except Exception:  # noqa: BLE001 - keep evaluating; the next evaluation retries
+            self.log.exception("saving rule alert state failed")
+
+    async def restore(self) -> int:
+        """Give persisted alerts back to their rules (call after :meth:`load`, before evaluating).
+
+        :return: how many rows matched a loaded rule.
+        """
+        if self.state_store is None:
+            return 0
+        rows = await self.state_store.load_rule_alerts()
+        by_rule: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            parts = str(row.get("key", "")).rsplit("|", 3)
+            if len(parts) != 4:
+                continue
+            file, group, alertname, fp = parts
+            by_rule.setdefault((file, group, alertname), []).append({**row, "fingerprint": fp})
+        n = 0
+        for g in self._groups:
+            for r in g.alerting_rules():
+                got = by_rule.get((g.file, g.name, r.name))
+                if got:
+                    r.restore(got)
+                    n += len(got)
+        self._saved = sorted(rows, key=lambda x: x["key"])
+        return n
+
+    # ------------------------------------------------------------------ running
+
+    def _on_new_data(self, names: set[str]) -> None:
+        """Store listener: wake the groups that read one of ``names`` (runs inside the append)."""
+        if self._writing or self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._wake_groups, set(names))
+        except RuntimeError:  # loop closed
+            pass
+
+    def _wake_groups(self, names: set[str]) -> None:
+        for g in self._groups:
+            ev = self._wake.get(g.key)
+            if ev is None:
+                continue
+            wanted = g.metric_names()
+            if wanted is None or wanted & names:
+                ev.set()
+
+    def _reschedule(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._restart_tasks()
+        else:
+            loop.call_soon_threadsafe(self._restart_tasks)
+
+    def _restart_tasks(self) -> None:
+        for t in self._tasks.values():
+            t.cancel()
+        self._tasks = {}
+        self._wake = {}
+        for g in self._groups:
+            self._wake[g.key] = asyncio.Event()
+            self._tasks[g.key] = asyncio.get_running_loop().create_task(self._group_loop(g),
+                                                                        name=f"rules:{g.file}:{g.name}")
+
+    async def _group_loop(self, g: RuleGroup) -> None:
+        ev = self._wake[g.key]
+        await self._safe_eval(g, self.clock())
+        while True:
+            now = self.clock()
+            next_slot = g.eval_timestamp(now) + g.interval
+            try:
+                await asyncio.wait_for(ev.wait(), timeout=max(0.0, next_slot - now))
+                await asyncio.sleep(self.debounce)  # coalesce a burst of appends into one evaluation
+                ev.clear()
+                ts = self.clock()
+            except (TimeoutError, asyncio.TimeoutError):
+                ts = g.eval_timestamp(self.clock())
+            await self._safe_eval(g, ts)
+
+    async def _safe_eval(self, g: RuleGroup, ts: float) -> None:
+        try:
+            await self.eval_group(g, ts)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - never let one group's failure end its loop
+            self.log.exception("group evaluation failed", extra={"group": g.name, "file": g.file})
+
+    async def run(self) -> None:
+        """Restore persisted state, then evaluate every group until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        await self.restore()
+        self.store.add_listener(self._on_new_data)
+        try:
+            self._restart_tasks()
+            await asyncio.Event().wait()
+        finally:
+            self.store.remove_listener(self._on_new_data)
+            for t in self._tasks.values():
+                t.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            self._tasks = {}
+            self._loop = None

@@ -1,0 +1,103 @@
+"""SQLite state store (the default): one file, WAL journal, one connection via aiosqlite.
+
+WAL lets readers (``codebook-monitor`` CLI commands) read while the daemon writes
+(https://www.sqlite.org/wal.html); ``synchronous=NORMAL`` is durable across application
+crashes in WAL mode, which is what a restart needs. One connection serialised by an
+:class:`asyncio.Lock`; every method is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from monitor.errors import StoreError
+from monitor.store.sql import Row, SQLStore
+
+_PARAM = re.compile(r"\$(\d+)")
+
+
+class _SQLiteConn:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self.db.execute(_PARAM.sub(r"?\1", sql), args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self.db.execute(_PARAM.sub(r"?\1", sql), args) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+
+class SQLiteStore(SQLStore):
+    """The state store in one SQLite file.
+
+    :param path: the database file (created with its folder if missing).
+    :param clock: unix-seconds clock, only for ``schema_migrations.applied_at``.
+
+    >>> store = SQLiteStore("monitor-state.db")      # doctest: +SKIP
+    >>> await store.open()                           # doctest: +SKIP
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, clock=time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(str(self.path), isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=5000")
+            await self._db.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open SQLite state store {self.path}: {exc}") from exc
+        await self._migrate(self._clock())
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[_SQLiteConn]:
+        if self._db is None:
+            raise StoreError("state store is not open")
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SQLiteConn(self._db)
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite state store: {exc}") from exc
+
+    async def try_acquire_leadership(self) -> bool:
+        """One process owns the file: always the leader."""
+        return True
+
+    async def release_leadership(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,305 @@
+"""The ``api`` probe: the backend's ``/health`` endpoint plus synthetic requests, over httpx.
+
+``/health`` has the Codebook backend guide's shape::
+
+    {"status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "1.4.2",
+     "checks": {"database": "healthy", "pinecone": "healthy", "llm": "healthy"}}
+
+Success means: HTTP 200, ``status == "healthy"``, every entry of ``checks`` healthy, and every
+configured synthetic request passing. A check value counts as healthy when it is ``true``, one
+of the strings ``healthy``/``ok``/``up``/``pass`` (any case), or an object whose ``status`` key
+is such a value. A 503, a degraded check, a body that is not a JSON object, a connection error
+or a timeout are failures with a one-line reason. Names follow blackbox_exporter
+(``probe_http_status_code``); the rest are ``probe_api_*``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from probes.base import Duration, ProbeResult, ProbeSettings, one_line, scrub_secrets
+
+_HEALTHY_WORDS = {"healthy", "ok", "up", "pass", "passing"}
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+_MISSING = object()
+
+
+def check_is_healthy(value: Any) -> bool:
+    """Return whether one ``checks`` entry of a health document means healthy.
+
+    :param value: ``true``/``false``, a string (``healthy``/``ok``/``up``/``pass`` are healthy,
+        case-insensitive) or an object with a ``status`` key holding one of those.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in _HEALTHY_WORDS
+    if isinstance(value, dict) and "status" in value:
+        return check_is_healthy(value["status"])
+    return False
+
+
+def json_lookup(doc: Any, path: str) -> Any:
+    """Return the value at a dotted ``path`` (``data.items.0.id``) in a JSON document.
+
+    Numeric segments index lists. Returns a private sentinel when the path does not exist.
+    """
+    cur = doc
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.lstrip("-").isdigit() and -len(cur) <= int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return _MISSING
+    return cur
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` without a password in its userinfo (``https://u:***@host/...``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class SyntheticRequest(BaseModel):
+    """One extra request sent after ``/health``.
+
+    :ivar name: identifies the request in the ``request`` label.
+    :ivar method: HTTP method (``GET``, ``POST``...).
+    :ivar path: path (and query) appended to the probe's ``url``.
+    :ivar headers: extra request headers.
+    :ivar body: raw request body (text), or
+    :ivar json_body: a JSON request body (key ``json`` in the config).
+    :ivar expected_status: the status code(s) counted as success (default 200).
+    :ivar json_path: dotted path into the JSON response (``data.status``, ``items.0.id``);
+        with ``equals`` the value must equal it, without ``equals`` it must exist and not be null.
+    :ivar latency_budget: seconds; a slower response fails the request.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    method: str = "GET"
+    path: str = "/"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    json_body: Any = Field(default=None, alias="json")
+    expected_status: list[int] = Field(default_factory=lambda: [200])
+    json_path: str | None = None
+    equals: Any = None
+    latency_budget: Duration | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v.upper() not in _METHODS:
+            raise ValueError(f"unknown HTTP method {v!r}; expected one of {sorted(_METHODS)}")
+        return v.upper()
+
+    @field_validator("expected_status", mode="before")
+    @classmethod
+    def _status(cls, v: Any) -> Any:
+        return [v] if isinstance(v, int) else v
+
+
+class ApiSettings(ProbeSettings):
+    """Settings of the ``api`` probe.
+
+    Example (``monitor.yaml``)::
+
+        - name: backend
+          kind: api
+          url: https://api.codebook.example
+          requests:
+            - name: list-codebooks
+              path: /api/v1/codebooks?limit=1
+              headers: {Accept: application/json}
+              expected_status: 200
+              json_path: data
+              latency_budget: 500ms
+
+    :ivar url: base URL of the backend (scheme, host, port, optional path prefix).
+    :ivar health_path: path of the health document; ``null`` skips the health check.
+    :ivar headers: headers sent with every request.
+    :ivar api_key: optional secret sent in ``api_key_header`` with every request.
+    :ivar api_key_header: header carrying ``api_key`` (default ``X-API-Key``).
+    :ivar verify_tls: verify the server certificate (default true).
+    :ivar requests: extra synthetic requests, see :class:`SyntheticRequest`.
+    """
+
+    kind: Literal["api"] = "api"
+    url: str = Field(pattern=r"^https?://")
+    health_path: str | None = "/health"
+    headers: dict[str, str] = Field(default_factory=dict)
+    api_key: SecretStr | None = None
+    api_key_header: str = "X-API-Key"
+    verify_tls: bool = True
+    requests: list[SyntheticRequest] = Field(default_factory=list)
+
+    def target(self) -> str:
+        """Return the base URL (any password in it redacted)."""
+        return redact_url(self.url)
+
+
+class ApiProbe:
+    """Check the backend's ``/health`` and run synthetic requests against it.
+
+    Usage::
+
+        probe = ApiProbe(ApiSettings(name="backend", url="http://127.0.0.1:8000"))
+        result = await run_probe(probe, 5.0)
+        await probe.close()
+    """
+
+    kind: ClassVar[str] = "api"
+    Settings: ClassVar[type[ProbeSettings]] = ApiSettings
+    METRICS: ClassVar[dict[str, str]] = {
+        "probe_http_status_code": "HTTP status code of the health request (0 when no response).",
+        "probe_api_health_duration_seconds": "Seconds the health request took, from send to full body.",
+        "probe_api_healthy": "Whether the health document said status healthy (1) or not (0).",
+        "probe_api_check_healthy": "Whether one entry of the health document's checks is healthy (1) or not (0).",
+        "probe_api_request_success": "Whether a synthetic request met its status, body and latency conditions.",
+        "probe_api_request_status_code": "HTTP status code of a synthetic request (0 when no response).",
+        "probe_api_request_duration_seconds": "Seconds a synthetic request took, from send to full body.",
+    }
+
+    def __init__(self, settings: ApiSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self._client = http_client
+        self._own_client = http_client is None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(verify=self.settings.verify_tls, follow_redirects=False)
+        return self._client
+
+    def _url(self, path: str) -> str:
+        return self.settings.url.rstrip("/") + "/" + path.lstrip("/")
+
+    def _headers(self, extra: dict[str, str]) -> dict[str, str]:
+        headers = {"User-Agent": "codebook-monitor", **self.settings.headers, **extra}
+        if self.settings.api_key is not None:
+            headers[self.settings.api_key_header] = self.settings.api_key.get_secret_value()
+        return headers
+
+    async def _send(self, method: str, path: str, **kw: Any) -> tuple[httpx.Response | None, float, str | None]:
+        """Send one request; return (response or None, seconds, transport error reason or None)."""
+        url = self._url(path)
+        start = time.monotonic()
+        try:
+            resp = await self._http().request(method, url, timeout=self.settings.timeout, **kw)
+        except httpx.TimeoutException:
+            return None, time.monotonic() - start, f"timeout after {self.settings.timeout:g}s ({method} {redact_url(url)})"
+        except httpx.HTTPError as exc:
+            reason = scrub_secrets(one_line(str(exc) or type(exc).__name__), self.settings.api_key)
+            return None, time.monotonic() - start, f"cannot reach {redact_url(url)}: {reason}"
+        return resp, time.monotonic() - start, None
+
+    async def run(self) -> ProbeResult:
+        """Run the health check and the synthetic requests.
+
+        :return: success when every part passed; ``error`` joins the failing parts' reasons.
+        """
+        result = ProbeResult(True)
+        reasons: list[str] = []
+        if self.settings.health_path is not None:
+            reason = await self._health(result)
+            if reason:
+                reasons.append(reason)
+        for req in self.settings.requests:
+            reason = await self._request(req, result)
+            if reason:
+                reasons.append(f"request {req.name}: {reason}")
+        if reasons:
+            result.success = False
+            result.error = one_line("; ".join(reasons), 400)
+        return result
+
+    async def _health(self, result: ProbeResult) -> str | None:
+        path = self.settings.health_path or "/health"
+        resp, seconds, err = await self._send("GET", path, headers=self._headers({"Accept": "application/json"}))
+        result.add("probe_api_health_duration_seconds", seconds)
+        result.add("probe_http_status_code", resp.status_code if resp is not None else 0)
+        result.details["latency_ms"] = round(seconds * 1000, 1)
+        if resp is None:
+            result.add("probe_api_healthy", 0)
+            return err
+        result.details["status"] = resp.status_code
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            result.add("probe_api_healthy", 0)
+            snippet = one_line(resp.text, 60)
+            return f"HTTP {resp.status_code}: health body is not a JSON object: {snippet!r}"
+        status = doc.get("status")
+        healthy = isinstance(status, str) and status.lower() == "healthy"
+        result.add("probe_api_healthy", 1 if healthy else 0)
+        result.details["health"] = status
+        if "version" in doc:
+            result.details["version"] = doc["version"]
+        bad: list[str] = []
+        checks = doc.get("checks")
+        if isinstance(checks, dict):
+            for name, value in checks.items():
+                ok = check_is_healthy(value)
+                result.add("probe_api_check_healthy", 1 if ok else 0, check=str(name))
+                if not ok:
+                    shown = value.get("status") if isinstance(value, dict) else value
+                    bad.append(f"{name}={shown}")
+        problems = []
+        if resp.status_code != 200:
+            problems.append(f"HTTP {resp.status_code}")
+        if not healthy:
+            problems.append(f"status {status!r}")
+        if bad:
+            problems.append("unhealthy checks: " + ", ".join(bad))
+        return "health: " + "; ".join(problems) if problems else None
+
+    async def _request(self, req: SyntheticRequest, result: ProbeResult) -> str | None:
+        kw: dict[str, Any] = {"headers": self._headers(req.headers)}
+        if req.json_body is not None:
+            kw["json"] = req.json_body
+        elif req.body is not None:
+            kw["content"] = req.body.encode()
+        resp, seconds, err = await self._send(req.method, req.path, **kw)
+        result.add("probe_api_request_duration_seconds", seconds, request=req.name)
+        result.add("probe_api_request_status_code", resp.status_code if resp is not None else 0, request=req.name)
+        reason = err if resp is None else self._judge(req, resp, seconds)
+        result.add("probe_api_request_success", 0 if reason else 1, request=req.name)
+        result.details[f"{req.name}_ms"] = round(seconds * 1000, 1)
+        return reason
+
+    @staticmethod
+    def _judge(req: SyntheticRequest, resp: httpx.Response, seconds: float) -> str | None:
+        if resp.status_code not in req.expected_status:
+            expected = "/".join(str(s) for s in req.expected_status)
+            return f"HTTP {resp.status_code}, expected {expected}"
+        if req.json_path is not None:
+            try:
+                doc = resp.json()
+            except ValueError:
+                return "body is not JSON"
+            value = json_lookup(doc, req.json_path)
+            if value is _MISSING or value is None:
+                return f"{req.json_path} missing"
+            if "equals" in req.model_fields_set and value != req.equals:
+                return f"{req.json_path} is {value!r}, expected {req.equals!r}"
+        if req.latency_budget is not None and seconds > req.latency_budget:
+            return f"took {seconds:.3f}s, over the {req.latency_budget:g}s budget"
+        return None
+
+    async def close(self) -> None:
+        """Close the HTTP client if this probe created it."""
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -187,6 +187,10 @@ def bind(logger: logging.Logger | BoundLogger, **context: Any) -> BoundLogger:
 _HANDLER_FLAG = "_codebook_monitor_handler"
 
 
+#: Third-party loggers kept at WARNING unless the daemon runs at DEBUG.
+NOISY_LOGGERS = ("apscheduler", "httpx", "httpcore", "uvicorn", "uvicorn.error", "asyncio")
+
+
 def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
                   secrets: Iterable[str] = ()) -> logging.Handler:
     """Send every log record to ``stream`` as JSON lines, with secrets redacted.
@@ -210,4 +214,9 @@ def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
     handler.setFormatter(JsonFormatter(_REDACTOR))
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # Libraries that log every job run or request at INFO would drown the daemon's own lines;
+    # they speak up at WARNING, or at DEBUG when the daemon runs at DEBUG.
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
     return handler

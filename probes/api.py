@@ -20,9 +20,9 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from probes.base import Duration, ProbeResult, ProbeSettings, one_line, scrub_secrets
+from probes.base import Duration, ProbeResult, ProbeSettings, one_line, scrub_secrets, transport_reason
 
 _HEALTHY_WORDS = {"healthy", "ok", "up", "pass", "passing"}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -103,6 +103,14 @@ class SyntheticRequest(BaseModel):
         if v.upper() not in _METHODS:
             raise ValueError(f"unknown HTTP method {v!r}; expected one of {sorted(_METHODS)}")
         return v.upper()
+
+    @model_validator(mode="after")
+    def _equals_needs_path(self) -> "SyntheticRequest":
+        if "equals" in self.model_fields_set and self.json_path is None:
+            raise ValueError("equals needs json_path")
+        if self.body is not None and self.json_body is not None:
+            raise ValueError("at most one of body and json")
+        return self
 
     @field_validator("expected_status", mode="before")
     @classmethod
@@ -199,7 +207,7 @@ class ApiProbe:
         except httpx.TimeoutException:
             return None, time.monotonic() - start, f"timeout after {self.settings.timeout:g}s ({method} {redact_url(url)})"
         except httpx.HTTPError as exc:
-            reason = scrub_secrets(one_line(str(exc) or type(exc).__name__), self.settings.api_key)
+            reason = scrub_secrets(transport_reason(exc), self.settings.api_key)
             return None, time.monotonic() - start, f"cannot reach {redact_url(url)}: {reason}"
         return resp, time.monotonic() - start, None
 

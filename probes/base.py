@@ -11,6 +11,7 @@ result with a reason. After blackbox_exporter ``prober/handler.go``.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -228,3 +229,21 @@ def one_line(text: str, limit: int = 200) -> str:
     """Collapse ``text`` to a single line of at most ``limit`` characters (for error reasons)."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def transport_reason(exc: BaseException) -> str:
+    """Return a one-line reason for an httpx transport error, preferring the OS error beneath it.
+
+    httpx reports a refused connection as ``All connection attempts failed``; the ``OSError``
+    in its cause chain carries ``errno`` ECONNREFUSED, reported here as ``Connection refused``
+    (resolver errors keep their own text, e.g. ``Name or service not known``).
+    """
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and isinstance(seen.errno, int):
+            # errno > 0: a socket error ("Connection refused"); < 0: a resolver error (gaierror)
+            return os.strerror(seen.errno) if seen.errno > 0 else one_line(seen.strerror or str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return one_line(str(exc) or type(exc).__name__)

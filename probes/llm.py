@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from probes.base import ProbeResult, ProbeSettings, one_line, scrub_secrets, secret_prefix
+from probes.base import ProbeResult, ProbeSettings, one_line, scrub_secrets, secret_prefix, transport_reason
 
 STATES = ("ok", "invalid_key", "rate_limited", "outage", "error")
 _DEFAULT_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1"}
@@ -96,7 +96,8 @@ class LlmProbe:
     METRICS: ClassVar[dict[str, str]] = {
         "probe_llm_up": "Whether the provider answered the models list with 2xx and a model list (1) or not (0).",
         "probe_llm_http_status_code": "HTTP status code of the models list request (0 when no response).",
-        "probe_llm_state": "Outcome of the check, one series per state (ok, invalid_key, rate_limited, outage, error); 1 marks the current one.",
+        "probe_llm_state": ("Outcome of the check, one series per state (ok, invalid_key, rate_limited, "
+                            "outage, error); 1 marks the current one."),
         "probe_llm_request_duration_seconds": "Seconds the models list request took.",
         "probe_llm_models": "Number of models listed (first page).",
     }
@@ -127,7 +128,7 @@ class LlmProbe:
         except httpx.TimeoutException:
             state, reason = "outage", f"timeout after {s.timeout:g}s"
         except httpx.HTTPError as exc:
-            state, reason = "outage", f"cannot connect: {one_line(str(exc) or type(exc).__name__)}"
+            state, reason = "outage", f"cannot connect: {transport_reason(exc)}"
         else:
             status = resp.status_code
             state, reason = self._judge(resp, result)

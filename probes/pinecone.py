@@ -96,9 +96,14 @@ class PineconeProbe:
 
     async def run(self) -> ProbeResult:
         """Call ``describe_index_stats`` once and export its figures; see the module docstring."""
-        from pinecone.errors import (ForbiddenError, PineconeConnectionError, PineconeTimeoutError,
-                                     ServiceError, UnauthorizedError)
-        from pinecone.errors import PineconeError
+        from pinecone.errors import (
+            ForbiddenError,
+            PineconeConnectionError,
+            PineconeError,
+            PineconeTimeoutError,
+            ServiceError,
+            UnauthorizedError,
+        )
 
         s = self.settings
         if self._index is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Callable, ClassVar, Literal
+from typing import Annotated, Callable, ClassVar, Literal
 
 import asyncpg
 import httpx
@@ -67,7 +67,7 @@ class QuotaSettings(PostgresSettings):
     kind: Literal["quota"] = "quota"
     usage_query: str = DEFAULT_USAGE_QUERY
     quota_query: str | None = DEFAULT_QUOTA_QUERY
-    quotas: dict[str, int] = Field(default_factory=dict)
+    quotas: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     default_quota: int | None = Field(default=None, ge=0)
 
 

@@ -197,7 +197,8 @@ class TlsProbe:
                 verify_error = exc.verify_message or one_line(str(exc))
                 ders, version = await self._handshake(verify=False)
         except ssl.SSLError as exc:
-            raise ConnectionError(f"TLS handshake with {s.target()} failed: {one_line(exc.reason or str(exc))}") from None
+            reason = (exc.reason or str(exc)).replace("_", " ").lower()
+            raise ConnectionError(f"TLS handshake with {s.target()} failed: {one_line(reason)}") from None
         except OSError as exc:
             raise ConnectionError(f"cannot connect to {s.target()}: {one_line(exc.strerror or str(exc))}") from None
         if not ders:

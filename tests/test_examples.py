@@ -25,6 +25,7 @@ from examples.faults import Faults, FaultsError  # noqa: E402
 from examples.sample_backend import DURATION_BUCKETS, SampleBackend, serve  # noqa: E402
 from examples.seed import CLIENTS, seed  # noqa: E402
 from examples.tls import make_self_signed_cert  # noqa: E402
+from examples.tls_endpoint import start as start_tls_endpoint  # noqa: E402
 
 BUSINESS_QUERIES = ROOT / "examples" / "business_queries.yaml"
 
@@ -290,6 +291,26 @@ async def test_backend_over_tls_with_the_self_signed_certificate(tmp_path):
                 await c.get(f"https://localhost:{running.port}/health")
     finally:
         await running.stop()
+
+
+async def test_demo_tls_endpoint_presents_its_certificate(tmp_path):
+    endpoint = await start_tls_endpoint("127.0.0.1", 0, directory=tmp_path, days_valid=20)
+    try:
+        assert endpoint.cert_path == tmp_path / "cert.pem"
+        # A client that only handshakes and leaves (as the tls probe does) does not disturb it.
+        context = ssl.create_default_context(cafile=str(endpoint.cert_path))
+        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port, ssl=context,
+                                                       server_hostname="localhost")
+        presented = writer.get_extra_info("ssl_object").getpeercert()
+        assert ("DNS", "localhost") in presented["subjectAltName"]
+        writer.close()
+        await writer.wait_closed()
+        async with httpx.AsyncClient(verify=context) as c:
+            response = await c.get(f"https://localhost:{endpoint.port}/")
+        assert response.status_code == 200 and "TLS endpoint" in response.text
+    finally:
+        endpoint.close()
+        await endpoint.wait_closed()
 
 
 def test_certificate_days_must_be_positive(tmp_path):

@@ -162,11 +162,15 @@ class _Builder:
 
     # -- errors ------------------------------------------------------------------------------
 
-    def error(self, loc: Loc, message: str, pos: Pos | None = None, *, failed: Loc | None = None) -> None:
+    def error(self, loc: Loc, message: str, pos: Pos | None = None, *, failed: Loc | None = None,
+              record: bool = True) -> None:
+        """Add an error at ``loc``; with ``record``, later pydantic errors at/under ``failed``
+        (default ``loc``) are dropped as consequences of this one."""
         pos = pos or self._position(loc)
         self.errors.append(ConfigError(message, file=self.filename, line=pos[0], column=pos[1],
                                        path=format_loc(loc)))
-        self.failed.add(loc if failed is None else failed)
+        if record:
+            self.failed.add(loc if failed is None else failed)
 
     def scrubbed_errors(self) -> list[ConfigError]:
         """Return the errors with every secret value replaced by its prefix."""
@@ -215,9 +219,9 @@ class _Builder:
             if key_node.tag == _MERGE_TAG:
                 merges.extend(value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node])
                 continue
-            key = self.convert(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+            key = self._ctor.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if key is None or isinstance(key, (list, dict)):
-                self.error(path, "keys must be plain scalars", _pos(key_node.start_mark))
+                self.error(path, "keys must be plain scalars", _pos(key_node.start_mark), record=False)
                 continue
             if key in out:
                 self.error(path, f'duplicate key "{key}"', _pos(key_node.start_mark), failed=path + (key,))
@@ -321,9 +325,9 @@ class _Builder:
             return
         kind = err["type"]
         if kind == "extra_forbidden" and loc:
-            self.error(loc[:-1], f'unknown key "{loc[-1]}"', self._position(loc))
+            self.error(loc[:-1], f'unknown key "{loc[-1]}"', self._position(loc), record=False)
             return
-        self.error(loc, _humanise(err, raw))
+        self.error(loc, _humanise(err, raw), record=False)
 
 
 def _unwrap(tp: Any) -> Any:
@@ -442,6 +446,10 @@ def _humanise(err: Mapping[str, Any], raw: Any) -> str:
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
         return f"must be {words} {ctx.get(key)}, got {_show(raw)}"
+    if kind == "string_pattern_mismatch":
+        return f"expected text matching {ctx.get('pattern')}, got {_show(raw)}"
+    if kind == "enum":
+        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {_show(raw)}"
     if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
         return "must not be empty"
     if kind == "union_tag_invalid":

@@ -85,6 +85,14 @@ def _reraise_details(exc: ValidationError, prefix: Loc = ()) -> list[InitErrorDe
     return out
 
 
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def parse_path(path: str) -> Loc:
+    """Parse a key path as printed in errors: ``"route.routes[2].receiver"`` -> ``("route", "routes", 2, "receiver")``."""
+    return tuple(int(i) if i else key for i, key in _PATH_PART.findall(path))
+
+
 def _item_name(item: Any, field: str) -> Any:
     if isinstance(item, dict):
         return item.get(field)
@@ -147,7 +155,7 @@ class Section(BaseModel):
 
 
 # Sections owned by other parts (import after the helpers; see above).
-from monitor.config.alerting import AlertingConfig  # noqa: E402
+from monitor.config.alerting import AlertingConfig, validate_alerting_refs  # noqa: E402
 from monitor.config.receivers import ReceiverConfig, StateConfig  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
@@ -392,6 +400,14 @@ class Config(Section):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if v is not None}
         return data
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Config:
+        # Routes, schedules and escalation steps name receivers, people and time intervals.
+        problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
+        if problems:
+            raise located_error([(parse_path(path), message) for path, message in problems])
+        return self
 
     @property
     def source_file(self) -> Path | None:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import httpx
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor import __version__
 from monitor.config.model import Config
@@ -41,6 +41,8 @@ class Daemon:
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None) -> None:
         self.config = config
         self.started_at = time.time()
+        # ``*_created`` series double every counter for no reader's benefit (process-wide switch).
+        disable_created_metrics()
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.store = SampleStore(retention_seconds=config.tsdb.retention, max_series=config.tsdb.max_series)

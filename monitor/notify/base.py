@@ -180,7 +180,7 @@ class Message:
     def build(cls, kind: str, receiver: str, alerts: Iterable[Any], **kw: Any) -> "Message":
         """Normalise ``alerts`` and derive common labels/annotations, severity and dedup key."""
         default_status = "resolved" if kind == "resolved" else "firing"
-        norm = tuple(a if _is_normal(a) else alert_dict(a, default_status=default_status) for a in alerts)
+        norm = tuple(alert_dict(a, default_status=default_status) for a in alerts)  # idempotent
         kw.setdefault("common_labels", _common([a["labels"] for a in norm]))
         kw.setdefault("common_annotations", _common([a["annotations"] for a in norm]))
         if not kw.get("severity"):
@@ -236,10 +236,6 @@ class Message:
         d = dict(data)
         d["alerts"] = tuple(d.get("alerts") or ())
         return cls(**d)
-
-
-def _is_normal(a: Any) -> bool:
-    return isinstance(a, dict) and {"status", "labels", "annotations", "fingerprint", "starts_at"} <= a.keys()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -44,6 +45,25 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         keep = min(4, len(secret) // 4) if len(secret) >= 8 else 0
         text = text.replace(secret, (secret[:keep] + "...") if keep else "***")
     return text
+
+
+def url_secrets(url: str) -> list[str]:
+    """Return the pieces of a secret URL that must not leak on their own.
+
+    A server echoing the request line shows the path and query, not the whole URL, so the
+    whole URL, its path + query, the password of its userinfo, and every path segment or
+    query value of 12+ characters (tokens) are all treated as secrets.
+    """
+    parts = urlsplit(url)
+    out = [url]
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(tail) > 1:
+        out.append(tail)
+    if parts.password:
+        out.append(parts.password)
+    out += [seg for seg in parts.path.split("/") if len(seg) >= 12]
+    out += [v for _, v in parse_qsl(parts.query) if len(v) >= 12]
+    return out
 
 
 def trim(body: str | bytes, limit: int = BODY_LIMIT) -> str:

@@ -34,7 +34,7 @@ import httpx
 
 from monitor.config.receivers import WebhookConfig
 from monitor.notify.base import ZERO_TIME, Message, NotifyResult
-from monitor.notify.retry import send_http
+from monitor.notify.retry import send_http, url_secrets
 from monitor.notify.templates import Templates
 
 SIGNATURE_HEADER = "X-Codebook-Signature"
@@ -107,8 +107,8 @@ class WebhookNotifier:
         self.http = http or httpx.AsyncClient(timeout=conf.timeout)
 
     def secrets(self) -> list[str]:
-        """The URL (it may embed a token) and the HMAC secret."""
-        return [s for s in (self._url, self._secret) if s]
+        """The URL (it may embed a token: whole, path and token-like parts) and the HMAC secret."""
+        return [*url_secrets(self._url), *([self._secret] if self._secret else [])]
 
     async def aclose(self) -> None:
         """Close the HTTP client if this notifier created it."""

@@ -94,9 +94,9 @@ def aggregate(q: "_Query", node: n.Aggregate, t: int) -> list[Sample]:
             groups[k] = [s.v]
         else:
             g.append(s.v)
-    fn = _REDUCERS.get(op)
-    if fn is None:
+    if op not in _REDUCERS:
         raise QueryError(f"aggregation {op!r} is not supported")
+    fn = _REDUCERS[op]
     if op == "quantile":
         return [Sample(k, t, quantile(param, vals)) for k, vals in groups.items()]
     return [Sample(k, t, fn(vals)) for k, vals in groups.items()]

@@ -30,7 +30,7 @@ from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.aggregations import aggregate
 from monitor.promql.binops import eval_binary
-from monitor.promql.functions import FUNCTIONS, RangeArg, check_duplicates
+from monitor.promql.functions import FUNCTIONS, RangeArg, check_duplicates, drop_name
 from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
 from monitor.tsdb.series import METRIC_NAME, Labels, is_stale
 
@@ -45,7 +45,7 @@ class _Query:
         self.end = end
         self.lookback = engine.lookback_delta_ms
         self.bounds: dict[int, list[int]] = {}
-        self.data: dict[int, list[tuple[Labels, list[int], list[float]]]] = {}
+        self.data: dict[int, list[tuple[Labels, Labels, Any, Any]]] = {}
         self.samples = 0
         self.subquery_cache: dict[tuple[int, int], list[Sample]] = {}
         self._collect(root, start, end)
@@ -96,8 +96,13 @@ class _Query:
             self._collect(node.lhs, s, e)
             self._collect(node.rhs, s, e)
 
-    def series_of(self, sel: n.VectorSel, drop_stale: bool) -> list[tuple[Labels, list[int], list[float]]]:
-        """Fetch (once) the series of a selector over its whole needed span."""
+    def series_of(self, sel: n.VectorSel, drop_stale: bool) -> list[tuple[Labels, Labels, Any, Any]]:
+        """Fetch (once) the series of a selector over its whole needed span.
+
+        :return: ``[(labels, labels_without_name, timestamps, values)]`` sorted by labels;
+            staleness markers removed when ``drop_stale`` (range selectors).
+        :raises QueryError: beyond ``max_series`` series or ``max_samples`` samples.
+        """
         key = id(sel)
         got = self.data.get(key)
         if got is not None:
@@ -105,21 +110,21 @@ class _Query:
         lo, hi = self.bounds.get(key, (self.start, self.end))
         store = self.engine.store
         groups = sel.or_matchers or [sel.matchers]
-        seen: dict[Labels, tuple[Labels, list[int], list[float]]] = {}
+        seen: dict[Labels, tuple[Labels, Labels, Any, Any]] = {}
         for matchers in groups:
             for sl in store.select(matchers, lo, hi):
                 if sl.labels in seen:
                     continue
-                ts, vs = list(sl.timestamps), list(sl.values)
-                if drop_stale:
-                    if any(v != v for v in vs):
-                        keep = [i for i, v in enumerate(vs) if not (v != v and is_stale(v))]
-                        if len(keep) != len(vs):
-                            ts = [ts[i] for i in keep]
-                            vs = [vs[i] for i in keep]
+                ts, vs = sl.timestamps, sl.values
+                # sum() is NaN iff a NaN (or +Inf and -Inf) is present: a C-speed pre-check.
+                if drop_stale and sum(vs) != sum(vs):
+                    keep = [i for i, v in enumerate(vs) if not (v != v and is_stale(v))]
+                    if len(keep) != len(vs):
+                        ts = [ts[i] for i in keep]
+                        vs = [vs[i] for i in keep]
                     if not ts:
                         continue
-                seen[sl.labels] = (sl.labels, ts, vs)
+                seen[sl.labels] = (sl.labels, drop_name(sl.labels), ts, vs)
                 self.samples += len(ts)
         if len(seen) > self.engine.max_series:
             raise QueryError(
@@ -161,7 +166,7 @@ class _Query:
             v = self.eval(node.expr, t)
             if node.type == n.SCALAR:
                 return -v
-            out = [Sample(s.labels.without(METRIC_NAME), s.t, -s.v) for s in v]
+            out = [Sample(drop_name(s.labels), s.t, -s.v) for s in v]
             check_duplicates(out)
             return out
         if isinstance(node, n.StringLit):
@@ -178,7 +183,7 @@ class _Query:
         oldest = ref - self.lookback
         out = []
         append = out.append
-        for labels, ts, vs in self.series_of(sel, False):
+        for labels, _, ts, vs in self.series_of(sel, False):
             i = bisect_right(ts, ref) - 1
             if i < 0 or ts[i] < oldest:
                 continue
@@ -196,11 +201,11 @@ class _Query:
         ref = t - sel.offset
         lo_t = ref - node.range
         out = []
-        for labels, ts, vs in self.series_of(sel, True):
+        for labels, nameless, ts, vs in self.series_of(sel, True):
             lo = bisect_left(ts, lo_t)
             hi = bisect_right(ts, ref, lo)
             if hi > lo:
-                out.append((labels, ts[lo:hi], vs[lo:hi]))
+                out.append((labels, nameless, ts[lo:hi], vs[lo:hi]))
         return RangeArg(out, lo_t, ref, node.range)
 
     def eval_subquery(self, node: n.Subquery, t: int) -> RangeArg:
@@ -227,7 +232,7 @@ class _Query:
                 else:
                     e[0].append(st)
                     e[1].append(s.v)
-        return RangeArg([(lb, ts, vs) for lb, (ts, vs) in acc.items()], begin, end, node.range)
+        return RangeArg([(lb, drop_name(lb), ts, vs) for lb, (ts, vs) in acc.items()], begin, end, node.range)
 
     def eval_call(self, node: n.Call, t: int) -> Any:
         fn = FUNCTIONS.get(node.name)
@@ -270,6 +275,8 @@ class Engine:
             return n.compile_expr(query)
         except QueryError:
             raise
+        except RecursionError:
+            raise QueryError("query is nested too deeply") from None
         except Exception as e:  # noqa: BLE001 - a malformed AST must not crash the caller
             raise QueryError(f"cannot compile query: {e}") from None
 
@@ -282,14 +289,14 @@ class Engine:
         """
         root = self._compile(query)
         t_ms = int(t_ms)
-        q = _Query(self, root, t_ms, t_ms)
+        q = self._new_query(root, t_ms, t_ms)
         res = self._run(q, root, t_ms)
         if root.type == n.SCALAR:
             return Scalar(t_ms, res)
         if root.type == n.STRING:
             return String(t_ms, res)
         if root.type == n.MATRIX:
-            return Matrix(Series(lb, list(zip(ts, vs))) for lb, ts, vs in res.series)
+            return Matrix(Series(lb, list(zip(ts, vs))) for lb, _, ts, vs in res.series)
         return Vector(res)
 
     def range_query(self, query: str | pp.Expr, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
@@ -310,7 +317,7 @@ class Engine:
             raise QueryError("exceeded maximum resolution of 11,000 points per timeseries")
         if root.type not in (n.SCALAR, n.VECTOR):
             raise QueryError(f"invalid expression type \"{root.type}\" for range query, must be scalar or instant vector")
-        q = _Query(self, root, start_ms, end_ms)
+        q = self._new_query(root, start_ms, end_ms)
         acc: dict[Labels, list[tuple[int, float]]] = {}
         empty = Labels()
         for t in range(start_ms, end_ms + 1, step_ms):
@@ -325,6 +332,12 @@ class Engine:
                 else:
                     pts.append((t, s.v))
         return Matrix(Series(lb, pts) for lb, pts in sorted(acc.items()))
+
+    def _new_query(self, root: n.Node, start: int, end: int) -> _Query:
+        try:
+            return _Query(self, root, start, end)
+        except RecursionError:
+            raise QueryError("query is nested too deeply") from None
 
     @staticmethod
     def _run(q: _Query, root: n.Node, t: int) -> Any:

@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 class RangeArg(NamedTuple):
     """A range vector at one evaluation step.
 
-    :param series: ``[(labels, ts, vs), ...]``; ``ts`` in ms ascending, no staleness markers.
+    :param series: ``[(labels, labels_without_name, ts, vs), ...]``; ``ts`` in ms ascending
+        (a sequence of int), ``vs`` the float values, no staleness markers.
     :param start: window start (ms, inclusive), after ``offset``/``@``.
     :param end: window end (ms, inclusive).
     :param range: the selector's range (ms).
     """
 
-    series: list[tuple[Labels, list[int], list[float]]]
+    series: list[tuple[Labels, Labels, list[int], list[float]]]
     start: int
     end: int
     range: int
@@ -48,7 +49,8 @@ def check_duplicates(vec: list[Sample]) -> None:
         raise QueryError("vector cannot contain metrics with the same labelset")
 
 
-def _drop(lb: Labels) -> Labels:
+def drop_name(lb: Labels) -> Labels:
+    """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
     if lb and lb[0][0] == METRIC_NAME:
         return tuple.__new__(Labels, lb[1:])
     return lb
@@ -60,10 +62,10 @@ def _range_fn(kernel: Callable[..., float | None], keep_name: bool = False):
     def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
         arg = q.eval(node.args[0], t)
         out = []
-        for labels, ts, vs in arg.series:
+        for labels, nameless, ts, vs in arg.series:
             v = kernel(ts, vs, arg)
             if v is not None:
-                out.append(Sample(labels if keep_name else _drop(labels), t, v))
+                out.append(Sample(labels if keep_name else nameless, t, v))
         if not keep_name:
             check_duplicates(out)
         return out
@@ -83,9 +85,9 @@ def _rate_fn(is_counter: bool, is_rate: bool):
         out = []
         start, end, rng = arg.start, arg.end, arg.range
         er = rf.extrapolated_rate
-        for labels, ts, vs in arg.series:
+        for _, nameless, ts, vs in arg.series:
             if len(vs) > 1:
-                out.append(Sample(_drop(labels), t, er(ts, vs, start, end, rng, is_counter, is_rate)))
+                out.append(Sample(nameless, t, er(ts, vs, start, end, rng, is_counter, is_rate)))
         check_duplicates(out)
         return out
 
@@ -101,11 +103,11 @@ def _predict_linear(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     arg = q.eval(node.args[0], t)
     duration = q.eval(node.args[1], t)
     out = []
-    for labels, ts, vs in arg.series:
+    for _, nameless, ts, vs in arg.series:
         if len(vs) < 2:
             continue
         slope, intercept = rf.linear_regression(ts, vs, t)
-        out.append(Sample(_drop(labels), t, slope * duration + intercept))
+        out.append(Sample(nameless, t, slope * duration + intercept))
     check_duplicates(out)
     return out
 
@@ -126,10 +128,10 @@ def _holt_winters(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     if not 0 < tf < 1:
         raise QueryError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:f}")
     out = []
-    for labels, ts, vs in arg.series:
+    for _, nameless, ts, vs in arg.series:
         v = rf.holt_winters(vs, sf, tf)
         if v is not None:
-            out.append(Sample(_drop(labels), t, v))
+            out.append(Sample(nameless, t, v))
     check_duplicates(out)
     return out
 
@@ -138,7 +140,7 @@ def _quantile_over_time(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     """``funcQuantileOverTime``."""
     phi = q.eval(node.args[0], t)
     arg = q.eval(node.args[1], t)
-    out = [Sample(_drop(lb), t, quantile(phi, vs)) for lb, ts, vs in arg.series if vs]
+    out = [Sample(nameless, t, quantile(phi, list(vs))) for _, nameless, ts, vs in arg.series if vs]
     check_duplicates(out)
     return out
 
@@ -156,7 +158,7 @@ def _math_fn(f: Callable[[float], float]):
 
     def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
         vec = q.eval(node.args[0], t)
-        out = [Sample(_drop(s.labels), t, safe(s.v)) for s in vec]
+        out = [Sample(drop_name(s.labels), t, safe(s.v)) for s in vec]
         check_duplicates(out)
         return out
 
@@ -195,7 +197,7 @@ def _round(q: "_Query", node: n.Call, t: int) -> list[Sample]:
         except (ValueError, OverflowError, ZeroDivisionError):
             v = s.v * inv + 0.5
             v = v / inv if not math.isinf(inv) and inv != 0 else math.nan
-        out.append(Sample(_drop(s.labels), t, v))
+        out.append(Sample(drop_name(s.labels), t, v))
     check_duplicates(out)
     return out
 
@@ -225,7 +227,7 @@ def _clamp(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     lo, hi = q.eval(node.args[1], t), q.eval(node.args[2], t)
     if hi < lo:
         return []
-    out = [Sample(_drop(s.labels), t, _go_max(lo, _go_min(hi, s.v))) for s in vec]
+    out = [Sample(drop_name(s.labels), t, _go_max(lo, _go_min(hi, s.v))) for s in vec]
     check_duplicates(out)
     return out
 
@@ -237,7 +239,7 @@ def _clamp_side(is_max: bool):
         vec = q.eval(node.args[0], t)
         bound = q.eval(node.args[1], t)
         f = _go_min if is_max else _go_max
-        out = [Sample(_drop(s.labels), t, f(bound, s.v)) for s in vec]
+        out = [Sample(drop_name(s.labels), t, f(bound, s.v)) for s in vec]
         check_duplicates(out)
         return out
 
@@ -274,7 +276,7 @@ def _timestamp(q: "_Query", node: n.Call, t: int) -> list[Sample]:
         vec = q.select_instant(arg, t, keep_time=True)
     else:
         vec = q.eval(arg, t)
-    out = [Sample(_drop(s.labels), t, s.t / 1000) for s in vec]
+    out = [Sample(drop_name(s.labels), t, s.t / 1000) for s in vec]
     check_duplicates(out)
     return out
 
@@ -385,7 +387,7 @@ def _histogram_quantile(q: "_Query", node: n.Call, t: int) -> list[Sample]:
         key = s.labels.without("le")
         g = groups.get(key)
         if g is None:
-            groups[key] = (_drop(key), [(ub, s.v)])
+            groups[key] = (drop_name(key), [(ub, s.v)])
         else:
             g[1].append((ub, s.v))
     out = [Sample(lb, t, bucket_quantile(phi, bs)) for lb, bs in groups.values()]
@@ -418,7 +420,10 @@ error_types = (IndexError, re.error)
 
 def _compile_regex(pattern: str, fn: str) -> re.Pattern:
     try:
-        return re.compile("^(?:" + pattern + ")$", re.DOTALL)
+        try:
+            return re.compile("^(?:" + pattern + ")$", re.DOTALL)
+        except re.error:
+            return re.compile("^(?:" + n.go_regex(pattern) + ")$", re.DOTALL)
     except re.error:
         raise QueryError(f"invalid regular expression in {fn}(): {pattern}") from None
 
@@ -511,11 +516,12 @@ def _natless(a: str, b: str) -> bool:
 
 
 def _sort_by_label(desc: bool):
-    """``funcSortByLabel`` / ``funcSortByLabelDesc``: natural order of the given labels,
-    ties broken by the full label set."""
+    """``funcSortByLabel`` / ``funcSortByLabelDesc`` (v2.53): sort by value first (``sort`` or
+    ``sort_desc``), then stably by the natural order of the given labels."""
+    by_value = _sort(desc)
 
     def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        vec = sorted(q.eval(node.args[0], t), key=lambda s: s.labels, reverse=desc)
+        vec = by_value(q, node, t)
         names = [q.eval(a, t) for a in node.args[1:]]
 
         def cmp(a: Sample, b: Sample) -> int:
@@ -544,14 +550,14 @@ def _date_fn(f: Callable[[datetime], float]):
         out = []
         for s in vec:
             if s.v != s.v or math.isinf(s.v):
-                out.append(Sample(_drop(s.labels), t, math.nan))
+                out.append(Sample(drop_name(s.labels), t, math.nan))
                 continue
             try:
                 d = datetime.fromtimestamp(int(s.v), tz=timezone.utc)
             except (OverflowError, OSError, ValueError):
-                out.append(Sample(_drop(s.labels), t, math.nan))
+                out.append(Sample(drop_name(s.labels), t, math.nan))
                 continue
-            out.append(Sample(_drop(s.labels), t, float(f(d))))
+            out.append(Sample(drop_name(s.labels), t, float(f(d))))
         check_duplicates(out)
         return out
 

@@ -10,6 +10,7 @@ enforced by ``promql-parser``, the rest are checked in :func:`compile_expr`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -158,6 +159,10 @@ class Paren(Node):
     type: str = VECTOR
 
 
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_NEGATIVE_AT = re.compile(r"@\s*-")
+
+
 def parse_expr(query: str) -> pp.Expr:
     """Parse ``query`` with promql-parser.
 
@@ -168,13 +173,19 @@ def parse_expr(query: str) -> pp.Expr:
     if not query.strip():
         raise QueryError("empty query")
     _register_extra_functions()
+    if _NEGATIVE_AT.search(_STRINGS.sub('""', query)):
+        # promql-parser 0.12 panics when reading a pre-1970 @ timestamp back.
+        raise QueryError("negative @ modifier timestamps are not supported")
     try:
         expr = pp.parse(query)
     except BaseException as e:  # noqa: BLE001 - the Rust side can raise a PanicException (BaseException)
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         raise QueryError(f"parse error: {e}") from None
-    compile_expr(expr)  # type checks that promql-parser misses
+    try:
+        compile_expr(expr)  # type checks that promql-parser misses
+    except RecursionError:
+        raise QueryError("query is nested too deeply") from None
     return expr
 
 
@@ -187,18 +198,18 @@ def _ms(td: timedelta | None) -> int:
 def _at(node: Any) -> At | None:
     try:
         at = node.at
+        if at is None:
+            return None
+        kind = at.type
+        if kind == pp.AtModifierType.Start:
+            return At("start")
+        if kind == pp.AtModifierType.End:
+            return At("end")
+        return At("at", _ms(at.at - _EPOCH))
     except BaseException as e:  # noqa: BLE001 - negative @ timestamps panic in promql-parser
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        raise QueryError("unsupported @ modifier (negative timestamps are not supported)") from None
-    if at is None:
-        return None
-    kind = at.type
-    if kind == pp.AtModifierType.Start:
-        return At("start")
-    if kind == pp.AtModifierType.End:
-        return At("end")
-    return At("at", _ms(at.at - _EPOCH))
+        raise QueryError("invalid @ modifier timestamp (before 1970 or out of range)") from None
 
 
 _MATCH_OPS = ((pp.MatchOp.Equal, "="), (pp.MatchOp.NotEqual, "!="), (pp.MatchOp.Re, "=~"),
@@ -212,9 +223,82 @@ def _match_op(op: Any) -> str:
     raise QueryError(f"unknown matcher operator {op}")
 
 
+_POSIX = {"alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7F", "blank": "\\t ",
+          "cntrl": "\\x00-\\x1F\\x7F", "digit": "0-9", "graph": "!-~", "lower": "a-z",
+          "print": " -~", "punct": "!-/:-@[-`{-~", "space": "\\t\\n\\v\\f\\r ", "upper": "A-Z",
+          "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f"}
+
+
+def go_regex(pattern: str) -> str:
+    """Translate the RE2 (Go) regex features Python's ``re`` lacks: inline flags in the middle
+    of a pattern (``a(?i)b`` -> ``a(?i:b)``, scoped to the enclosing group), ``\\z`` and POSIX
+    classes (``[[:alpha:]]``)."""
+    out: list[str] = []
+    pending: list[list[str]] = [[]]  # scoped-flag groups open, per group depth
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            out.append("\\Z" if pattern[i + 1] == "z" else pattern[i:i + 2])
+            i += 2
+        elif c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            buf = [pattern[i:j]]
+            while j < n and pattern[j] != "]":
+                if pattern[j] == "\\" and j + 1 < n:
+                    buf.append(pattern[j:j + 2])
+                    j += 2
+                elif pattern.startswith("[:", j) and ":]" in pattern[j:]:
+                    end = pattern.index(":]", j)
+                    name = pattern[j + 2:end]
+                    buf.append(_POSIX.get(name, pattern[j:end + 2]))
+                    j = end + 2
+                else:
+                    buf.append(pattern[j])
+                    j += 1
+            out.append("".join(buf) + ("]" if j < n else ""))
+            i = j + 1
+        elif c == "(":
+            m = re.match(r"\(\?([imsU-]+)\)", pattern[i:])
+            if m and (i > 0 or "-" in m.group(1) or "U" in m.group(1)):
+                flags = m.group(1).replace("U", "")
+                if flags and flags != "-":
+                    out.append(f"(?{flags}:")
+                    pending[-1].append(flags)
+                i += m.end()
+            else:
+                out.append(c)
+                pending.append([])
+                i += 1
+        elif c == ")":
+            out.append(")" * len(pending.pop()) if len(pending) > 1 else "")
+            out.append(")")
+            i += 1
+        elif c == "|" and pending[-1]:
+            # Go scopes a flag to the rest of its alternative: close, then reopen after "|".
+            out.append(")" * len(pending[-1]) + "|" + "".join(f"(?{f}:" for f in pending[-1]))
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    out.append(")" * len(pending[0]))
+    return "".join(out)
+
+
 def _matcher(m: Any) -> Matcher:
     try:
-        return Matcher(m.name, _match_op(m.op), m.value)
+        op = _match_op(m.op)
+        value = m.value
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error:
+                value = go_regex(value)
+        return Matcher(m.name, op, value)
     except ValueError as e:
         raise QueryError(str(e)) from None
 

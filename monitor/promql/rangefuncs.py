@@ -27,7 +27,7 @@ def extrapolated_rate(ts: list[int], vs: list[float], range_start: int, range_en
         return None
     first_t, last_t = ts[0], ts[-1]
     result = vs[-1] - vs[0]
-    if is_counter:
+    if is_counter and (result < 0 or list(vs) != sorted(vs)):  # C-speed "any reset?" check
         prev = vs[0]
         for cur in vs:
             if cur < prev:

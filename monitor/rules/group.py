@@ -63,10 +63,8 @@ class RuleStatus:
 
 
 def _metric_names(parsed: Any) -> set[str] | None:
-    try:
-        from monitor.promql import selected_metric_names
-    except ImportError:  # pragma: no cover - engine without the helper: wake on any data
-        return None
+    from monitor.promql.nodes import selected_metric_names
+
     try:
         return selected_metric_names(parsed)
     except Exception:  # noqa: BLE001

@@ -32,7 +32,7 @@ from monitor.errors import RuleError
 from monitor.rules.alerting import DEFAULT_RESOLVED_RETENTION, Alert, AlertingRule, AlertState
 from monitor.rules.group import RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
-from monitor.rules.rulefmt import RuleFileSpec, load_rule_files
+from monitor.rules.rulefmt import RuleFileSpec, compile_rule_expr, load_rule_files
 
 __all__ = ["RuleManager", "RuleLoadError", "AlertStateStore", "MemoryAlertStateStore",
            "JsonFileAlertStateStore", "DEFAULT_INTERVAL"]
@@ -112,14 +112,6 @@ class RuleLoadError(RuleError):
         super().__init__("\n".join(errors))
 
 
-def _parse(expr: str) -> Any:
-    try:
-        from monitor.promql import parse_expr
-    except ImportError:  # pragma: no cover
-        return None
-    return parse_expr(expr)
-
-
 class RuleManager:
     """Loads rule files into groups and evaluates them.
 
@@ -192,7 +184,7 @@ class RuleManager:
         for g in spec.groups:
             rules: list[AlertingRule | RecordingRule] = []
             for r in g.rules:
-                parsed = _parse(r.expr)
+                parsed = compile_rule_expr(r.expr)
                 if r.kind == "alert":
                     rules.append(AlertingRule(r.name, r.expr, for_seconds=r.for_seconds,
                                               keep_firing_for_seconds=r.keep_firing_for_seconds,

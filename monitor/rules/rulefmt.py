@@ -36,7 +36,7 @@ from monitor.errors import QueryError, RuleError
 from monitor.rules.templates import check_template
 
 __all__ = ["RuleSpec", "GroupSpec", "RuleFileSpec", "RuleFileError", "parse_rule_text",
-           "load_rule_file", "load_rule_files", "parse_duration", "SEVERITIES"]
+           "load_rule_file", "load_rule_files", "parse_duration", "compile_rule_expr", "SEVERITIES"]
 
 SEVERITIES = ("critical", "warning", "info")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -163,23 +163,20 @@ def _scalar(node: yaml.Node) -> str | None:
     return None
 
 
-def _value_type(expr: Any) -> str:
-    """Return the PromQL value type of a promql-parser AST node: vector, scalar, matrix or string."""
-    import promql_parser as pp
+def compile_rule_expr(text: str) -> Any:
+    """Parse and type-check a rule expression with the engine's parser; return the compiled node.
 
-    while isinstance(expr, pp.ParenExpr):
-        expr = expr.expr
-    if isinstance(expr, (pp.MatrixSelector, pp.SubqueryExpr)):
-        return "range vector"
-    if isinstance(expr, pp.StringLiteral):
-        return "string"
-    return "instant vector or scalar"
+    The node can be handed to ``Engine.instant_query`` as is (no re-parsing per evaluation);
+    ``node.type`` is ``"vector"``, ``"scalar"``, ``"matrix"`` or ``"string"``.
+
+    :raises QueryError: on syntax errors, unknown functions and type errors.
+    """
+    from monitor.promql import nodes
+
+    return nodes.compile_expr(nodes.parse_expr(text))
 
 
-def _parse_expr(text: str) -> Any:
-    from monitor.promql import parse_expr  # the engine's parser: syntax, unknown functions, types
-
-    return parse_expr(text)
+_TYPE_NAMES = {"matrix": "range vector", "string": "string"}
 
 
 class _FileParser:
@@ -312,6 +309,9 @@ class _FileParser:
 
     def rule(self, node: yaml.Node, group: str, index: int, alert_names: dict[str, int]) -> RuleSpec | None:
         ctx: dict[str, Any] = {"group": group, "rule_index": index}
+        if isinstance(node, yaml.MappingNode):  # name the rule in every error, unknown keys included
+            names = {_scalar(k): _scalar(v) for k, v in node.value}
+            ctx["rule_name"] = names.get("alert") or names.get("record") or None
         keys = self.mapping(node, _RULE_KEYS, "rule", **ctx)
         if not isinstance(node, yaml.MappingNode):
             return None
@@ -332,11 +332,10 @@ class _FileParser:
             self.err("field 'expr' must be set in rule", keys["expr"][1] if "expr" in keys else node, **ctx)
         else:
             try:
-                parsed = _parse_expr(expr_text)
-                vt = _value_type(parsed)
-                if vt in ("range vector", "string"):
-                    self.err(f"expression must evaluate to an instant vector or scalar, got {vt}",
-                             keys["expr"][1], **ctx)
+                compiled = compile_rule_expr(expr_text)
+                if compiled.type in _TYPE_NAMES:
+                    self.err("expression must evaluate to an instant vector or scalar, got "
+                             f"{_TYPE_NAMES[compiled.type]}", keys["expr"][1], **ctx)
             except (QueryError, ValueError) as e:
                 self.err(f"could not parse expression: {e}", keys["expr"][1], **ctx)
         for_s = keep_s = 0.0
@@ -404,7 +403,7 @@ def parse_rule_text(text: str, path: str, *, require_severity: bool = True) -> t
     """
     p = _FileParser(path, require_severity)
     spec = p.parse(text)
-    return spec, p.errors
+    return spec, sorted(p.errors, key=lambda e: (e.line or 0, e.column or 0))
 
 
 def load_rule_file(path: str | Path, *, require_severity: bool = True) -> tuple[RuleFileSpec, list[RuleFileError]]:

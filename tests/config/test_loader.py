@@ -257,3 +257,10 @@ def test_union_tags_are_stripped_from_locations(loc, expected):
     data = {"receivers": [{"kind": "slack", "api_url": "x"}], "server": {"port": "a"},
             "rules": {"files": ["a"], "external_labels": {"x": 1}}}
     assert _normalise_loc(loc, data)[0] == expected
+
+
+def test_secret_file_in_a_receiver_section(tmp_path):
+    (tmp_path / "slack").write_text("xoxb-0000-1111-abcdefgh\n")
+    text = "receivers:\n  - name: ops\n    slack_configs:\n      - channel: '#x'\n        token_file: slack\n"
+    config = load_config(write(tmp_path, text), env={})
+    assert config.receivers[0].slack_configs[0].token.get_secret_value() == "xoxb-0000-1111-abcdefgh"

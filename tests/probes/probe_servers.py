@@ -114,8 +114,9 @@ class HttpServer:
             out += [f"{k}: {v}" for k, v in resp.headers.items()]
             writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
             await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-            pass
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ssl.SSLError,
+                asyncio.CancelledError):
+            pass  # a test server shut down or fed garbage: drop the connection quietly
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -142,6 +143,29 @@ class SilentServer:
         self._server.close()
         for w in self._writers:
             w.close()
+
+
+class BlurtServer:
+    """Writes ``payload`` as soon as a client connects, then closes (e.g. plain HTTP on a TLS probe)."""
+
+    def __init__(self, payload: bytes = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n") -> None:
+        self.payload = payload
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> "BlurtServer":
+        async def blurt(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(self.payload)
+            await writer.drain()
+            writer.close()
+
+        self._server = await asyncio.start_server(blurt, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
 
 
 def closed_port() -> int:

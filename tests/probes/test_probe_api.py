@@ -13,6 +13,8 @@ from probes.base import run_probe
 HEALTHY = {"status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "1.4.2",
            "checks": {"database": "healthy", "pinecone": "healthy", "llm": "healthy"}}
 
+HARNESS = {"probe_success", "probe_duration_seconds"}
+
 
 def samples(result, name):
     return {tuple(sorted(s.labels.items())): s.value for s in result.samples if s.name == name}
@@ -41,6 +43,7 @@ async def test_healthy_backend():
     assert value(result, "probe_success") == 1
     assert result.details["status"] == 200 and result.details["version"] == "1.4.2"
     assert srv.requests[0].path == "/health"
+    assert {s.name for s in result.samples} <= set(ApiProbe.METRICS) | HARNESS
 
 
 async def test_503_degraded_is_a_failure_with_reason():
@@ -75,6 +78,7 @@ async def test_connection_refused():
     result = await probe_once(f"http://127.0.0.1:{closed_port()}")
     assert not result.success
     assert result.error.startswith("cannot reach http://127.0.0.1:")
+    assert "Connection refused" in result.error
     assert value(result, "probe_http_status_code") == 0
 
 
@@ -144,6 +148,10 @@ def test_settings_validation_and_target():
         ApiSettings(name="b", url="http://x", bogus=1)
     with pytest.raises(ValidationError):
         ApiSettings(name="b", url="http://x", requests=[{"name": "r", "method": "FETCH"}])
+    with pytest.raises(ValidationError, match="equals needs json_path"):
+        ApiSettings(name="b", url="http://x", requests=[{"name": "r", "equals": 1}])
+    with pytest.raises(ValidationError, match="at most one of body and json"):
+        ApiSettings(name="b", url="http://x", requests=[{"name": "r", "body": "x", "json": {}}])
 
 
 def test_check_values_and_json_lookup():

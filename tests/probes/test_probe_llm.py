@@ -20,6 +20,8 @@ ANTHROPIC_MODELS = {"data": [
      "created_at": "2025-05-22T00:00:00Z"}],
     "has_more": False, "first_id": "claude-sonnet-4-20250514", "last_id": "claude-sonnet-4-20250514"}
 
+HARNESS = {"probe_success", "probe_duration_seconds"}
+
 
 def provider_server(mode: str = "ok"):
     """OpenAI at /openai/v1/models, Anthropic at /anthropic/v1/models, with their real auth and errors."""
@@ -47,8 +49,8 @@ def provider_server(mode: str = "ok"):
                 return Response.json({"type": "error", "error": {"type": "authentication_error",
                                                                  "message": "invalid x-api-key"}}, 401)
             if mode == "429":
-                return Response.json({"type": "error", "error": {"type": "rate_limit_error",
-                                                                 "message": "Number of requests has exceeded your rate limit"}}, 429)
+                return Response.json({"type": "error", "error": {
+                    "type": "rate_limit_error", "message": "Number of requests has exceeded your rate limit"}}, 429)
             if mode == "not-a-list":
                 return Response.json({"hello": "world"})
             return Response.json(ANTHROPIC_MODELS)
@@ -84,6 +86,7 @@ async def test_valid_key(provider):
     assert value(result, "probe_llm_models") == (2 if provider == "openai" else 1)
     assert len([s for s in result.samples if s.name == "probe_llm_state"]) == 5
     assert result.details["key"] == "sk-pro..."
+    assert {s.name for s in result.samples} <= set(LlmProbe.METRICS) | HARNESS
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -115,7 +118,7 @@ async def test_outage_500():
 
 async def test_outage_connection_refused():
     result = await check("anthropic", f"http://127.0.0.1:{closed_port()}/v1")
-    assert state(result) == ["outage"] and result.error.startswith("outage: cannot connect")
+    assert state(result) == ["outage"] and result.error == "outage: cannot connect: Connection refused"
     assert value(result, "probe_llm_http_status_code") == 0
 
 

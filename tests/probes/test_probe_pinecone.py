@@ -11,6 +11,8 @@ KEY = "pcsk_GOOD_0123456789abcdefghij"
 STATS = {"namespaces": {"": {"vectorCount": 200}, "codebooks": {"vectorCount": 1000}},
          "dimension": 1536, "indexFullness": 0.1, "totalVectorCount": 1200}
 
+HARNESS = {"probe_success", "probe_duration_seconds"}
+
 
 def index_server(mode: str = "ok"):
     def handler(req):
@@ -60,6 +62,7 @@ async def test_stats_through_the_sdk():
     assert value(result, "probe_pinecone_namespaces") == 2
     assert value(result, "probe_pinecone_up") == 1 and value(result, "probe_pinecone_auth_ok") == 1
     assert result.details["vectors"] == 1200
+    assert {s.name for s in result.samples} <= set(PineconeProbe.METRICS) | HARNESS
 
 
 async def test_invalid_key_is_not_an_outage():

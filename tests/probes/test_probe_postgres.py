@@ -21,6 +21,8 @@ CREATE TABLE jobs (id serial PRIMARY KEY, status text NOT NULL, created_at times
 CREATE TABLE llm_usage (client_id text, tokens bigint, created_at timestamptz NOT NULL DEFAULT now());
 """
 
+HARNESS = {"probe_success", "probe_duration_seconds"}
+
 
 def value(result, name, /, **labels):
     found = {tuple(sorted(s.labels.items())): s.value for s in result.samples if s.name == name}
@@ -67,6 +69,7 @@ async def test_database_figures(db):
         assert value(result, "probe_db_check_success", check=check) == 1
     assert value(result, "probe_db_query_duration_seconds") >= 0
     assert result.details["jobs"] == 2
+    assert {s.name for s in result.samples} <= set(DatabaseProbe.METRICS) | HARNESS
 
 
 async def test_empty_queue_has_zero_age(db):
@@ -173,6 +176,7 @@ async def test_quota_ratios_for_this_month(db):
     ratio_clients = {s.labels["client_id"] for s in result.samples if s.name == "llm_token_quota_used_ratio"}
     assert ratio_clients == {"acme", "globex", "umbrella"}
     assert result.details["no_quota"] == ["initech", "stranger"]
+    assert {s.name for s in result.samples} <= set(QuotaProbe.METRICS) | HARNESS
 
 
 async def test_quota_default_and_config_only(db):
@@ -190,6 +194,11 @@ async def test_quota_bad_query_fails_with_reason(db):
                                                 usage_query="SELECT client_id, sum(tokenz) FROM llm_usage GROUP BY 1")))
     assert not result.success
     assert "usage_query failed" in result.error and "tokenz" in result.error
+
+
+def test_quota_settings_reject_negative_quota():
+    with pytest.raises(ValidationError):
+        QuotaSettings(name="q", dsn="postgresql://x@h/db", quotas={"acme": -1})
 
 
 def test_month_bounds():
@@ -227,6 +236,7 @@ async def test_sql_gauges_and_a_bad_query(db):
     assert "codebook_broken: UndefinedTableError" in result.error
     assert "codebook_text_value: column value is not numeric" in result.error
     assert "codebook_slow: timeout after 0.2s" in result.error
+    assert {s.name for s in result.samples} <= set(probe.metrics) | HARNESS
 
 
 def test_sql_settings_validation():

@@ -1,0 +1,239 @@
+"""Aggregation groups with a manual clock: group_wait, group_interval, repeat_interval, resolved, mutes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from alerting_helpers import load_alerting, utc
+
+from monitor.alerting.alert import Alert
+from monitor.alerting.dispatch import Dispatcher, MuteStages
+from monitor.alerting.inhibit import Inhibitor
+from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from monitor.alerting.route import build_route
+from monitor.alerting.silence import Silence, Silences
+
+T0 = utc(2026, 11, 30, 10, 0)
+CFG = """
+route:
+  receiver: default
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 1h
+"""
+
+
+def at(minutes: float = 0, seconds: float = 0):
+    return T0 + timedelta(minutes=minutes, seconds=seconds)
+
+
+def firing(name: str, start=T0, **labels: str) -> Alert:
+    return Alert.firing({"alertname": name, **labels}, starts_at=start)
+
+
+@pytest.fixture
+def d() -> Dispatcher:
+    return Dispatcher(build_route(load_alerting(CFG).route))
+
+
+def names(n) -> list[str]:
+    return [a.labels.get("instance") or a.name for a in n.alerts]
+
+
+def test_group_wait_then_group_interval_then_repeat(d):
+    a1 = firing("Down", instance="a")
+    assert d.process([a1], at(0)) == []
+    assert d.next_wakeup() == at(0, 30)
+    # A second alert of the same group during group_wait joins the first notification.
+    a2 = firing("Down", start=at(0, 10), instance="b")
+    assert d.process([a2], at(0, 10)) == []
+    assert d.process([], at(0, 29)) == []
+    (n,) = d.process([], at(0, 30))
+    assert (n.receiver, n.group_labels.as_dict(), names(n), n.status) == ("default", {"alertname": "Down"},
+                                                                          ["a", "b"], "firing")
+    assert n.group_key == '{}:{alertname="Down"}'
+    assert d.next_wakeup() == at(5, 30)
+    # Nothing changed: the group_interval flush sends nothing.
+    assert d.process([], at(5, 30)) == []
+    # A new alert waits for the next group_interval tick, not for group_wait.
+    a3 = firing("Down", start=at(7), instance="c")
+    assert d.process([a3], at(7)) == []
+    (n,) = d.process([], at(10, 30))
+    assert names(n) == ["a", "b", "c"]
+    # Unchanged: silent until repeat_interval (1h after the last notification) has passed.
+    t = at(10, 30)
+    sent = []
+    while t <= at(75):
+        t = d.next_wakeup()
+        sent += [(t, names(x)) for x in d.process([], t)]
+    assert sent[0] == (at(70, 30), ["a", "b", "c"])
+
+
+def test_resolved_alerts_are_sent_then_dropped_and_group_deleted(d):
+    a = firing("Down", instance="a")
+    b = firing("Down", instance="b")
+    d.process([a, b], at(0))
+    d.process([], at(0, 30))
+    (n,) = d.process([b.resolve(at(2))], at(5, 30))
+    assert [x.labels.get("instance") for x in n.firing] == ["a"]
+    assert [x.labels.get("instance") for x in n.resolved] == ["b"]
+    assert n.status == "firing"
+    assert [g.alerts[0].labels.get("instance") for g in d.groups()] == ["a"]
+    (n,) = d.process([a.resolve(at(8))], at(10, 30))
+    assert n.status == "resolved" and n.firing == []
+    assert d.groups() == [] and d.next_wakeup() is None
+    assert d.alerts(at(11)) == []
+
+
+def test_resolved_only_new_resolution_respects_send_resolved():
+    root = build_route(load_alerting(CFG).route)
+    quiet = Dispatcher(root, send_resolved=lambda r: False)
+    loud = Dispatcher(root)
+    a, b = firing("Down", instance="a"), firing("Down", instance="b")
+    for d in (quiet, loud):
+        d.process([a, b], at(0))
+        assert len(d.process([], at(0, 30))) == 1
+        d.put([b.resolve(at(1))], at(1))
+    assert quiet.flush(at(5, 30)) == []
+    (n,) = loud.flush(at(5, 30))
+    assert len(n.resolved) == 1
+
+
+def test_alert_that_fired_and_resolved_unseen_sends_nothing(d):
+    d.process([firing("Blip").resolve(at(0, 5))], at(0, 6))
+    assert d.next_wakeup() == at(0, 36)
+    assert d.process([], at(0, 36)) == []
+    assert d.groups() == []
+
+
+def test_old_alert_flushes_immediately(d):
+    old = firing("Down", start=at(-10))
+    (n,) = d.process([old], at(0))
+    assert n.at == at(0)
+
+
+def test_group_by_separates_groups_and_all_labels():
+    d = Dispatcher(build_route(load_alerting(CFG).route))
+    d.process([firing("A", instance="1"), firing("B", instance="1")], at(0))
+    assert [n.group_labels.as_dict() for n in d.process([], at(0, 30))] == [{"alertname": "A"}, {"alertname": "B"}]
+    every = Dispatcher(build_route(load_alerting("route: {receiver: r, group_by: ['...']}").route))
+    every.process([firing("A", instance="1"), firing("A", instance="2")], at(0))
+    assert len(every.process([], at(0, 30))) == 2
+    one = Dispatcher(build_route(load_alerting("route: {receiver: r}").route))
+    one.process([firing("A"), firing("B")], at(0))
+    (n,) = one.process([], at(0, 30))
+    assert n.group_key == "{}:{}" and len(n.alerts) == 2
+
+
+def test_continue_fans_out_to_each_receiver_with_its_own_timers(shipped):
+    d = Dispatcher(build_route(shipped.route))
+    crit = firing("ApiDown", severity="critical", service="api")
+    assert d.process([crit], at(0)) == []
+    (pager,) = d.process([], at(0, 10))  # the pager route's group_wait is 10s
+    assert pager.receiver == "pager"
+    (slack,) = d.process([], at(0, 30))
+    assert slack.receiver == "slack-incidents"
+    assert pager.common_labels() == {"alertname": "ApiDown", "severity": "critical", "service": "api"}
+
+
+def test_silenced_alert_is_not_sent_but_stays_visible():
+    sil = Silences([Silence.create("s1", 'instance="b"', at(-1), at(60), "ops", "noisy")])
+    d = Dispatcher(build_route(load_alerting(CFG).route), mutes=MuteStages(silences=sil))
+    d.process([firing("Down", instance="a"), firing("Down", instance="b")], at(0))
+    (n,) = d.process([], at(0, 30))
+    assert names(n) == ["a"]
+    visible = {a.labels.get("instance"): a for a in d.alerts(at(1))}
+    assert visible["b"].silenced_by == ("s1",) and visible["b"].state == "suppressed"
+    assert visible["a"].state == "active"
+    # When the silence expires the alert appears at the next group_interval flush.
+    sil.expire("s1", at(3))
+    (n,) = d.process([], at(5, 30))
+    assert names(n) == ["a", "b"]
+
+
+def test_inhibited_alert_is_marked_with_the_source(shipped):
+    mutes = MuteStages(inhibitor=Inhibitor.from_config(shipped.inhibit_rules))
+    d = Dispatcher(build_route(shipped.route), mutes=mutes)
+    crit = firing("LatencyCritical", severity="critical", service="api", family="latency")
+    warn = firing("LatencyHigh", severity="warning", service="api", family="latency")
+    d.process([crit, warn], at(0))
+    out = d.process([], at(0, 10)) + d.process([], at(0, 30))
+    assert sorted(n.receiver for n in out) == ["pager", "slack-incidents"]
+    marked = {a.name: a for a in d.alerts(at(1))}
+    assert marked["LatencyHigh"].inhibited_by == (crit.fingerprint,)
+    # The critical resolves: the warning is no longer inhibited and is sent at the next tick.
+    d.put([crit.resolve(at(2))], at(2))
+    out = d.flush(at(5, 30))
+    assert {n.receiver for n in out} == {"pager", "slack-alerts", "email", "slack-incidents"}
+    assert all(n.status == "resolved" for n in out if n.receiver in ("pager", "slack-incidents"))
+    warn_ns = [n for n in out if n.receiver == "slack-alerts"]
+    assert [a.name for a in warn_ns[0].alerts] == ["LatencyHigh"]
+
+
+def test_maintenance_window_mutes_and_route_mute_time_interval(shipped):
+    mutes = MuteStages(maintenance=MaintenanceWindows.from_config(shipped))
+    d = Dispatcher(build_route(shipped.route), mutes=mutes)
+    first_saturday = utc(2026, 11, 7, 3, 0)
+    d.process([firing("DiskFull", start=first_saturday, severity="warning")], first_saturday)
+    assert d.process([], first_saturday + timedelta(seconds=30)) == []
+    (a,) = d.alerts(first_saturday + timedelta(minutes=1))
+    assert a.muted_by == ("monthly-maintenance",)
+    # 06:00 the window closes; the next flush notifies.
+    out = d.process([], utc(2026, 11, 7, 6, 0, 30) + timedelta(minutes=0))
+    while not out:
+        out = d.process([], d.next_wakeup())
+    assert out[0].at >= utc(2026, 11, 7, 6, 0)
+
+    cfg = load_alerting("""
+route:
+  receiver: default
+  routes:
+    - {matchers: ['team="db"'], receiver: db, mute_time_intervals: [weekend]}
+time_intervals:
+  - name: weekend
+    time_intervals: [{weekdays: [saturday, sunday]}]
+""")
+    d = Dispatcher(build_route(cfg.route), time_intervals=TimeIntervals.from_config(cfg.time_intervals))
+    sat = utc(2026, 11, 28, 12, 0)
+    d.process([firing("X", start=sat, team="db")], sat)
+    assert d.process([], sat + timedelta(seconds=30)) == []
+    mon = utc(2026, 11, 30, 0, 0)
+    out = []
+    t = sat
+    while not out:
+        t = d.next_wakeup()
+        out = d.process([], t)
+    assert t >= mon and out[0].receiver == "db"
+
+
+def test_active_time_intervals():
+    cfg = load_alerting("""
+route:
+  receiver: default
+  routes:
+    - {matchers: ['team="web"'], receiver: web, active_time_intervals: [office]}
+time_intervals:
+  - name: office
+    time_intervals: [{weekdays: ["monday:friday"], times: [{start_time: "09:00", end_time: "17:00"}]}]
+""")
+    d = Dispatcher(build_route(cfg.route), time_intervals=TimeIntervals.from_config(cfg.time_intervals))
+    night = utc(2026, 11, 30, 22, 0)
+    d.process([firing("X", start=night, team="web")], night)
+    out, t = [], night
+    while not out:
+        t = d.next_wakeup()
+        out = d.process([], t)
+    assert utc(2026, 12, 1, 9, 0) <= t < utc(2026, 12, 1, 9, 5)
+
+
+def test_refiring_after_resolution_is_a_new_alert(d):
+    a = firing("Down", instance="a")
+    d.process([a], at(0))
+    d.process([], at(0, 30))
+    d.process([a.resolve(at(1))], at(5, 30))
+    again = firing("Down", start=at(20), instance="a")
+    d.put([again], at(20))
+    (n,) = d.process([], d.next_wakeup())
+    assert n.firing[0].starts_at == at(20)

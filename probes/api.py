@@ -181,8 +181,9 @@ class ApiProbe:
 
     def __init__(self, settings: ApiSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
-        self._client = http_client
-        self._own_client = http_client is None
+        # a shared client verifies certificates; a target that opts out gets a client of its own
+        self._client = http_client if settings.verify_tls else None
+        self._own_client = self._client is None
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

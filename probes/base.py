@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Protocol
@@ -242,6 +243,10 @@ def transport_reason(exc: BaseException) -> str:
     for _ in range(10):
         if seen is None:
             break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {seen.verify_message or seen.reason}"
+        if isinstance(seen, ssl.SSLError):  # errno here is OpenSSL's, not the OS's
+            return one_line(str(seen.reason or seen).replace("_", " ").lower())
         if isinstance(seen, OSError) and isinstance(seen.errno, int):
             # errno > 0: a socket error ("Connection refused"); < 0: a resolver error (gaierror)
             return os.strerror(seen.errno) if seen.errno > 0 else one_line(seen.strerror or str(seen))

@@ -21,7 +21,8 @@ Template data (:func:`template_data`): ``kind``, ``status``, ``receiver``, ``ale
 (normalised dicts, see :func:`monitor.notify.base.alert_dict`), ``firing``, ``resolved``,
 ``group_labels``, ``common_labels``, ``common_annotations``, ``external_url``, ``ack_url``,
 ``resolve_url``, ``severity``, ``priority``, ``summary``, ``value``, ``runbook_url``,
-``recipient``, ``title``, ``extra``.
+``recipient``, ``title``, ``extra``, and ``headline`` (``title.j2`` rendered; HTML templates
+use it instead of including ``title.j2`` so it is escaped).
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class Templates:
         """
         data = template_data(message)
         data.update(more)
+        if name != "title.j2":
+            # The rendered title as a plain string, so HTML templates autoescape it (an
+            # ``include`` of title.j2 would inherit no escaping: it is not an .html template).
+            data.setdefault("headline", self.env.get_template("title.j2").render(data).strip())
         return self.env.get_template(name).render(data).strip()
 
     def check(self) -> list[str]:

@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from typing import Any
 
@@ -350,10 +349,3 @@ class Engine:
         except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as e:
             raise QueryError(f"evaluation failed: {type(e).__name__}: {e}") from None
 
-
-def float_or_nan(v: Any) -> float:
-    """Return ``v`` as float, NaN when it cannot be one."""
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan

@@ -408,14 +408,12 @@ def _expand(template: str, m: re.Match) -> str:
         name = g.group(2) or g.group(3)
         try:
             val = m.group(int(name)) if name.isdigit() else m.group(name)
-        except (IndexError, error_types):
+        except IndexError:
             return ""
         return val or ""
 
     return _GO_GROUP.sub(rep, template)
 
-
-error_types = (IndexError, re.error)
 
 
 def _compile_regex(pattern: str, fn: str) -> re.Pattern:

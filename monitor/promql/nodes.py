@@ -163,6 +163,17 @@ _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _NEGATIVE_AT = re.compile(r"@\s*-")
 
 
+_TYPE_NAMES = {SCALAR: "scalar", VECTOR: "instant vector", MATRIX: "range vector", STRING: "string"}
+
+
+def _value_type(vt: Any) -> str:
+    for k, v in ((pp.ValueType.Scalar, SCALAR), (pp.ValueType.Matrix, MATRIX), (pp.ValueType.String, STRING),
+                 (pp.ValueType.Vector, VECTOR)):
+        if vt == k:
+            return v
+    return VECTOR
+
+
 def parse_expr(query: str) -> pp.Expr:
     """Parse ``query`` with promql-parser.
 
@@ -346,11 +357,17 @@ def compile_expr(e: Any) -> Node:
     if isinstance(e, pp.Call):
         func = e.func
         args = [compile_expr(a) for a in e.args]
-        ret = VECTOR
-        for k, v in ((pp.ValueType.Scalar, SCALAR), (pp.ValueType.Matrix, MATRIX), (pp.ValueType.String, STRING)):
-            if func.return_type == k:
-                ret = v
+        ret = _value_type(func.return_type)
         name = func.name
+        want = [_value_type(a) for a in func.arg_types]
+        for i, a in enumerate(args):
+            if not want:
+                break
+            w = want[min(i, len(want) - 1)]
+            if a.type != w:
+                # promql-parser lets e.g. ln(-1) through; Prometheus rejects it (checkAST).
+                raise QueryError(f"expected type {_TYPE_NAMES[w]} in call to function {name!r}, "
+                                 f"got {_TYPE_NAMES[a.type]}")
         # Prometheus unwraps parentheses around range arguments (engine.go unwrapParenExpr).
         args = [a.expr if isinstance(a, Paren) and a.type == MATRIX else a for a in args]
         return Call(name, args, type=ret)

@@ -171,6 +171,7 @@ class _Ctx:
     eval_interval: float
     order: list[str]
     rule_files: list[str]
+    fuzzy: bool = False
 
 
 def _dur(v: Any, what: str) -> float:
@@ -275,7 +276,7 @@ def _run_group(ctx: _Ctx, tg: Mapping[str, Any]) -> list[str]:
             continue
         exp_s.sort(key=lambda x: x[0])
         got_s.sort(key=lambda x: x[0])
-        if not _samples_equal(exp_s, got_s):
+        if not _samples_equal(exp_s, got_s, ctx.fuzzy):
             errors.append(f"    expr: {_q(expr)}, time: {format_duration(t)},\n"
                           f"        exp: {_samples_str(exp_s)}\n        got: {_samples_str(got_s)}")
     return errors
@@ -285,13 +286,15 @@ def _q(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _samples_equal(a: list[tuple[Labels, float]], b: list[tuple[Labels, float]]) -> bool:
+def _samples_equal(a: list[tuple[Labels, float]], b: list[tuple[Labels, float]], fuzzy: bool) -> bool:
+    """Exact comparison as promtool (NaN equals NaN); ``fuzzy_compare`` allows a 1e-6 relative error."""
     if len(a) != len(b):
         return False
     for (la, va), (lb, vb) in zip(a, b):
         if la != lb:
             return False
-        if not (va == vb or (math.isnan(va) and math.isnan(vb)) or math.isclose(va, vb, rel_tol=1e-12, abs_tol=0)):
+        if not (va == vb or (math.isnan(va) and math.isnan(vb))
+                or (fuzzy and math.isclose(va, vb, rel_tol=1e-6, abs_tol=1e-300))):
             return False
     return True
 
@@ -319,7 +322,8 @@ def run_test_file(path: str | Path, out: TextIO = sys.stdout) -> bool:
             pattern = str(p.parent / rf) if not Path(rf).is_absolute() else str(rf)
             matched = sorted(glob.glob(pattern))
             files.extend(matched or [pattern])
-        ctx = _Ctx(p, ev, [str(x) for x in doc.get("group_eval_order") or []], files)
+        ctx = _Ctx(p, ev, [str(x) for x in doc.get("group_eval_order") or []], files,
+                   bool(doc.get("fuzzy_compare", False)))
         errors: list[str] = []
         for tg in doc.get("tests") or []:
             errors.extend(_run_group(ctx, tg))

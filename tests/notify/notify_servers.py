@@ -13,6 +13,8 @@ import asyncio
 import itertools
 import json
 import socket
+import ssl
+from pathlib import Path
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -168,3 +170,95 @@ def echo(status: int, **headers: str) -> Callable[[Recorded], Reply]:
         return Reply(status, {"ok": False, "error": "echo", "status": "error", "message": echoed}, headers)
 
     return handle
+
+
+# -- SMTP -----------------------------------------------------------------------------------
+
+def self_signed_context(cn: str = "127.0.0.1") -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """Return ``(server_context, client_context)`` for a fresh self-signed certificate."""
+    import ipaddress
+    import tempfile
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(cn))]), False)
+            .sign(key, hashes.SHA256()))
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+    client = ssl.create_default_context(cafile=str(tmp / "cert.pem"))
+    return server, client
+
+
+class SMTPHandler:
+    """aiosmtpd handler: records messages; ``rcpt_reply``/``data_reply`` script error replies."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.rcpt_reply: str | None = None
+        self.data_reply: str | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
+                              or envelope.content))
+        return "250 Message accepted for delivery"
+
+
+class FakeSMTP:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, in its own thread).
+
+    :param users: ``{username: password}`` accepted by AUTH (AUTH offered without TLS).
+    :param tls: offer STARTTLS with a self-signed certificate (``client_context`` trusts it).
+    """
+
+    def __init__(self, *, users: dict[str, str] | None = None, tls: bool = False) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.handler = SMTPHandler()
+        self.port = closed_port()
+        self.users = users or {}
+        kwargs: dict[str, Any] = {}
+        self.client_context = None
+        if tls:
+            server_ctx, self.client_context = self_signed_context()
+            kwargs["tls_context"] = server_ctx
+        if self.users:
+            def authenticator(server, session, envelope, mechanism, auth_data):
+                login = auth_data.login.decode() if isinstance(auth_data.login, bytes) else auth_data.login
+                pw = auth_data.password.decode() if isinstance(auth_data.password, bytes) else auth_data.password
+                return AuthResult(success=self.users.get(login) == pw, handled=False)
+            kwargs.update(authenticator=authenticator, auth_require_tls=False)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
+
+    def __enter__(self) -> "FakeSMTP":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+    @property
+    def smarthost(self) -> str:
+        return f"127.0.0.1:{self.port}"

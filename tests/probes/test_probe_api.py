@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from probe_certs import issue, server_context
 from probe_servers import HttpServer, Response, SilentServer, closed_port
 from pydantic import ValidationError
 
@@ -160,3 +161,15 @@ def test_check_values_and_json_lookup():
     assert not check_is_healthy("degraded") and not check_is_healthy(False) and not check_is_healthy(None)
     assert json_lookup({"a": [{"b": 1}]}, "a.0.b") == 1
     assert json_lookup({"a": []}, "a.0") is not None  # the private "missing" sentinel
+
+
+async def test_https_self_signed_needs_verify_tls_off(tmp_path):
+    leaf = issue("localhost", days=30, sans=["127.0.0.1"])
+    ctx = server_context(tmp_path, leaf)
+    async with HttpServer(lambda r: Response.json(HEALTHY), ssl_context=ctx) as srv, httpx.AsyncClient() as shared:
+        strict = await probe_once(srv.url)
+        probe = ApiProbe(ApiSettings(name="b", url=srv.url, verify_tls=False), http_client=shared)
+        relaxed = await run_probe(probe, 2)
+        await probe.close()
+    assert not strict.success and strict.error.endswith("certificate verify failed: self-signed certificate")
+    assert relaxed.success, relaxed.error

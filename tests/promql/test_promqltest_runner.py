@@ -1,0 +1,85 @@
+"""The Prometheus test-script runner itself: notation, comparison, skipping, reporting."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from monitor.promql.promqltest import almost_equal, expand_values, main, run_file
+from monitor.tsdb.series import STALE_NAN, is_stale
+
+
+def test_expand_values():
+    assert expand_values(["0+10x3"]) == [0, 10, 20, 30]
+    assert expand_values(["1-1x3"]) == [1, 0, -1, -2]
+    assert expand_values(["5x3"]) == [5, 5, 5, 5]
+    assert expand_values(["_", "1", "_x2"]) == [None, 1, None, None]
+    vals = expand_values(["stale", "NaN", "Inf", "-Inf", "1e3"])
+    assert is_stale(vals[0]) and math.isnan(vals[1]) and not is_stale(vals[1])
+    assert vals[2:] == [math.inf, -math.inf, 1000.0]
+
+
+def test_almost_equal():
+    assert almost_equal(1.0, 1.0 + 1e-9)
+    assert not almost_equal(1.0, 1.001)
+    assert almost_equal(math.nan, math.nan)
+    assert not almost_equal(STALE_NAN, math.nan)
+    assert almost_equal(STALE_NAN, STALE_NAN)
+    assert almost_equal(0.0, 0.0) and not almost_equal(0.0, 1e-300)
+
+
+SCRIPT = """\
+load 1m
+  x{job="a"} 0+1x10
+  y 1 _ stale 4
+
+eval instant at 5m x
+  x{job="a"} 5
+
+eval instant at 5m sum(x)
+  {} 5
+
+eval instant at 5m 1 + 1
+  2
+
+eval instant at 5m x
+  x{job="a"} 6
+
+eval_fail instant at 5m nope_fn(x)
+
+eval_fail instant at 5m x
+
+eval_ordered instant at 5m sort_desc(x or vector(100))
+  {} 100
+  x{job="a"} 5
+
+eval instant at 2m y
+
+eval instant at 5m histogram_quantile(0.5, x)
+  {{schema:0 count:1}} 1
+
+frobnicate everything
+
+eval range from 0 to 2m step 1m x
+  x{job="a"} 0 1 2
+
+clear
+
+eval instant at 5m x
+"""
+
+
+def test_run_file_counts_and_names(tmp_path: Path, capsys):
+    path = tmp_path / "sample.test"
+    path.write_text(SCRIPT)
+    rep = run_file(path)
+    assert rep.passed == 8
+    assert [name for name, _ in rep.failed] == ["sample.test:14 x", "sample.test:19 x"]
+    assert "expected 6.0" in rep.failed[0][1]
+    assert "expected an error" in rep.failed[1][1]
+    reasons = dict(rep.skipped)
+    assert reasons["sample.test:27 histogram_quantile(0.5, x)"] == "uses native histograms ({{...}})"
+    assert "unsupported directive 'frobnicate'" in reasons["sample.test:30 frobnicate everything"]
+    assert main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "passed 8, failed 2, skipped 2" in out and "SKIP sample.test:27" in out

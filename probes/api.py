@@ -184,6 +184,7 @@ class ApiProbe:
         # a shared client verifies certificates; a target that opts out gets a client of its own
         self._client = http_client if settings.verify_tls else None
         self._own_client = self._client is None
+        self._deadline = 0.0
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -200,13 +201,17 @@ class ApiProbe:
         return headers
 
     async def _send(self, method: str, path: str, **kw: Any) -> tuple[httpx.Response | None, float, str | None]:
-        """Send one request; return (response or None, seconds, transport error reason or None)."""
+        """Send one request within what is left of the run's budget.
+
+        :return: (response or ``None``, seconds taken, transport error reason or ``None``).
+        """
         url = self._url(path)
         start = time.monotonic()
+        left = max(self._deadline - start, 0.001)
         try:
-            resp = await self._http().request(method, url, timeout=self.settings.timeout, **kw)
+            resp = await self._http().request(method, url, timeout=left, **kw)
         except httpx.TimeoutException:
-            return None, time.monotonic() - start, f"timeout after {self.settings.timeout:g}s ({method} {redact_url(url)})"
+            return None, time.monotonic() - start, f"timeout after {left:.3g}s ({method} {redact_url(url)})"
         except httpx.HTTPError as exc:
             reason = scrub_secrets(transport_reason(exc), self.settings.api_key)
             return None, time.monotonic() - start, f"cannot reach {redact_url(url)}: {reason}"
@@ -217,6 +222,9 @@ class ApiProbe:
 
         :return: success when every part passed; ``error`` joins the failing parts' reasons.
         """
+        # 90% of the timeout is shared by all requests, so our reason (which request timed out)
+        # is reported before the harness's own timeout cancels the run
+        self._deadline = time.monotonic() + 0.9 * self.settings.timeout
         result = ProbeResult(True)
         reasons: list[str] = []
         if self.settings.health_path is not None:

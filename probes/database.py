@@ -1,17 +1,18 @@
 """The ``database`` probe: PostgreSQL health through asyncpg.
 
 One run opens one connection (with ``connect_timeout``), measures ``SELECT 1``, then runs the
-sub-checks below, each under what is left of the probe's timeout:
+sub-checks below in this order, each under what is left of 90 % of the probe's timeout
+(:data:`RUN_BUDGET`), so a slow step is reported by name before the harness cancels the run:
 
 - **connections**: client backends in ``pg_stat_activity`` against ``max_connections``
   (``probe_db_connections_saturation_ratio``, 0..1; 1 means new connections are refused).
+- **slow_queries**: active queries of this database running longer than
+  ``slow_query_threshold`` (default 1 s), from ``pg_stat_activity.query_start``.
+- **size**: ``pg_database_size(current_database())`` in bytes.
 - **jobs**: depth of the job queue and the age of its oldest pending job. The default SQL
   assumes the backend's ``jobs(id, status text, created_at timestamptz, ...)`` table, pending
   rows having ``status = 'pending'``; ``jobs_query`` replaces it (it must return one row with
   columns ``depth`` and ``oldest_age_seconds``), ``null`` turns it off.
-- **slow_queries**: active queries of this database running longer than
-  ``slow_query_threshold`` (default 1 s), from ``pg_stat_activity.query_start``.
-- **size**: ``pg_database_size(current_database())`` in bytes.
 
 The probe succeeds when the connection and ``SELECT 1`` work. A failing sub-check (a missing
 ``jobs`` table, no permission on ``pg_stat_activity``...) does *not* fail the probe: it exports
@@ -36,6 +37,10 @@ import httpx
 from pydantic import Field, SecretStr
 
 from probes.base import Duration, PositiveDuration, ProbeResult, ProbeSettings, one_line, scrub_secrets
+
+#: Share of the probe's timeout its own deadlines use, so a slow step is reported by name
+#: before the harness's timeout cancels the whole run.
+RUN_BUDGET = 0.9
 
 DEFAULT_JOBS_QUERY = (
     "SELECT count(*) AS depth, "
@@ -119,7 +124,7 @@ async def pg_connect(settings: PostgresSettings) -> AsyncIterator[asyncpg.Connec
     try:
         conn = await asyncpg.connect(
             settings.dsn.get_secret_value(),
-            timeout=min(settings.connect_timeout, settings.timeout),
+            timeout=min(settings.connect_timeout, RUN_BUDGET * settings.timeout),
             server_settings=server_settings,
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
@@ -180,7 +185,7 @@ class DatabaseProbe:
         """Connect, time ``SELECT 1``, then run each sub-check; see the module docstring."""
         s = self.settings
         result = ProbeResult(True)
-        deadline = time.monotonic() + s.timeout
+        deadline = time.monotonic() + RUN_BUDGET * s.timeout
         start = time.monotonic()
         async with pg_connect(s) as conn:
             connected = time.monotonic()
@@ -201,11 +206,13 @@ class DatabaseProbe:
                     result.details[check] = f"error: {reason}"
                     result.logs.append(f"{check} check failed: {reason}")
 
+            # catalogue reads first; the user-configurable jobs query last, so a slow one
+            # cannot starve the others of the shared deadline
             await sub("connections", self._connections)
-            if s.jobs_query:
-                await sub("jobs", self._jobs)
             await sub("slow_queries", self._slow)
             await sub("size", self._size)
+            if s.jobs_query:
+                await sub("jobs", self._jobs)
         return result
 
     async def _connections(self, conn: asyncpg.Connection, timeout: float, result: ProbeResult) -> None:

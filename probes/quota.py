@@ -28,7 +28,7 @@ import httpx
 from pydantic import Field
 
 from probes.base import ProbeResult, ProbeSettings
-from probes.database import PostgresSettings, describe_pg_error, pg_connect
+from probes.database import RUN_BUDGET, PostgresSettings, describe_pg_error, pg_connect
 
 DEFAULT_USAGE_QUERY = (
     "SELECT client_id, COALESCE(sum(tokens), 0) AS used FROM llm_usage "
@@ -95,7 +95,7 @@ class QuotaProbe:
         s = self.settings
         start, end = month_bounds(self._clock())
         result = ProbeResult(True, details={"month": start.strftime("%Y-%m")})
-        deadline = time.monotonic() + s.timeout
+        deadline = time.monotonic() + RUN_BUDGET * s.timeout
         async with pg_connect(s) as conn:
             used = await self._fetch_pairs(conn, s.usage_query, (start, end), deadline, "usage_query")
             db_quota = {}

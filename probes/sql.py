@@ -33,7 +33,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from probes.base import PositiveDuration, ProbeResult, ProbeSettings, one_line
-from probes.database import PostgresSettings, describe_pg_error, pg_connect
+from probes.database import RUN_BUDGET, PostgresSettings, describe_pg_error, pg_connect
 
 _RESERVED = {"probe", "target", "__name__"}
 
@@ -107,7 +107,7 @@ class SqlProbe:
         """Run every query; see the module docstring for failure semantics."""
         s = self.settings
         result = ProbeResult(True)
-        deadline = time.monotonic() + s.timeout
+        deadline = time.monotonic() + RUN_BUDGET * s.timeout
         failed: list[str] = []
         async with pg_connect(s) as conn:
             for q in s.queries:

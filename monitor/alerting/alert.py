@@ -22,7 +22,7 @@ from typing import Any
 
 from monitor.tsdb.series import Labels
 
-__all__ = ["Alert", "to_datetime", "to_unix", "ACTIVE", "SUPPRESSED", "UNPROCESSED"]
+__all__ = ["Alert", "to_datetime", "to_unix", "rfc3339", "ACTIVE", "SUPPRESSED", "UNPROCESSED"]
 
 UNPROCESSED = "unprocessed"
 ACTIVE = "active"
@@ -157,9 +157,9 @@ class Alert:
         return {
             "labels": self.labels.as_dict(),
             "annotations": dict(self.annotations),
-            "startsAt": _rfc3339(self.starts_at),
-            "endsAt": _rfc3339(self.ends_at) if self.ends_at else "0001-01-01T00:00:00Z",
-            "updatedAt": _rfc3339(self.updated_at),
+            "startsAt": rfc3339(self.starts_at),
+            "endsAt": rfc3339(self.ends_at) if self.ends_at else "0001-01-01T00:00:00Z",
+            "updatedAt": rfc3339(self.updated_at),
             "generatorURL": self.generator_url,
             "fingerprint": self.fingerprint,
             "status": {"state": self.state, "silencedBy": list(self.silenced_by),
@@ -168,7 +168,8 @@ class Alert:
         }
 
 
-def _rfc3339(t: datetime | None) -> str:
+def rfc3339(t: datetime | None) -> str:
+    """Format as RFC 3339 UTC with milliseconds (``2026-11-30T10:00:00.000Z``); ``None`` -> ``""``."""
     if t is None:
         return ""
     return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from monitor.alerting.alert import _rfc3339, to_datetime
+from monitor.alerting.alert import rfc3339, to_datetime
 from monitor.alerting.matchers import format_matchers, matches_all, parse_matchers
 from monitor.errors import MonitorError
 from monitor.tsdb.series import Labels, Matcher
@@ -123,9 +123,9 @@ class Silence:
             "id": self.id,
             "matchers": [{"name": m.name, "value": m.value, "isRegex": m.op in ("=~", "!~"),
                           "isEqual": m.op in ("=", "=~")} for m in self.matchers],
-            "startsAt": _rfc3339(self.starts_at),
-            "endsAt": _rfc3339(self.ends_at),
-            "updatedAt": _rfc3339(self.updated_at),
+            "startsAt": rfc3339(self.starts_at),
+            "endsAt": rfc3339(self.ends_at),
+            "updatedAt": rfc3339(self.updated_at),
             "createdBy": self.created_by,
             "comment": self.comment,
             "status": {"state": self.state(now)},

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.api import probes as probes_api
+from monitor.api import rules as rules_api
 
 if TYPE_CHECKING:
     from monitor.daemon.wiring import Daemon
@@ -45,6 +46,7 @@ def create_app(daemon: "Daemon") -> Starlette:
         Route("/-/healthy", healthy),
         Route("/-/ready", healthy),
         *probes_api.routes(daemon),
+        *rules_api.routes(daemon),
     ]
     for extra in getattr(daemon, "api_routes", lambda: [])():
         routes.append(extra)

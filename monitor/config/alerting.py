@@ -14,11 +14,12 @@ Durations are Prometheus durations (``30s``, ``5m``, ``4h``, ``3d``) parsed to f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from monitor.alerting.maintenance import (
     WEEKDAYS, parse_day_of_month_range, parse_location, parse_month_range, parse_time_of_day,
@@ -32,12 +33,14 @@ __all__ = [
     "AlertingConfig", "RouteConfig", "InhibitRuleConfig", "TimeRangeConfig", "TimePeriodConfig",
     "TimeIntervalConfig", "MaintenanceWindowConfig", "PersonConfig", "RotationConfig", "OverrideConfig",
     "ScheduleConfig", "PriorityConfig", "EscalationStepConfig", "EscalationConfig", "validate_alerting_refs",
-    "CHANNELS",
+    "CHANNELS", "CHANNEL_CONTACT",
 ]
 
 #: Contact channels an escalation step can use, each read from the person's contact data:
 #: ``page`` -> ``pagerduty_routing_key``, ``slack_dm`` -> ``slack_user_id``, ``email`` -> ``email``.
 CHANNELS = ("page", "slack_dm", "email")
+#: The :class:`PersonConfig` field each channel needs.
+CHANNEL_CONTACT = {"page": "pagerduty_routing_key", "slack_dm": "slack_user_id", "email": "email"}
 Channel = Literal["page", "slack_dm", "email"]
 
 
@@ -45,10 +48,28 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def _check_matcher_lines(lines: list[str]) -> list[str]:
-    for line in lines:
-        parse_matchers(line)  # raises ValueError with Alertmanager's message
-    return lines
+def _check_matcher_line(line: str) -> str:
+    parse_matchers(line)  # raises ValueError with Alertmanager's message
+    return line
+
+
+#: One Alertmanager matcher string (``severity="critical"``; may hold several, comma-separated),
+#: checked at load; errors are located at the list item (``route.matchers[0]``).
+MatcherLine = Annotated[str, AfterValidator(_check_matcher_line)]
+
+
+def _checked(parse: Callable[[str | int], object]) -> Any:
+    """A ``str | int`` list item checked by ``parse`` at load (errors located at the item)."""
+    def check(v: str | int) -> str | int:
+        parse(v)
+        return v
+    return Annotated[str | int, AfterValidator(check)]
+
+
+WeekdayItem = _checked(parse_weekday_range)
+DayOfMonthItem = _checked(parse_day_of_month_range)
+MonthItem = _checked(parse_month_range)
+YearItem = _checked(parse_year_range)
 
 
 def _check_regex_map(m: dict[str, str]) -> dict[str, str]:
@@ -90,7 +111,7 @@ class RouteConfig(_Model):
     group_wait: Duration | None = None
     group_interval: PositiveDuration | None = None
     repeat_interval: PositiveDuration | None = None
-    matchers: list[str] = Field(default_factory=list)
+    matchers: list[MatcherLine] = Field(default_factory=list)
     match: dict[str, str] = Field(default_factory=dict)
     match_re: dict[str, str] = Field(default_factory=dict)
     continue_: bool = Field(False, alias="continue")
@@ -98,9 +119,15 @@ class RouteConfig(_Model):
     mute_time_intervals: list[str] = Field(default_factory=list)
     active_time_intervals: list[str] = Field(default_factory=list)
 
-    _check_matchers = field_validator("matchers")(classmethod(lambda cls, v: _check_matcher_lines(v)))
-    _check_match = field_validator("match")(classmethod(lambda cls, v: _check_label_map(v)))
-    _check_match_re = field_validator("match_re")(classmethod(lambda cls, v: _check_regex_map(v)))
+    @field_validator("match")
+    @classmethod
+    def _v_match(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_label_map(v)
+
+    @field_validator("match_re")
+    @classmethod
+    def _v_match_re(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_regex_map(v)
 
     @field_validator("group_by")
     @classmethod
@@ -130,17 +157,23 @@ class InhibitRuleConfig(_Model):
     both have equal values (both absent counts as equal) for every label in ``equal``.
     """
 
-    source_matchers: list[str] = Field(default_factory=list)
-    target_matchers: list[str] = Field(default_factory=list)
+    source_matchers: list[MatcherLine] = Field(default_factory=list)
+    target_matchers: list[MatcherLine] = Field(default_factory=list)
     source_match: dict[str, str] = Field(default_factory=dict)
     source_match_re: dict[str, str] = Field(default_factory=dict)
     target_match: dict[str, str] = Field(default_factory=dict)
     target_match_re: dict[str, str] = Field(default_factory=dict)
     equal: list[str] = Field(default_factory=list)
 
-    _c1 = field_validator("source_matchers", "target_matchers")(classmethod(lambda cls, v: _check_matcher_lines(v)))
-    _c2 = field_validator("source_match", "target_match")(classmethod(lambda cls, v: _check_label_map(v)))
-    _c3 = field_validator("source_match_re", "target_match_re")(classmethod(lambda cls, v: _check_regex_map(v)))
+    @field_validator("source_match", "target_match")
+    @classmethod
+    def _v_match(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_label_map(v)
+
+    @field_validator("source_match_re", "target_match_re")
+    @classmethod
+    def _v_match_re(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_regex_map(v)
 
     @field_validator("equal")
     @classmethod
@@ -186,10 +219,10 @@ class TimePeriodConfig(_Model):
     """
 
     times: list[TimeRangeConfig] = Field(default_factory=list)
-    weekdays: list[str] = Field(default_factory=list)
-    days_of_month: list[str | int] = Field(default_factory=list)
-    months: list[str | int] = Field(default_factory=list)
-    years: list[str | int] = Field(default_factory=list)
+    weekdays: list[WeekdayItem] = Field(default_factory=list)
+    days_of_month: list[DayOfMonthItem] = Field(default_factory=list)
+    months: list[MonthItem] = Field(default_factory=list)
+    years: list[YearItem] = Field(default_factory=list)
     location: str = "UTC"
 
     _weekdays: list[tuple[int, int]] = PrivateAttr(default_factory=list)
@@ -248,10 +281,8 @@ class MaintenanceWindowConfig(_Model):
 
     name: str = Field(min_length=1)
     time_intervals: list[str] = Field(min_length=1)
-    matchers: list[str] = Field(default_factory=list)
+    matchers: list[MatcherLine] = Field(default_factory=list)
     comment: str = ""
-
-    _check_matchers = field_validator("matchers")(classmethod(lambda cls, v: _check_matcher_lines(v)))
 
     def parsed_matchers(self) -> list[Matcher]:
         """Return the matchers (empty: every alert)."""
@@ -506,10 +537,27 @@ def validate_alerting_refs(alerting: AlertingConfig, receiver_names: set[str],
             errs.append((f"{p}schedules.{name}.announce_receiver",
                          f'undefined receiver "{s.announce_receiver}" used in schedule "{name}"'))
 
+    overrides = {c for prio in alerting.escalation.priorities.values() for c in (prio.channels or ())}
     for j, step in enumerate(alerting.escalation.chain):
         kind, _, name = step.target.partition(":")
-        if kind == "schedule" and name not in alerting.schedules:
-            errs.append((f"{p}escalation.chain[{j}].target", f'undefined schedule "{name}"'))
-        if kind == "person" and name not in people:
-            errs.append((f"{p}escalation.chain[{j}].target", f'undefined person "{name}"'))
+        reachable: list[str] = []
+        if kind == "schedule":
+            if name not in alerting.schedules:
+                errs.append((f"{p}escalation.chain[{j}].target", f'undefined schedule "{name}"'))
+            else:
+                sched = alerting.schedules[name]
+                reachable = list(sched.members) + [o.person for o in sched.overrides]
+        elif kind == "person":
+            if name not in people:
+                errs.append((f"{p}escalation.chain[{j}].target", f'undefined person "{name}"'))
+            else:
+                reachable = [name]
+        channels = [c for c in CHANNELS if c in step.channels or c in overrides]
+        for person in dict.fromkeys(reachable):
+            if person not in people:
+                continue  # reported with the schedule
+            for ch in channels:
+                if not getattr(people[person], CHANNEL_CONTACT[ch]):
+                    errs.append((f"{p}escalation.chain[{j}].channels",
+                                 f'person "{person}" has no {CHANNEL_CONTACT[ch]} for channel "{ch}"'))
     return errs

@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -431,7 +432,8 @@ class Config(Section):
         a plain path is returned even when absent, so loading it reports "no such file".
         Duplicates are dropped, first occurrence kept.
 
-        :return: absolute paths in pattern order.
+        :return: paths in pattern order, normalised, relative to the working directory when
+            inside it (so messages read ``rules/api.yaml:14:9``), absolute otherwise.
         """
         out: list[Path] = []
         for pattern in self.rules.files:
@@ -441,6 +443,16 @@ class Config(Section):
             else:
                 matches = [full]
             for m in matches:
+                m = _display_path(m)
                 if m not in out:
                     out.append(m)
         return out
+
+
+def _display_path(path: Path) -> Path:
+    """Normalise ``path``; relative to the working directory when it lies inside it."""
+    norm = Path(os.path.normpath(path))
+    try:
+        return norm.relative_to(Path.cwd())
+    except ValueError:
+        return norm

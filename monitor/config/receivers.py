@@ -164,7 +164,7 @@ class StateConfig(BaseModel):
     :param schema: PostgreSQL schema to use (``search_path``); ``None`` for the default.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
     path: str = "monitor-state.db"

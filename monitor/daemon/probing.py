@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from monitor.metrics import Metrics
@@ -99,8 +99,9 @@ class ProbeRunner:
 
     def help_for(self, name: str, metric: str) -> str:
         """Return the help text of ``metric`` as emitted by probe ``name``."""
-        cls = type(self._probes[name])
-        return getattr(cls, "METRICS", {}).get(metric) or COMMON_HELP.get(metric) or metric
+        probe = self._probes[name]
+        helps = {**getattr(type(probe), "METRICS", {}), **getattr(probe, "metrics", {})}
+        return helps.get(metric) or COMMON_HELP.get(metric) or metric
 
     async def close(self) -> None:
         """Close every probe's own resources."""
@@ -114,14 +115,13 @@ class ProbeRunner:
 class ProbeCollector(Collector):
     """Export the last result of every probe as gauges (``probe_success``, ``probe_*``).
 
-    Each metric name becomes one family with the union of the label names of its samples
-    (missing labels exported as empty values), as blackbox_exporter's ``/probe`` does.
+    Each metric name becomes one family; each sample keeps exactly its own labels.
     """
 
     def __init__(self, runner: ProbeRunner, clock=time.time) -> None:
         self._runner = runner
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
         helps: dict[str, str] = {}
         for name, result in list(self._runner.last.items()):
@@ -130,8 +130,7 @@ class ProbeCollector(Collector):
                 by_name.setdefault(sample.name, []).append(({**sample.labels, **base}, sample.value))
                 helps.setdefault(sample.name, self._runner.help_for(name, sample.name))
         for metric, rows in by_name.items():
-            keys = sorted({k for labels, _ in rows for k in labels})
-            fam = GaugeMetricFamily(metric, helps[metric], labels=keys)
+            fam = Metric(metric, helps[metric], "gauge")
             for labels, value in rows:
-                fam.add_metric([labels.get(k, "") for k in keys], value)
+                fam.add_sample(metric, labels, value)
             yield fam

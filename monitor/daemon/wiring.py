@@ -18,8 +18,13 @@ from monitor import __version__
 from monitor.config.model import Config
 from monitor.daemon.probing import ProbeCollector, ProbeRunner
 from monitor.daemon.scheduler import Scheduler
+from monitor.daemon.rules_export import RuleCollector
+from monitor.errors import ConfigError, ConfigErrors
 from monitor.metrics import Metrics
+from monitor.promql.engine import Engine
+from monitor.rules.manager import RuleManager
 from monitor.scrape import Scraper
+from monitor.store import open_store
 from monitor.tsdb.store import SampleStore
 
 log = logging.getLogger("monitor.daemon")
@@ -53,8 +58,23 @@ class Daemon:
         self.scrapers: dict[str, Scraper] = {}
         self.last_scrape: dict[str, Any] = {}
         self._build_scrapers(config)
+        self.engine = Engine(self.store, max_series=config.rules.query_max_series)
+        self.rules = RuleManager(
+            self.store, self.engine, external_labels=config.rules.external_labels,
+            resolved_retention=config.rules.resolved_retention,
+            default_interval=config.rules.evaluation_interval, on_alerts=self._on_alerts,
+            external_url=config.server.external_url)
+        errors = self.rules.load(config.resolved_rule_files())
+        if errors:
+            raise ConfigErrors([ConfigError(e) for e in errors])
+        self.registry.register(RuleCollector(self.rules))
+        self.state = None
+        self._tasks: list[asyncio.Task] = []
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
+
+    async def _on_alerts(self, alerts: list) -> None:
+        """Receive the firing and newly resolved alerts of one group evaluation."""
 
     def _build_scrapers(self, config: Config) -> None:
         """(Re)build scrapers; an unchanged target keeps its scraper (and its staleness
@@ -126,7 +146,14 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Schedule every probe, scrape and housekeeping job and start the scheduler."""
+        """Open the state store, restore rule state, start rule evaluation, schedule every
+        probe, scrape and housekeeping job, and start the scheduler.
+
+        :raises StoreError: the state store cannot be opened.
+        """
+        self.state = await open_store(self.config.state)
+        self.rules.state_store = self.state
+        self._tasks.append(asyncio.create_task(self.rules.run(), name="rules"))
         self._schedule()
         self.scheduler.start()
         log.info("daemon started", extra={"version": __version__, "probes": len(self.probes.settings),
@@ -135,16 +162,36 @@ class Daemon:
     async def stop(self) -> None:
         """Stop scheduling and close shared resources."""
         self.scheduler.shutdown()
-        await asyncio.sleep(0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.state is not None:
+            try:
+                await self.rules.persist()
+            finally:
+                await self.state.close()
         await self.probes.close()
         await self.http.aclose()
         log.info("daemon stopped")
 
+    def check_reload(self, config: Config) -> list[str]:
+        """Validate what ``config`` would load beyond the config file itself (its rule files).
+
+        :return: every error, formatted; empty when ``reload(config)`` may proceed.
+        """
+        _, errors = self.rules.build(config.resolved_rule_files())
+        return errors
+
     def reload(self, config: Config) -> None:
-        """Swap in a new, already validated config: probes and scrape targets are rebuilt.
+        """Swap in a new, already validated config (see :meth:`check_reload`): probes and scrape
+        targets are rebuilt, rules reloaded with alert state carried over for unchanged rules.
 
         Jobs of removed probes and targets are removed; samples already stored are kept.
         """
+        errors = self.rules.load(config.resolved_rule_files())
+        if errors:  # check_reload passed, so only a file changed in between gets here
+            raise ConfigErrors([ConfigError(e) for e in errors])
+        self.rules.external_labels = dict(config.rules.external_labels)
         old = self.probes
         self.config = config
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
@@ -172,6 +219,8 @@ class Daemon:
             "scheduler": "healthy" if self.scheduler.running else "unhealthy",
             "config": "healthy" if self.metrics.config_reload_ok._value.get() == 1 else "degraded",
             "tsdb": "healthy" if self.store.series_count < self.store.max_series else "degraded",
+            "rules": "healthy" if all(st.health != "err" for g in self.rules.groups() for st in g.status)
+            else "degraded",
         }
         status = "healthy" if all(v == "healthy" for v in checks.values()) else "degraded"
         return {"status": status, "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),

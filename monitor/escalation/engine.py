@@ -23,8 +23,9 @@ The walk:
 - :func:`resolve` (by the rule or by hand) ends it and returns a ``resolved_notice`` for every
   person notified, through the channels they were notified on.
 
-Actions carry a ``dedup_key`` (fingerprint, walk number, level, kind) so that the outbox never
-sends one step twice, even when a restarted daemon replays a step.
+Actions carry a ``dedup_key`` (``<fingerprint>@<escalation start ms>:<walk>:<level>:<kind>``) so
+that the outbox never sends one step twice, even when a restarted daemon replays a step from the
+persisted state.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
+from monitor.promql.quantile import quantile
 from monitor.promql.value import Sample
 from monitor.tsdb.series import METRIC_NAME, Labels
 
@@ -194,26 +195,6 @@ _REDUCERS = {
     "stdvar": _stdvar,
     "quantile": None,
 }
-
-
-def quantile(q: float, vals: list[float]) -> float:
-    """φ-quantile by linear interpolation (``quantile`` in ``promql/quantile.go``).
-
-    :return: NaN for no values or φ NaN; -Inf for φ < 0; +Inf for φ > 1.
-    """
-    if not vals or q != q:
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    vs = sorted(vals, key=lambda v: (v == v, v if v == v else 0.0))
-    cnt = len(vs)
-    rank = q * (cnt - 1)
-    lower = max(0, math.floor(rank))
-    upper = min(cnt - 1, lower + 1)
-    weight = rank - math.floor(rank)
-    return vs[lower] * (1 - weight) + vs[upper] * weight
 
 
 def _topk(node: n.Aggregate, vec: list[Sample], param: float, t: int) -> list[Sample]:

@@ -20,6 +20,7 @@ Usage::
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_left, bisect_right
 from typing import Any
 
@@ -31,7 +32,7 @@ from monitor.promql.aggregations import aggregate
 from monitor.promql.binops import eval_binary
 from monitor.promql.functions import FUNCTIONS, RangeArg, check_duplicates, drop_name
 from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
-from monitor.tsdb.series import METRIC_NAME, Labels, is_stale
+from monitor.tsdb.series import Labels, is_stale
 
 
 class _Query:
@@ -43,10 +44,13 @@ class _Query:
         self.start = start
         self.end = end
         self.lookback = engine.lookback_delta_ms
-        self.bounds: dict[int, list[int]] = {}
-        self.data: dict[int, list[tuple[Labels, Labels, Any, Any]]] = {}
+        # Keyed by the selector's matchers: `rate(x[5m]) / x` reads the store for x once.
+        self.bounds: dict[str, list[int]] = {}
+        self.data: dict[tuple[str, bool], list[tuple[Labels, Labels, Any, Any]]] = {}
         self.samples = 0
         self.subquery_cache: dict[tuple[int, int], list[Sample]] = {}
+        # Only instant queries (rule evaluations) share results through the engine's cache.
+        self.use_cache = start == end and engine._cache_limit > 0
         self._collect(root, start, end)
 
     # -- preparation -------------------------------------------------------------------------
@@ -60,9 +64,9 @@ class _Query:
         return at.t
 
     def _widen(self, sel: n.VectorSel, lo: int, hi: int) -> None:
-        b = self.bounds.get(id(sel))
+        b = self.bounds.get(sel.key)
         if b is None:
-            self.bounds[id(sel)] = [lo, hi]
+            self.bounds[sel.key] = [lo, hi]
         else:
             b[0] = min(b[0], lo)
             b[1] = max(b[1], hi)
@@ -102,11 +106,11 @@ class _Query:
             staleness markers removed when ``drop_stale`` (range selectors).
         :raises QueryError: beyond ``max_series`` series or ``max_samples`` samples.
         """
-        key = id(sel)
+        key = (sel.key, drop_stale)
         got = self.data.get(key)
         if got is not None:
             return got
-        lo, hi = self.bounds.get(key, (self.start, self.end))
+        lo, hi = self.bounds.get(sel.key, (self.start, self.end))
         store = self.engine.store
         groups = sel.or_matchers or [sel.matchers]
         seen: dict[Labels, tuple[Labels, Labels, Any, Any]] = {}
@@ -116,7 +120,7 @@ class _Query:
                     continue
                 ts, vs = sl.timestamps, sl.values
                 # sum() is NaN iff a NaN (or +Inf and -Inf) is present: a C-speed pre-check.
-                if drop_stale and sum(vs) != sum(vs):
+                if drop_stale and _has_nan(vs):
                     keep = [i for i, v in enumerate(vs) if not (v != v and is_stale(v))]
                     if len(keep) != len(vs):
                         ts = [ts[i] for i in keep]
@@ -134,6 +138,8 @@ class _Query:
                 f"query loads {self.samples} samples, more than the limit of "
                 f"{self.engine.max_samples} samples (max_samples)")
         got = list(seen.values())
+        if len(groups) > 1:
+            got.sort(key=lambda item: item[0])
         self.data[key] = got
         return got
 
@@ -146,10 +152,14 @@ class _Query:
             vectors, :class:`RangeArg` for range vectors.
         """
         if isinstance(node, n.Call):
+            if node.cache_key is not None and self.use_cache:
+                return self.engine._cached(node, t, self.eval_call)
             return self.eval_call(node, t)
         if isinstance(node, n.Binary):
             return eval_binary(self, node, t)
         if isinstance(node, n.Aggregate):
+            if node.cache_key is not None and self.use_cache:
+                return self.engine._cached(node, t, lambda nd, ts: aggregate(self, nd, ts))
             return aggregate(self, node, t)
         if isinstance(node, n.VectorSel):
             return self.select_instant(node, t)
@@ -200,11 +210,16 @@ class _Query:
         ref = t - sel.offset
         lo_t = ref - node.range
         out = []
-        for labels, nameless, ts, vs in self.series_of(sel, True):
+        append = out.append
+        for item in self.series_of(sel, True):
+            ts = item[2]
+            if ts[0] >= lo_t and ts[-1] <= ref:  # the usual instant-query case: all of it
+                append(item)
+                continue
             lo = bisect_left(ts, lo_t)
             hi = bisect_right(ts, ref, lo)
             if hi > lo:
-                out.append((labels, nameless, ts[lo:hi], vs[lo:hi]))
+                append((item[0], item[1], ts[lo:hi], item[3][lo:hi]))
         return RangeArg(out, lo_t, ref, node.range)
 
     def eval_subquery(self, node: n.Subquery, t: int) -> RangeArg:
@@ -240,10 +255,11 @@ class _Query:
         return fn(self, node, t)
 
 
-def _unparen(node: n.Node) -> n.Node:
-    while isinstance(node, n.Paren):
-        node = node.expr
-    return node
+def _has_nan(vs: Any) -> bool:
+    """Return whether ``vs`` may hold a NaN: ``sum`` (C speed) is NaN iff a NaN is present
+    or +Inf meets -Inf (a false positive the caller tolerates)."""
+    total = sum(vs)
+    return total != total
 
 
 class Engine:
@@ -255,21 +271,79 @@ class Engine:
     :param max_samples: most samples one query may load; more is a :class:`QueryError`.
     :param default_subquery_step_ms: step of subqueries written ``[range:]`` (Prometheus uses
         the global evaluation interval).
+    :param result_cache_samples: how many result samples of calls and aggregations to keep
+        for reuse by later queries at the same evaluation time (0 disables the cache).
     """
 
     def __init__(self, store: Any, *, lookback_delta_ms: int = 300_000, max_series: int = 10_000,
-                 max_samples: int = 50_000_000, default_subquery_step_ms: int = 60_000) -> None:
+                 max_samples: int = 50_000_000, default_subquery_step_ms: int = 60_000,
+                 result_cache_samples: int = 200_000) -> None:
         self.store = store
         self.lookback_delta_ms = lookback_delta_ms
         self.max_series = max_series
         self.max_samples = max_samples
         self.default_subquery_step_ms = default_subquery_step_ms
+        # Results of function calls and aggregations, keyed by (PromQL text, t), shared between
+        # queries: the rules of a group evaluate at one timestamp and repeat subexpressions
+        # such as rate(http_requests_total[5m]). Entries are dropped when the store reports
+        # new samples for a metric they read (SampleStore.add_listener).
+        self._cache: dict[tuple[str, int], tuple[frozenset[str] | None, list[Sample]]] = {}
+        self._cache_samples = 0
+        self._compiled: dict[str, n.Node] = {}  # query text -> compiled tree (immutable)
+        self._cache_limit = result_cache_samples if hasattr(store, "add_listener") else 0
+        if self._cache_limit:
+            ref = weakref.WeakMethod(self._invalidate)
+
+            def listener(names: set[str]) -> None:
+                fn = ref()
+                if fn is None:
+                    store.remove_listener(listener)
+                else:
+                    fn(names)
+
+            store.add_listener(listener)
+
+    def _invalidate(self, names: set[str]) -> None:
+        """Drop cached results that read any of ``names`` (or unknown metric names)."""
+        if not self._cache:
+            return
+        drop = [k for k, (used, _) in self._cache.items() if used is None or not used.isdisjoint(names)]
+        for k in drop:
+            self._cache_samples -= len(self._cache.pop(k)[1])
+
+    def clear_cache(self) -> None:
+        """Forget every cached result (call after removing data from the store)."""
+        self._cache.clear()
+        self._cache_samples = 0
+
+    def _cached(self, node: n.Call | n.Aggregate, t: int, compute: Any) -> list[Sample]:
+        key = (node.cache_key, t)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[1]
+        res = compute(node, t)
+        if len(res) <= self._cache_limit:
+            self._cache[key] = (node.names, res)
+            self._cache_samples += len(res)
+            while self._cache_samples > self._cache_limit:
+                old = next(iter(self._cache))
+                self._cache_samples -= len(self._cache.pop(old)[1])
+        return res
 
     def _compile(self, query: str | pp.Expr | n.Node) -> n.Node:
         if isinstance(query, n.Node):
             return query
         if isinstance(query, str):
-            query = n.parse_expr(query)
+            node = self._compiled.get(query)
+            if node is not None:
+                return node
+            node = n.compile_expr(n.parse_expr(query))
+            if len(self._compiled) >= 4096:
+                self._compiled.pop(next(iter(self._compiled)))
+            self._compiled[query] = node
+            return node
+        if not isinstance(query, pp.Expr):
+            raise QueryError(f"query must be a string or a parsed expression, got {type(query).__name__}")
         try:
             return n.compile_expr(query)
         except QueryError:

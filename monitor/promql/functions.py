@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql import rangefuncs as rf
-from monitor.promql.aggregations import quantile, valid_label_name
+from monitor.promql.aggregations import valid_label_name
+from monitor.promql.quantile import bucket_quantile, parse_le, quantile
 from monitor.promql.value import Sample
 from monitor.tsdb.series import METRIC_NAME, Labels
 
@@ -192,12 +193,8 @@ def _round(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     inv = _div(1.0, to_nearest)
     out = []
     for s in vec:
-        try:
-            v = math.floor(s.v * inv + 0.5) / inv
-        except (ValueError, OverflowError, ZeroDivisionError):
-            v = s.v * inv + 0.5
-            v = v / inv if not math.isinf(inv) and inv != 0 else math.nan
-        out.append(Sample(drop_name(s.labels), t, v))
+        x = s.v * inv + 0.5
+        out.append(Sample(drop_name(s.labels), t, _div(float(math.floor(x)) if math.isfinite(x) else x, inv)))
     check_duplicates(out)
     return out
 
@@ -314,66 +311,6 @@ def _absent_over_time(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     return [Sample(_absent_labels(node.args[0]), t, 1.0)]
 
 
-def bucket_quantile(phi: float, buckets: list[tuple[float, float]]) -> float:
-    """``bucketQuantile`` (promql/quantile.go) over ``[(upper_bound, cumulative_count)]``.
-
-    NaN without a +Inf bucket or with fewer than two buckets or no observations; buckets
-    are sorted, duplicates merged, counts made monotonic (``ensureMonotonic``); the result is
-    interpolated linearly inside the bucket, the lowest bucket starting at 0 if its bound > 0.
-    """
-    if phi != phi:
-        return math.nan
-    if phi < 0:
-        return -math.inf
-    if phi > 1:
-        return math.inf
-    buckets = sorted(buckets, key=lambda b: b[0])
-    if not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
-        return math.nan
-    merged: list[list[float]] = []
-    for ub, c in buckets:
-        if merged and merged[-1][0] == ub:
-            merged[-1][1] += c
-        else:
-            merged.append([ub, c])
-    hi = -math.inf
-    for b in merged:
-        if b[1] > hi:
-            hi = b[1]
-        elif b[1] < hi:
-            b[1] = hi
-    if len(merged) < 2:
-        return math.nan
-    observations = merged[-1][1]
-    if observations == 0:
-        return math.nan
-    rank = phi * observations
-    b = len(merged) - 1
-    for i in range(len(merged) - 1):
-        if merged[i][1] >= rank:
-            b = i
-            break
-    if b == len(merged) - 1:
-        return merged[-2][0]
-    if b == 0 and merged[0][0] <= 0:
-        return merged[0][0]
-    start = 0.0
-    end = merged[b][0]
-    count = merged[b][1]
-    if b > 0:
-        start = merged[b - 1][0]
-        count -= merged[b - 1][1]
-        rank -= merged[b - 1][1]
-    return start + (end - start) * (rank / count)
-
-
-def _parse_le(s: str) -> float | None:
-    try:
-        return float(s)
-    except ValueError:
-        return None
-
-
 def _histogram_quantile(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     """``funcHistogramQuantile`` over classic buckets (``le`` label), grouped by all other
     labels including the metric name; the name is dropped from the result."""
@@ -381,7 +318,7 @@ def _histogram_quantile(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     vec = q.eval(node.args[1], t)
     groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
     for s in vec:
-        ub = _parse_le(s.labels.get("le"))
+        ub = parse_le(s.labels.get("le"))
         if ub is None:
             continue
         key = s.labels.without("le")

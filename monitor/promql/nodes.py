@@ -57,12 +57,16 @@ class Node:
 
 @dataclass(eq=False)
 class NumberLit(Node):
+    """A number literal (scalar)."""
+
     v: float
     type: str = SCALAR
 
 
 @dataclass(eq=False)
 class StringLit(Node):
+    """A string literal."""
+
     v: str
     type: str = STRING
 
@@ -77,7 +81,8 @@ class At:
 
 @dataclass(eq=False)
 class VectorSel(Node):
-    """An instant vector selector; ``matchers`` include ``__name__`` when a name is given."""
+    """An instant vector selector; ``matchers`` include ``__name__`` when a name is given,
+    ``or_matchers`` holds the groups of ``{a="1" or b="2"}``; ``offset`` in ms."""
 
     name: str | None
     matchers: list[Matcher]
@@ -86,11 +91,16 @@ class VectorSel(Node):
     at: At | None
     text: str
     type: str = VECTOR
+    #: identifies the matchers alone: selectors with equal keys read the same series.
+    key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        self.key = repr((self.matchers, self.or_matchers))
 
 
 @dataclass(eq=False)
 class MatrixSel(Node):
-    """A range vector selector ``vs[range]``."""
+    """A range vector selector ``vs[range]`` (range in ms; offset and @ live on ``vs``)."""
 
     vs: VectorSel
     range: int
@@ -99,7 +109,8 @@ class MatrixSel(Node):
 
 @dataclass(eq=False)
 class Subquery(Node):
-    """A subquery ``expr[range:step]``; ``step`` is ``None`` when omitted."""
+    """A subquery ``expr[range:step] offset o @ t``; ``step`` is ``None`` when omitted
+    (the engine's ``default_subquery_step_ms`` applies); times in ms."""
 
     expr: Node
     range: int
@@ -111,9 +122,14 @@ class Subquery(Node):
 
 @dataclass(eq=False)
 class Call(Node):
+    """A function call (``type`` is the function's return type); ``cache_key`` is its PromQL text when its result may be shared
+    between queries at the same time (see :func:`_cache_info`), ``names`` the metrics it reads."""
+
     name: str
     args: list[Node]
     type: str = VECTOR
+    cache_key: str | None = field(default=None, repr=False)
+    names: frozenset[str] | None = field(default=None, repr=False)
 
 
 @dataclass(eq=False)
@@ -126,6 +142,8 @@ class Aggregate(Node):
     grouping: list[str]
     without: bool
     type: str = VECTOR
+    cache_key: str | None = field(default=None, repr=False)
+    names: frozenset[str] | None = field(default=None, repr=False)
 
 
 @dataclass(eq=False)
@@ -149,12 +167,16 @@ class Binary(Node):
 
 @dataclass(eq=False)
 class Neg(Node):
+    """Unary minus; on a vector it drops the metric name."""
+
     expr: Node
     type: str = VECTOR
 
 
 @dataclass(eq=False)
 class Paren(Node):
+    """A parenthesised expression (kept: ``timestamp((x))`` still sees a selector)."""
+
     expr: Node
     type: str = VECTOR
 
@@ -370,7 +392,7 @@ def compile_expr(e: Any) -> Node:
                                  f"got {_TYPE_NAMES[a.type]}")
         # Prometheus unwraps parentheses around range arguments (engine.go unwrapParenExpr).
         args = [a.expr if isinstance(a, Paren) and a.type == MATRIX else a for a in args]
-        return Call(name, args, type=ret)
+        return _cache_info(Call(name, args, type=ret), e)
     if isinstance(e, pp.AggregateExpr):
         op = str(e.op)
         inner = compile_expr(e.expr)
@@ -383,7 +405,7 @@ def compile_expr(e: Any) -> Node:
         if mod is not None:
             grouping = list(mod.labels)
             without = mod.type == pp.AggModifierType.Without
-        return Aggregate(op, inner, param, grouping, without)
+        return _cache_info(Aggregate(op, inner, param, grouping, without), e)
     if isinstance(e, pp.BinaryExpr):
         op = str(e.op)
         lhs, rhs = compile_expr(e.lhs), compile_expr(e.rhs)
@@ -413,6 +435,37 @@ def compile_expr(e: Any) -> Node:
             node.type = SCALAR
         return node
     raise QueryError(f"unsupported expression type {type(e).__name__}")
+
+
+def _cache_info(node: Call | Aggregate, e: Any) -> Call | Aggregate:
+    """Mark a vector-valued node whose value depends only on the store and the evaluation
+    time (it reads selectors and no ``@ start()``/``@ end()``) as shareable between queries."""
+    if node.type != VECTOR:
+        return node
+    sels = list(iter_selectors(node))
+    if not sels or any(_uses_range_bounds(x) for x in _walk(node)):
+        return node
+    # The dataclass repr spells out every field of the subtree (unlike promql-parser's str,
+    # which prints rate(x[5m:]) as rate(x[5m])).
+    node.cache_key = repr(node)
+    names = selected_metric_names(node)
+    node.names = frozenset(names) if names is not None else None
+    return node
+
+
+def _walk(node: Node):
+    yield node
+    for attr in ("expr", "lhs", "rhs", "vs", "param"):
+        child = getattr(node, attr, None)
+        if isinstance(child, Node):
+            yield from _walk(child)
+    for child in getattr(node, "args", ()):
+        yield from _walk(child)
+
+
+def _uses_range_bounds(node: Node) -> bool:
+    at = getattr(node, "at", None)
+    return at is not None and at.kind in ("start", "end")
 
 
 def selected_metric_names(expr: Any) -> set[str] | None:

@@ -34,6 +34,7 @@ import promql_parser as pp
 
 from monitor.errors import QueryError
 from monitor.promql.engine import Engine
+from monitor.promql.nodes import selected_metric_names
 from monitor.promql.value import Matrix, Sample, Scalar, String, Vector
 from monitor.tsdb.series import METRIC_NAME, STALE_NAN, Labels, is_stale
 
@@ -191,6 +192,7 @@ class _Case:
     step: int
     expected: list[tuple[Labels | None, list[float | None]]]
     fmt_error: str = ""
+    expected_string: str | None = None
 
 
 def _default_store_factory() -> Any:
@@ -199,18 +201,22 @@ def _default_store_factory() -> Any:
     return SampleStore(retention_seconds=None)
 
 
-def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store_factory) -> FileReport:
+def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store_factory, *,
+             result_cache: bool = True) -> FileReport:
     """Run one test script against a fresh store and :class:`Engine`.
 
     :param path: the ``.test`` file.
     :param store_factory: builds an empty sample store (default ``SampleStore``).
+    :param result_cache: whether the engine shares results between queries (its default).
     :return: the :class:`FileReport`.
     """
     path = Path(path)
     report = FileReport(str(path))
     lines = path.read_text().splitlines()
+    cache = 200_000 if result_cache else 0
+    native: set[str] = set()  # metric names loaded as native histograms (not stored)
     store = store_factory()
-    engine = Engine(store)
+    engine = Engine(store, result_cache_samples=cache)
     i = 0
     while i < len(lines):
         raw = lines[i]
@@ -226,10 +232,11 @@ def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store
         word = line.split()[0]
         if word == "clear":
             store = store_factory()
-            engine = Engine(store)
+            engine = Engine(store, result_cache_samples=cache)
+            native.clear()
             continue
         if word == "load":
-            _load(store, line, block)
+            native |= _load(store, line, block)
             continue
         if word.startswith("eval"):
             case = _parse_eval(path.name, lineno, line, block)
@@ -239,6 +246,14 @@ def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store
             if "{{" in line or any("{{" in b for _, b in block):
                 report.skipped.append((case.name, "uses native histograms ({{...}})"))
                 continue
+            if native:
+                try:
+                    names = selected_metric_names(case.expr)
+                except QueryError:
+                    names = set()
+                if names is None or names & native:
+                    report.skipped.append((case.name, "reads native-histogram series"))
+                    continue
             err = case.fmt_error or _run_case(engine, case)
             if err:
                 report.failed.append((case.name, err))
@@ -249,16 +264,21 @@ def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store
     return report
 
 
-def _load(store: Any, line: str, block: list[tuple[int, str]]) -> None:
+def _load(store: Any, line: str, block: list[tuple[int, str]]) -> set[str]:
     """Append a ``load`` block; a series listed twice keeps the later value per timestamp
-    (as Prometheus's test storage does)."""
+    (as Prometheus's test storage does).
+
+    :return: the metric names of native-histogram series, which are not loaded.
+    """
     parts = line.split()
     step = parse_duration_ms(parts[1])
     series: dict[Labels, dict[int, float]] = {}
+    native: set[str] = set()
     for _, text in block:
-        if "{{" in text:
-            continue  # native histogram series: cases reading them are skipped
         desc, rest = split_series_line(text)
+        if "{{" in rest:
+            native.add(parse_labels(desc).name)
+            continue
         points = series.setdefault(parse_labels(desc), {})
         for k, v in enumerate(expand_values(rest.split())):
             if v is not None:
@@ -266,6 +286,7 @@ def _load(store: Any, line: str, block: list[tuple[int, str]]) -> None:
     for labels, points in series.items():
         for t in sorted(points):
             store.append(labels, t, points[t])
+    return native
 
 
 def _parse_eval(fname: str, lineno: int, line: str, block: list[tuple[int, str]]) -> _Case | None:
@@ -286,7 +307,9 @@ def _parse_eval(fname: str, lineno: int, line: str, block: list[tuple[int, str]]
         if t.startswith("expected_fail_message") or t.startswith("expected_fail_regexp"):
             continue
         try:
-            if re.fullmatch(_NUM, t) or t == "stale":
+            if t[:1] in "\"'`" and len(t) > 1 and t[-1] == t[0]:
+                case.expected_string = t[1:-1]
+            elif re.fullmatch(_NUM, t) or t == "stale":
                 case.expected.append((None, [parse_number(t)]))
             else:
                 desc, rest = split_series_line(t)
@@ -318,7 +341,7 @@ def _run_case(engine: Engine, case: _Case) -> str:
     if case.step:
         return _compare_matrix(case, result)
     err = _compare_instant(case, result)
-    if err or case.kind == "eval_ordered":
+    if err or case.kind == "eval_ordered" or isinstance(result, (String, Matrix)):
         return err
     # As Prometheus's test.go: the same query in range mode (t-1m .. t+1m, step 1m) must give
     # the same result at its middle step.
@@ -350,7 +373,11 @@ def _compare_instant(case: _Case, result: Any) -> str:
             return f"expected scalar {exp!r}, got {result.v!r}"
         return ""
     if isinstance(result, String):
-        return f"unexpected string result {result.v!r}"
+        if case.expected_string is None:
+            return f"unexpected string result {result.v!r}"
+        return "" if result.v == case.expected_string else f"expected {case.expected_string!r}, got {result.v!r}"
+    if case.expected_string is not None:
+        return f"expected string {case.expected_string!r}, got {type(result).__name__}"
     if isinstance(result, Matrix):
         return "received range result on instant evaluation"
     assert isinstance(result, Vector)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from monitor.promql.aggregations import kahan_inc, quantile
+from monitor.promql.aggregations import kahan_inc
+from monitor.promql.quantile import quantile
 
 
 def extrapolated_rate(ts: list[int], vs: list[float], range_start: int, range_end: int,

@@ -104,6 +104,7 @@ class RuleGroup:
         self.evaluations_total = 0
         self.failures_total = 0
         self._written: list[set[Labels]] = [set() for _ in self.rules]
+        self._names: set[str] | None | bool = False  # computed on first use
         for r in self.rules:
             r.limit = limit
 
@@ -114,13 +115,16 @@ class RuleGroup:
 
     def metric_names(self) -> set[str] | None:
         """Metric names the group's expressions read; ``None`` when that cannot be known (wake on all)."""
-        names: set[str] = set()
-        for r in self.rules:
-            got = _metric_names(r.parsed if r.parsed is not None else r.expr)
-            if got is None:
-                return None
-            names |= got
-        return names
+        if self._names is False:
+            names: set[str] | None = set()
+            for r in self.rules:
+                got = _metric_names(r.parsed if r.parsed is not None else r.expr)
+                if got is None:
+                    names = None
+                    break
+                names |= got
+            self._names = names
+        return self._names  # type: ignore[return-value]
 
     def eval_timestamp(self, now: float) -> float:
         """The most recent slot at or before ``now`` (Prometheus ``Group.EvalTimestamp``), seconds."""

@@ -38,7 +38,7 @@ time_intervals:
   - {name: dup}
 maintenance_windows:
   - {name: m, time_intervals: [missing]}
-people: {alice: {}}
+people: {alice: {slack_user_id: U1, pagerduty_routing_key: k}}
 schedules:
   primary: {start: 2026-01-05, members: [alice, zoe], overrides: [{start: 2026-02-01T00:00:00, end: 2026-02-02T00:00:00, person: yann}], announce_receiver: nowhere}
 escalation:
@@ -62,6 +62,22 @@ escalation:
     ]
 
 
+def test_contact_data_for_each_channel_is_required():
+    cfg = load_alerting("""
+people: {alice: {slack_user_id: U1}, bob: {email: b@example.com}, em: {}}
+schedules: {primary: {start: 2026-01-05, members: [alice, bob]}}
+escalation:
+  priorities: {P0: {ack: 15m, resolve: 4h}, P2: {ack: 4h, resolve: 3d, channels: [email]}}
+  chain: [{target: "schedule:primary", channels: [slack_dm]}, {target: "person:em", channels: [page]}]
+""")
+    assert validate_alerting_refs(cfg, RECEIVERS) == [
+        ("alerting.escalation.chain[0].channels", 'person "alice" has no email for channel "email"'),
+        ("alerting.escalation.chain[0].channels", 'person "bob" has no slack_user_id for channel "slack_dm"'),
+        ("alerting.escalation.chain[1].channels", 'person "em" has no pagerduty_routing_key for channel "page"'),
+        ("alerting.escalation.chain[1].channels", 'person "em" has no email for channel "email"'),
+    ]
+
+
 def test_root_route_restrictions():
     cfg = load_alerting("route: {receiver: pager, matchers: ['a=\"b\"'], mute_time_intervals: [x]}\n"
                         "time_intervals: [{name: x}]")
@@ -72,7 +88,7 @@ def test_root_route_restrictions():
 
 
 @pytest.mark.parametrize("snippet, loc, message", [
-    ("route: {receiver: r, matchers: ['a~b']}", ("route", "matchers"), "bad matcher format"),
+    ("route: {receiver: r, matchers: ['a~b']}", ("route", "matchers", 0), "bad matcher format"),
     ("route: {receiver: r, group_by: ['...', 'a']}", ("route", "group_by"), "wildcard group_by"),
     ("route: {receiver: r, group_by: [a, a]}", ("route", "group_by"), "duplicated label"),
     ("route: {receiver: r, group_wait: soon}", ("route", "group_wait"), "expected a duration"),

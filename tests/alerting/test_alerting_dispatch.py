@@ -237,3 +237,17 @@ def test_refiring_after_resolution_is_a_new_alert(d):
     d.put([again], at(20))
     (n,) = d.process([], d.next_wakeup())
     assert n.firing[0].starts_at == at(20)
+
+
+def test_intake_alerts_go_through_routing_and_time_out(shipped):
+    from monitor.alerting.intake import parse_v2_alerts
+
+    d = Dispatcher(build_route(shipped.route))
+    body = [{"labels": {"alertname": "ApiDown", "severity": "critical", "service": "api"}}]
+    res = parse_v2_alerts(body, at(0), resolve_timeout=shipped.resolve_timeout)
+    d.process(res.alerts, at(0))
+    (pager,) = d.process([], at(0, 10))
+    assert pager.receiver == "pager" and pager.status == "firing"
+    # Not re-sent by Prometheus: it resolves after resolve_timeout (5m) and the next flush says so.
+    (pager,) = d.process([], at(5, 10))
+    assert pager.status == "resolved" and pager.resolved[0].ends_at == at(5)

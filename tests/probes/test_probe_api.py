@@ -87,7 +87,8 @@ async def test_target_that_never_answers_times_out():
     async with SilentServer() as srv:
         result = await probe_once(f"http://127.0.0.1:{srv.port}", timeout=0.5)
     assert not result.success
-    assert "timeout after 0.5s" in result.error
+    # normally the probe's own 0.45 s budget names the request; under heavy load the harness's 0.5 s may win
+    assert result.error.startswith(("timeout after 0.45s (GET http://127.0.0.1:", "timeout after 0.5s"))
     assert result.duration_seconds < 2
 
 

@@ -127,6 +127,18 @@ async def test_jobs_query_with_wrong_columns(db):
     assert "depth and oldest_age_seconds" in result.details["jobs"]
 
 
+async def test_hung_sub_check_is_reported_and_the_rest_kept(db):
+    dsn, schema, _ = db
+    settings = DatabaseSettings(name="pg", dsn=dsn, search_path=schema, timeout=1.0,
+                                jobs_query="SELECT pg_sleep(5) AS depth, 0 AS oldest_age_seconds")
+    result = await run(DatabaseProbe(settings), timeout=2.0)  # harness later than the probe's 0.9 s budget
+    assert result.success, result.error
+    assert value(result, "probe_db_check_success", check="jobs") == 0
+    assert result.details["jobs"] == "error: timed out"
+    for check in ("connections", "slow_queries", "size"):
+        assert value(result, "probe_db_check_success", check=check) == 1
+
+
 async def test_database_connection_refused_names_target_not_password():
     dsn = f"postgresql://postgres:s3cretpw@127.0.0.1:{closed_port()}/test"
     result = await run(DatabaseProbe(DatabaseSettings(name="pg", dsn=dsn, connect_timeout=0.5)), timeout=2)

@@ -20,9 +20,10 @@ MIN_PASS_RATIO = 0.97
 
 
 @pytest.mark.skipif(not FILES, reason=f"conformance data not found at {CONFORMANCE}")
+@pytest.mark.parametrize("result_cache", [True, False], ids=["cache", "nocache"])
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_conformance_file(path: Path) -> None:
-    report = run_file(path)
+def test_conformance_file(path: Path, result_cache: bool) -> None:
+    report = run_file(path, result_cache=result_cache)
     print(report.summary())
     assert report.passed + len(report.failed) > 0, f"{path.name}: no case ran"
     assert report.pass_ratio >= MIN_PASS_RATIO, report.summary()

@@ -301,3 +301,32 @@ def test_selected_metric_names():
     assert selected_metric_names('{__name__=~"a.*"}') is None
     assert selected_metric_names("vector(1)") == set()
     assert selected_metric_names(parse_expr("max_over_time(a[5m:1m])")) == {"a"}
+
+
+# --- the result cache shared between instant queries --------------------------------------
+
+
+def test_result_cache_is_invalidated_by_new_samples(store, engine):
+    load(store, lbl("x"), 15 * S, [0, 15, 30, 45, 60])
+    load(store, lbl("y"), 15 * S, [1, 1, 1, 1, 1])
+    q = "sum(rate(x[1m]))"
+    first = one(engine.instant_query(q, 60 * S))
+    assert one(engine.instant_query(q, 60 * S)) == first  # served from the cache
+    store.append(lbl("y"), 75 * S, 1)  # another metric: entry kept
+    assert engine._cache
+    # A late sample for x at the same timestamp range must be seen.
+    store.append(lbl("x", other="1"), 45 * S, 0)
+    store.append(lbl("x", other="1"), 60 * S, 100)
+    assert one(engine.instant_query(q, 60 * S)) != first
+
+
+def test_result_cache_disabled_and_cleared(store):
+    load(store, lbl("x"), 15 * S, [0, 15, 30])
+    eng = Engine(store, result_cache_samples=0)
+    eng.instant_query("rate(x[1m])", 30 * S)
+    assert not eng._cache
+    cached = Engine(store)
+    cached.instant_query("rate(x[1m])", 30 * S)
+    assert cached._cache
+    cached.clear_cache()
+    assert not cached._cache

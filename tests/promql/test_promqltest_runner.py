@@ -42,6 +42,9 @@ eval instant at 5m sum(x)
 eval instant at 5m 1 + 1
   2
 
+eval instant at 5m "hello"
+  "hello"
+
 eval instant at 5m x
   x{job="a"} 6
 
@@ -66,6 +69,15 @@ eval range from 0 to 2m step 1m x
 clear
 
 eval instant at 5m x
+
+load 1m
+  nh {{schema:0 sum:1 count:1}}x3
+  plain 1
+
+eval instant at 1m nh
+
+eval instant at 1m plain
+  plain 1
 """
 
 
@@ -73,13 +85,14 @@ def test_run_file_counts_and_names(tmp_path: Path, capsys):
     path = tmp_path / "sample.test"
     path.write_text(SCRIPT)
     rep = run_file(path)
-    assert rep.passed == 8
-    assert [name for name, _ in rep.failed] == ["sample.test:14 x", "sample.test:19 x"]
+    assert rep.passed == 10
+    assert [name for name, _ in rep.failed] == ["sample.test:17 x", "sample.test:22 x"]
     assert "expected 6.0" in rep.failed[0][1]
     assert "expected an error" in rep.failed[1][1]
     reasons = dict(rep.skipped)
-    assert reasons["sample.test:27 histogram_quantile(0.5, x)"] == "uses native histograms ({{...}})"
-    assert "unsupported directive 'frobnicate'" in reasons["sample.test:30 frobnicate everything"]
+    assert reasons["sample.test:30 histogram_quantile(0.5, x)"] == "uses native histograms ({{...}})"
+    assert "unsupported directive 'frobnicate'" in reasons["sample.test:33 frobnicate everything"]
+    assert reasons["sample.test:46 nh"] == "reads native-histogram series"
     assert main([str(path)]) == 1
     out = capsys.readouterr().out
-    assert "passed 8, failed 2, skipped 2" in out and "SKIP sample.test:27" in out
+    assert "passed 10, failed 2, skipped 3" in out and "SKIP sample.test:30" in out

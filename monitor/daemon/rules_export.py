@@ -1,0 +1,66 @@
+"""Export rule evaluation on ``/metrics``: ``ALERTS``, ``ALERTS_FOR_STATE`` and the rule-group
+figures (``monitor_rule_*``), read from the rule manager at scrape time.
+
+``ALERTS{alertname, alertstate, <alert labels>} 1`` and ``ALERTS_FOR_STATE{alertname,
+<alert labels>} <active_at seconds>`` are the series Prometheus writes for every pending and
+firing alert (``rules/alerting.go`` ``sample`` / ``forStateSample``); the group figures mirror
+Prometheus's ``prometheus_rule_*`` metrics (``rules/group.go`` ``NewGroupMetrics``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor.rules.manager import RuleManager
+from monitor.tsdb.series import METRIC_NAME
+
+
+class RuleCollector(Collector):
+    """Collect ``ALERTS``/``ALERTS_FOR_STATE`` and ``monitor_rule_*`` from ``manager``."""
+
+    def __init__(self, manager: RuleManager) -> None:
+        self._manager = manager
+
+    def collect(self) -> Iterator[Metric]:
+        by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for group in self._manager.groups():
+            for rule in group.rules:
+                for labels, value in getattr(rule, "samples", ()):
+                    d = labels.as_dict()
+                    name = d.pop(METRIC_NAME)
+                    by_name.setdefault(name, []).append((d, value))
+        helps = {"ALERTS": "Pending and firing alerts (1 per alert; alertstate pending or firing).",
+                 "ALERTS_FOR_STATE": "Unix time at which each pending or firing alert became active."}
+        for name in ("ALERTS", "ALERTS_FOR_STATE"):
+            fam = Metric(name, helps[name], "gauge")
+            for d, v in by_name.get(name, []):
+                fam.add_sample(name, d, v)
+            yield fam
+
+        labels = ["rule_group"]
+        evals = CounterMetricFamily("monitor_rule_evaluations", "Rule evaluations, by group.", labels=labels)
+        fails = CounterMetricFamily("monitor_rule_evaluation_failures",
+                                    "Rule evaluations that failed, by group.", labels=labels)
+        dur = GaugeMetricFamily("monitor_rule_group_last_duration_seconds",
+                                "Duration of the last evaluation of each rule group, in seconds.", labels=labels)
+        last = GaugeMetricFamily("monitor_rule_group_last_evaluation_timestamp_seconds",
+                                 "Unix time of the last evaluation of each rule group.", labels=labels)
+        interval = GaugeMetricFamily("monitor_rule_group_interval_seconds",
+                                     "Evaluation interval of each rule group, in seconds.", labels=labels)
+        rules = GaugeMetricFamily("monitor_rule_group_rules", "Rules in each rule group.", labels=labels)
+        for g in self._manager.groups():
+            key = [f"{g.file};{g.name}"]
+            evals.add_metric(key, g.evaluations_total)
+            fails.add_metric(key, g.failures_total)
+            dur.add_metric(key, g.evaluation_time)
+            last.add_metric(key, g.last_evaluation or 0.0)
+            interval.add_metric(key, g.interval)
+            rules.add_metric(key, len(g.rules))
+        yield from (evals, fails, dur, last, interval, rules)
+        ok = GaugeMetricFamily("monitor_rules_last_reload_successful",
+                               "Whether the last rule reload succeeded (1) or was rejected (0).")
+        ok.add_metric([], 1.0 if self._manager.last_reload_successful else 0.0)
+        yield ok

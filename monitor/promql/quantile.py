@@ -1,0 +1,91 @@
+"""Quantiles: the ``quantile`` aggregation / ``quantile_over_time`` and classic-histogram
+``histogram_quantile`` (Prometheus v2.53 ``promql/quantile.go``: ``quantile``,
+``bucketQuantile``, ``coalesceBuckets``, ``ensureMonotonic``)."""
+
+from __future__ import annotations
+
+import math
+
+
+def quantile(q: float, vals: list[float]) -> float:
+    """φ-quantile by linear interpolation (``quantile`` in ``promql/quantile.go``).
+
+    :return: NaN for no values or φ NaN; -Inf for φ < 0; +Inf for φ > 1.
+    """
+    if not vals or q != q:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    vs = sorted(vals, key=lambda v: (v == v, v if v == v else 0.0))
+    cnt = len(vs)
+    rank = q * (cnt - 1)
+    lower = max(0, math.floor(rank))
+    upper = min(cnt - 1, lower + 1)
+    weight = rank - math.floor(rank)
+    return vs[lower] * (1 - weight) + vs[upper] * weight
+
+
+
+def bucket_quantile(phi: float, buckets: list[tuple[float, float]]) -> float:
+    """``bucketQuantile`` (promql/quantile.go) over ``[(upper_bound, cumulative_count)]``.
+
+    NaN without a +Inf bucket or with fewer than two buckets or no observations; buckets
+    are sorted, duplicates merged, counts made monotonic (``ensureMonotonic``); the result is
+    interpolated linearly inside the bucket, the lowest bucket starting at 0 if its bound > 0.
+    """
+    if phi != phi:
+        return math.nan
+    if phi < 0:
+        return -math.inf
+    if phi > 1:
+        return math.inf
+    buckets = sorted(buckets, key=lambda b: b[0])
+    if not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+        return math.nan
+    merged: list[list[float]] = []
+    for ub, c in buckets:
+        if merged and merged[-1][0] == ub:
+            merged[-1][1] += c
+        else:
+            merged.append([ub, c])
+    hi = -math.inf
+    for b in merged:
+        if b[1] > hi:
+            hi = b[1]
+        elif b[1] < hi:
+            b[1] = hi
+    if len(merged) < 2:
+        return math.nan
+    observations = merged[-1][1]
+    if observations == 0:
+        return math.nan
+    rank = phi * observations
+    b = len(merged) - 1
+    for i in range(len(merged) - 1):
+        if merged[i][1] >= rank:
+            b = i
+            break
+    if b == len(merged) - 1:
+        return merged[-2][0]
+    if b == 0 and merged[0][0] <= 0:
+        return merged[0][0]
+    start = 0.0
+    end = merged[b][0]
+    count = merged[b][1]
+    if b > 0:
+        start = merged[b - 1][0]
+        count -= merged[b - 1][1]
+        rank -= merged[b - 1][1]
+    if count == 0:  # only when phi == 0 and the lowest bucket is empty: Go's 0/0
+        return math.nan
+    return start + (end - start) * (rank / count)
+
+
+def parse_le(s: str) -> float | None:
+    """Parse an ``le`` label value (``strconv.ParseFloat``); ``None`` if it is not a number."""
+    try:
+        return float(s)
+    except ValueError:
+        return None

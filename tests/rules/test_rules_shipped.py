@@ -1,0 +1,81 @@
+"""The shipped rules (rules/*.yaml) and their promtool-format unit tests (rules/tests/*.yaml)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor.rules.rulefmt import load_rule_files
+from monitor.rules.unittest import run_test_files
+
+ROOT = Path(__file__).resolve().parents[2]
+RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
+TEST_FILES = sorted((ROOT / "rules" / "tests").glob("*.yaml"))
+RUNBOOK = "https://github.com/codebook-ai/codebook-monitor/blob/main/README.md#runbook-"
+
+
+def shipped_rules():
+    specs, errors = load_rule_files(RULE_FILES)
+    assert errors == []
+    return [r for s in specs for g in s.groups for r in g.rules]
+
+
+def test_shipped_rule_files_validate():
+    assert RULE_FILES and len(shipped_rules()) >= 20
+
+
+def test_every_alert_has_severity_summary_description_and_runbook():
+    for r in shipped_rules():
+        if r.kind != "alert":
+            continue
+        assert r.labels["severity"] in ("critical", "warning"), r.name
+        assert set(r.annotations) == {"summary", "description", "runbook_url"}, r.name
+        assert r.annotations["runbook_url"] == RUNBOOK + r.name.lower(), r.name
+
+
+def test_the_operations_guide_alerts_are_all_there():
+    sev = {r.name: r.labels.get("severity") for r in shipped_rules() if r.kind == "alert"}
+    assert sev == {
+        "HighErrorRate": "critical", "HighApiLatency": "critical", "DatabaseConnectionPoolExhausted": "critical",
+        "DiskSpaceLow": "critical", "DatabaseDown": "critical", "PineconeDown": "critical",
+        "LLMProviderDown": "critical",
+        "ElevatedErrorRate": "warning", "JobQueueBacklog": "warning", "LLMErrorRateHigh": "warning",
+        "LLMTokenQuotaHigh": "warning", "TLSCertificateExpiringSoon": "warning",
+    }
+
+
+def test_every_shipped_rule_has_a_unit_test():
+    fired: set[str] = set()
+    silent: set[str] = set()
+    exprs: set[str] = set()
+    for f in TEST_FILES:
+        doc = yaml.safe_load(f.read_text())
+        for tg in doc["tests"]:
+            for a in tg.get("alert_rule_test") or []:
+                (fired if a.get("exp_alerts") else silent).add(a["alertname"])
+            exprs |= {e["expr"] for e in tg.get("promql_expr_test") or []}
+    for r in shipped_rules():
+        if r.kind == "alert":
+            assert r.name in fired, f"{r.name}: no test that it fires"
+            assert r.name in silent, f"{r.name}: no test that it stays silent"
+        else:
+            assert r.name in exprs, f"{r.name}: no promql_expr_test"
+
+
+def test_shipped_unit_tests_pass_with_our_runner():
+    out = io.StringIO()
+    assert run_test_files(TEST_FILES, out) == 0, out.getvalue()
+    assert out.getvalue().count("SUCCESS") == len(TEST_FILES)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_shipped_rules_pass_real_promtool():
+    check = subprocess.run(["promtool", "check", "rules", *map(str, RULE_FILES)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    test = subprocess.run(["promtool", "test", "rules", *map(str, TEST_FILES)], capture_output=True, text=True)
+    assert test.returncode == 0, test.stdout + test.stderr

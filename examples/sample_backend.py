@@ -9,7 +9,7 @@ It serves what codebook-monitor probes and scrapes on the real backend:
 
 - ``GET /metrics`` (Prometheus text format, its own registry):
   ``http_requests_total{method,endpoint,status,client_id}``,
-  ``http_request_duration_seconds{method,endpoint}`` (histogram, buckets up to 10 s),
+  ``http_request_duration_seconds{method,endpoint,client_id}`` (histogram, buckets up to 10 s),
   ``llm_api_requests_total{model,status}`` and ``llm_tokens_total{client_id,model}``;
 - a few API routes (``GET /api/v1/codebooks``, ``POST /api/v1/codebooks/{id}/items``,
   ``POST /api/v1/refactor``, ``GET /api/v1/recommendations``) that record into those metrics,
@@ -133,8 +133,8 @@ class SampleBackend:
             "http_requests_total", "HTTP requests served, by route, status and client.",
             ["method", "endpoint", "status", "client_id"], registry=self.registry)
         self.request_duration = Histogram(
-            "http_request_duration_seconds", "HTTP request latency in seconds, by route.",
-            ["method", "endpoint"], buckets=DURATION_BUCKETS, registry=self.registry)
+            "http_request_duration_seconds", "HTTP request latency in seconds, by route and client.",
+            ["method", "endpoint", "client_id"], buckets=DURATION_BUCKETS, registry=self.registry)
         self.llm_requests_total = Counter(
             "llm_api_requests_total", "Calls to the LLM provider, by model and HTTP status.",
             ["model", "status"], registry=self.registry)
@@ -192,7 +192,7 @@ class SampleBackend:
     def record(self, method: str, endpoint: str, status: int, client_id: str, seconds: float) -> None:
         """Record one served request into ``http_requests_total`` and the latency histogram."""
         self.requests_total.labels(method, endpoint, str(status), client_id).inc()
-        self.request_duration.labels(method, endpoint).observe(seconds)
+        self.request_duration.labels(method, endpoint, client_id).observe(seconds)
 
     def record_llm_call(self, model: str, client_id: str) -> bool:
         """Record one LLM provider call under the current faults; return whether it succeeded."""

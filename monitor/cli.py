@@ -31,8 +31,6 @@ def _load(path: str):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor.config.secrets import secret_values
-    from monitor.daemon.lifecycle import serve
-    from monitor.daemon.wiring import Daemon
     from monitor.logging import setup_logging
 
     config = _load(args.config)
@@ -61,16 +59,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if errors:
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{args.config}: OK")
+    print(f"{args.config}: OK ({len(config.resolved_rule_files())} rule files)")
     return 0
 
 
 def _check_rules(config) -> list[str]:
-    try:
-        from monitor.rules.rulefmt import check_rule_files
-    except ImportError:
-        return []
-    return check_rule_files(config.resolved_rule_files())
+    from monitor.rules.rulefmt import load_rule_files
+
+    _, errors = load_rule_files(config.resolved_rule_files())
+    return [str(e) for e in errors]
 
 
 def _fmt_details(details: dict) -> str:

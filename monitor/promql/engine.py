@@ -9,7 +9,11 @@ absolute multiples of their step (``SubqueryExpr`` in ``eval``).
 
 Range queries are evaluated step by step, but every selector reads the store once per query,
 over the union of the times it will need (``FindMinMaxTime``), and then slides over that data
-with binary search.
+with binary search. Instant queries (rule evaluations) share the results of function calls
+and aggregations through a small per-engine cache keyed by (expression, time), dropped as soon
+as the store reports new samples for a metric the expression reads; call
+:meth:`Engine.clear_cache` after deleting data from the store (``SampleStore.clear``), which
+does not notify.
 
 Usage::
 

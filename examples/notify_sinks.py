@@ -1,4 +1,4 @@
-"""Local stand-ins for Slack and PagerDuty, for the demo: they speak the vendors' wire shapes.
+"""Local stand-ins for Slack, PagerDuty and a webhook, for the demo: they speak the vendors' wire shapes.
 
 One Starlette app, served by uvicorn inside the caller's event loop, answers:
 
@@ -15,16 +15,20 @@ One Starlette app, served by uvicorn inside the caller's event loop, answers:
   (https://developer.pagerduty.com/docs/events-api-v2/overview/): ``202 {"status":
   "success", "message": "Event processed", "dedup_key": ...}``, or ``400 {"status": "invalid
   event", "message": "Event object is invalid", "errors": [...]}`` for an event without a
-  routing key, a known ``event_action``, or (for ``trigger``) a summary, source and severity.
+  routing key, a known ``event_action``, or (for ``trigger``) a summary, source and severity;
+- a **generic webhook** receiver at ``POST /webhook/<name>`` (Alertmanager's webhook JSON,
+  version 4, as ``webhook_configs`` send it): 200 (the demo's ``email`` receiver uses it).
 
-Both record what they received: ``GET /messages`` returns the JSON list (``?sink=slack`` or
-``?sink=pager`` to filter, ``?since=<id>`` for newer ones only), ``DELETE /messages`` clears
-it, and every message received is echoed as one readable line (to stderr by default)::
+All record what they received: ``GET /messages`` returns the JSON list (``?sink=slack``,
+``?sink=pager`` or ``?sink=webhook`` to filter, ``?since=<id>`` for newer ones only),
+``DELETE /messages`` clears it, ``GET /incidents`` shows the PagerDuty incidents by
+``dedup_key``, and every message received is echoed as one readable line (stderr by default)::
 
     [slack] #incidents: [FIRING:1] HighErrorRate (api critical)
     [slack] DM @U01ALICE: Escalated to primary on-call: HighErrorRate
     [slack] update #incidents ts=1764428400.000001: [ACKNOWLEDGED] HighErrorRate
     [pager] trigger to routing key R0ALICE0... dedup=3f1c0a9e12b4d5e6 severity=critical: ...
+    [webhook] email: [FIRING] LLMTokenQuotaHigh (1 alert)
 
 Routing keys and tokens are secrets: only an 8-character prefix is ever recorded or shown.
 
@@ -32,9 +36,10 @@ Run it alone::
 
     python -m examples.notify_sinks --port 8001
 
-then use ``api_url: http://127.0.0.1:8001/api/`` in ``slack_configs`` and
-``url: http://127.0.0.1:8001`` in ``pagerduty_configs``. Inside another event loop (the
-``demo`` command)::
+then use ``api_url: http://127.0.0.1:8001/api/`` in ``slack_configs``,
+``url: http://127.0.0.1:8001`` in ``pagerduty_configs`` and
+``url: http://127.0.0.1:8001/webhook/NAME`` in ``webhook_configs``. Inside another event loop
+(the ``demo`` command)::
 
     sinks = await start("127.0.0.1", 8001)
     ... sinks.slack_api_url, sinks.pagerduty_url, sinks.recorder.messages ...
@@ -50,6 +55,7 @@ import itertools
 import json
 import re
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -58,6 +64,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -130,7 +137,8 @@ class SlackWorkspace:
         self.recorder = recorder
         self.token = token
         self.names: dict[str, str] = {}          # channel id -> "#name" or "@U..."
-        self.posts: dict[tuple[str, str], dict[str, Any]] = {}  # (channel id, ts) -> record
+        #: (channel id, ts) -> the message as it reads now (``text``, ``blocks``, ``posted_id``).
+        self.posts: dict[tuple[str, str], dict[str, Any]] = {}
         self._seq = itertools.count(1)
 
     def channel_id(self, channel: str) -> str | None:
@@ -196,7 +204,7 @@ class SlackWorkspace:
         record = self.recorder.add("slack", f"[slack] {shown}: {_one_line(text or _blocks_text(blocks))}",
                                    method="chat.postMessage", channel=cid, channel_name=where, ts=ts,
                                    text=text, blocks=blocks)
-        self.posts[(cid, ts)] = record
+        self.posts[(cid, ts)] = {"text": text, "blocks": blocks, "posted_id": record["id"]}
         return {"ok": True, "channel": cid, "ts": ts,
                 "message": {"type": "message", "text": text, "ts": ts, "bot_id": self.TEAM["bot_id"],
                             "blocks": blocks}}
@@ -211,11 +219,11 @@ class SlackWorkspace:
         text, blocks = str(args.get("text") or ""), args.get("blocks") or []
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
-        original.update(text=text, blocks=blocks, updated=True)
+        original.update(text=text, blocks=blocks)
         self.recorder.add("slack", f"[slack] update {self.names[cid]} ts={ts}: "
                                    f"{_one_line(text or _blocks_text(blocks))}",
                           method="chat.update", channel=cid, channel_name=self.names[cid], ts=ts,
-                          text=text, blocks=blocks)
+                          text=text, blocks=blocks, updates=original["posted_id"])
         return {"ok": True, "channel": cid, "ts": ts, "text": text,
                 "message": {"type": "message", "text": text, "blocks": blocks}}
 
@@ -336,6 +344,31 @@ def _pager_route(service: PagerService) -> Route:
     return Route("/v2/enqueue", enqueue, methods=["POST"])
 
 
+# -- generic webhook (Alertmanager webhook JSON) -----------------------------------------------
+
+def _webhook_route(recorder: Recorder) -> Route:
+    """``POST /webhook/<name>``: any receiver of Alertmanager's webhook JSON (version 4); 200."""
+
+    async def hook(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body is not a JSON object"}, status_code=400)
+        name = request.path_params["name"]
+        alerts = body.get("alerts") or []
+        names = sorted({str((a.get("labels") or {}).get("alertname", "")) for a in alerts if isinstance(a, dict)})
+        kind = body.get("codebookKind") or body.get("status", "")
+        recorder.add("webhook", f"[webhook] {name}: [{str(kind).upper()}] {', '.join(names)} "
+                                f"({len(alerts)} alert{'s' if len(alerts) != 1 else ''})",
+                     name=name, status=body.get("status", ""), kind=kind, group_key=body.get("groupKey", ""),
+                     payload=body)
+        return Response(status_code=200)
+
+    return Route("/webhook/{name}", hook, methods=["POST"])
+
+
 # -- the app and its server -------------------------------------------------------------------
 
 def create_app(*, slack_token: str | None = None, echo: Callable[[str], None] = _stderr) -> Starlette:
@@ -366,6 +399,7 @@ def create_app(*, slack_token: str | None = None, echo: Callable[[str], None] = 
     app = Starlette(routes=[
         _slack_route(slack),
         _pager_route(pager),
+        _webhook_route(recorder),
         Route("/messages", get_messages, methods=["GET"]),
         Route("/messages", delete_messages, methods=["DELETE"]),
         Route("/incidents", incidents, methods=["GET"]),
@@ -374,9 +408,37 @@ def create_app(*, slack_token: str | None = None, echo: Callable[[str], None] = 
     return app
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves the process's signal handlers to its host."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # noqa: D401 - uvicorn hook
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Return a TCP socket bound to ``host:port``.
+
+    Created with ``IPPROTO_TCP`` so that asyncio sets ``TCP_NODELAY`` on accepted connections
+    (it checks ``sock.proto``); with proto 0 every response with a body waits ~40 ms for the
+    client's delayed ACK (Nagle), which would distort delivery timings.
+
+    :raises OSError: the address is taken or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 @dataclass
 class RunningSinks:
-    """The sinks served inside the caller's event loop.
+    """The sinks served by uvicorn inside the caller's event loop.
 
     :ivar url: the base URL, e.g. ``http://127.0.0.1:8001``.
     :ivar app: the ASGI app (see :func:`create_app`).
@@ -384,7 +446,8 @@ class RunningSinks:
 
     url: str
     app: Starlette
-    _server: Any
+    server: uvicorn.Server
+    task: asyncio.Task
 
     @property
     def slack_api_url(self) -> str:
@@ -402,32 +465,60 @@ class RunningSinks:
         return self.app.state.recorder
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving."""
-        await self._server.stop(timeout)
+        """Stop serving and wait for the server task (forcing it after ``timeout`` seconds)."""
+        self.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), timeout)
+        except asyncio.TimeoutError:
+            self.server.force_exit = True
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
 
 
 async def start(host: str = "127.0.0.1", port: int = 8001, *, slack_token: str | None = None,
-                echo: Callable[[str], None] = _stderr) -> RunningSinks:
+                echo: Callable[[str], None] = _stderr, startup_timeout: float = 10.0) -> RunningSinks:
     """Start the sinks in the running event loop; return once they accept connections.
+
+    The socket is bound here, not by uvicorn, which answers a bind error with ``sys.exit()``
+    (that would end the host's event loop), as :func:`examples.sample_backend.serve` does.
 
     :param port: TCP port (0 = any free port; read :attr:`RunningSinks.url`).
     :raises RuntimeError: the sinks could not start (e.g. the port is taken).
     """
-    from examples.sample_backend import serve  # same embedded uvicorn (binds the socket itself)
-
     app = create_app(slack_token=slack_token, echo=echo)
     try:
-        server = await serve(host, port, app=app)
-    except RuntimeError as exc:
-        raise RuntimeError(f"the notify sinks could not start on {host}:{port}: "
-                           f"{str(exc).split(': ', 1)[-1]}") from None
-    return RunningSinks(f"http://{host}:{server.port}", app, server)
+        sock = _bind(host, port)
+    except OSError as exc:
+        raise RuntimeError(f"the notify sinks could not start on {host}:{port}: {exc}") from None
+    server = _EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                            access_log=False))
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exc:
+            raise RuntimeError(f"uvicorn stopped with exit code {exc.code}") from None
+        finally:
+            sock.close()
+
+    task = asyncio.create_task(serve(), name=f"notify-sinks-{host}:{port}")
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            server.should_exit = True
+            exc = task.exception() if task.done() and not task.cancelled() else None
+            raise RuntimeError(f"the notify sinks could not start on {host}:{port}: {exc or 'timed out'}")
+        await asyncio.sleep(0.01)
+    bound = sock.getsockname()[1]
+    return RunningSinks(f"http://{host}:{bound}", app, server, task)
 
 
 async def _main(args: argparse.Namespace) -> None:
     sinks = await start(args.host, args.port, slack_token=args.slack_token)
     print(f"notify sinks on {sinks.url}\n  slack_configs api_url: {sinks.slack_api_url}\n"
-          f"  pagerduty_configs url: {sinks.pagerduty_url}\n  received: curl {sinks.url}/messages",
+          f"  pagerduty_configs url: {sinks.pagerduty_url}\n  webhook_configs url: {sinks.url}/webhook/NAME\n"
+          f"  received: curl {sinks.url}/messages",
           file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -124,6 +124,236 @@ def cmd_test_rules(args: argparse.Namespace) -> int:
     return run_test_files(args.files, sys.stdout)
 
 
+def _parse_at(text: str | None) -> float:
+    """``--at``: Unix seconds or an ISO 8601 / RFC 3339 time (UTC when no zone); now when absent."""
+    import time
+    from datetime import datetime, timezone
+
+    if not text:
+        return time.time()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def cmd_routes_test(args: argparse.Namespace) -> int:
+    from monitor.alerting.route import build_route, routes_test
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    if config.alerting.route is None:
+        print("no route configured (alerting.route)", file=sys.stderr)
+        return 1
+    words = [w for arg in args.labels for w in arg.split(",") if w]
+    try:
+        out = routes_test(build_route(config.alerting.route), words, verbose=args.verbose)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+def cmd_oncall(args: argparse.Namespace) -> int:
+    from monitor.escalation.simulate import oncall_report
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    print(oncall_report(config.alerting, _parse_at(args.at), args.n))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from monitor.escalation.simulate import format_timeline, simulate
+
+    config = _load(args.config)
+    if config is None:
+        return 1
+    at = _parse_at(args.at)
+    try:
+        rows = simulate(config.alerting, args.labels, at)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(format_timeline(rows, config.alerting, labels=args.labels, at=at))
+    return 0
+
+
+def _api(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """Base URL and headers for commands that talk to the running daemon."""
+    import os
+
+    url = args.url or os.environ.get("MONITOR_URL", "")
+    if not url:
+        url = "http://127.0.0.1:9115"
+        if args.config and Path(args.config).exists():
+            config = _load(args.config)
+            if config is not None:
+                url = config.server.external_url
+    headers = {"X-Monitor-Client": "cli"}
+    token = getattr(args, "token", None) or os.environ.get("MONITOR_API_TOKEN", "")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return url.rstrip("/"), headers
+
+
+def _request(method: str, url: str, headers: dict[str, str], **kw):
+    import httpx
+
+    try:
+        with httpx.Client(timeout=10.0) as client:
+            return client.request(method, url, headers=headers, **kw)
+    except httpx.HTTPError as e:
+        print(f"cannot reach the daemon at {url}: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+
+
+def _failed(resp) -> bool:
+    if resp is None:
+        return True
+    if resp.status_code >= 400:
+        try:
+            detail = resp.json().get("error", resp.text)
+        except ValueError:
+            detail = resp.text
+        print(f"error {resp.status_code}: {detail}", file=sys.stderr)
+        return True
+    return False
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    action = "unack" if args.unack else "resolve" if args.resolve else "ack"
+    base, headers = _api(args)
+    body = {"comment": args.comment} if args.comment else {}
+    resp = _request("POST", f"{base}/api/v1/alerts/{args.fingerprint}/{action}", headers, json=body)
+    if _failed(resp):
+        return 1
+    data = resp.json().get("data", {})
+    print(f"{args.fingerprint}: {data.get('status', 'ok')}")
+    return 0
+
+
+def cmd_silence_add(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from monitor.alerting.matchers import parse_matchers
+    from probes.base import parse_duration
+
+    try:
+        matchers = [m for text in args.matchers for m in parse_matchers(text)]
+        start = _parse_at(args.start)
+        end = start + parse_duration(args.duration)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+
+    def iso(t: float) -> str:
+        return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+
+    base, headers = _api(args)
+    body = {"matchers": [{"name": m.name, "value": m.value, "isRegex": m.op in ("=~", "!~"),
+                          "isEqual": m.op in ("=", "=~")} for m in matchers],
+            "startsAt": iso(start), "endsAt": iso(end), "createdBy": args.author or "", "comment": args.comment}
+    resp = _request("POST", f"{base}/api/v2/silences", headers, json=body)
+    if _failed(resp):
+        return 1
+    print(resp.json()["silenceID"])
+    return 0
+
+
+def cmd_silence_list(args: argparse.Namespace) -> int:
+    base, headers = _api(args)
+    resp = _request("GET", f"{base}/api/v2/silences", headers)
+    if _failed(resp):
+        return 1
+    rows = [("ID", "MATCHERS", "ENDS", "STATE", "CREATED BY", "COMMENT")]
+    for s in resp.json():
+        if s["status"]["state"] == "expired" and not args.expired:
+            continue
+        ops = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
+        ms = ",".join(f'{m["name"]}{ops[(bool(m["isRegex"]), bool(m.get("isEqual", True)))]}"{m["value"]}"'
+                      for m in s["matchers"])
+        rows.append((s["id"], ms, s["endsAt"], s["status"]["state"], s["createdBy"], s["comment"]))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return 0
+
+
+def cmd_silence_expire(args: argparse.Namespace) -> int:
+    base, headers = _api(args)
+    ok = True
+    for sid in args.ids:
+        resp = _request("DELETE", f"{base}/api/v2/silence/{sid}", headers)
+        if _failed(resp):
+            ok = False
+        else:
+            print(f"{sid}: expired")
+    return 0 if ok else 1
+
+
+def _add_api_args(s: argparse.ArgumentParser, token: bool = True) -> None:
+    s.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="read server.external_url from here")
+    s.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then server.external_url)")
+    if token:
+        s.add_argument("--token", help="API bearer token (default: $MONITOR_API_TOKEN)")
+
+
+def _add_alerting_parsers(sub) -> None:
+    s = sub.add_parser("routes", help="routing tree tools")
+    rsub = s.add_subparsers(dest="routes_command", required=True)
+    t = rsub.add_parser("test", help="print the receivers an alert with these labels reaches (like amtool)")
+    t.add_argument("labels", nargs="+", help="label=value (or comma-separated pairs)")
+    t.add_argument("--verbose", "-v", action="store_true", help="also print each route's grouping and timers")
+    t.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    t.set_defaults(func=cmd_routes_test)
+
+    s = sub.add_parser("oncall", help="print who is on call and the next handoffs")
+    s.add_argument("--at", help="instead of now: Unix seconds or RFC 3339 (UTC when no zone)")
+    s.add_argument("-n", type=int, default=5, help="handoffs to show per schedule (default 5)")
+    s.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    s.set_defaults(func=cmd_oncall)
+
+    s = sub.add_parser("simulate", help="print who is notified when if nobody acknowledges an alert")
+    s.add_argument("--labels", required=True, help="e.g. severity=critical,service=api")
+    s.add_argument("--at", help="when the alert fires (default now): Unix seconds or RFC 3339")
+    s.add_argument("--config", "-c", default=DEFAULT_CONFIG)
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("ack", help="acknowledge (or --unack / --resolve) an alert on the running daemon")
+    s.add_argument("fingerprint")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--unack", action="store_true", help="withdraw the acknowledgement (escalation restarts)")
+    g.add_argument("--resolve", action="store_true", help="resolve by hand")
+    s.add_argument("--comment", default="")
+    _add_api_args(s)
+    s.set_defaults(func=cmd_ack)
+
+    s = sub.add_parser("silence", help="create, list and expire silences on the running daemon")
+    ssub = s.add_subparsers(dest="silence_command", required=True)
+    a = ssub.add_parser("add", help='add a silence: silence add \'service="api"\' --duration 2h --comment deploy')
+    a.add_argument("matchers", nargs="+", help='matchers, e.g. alertname=ApiDown \'service=~"api|db"\'')
+    a.add_argument("--duration", "-d", default="1h", help="how long (Prometheus duration, default 1h)")
+    a.add_argument("--start", help="start time (default now)")
+    a.add_argument("--comment", required=True)
+    a.add_argument("--author", default="", help="created by (default: the token name)")
+    _add_api_args(a)
+    a.set_defaults(func=cmd_silence_add)
+    ls = ssub.add_parser("list", help="list active and pending silences")
+    ls.add_argument("--expired", action="store_true", help="include expired silences")
+    _add_api_args(ls, token=False)
+    ls.set_defaults(func=cmd_silence_list)
+    e = ssub.add_parser("expire", help="expire silences by id")
+    e.add_argument("ids", nargs="+")
+    _add_api_args(e)
+    e.set_defaults(func=cmd_silence_expire)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``codebook-monitor``."""
     p = argparse.ArgumentParser(prog="codebook-monitor", description=__doc__.splitlines()[0])
@@ -154,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("test-rules", help="run rule unit tests in promtool's test format")
     s.add_argument("files", nargs="+")
     s.set_defaults(func=cmd_test_rules)
+
+    _add_alerting_parsers(sub)
+    # `export alertmanager` / `export prometheus` (logic in monitor.export)
+    from monitor.export import add_parser as add_export_parser
+
+    add_export_parser(sub)
     return p
 
 

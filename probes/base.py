@@ -160,7 +160,7 @@ class Probe(Protocol):
     async def close(self) -> None: ...
 
 
-def _one_line(exc: BaseException) -> str:
+def _exc_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
@@ -186,7 +186,7 @@ async def run_probe(probe: Probe, timeout: float, *, clock=time.monotonic, wall=
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a crashing probe is a failed probe, never a dead daemon
-        result = ProbeResult(False, error=_one_line(exc))
+        result = ProbeResult(False, error=_exc_line(exc))
     result.duration_seconds = clock() - start
     result.finished_at = wall()
     if not result.success and not result.error:
@@ -212,17 +212,18 @@ def secret_prefix(secret: Any, keep: int = 6) -> str:
     return value[:keep] + "..."
 
 
-def scrub_secrets(text: str, *secrets: Any) -> str:
+def scrub_secrets(text: str, *secrets: Any, keep: int = 6) -> str:
     """Return ``text`` with every occurrence of each secret replaced by its :func:`secret_prefix`.
 
-    Used on error strings built from vendor responses, which may echo a key back.
+    Used on error strings built from vendor responses, which may echo a key back. Longer
+    secrets are replaced first, so a secret containing another is not half-replaced.
 
     :param secrets: ``pydantic.SecretStr`` values, plain strings or ``None`` (ignored).
+    :param keep: leading characters a replaced secret may keep (see :func:`secret_prefix`).
     """
-    for secret in secrets:
-        value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret
-        if value and len(value) >= 4:
-            text = text.replace(value, secret_prefix(value))
+    values = {s.get_secret_value() if hasattr(s, "get_secret_value") else s for s in secrets}
+    for value in sorted((v for v in values if v), key=len, reverse=True):
+        text = text.replace(value, secret_prefix(value, keep))
     return text
 
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from monitor.api import alerting as alerting_api
 from monitor.api import probes as probes_api
 from monitor.api import rules as rules_api
 
@@ -47,6 +48,7 @@ def create_app(daemon: "Daemon") -> Starlette:
         Route("/-/ready", healthy),
         *probes_api.routes(daemon),
         *rules_api.routes(daemon),
+        *alerting_api.routes(daemon),
     ]
     for extra in getattr(daemon, "api_routes", lambda: [])():
         routes.append(extra)

@@ -285,9 +285,17 @@ class ApiConfig(Section):
     """``api:`` — authentication of the HTTP API.
 
     :ivar tokens: accepted bearer tokens (none by default: write endpoints are then refused).
+    :ivar slack_signing_secret: Slack app signing secret; verifies ``POST /api/v1/slack/actions``
+        (the endpoint answers 404 without it).
+    :ivar link_key: HMAC key of the signed acknowledge/resolve links in pages and emails (no links
+        without it).
+    :ivar link_ttl: how long a signed link stays valid (seconds; default 24h).
     """
 
     tokens: Annotated[list[ApiToken], unique_by("name", "token name")] = Field(default_factory=list)
+    slack_signing_secret: SecretStr | None = None
+    link_key: SecretStr | None = None
+    link_ttl: PositiveDuration = 86400.0
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from probes.base import secret_prefix
+
 __all__ = ["redact", "secret_values", "MIN_SECRET_LENGTH"]
 
 #: Shorter values are not registered for redaction: replacing every "ab" in every log line would
@@ -26,9 +28,7 @@ def redact(value: str) -> str:
     ``ck_live_1234567890abcdef`` -> ``ck_live_...`` (first 8 characters and ``...`` for values of
     16 characters or more); anything shorter -> ``***``.
     """
-    if len(value) >= 16:
-        return value[:8] + "..."
-    return "***"
+    return secret_prefix(value, keep=8) or "***"
 
 
 def secret_values(config: Any) -> list[str]:

@@ -19,6 +19,7 @@ from monitor.config.model import Config
 from monitor.daemon.probing import ProbeCollector, ProbeRunner
 from monitor.daemon.scheduler import Scheduler
 from monitor.daemon.rules_export import RuleCollector
+from monitor.daemon import alerting_glue
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.metrics import Metrics
 from monitor.promql.engine import Engine
@@ -69,12 +70,20 @@ class Daemon:
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.registry.register(RuleCollector(self.rules))
         self.state = None
+        self.alerting = None  # monitor.alerting.service.AlertService, built in start()
+        self.outbox = None  # monitor.notify.outbox.OutboxWorker
+        self.integrations: dict = {}
+        self.notify_metrics = alerting_glue.notify_metrics(self.registry)
+        self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
 
     async def _on_alerts(self, alerts: list) -> None:
-        """Receive the firing and newly resolved alerts of one group evaluation."""
+        """Receive the firing and newly resolved alerts of one group evaluation: hand them to
+        the alerting service (routing, mutes, outbox, escalation)."""
+        if self.alerting is not None:
+            await self.alerting.ingest(alerts, source="rules")
 
     def _build_scrapers(self, config: Config) -> None:
         """(Re)build scrapers; an unchanged target keeps its scraper (and its staleness
@@ -106,6 +115,14 @@ class Daemon:
             self.scheduler.add_interval_job(f"scrape:{t.name}", self._scrape_job(t.name), t.interval,
                                             first_delay=_spread(t.name, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
+        if self.alerting is not None:
+            self.scheduler.add_interval_job("alerting:tick", self._alerting_tick, alerting_glue.TICK_INTERVAL)
+
+    async def _alerting_tick(self) -> None:
+        try:
+            await self.alerting.tick()
+        except Exception:  # noqa: BLE001 - a tick failure must not stop the scheduler; state is in the store
+            log.exception("alerting tick failed")
 
     def _probe_job(self, name: str):
         async def job() -> None:
@@ -153,6 +170,10 @@ class Daemon:
         """
         self.state = await open_store(self.config.state)
         self.rules.state_store = self.state
+        self.integrations, self.alerting, self.outbox = await alerting_glue.start_alerting(
+            self.config, self.state, self.registry, self.notify_metrics)
+        self._tasks.append(asyncio.create_task(self.outbox.run(self._stop, alerting_glue.OUTBOX_INTERVAL),
+                                               name="outbox"))
         self._tasks.append(asyncio.create_task(self.rules.run(), name="rules"))
         self._schedule()
         self.scheduler.start()
@@ -162,6 +183,7 @@ class Daemon:
     async def stop(self) -> None:
         """Stop scheduling and close shared resources."""
         self.scheduler.shutdown()
+        self._stop.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -170,6 +192,7 @@ class Daemon:
                 await self.rules.persist()
             finally:
                 await self.state.close()
+        await alerting_glue.close_integrations(self.integrations)
         await self.probes.close()
         await self.http.aclose()
         log.info("daemon stopped")
@@ -205,6 +228,10 @@ class Daemon:
         if self.scheduler.running:
             self._schedule()
         asyncio.get_running_loop().create_task(old.close())
+        if self.alerting is not None:
+            old_integrations = self.integrations
+            self.integrations = alerting_glue.swap_config(self.alerting, self.outbox, config, self.notify_metrics)
+            asyncio.get_running_loop().create_task(alerting_glue.close_integrations(old_integrations))
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
 

@@ -29,22 +29,18 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from monitor.errors import NotifyError
+from probes.base import scrub_secrets
 
 #: How much of a response body goes into an error message (characters).
 BODY_LIMIT = 256
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each secret in ``text`` with a short prefix and ``...``.
-
-    At most ``min(4, len // 4)`` leading characters survive (``"xoxb..."``), so a secret is
-    never recoverable from a log line or an error message. Empty or very short values are
-    replaced entirely (``"***"``).
+    """Replace every occurrence of each secret in ``text`` with a short prefix and ``...``
+    (at most 4 leading characters, ``"xoxb..."``; ``"***"`` for short values), so a secret is
+    never recoverable from a log line or an error message (:func:`probes.base.scrub_secrets`).
     """
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        keep = min(4, len(secret) // 4) if len(secret) >= 8 else 0
-        text = text.replace(secret, (secret[:keep] + "...") if keep else "***")
-    return text
+    return scrub_secrets(text, *secrets, keep=4)
 
 
 def url_secrets(url: str) -> list[str]:

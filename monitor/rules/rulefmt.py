@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from probes.base import parse_duration as _parse_duration
 from monitor.errors import QueryError, RuleError
 from monitor.rules.templates import check_template
 
@@ -41,9 +42,6 @@ __all__ = ["RuleSpec", "GroupSpec", "RuleFileSpec", "RuleFileError", "parse_rule
 SEVERITIES = ("critical", "warning", "info")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-
 _FILE_KEYS = ("groups",)
 _GROUP_KEYS = ("name", "interval", "query_offset", "limit", "rules")
 _RULE_KEYS = ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations")
@@ -52,15 +50,17 @@ _RULE_KEYS = ("record", "alert", "expr", "for", "keep_firing_for", "labels", "an
 def parse_duration(s: str) -> float:
     """Parse a Prometheus duration (``model.ParseDuration``: ``1h30m``, ``5m``, ``90s``, ``0``) to seconds.
 
+    Rule files take duration strings only (not bare numbers), as Prometheus does.
+
     :raises ValueError: ``not a valid duration string: "5x"``.
     """
-    s = s.strip()
-    if s == "0":
-        return 0.0
-    m = _DURATION_RE.match(s)
-    if not s or not m or not any(m.groups()):
-        raise ValueError(f'not a valid duration string: "{s}"')
-    return float(sum(int(g) * u for g, u in zip(m.groups(), _DURATION_UNITS) if g))
+    text = str(s).strip()
+    try:
+        if text != "0" and not text[-1:].isalpha():
+            raise ValueError(text)
+        return _parse_duration(text)
+    except ValueError:
+        raise ValueError(f'not a valid duration string: "{text}"') from None
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,12 @@ class SampleBackend:
         self._weights = [e.weight for e in ENDPOINTS]
         self._client_ids = [c for c, _ in CLIENTS]
         self._client_weights = [w for _, w in CLIENTS]
+        # Create the error series up front (client_python's advice for labelled counters): a
+        # series born at the first error needs two scrapes before rate() sees it, which would
+        # delay the error-rate alerts by a scrape interval.
+        for e in ENDPOINTS:
+            for client_id in self._client_ids:
+                self.requests_total.labels(e.method, e.path, "500", client_id)
         self._update_fault_gauges()
 
     # -- faults -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ server, then the scheduler, then close shared resources.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -60,15 +61,22 @@ async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = N
     """
     daemon.config_path = Path(config_path)
     app = create_app(daemon)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(uvicorn.Config(
         app, host=host or daemon.config.server.host, port=port or daemon.config.server.port,
         log_config=None, access_log=False, lifespan="off"))
     daemon.server = server
     loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGHUP, lambda: reload_daemon(daemon, config_path))
-    except (NotImplementedError, RuntimeError):
-        pass
+
+    def stop() -> None:
+        log.info("stopping")
+        server.should_exit = True
+
+    for sig, handler in ((signal.SIGHUP, lambda: reload_daemon(daemon, config_path)),
+                         (signal.SIGTERM, stop), (signal.SIGINT, stop)):
+        try:
+            loop.add_signal_handler(sig, handler)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+            pass
     await daemon.start()
 
     async def announce() -> None:
@@ -86,4 +94,19 @@ async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = N
     finally:
         announcer.cancel()
         await daemon.stop()
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
     return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: uvicorn re-raises a caught SIGTERM
+    once ``serve()`` returns, which would kill the process before the daemon's orderly
+    shutdown (final state save, store close). :func:`serve` owns the signals instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # noqa: D401 - uvicorn hook
+        yield

@@ -380,19 +380,36 @@ class RuleManager:
             self._tasks[g.key] = asyncio.get_running_loop().create_task(self._group_loop(g),
                                                                         name=f"rules:{g.file}:{g.name}")
 
+    @staticmethod
+    def _next_for_deadline(g: RuleGroup) -> float | None:
+        """Earliest time a pending alert of ``g`` reaches its ``for`` (Unix seconds), or ``None``."""
+        due = None
+        for rule in g.rules:
+            if not isinstance(rule, AlertingRule):
+                continue
+            for a in rule.alerts():
+                if a.state == AlertState.PENDING and a.active_at is not None:
+                    t = a.active_at + rule.for_seconds
+                    due = t if due is None else min(due, t)
+        return due
+
     async def _group_loop(self, g: RuleGroup) -> None:
+        """Evaluate ``g`` on its interval, soon after new samples it reads arrive, and exactly
+        when a pending alert's ``for`` elapses (so firing never waits for the next slot)."""
         ev = self._wake[g.key]
         await self._safe_eval(g, self.clock())
         while True:
             now = self.clock()
             next_slot = g.eval_timestamp(now) + g.interval
+            due = self._next_for_deadline(g)
+            wake_at = next_slot if due is None or due <= now else min(next_slot, due)
             try:
-                await asyncio.wait_for(ev.wait(), timeout=max(0.0, next_slot - now))
+                await asyncio.wait_for(ev.wait(), timeout=max(0.0, wake_at - now))
                 await asyncio.sleep(self.debounce)  # coalesce a burst of appends into one evaluation
                 ev.clear()
                 ts = self.clock()
             except (TimeoutError, asyncio.TimeoutError):
-                ts = g.eval_timestamp(self.clock())
+                ts = self.clock() if wake_at < next_slot else g.eval_timestamp(self.clock())
             await self._safe_eval(g, ts)
 
     async def _safe_eval(self, g: RuleGroup, ts: float) -> None:

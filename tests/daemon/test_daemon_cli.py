@@ -40,6 +40,41 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+async def start_run(tmp_path: Path, config_text: str) -> tuple[asyncio.subprocess.Process, int]:
+    """Start ``python -m monitor run`` on a config with ``{port}`` filled in, wait until it
+    serves ``/health``; retry with another port when the chosen one was taken meanwhile.
+
+    :raises RuntimeError: the daemon exited for another reason (its stderr is in the message).
+    """
+    for _ in range(3):
+        port = closed_port()
+        write(tmp_path / "monitor.yaml", config_text.replace("{port}", str(port)))
+        log_path = tmp_path / "daemon-stderr.log"
+        with open(log_path, "wb") as log_file:  # a file, not a pipe nobody drains while it runs
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "monitor", "run", "--config", "monitor.yaml", cwd=tmp_path, env=_env(),
+                stdout=asyncio.subprocess.DEVNULL, stderr=log_file)
+        proc.log_path = log_path
+        async with httpx.AsyncClient(timeout=10) as client:
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:
+                if proc.returncode is not None:
+                    err = log_path.read_text(errors="replace")
+                    if "address already in use" in err.lower():
+                        break
+                    raise RuntimeError(f"the daemon exited with {proc.returncode}: {err[-3000:]}")
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/health")).status_code in (200, 503):
+                        return proc, port
+                except httpx.TransportError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    await stop_process(proc)
+                    raise RuntimeError("the daemon did not serve within 60 s")
+                await asyncio.sleep(0.2)
+    raise RuntimeError("no free port after 3 attempts")
+
+
 async def test_check_reports_every_config_error_with_position(tmp_path):
     write(tmp_path / "monitor.yaml", """\
         server:
@@ -159,17 +194,6 @@ async def test_probe_json_exit_codes(tmp_path):
 
 
 async def test_run_reloads_rules_on_sighup(tmp_path):
-    port = closed_port()
-    write(tmp_path / "monitor.yaml", f"""\
-        server:
-          host: 127.0.0.1
-          port: {port}
-        rules:
-          files: [rules/*.yaml]
-          evaluation_interval: 1s
-        state:
-          path: {tmp_path / 'state.db'}
-        """)
     rule = """\
         groups:
           - name: g
@@ -181,9 +205,16 @@ async def test_run_reloads_rules_on_sighup(tmp_path):
                   severity: warning
         """
     write(tmp_path / "rules" / "r.yaml", rule.format(name="BeforeHup"))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", "run", "--config", "monitor.yaml", cwd=tmp_path, env=_env(),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    proc, port = await start_run(tmp_path, f"""\
+        server:
+          host: 127.0.0.1
+          port: {{port}}
+        rules:
+          files: [rules/*.yaml]
+          evaluation_interval: 1s
+        state:
+          path: {tmp_path / 'state.db'}
+        """)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             async def names():
@@ -223,37 +254,18 @@ async def stop_process(proc: asyncio.subprocess.Process) -> str:
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
-    return (await proc.stderr.read()).decode() if proc.stderr else ""
+    return proc.log_path.read_text(errors="replace")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "uvicorn >= 0.29 re-raises the captured SIGTERM when Server.serve() returns, so "
-    "monitor/daemon/lifecycle.py serve() never reaches `await daemon.stop()` and the process "
-    "dies with -15"))
 async def test_run_stops_cleanly_on_sigterm(tmp_path):
-    port = closed_port()
-    write(tmp_path / "monitor.yaml", f"""\
+    proc, _ = await start_run(tmp_path, f"""\
         server:
           host: 127.0.0.1
-          port: {port}
+          port: {{port}}
         state:
           path: {tmp_path / 'state.db'}
         """)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", "run", "--config", "monitor.yaml", cwd=tmp_path, env=_env(),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            async def serving():
-                try:
-                    return (await client.get("/health")).status_code == 200
-                except httpx.TransportError:
-                    assert proc.returncode is None, "the daemon exited"
-                    return False
-
-            await eventually(serving, timeout=60, what="the daemon serving")
-    finally:
-        stderr = await stop_process(proc)
+    stderr = await stop_process(proc)
     assert "daemon stopped" in stderr, stderr[-3000:]
     assert proc.returncode == 0, stderr[-3000:]
 

@@ -32,12 +32,11 @@ HERE = Path(__file__).resolve().parent
 SCHEMA_VERSION = 39
 DS = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 RATE = "$__rate_interval"
-#: The daemon's registry has no ProcessCollector yet: set True once it exports
-#: ``process_resident_memory_bytes`` (the Memory panel then shows the resident set too).
-PROCESS_METRICS = False
-#: Name of an on-call gauge (``{schedule, person} 1``) once the daemon exports one; until then the
-#: Alerts dashboard shows the escalation figures where "who is on call" would be.
-ONCALL_METRIC: str | None = None
+#: The daemon exports ``process_resident_memory_bytes`` (the Memory panel shows the resident set).
+PROCESS_METRICS = True
+#: The on-call gauge (``{schedule, person} 1``) the daemon exports; ``None`` shows the escalation
+#: figures where "who is on call" would be.
+ONCALL_METRIC: str | None = "monitor_oncall"
 #: Query = (PromQL, legend) or (PromQL, legend, {"instant": True, "format": "table"}).
 Query = tuple
 

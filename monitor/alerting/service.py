@@ -257,9 +257,10 @@ class AlertService:
             if self.dispatcher is not None:
                 self.dispatcher.put(converted, now)
                 await self._deliver(self.dispatcher.flush(now), now)
-            await self._start_escalations(now, {a.fingerprint for a in converted})
-            await self.escalation.step_due(now, self._suppressed(now))
-            self._gauges(now)
+            marked = self._marked(now)
+            await self._start_escalations(now, marked, {a.fingerprint for a in converted})
+            await self.escalation.step_due(now, self._suppressed(marked, now))
+            self._gauges(now, marked)
         return len(converted)
 
     @staticmethod
@@ -293,24 +294,26 @@ class AlertService:
                 wake = self.dispatcher.next_wakeup()
                 if wake is not None and wake.timestamp() <= now:
                     await self._deliver(self.dispatcher.flush(now), now)
-            await self._start_escalations(now, None)
-            await self.escalation.step_due(now, self._suppressed(now))
+            marked = self._marked(now)
+            await self._start_escalations(now, marked, None)
+            await self.escalation.step_due(now, self._suppressed(marked, now))
             await self.escalation.prune(now, ESCALATION_RETENTION)
-            self._gauges(now)
+            self._gauges(now, marked)
 
     def _marked(self, now: float) -> list[Alert]:
         if self.dispatcher is not None:
             return self.dispatcher.alerts(now)
         return sorted(self._current.values(), key=lambda a: a.labels)
 
-    def _suppressed(self, now: float) -> set[str]:
+    @staticmethod
+    def _suppressed(marked: list[Alert], now: float) -> set[str]:
         """Fingerprints of firing alerts muted now (their escalations are held)."""
-        return {a.fingerprint for a in self._marked(now) if a.state != "active" and not a.resolved(now)}
+        return {a.fingerprint for a in marked if a.state != "active" and not a.resolved(now)}
 
-    async def _start_escalations(self, now: float, only: set[str] | None) -> None:
+    async def _start_escalations(self, now: float, marked: list[Alert], only: set[str] | None) -> None:
         if not self.escalation.enabled:
             return
-        for a in self._marked(now):
+        for a in marked:
             if only is not None and a.fingerprint not in only:
                 continue
             if a.resolved(now) or a.state != "active":
@@ -354,10 +357,10 @@ class AlertService:
         await self.store.kv_set(key, {"tid": tid, "seq": seq, "at": now}, now)
         return f"{tid}#{seq}"
 
-    def _gauges(self, now: float) -> None:
+    def _gauges(self, now: float, marked: list[Alert] | None = None) -> None:
         if self.metrics is None:
             return
-        marked = [a for a in self._marked(now) if not a.resolved(now)]
+        marked = [a for a in (self._marked(now) if marked is None else marked) if not a.resolved(now)]
         self.metrics.silenced.set(sum(1 for a in marked if a.silenced_by))
         self.metrics.inhibited.set(sum(1 for a in marked if a.inhibited_by))
         self.metrics.muted.set(sum(1 for a in marked if a.muted_by))
@@ -408,8 +411,8 @@ class AlertService:
                                         comment=comment)
             await self.store.audit(actor, "ack", now, target=fingerprint, source=source,
                                    detail={"comment": comment} if comment else None)
-            esc = await self.escalation.acknowledge(fingerprint, now, actor, source)
-            if esc is None and self.esc_metrics is not None:
+            await self.escalation.acknowledge(fingerprint, now, actor, source)
+            if self.esc_metrics is not None:
                 self.esc_metrics.acks.labels(source.split(":", 1)[0]).inc()
             transition = f"ack:{fingerprint}:{int(now * 1000)}"
             await self._to_receivers(fingerprint, "acknowledged", now, transition, ["slack", "pagerduty"])

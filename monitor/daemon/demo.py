@@ -3,7 +3,9 @@
 
 It seeds the example tables into the local PostgreSQL (``DATABASE_URL``, default the local
 ``test`` database, schema ``codebook_demo``) when it is reachable, starts a local TLS endpoint
-with a freshly made certificate, starts the sample backend, then runs the daemon.
+with a freshly made certificate, starts the sample backend and the local Slack / PagerDuty /
+webhook stand-ins (:mod:`examples.notify_sinks`, on the backend port + 1, which print one line
+per message received), then runs the daemon.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 DEMO_SCHEMA = "codebook_demo"
+#: The API token of examples/monitor.yaml when ``MONITOR_API_TOKEN`` is not set (printed in the banner).
+DEMO_API_TOKEN = "demo-api-token-0123456789"
 
 log = logging.getLogger("monitor.demo")
 
@@ -39,11 +43,14 @@ def run_demo(*, port: int = 9115, backend_port: int = 8000, config: str | None =
     os.environ.setdefault("DEMO_TLS_PORT", str(backend_port + 443))
     os.environ.setdefault("MONITOR_STATE_DIR", str(Path.cwd()))
     os.environ.setdefault("DEMO_API_KEY", "demo-key-0123456789abcdef")
+    os.environ.setdefault("DEMO_SINKS_PORT", str(backend_port + 1))
+    os.environ.setdefault("DEMO_SINKS_URL", f"http://127.0.0.1:{os.environ['DEMO_SINKS_PORT']}")
+    os.environ.setdefault("MONITOR_API_TOKEN", DEMO_API_TOKEN)
     return asyncio.run(_demo(port, backend_port, config or str(EXAMPLES / "monitor.yaml")))
 
 
 async def _demo(port: int, backend_port: int, config_path: str) -> int:
-    from examples import sample_backend, seed, tls_endpoint
+    from examples import notify_sinks, sample_backend, seed, tls_endpoint
     from monitor.config.loader import load_config
     from monitor.config.secrets import secret_values
     from monitor.daemon.lifecycle import serve
@@ -65,19 +72,34 @@ async def _demo(port: int, backend_port: int, config_path: str) -> int:
         log.warning("could not seed PostgreSQL; database probes will fail", extra={"error": str(exc)})
     tls = await tls_endpoint.start("127.0.0.1", int(os.environ["DEMO_TLS_PORT"]))
     backend = await sample_backend.serve("127.0.0.1", backend_port)
+    try:
+        sinks = await notify_sinks.start("127.0.0.1", int(os.environ["DEMO_SINKS_PORT"]))
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        await backend.stop()
+        tls.close()
+        return 1
 
     async def banner(daemon: Daemon) -> None:
         url = f"http://127.0.0.1:{port}"
+        token = os.environ["MONITOR_API_TOKEN"]
+        token = token if token == DEMO_API_TOKEN else "$MONITOR_API_TOKEN"  # never print a real one
         print(f"\ncodebook-monitor demo is running\n"
               f"  daemon metrics : curl {url}/metrics\n"
               f"  probe results  : curl {url}/api/v1/probes\n"
               f"  alerts         : curl {url}/api/v1/alerts\n"
               f"  sample backend : {os.environ['BACKEND_URL']}  (faults: curl -X POST "
               f"{os.environ['BACKEND_URL']}/faults -d '{{\"error_rate\": 1}}')\n"
+              f"  notifications  : curl {sinks.url}/messages  (Slack, PagerDuty and webhook stand-ins;\n"
+              f"                   each message is also printed here as a [slack] / [pager] / [webhook] line)\n"
+              f"  acknowledge    : MONITOR_API_TOKEN={token} "
+              f"codebook-monitor ack FINGERPRINT --url {url}\n"
+              f"                   (FINGERPRINT: the dedup= of a [pager] line, or see {url}/api/v2/alerts)\n"
               f"  stop           : Ctrl-C\n", file=sys.stderr, flush=True)
 
     try:
         return await serve(Daemon(config), config_path, port=port, on_started=banner)
     finally:
         await backend.stop() if hasattr(backend, "stop") else None
+        await sinks.stop()
         tls.close()

@@ -12,15 +12,16 @@ import time
 from typing import Any
 
 import httpx
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 
 from monitor import __version__
 from monitor.config.model import Config
 from monitor.daemon.probing import ProbeCollector, ProbeRunner
 from monitor.daemon.scheduler import Scheduler
-from monitor.daemon.rules_export import RuleCollector
+from monitor.daemon.collectors import OnCallCollector, RuleCollector
 from monitor.daemon import alerting_glue
 from monitor.errors import ConfigError, ConfigErrors
+from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
@@ -69,6 +70,8 @@ class Daemon:
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.registry.register(RuleCollector(self.rules))
+        self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
+        ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.state = None
         self.alerting = None  # monitor.alerting.service.AlertService, built in start()
         self.outbox = None  # monitor.notify.outbox.OutboxWorker

@@ -265,14 +265,16 @@ class EscalationRunner:
         return n
 
     async def acknowledge(self, fingerprint: str, now: float, by: str, source: str) -> Escalation | None:
-        """Stop the walk (``ack_timeout`` re-triggers it); ``None`` when the alert has no escalation."""
+        """Stop the walk (``ack_timeout`` re-triggers it); ``None`` when the alert has no escalation.
+
+        The first acknowledgement of a walk is observed in the time-to-acknowledge histogram.
+        """
         esc = self.escalations.get(fingerprint)
         if esc is None or esc.state.resolved_at is not None:
             return esc
         first = esc.state.acked_at is None
         await self._apply(esc, engine.acknowledge(esc.snap, esc.state, now, by), now)
         if self.metrics is not None and first:
-            self.metrics.acks.labels(source.split(":", 1)[0]).inc()
             self.metrics.mtta.labels(esc.snap.priority).observe(max(0.0, now - esc.snap.started_at))
         return esc
 

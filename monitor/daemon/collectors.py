@@ -1,5 +1,5 @@
-"""Export rule evaluation on ``/metrics``: ``ALERTS``, ``ALERTS_FOR_STATE`` and the rule-group
-figures (``monitor_rule_*``), read from the rule manager at scrape time.
+"""Collectors that read the daemon's state at scrape time for ``/metrics``: rule evaluation
+(``ALERTS``, ``ALERTS_FOR_STATE``, ``monitor_rule_*``) and who is on call (``monitor_oncall``).
 
 ``ALERTS{alertname, alertstate, <alert labels>} 1`` and ``ALERTS_FOR_STATE{alertname,
 <alert labels>} <active_at seconds>`` are the series Prometheus writes for every pending and
@@ -9,11 +9,14 @@ Prometheus's ``prometheus_rule_*`` metrics (``rules/group.go`` ``NewGroupMetrics
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.escalation.schedule import OnCallLookup
 from monitor.rules.manager import RuleManager
 from monitor.tsdb.series import METRIC_NAME
 
@@ -64,3 +67,27 @@ class RuleCollector(Collector):
                                "Whether the last rule reload succeeded (1) or was rejected (0).")
         ok.add_metric([], 1.0 if self._manager.last_reload_successful else 0.0)
         yield ok
+
+
+class OnCallCollector(Collector):
+    """Collect ``monitor_oncall{schedule, person} 1`` for whoever is on call now in each schedule.
+
+    :param lookup: returns the current ``OnCallLookup`` (it changes on reload).
+    :param clock: Unix seconds.
+    """
+
+    def __init__(self, lookup: Callable[[], OnCallLookup | None], clock: Callable[[], float] = time.time) -> None:
+        self._lookup = lookup
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        fam = GaugeMetricFamily("monitor_oncall", "1 for the person on call now in each schedule.",
+                                labels=["schedule", "person"])
+        lookup = self._lookup()
+        if lookup is not None:
+            now = self._clock()
+            for name in sorted(lookup.schedules):
+                person = lookup(f"schedule:{name}", now)
+                if person is not None:
+                    fam.add_metric([name, person], 1.0)
+        yield fam

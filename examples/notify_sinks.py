@@ -58,6 +58,7 @@ import signal
 import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -76,6 +77,9 @@ SECRET_PREFIX = 8
 LINE_LIMIT = 160
 """Longest message text echoed on one line (the recorded message keeps all of it)."""
 
+MAX_MESSAGES = 10_000
+"""How many received messages are kept (a long demo run must not grow without bound)."""
+
 PD_ACTIONS = ("trigger", "acknowledge", "resolve")
 PD_SEVERITIES = ("critical", "error", "warning", "info")
 
@@ -91,19 +95,21 @@ def _one_line(text: str) -> str:
 
 
 def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """The default echo: the line on stderr, after the UTC time of day."""
+    print(f"{datetime.now(timezone.utc):%H:%M:%S} {line}", file=sys.stderr, flush=True)
 
 
 @dataclass
 class Recorder:
     """What the sinks received, in arrival order, and the echo of each message.
 
-    :param echo: called with one readable line per message (``print`` to stderr by default).
-    :ivar messages: the recorded messages (dicts, see ``GET /messages``).
+    :param echo: called with one readable line per message (to stderr, after the time, by default).
+    :ivar messages: the recorded messages (dicts, see ``GET /messages``); the oldest are
+        dropped beyond :data:`MAX_MESSAGES`.
     """
 
     echo: Callable[[str], None] = _stderr
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_MESSAGES))
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def add(self, sink: str, line: str, **data: Any) -> dict[str, Any]:

@@ -429,7 +429,9 @@ def _bind(host: str, port: int) -> socket.socket:
     :raises OSError: the address is taken or cannot be bound.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP (not 0) so asyncio sets TCP_NODELAY; otherwise each response waits ~40 ms on
+    # the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

@@ -88,6 +88,8 @@ class EmailNotifier:
 
         :raises NotifyError: 4yz/disconnect/timeout retryable, 5yz and no-STARTTLS permanent.
         """
+        if message.kind == "handoff":  # handoff announcements are Slack-only
+            return NotifyResult(skipped=True)
         to = message.recipient or self.conf.to
         if not to:
             raise NotifyError("email: no recipient configured and none given", retryable=False)
@@ -106,7 +108,9 @@ class EmailNotifier:
 
     def _send(self, mime: EmailMessage, rcpts: list[str]) -> None:
         conf = self.conf
-        ctx = self._tls or ssl.create_default_context()
+        if self._tls is None and (conf.port == 465 or conf.require_tls):
+            self._tls = ssl.create_default_context()  # built once: ~25 ms of CPU each time
+        ctx = self._tls
         if conf.port == 465:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(conf.host, conf.port, local_hostname=conf.hello,
                                                   timeout=conf.timeout, context=ctx)

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alerting.alert import Alert, to_datetime
-from monitor.alerting.inhibit import Inhibitor
+from monitor.alerting.inhibit import InhibitIndex, Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.route import Route, RouteMatch
 from monitor.alerting.silence import Silences
@@ -104,14 +104,21 @@ class MuteStages:
         self.silences = silences
         self.maintenance = maintenance
 
+    def index(self, sources: Iterable[Alert], now: datetime | float) -> "InhibitIndex | list[Alert]":
+        """Prepare ``sources`` once for many :meth:`mark` calls at ``now``."""
+        return self.inhibitor.index(sources, now) if self.inhibitor else list(sources)
+
     def mark(self, alert: Alert, sources: Iterable[Alert], now: datetime | float) -> Alert:
         """Return ``alert`` with its status markers computed at ``now``.
 
-        :param sources: every current alert (candidates for inhibiting sources).
+        :param sources: every current alert (candidates for inhibiting sources), or
+            :meth:`index` of them when marking many alerts at one instant.
         """
         labels = alert.labels
+        if self.inhibitor and not isinstance(sources, InhibitIndex):
+            sources = self.inhibitor.index(sources, now)
         return alert.with_marks(
-            inhibited_by=tuple(self.inhibitor.mutes(labels, sources, now)) if self.inhibitor else (),
+            inhibited_by=tuple(sources.mutes(labels)) if self.inhibitor else (),
             silenced_by=tuple(self.silences.mutes(labels, now)) if self.silences else (),
             muted_by=tuple(self.maintenance.mutes(labels, now)) if self.maintenance else (),
         )
@@ -177,6 +184,7 @@ class Dispatcher:
         self.nflog_retention = nflog_retention
         self._groups: dict[str, _Group] = {}
         self._alerts: dict[str, Alert] = {}
+        self._index: tuple[Any, Any] | None = None  # (instant, mute index) shared by flushes at one instant
         self._nflog: dict[str, _NflogEntry] = {}
 
     # -- input ----------------------------------------------------------------------------------
@@ -189,6 +197,7 @@ class Dispatcher:
             old = self._alerts.get(fp)
             alert = old.merge(alert) if old is not None and old.overlaps(alert) else alert
             self._alerts[fp] = alert
+            self._index = None
             for match in self.route.routes_for(alert.labels):
                 group_labels = match.opts.group_labels(alert.labels)
                 key = f"{match.route_key}:{_fmt_labels(group_labels)}"
@@ -227,8 +236,9 @@ class Dispatcher:
 
     def alerts(self, now: datetime | float) -> list[Alert]:
         """Return every alert held, with status markers computed at ``now`` (muted ones included)."""
-        sources = list(self._alerts.values())
-        return [self.mutes.mark(a, sources, now) for a in sorted(sources, key=lambda a: a.labels)]
+        held = list(self._alerts.values())
+        sources = self.mutes.index(held, now)
+        return [self.mutes.mark(a, sources, now) for a in sorted(held, key=lambda a: a.labels)]
 
     def groups(self) -> list[GroupView]:
         """Return the current aggregation groups."""
@@ -245,7 +255,10 @@ class Dispatcher:
     def _flush_group(self, g: _Group, t: datetime) -> Notification | None:
         g.has_flushed = True
         g.next_flush = t + timedelta(seconds=g.route.group_interval)
-        sources = list(self._alerts.values())
+        # One index per instant and alert set, shared by every group flushed at ``t``.
+        if self._index is None or self._index[0] != t:
+            self._index = (t, self.mutes.index(self._alerts.values(), t))
+        sources = self._index[1]
         marked = [self.mutes.mark(a, sources, t) for a in g.alerts.values()]
         resolved_fps = [a.fingerprint for a in marked if a.resolved(t)]
         notification = None
@@ -290,6 +303,7 @@ class Dispatcher:
         held = {fp for g in self._groups.values() for fp in g.alerts}
         for fp in [fp for fp, a in self._alerts.items() if fp not in held and a.resolved(t)]:
             del self._alerts[fp]
+            self._index = None
         horizon = t - timedelta(seconds=self.nflog_retention)
         for key in [k for k, e in self._nflog.items() if e.at < horizon and k not in self._groups]:
             del self._nflog[key]

@@ -59,6 +59,10 @@ def format_float(v: float) -> str:
     return r
 
 
+#: Most memoised group keys (all ``by``/``without`` clauses together) before starting over.
+_GROUP_KEY_MEMO = 200_000
+
+
 def _grouping_key(node: n.Aggregate):
     """Return ``labels -> group labels`` (``generateGroupingLabels``)."""
     names = frozenset(node.grouping)
@@ -71,58 +75,87 @@ def _grouping_key(node: n.Aggregate):
     return lambda lb: empty
 
 
+def group_keys(q: "_Query", node: n.Aggregate, labels: list[Labels]) -> list[Labels] | None:
+    """Return the group labels of each label set in ``labels``, or ``None`` when there is
+    one group (no ``by`` labels and no ``without``).
+
+    A label set's group labels depend on the grouping clause alone, so they are memoised per
+    clause in the engine (rules aggregate the same series every round).
+    """
+    if not node.without and not node.grouping:
+        return None
+    memos = q.engine._group_keys
+    if len(memos) > 64 or sum(map(len, memos.values())) > _GROUP_KEY_MEMO:
+        memos.clear()  # label churn or many different clauses: start over
+    clause = (node.without, frozenset(node.grouping))
+    memo = memos.get(clause)
+    if memo is None:
+        memo = memos[clause] = {}
+    get = memo.get
+    key = _grouping_key(node)
+    out = []
+    append = out.append
+    for lb in labels:
+        k = get(lb)
+        if k is None:
+            k = key(lb)
+            # One object per group (many series share it): the memo holds group labels
+            # under their own key too.
+            k = memo[lb] = memo.setdefault(k, k)
+        append(k)
+    return out
+
+
 def aggregate(q: "_Query", node: n.Aggregate, t: int) -> list[Sample]:
     """Evaluate an aggregation at ``t``."""
     op = node.op
     param: Any = None
     if node.param is not None:
         param = q.eval(node.param, t)
-    vec = q.eval(node.expr, t)
     if op in ("topk", "bottomk"):
-        return _topk(node, vec, param, t)
+        return _topk(node, q.eval(node.expr, t), param, t)
     if op == "count_values":
-        return _count_values(node, vec, param, t)
-    if op == "quantile" and not vec:
+        return _count_values(node, q.eval(node.expr, t), param, t)
+    labels, values = q.eval_columns(node.expr, t)
+    if op == "quantile" and not values:
         return []
-    key = _grouping_key(node)
-    if op == "sum":
-        return _sum(vec, key, t)
-    groups: dict[Labels, list[float]] = {}
-    for s in vec:
-        k = key(s.labels)
-        g = groups.get(k)
-        if g is None:
-            groups[k] = [s.v]
-        else:
-            g.append(s.v)
-    if op not in _REDUCERS:
+    if op not in _REDUCERS and op != "sum":
         raise QueryError(f"aggregation {op!r} is not supported")
-    fn = _REDUCERS[op]
+    keys = group_keys(q, node, labels)
+    if keys is None:
+        groups: dict[Labels, list[float]] = {Labels(): values} if values else {}
+    else:
+        groups = {}
+        for k, v in zip(keys, values):
+            g = groups.get(k)
+            if g is None:
+                groups[k] = [v]
+            else:
+                g.append(v)
+    if op == "sum":
+        return [Sample(k, t, _kahan_sum(vals)) for k, vals in groups.items()]
     if op == "quantile":
         return [Sample(k, t, quantile(param, vals)) for k, vals in groups.items()]
+    fn = _REDUCERS[op]
     return [Sample(k, t, fn(vals)) for k, vals in groups.items()]
 
 
-def _sum(vec: list[Sample], key, t: int) -> list[Sample]:
-    acc: dict[Labels, list[float]] = {}
-    for s in vec:
-        k = key(s.labels)
-        a = acc.get(k)
-        if a is None:
-            acc[k] = [s.v, 0.0]
+def _kahan_sum(vs: list[float]) -> float:
+    """Kahan-Neumaier sum of ``vs`` in order (``kahanSumInc``, inlined: the hot path of
+    ``sum(rate(...))``)."""
+    s = vs[0]
+    c = 0.0
+    for x in vs[1:]:
+        tot = s + x
+        if tot - tot != 0.0:  # inf or nan
+            if math.isinf(tot):
+                c = 0.0
+        elif abs(s) >= abs(x):
+            c += (s - tot) + x
         else:
-            # Inline kahan_inc: this is the hot path of sum(rate(...)).
-            x = s.v
-            tot = a[0] + x
-            if tot - tot != 0.0:  # inf or nan
-                if math.isinf(tot):
-                    a[1] = 0.0
-            elif abs(a[0]) >= abs(x):
-                a[1] += (a[0] - tot) + x
-            else:
-                a[1] += (x - tot) + a[0]
-            a[0] = tot
-    return [Sample(k, t, a[0] if math.isinf(a[0]) else a[0] + a[1]) for k, a in acc.items()]
+            c += (x - tot) + s
+        s = tot
+    return s if math.isinf(s) else s + c
 
 
 def _avg(vals: list[float]) -> float:

@@ -10,10 +10,13 @@ absolute multiples of their step (``SubqueryExpr`` in ``eval``).
 Range queries are evaluated step by step, but every selector reads the store once per query,
 over the union of the times it will need (``FindMinMaxTime``), and then slides over that data
 with binary search. Instant queries (rule evaluations) share the results of function calls
-and aggregations through a small per-engine cache keyed by (expression, time), dropped as soon
-as the store reports new samples for a metric the expression reads; call
-:meth:`Engine.clear_cache` after deleting data from the store (``SampleStore.clear``), which
-does not notify.
+and aggregations through a small per-engine cache keyed by (expression, time), and the
+per-series results of range functions (``rate`` etc.) through a memo keyed by (function,
+window) and series, so ``rate(x{a="1"}[5m])`` and ``rate(x[5m])`` compute each series' rate
+once (see :meth:`_Query.range_columns`). Both are dropped as soon as the store reports new
+samples for a metric they read; call :meth:`Engine.clear_cache` after deleting data from the
+store (``SampleStore.clear``), which does not notify. Aggregations read range functions as
+columns (labels, values), so ``sum(rate(x[5m]))`` makes no object per series.
 
 Usage::
 
@@ -34,9 +37,36 @@ from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.aggregations import aggregate
 from monitor.promql.binops import eval_binary
-from monitor.promql.functions import FUNCTIONS, RangeArg, check_duplicates, drop_name
+from monitor.promql.functions import (FUNCTIONS, RangeArg, check_duplicate_labels, check_duplicates,
+                                      drop_name)
 from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
 from monitor.tsdb.series import Labels, is_stale
+
+
+#: Memo entry of a series without samples in the window (see _Query.range_columns).
+_ABSENT = object()
+
+
+class _RangeMemo:
+    """Results of one range function over one window (see ``_Query.range_columns``).
+
+    :ivar values: series labels -> value, ``None`` (no output element) or ``_ABSENT`` (no
+        samples in the window).
+    :ivar columns: (selector key, keep_name) -> ``(labels, values, series count)`` of a
+        selector whose series were all in ``values``.
+    """
+
+    __slots__ = ("values", "columns")
+
+    def __init__(self) -> None:
+        self.values: dict[Labels, Any] = {}
+        self.columns: dict[tuple[str, bool], tuple[list[Labels], list[float], int]] = {}
+
+
+#: Most nameless label sets kept (Engine.nameless) before starting over.
+_NAMELESS_LIMIT = 100_000
+#: Most (function, window) memos of per-series range-function results kept at once.
+_MEMO_WINDOWS = 256
 
 
 class _Query:
@@ -117,35 +147,144 @@ class _Query:
         lo, hi = self.bounds.get(sel.key, (self.start, self.end))
         store = self.engine.store
         groups = sel.or_matchers or [sel.matchers]
-        seen: dict[Labels, tuple[Labels, Labels, Any, Any]] = {}
+        got = []
+        append = got.append
+        nameless, known = self.engine.nameless, self.engine._nameless.get
+        samples = 0
+        seen: set[Labels] | None = set() if len(groups) > 1 else None
         for matchers in groups:
-            for sl in store.select(matchers, lo, hi):
-                if sl.labels in seen:
-                    continue
-                ts, vs = sl.timestamps, sl.values
-                # sum() is NaN iff a NaN (or +Inf and -Inf) is present: a C-speed pre-check.
-                if drop_stale and _has_nan(vs):
-                    keep = [i for i, v in enumerate(vs) if not (v != v and is_stale(v))]
-                    if len(keep) != len(vs):
-                        ts = [ts[i] for i in keep]
-                        vs = [vs[i] for i in keep]
-                    if not ts:
+            for labels, ts, vs in store.select(matchers, lo, hi):
+                if seen is not None:
+                    if labels in seen:
                         continue
-                seen[sl.labels] = (sl.labels, drop_name(sl.labels), ts, vs)
-                self.samples += len(ts)
-        if len(seen) > self.engine.max_series:
+                    seen.add(labels)
+                # sum() (C speed) is NaN iff a NaN is present (or +Inf meets -Inf, a false
+                # positive that only costs the exact check below).
+                if drop_stale:
+                    total = sum(vs)
+                    if total != total:
+                        keep = [i for i, v in enumerate(vs) if not (v != v and is_stale(v))]
+                        if len(keep) != len(vs):
+                            ts = [ts[i] for i in keep]
+                            vs = [vs[i] for i in keep]
+                        if not ts:
+                            continue
+                append((labels, known(labels) or nameless(labels), ts, vs))
+                samples += len(ts)
+        self.samples += samples
+        self._check_limits(len(got), sel)
+        if len(groups) > 1:
+            got.sort(key=lambda item: item[0])
+        self.data[key] = got
+        return got
+
+    def _check_limits(self, n_series: int, sel: n.VectorSel) -> None:
+        """Raise once a selector selects more than ``max_series`` series or the query has
+        loaded more than ``max_samples`` samples."""
+        if n_series > self.engine.max_series:
             raise QueryError(
-                f"query selects {len(seen)} series for {sel.text}, more than the limit of "
+                f"query selects {n_series} series for {sel.text}, more than the limit of "
                 f"{self.engine.max_series} series (max_series)")
         if self.samples > self.engine.max_samples:
             raise QueryError(
                 f"query loads {self.samples} samples, more than the limit of "
                 f"{self.engine.max_samples} samples (max_samples)")
-        got = list(seen.values())
-        if len(groups) > 1:
-            got.sort(key=lambda item: item[0])
-        self.data[key] = got
-        return got
+
+    def range_columns(self, node: n.Call, t: int, kernel: Any,
+                      keep_name: bool = False) -> tuple[list[Labels], list[float]]:
+        """Apply a range-function kernel ``kernel(ts, vs, arg) -> float | None`` to each
+        series of ``node.args[0]`` at ``t``; ``None`` means no output element.
+
+        :return: ``(labels, values)`` of the series with a result, in label order; labels are
+            the series' own if ``keep_name``, else without ``__name__`` (duplicates are the
+            caller's to reject). Columns rather than samples: an aggregation over them (the
+            usual ``sum(rate(...))``) then allocates no object per series.
+
+        Results are memoised per series when the argument is a store selector of a shareable
+        call in an instant query: ``rate(x{a="1"}[5m])`` and ``rate(x[5m])`` in the rules of
+        one group need the same per-series rates. A memo (:class:`_RangeMemo`) is kept per
+        (metric names, function, window start, end, range) and dropped with the engine's
+        result cache when new samples of the metric arrive. When every series the selector
+        matches (``SampleStore.series``) is in the memo, no samples are loaded at all (so
+        none count towards ``max_samples``; ``max_series`` still applies), and the columns
+        are kept for the next evaluation of the same selector.
+        """
+        arg_node = node.args[0]
+        memo = None
+        if self.use_cache and node.cache_key is not None and isinstance(arg_node, n.MatrixSel):
+            lo_t, ref = self.range_window(arg_node, t)
+            memo = self.engine._range_memo((node.names, node.name, lo_t, ref, arg_node.range))
+        out_labels: list[Labels] = []
+        out_values: list[float] = []
+        append, append_v = out_labels.append, out_values.append
+        if memo is None:
+            arg = self.eval(arg_node, t)
+            for labels, nameless, ts, vs in arg.series:
+                v = kernel(ts, vs, arg)
+                if v is not None:
+                    append(labels if keep_name else nameless)
+                    append_v(v)
+            return out_labels, out_values
+        sel = arg_node.vs
+        values = memo.values
+        missing: list[Labels] = []
+        series = getattr(self.engine.store, "series", None)
+        if series is not None and not sel.or_matchers:
+            done = memo.columns.get((sel.key, keep_name))
+            if done is not None:  # the same selector again (under another aggregation)
+                self._check_limits(done[2], sel)
+                return list(done[0]), list(done[1])
+            selected = series(sel.matchers)  # label-sorted like select(), no samples read
+            missing = [lb for lb in selected if lb not in values]
+            if not missing:
+                nameless, known = self.engine.nameless, self.engine._nameless.get
+                n_series = 0
+                for labels in selected:
+                    v = values[labels]
+                    if v is _ABSENT:
+                        continue
+                    n_series += 1
+                    if v is not None:
+                        append(labels if keep_name else known(labels) or nameless(labels))
+                        append_v(v)
+                self._check_limits(n_series, sel)
+                memo.columns[sel.key, keep_name] = (out_labels, out_values, n_series)
+                return list(out_labels), list(out_values)
+        arg = self.eval(arg_node, t)
+        get = values.get
+        for labels, nameless, ts, vs in arg.series:
+            v = get(labels, _ABSENT)
+            if v is _ABSENT:
+                v = values[labels] = kernel(ts, vs, arg)
+            if v is not None:
+                append(labels if keep_name else nameless)
+                append_v(v)
+        for labels in missing:
+            if labels not in values:  # no samples in the window
+                values[labels] = _ABSENT
+        return out_labels, out_values
+
+    def eval_columns(self, node: n.Node, t: int) -> tuple[list[Labels], list[float]]:
+        """Evaluate an instant-vector expression at ``t`` as ``(labels, values)`` columns.
+
+        A range function over a selector (``rate(x[5m])``) is computed straight into columns
+        (see :meth:`range_columns`), unless its samples are in the result cache already.
+        """
+        while isinstance(node, n.Paren):
+            node = node.expr
+        if isinstance(node, n.Call):
+            spec = getattr(FUNCTIONS.get(node.name), "range_kernel", None)
+            hit = None
+            if node.cache_key is not None and self.use_cache:
+                hit = self.engine._cache.get((node.cache_key, t))
+            if spec is not None and hit is None:
+                kernel, keep_name = spec
+                labels, values = self.range_columns(node, t, kernel, keep_name)
+                if not keep_name:
+                    check_duplicate_labels(labels)
+                return labels, values
+        vec = self.eval(node, t)
+        return [s.labels for s in vec], [s.v for s in vec]
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -206,13 +345,19 @@ class _Query:
             append(Sample(labels, ts[i] if keep_time else t, v))
         return out
 
-    def select_range(self, node: n.MatrixSel, t: int) -> RangeArg:
-        """Range selection (``matrixIterSlice``): samples in ``[ref - range, ref]``."""
+    def range_window(self, node: n.MatrixSel, t: int) -> tuple[int, int]:
+        """Return the window ``(ref - range, ref)`` of a range selector at ``t``, with
+        ``ref = t - offset`` (``t`` replaced by ``@``)."""
         sel = node.vs
         if sel.at is not None:
             t = self.at_time(sel.at, t)
         ref = t - sel.offset
-        lo_t = ref - node.range
+        return ref - node.range, ref
+
+    def select_range(self, node: n.MatrixSel, t: int) -> RangeArg:
+        """Range selection (``matrixIterSlice``): samples in ``[ref - range, ref]``."""
+        sel = node.vs
+        lo_t, ref = self.range_window(node, t)
         out = []
         append = out.append
         for item in self.series_of(sel, True):
@@ -259,13 +404,6 @@ class _Query:
         return fn(self, node, t)
 
 
-def _has_nan(vs: Any) -> bool:
-    """Return whether ``vs`` may hold a NaN: ``sum`` (C speed) is NaN iff a NaN is present
-    or +Inf meets -Inf (a false positive the caller tolerates)."""
-    total = sum(vs)
-    return total != total
-
-
 class Engine:
     """Evaluate PromQL over a sample store.
 
@@ -293,6 +431,12 @@ class Engine:
         # new samples for a metric they read (SampleStore.add_listener).
         self._cache: dict[tuple[str, int], tuple[frozenset[str] | None, list[Sample]]] = {}
         self._cache_samples = 0
+        # Per-series results of range functions (rate etc.) by (metric names, function,
+        # window start, end, range), then by series labels; see _Query.range_columns.
+        self._memo: dict[tuple[Any, ...], _RangeMemo] = {}
+        self._nameless: dict[Labels, Labels] = {}  # see nameless()
+        # Group labels per grouping clause and input label set (aggregations.group_keys).
+        self._group_keys: dict[tuple[bool, frozenset[str]], dict[Labels, Labels]] = {}
         self._compiled: dict[str, n.Node] = {}  # query text -> compiled tree (immutable)
         self._cache_limit = result_cache_samples if hasattr(store, "add_listener") else 0
         if self._cache_limit:
@@ -309,6 +453,9 @@ class Engine:
 
     def _invalidate(self, names: set[str]) -> None:
         """Drop cached results that read any of ``names`` (or unknown metric names)."""
+        if self._memo:
+            for k in [k for k in self._memo if k[0] is None or not k[0].isdisjoint(names)]:
+                del self._memo[k]
         if not self._cache:
             return
         drop = [k for k, (used, _) in self._cache.items() if used is None or not used.isdisjoint(names)]
@@ -318,7 +465,30 @@ class Engine:
     def clear_cache(self) -> None:
         """Forget every cached result (call after removing data from the store)."""
         self._cache.clear()
+        self._memo.clear()
         self._cache_samples = 0
+
+    def nameless(self, labels: Labels) -> Labels:
+        """Return ``labels`` without ``__name__``, one shared object per label set (rules
+        drop the names of the same series every round; fewer objects, less GC work)."""
+        got = self._nameless.get(labels)
+        if got is None:
+            if len(self._nameless) >= _NAMELESS_LIMIT:
+                self._nameless.clear()
+            got = self._nameless[labels] = drop_name(labels)
+        return got
+
+    def _range_memo(self, key: tuple[Any, ...]) -> _RangeMemo:
+        """Return the memo for ``key``, made room for (oldest first) when new: at most
+        ``_MEMO_WINDOWS`` windows and about ``result_cache_samples`` series in all."""
+        memos = self._memo
+        memo = memos.get(key)
+        if memo is None:
+            while memos and (len(memos) >= _MEMO_WINDOWS
+                             or sum(len(m.values) for m in memos.values()) > self._cache_limit):
+                del memos[next(iter(memos))]
+            memo = memos[key] = _RangeMemo()
+        return memo
 
     def _cached(self, node: n.Call | n.Aggregate, t: int, compute: Any) -> list[Sample]:
         key = (node.cache_key, t)

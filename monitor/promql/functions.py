@@ -50,6 +50,12 @@ def check_duplicates(vec: list[Sample]) -> None:
         raise QueryError("vector cannot contain metrics with the same labelset")
 
 
+def check_duplicate_labels(labels: list[Labels]) -> None:
+    """:func:`check_duplicates` for a vector held as columns."""
+    if len(labels) > 1 and len(set(labels)) != len(labels):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+
+
 def drop_name(lb: Labels) -> Labels:
     """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
     if lb and lb[0][0] == METRIC_NAME:
@@ -58,19 +64,17 @@ def drop_name(lb: Labels) -> Labels:
 
 
 def _range_fn(kernel: Callable[..., float | None], keep_name: bool = False):
-    """Apply ``kernel(ts, vs, arg)`` to each series of the range argument."""
+    """Apply ``kernel(ts, vs, arg)`` to each series of the range argument (memoised per
+    series and window, see ``_Query.range_columns``)."""
 
     def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        arg = q.eval(node.args[0], t)
-        out = []
-        for labels, nameless, ts, vs in arg.series:
-            v = kernel(ts, vs, arg)
-            if v is not None:
-                out.append(Sample(labels if keep_name else nameless, t, v))
+        labels, values = q.range_columns(node, t, kernel, keep_name)
         if not keep_name:
-            check_duplicates(out)
-        return out
+            check_duplicate_labels(labels)
+        new = tuple.__new__
+        return [new(Sample, (lb, t, v)) for lb, v in zip(labels, values)]
 
+    fn.range_kernel = (kernel, keep_name)  # type: ignore[attr-defined]  # see _Query.eval_columns
     return fn
 
 
@@ -80,19 +84,12 @@ def _values_fn(kernel: Callable[[list[float]], float], keep_name: bool = False):
 
 def _rate_fn(is_counter: bool, is_rate: bool):
     """``funcRate``/``funcIncrease``/``funcDelta`` via ``extrapolatedRate``."""
+    er = rf.extrapolated_rate
 
-    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        arg = q.eval(node.args[0], t)
-        out = []
-        start, end, rng = arg.start, arg.end, arg.range
-        er = rf.extrapolated_rate
-        for _, nameless, ts, vs in arg.series:
-            if len(vs) > 1:
-                out.append(Sample(nameless, t, er(ts, vs, start, end, rng, is_counter, is_rate)))
-        check_duplicates(out)
-        return out
+    def kernel(ts: list[int], vs: list[float], arg: RangeArg) -> float | None:
+        return er(ts, vs, arg.start, arg.end, arg.range, is_counter, is_rate)
 
-    return fn
+    return _range_fn(kernel)
 
 
 def _scalar_args(q: "_Query", node: n.Call, t: int) -> list[Any]:

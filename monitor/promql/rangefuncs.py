@@ -27,30 +27,33 @@ def extrapolated_rate(ts: list[int], vs: list[float], range_start: int, range_en
     if n < 2:
         return None
     first_t, last_t = ts[0], ts[-1]
-    result = vs[-1] - vs[0]
-    if is_counter and (result < 0 or list(vs) != sorted(vs)):  # C-speed "any reset?" check
-        prev = vs[0]
-        for cur in vs:
-            if cur < prev:
-                result += prev
-            prev = cur
+    first_v = vs[0]
+    result = vs[-1] - first_v
+    if is_counter:
+        # A reset is a decrease: without NaNs (sum() tells) the values are free of resets iff
+        # sorting leaves them alone, a C-speed test; otherwise walk them as Prometheus does.
+        vals = list(vs)
+        total = sum(vals)
+        if result < 0 or total != total or vals != sorted(vals):
+            prev = first_v
+            for cur in vals:
+                if cur < prev:
+                    result += prev
+                prev = cur
     duration_to_start = (first_t - range_start) / 1000
     duration_to_end = (range_end - last_t) / 1000
     sampled = (last_t - first_t) / 1000
     avg_between = sampled / (n - 1)
     threshold = avg_between * 1.1
-    extrapolate_to = sampled
     if duration_to_start >= threshold:
         duration_to_start = avg_between / 2
-    if is_counter and result > 0 and vs[0] >= 0:
-        duration_to_zero = sampled * (vs[0] / result)
+    if is_counter and result > 0 and first_v >= 0:
+        duration_to_zero = sampled * (first_v / result)
         if duration_to_zero < duration_to_start:
             duration_to_start = duration_to_zero
-    extrapolate_to += duration_to_start
     if duration_to_end >= threshold:
         duration_to_end = avg_between / 2
-    extrapolate_to += duration_to_end
-    factor = extrapolate_to / sampled
+    factor = (sampled + duration_to_start + duration_to_end) / sampled
     if is_rate:
         factor /= range_ms / 1000
     return result * factor

@@ -44,6 +44,7 @@ import re
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
+from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -132,6 +133,10 @@ class SampleStore:
         self._by_id: dict[int, _Series] = {}
         self._postings: dict[str, dict[str, set[int]]] = {}
         self._next_id = 0
+        # Series id -> position in label order (see _sorted_ids); None when series came or
+        # went since, with _unranked series sorted by their labels meanwhile.
+        self._rank: dict[int, int] | None = None
+        self._unranked = 0
         self._listeners: list[Listener] = []
         self._sample_count = 0
         self.out_of_order_total = 0
@@ -238,6 +243,7 @@ class SampleStore:
         s = _Series(sid, labels)
         self._by_labels[labels] = s
         self._by_id[sid] = s
+        self._rank, self._unranked = None, 0
         postings = self._postings
         for k, val in labels:
             postings.setdefault(k, {}).setdefault(val, set()).add(sid)
@@ -246,6 +252,7 @@ class SampleStore:
     def _drop(self, s: _Series) -> None:
         del self._by_labels[s.labels]
         del self._by_id[s.sid]
+        self._rank, self._unranked = None, 0
         for k, val in s.labels:
             values = self._postings[k]
             ids = values[val]
@@ -329,17 +336,40 @@ class SampleStore:
             sorted by labels. Timestamps/values are array copies, so the caller may keep them
             while the store keeps appending (a memoryview would block the arrays' growth).
         """
-        out: list[SeriesSlice] = []
         by_id = self._by_id
-        for sid in self._ids_for(matchers):
+        out: list[SeriesSlice] = []
+        append = out.append
+        new = tuple.__new__
+        for sid in self._sorted_ids(self._ids_for(matchers)):
             s = by_id[sid]
             ts = s.ts
             lo = bisect_left(ts, mint, s.start)
-            hi = bisect_right(ts, maxt, lo)
+            # The usual query ends at or after the last sample: one binary search, not two.
+            hi = len(ts) if ts and ts[-1] <= maxt else bisect_right(ts, maxt, lo)
             if lo < hi:
-                out.append(SeriesSlice(s.labels, ts[lo:hi], s.vs[lo:hi]))
-        out.sort(key=lambda sl: sl.labels)
+                append(new(SeriesSlice, (s.labels, ts[lo:hi], s.vs[lo:hi])))
         return out
+
+    def _sorted_ids(self, ids: Iterable[int]) -> list[int]:
+        """Return ``ids`` in label order (as Prometheus's postings lists are).
+
+        Sorting by a cached rank (series id -> position in label order) compares ints rather
+        than label tuples. After series come or go the rank is stale: selections are then
+        sorted by their labels, and the rank is rebuilt (O(N log N) over all N series) only
+        once N series have been sorted that way, so churn costs at most about twice the
+        sorting it did before.
+        """
+        rank = self._rank
+        if rank is None:
+            by_id = self._by_id
+            ids = list(ids)
+            self._unranked += len(ids)
+            if self._unranked < len(by_id):
+                ids.sort(key=lambda sid: by_id[sid].labels)
+                return ids
+            ordered = sorted(by_id.values(), key=attrgetter("labels"))
+            self._rank = rank = {s.sid: i for i, s in enumerate(ordered)}
+        return sorted(ids, key=rank.__getitem__)
 
     def instant(self, matchers: Sequence[Matcher], t: int,
                 lookback_ms: int = _DEFAULT_LOOKBACK_MS) -> list[tuple[Labels, int, float]]:
@@ -353,7 +383,7 @@ class SampleStore:
         """
         out: list[tuple[Labels, int, float]] = []
         by_id = self._by_id
-        for sid in self._ids_for(matchers):
+        for sid in self._sorted_ids(self._ids_for(matchers)):
             s = by_id[sid]
             i = bisect_right(s.ts, t, s.start) - 1
             if i < s.start:
@@ -365,13 +395,12 @@ class SampleStore:
             if v != v and is_stale(v):
                 continue
             out.append((s.labels, st, v))
-        out.sort(key=lambda x: x[0])
         return out
 
     def series(self, matchers: Sequence[Matcher] = ()) -> list[Labels]:
         """Return the label sets of the series matching ``matchers``, sorted."""
         by_id = self._by_id
-        return sorted(by_id[sid].labels for sid in self._ids_for(matchers))
+        return [by_id[sid].labels for sid in self._sorted_ids(self._ids_for(matchers))]
 
     def label_names(self, matchers: Sequence[Matcher] | None = None) -> list[str]:
         """Return every label name in use (of the matching series, if given), sorted."""
@@ -446,6 +475,7 @@ class SampleStore:
         self._by_labels.clear()
         self._by_id.clear()
         self._postings.clear()
+        self._rank, self._unranked = None, 0
         self._sample_count = 0
 
     def memory_bytes(self) -> int:

@@ -279,3 +279,31 @@ def test_append_batch_accepts_float_timestamps_and_keeps_arrays_aligned(store):
     assert list(sl.timestamps) == [1000, 2000, 3000, 4000]
     assert list(sl.values) == [1.0, 2.0, 3.0, 4.0]
     assert store.sample_count == 4
+
+
+def test_select_instant_series_stay_label_sorted_as_series_come_and_go():
+    """select/instant/series return label order (the store sorts by a cached rank that is
+    rebuilt when series are created or dropped)."""
+    store = SampleStore(retention_seconds=60)
+    names = ["m", "a", "z", "k"]
+    for i in range(40):
+        store.append(L(names[i % 4], i=str(i % 10), j=str(i)), 1000 + i, float(i))
+    everything = [Matcher("__name__", "=~", ".+")]
+
+    def check() -> None:
+        few = store.select([Matcher("j", "=~", "1|3|2")], 0, 10**9)  # while the rank is stale
+        assert [sl.labels for sl in few] == sorted(sl.labels for sl in few)
+        got = [sl.labels for sl in store.select(everything, 0, 10**9)]  # rebuilds the rank
+        assert got == sorted(got) == store.series()
+        assert got == [x[0] for x in store.instant(everything, 10**6, lookback_ms=10**7)]
+        few = store.select([Matcher("j", "=~", "1|3|2")], 0, 10**9)
+        assert [sl.labels for sl in few] == sorted(sl.labels for sl in few)
+
+    check()
+    store.append(L("b", i="x"), 2000, 1.0)  # a new series invalidates the rank
+    check()
+    assert store.gc(61_020) > 0  # drops the series whose samples are all older than 1020 ms
+    check()
+    store.append(L("0first"), 62_000, 1.0)
+    check()
+    assert [sl.labels for sl in store.select(everything, 0, 10**9)][0] == L("0first")

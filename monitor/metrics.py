@@ -70,3 +70,7 @@ class Metrics:
         self.config_reload_time = Gauge(
             "monitor_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration reload.", registry=registry)
+        self.leader = Gauge(
+            "monitor_leader",
+            "Whether this replica holds the leadership (1) and runs alerting side effects, or follows (0).",
+            registry=registry)

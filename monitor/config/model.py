@@ -281,6 +281,17 @@ class ApiToken(Section):
     token: SecretStr
 
 
+class NotifyConfig(Section):
+    """``notify:`` — message templates.
+
+    :ivar templates_dir: a folder of Jinja2 templates overriding the defaults by file name
+        (``slack_text.j2``, ``email_subject.j2``, ... as in ``monitor/notify/templates/``);
+        relative to the config file's folder.
+    """
+
+    templates_dir: str | None = None
+
+
 class ApiConfig(Section):
     """``api:`` — authentication of the HTTP API.
 
@@ -398,6 +409,7 @@ class Config(Section):
     receivers: Annotated[list[ReceiverConfig], unique_by("name", "receiver name")] = Field(default_factory=list)
     state: StateConfig = Field(default_factory=StateConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     _source_file: Path | None = PrivateAttr(default=None)
     _config_dir: Path = PrivateAttr(default_factory=Path.cwd)

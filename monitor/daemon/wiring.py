@@ -20,6 +20,7 @@ from monitor.daemon.probing import ProbeCollector, ProbeRunner
 from monitor.daemon.scheduler import Scheduler
 from monitor.daemon.collectors import OnCallCollector, RuleCollector
 from monitor.daemon import alerting_glue
+from monitor.daemon.leadership import Leadership
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
@@ -77,6 +78,8 @@ class Daemon:
         self.outbox = None  # monitor.notify.outbox.OutboxWorker
         self.integrations: dict = {}
         self.notify_metrics = alerting_glue.notify_metrics(self.registry)
+        self.leadership = Leadership(self)  # sets alerting/outbox/integrations while leading
+        self.metrics.leader.set(0)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.metrics.config_reload_ok.set(1)
@@ -118,14 +121,7 @@ class Daemon:
             self.scheduler.add_interval_job(f"scrape:{t.name}", self._scrape_job(t.name), t.interval,
                                             first_delay=_spread(t.name, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
-        if self.alerting is not None:
-            self.scheduler.add_interval_job("alerting:tick", self._alerting_tick, alerting_glue.TICK_INTERVAL)
-
-    async def _alerting_tick(self) -> None:
-        try:
-            await self.alerting.tick()
-        except Exception:  # noqa: BLE001 - a tick failure must not stop the scheduler; state is in the store
-            log.exception("alerting tick failed")
+        self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
 
     def _probe_job(self, name: str):
         async def job() -> None:
@@ -166,17 +162,15 @@ class Daemon:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the state store, restore rule state, start rule evaluation, schedule every
-        probe, scrape and housekeeping job, and start the scheduler.
+        """Open the state store, try for the leadership (the leader starts alerting: see
+        :mod:`monitor.daemon.leadership`), start rule evaluation, schedule every probe, scrape
+        and housekeeping job, and start the scheduler.
 
         :raises StoreError: the state store cannot be opened.
         """
         self.state = await open_store(self.config.state)
         self.rules.state_store = self.state
-        self.integrations, self.alerting, self.outbox = await alerting_glue.start_alerting(
-            self.config, self.state, self.registry, self.notify_metrics)
-        self._tasks.append(asyncio.create_task(self.outbox.run(self._stop, alerting_glue.OUTBOX_INTERVAL),
-                                               name="outbox"))
+        await self.leadership.check()
         self._tasks.append(asyncio.create_task(self.rules.run(), name="rules"))
         self._schedule()
         self.scheduler.start()
@@ -190,6 +184,7 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.leadership.stop()
         if self.state is not None:
             try:
                 await self.rules.persist()
@@ -253,6 +248,7 @@ class Daemon:
             else "degraded",
         }
         status = "healthy" if all(v == "healthy" for v in checks.values()) else "degraded"
+        checks["leader"] = self.leadership.is_leader  # informative: a follower is healthy too
         return {"status": status, "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                 "version": __version__, "checks": checks}
 

@@ -20,9 +20,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 #: What a message is about. ``firing``/``resolved``/``acknowledged`` follow an alert group's
 #: life; ``escalation`` pages the next person of an escalation chain; ``sla_breach`` tells the
-#: next level that the resolve deadline has passed.
-Kind = Literal["firing", "resolved", "acknowledged", "escalation", "sla_breach"]
-KINDS: tuple[str, ...] = ("firing", "resolved", "acknowledged", "escalation", "sla_breach")
+#: next level that the resolve deadline has passed; ``handoff`` announces who is on call now
+#: (no alerts; Slack only, other channels skip it).
+Kind = Literal["firing", "resolved", "acknowledged", "escalation", "sla_breach", "handoff"]
+KINDS: tuple[str, ...] = ("firing", "resolved", "acknowledged", "escalation", "sla_breach", "handoff")
 
 #: Alertmanager's "zero" end time (Go ``time.Time{}``) as it appears in webhook JSON.
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -122,9 +123,10 @@ class Message:
     """One notification to send through one integration.
 
     Either an alert group from routing (``kind`` firing/resolved/acknowledged, ``recipient``
-    empty so the channel's configured destination is used) or an escalation action
+    empty so the channel's configured destination is used), an escalation action
     (``kind`` escalation/sla_breach/resolved with ``recipient`` set to a Slack channel or user
-    id, a PagerDuty routing key or an email address).
+    id, a PagerDuty routing key or an email address), or an on-call handoff announcement
+    (``kind`` handoff, no alerts, the data in ``extra``; see :mod:`monitor.escalation.announce`).
 
     Build one with :meth:`build`, which normalises alerts and fills the derived fields::
 

@@ -135,6 +135,8 @@ class PagerDutyNotifier:
 
         :raises NotifyError: 400 permanent (invalid event), 429/5xx/timeouts retryable.
         """
+        if message.kind not in ACTIONS:  # e.g. a handoff announcement: nothing to page
+            return NotifyResult(skipped=True)
         key = message.recipient or self._key
         if message.recipient:
             self._seen_keys.add(message.recipient)

@@ -57,7 +57,12 @@ def build_payload(message: Message, templates: Templates) -> dict[str, Any]:
     actions block with ``Acknowledge`` (``action_id="ack"``) and ``Resolve``
     (``action_id="resolve"``) buttons whose ``value`` is the fingerprint (comma-separated for
     a group). Acknowledged messages keep only ``Resolve``; resolved ones have no buttons.
+
+    A ``handoff`` announcement is one mrkdwn section rendered from ``slack_handoff.j2`` (also
+    the fallback ``text``) and the context line; no header, no buttons.
     """
+    if message.kind == "handoff":
+        return _handoff_payload(message, templates)
     text = truncate(templates.render("slack_text.j2", message), TEXT_LIMIT)
     header = truncate(templates.render("slack_header.j2", message).replace("\n", " "), HEADER_LIMIT)
     section = truncate(templates.render("slack_section.j2", message), SECTION_LIMIT)
@@ -82,6 +87,18 @@ def build_payload(message: Message, templates: Templates) -> dict[str, Any]:
     if buttons and value:
         blocks.append({"type": "actions", "block_id": "alert_actions", "elements": buttons})
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _handoff_payload(message: Message, templates: Templates) -> dict[str, Any]:
+    body = templates.render("slack_handoff.j2", message)
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": truncate(body, SECTION_LIMIT) or "handoff"}}]
+    context = [f"receiver: {message.receiver}"]
+    if message.external_url:
+        context.append(f"<{message.external_url}|codebook-monitor>")
+    blocks.append({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": truncate(" | ".join(context), SECTION_LIMIT)}]})
+    return {"text": truncate(body, TEXT_LIMIT), "blocks": blocks}
 
 
 def _is_user(recipient: str) -> bool:

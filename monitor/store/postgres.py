@@ -14,6 +14,7 @@ dies its connection drops and the lock is freed for the other replica.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,24 +52,35 @@ class _PgConn:
         return None if r is None else dict(r)
 
 
+def scoped_lock_key(key: int, schema: str | None) -> int:
+    """Return the advisory lock key for ``schema`` (``key`` itself without a schema).
+
+    The result stays a positive signed 64-bit integer (``pg_try_advisory_lock(bigint)``).
+    """
+    if not schema:
+        return key
+    return (key ^ (zlib.crc32(schema.encode()) << 8)) & 0x7FFF_FFFF_FFFF_FFFF
+
+
 class PostgresStore(SQLStore):
     """The state store in PostgreSQL.
 
     :param dsn: e.g. ``postgresql://monitor:...@db:5432/monitor`` (a secret; never logged).
     :param schema: schema to hold the tables (``search_path``), or ``None`` for the default.
     :param clock: unix-seconds clock for ``schema_migrations.applied_at``.
-    :param lock_key: the advisory lock key for leadership.
+    :param lock_key: the advisory lock key for leadership; by default derived from ``schema``,
+        so deployments (or test runs) that share one database but not a schema never contend.
     """
 
     dialect = "postgres"
     _CLAIM_LOCK = "FOR UPDATE SKIP LOCKED"
 
     def __init__(self, dsn: str, *, schema: str | None = None, clock=time.time,
-                 lock_key: int = LEADER_LOCK_KEY, min_size: int = 1, max_size: int = 5) -> None:
+                 lock_key: int | None = None, min_size: int = 1, max_size: int = 5) -> None:
         self._dsn = dsn
         self.schema = schema
         self._clock = clock
-        self.lock_key = lock_key
+        self.lock_key = lock_key if lock_key is not None else scoped_lock_key(LEADER_LOCK_KEY, schema)
         self._sizes = (min_size, max_size)
         self._pool: asyncpg.Pool | None = None
         self._leader: asyncpg.Connection | None = None

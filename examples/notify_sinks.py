@@ -55,7 +55,6 @@ import itertools
 import json
 import re
 import signal
-import socket
 import sys
 import time
 from collections import deque
@@ -65,11 +64,12 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from examples.embedded import RunningServer, start_app
 
 SECRET_PREFIX = 8
 """How many characters of a routing key or token are recorded and shown."""
@@ -414,46 +414,14 @@ def create_app(*, slack_token: str | None = None, echo: Callable[[str], None] = 
     return app
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves the process's signal handlers to its host."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):  # noqa: D401 - uvicorn hook
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """Return a TCP socket bound to ``host:port``.
-
-    Created with ``IPPROTO_TCP`` so that asyncio sets ``TCP_NODELAY`` on accepted connections
-    (it checks ``sock.proto``); with proto 0 every response with a body waits ~40 ms for the
-    client's delayed ACK (Nagle), which would distort delivery timings.
-
-    :raises OSError: the address is taken or cannot be bound.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-@dataclass
-class RunningSinks:
+class RunningSinks(RunningServer):
     """The sinks served by uvicorn inside the caller's event loop.
 
     :ivar url: the base URL, e.g. ``http://127.0.0.1:8001``.
     :ivar app: the ASGI app (see :func:`create_app`).
     """
 
-    url: str
     app: Starlette
-    server: uvicorn.Server
-    task: asyncio.Task
 
     @property
     def slack_api_url(self) -> str:
@@ -470,54 +438,21 @@ class RunningSinks:
         """The recorded messages."""
         return self.app.state.recorder
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving and wait for the server task (forcing it after ``timeout`` seconds)."""
-        self.server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout)
-        except asyncio.TimeoutError:
-            self.server.force_exit = True
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-
 
 async def start(host: str = "127.0.0.1", port: int = 8001, *, slack_token: str | None = None,
                 echo: Callable[[str], None] = _stderr, startup_timeout: float = 10.0) -> RunningSinks:
     """Start the sinks in the running event loop; return once they accept connections.
 
-    The socket is bound here, not by uvicorn, which answers a bind error with ``sys.exit()``
-    (that would end the host's event loop), as :func:`examples.sample_backend.serve` does.
+    The socket is bound by :func:`examples.embedded.start_app`, not by uvicorn, which answers a
+    bind error with ``sys.exit()`` (that would end the host's event loop), as
+    :func:`examples.sample_backend.serve` does.
 
     :param port: TCP port (0 = any free port; read :attr:`RunningSinks.url`).
     :raises RuntimeError: the sinks could not start (e.g. the port is taken).
     """
     app = create_app(slack_token=slack_token, echo=echo)
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        raise RuntimeError(f"the notify sinks could not start on {host}:{port}: {exc}") from None
-    server = _EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                            access_log=False))
-
-    async def serve() -> None:
-        try:
-            await server.serve(sockets=[sock])
-        except SystemExit as exc:
-            raise RuntimeError(f"uvicorn stopped with exit code {exc.code}") from None
-        finally:
-            sock.close()
-
-    task = asyncio.create_task(serve(), name=f"notify-sinks-{host}:{port}")
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            server.should_exit = True
-            exc = task.exception() if task.done() and not task.cancelled() else None
-            raise RuntimeError(f"the notify sinks could not start on {host}:{port}: {exc or 'timed out'}")
-        await asyncio.sleep(0.01)
-    bound = sock.getsockname()[1]
-    return RunningSinks(f"http://{host}:{bound}", app, server, task)
+    return await start_app(app, host, port, name="the notify sinks", handle=RunningSinks,
+                           log_level="warning", lifespan="off", startup_timeout=startup_timeout)
 
 
 async def _main(args: argparse.Namespace) -> None:

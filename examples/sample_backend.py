@@ -42,19 +42,18 @@ import logging
 import math
 import random
 import signal
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
-import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from examples.embedded import RunningServer, start_app
 from examples.faults import Faults, FaultsError
 from examples.vendors import vendor_routes
 
@@ -415,45 +414,7 @@ def create_app(seed: int | None = None, traffic_rps: float = 20.0,
     return app
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves the process's signal handlers to its host."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):  # noqa: D401 - uvicorn hook
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """Return a listening-ready TCP socket bound to ``host:port``.
-
-    :raises OSError: the address is taken or cannot be bound.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP (not 0) so asyncio sets TCP_NODELAY; otherwise each response waits ~40 ms on
-    # the client's delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-async def _serve_guarded(server: uvicorn.Server, sock: socket.socket) -> None:
-    """Run ``server`` on ``sock``, turning uvicorn's ``sys.exit()`` on failure into an exception."""
-    try:
-        await server.serve(sockets=[sock])
-    except SystemExit as exc:
-        raise RuntimeError(f"uvicorn stopped with exit code {exc.code}") from None
-    finally:
-        sock.close()
-
-
-@dataclass
-class RunningBackend:
+class RunningBackend(RunningServer):
     """A sample backend served by uvicorn inside the caller's event loop.
 
     :ivar server: the uvicorn server.
@@ -464,33 +425,12 @@ class RunningBackend:
     :ivar scheme: ``http`` or ``https``.
     """
 
-    server: uvicorn.Server
-    task: asyncio.Task
     app: Starlette
-    host: str
-    port: int
-    scheme: str
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:8000``."""
-        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def backend(self) -> SampleBackend:
         """The served :class:`SampleBackend` (its metrics and faults)."""
         return self.app.state.backend
-
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving and wait for the server task to end (forcing it after ``timeout``)."""
-        self.server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), timeout)
-        except asyncio.TimeoutError:
-            self.server.force_exit = True
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
 
 
 async def serve(host: str = "127.0.0.1", port: int = 8000, *, seed: int | None = None,
@@ -512,27 +452,9 @@ async def serve(host: str = "127.0.0.1", port: int = 8000, *, seed: int | None =
     :raises RuntimeError: the server could not start (e.g. the port is taken).
     """
     app = app or create_app(seed=seed, traffic_rps=traffic_rps)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, access_log=False)
-    # Bind here: uvicorn answers a bind error with sys.exit(), which would end the host's loop.
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        raise RuntimeError(f"the sample backend could not start on {host}:{port}: {exc}") from exc
-    server = _EmbeddedServer(config)
-    task = asyncio.create_task(_serve_guarded(server, sock), name=f"sample-backend-{host}:{port}")
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if task.done():
-            exc = None if task.cancelled() else task.exception()
-            sock.close()
-            raise RuntimeError(f"the sample backend could not start on {host}:{port}: {exc or 'server exited'}")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the sample backend did not start on {host}:{port} within {startup_timeout}s")
-        await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-    return RunningBackend(server, task, app, host, bound, "https" if ssl_certfile else "http")
+    return await start_app(app, host, port, name="the sample backend", handle=RunningBackend,
+                           ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, log_level=log_level,
+                           lifespan="on", startup_timeout=startup_timeout)
 
 
 async def _main(args: argparse.Namespace) -> None:

@@ -37,6 +37,9 @@ _KEYS = (
     "vendor_status",
 )
 
+#: The most latency a fault may add (seconds): more only hangs the backend.
+MAX_EXTRA_LATENCY = 600.0
+
 
 class FaultsError(ValueError):
     """A ``POST /faults`` body that does not validate; ``errors`` lists every problem."""
@@ -142,9 +145,9 @@ class Faults:
                     changes[key] = value
         if "extra_latency_seconds" in body:
             value = _number(body["extra_latency_seconds"])
-            if value is None or value < 0:
+            if value is None or not 0 <= value <= MAX_EXTRA_LATENCY:
                 errors.append(
-                    f"extra_latency_seconds: expected a number of seconds >= 0, "
+                    f"extra_latency_seconds: expected a number of seconds from 0 to {MAX_EXTRA_LATENCY:g}, "
                     f"got {body['extra_latency_seconds']!r}"
                 )
             else:

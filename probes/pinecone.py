@@ -23,6 +23,7 @@ timeout, and the asyncio client never blocks the event loop.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import warnings
 from typing import Any, ClassVar, Literal
@@ -145,8 +146,10 @@ class PineconeProbe:
         return result
 
     def _message(self, exc: BaseException) -> str:
-        text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        return scrub_secrets(one_line(str(text), 160), self.settings.api_key)
+        text = str(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+        if "<" in text and ">" in text:  # a proxy's HTML error page: keep its words, not its markup
+            text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", text, flags=re.S | re.I)
+        return scrub_secrets(one_line(text, 160), self.settings.api_key)
 
     async def close(self) -> None:
         """Close the SDK's index client (its connection pool)."""

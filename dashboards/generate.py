@@ -496,8 +496,7 @@ def monitor_self(process_metrics: bool = False) -> dict[str, Any]:
             ts("Outbox depth", [("monitor_outbox_depth", "pending notifications")], w=8),
             ts("Memory", memory, unit="bytes", w=8),
             ts("Sample store", [("monitor_tsdb_series", "series"), ("monitor_tsdb_samples", "samples")], w=8),
-            st("Config reload", [("monitor_config_last_reload_successful", "config"),
-                                 ("monitor_rules_last_reload_successful", "rules")],
+            st("Config reload", [("monitor_config_last_reload_successful", "config and rules")],
                mappings=[dm.ValueMap(options={
                    "0": dm.ValueMappingResult(text="FAILED", color="red"),
                    "1": dm.ValueMappingResult(text="OK", color="green")})],

@@ -1,7 +1,8 @@
 """The ``codebook-monitor`` command: argument parsing and exit codes only.
 
-Exit codes: 0 success, 1 a check failed (bad config, a failing probe, a failing rule test),
-2 bad usage (argparse).
+Exit codes: 0 success, 1 a check failed (bad config, a failing probe, a failing rule test) or an
+expected error (``codebook-monitor: error: <message>`` on stderr, no traceback), 2 bad usage
+(argparse).
 """
 
 from __future__ import annotations
@@ -75,9 +76,14 @@ def _fmt_details(details: dict) -> str:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from monitor.config.secrets import secret_values
+    from monitor.logging import setup_logging
+
     config = _load(args.config)
     if config is None:
         return 1
+    # Only JSON lines on stderr, and only errors: the table already shows each failure.
+    setup_logging("ERROR", secrets=secret_values(config))
     results = asyncio.run(_probe_once(config))
     if args.json:
         from monitor.api.probes import result_json
@@ -124,18 +130,30 @@ def cmd_test_rules(args: argparse.Namespace) -> int:
     return run_test_files(args.files, sys.stdout)
 
 
-def _parse_at(text: str | None) -> float:
-    """``--at``: Unix seconds or an ISO 8601 / RFC 3339 time (UTC when no zone); now when absent."""
+def _parse_at(text: str | None, option: str = "--at") -> float:
+    """``--at``: Unix seconds or an ISO 8601 / RFC 3339 time (UTC when no zone); now when absent.
+
+    :raises ValueError: ``<option>: invalid time "<text>" (use RFC 3339, e.g. 2026-11-29T15:00:00Z)``.
+    """
+    import math
     import time
     from datetime import datetime, timezone
 
     if not text:
         return time.time()
+    invalid = f'{option}: invalid time "{text}" (use RFC 3339, e.g. 2026-11-29T15:00:00Z)'
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
-    t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    else:
+        if not math.isfinite(value):
+            raise ValueError(invalid)
+        return value
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(invalid) from None
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
@@ -246,14 +264,20 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
     try:
         matchers = [m for text in args.matchers for m in parse_matchers(text)]
-        start = _parse_at(args.start)
+    except ValueError as e:
+        print(f"codebook-monitor: error: {e}", file=sys.stderr)
+        return 2
+    start = _parse_at(args.start, "--start")
+    try:
         end = start + parse_duration(args.duration)
     except ValueError as e:
-        print(e, file=sys.stderr)
-        return 2
+        raise ValueError(f"--duration: {e}") from None
 
     def iso(t: float) -> str:
-        return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+        try:
+            return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("--start/--duration: the silence would end beyond year 9999") from None
 
     base, headers = _api(args)
     body = {"matchers": [{"name": m.name, "value": m.value, "isRegex": m.op in ("=~", "!~"),
@@ -295,6 +319,13 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
         else:
             print(f"{sid}: expired")
     return 0 if ok else 1
+
+
+def _non_empty(text: str) -> str:
+    """argparse type: a string that is not empty or blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _add_api_args(s: argparse.ArgumentParser, token: bool = True) -> None:
@@ -340,7 +371,8 @@ def _add_alerting_parsers(sub) -> None:
     a.add_argument("matchers", nargs="+", help='matchers, e.g. alertname=ApiDown \'service=~"api|db"\'')
     a.add_argument("--duration", "-d", default="1h", help="how long (Prometheus duration, default 1h)")
     a.add_argument("--start", help="start time (default now)")
-    a.add_argument("--comment", required=True)
+    a.add_argument("--comment", required=True, type=_non_empty,
+                   help="why (required and non-empty, as Alertmanager requires)")
     a.add_argument("--author", default="", help="created by (default: the token name)")
     _add_api_args(a)
     a.set_defaults(func=cmd_silence_add)
@@ -393,7 +425,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``codebook-monitor`` console script."""
+    """Entry point of the ``codebook-monitor`` console script.
+
+    Expected failures (:class:`~monitor.errors.MonitorError`, :class:`OSError`,
+    :class:`ValueError`, e.g. an unwritable output file or an invalid time) print
+    ``codebook-monitor: error: <message>`` on stderr and exit 1, without a traceback; usage
+    errors stay argparse's (exit 2).
+    """
+    from monitor.errors import MonitorError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (MonitorError, OSError, ValueError, OverflowError) as exc:
+        print(f"codebook-monitor: error: {_error_text(exc)}", file=sys.stderr)
+        return 1

@@ -479,10 +479,14 @@ def _write(text: str, output: str | None, export: Export, *, private: bool = Fal
         sys.stdout.write(text)
         return 0
     path = Path(output)
-    if private:
-        path.touch(mode=0o600, exist_ok=True)
-        path.chmod(0o600)
-    path.write_text(text, encoding="utf-8")
+    try:
+        if private:
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"codebook-monitor: error: {output}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     if export.secret_files:
         print(f"{output}: create the secret files listed at its top", file=sys.stderr)
     return 0

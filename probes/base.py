@@ -22,6 +22,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 _DURATION_RE = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
 _UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+#: The longest duration accepted (10 years): beyond it timers and schedulers overflow.
+MAX_DURATION_SECONDS = 10 * 365 * 86400
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -30,15 +32,16 @@ def parse_duration(text: str | int | float) -> float:
     Plain non-negative numbers are taken as seconds. Semantics of Prometheus
     ``common/model/time.go`` ``ParseDuration`` (units y, w, d, h, m, s, ms, largest first).
 
-    :return: the duration in seconds (float, >= 0).
-    :raises ValueError: ``expected a duration such as 30s, got "<text>"``.
+    :return: the duration in seconds (float, >= 0, at most :data:`MAX_DURATION_SECONDS`).
+    :raises ValueError: ``expected a duration such as 30s, got "<text>"``, or
+        ``expected a duration of at most 10y, got "<text>"``.
     """
     if isinstance(text, bool):
         raise ValueError(f'expected a duration such as 30s, got "{text}"')
     if isinstance(text, (int, float)):
-        if text < 0:
+        if not text >= 0 or text == float("inf"):  # negative, NaN or infinite
             raise ValueError(f'expected a duration such as 30s, got "{text}"')
-        return float(text)
+        return _at_most_max(float(text), text)
     s = str(text).strip()
     m = _DURATION_RE.match(s)
     if s == "0":
@@ -50,7 +53,13 @@ def parse_duration(text: str | int | float) -> float:
         g = m.group(2 * i + 2)
         if g:
             total += int(g) * unit
-    return total
+    return _at_most_max(total, text)
+
+
+def _at_most_max(seconds: float, text: object) -> float:
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f'expected a duration of at most 10y, got "{text}"')
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

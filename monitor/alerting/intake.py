@@ -16,6 +16,10 @@ Two shapes are accepted:
   firing until a resolved message arrives.
 
 Each error names the index and field: ``alerts[2].labels: at least one label pair required``.
+
+Limits: at most :data:`MAX_ALERTS` alerts per request (:class:`IntakeTooLarge`, HTTP 413), and
+label names, label values and annotation values of at most :data:`MAX_VALUE_LENGTH` characters
+(an error on that alert, ``alerts[0].labels.name: ...``).
 Times are RFC 3339 (Go may send nanoseconds; they are truncated to microseconds).
 """
 
@@ -31,7 +35,24 @@ from monitor.alerting.alert import Alert, to_datetime
 from monitor.alerting.matchers import LABEL_NAME_RE
 from monitor.tsdb.series import Labels
 
-__all__ = ["IntakeError", "IntakeResult", "parse_v2_alerts", "parse_webhook", "parse_time"]
+__all__ = ["IntakeError", "IntakeResult", "IntakeTooLarge", "MAX_ALERTS", "MAX_VALUE_LENGTH",
+           "parse_v2_alerts", "parse_webhook", "parse_time"]
+
+#: The most alerts one request may carry (Prometheus sends at most ``max_alerts`` per batch).
+MAX_ALERTS = 10_000
+#: The longest label name, label value or annotation value, in characters (64 KiB).
+MAX_VALUE_LENGTH = 64 * 1024
+
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+class IntakeTooLarge(ValueError):
+    """A request carries more than :data:`MAX_ALERTS` alerts (the API answers 413)."""
 
 _FRACTION_RE = re.compile(r"(\.\d{6})\d+")
 _ZERO_YEAR = 1
@@ -41,7 +62,7 @@ _ZERO_YEAR = 1
 class IntakeError:
     """One invalid alert in a request body.
 
-    :ivar index: position in the list.
+    :ivar index: position in the list, or ``-1`` for an error of the whole body.
     :ivar field: the field at fault (``labels``, ``startsAt``, ...), or ``""`` for the whole item.
     :ivar message: what is wrong.
     """
@@ -51,6 +72,8 @@ class IntakeError:
     message: str
 
     def __str__(self) -> str:
+        if self.index < 0:  # the whole body, not one alert
+            return f"{self.field}: {self.message}" if self.field else self.message
         where = f"alerts[{self.index}]" + (f".{self.field}" if self.field else "")
         return f"{where}: {self.message}"
 
@@ -108,12 +131,18 @@ def _str_map(item: Mapping[str, Any], key: str, *, required: bool) -> dict[str, 
     if not isinstance(raw, Mapping):
         raise _Invalid(key, f"expected an object of strings, got {type(raw).__name__}")
     out: dict[str, str] = {}
+    what = "label" if key == "labels" else "annotation"
     for k, v in raw.items():
+        if isinstance(k, str) and len(k) > MAX_VALUE_LENGTH:
+            raise _Invalid(key, f"{what} name of {len(k)} characters is longer than the limit of "
+                                f"{MAX_VALUE_LENGTH}")
         if not isinstance(k, str) or not LABEL_NAME_RE.match(k):
-            what = "label" if key == "labels" else "annotation"
             raise _Invalid(key, f'invalid {what} name "{k}"')
         if not isinstance(v, str):
             raise _Invalid(f"{key}.{k}", f"expected a string value, got {type(v).__name__}")
+        if len(v) > MAX_VALUE_LENGTH:
+            raise _Invalid(f"{key}.{k}", f"{what} value of {len(v)} characters is longer than the limit of "
+                                         f"{MAX_VALUE_LENGTH}")
         out[k] = v
     return out
 
@@ -152,13 +181,16 @@ def parse_v2_alerts(body: Any, now: datetime | float, *, resolve_timeout: float 
     :param body: the decoded JSON (a list).
     :param now: receive time (aware datetime or Unix seconds): default start, ``updated_at``.
     :param resolve_timeout: seconds after which an alert without ``endsAt`` resolves.
-    :return: valid alerts and per-item errors; a body that is not a list is one error at index -1.
+    :return: valid alerts and per-item errors; a body that is not a list is one error at index -1
+        (``expected a list of alerts, got an object``).
+    :raises IntakeTooLarge: more than :data:`MAX_ALERTS` alerts.
     """
     t = to_datetime(now)
     result = IntakeResult()
     if not isinstance(body, list):
-        result.errors.append(IntakeError(-1, "", f"expected a list of alerts, got {type(body).__name__}"))
+        result.errors.append(IntakeError(-1, "", f"expected a list of alerts, got {_json_type(body)}"))
         return result
+    _check_count(body)
     for i, item in enumerate(body):
         try:
             result.alerts.append(_v2_alert(item, t, resolve_timeout))
@@ -187,6 +219,7 @@ def parse_webhook(payload: Any, now: datetime | float) -> WebhookMessage:
     missing). An alert whose ``status`` disagrees with its times follows ``status``.
 
     :raises ValueError: when the payload is not an object, or its version is not ``"4"``.
+    :raises IntakeTooLarge: more than :data:`MAX_ALERTS` alerts.
     """
     t = to_datetime(now)
     if not isinstance(payload, Mapping):
@@ -197,8 +230,9 @@ def parse_webhook(payload: Any, now: datetime | float) -> WebhookMessage:
     items = payload.get("alerts")
     result = IntakeResult()
     if not isinstance(items, list):
-        result.errors.append(IntakeError(-1, "alerts", "expected a list of alerts"))
+        result.errors.append(IntakeError(-1, "alerts", f"expected a list of alerts, got {_json_type(items)}"))
         items = []
+    _check_count(items)
     for i, item in enumerate(items):
         try:
             result.alerts.append(_webhook_alert(item, t))
@@ -209,6 +243,12 @@ def parse_webhook(payload: Any, now: datetime | float) -> WebhookMessage:
         group_key=str(payload.get("groupKey", "")),
         group_labels=dict(payload.get("groupLabels") or {}), common_labels=dict(payload.get("commonLabels") or {}),
         external_url=str(payload.get("externalURL", "")), result=result)
+
+
+def _check_count(items: list[Any]) -> None:
+    if len(items) > MAX_ALERTS:
+        raise IntakeTooLarge(f"{len(items)} alerts in one request; the limit is {MAX_ALERTS} "
+                             "(send them in smaller batches)")
 
 
 def _webhook_alert(item: Any, now: datetime) -> Alert:

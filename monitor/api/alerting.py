@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from monitor.alerting.intake import parse_time, parse_v2_alerts, parse_webhook
+from monitor.alerting.intake import IntakeTooLarge, parse_time, parse_v2_alerts, parse_webhook
 from monitor.alerting.silence import SilenceError
 from monitor.errors import NotFoundError
 from monitor.notify.links import InvalidLinkError, verify
@@ -117,6 +117,34 @@ class SlackVerifier:
             return "replayed request"
         self._seen[signature] = now
         return ""
+
+
+#: The largest request body the alerting API reads (4 MiB); a larger one is answered 413.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read the request body, giving up (:class:`_BodyTooLarge`) beyond ``limit`` bytes
+    without buffering the rest (``Content-Length`` is checked first, then the bytes read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> JSONResponse:
+    return _err(413, f"request body larger than {MAX_BODY_BYTES} bytes (4 MiB); send smaller batches")
 
 
 def _err(status: int, message: str, **headers: str) -> JSONResponse:
@@ -222,12 +250,17 @@ def routes(daemon: "Daemon") -> list[Route]:
     @needs_service
     async def alerts_post(request: Request) -> Response:
         try:
-            body = json.loads(await request.body() or b"null")
+            body = json.loads(await _read_body(request) or b"null")
+        except _BodyTooLarge:
+            return _too_large()
         except ValueError as exc:
             return _err(400, f"bad JSON: {exc}")
         svc = service()
         t = now()
-        result = parse_v2_alerts(body, t, resolve_timeout=svc.resolve_timeout)
+        try:
+            result = parse_v2_alerts(body, t, resolve_timeout=svc.resolve_timeout)
+        except IntakeTooLarge as exc:
+            return _err(413, str(exc))
         if result.alerts:
             await svc.ingest(result.alerts, t, source=f"api:{_client(request)}")
         if not result.ok:
@@ -237,7 +270,11 @@ def routes(daemon: "Daemon") -> list[Route]:
     @needs_service
     async def webhook_post(request: Request) -> Response:
         try:
-            msg = parse_webhook(json.loads(await request.body() or b"null"), now())
+            msg = parse_webhook(json.loads(await _read_body(request) or b"null"), now())
+        except _BodyTooLarge:
+            return _too_large()
+        except IntakeTooLarge as exc:
+            return _err(413, str(exc))
         except ValueError as exc:
             return _err(400, str(exc))
         if msg.result.alerts:

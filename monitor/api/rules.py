@@ -2,7 +2,9 @@
 ``GET|POST /api/v1/query``, ``GET|POST /api/v1/query_range`` and ``POST /-/reload``.
 
 Response envelopes, value encoding (``[<unix seconds>, "<value>"]``) and error types
-(``bad_data`` 400, ``execution`` 422) follow Prometheus ``web/api/v1/api.go``.
+(``bad_data`` 400, ``execution`` 422 for too many samples, ``timeout`` 503) follow Prometheus
+``web/api/v1/api.go`` (``returnAPIError``). Queries run under the engine's limits
+(``rules.query_max_samples``, ``rules.query_timeout``; see :mod:`monitor.promql.limits`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from monitor.errors import QueryError
+from monitor.promql.limits import QueryTimeoutError, TooManySamplesError
 from monitor.promql.value import Matrix, Scalar, String, Vector
 from probes.base import parse_duration
 
@@ -26,6 +29,9 @@ if TYPE_CHECKING:
 
 #: Most points a range query may return per series (Prometheus: 11,000).
 MAX_POINTS = 11_000
+#: Largest |time| in seconds the API accepts: Prometheus's ``maxTime`` (milliseconds then fit
+#: in an int64).
+MAX_TIME = 9_223_309_901_257_974
 
 
 def format_sample_value(v: float) -> str:
@@ -47,13 +53,15 @@ def parse_time(text: str | None, default: float) -> float:
     if text is None or text == "":
         return default
     try:
-        return float(text)
+        t = float(text)
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise ValueError(f'cannot parse "{text}" to a valid timestamp') from None
+        try:
+            t = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            raise ValueError(f'cannot parse "{text}" to a valid timestamp') from None
+    if not -MAX_TIME <= t <= MAX_TIME:  # NaN, infinite (1e400) or beyond an int64 of ms
+        raise ValueError(f'cannot parse "{text}" to a valid timestamp')
+    return t
 
 
 def parse_step(text: str | None) -> float:
@@ -67,6 +75,10 @@ def parse_step(text: str | None) -> float:
         step = float(text)
     except ValueError:
         step = parse_duration(text)
+    if step != step or step in (math.inf, -math.inf):
+        raise ValueError(f'cannot parse "{text}" to a valid duration')
+    if step > MAX_TIME:
+        raise ValueError(f'cannot parse "{text}" to a valid duration. It overflows int64')
     if step <= 0:
         raise ValueError("zero or negative query resolution step widths are not accepted. "
                          "Try a positive integer")
@@ -98,6 +110,15 @@ def error(kind: str, message: str, status: int) -> JSONResponse:
     return JSONResponse({"status": "error", "errorType": kind, "error": message}, status_code=status)
 
 
+def query_error(e: QueryError) -> JSONResponse:
+    """Answer a failed query as Prometheus's ``returnAPIError`` does."""
+    if isinstance(e, TooManySamplesError):
+        return error("execution", str(e), 422)
+    if isinstance(e, QueryTimeoutError):
+        return error("timeout", str(e), 503)
+    return error("bad_data", str(e), 400)
+
+
 async def _params(request: Request) -> dict[str, str]:
     params = dict(request.query_params)
     if request.method == "POST":
@@ -113,9 +134,12 @@ def routes(daemon: "Daemon") -> list[Route]:
         return JSONResponse({"status": "success", "data": daemon.rules.alerts_api()})
 
     async def rules(request: Request) -> JSONResponse:
+        kind = request.query_params.get("type", "").lower()
+        if kind not in ("", "alert", "record"):
+            return error("bad_data", f'invalid parameter "type": invalid rule type "{kind}" '
+                                     '(not supported value; use "alert" or "record")', 400)
         data = daemon.rules.to_api()
-        kind = request.query_params.get("type")
-        if kind in ("alert", "record"):
+        if kind:
             want = "alerting" if kind == "alert" else "recording"
             for g in data["groups"]:
                 g["rules"] = [r for r in g["rules"] if r["type"] == want]
@@ -132,7 +156,7 @@ def routes(daemon: "Daemon") -> list[Route]:
         try:
             value = daemon.engine.instant_query(p["query"], int(t * 1000))
         except QueryError as e:
-            return error("bad_data", str(e), 400)
+            return query_error(e)
         return JSONResponse({"status": "success", "data": result_json(value)})
 
     async def query_range(request: Request) -> JSONResponse:
@@ -140,11 +164,14 @@ def routes(daemon: "Daemon") -> list[Route]:
         if not p.get("query"):
             return error("bad_data", "invalid parameter \"query\": missing query", 400)
         try:
+            name = "start"
             start = parse_time(p.get("start") or None, math.nan)
+            name = "end"
             end = parse_time(p.get("end") or None, math.nan)
+            name = "step"
             step = parse_step(p.get("step"))
         except ValueError as e:
-            return error("bad_data", str(e), 400)
+            return error("bad_data", f'invalid parameter "{name}": {e}', 400)
         if math.isnan(start) or math.isnan(end):
             return error("bad_data", "start and end are required", 400)
         if end < start:
@@ -155,18 +182,20 @@ def routes(daemon: "Daemon") -> list[Route]:
         try:
             value = daemon.engine.range_query(p["query"], int(start * 1000), int(end * 1000), int(step * 1000))
         except QueryError as e:
-            return error("bad_data", str(e), 400)
+            return query_error(e)
         return JSONResponse({"status": "success", "data": result_json(value)})
 
     async def reload(request: Request) -> JSONResponse:
         from monitor.daemon.lifecycle import reload_daemon
 
-        errors = reload_daemon(daemon, daemon.config_path)
+        warnings: list[str] = []
+        errors = reload_daemon(daemon, daemon.config_path, warnings)
         if errors:
             return JSONResponse({"status": "error", "errorType": "bad_data",
                                  "error": "reload failed; previous configuration and rules kept",
                                  "errors": errors}, status_code=400)
-        return JSONResponse({"status": "success"})
+        # Settings only a restart applies (server.host/port, state) are named here and logged.
+        return JSONResponse({"status": "success", "warnings": warnings} if warnings else {"status": "success"})
 
     return [
         Route("/api/v1/alerts", alerts),

@@ -56,6 +56,10 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigErrors([ConfigError(
+            "no such file; pass --config FILE (the demo's config is examples/monitor.yaml)",
+            file=str(path))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigErrors([ConfigError(f"cannot read config file: {reason}", file=str(path))]) from None

@@ -261,6 +261,11 @@ class RulesConfig(Section):
     :ivar external_labels: labels added to alerts and available as ``$externalLabels``.
     :ivar resolved_retention: seconds a resolved alert stays visible (default 15m = 900).
     :ivar query_max_series: a query selecting more series fails with a clear error (default 10000).
+    :ivar query_max_samples: most samples one query may hold in memory (loaded, subquery and
+        range-query points), like Prometheus ``--query.max-samples``; more fails the query (HTTP
+        422 ``execution``) (default 5000000).
+    :ivar query_timeout: seconds one query may run, like ``--query.timeout``; then it fails
+        (HTTP 503 ``timeout``) (default 10s). Both apply to rule evaluations too.
     """
 
     files: list[str] = Field(default_factory=list)
@@ -268,6 +273,8 @@ class RulesConfig(Section):
     external_labels: Labels = Field(default_factory=dict)
     resolved_retention: Duration = 900.0
     query_max_series: int = Field(10_000, gt=0)
+    query_max_samples: int = Field(5_000_000, gt=0)
+    query_timeout: PositiveDuration = 10.0
 
 
 class ApiToken(Section):

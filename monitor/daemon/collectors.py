@@ -63,10 +63,9 @@ class RuleCollector(Collector):
             interval.add_metric(key, g.interval)
             rules.add_metric(key, len(g.rules))
         yield from (evals, fails, dur, last, interval, rules)
-        ok = GaugeMetricFamily("monitor_rules_last_reload_successful",
-                               "Whether the last rule reload succeeded (1) or was rejected (0).")
-        ok.add_metric([], 1.0 if self._manager.last_reload_successful else 0.0)
-        yield ok
+        # No separate rules reload gauge: a reload is all-or-nothing over the config and its rule
+        # files, so monitor_config_last_reload_successful covers both (as Prometheus's
+        # prometheus_config_last_reload_successful does).
 
 
 class OnCallCollector(Collector):

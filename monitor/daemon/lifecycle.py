@@ -19,6 +19,7 @@ import uvicorn
 
 from monitor.api.app import create_app
 from monitor.config.loader import load_config
+from monitor.config.model import Config
 from monitor.config.secrets import secret_values
 from monitor.daemon.wiring import Daemon
 from monitor.errors import ConfigErrors
@@ -27,8 +28,30 @@ from monitor.logging import add_secrets
 log = logging.getLogger("monitor.daemon")
 
 
-def reload_daemon(daemon: Daemon, path: str | Path) -> list[str]:
+def restart_needed(old: Config, new: Config) -> list[str]:
+    """Return a warning for each changed setting a reload cannot apply (``server.host``,
+    ``server.port``: the listener is already bound; ``state``: the store is already open).
+
+    State values are not quoted: a DSN may hold a password.
+    """
+    warnings = []
+    for key in ("host", "port"):
+        before, after = getattr(old.server, key), getattr(new.server, key)
+        if before != after:
+            warnings.append(f"server.{key} changed ({before} -> {after}): the running listener is kept; "
+                            "restart the daemon to apply it")
+    state_keys = [k for k in type(old.state).model_fields if getattr(old.state, k) != getattr(new.state, k)]
+    for key in state_keys:
+        alias = type(old.state).model_fields[key].alias or key
+        warnings.append(f"state.{alias} changed: the open state store is kept; restart the daemon to apply it")
+    return warnings
+
+
+def reload_daemon(daemon: Daemon, path: str | Path, warnings: list[str] | None = None) -> list[str]:
     """Reload ``path`` into ``daemon`` all-or-nothing.
+
+    Settings only a restart applies (see :func:`restart_needed`) keep their running values;
+    each is logged as a WARNING and appended to ``warnings`` when given.
 
     :return: the list of errors (empty on success). On errors the running config is kept.
     """
@@ -43,7 +66,12 @@ def reload_daemon(daemon: Daemon, path: str | Path) -> list[str]:
             log.error("reload rejected; previous configuration kept", extra={"error": err})
         return errors
     add_secrets(secret_values(config))
+    needs_restart = restart_needed(daemon.config, config)
     daemon.reload(config)
+    for warning in needs_restart:
+        log.warning("reload: setting needs a restart", extra={"warning": warning})
+    if warnings is not None:
+        warnings.extend(needs_restart)
     log.info("configuration reloaded", extra={"file": str(path)})
     return []
 
@@ -71,13 +99,32 @@ async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = N
         log.info("stopping")
         server.should_exit = True
 
+    def remove_signal_handlers() -> None:
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
     for sig, handler in ((signal.SIGHUP, lambda: reload_daemon(daemon, config_path)),
                          (signal.SIGTERM, stop), (signal.SIGINT, stop)):
         try:
             loop.add_signal_handler(sig, handler)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
             pass
-    await daemon.start()
+    try:
+        await daemon.start()
+    except Exception as exc:  # noqa: BLE001 - any start failure: undo what started, exit 1
+        log.error("daemon failed to start", extra={"error": f"{type(exc).__name__}: {exc}"})
+        # Stop what did start: the state store (aiosqlite's worker thread is not a daemon
+        # thread: left open, the process would never exit), the HTTP client, the tasks.
+        try:
+            await daemon.stop()
+        except Exception as stop_exc:  # noqa: BLE001 - already failing; report and go on
+            log.error("cleanup after the failed start failed",
+                      extra={"error": f"{type(stop_exc).__name__}: {stop_exc}"})
+        remove_signal_handlers()
+        return 1
 
     async def announce() -> None:
         while not server.started:
@@ -94,11 +141,7 @@ async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = N
     finally:
         announcer.cancel()
         await daemon.stop()
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        remove_signal_handlers()
     return 0 if server.started else 1
 
 

@@ -21,6 +21,9 @@ from monitor.metrics import Metrics
 
 log = logging.getLogger("monitor.scheduler")
 
+#: The longest interval a job may have (10 years, as ``probes.base.MAX_DURATION_SECONDS``).
+MAX_INTERVAL = 10 * 365 * 86400.0
+
 
 class Scheduler:
     """Interval jobs on the running asyncio loop.
@@ -44,7 +47,14 @@ class Scheduler:
 
         ``first_delay`` spreads jobs of the same interval over it so they do not all start at once.
         Replaces a job with the same id.
+
+        :raises ValueError: ``interval`` is not a positive number of seconds of at most
+            :data:`MAX_INTERVAL` (larger values overflow the scheduler's timers).
         """
+        if not 0 < interval <= MAX_INTERVAL:
+            raise ValueError(f"job {job_id}: interval must be between 0 and {MAX_INTERVAL:.0f} seconds, "
+                             f"got {interval:g}")
+        first_delay = min(max(first_delay, 0.0), MAX_INTERVAL)
         start = datetime.now(timezone.utc) + timedelta(seconds=first_delay)
         self._sched.add_job(
             func, IntervalTrigger(seconds=interval, start_date=start, timezone=timezone.utc),

@@ -61,7 +61,7 @@ class Daemon:
         self.scrapers: dict[str, Scraper] = {}
         self.last_scrape: dict[str, Any] = {}
         self._build_scrapers(config)
-        self.engine = Engine(self.store, max_series=config.rules.query_max_series)
+        self.engine = Engine(self.store, max_series=config.rules.query_max_series, max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
         self.rules = RuleManager(
             self.store, self.engine, external_labels=config.rules.external_labels,
             resolved_retention=config.rules.resolved_retention,

@@ -39,6 +39,7 @@ from monitor.promql.aggregations import aggregate
 from monitor.promql.binops import eval_binary
 from monitor.promql.functions import (FUNCTIONS, RangeArg, check_duplicate_labels, check_duplicates,
                                       drop_name)
+from monitor.promql.limits import QueryLimits
 from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
 from monitor.tsdb.series import Labels, is_stale
 
@@ -69,8 +70,8 @@ _NAMELESS_LIMIT = 100_000
 _MEMO_WINDOWS = 256
 
 
-class _Query:
-    """State of one query: its time range, per-selector data and limits."""
+class _Query(QueryLimits):
+    """State of one query: its time range, per-selector data and limits (samples, deadline)."""
 
     def __init__(self, engine: "Engine", root: n.Node, start: int, end: int) -> None:
         self.engine = engine
@@ -81,7 +82,7 @@ class _Query:
         # Keyed by the selector's matchers: `rate(x[5m]) / x` reads the store for x once.
         self.bounds: dict[str, list[int]] = {}
         self.data: dict[tuple[str, bool], list[tuple[Labels, Labels, Any, Any]]] = {}
-        self.samples = 0
+        self._init_limits()
         self.subquery_cache: dict[tuple[int, int], list[Sample]] = {}
         # Only instant queries (rule evaluations) share results through the engine's cache.
         self.use_cache = start == end and engine._cache_limit > 0
@@ -154,6 +155,7 @@ class _Query:
         seen: set[Labels] | None = set() if len(groups) > 1 else None
         for matchers in groups:
             for labels, ts, vs in store.select(matchers, lo, hi):
+                self.tick(len(got))
                 if seen is not None:
                     if labels in seen:
                         continue
@@ -185,10 +187,7 @@ class _Query:
             raise QueryError(
                 f"query selects {n_series} series for {sel.text}, more than the limit of "
                 f"{self.engine.max_series} series (max_series)")
-        if self.samples > self.engine.max_samples:
-            raise QueryError(
-                f"query loads {self.samples} samples, more than the limit of "
-                f"{self.engine.max_samples} samples (max_samples)")
+        self.need_samples(0, f"{self.samples} samples loaded")
 
     def range_columns(self, node: n.Call, t: int, kernel: Any,
                       keep_name: bool = False) -> tuple[list[Labels], list[float]]:
@@ -219,7 +218,8 @@ class _Query:
         append, append_v = out_labels.append, out_values.append
         if memo is None:
             arg = self.eval(arg_node, t)
-            for labels, nameless, ts, vs in arg.series:
+            for i, (labels, nameless, ts, vs) in enumerate(arg.series):
+                self.tick(i)
                 v = kernel(ts, vs, arg)
                 if v is not None:
                     append(labels if keep_name else nameless)
@@ -252,7 +252,8 @@ class _Query:
                 return list(out_labels), list(out_values)
         arg = self.eval(arg_node, t)
         get = values.get
-        for labels, nameless, ts, vs in arg.series:
+        for i, (labels, nameless, ts, vs) in enumerate(arg.series):
+            self.tick(i)
             v = get(labels, _ABSENT)
             if v is _ABSENT:
                 v = values[labels] = kernel(ts, vs, arg)
@@ -380,14 +381,13 @@ class _Query:
         step = node.step or self.engine.default_subquery_step_ms
         begin = end - node.range
         first = -((-begin) // step) * step
+        self.check_subquery(first, end, step)  # before evaluating anything: [1y:1ms] fails here
         acc: dict[Labels, tuple[list[int], list[float]]] = {}
-        key_base = id(node)
+        points = 0
         for st in range(first, end + 1, step):
-            key = (key_base, st)
-            vec = self.subquery_cache.get(key)
-            if vec is None:
-                vec = self.eval(node.expr, st)
-                self.subquery_cache[key] = vec
+            vec = self.subquery_step(node, st)
+            points += len(vec)
+            self.need_samples(points)  # this subquery's result, while it is built
             for s in vec:
                 e = acc.get(s.labels)
                 if e is None:
@@ -410,7 +410,8 @@ class Engine:
     :param store: a ``SampleStore`` (``select(matchers, mint, maxt) -> [SeriesSlice]``).
     :param lookback_delta_ms: how far back an instant selector looks for a sample (ms).
     :param max_series: most series one selector may select; more is a :class:`QueryError`.
-    :param max_samples: most samples one query may load; more is a :class:`QueryError`.
+    :param max_samples: most samples one query may hold (see :mod:`monitor.promql.limits`).
+    :param timeout: seconds one query may run (``None``: no limit); then ``QueryTimeoutError``.
     :param default_subquery_step_ms: step of subqueries written ``[range:]`` (Prometheus uses
         the global evaluation interval).
     :param result_cache_samples: how many result samples of calls and aggregations to keep
@@ -419,11 +420,12 @@ class Engine:
 
     def __init__(self, store: Any, *, lookback_delta_ms: int = 300_000, max_series: int = 10_000,
                  max_samples: int = 50_000_000, default_subquery_step_ms: int = 60_000,
-                 result_cache_samples: int = 200_000) -> None:
+                 result_cache_samples: int = 200_000, timeout: float | None = 120.0) -> None:
         self.store = store
         self.lookback_delta_ms = lookback_delta_ms
         self.max_series = max_series
         self.max_samples = max_samples
+        self.timeout = timeout
         self.default_subquery_step_ms = default_subquery_step_ms
         # Results of function calls and aggregations, keyed by (PromQL text, t), shared between
         # queries: the rules of a group evaluate at one timestamp and repeat subexpressions
@@ -568,7 +570,9 @@ class Engine:
         acc: dict[Labels, list[tuple[int, float]]] = {}
         empty = Labels()
         for t in range(start_ms, end_ms + 1, step_ms):
+            q.check_deadline()
             res = self._run(q, root, t)
+            q.add_samples(1 if root.type == n.SCALAR else len(res))  # kept until the query ends
             if root.type == n.SCALAR:
                 acc.setdefault(empty, []).append((t, res))
                 continue

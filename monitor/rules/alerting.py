@@ -104,12 +104,14 @@ class Alert:
 
 
 def rfc3339(t: float | None) -> str | None:
-    """Format seconds since the epoch as RFC 3339 UTC with nanosecond-free Go style (``...Z``)."""
+    """Format seconds since the epoch as RFC 3339 UTC with exactly three fraction digits
+    (``2026-11-30T10:00:00.000Z``), the format of :func:`monitor.alerting.alert.rfc3339`: every
+    timestamp of the API has one shape (sample times are whole milliseconds anyway)."""
     if t is None:
         return None
-    s = dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="microseconds")
-    head, frac = s[:19], s[20:26].rstrip("0")
-    return head + ("." + frac if frac else "") + "Z"
+    ms = math.floor(t * 1000 + 0.5)  # nearest millisecond, exact for whole-ms float seconds
+    d = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
+    return d.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def format_value(v: float) -> str:

@@ -59,6 +59,10 @@ _SERIES_RE = re.compile(r"^\s*(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(?P<lab
 _LABEL_RE = re.compile(r"""\s*(?P<k>[a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*(?P<v>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*(?:,|$)""")
 
 
+#: The most points one series' ``values`` may expand to (``1+1x99999999999`` would exhaust memory).
+MAX_SERIES_POINTS = 1_000_000
+
+
 def _num(s: str) -> float:
     return float(s.replace("Inf", "inf").replace("NaN", "nan"))
 
@@ -69,20 +73,30 @@ def expand_values(text: str) -> list[float | None]:
     ``'1+2x3'`` -> 1 3 5 7; ``'5-1x2'`` -> 5 4 3; ``'7x2'`` -> 7 7 7; ``'_x2'`` -> _ _;
     ``'stale'`` -> the staleness marker. Increments are added repeatedly, as Prometheus's lexer does.
 
-    :raises ValueError: on a token that is not in the notation.
+    :raises ValueError: on a token that is not in the notation, or when the values expand to
+        more than :data:`MAX_SERIES_POINTS` points.
     """
     out: list[float | None] = []
+
+    def room(tok: str, n: int) -> None:
+        if len(out) + n > MAX_SERIES_POINTS:
+            raise ValueError(f"series values expand to more than {MAX_SERIES_POINTS} points (at {tok!r})")
+
     for tok in str(text).split():
         if tok == "stale":
+            room(tok, 1)
             out.append(STALE_NAN)
             continue
         m = _BLANK_RE.match(tok)
         if m:
-            out.extend([None] * (int(m.group("n")) if m.group("n") else 1))
+            n = int(m.group("n")) if m.group("n") else 1
+            room(tok, n)
+            out.extend([None] * n)
             continue
         m = _VALUE_RE.match(tok)
         if not m:
             raise ValueError(f"invalid value {tok!r} in series values")
+        room(tok, 1 + int(m.group("n") or m.group("m") or 0))
         a = _num(m.group("a"))
         out.append(a)
         if m.group("n") is not None:
@@ -190,7 +204,11 @@ def _run_group(ctx: _Ctx, tg: Mapping[str, Any]) -> list[str]:
     batch = []
     for s in tg.get("input_series") or []:
         lbl = parse_series(str(s["series"]))
-        for i, v in enumerate(expand_values(str(s.get("values", "")))):
+        try:
+            values = expand_values(str(s.get("values", "")))
+        except ValueError as e:
+            raise ValueError(f"{ctx.path}: input_series {s['series']}: {e}") from None
+        for i, v in enumerate(values):
             if v is not None:
                 batch.append((lbl, int(round(i * interval * 1000)), v))
     batch.sort(key=lambda x: x[1])
@@ -310,7 +328,8 @@ def run_test_file(path: str | Path, out: TextIO = sys.stdout) -> bool:
     p = Path(path)
     print(f"Unit Testing:  {p}", file=out)
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        with p.open(encoding="utf-8") as f:  # a named stream: YAML errors name the file
+            doc = yaml.safe_load(f) or {}
         if not isinstance(doc, dict):
             raise ValueError("test file must be a mapping")
         unknown = set(doc) - {"rule_files", "evaluation_interval", "group_eval_order", "tests", "fuzzy_compare"}

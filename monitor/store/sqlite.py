@@ -71,8 +71,13 @@ class SQLiteStore(SQLStore):
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._db.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:
+            await self.close()  # aiosqlite's worker thread would otherwise keep the process alive
             raise StoreError(f"cannot open SQLite state store {self.path}: {exc}") from exc
-        await self._migrate(self._clock())
+        try:
+            await self._migrate(self._clock())
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._db is not None:

@@ -66,7 +66,7 @@ def test_validation_errors_name_index_and_field_and_keep_valid_ones():
         "alerts[8]: expected an object, got str",
     ]
     assert res.error_text().count("\n") == 7
-    assert str(parse_v2_alerts({"labels": {}}, NOW).errors[0]) == "alerts[-1]: expected a list of alerts, got dict"
+    assert str(parse_v2_alerts({"labels": {}}, NOW).errors[0]) == "expected a list of alerts, got an object"
 
 
 def test_webhook_v4_payload():

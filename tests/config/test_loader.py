@@ -186,7 +186,8 @@ def test_missing_config_file(tmp_path):
     missing = tmp_path / "nope.yaml"
     with pytest.raises(ConfigErrors) as info:
         load_config(missing)
-    assert str(info.value) == f"{missing}: cannot read config file: No such file or directory"
+    assert str(info.value) == (f"{missing}: no such file; pass --config FILE "
+                               "(the demo's config is examples/monitor.yaml)")
     assert check_config_file(missing) == [str(info.value)]
 
 

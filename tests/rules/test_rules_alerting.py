@@ -215,7 +215,7 @@ def test_to_api_shape():
     assert api["alerts"] == [{"labels": {"alertname": "InstanceDown", "instance": "a:80", "job": "api",
                                          "severity": "critical"},
                               "annotations": {"summary": "a:80 down (0)"}, "state": "firing",
-                              "activeAt": "1970-01-01T00:00:01.5Z", "value": "0e+00"}]
+                              "activeAt": "1970-01-01T00:00:01.500Z", "value": "0e+00"}]
 
 
 def test_recording_rule_sets_name_and_labels_and_rejects_collisions():

@@ -116,7 +116,7 @@ def test_a_failing_rule_never_stops_the_others(env):
     api = g.to_api()
     assert [r["health"] for r in api["rules"]] == ["ok", "err", "ok"]
     assert api["rules"][1]["lastError"].startswith("vector contains metrics with the same labelset")
-    assert api["rules"][0]["lastEvaluation"] == "2023-11-14T22:13:20Z"
+    assert api["rules"][0]["lastEvaluation"] == "2023-11-14T22:13:20.000Z"
     assert set(api) == {"name", "file", "interval", "limit", "rules", "lastEvaluation", "evaluationTime"}
 
 
@@ -276,7 +276,7 @@ def test_api_shapes(env, tmp_path):
     rec, alert = g["rules"]
     assert (g["name"], g["interval"]) == ("svc", 60.0)
     assert rec == {"type": "recording", "name": "job:errors:sum", "query": "sum by (job) (errors)", "labels": {},
-                   "health": "ok", "lastError": "", "lastEvaluation": "2023-11-14T22:13:20Z",
+                   "health": "ok", "lastError": "", "lastEvaluation": "2023-11-14T22:13:20.000Z",
                    "evaluationTime": rec["evaluationTime"]}
     assert (alert["type"], alert["state"], alert["duration"], len(alert["alerts"])) == ("alerting", "pending", 120.0, 1)
-    assert mgr.alerts_api()["alerts"][0]["activeAt"] == "2023-11-14T22:13:20Z"
+    assert mgr.alerts_api()["alerts"][0]["activeAt"] == "2023-11-14T22:13:20.000Z"

@@ -71,8 +71,10 @@ def _check_rules(config) -> list[str]:
     return [str(e) for e in errors]
 
 
-def _fmt_details(details: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in details.items())
+def _fmt_details(details: dict, width: int = 72) -> str:
+    """Key figures as ``k=v`` pairs, cut at ``width`` characters for the table (``--json`` has all)."""
+    text = " ".join(f"{k}={v}" for k, v in details.items())
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

@@ -40,28 +40,9 @@ from monitor.promql.binops import eval_binary
 from monitor.promql.functions import (FUNCTIONS, RangeArg, check_duplicate_labels, check_duplicates,
                                       drop_name)
 from monitor.promql.limits import QueryLimits
+from monitor.promql.memo import ABSENT, RangeMemo
 from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
 from monitor.tsdb.series import Labels, is_stale
-
-
-#: Memo entry of a series without samples in the window (see _Query.range_columns).
-_ABSENT = object()
-
-
-class _RangeMemo:
-    """Results of one range function over one window (see ``_Query.range_columns``).
-
-    :ivar values: series labels -> value, ``None`` (no output element) or ``_ABSENT`` (no
-        samples in the window).
-    :ivar columns: (selector key, keep_name) -> ``(labels, values, series count)`` of a
-        selector whose series were all in ``values``.
-    """
-
-    __slots__ = ("values", "columns")
-
-    def __init__(self) -> None:
-        self.values: dict[Labels, Any] = {}
-        self.columns: dict[tuple[str, bool], tuple[list[Labels], list[float], int]] = {}
 
 
 #: Most nameless label sets kept (Engine.nameless) before starting over.
@@ -201,7 +182,7 @@ class _Query(QueryLimits):
 
         Results are memoised per series when the argument is a store selector of a shareable
         call in an instant query: ``rate(x{a="1"}[5m])`` and ``rate(x[5m])`` in the rules of
-        one group need the same per-series rates. A memo (:class:`_RangeMemo`) is kept per
+        one group need the same per-series rates. A memo (:class:`RangeMemo`) is kept per
         (metric names, function, window start, end, range) and dropped with the engine's
         result cache when new samples of the metric arrive. When every series the selector
         matches (``SampleStore.series``) is in the memo, no samples are loaded at all (so
@@ -241,7 +222,7 @@ class _Query(QueryLimits):
                 n_series = 0
                 for labels in selected:
                     v = values[labels]
-                    if v is _ABSENT:
+                    if v is ABSENT:
                         continue
                     n_series += 1
                     if v is not None:
@@ -254,15 +235,15 @@ class _Query(QueryLimits):
         get = values.get
         for i, (labels, nameless, ts, vs) in enumerate(arg.series):
             self.tick(i)
-            v = get(labels, _ABSENT)
-            if v is _ABSENT:
+            v = get(labels, ABSENT)
+            if v is ABSENT:
                 v = values[labels] = kernel(ts, vs, arg)
             if v is not None:
                 append(labels if keep_name else nameless)
                 append_v(v)
         for labels in missing:
             if labels not in values:  # no samples in the window
-                values[labels] = _ABSENT
+                values[labels] = ABSENT
         return out_labels, out_values
 
     def eval_columns(self, node: n.Node, t: int) -> tuple[list[Labels], list[float]]:
@@ -435,7 +416,7 @@ class Engine:
         self._cache_samples = 0
         # Per-series results of range functions (rate etc.) by (metric names, function,
         # window start, end, range), then by series labels; see _Query.range_columns.
-        self._memo: dict[tuple[Any, ...], _RangeMemo] = {}
+        self._memo: dict[tuple[Any, ...], RangeMemo] = {}
         self._nameless: dict[Labels, Labels] = {}  # see nameless()
         # Group labels per grouping clause and input label set (aggregations.group_keys).
         self._group_keys: dict[tuple[bool, frozenset[str]], dict[Labels, Labels]] = {}
@@ -480,7 +461,7 @@ class Engine:
             got = self._nameless[labels] = drop_name(labels)
         return got
 
-    def _range_memo(self, key: tuple[Any, ...]) -> _RangeMemo:
+    def _range_memo(self, key: tuple[Any, ...]) -> RangeMemo:
         """Return the memo for ``key``, made room for (oldest first) when new: at most
         ``_MEMO_WINDOWS`` windows and about ``result_cache_samples`` series in all."""
         memos = self._memo
@@ -489,7 +470,7 @@ class Engine:
             while memos and (len(memos) >= _MEMO_WINDOWS
                              or sum(len(m.values) for m in memos.values()) > self._cache_limit):
                 del memos[next(iter(memos))]
-            memo = memos[key] = _RangeMemo()
+            memo = memos[key] = RangeMemo()
         return memo
 
     def _cached(self, node: n.Call | n.Aggregate, t: int, compute: Any) -> list[Sample]:

@@ -37,10 +37,12 @@ GC_INTERVAL = 60.0
 
 
 class Daemon:
-    """One codebook-monitor process: probes, scrapes and the sample store, wired together.
+    """One codebook-monitor process: probes and scrapes feed the sample store, the rule manager
+    evaluates rules over it, and (on the leader) the alert service routes, escalates and sends.
 
-    Lifecycle: ``await start()`` then ``await stop()``; ``reload(config)`` swaps probes and
-    scrape targets in place (samples are kept).
+    Lifecycle: ``await start()`` then ``await stop()``; ``check_reload(config)`` then
+    ``reload(config)`` swap probes, scrape targets, rules and receivers in place (samples and
+    alert state are kept).
 
     :param config: the validated configuration.
     :param registry: the Prometheus registry for ``/metrics`` (a fresh one by default).

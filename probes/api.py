@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from probes.base import Duration, ProbeResult, ProbeSettings, one_line, scrub_secrets, transport_reason
+from probes.base import Duration, HttpUrl, ProbeResult, ProbeSettings, one_line, scrub_secrets, transport_reason
 
 _HEALTHY_WORDS = {"healthy", "ok", "up", "pass", "passing"}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -144,7 +144,7 @@ class ApiSettings(ProbeSettings):
     """
 
     kind: Literal["api"] = "api"
-    url: str = Field(pattern=r"^https?://")
+    url: HttpUrl
     health_path: str | None = "/health"
     headers: dict[str, str] = Field(default_factory=dict)
     api_key: SecretStr | None = None

@@ -79,6 +79,22 @@ def _duration(v: Any) -> float:
     return parse_duration(v)
 
 
+def _http_url(v: Any) -> str:
+    import httpx
+
+    text = str(v)
+    try:
+        url = httpx.URL(text)
+    except Exception as exc:  # httpx.InvalidURL and friends
+        raise ValueError(f'expected an http(s) URL, got "{text}": {exc}') from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f'expected an http(s) URL such as https://api.example.com, got "{text}"')
+    return text
+
+
+#: A pydantic field type: an ``http://`` or ``https://`` URL with a host, checked by httpx's parser.
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
 #: A pydantic field type: a Prometheus duration string (or number of seconds) -> float seconds.
 Duration = Annotated[float, BeforeValidator(_duration)]
 #: A duration that must be strictly positive.

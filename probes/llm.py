@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from probes.base import ProbeResult, ProbeSettings, one_line, scrub_secrets, secret_prefix, transport_reason
+from probes.base import HttpUrl, ProbeResult, ProbeSettings, one_line, scrub_secrets, secret_prefix, transport_reason
 
 STATES = ("ok", "invalid_key", "rate_limited", "outage", "error")
 _DEFAULT_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1"}
@@ -75,7 +75,7 @@ class LlmSettings(ProbeSettings):
     kind: Literal["llm"] = "llm"
     provider: Literal["openai", "anthropic"]
     api_key: SecretStr
-    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    base_url: HttpUrl | None = None
     anthropic_version: str = "2023-06-01"
     expect_model: str | None = None
 

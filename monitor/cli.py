@@ -242,6 +242,8 @@ def _failed(resp) -> bool:
         except ValueError:
             detail = resp.text
         print(f"error {resp.status_code}: {detail}", file=sys.stderr)
+        if resp.status_code == 401:
+            print("pass --token TOKEN or set MONITOR_API_TOKEN to a token of api.tokens", file=sys.stderr)
         return True
     return False
 
@@ -390,7 +392,9 @@ def _add_alerting_parsers(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``codebook-monitor``."""
-    p = argparse.ArgumentParser(prog="codebook-monitor", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="codebook-monitor",
+        description="Probe the Codebook backend, evaluate Prometheus rules, route, page and escalate alerts.")
     p.add_argument("--version", action="version", version=f"codebook-monitor {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

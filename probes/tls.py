@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import ssl
 import time
 from datetime import datetime, timezone
@@ -189,6 +190,8 @@ class TlsProbe:
         """Handshake, read the chain, export expiry/verification/hostname figures."""
         s = self.settings
         name = s.server_name or s.host
+        if s.ca_file and not os.path.isfile(s.ca_file):
+            return ProbeResult(False, error=f"ca_file {s.ca_file}: no such file")
         verify_error: str | None = None
         try:
             try:

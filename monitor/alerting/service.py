@@ -450,6 +450,10 @@ class AlertService:
                                    detail={"comment": comment} if comment else None)
             await self.escalation.resolve(fingerprint, now, actor)
             await self._to_receivers(fingerprint, "resolved", now, f"resolve:{fingerprint}:{int(now * 1000)}", None)
+            # The group must not announce it as firing afterwards (e.g. at its first flush).
+            held = next((a for a in self.dispatcher.alerts(now) if a.fingerprint == fingerprint), None)
+            if held is not None and not held.resolved(now):
+                self.dispatcher.put([held.resolve(now).with_marks()], now)
         self.log.info("alert resolved by hand", extra={"alert": fingerprint, "actor": actor, "source": source})
         return self._status(fingerprint)
 

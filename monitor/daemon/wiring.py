@@ -127,7 +127,10 @@ class Daemon:
 
     def _probe_job(self, name: str):
         async def job() -> None:
-            await self.probes.run(name)
+            try:
+                await self.probes.run(name)
+            except asyncio.CancelledError:  # shutdown while the probe ran: not an error
+                log.debug("probe cancelled at shutdown", extra={"probe": name})
         return job
 
     def _scrape_job(self, job_name: str):
@@ -137,6 +140,8 @@ class Daemon:
                 return
             try:
                 result = await scraper.scrape_once()
+            except asyncio.CancelledError:  # shutdown while scraping: not an error
+                return
             except Exception:  # noqa: BLE001 - a scrape bug must not stop the scheduler
                 log.exception("scrape crashed", extra={"job": job_name})
                 self.metrics.scrapes.labels(job_name, "failure").inc()

@@ -360,7 +360,8 @@ class EscalationRunner:
             return f"{action.reason} - notifying {who}"
         target = snap.steps[action.level].target if action.level < len(snap.steps) else ""
         if action.level == 0:
-            return f"{snap.priority}: paging {who} ({target})"
+            verb = "paging" if "page" in action.channels else "notifying"
+            return f"{snap.priority}: {verb} {who} ({target})"
         return f"Escalated to level {action.level + 1}: {who} ({target}), {action.reason}"
 
     def _name(self, person: str) -> str:

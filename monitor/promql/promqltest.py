@@ -425,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     files: list[Path] = []
     for a in args:
         p = Path(a)
+        if not p.exists():
+            print(f"{a}: no such file or directory", file=sys.stderr)
+            return 2
         files.extend(sorted(p.glob("*.test")) if p.is_dir() else [p])
     failed = 0
     for f in files:

@@ -202,3 +202,19 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+#: A rule file whose one alert stays pending for an hour (activeAt checks, reload tests).
+PENDING_RULES = """\
+groups:
+  - name: g
+    interval: 1s
+    rules:
+      - alert: AlwaysPending
+        expr: vector(1)
+        for: 1h
+        labels:
+          severity: warning
+        annotations:
+          summary: always pending
+"""

@@ -10,20 +10,9 @@ import re
 
 import pytest
 
-from daemon_helpers import eventually, run_daemon, write_config
+from daemon_helpers import PENDING_RULES, eventually, run_daemon, write_config
 
-RULES = """\
-groups:
-  - name: g
-    interval: 1s
-    rules:
-      - alert: AlwaysPending
-        expr: vector(1)
-        for: 1h
-        labels:
-          severity: warning
-        annotations:
-          summary: always pending
+RULES = PENDING_RULES + """\
       - record: one
         expr: vector(1)
 """

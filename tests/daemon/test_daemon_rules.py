@@ -8,21 +8,8 @@ import math
 import textwrap
 import time
 
-from daemon_helpers import TinyHttpServer, eventually, metric_values, run_daemon, write_config
+from daemon_helpers import PENDING_RULES, TinyHttpServer, eventually, metric_values, run_daemon, write_config
 
-PENDING_RULES = """\
-groups:
-  - name: g
-    interval: 1s
-    rules:
-      - alert: AlwaysPending
-        expr: vector(1)
-        for: 1h
-        labels:
-          severity: warning
-        annotations:
-          summary: always pending
-"""
 
 EXTRA_RULE = """\
       - alert: AddedLater

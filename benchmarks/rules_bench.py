@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.promql.engine import Engine  # noqa: E402
 from monitor.rules.manager import RuleManager  # noqa: E402
-from monitor.tsdb.series import Labels  # noqa: E402
+from model.labels import Labels  # noqa: E402
 from monitor.tsdb.store import SampleStore  # noqa: E402
 
 STEP_MS = 15_000

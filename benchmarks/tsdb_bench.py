@@ -15,7 +15,9 @@ import gc
 import statistics
 import time
 
-from monitor.tsdb import Labels, Matcher, SampleStore
+from model.labels import Labels
+from model.matchers import Matcher
+from monitor.tsdb import SampleStore
 
 
 def rss_bytes() -> int:

@@ -263,8 +263,8 @@ def cmd_ack(args: argparse.Namespace) -> int:
 def cmd_silence_add(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from monitor.alerting.matchers import parse_matchers
-    from probes.base import parse_duration
+    from model.matchers import parse_matchers
+    from model.duration import parse_duration
 
     try:
         matchers = [m for text in args.matchers for m in parse_matchers(text)]

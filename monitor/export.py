@@ -39,11 +39,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from monitor.alerting.matchers import format_matchers
+from model.matchers import format_matchers
 from monitor.config.alerting import RouteConfig
 from monitor.config.model import Config
-from monitor.tsdb.series import Matcher
-from probes.base import format_duration
+from model.matchers import Matcher
+from model.duration import format_duration
 
 __all__ = ["Export", "alertmanager_config", "prometheus_config", "render", "add_parser", "DEFAULT_SECRETS_DIR",
            "DEFAULT_TEMPLATES", "WEBHOOK_PLACEHOLDER", "TEMPLATE_REFS"]

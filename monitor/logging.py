@@ -8,7 +8,7 @@ One line per record::
 ``ts`` is ISO 8601 UTC with milliseconds. Context comes from ``extra=`` and from :func:`bind`
 (an adapter carrying fixed context, bound once per component — the Alertmanager / Prometheus
 group-logger habit). An exception is one ``"exc"`` string. Every registered secret value is
-replaced, anywhere in the line, by its prefix (:func:`monitor.config.secrets.redact`).
+replaced, anywhere in the line, by its prefix (:func:`model.secrets.redact`).
 
 Usage::
 
@@ -28,7 +28,8 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from monitor.config.secrets import MIN_SECRET_LENGTH, redact
+from monitor.config.secrets import MIN_SECRET_LENGTH
+from model.secrets import redact
 
 __all__ = ["setup_logging", "bind", "BoundLogger", "add_secrets", "JsonFormatter", "RedactingFilter",
            "Redactor"]

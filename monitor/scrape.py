@@ -32,7 +32,8 @@ import httpx
 from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_fd_to_metric_families
 
-from monitor.tsdb.series import METRIC_NAME, STALE_NAN, Labels
+from model.labels import METRIC_NAME, Labels
+from monitor.tsdb.series import STALE_NAN
 from monitor.tsdb.store import SampleStore
 
 __all__ = ["ExposedSample", "ScrapeResult", "Scraper", "parse_exposition"]

@@ -22,7 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from probes.base import Duration, HttpUrl, ProbeResult, ProbeSettings, one_line, scrub_secrets, transport_reason
+from model.duration import Duration
+from probes.base import HttpUrl, ProbeResult, ProbeSettings, one_line, transport_reason
+from model.secrets import scrub_secrets
 
 _HEALTHY_WORDS = {"healthy", "ok", "up", "pass", "passing"}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

@@ -20,64 +20,7 @@ from typing import Annotated, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-_DURATION_RE = re.compile(r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$")
-_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-#: The longest duration accepted (10 years): beyond it timers and schedulers overflow.
-MAX_DURATION_SECONDS = 10 * 365 * 86400
-
-
-def parse_duration(text: str | int | float) -> float:
-    """Parse a Prometheus-style duration (``30s``, ``5m``, ``1h30m``, ``250ms``, ``2d``) into seconds.
-
-    Plain non-negative numbers are taken as seconds. Semantics of Prometheus
-    ``common/model/time.go`` ``ParseDuration`` (units y, w, d, h, m, s, ms, largest first).
-
-    :return: the duration in seconds (float, >= 0, at most :data:`MAX_DURATION_SECONDS`).
-    :raises ValueError: ``expected a duration such as 30s, got "<text>"``, or
-        ``expected a duration of at most 10y, got "<text>"``.
-    """
-    if isinstance(text, bool):
-        raise ValueError(f'expected a duration such as 30s, got "{text}"')
-    if isinstance(text, (int, float)):
-        if not text >= 0 or text == float("inf"):  # negative, NaN or infinite
-            raise ValueError(f'expected a duration such as 30s, got "{text}"')
-        return _at_most_max(float(text), text)
-    s = str(text).strip()
-    m = _DURATION_RE.match(s)
-    if s == "0":
-        return 0.0
-    if not s or not m:
-        raise ValueError(f'expected a duration such as 30s, got "{text}"')
-    total = 0.0
-    for i, unit in enumerate(_UNITS):
-        g = m.group(2 * i + 2)
-        if g:
-            total += int(g) * unit
-    return _at_most_max(total, text)
-
-
-def _at_most_max(seconds: float, text: object) -> float:
-    if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f'expected a duration of at most 10y, got "{text}"')
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """Format seconds as a Prometheus duration (``90`` -> ``1m30s``; ``0`` -> ``0s``)."""
-    ms = int(round(seconds * 1000))
-    if ms == 0:
-        return "0s"
-    out = []
-    for name, unit in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        q, ms = divmod(ms, unit)
-        if q:
-            out.append(f"{q}{name}")
-    return "".join(out)
-
-
-def _duration(v: Any) -> float:
-    return parse_duration(v)
-
+from model.duration import PositiveDuration
 
 def _http_url(v: Any) -> str:
     import httpx
@@ -94,12 +37,6 @@ def _http_url(v: Any) -> str:
 
 #: A pydantic field type: an ``http://`` or ``https://`` URL with a host, checked by httpx's parser.
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
-
-#: A pydantic field type: a Prometheus duration string (or number of seconds) -> float seconds.
-Duration = Annotated[float, BeforeValidator(_duration)]
-#: A duration that must be strictly positive.
-PositiveDuration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
-
 
 class ProbeSettings(BaseModel):
     """Settings common to every probe; each probe kind subclasses this with its own fields.
@@ -219,37 +156,6 @@ async def run_probe(probe: Probe, timeout: float, *, clock=time.monotonic, wall=
     result.samples.append(Sample("probe_success", {}, 1.0 if result.success else 0.0))
     result.samples.append(Sample("probe_duration_seconds", {}, result.duration_seconds))
     return result
-
-
-def secret_prefix(secret: Any, keep: int = 6) -> str:
-    """Return a loggable hint of a secret: its first ``keep`` characters and ``...``.
-
-    Secrets shorter than ``2 * keep`` characters give ``"***"`` only, so a short key is never
-    mostly revealed. ``None`` or an empty secret gives ``""``.
-
-    :param secret: a ``pydantic.SecretStr`` or plain string.
-    """
-    value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else (secret or "")
-    if not value:
-        return ""
-    if len(value) < 2 * keep:
-        return "***"
-    return value[:keep] + "..."
-
-
-def scrub_secrets(text: str, *secrets: Any, keep: int = 6) -> str:
-    """Return ``text`` with every occurrence of each secret replaced by its :func:`secret_prefix`.
-
-    Used on error strings built from vendor responses, which may echo a key back. Longer
-    secrets are replaced first, so a secret containing another is not half-replaced.
-
-    :param secrets: ``pydantic.SecretStr`` values, plain strings or ``None`` (ignored).
-    :param keep: leading characters a replaced secret may keep (see :func:`secret_prefix`).
-    """
-    values = {s.get_secret_value() if hasattr(s, "get_secret_value") else s for s in secrets}
-    for value in sorted((v for v in values if v), key=len, reverse=True):
-        text = text.replace(value, secret_prefix(value, keep))
-    return text
 
 
 def one_line(text: str, limit: int = 200) -> str:

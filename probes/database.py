@@ -36,7 +36,9 @@ import asyncpg
 import httpx
 from pydantic import Field, SecretStr
 
-from probes.base import Duration, PositiveDuration, ProbeResult, ProbeSettings, one_line, scrub_secrets
+from model.duration import Duration, PositiveDuration
+from probes.base import ProbeResult, ProbeSettings, one_line
+from model.secrets import scrub_secrets
 
 #: Share of the probe's timeout its own deadlines use, so a slow step is reported by name
 #: before the harness's timeout cancels the whole run.

@@ -34,7 +34,8 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from probes.base import HttpUrl, ProbeResult, ProbeSettings, one_line, scrub_secrets, secret_prefix, transport_reason
+from probes.base import HttpUrl, ProbeResult, ProbeSettings, one_line, transport_reason
+from model.secrets import scrub_secrets, secret_prefix
 
 STATES = ("ok", "invalid_key", "rate_limited", "outage", "error")
 _DEFAULT_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1"}

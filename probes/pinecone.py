@@ -31,7 +31,8 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from probes.base import ProbeResult, ProbeSettings, one_line, scrub_secrets
+from probes.base import ProbeResult, ProbeSettings, one_line
+from model.secrets import scrub_secrets
 
 
 class PineconeSettings(ProbeSettings):

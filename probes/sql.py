@@ -32,7 +32,8 @@ import asyncpg
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from probes.base import PositiveDuration, ProbeResult, ProbeSettings, one_line
+from model.duration import PositiveDuration
+from probes.base import ProbeResult, ProbeSettings, one_line
 from probes.database import RUN_BUDGET, PostgresSettings, describe_pg_error, pg_connect
 
 _RESERVED = {"probe", "target", "__name__"}

@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from monitor.scrape import Scraper, instance_of, parse_exposition
-from monitor.tsdb import Labels, Matcher, SampleStore, is_stale
+from model.labels import Labels
+from model.matchers import Matcher
+from monitor.tsdb import SampleStore, is_stale
 
 GOOD = """\
 # HELP http_requests_total Requests.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 
 __all__ = ["Alert", "to_datetime", "to_unix", "rfc3339", "ACTIVE", "SUPPRESSED", "UNPROCESSED"]
 

@@ -30,11 +30,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.alerting.alert import Alert, to_datetime
+from model.labels import common_labels
 from monitor.alerting.inhibit import InhibitIndex, Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.route import Route, RouteMatch
 from monitor.alerting.silence import Silences
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 
 __all__ = ["Notification", "MuteStages", "Dispatcher", "GroupView"]
 
@@ -75,20 +76,11 @@ class Notification:
 
     def common_labels(self) -> dict[str, str]:
         """Labels shared (same value) by every alert (webhook ``commonLabels``)."""
-        return _common([a.labels.as_dict() for a in self.alerts])
+        return common_labels([a.labels.as_dict() for a in self.alerts])
 
     def common_annotations(self) -> dict[str, str]:
         """Annotations shared by every alert (webhook ``commonAnnotations``)."""
-        return _common([dict(a.annotations) for a in self.alerts])
-
-
-def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
-    if not dicts:
-        return {}
-    out = dict(dicts[0])
-    for d in dicts[1:]:
-        out = {k: v for k, v in out.items() if d.get(k) == v}
-    return out
+        return common_labels([dict(a.annotations) for a in self.alerts])
 
 
 class MuteStages:

@@ -23,8 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from monitor.alerting.alert import Alert
-from monitor.alerting.matchers import matches_all
-from monitor.tsdb.series import Labels, Matcher
+from model.matchers import matches_all
+from model.labels import Labels
+from model.matchers import Matcher
 
 __all__ = ["InhibitRule", "Inhibitor", "InhibitIndex"]
 
@@ -58,7 +59,7 @@ class Inhibitor:
 
     Pure: the caller passes the current alerts (the dispatcher passes every alert it holds).
 
-    >>> from monitor.alerting.matchers import parse_matchers
+    >>> from model.matchers import parse_matchers
     >>> rule = InhibitRule(tuple(parse_matchers('severity="critical"')),
     ...                    tuple(parse_matchers('severity="warning"')), ("service",))
     >>> crit = Alert.firing({"alertname": "A", "severity": "critical", "service": "api"}, starts_at=0)

@@ -32,8 +32,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from monitor.alerting.alert import Alert, to_datetime
-from monitor.alerting.matchers import LABEL_NAME_RE
-from monitor.tsdb.series import Labels
+from model.labels import LABEL_NAME_RE
+from model.labels import Labels
 
 __all__ = ["IntakeError", "IntakeResult", "IntakeTooLarge", "MAX_ALERTS", "MAX_VALUE_LENGTH",
            "parse_v2_alerts", "parse_webhook", "parse_time"]

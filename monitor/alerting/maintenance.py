@@ -37,7 +37,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.alerting.alert import to_datetime
-from monitor.tsdb.series import Labels, Matcher
+from model.labels import Labels
+from model.matchers import Matcher
 
 __all__ = [
     "WEEKDAYS", "MONTHS", "parse_time_of_day", "parse_weekday_range", "parse_day_of_month_range",

@@ -12,7 +12,7 @@ Semantics of Alertmanager ``dispatch/route.go``:
   node's matchers, and its index among siblings for uniqueness, as ``Route.Key``/``Route.ID``);
   aggregation groups are keyed by route key + group labels.
 
-String matchers are parsed by ``monitor.alerting.matchers`` (``pkg/labels/parse.go``).
+String matchers are parsed by ``model.matchers`` (``pkg/labels/parse.go``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from monitor.alerting.matchers import format_matchers, matches_all, parse_matcher, parse_matchers, sort_key
-from monitor.tsdb.series import Labels, Matcher
+from model.matchers import format_matchers, matches_all, parse_matcher, parse_matchers, sort_key
+from model.labels import Labels
+from model.matchers import Matcher
 
 if TYPE_CHECKING:  # the config layer imports this package; keep the import one way at runtime
     from monitor.config.alerting import RouteConfig

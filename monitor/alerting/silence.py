@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from monitor.alerting.alert import rfc3339, to_datetime
-from monitor.alerting.matchers import format_matchers, matches_all, parse_matchers
+from model.matchers import format_matchers, matches_all, parse_matchers
 from monitor.errors import MonitorError
-from monitor.tsdb.series import Labels, Matcher
+from model.labels import Labels
+from model.matchers import Matcher
 
 __all__ = ["Silence", "Silences", "SilenceError", "PENDING", "ACTIVE", "EXPIRED"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -22,16 +21,14 @@ from starlette.routing import Route
 from monitor.errors import QueryError
 from monitor.promql.limits import QueryTimeoutError, TooManySamplesError
 from monitor.promql.value import Matrix, Scalar, String, Vector
-from probes.base import parse_duration
+from model.duration import parse_duration
+from model.timestamps import MAX_TIME, parse_api_time
 
 if TYPE_CHECKING:
     from monitor.daemon.wiring import Daemon
 
 #: Most points a range query may return per series (Prometheus: 11,000).
 MAX_POINTS = 11_000
-#: Largest |time| in seconds the API accepts: Prometheus's ``maxTime`` (milliseconds then fit
-#: in an int64).
-MAX_TIME = 9_223_309_901_257_974
 
 
 def format_sample_value(v: float) -> str:
@@ -43,25 +40,6 @@ def format_sample_value(v: float) -> str:
     if v.is_integer() and abs(v) < 1e21:
         return str(int(v))
     return format(Decimal(repr(v)), "f")
-
-
-def parse_time(text: str | None, default: float) -> float:
-    """Parse an API time: Unix seconds (``1700000000.5``) or RFC 3339; ``default`` when absent.
-
-    :raises ValueError: neither form.
-    """
-    if text is None or text == "":
-        return default
-    try:
-        t = float(text)
-    except ValueError:
-        try:
-            t = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-        except (ValueError, OverflowError):
-            raise ValueError(f'cannot parse "{text}" to a valid timestamp') from None
-    if not -MAX_TIME <= t <= MAX_TIME:  # NaN, infinite (1e400) or beyond an int64 of ms
-        raise ValueError(f'cannot parse "{text}" to a valid timestamp')
-    return t
 
 
 def parse_step(text: str | None) -> float:
@@ -150,7 +128,7 @@ def routes(daemon: "Daemon") -> list[Route]:
         if not p.get("query"):
             return error("bad_data", "invalid parameter \"query\": missing query", 400)
         try:
-            t = parse_time(p.get("time"), time.time())
+            t = parse_api_time(p.get("time"), time.time())
         except ValueError as e:
             return error("bad_data", f'invalid parameter "time": {e}', 400)
         try:
@@ -165,9 +143,9 @@ def routes(daemon: "Daemon") -> list[Route]:
             return error("bad_data", "invalid parameter \"query\": missing query", 400)
         try:
             name = "start"
-            start = parse_time(p.get("start") or None, math.nan)
+            start = parse_api_time(p.get("start") or None, math.nan)
             name = "end"
-            end = parse_time(p.get("end") or None, math.nan)
+            end = parse_api_time(p.get("end") or None, math.nan)
             name = "step"
             step = parse_step(p.get("step"))
         except ValueError as e:

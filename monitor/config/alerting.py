@@ -25,9 +25,10 @@ from monitor.alerting.maintenance import (
     WEEKDAYS, parse_day_of_month_range, parse_location, parse_month_range, parse_time_of_day,
     parse_weekday_range, parse_year_range,
 )
-from monitor.alerting.matchers import LABEL_NAME_RE, matchers_from_legacy, parse_matchers
-from monitor.tsdb.series import Matcher
-from probes.base import Duration, PositiveDuration
+from model.labels import LABEL_NAME_RE
+from model.matchers import matchers_from_legacy, parse_matchers
+from model.matchers import Matcher
+from model.duration import Duration, PositiveDuration
 
 __all__ = [
     "AlertingConfig", "RouteConfig", "InhibitRuleConfig", "TimeRangeConfig", "TimePeriodConfig",

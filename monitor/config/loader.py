@@ -31,7 +31,8 @@ import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from monitor.config.model import Config, probe_settings_class
-from monitor.config.secrets import MIN_SECRET_LENGTH, redact
+from monitor.config.secrets import MIN_SECRET_LENGTH
+from model.secrets import redact
 from monitor.errors import ConfigError, ConfigErrors
 from probes.base import ProbeSettings
 

@@ -3,7 +3,7 @@
 Every section forbids unknown keys. Defaults are resolved here, once, at load (STYLE 8):
 runtime code reads concrete values (seconds as ``float``, URLs as ``str``) and never tests for
 ``None``. Durations are Prometheus-style strings (``30s``, ``5m``) parsed to float seconds
-(:func:`probes.base.parse_duration`).
+(:func:`model.duration.parse_duration`).
 
 Cross-field checks (unique names, ``timeout <= interval``) raise errors located at the exact key
 (:func:`located_error`), so the loader can print ``monitor.yaml:14:5: probes[2].timeout: ...``.
@@ -43,7 +43,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes import PROBES
-from probes.base import Duration, PositiveDuration, ProbeSettings, format_duration
+from model.duration import Duration, PositiveDuration, format_duration
+from probes.base import ProbeSettings
 
 # --------------------------------------------------------------------------------------------
 # Validation helpers shared by every section (defined before the section imports below so that

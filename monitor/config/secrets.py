@@ -3,7 +3,7 @@
 Secret fields are ``pydantic.SecretStr`` (``str()``/``repr()`` give ``**********``). Their values
 come from ``${ENV}`` or ``<field>_file`` (monitor.config.loader) and must never reach a log line
 or an error message: :func:`secret_values` lists them for the log redaction filter
-(monitor.logging), which replaces each by :func:`redact`.
+(monitor.logging), which replaces each by :func:`model.secrets.redact`.
 """
 
 from __future__ import annotations
@@ -13,22 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from probes.base import secret_prefix
-
-__all__ = ["redact", "secret_values", "MIN_SECRET_LENGTH"]
+__all__ = ["secret_values", "MIN_SECRET_LENGTH"]
 
 #: Shorter values are not registered for redaction: replacing every "ab" in every log line would
 #: make logs unreadable and reveal nothing anyway.
 MIN_SECRET_LENGTH = 4
-
-
-def redact(value: str) -> str:
-    """Return a loggable stand-in for a secret: a prefix at most.
-
-    ``ck_live_1234567890abcdef`` -> ``ck_live_...`` (first 8 characters and ``...`` for values of
-    16 characters or more); anything shorter -> ``***``.
-    """
-    return secret_prefix(value, keep=8) or "***"
 
 
 def secret_values(config: Any) -> list[str]:

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from monitor.escalation.schedule import OnCallLookup
 from monitor.rules.manager import RuleManager
-from monitor.tsdb.series import METRIC_NAME
+from model.labels import METRIC_NAME
 
 
 class RuleCollector(Collector):

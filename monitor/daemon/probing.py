@@ -19,7 +19,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from monitor.metrics import Metrics
-from monitor.tsdb.series import METRIC_NAME, Labels
+from model.labels import METRIC_NAME, Labels
 from monitor.tsdb.store import SampleStore
 from probes import PROBES
 from probes.base import ProbeResult, ProbeSettings, run_probe

@@ -37,7 +37,7 @@ from typing import Any
 
 from monitor.alerting.alert import to_unix
 from monitor.escalation.policy import EscalationSnapshot
-from probes.base import format_duration
+from model.duration import format_duration
 
 __all__ = [
     "EscalationState", "Action", "TimelineEntry", "StepResult", "OnCallLookupFn", "start", "step",

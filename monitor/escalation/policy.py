@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.alerting.alert import Alert, to_unix
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 
 __all__ = ["Priority", "Step", "EscalationPolicy", "StepSnapshot", "EscalationSnapshot", "snapshot"]
 

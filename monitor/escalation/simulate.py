@@ -20,8 +20,8 @@ from monitor.alerting.route import parse_label_args
 from monitor.escalation.engine import start, step
 from monitor.escalation.policy import EscalationPolicy, snapshot
 from monitor.escalation.schedule import OnCallLookup, Schedule, next_handoffs, who_is_on_call
-from monitor.tsdb.series import Labels
-from probes.base import format_duration
+from model.labels import Labels
+from model.duration import format_duration
 
 __all__ = ["TimelineRow", "simulate", "format_timeline", "oncall_report"]
 

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from model.labels import common_labels
+
 #: What a message is about. ``firing``/``resolved``/``acknowledged`` follow an alert group's
 #: life; ``escalation`` pages the next person of an escalation chain; ``sla_breach`` tells the
 #: next level that the resolve deadline has passed; ``handoff`` announces who is on call now
@@ -63,7 +65,7 @@ def _as_dict(value: Any) -> dict[str, str]:
         return {}
     if isinstance(value, Mapping):
         return {str(k): str(v) for k, v in value.items()}
-    return {str(k): str(v) for k, v in value}  # e.g. monitor.tsdb.series.Labels (sorted pairs)
+    return {str(k): str(v) for k, v in value}  # e.g. model.labels.Labels (sorted pairs)
 
 
 def fingerprint_of(labels: Mapping[str, str]) -> str:
@@ -107,15 +109,6 @@ def alert_dict(alert: Any, *, default_status: str = "firing") -> dict[str, Any]:
         "fingerprint": str(_get(alert, "fingerprint") or fingerprint_of(labels)),
         "value": "" if value is None else str(value),
     }
-
-
-def _common(dicts: list[dict[str, str]]) -> dict[str, str]:
-    if not dicts:
-        return {}
-    first = dict(dicts[0])
-    for d in dicts[1:]:
-        first = {k: v for k, v in first.items() if d.get(k) == v}
-    return first
 
 
 @dataclass(frozen=True)
@@ -183,8 +176,8 @@ class Message:
         """Normalise ``alerts`` and derive common labels/annotations, severity and dedup key."""
         default_status = "resolved" if kind == "resolved" else "firing"
         norm = tuple(alert_dict(a, default_status=default_status) for a in alerts)  # idempotent
-        kw.setdefault("common_labels", _common([a["labels"] for a in norm]))
-        kw.setdefault("common_annotations", _common([a["annotations"] for a in norm]))
+        kw.setdefault("common_labels", common_labels([a["labels"] for a in norm]))
+        kw.setdefault("common_annotations", common_labels([a["annotations"] for a in norm]))
         if not kw.get("severity"):
             kw["severity"] = kw["common_labels"].get("severity") or (
                 norm[0]["labels"].get("severity", "") if norm else "")

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from monitor.errors import NotifyError
-from probes.base import scrub_secrets
+from model.secrets import scrub_secrets
 
 #: How much of a response body goes into an error message (characters).
 BODY_LIMIT = 256
@@ -38,7 +38,7 @@ BODY_LIMIT = 256
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """Replace every occurrence of each secret in ``text`` with a short prefix and ``...``
     (at most 4 leading characters, ``"xoxb..."``; ``"***"`` for short values), so a secret is
-    never recoverable from a log line or an error message (:func:`probes.base.scrub_secrets`).
+    never recoverable from a log line or an error message (:func:`model.secrets.scrub_secrets`).
     """
     return scrub_secrets(text, *secrets, keep=4)
 

@@ -15,7 +15,7 @@ from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.functions import check_duplicates
 from monitor.promql.value import Sample
-from monitor.tsdb.series import METRIC_NAME, Labels
+from model.labels import METRIC_NAME, Labels
 
 if TYPE_CHECKING:
     from monitor.promql.engine import _Query

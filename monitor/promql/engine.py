@@ -42,7 +42,8 @@ from monitor.promql.functions import (FUNCTIONS, RangeArg, check_duplicate_label
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import ABSENT, RangeMemo
 from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
-from monitor.tsdb.series import Labels, is_stale
+from model.labels import Labels
+from monitor.tsdb.series import is_stale
 
 
 #: Most nameless label sets kept (Engine.nameless) before starting over.

@@ -22,7 +22,7 @@ from monitor.promql import rangefuncs as rf
 from monitor.promql.aggregations import valid_label_name
 from monitor.promql.quantile import bucket_quantile, parse_le, quantile
 from monitor.promql.value import Sample
-from monitor.tsdb.series import METRIC_NAME, Labels
+from model.labels import METRIC_NAME, Labels
 
 if TYPE_CHECKING:
     from monitor.promql.engine import _Query

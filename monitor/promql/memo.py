@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 
 #: Memo entry of a series without samples in the window (see _Query.range_columns).
 ABSENT = object()

@@ -18,7 +18,8 @@ from typing import Any
 import promql_parser as pp
 
 from monitor.errors import QueryError
-from monitor.tsdb.series import METRIC_NAME, Matcher
+from model.labels import METRIC_NAME
+from model.matchers import Matcher
 
 SCALAR, VECTOR, MATRIX, STRING = "scalar", "vector", "matrix", "string"
 

@@ -36,7 +36,8 @@ from monitor.errors import QueryError
 from monitor.promql.engine import Engine
 from monitor.promql.nodes import selected_metric_names
 from monitor.promql.value import Matrix, Sample, Scalar, String, Vector
-from monitor.tsdb.series import METRIC_NAME, STALE_NAN, Labels, is_stale
+from model.labels import METRIC_NAME, Labels
+from monitor.tsdb.series import STALE_NAN, is_stale
 
 EPSILON = 1e-6
 MIN_NORMAL = 2.2250738585072014e-308

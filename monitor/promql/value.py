@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 
 
 class Sample(NamedTuple):

@@ -20,7 +20,6 @@ Each evaluation also yields the ``ALERTS{alertname, alertstate, ...} 1`` and
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -30,7 +29,8 @@ from typing import Any
 from monitor.errors import RuleError
 from monitor.promql.value import Sample, Vector
 from monitor.rules.templates import TemplateSample, expand
-from monitor.tsdb.series import METRIC_NAME, Labels
+from model.labels import METRIC_NAME, Labels
+from model.timestamps import rfc3339
 
 __all__ = ["AlertState", "Alert", "AlertingRule", "QueryFn", "ALERTS_METRIC", "ALERTS_FOR_STATE_METRIC",
            "DEFAULT_RESOLVED_RETENTION"]
@@ -101,17 +101,6 @@ class Alert:
         if self.keep_firing_since is not None:
             d["keepFiringSince"] = rfc3339(self.keep_firing_since)
         return d
-
-
-def rfc3339(t: float | None) -> str | None:
-    """Format seconds since the epoch as RFC 3339 UTC with exactly three fraction digits
-    (``2026-11-30T10:00:00.000Z``), the format of :func:`monitor.alerting.alert.rfc3339`: every
-    timestamp of the API has one shape (sample times are whole milliseconds anyway)."""
-    if t is None:
-        return None
-    ms = math.floor(t * 1000 + 0.5)  # nearest millisecond, exact for whole-ms float seconds
-    d = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(milliseconds=ms)
-    return d.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def format_value(v: float) -> str:

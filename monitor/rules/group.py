@@ -24,9 +24,11 @@ from typing import Any
 
 from monitor.errors import RuleError
 from monitor.promql.value import Sample, Scalar, Vector
-from monitor.rules.alerting import Alert, AlertingRule, AlertState, rfc3339
+from monitor.rules.alerting import Alert, AlertingRule, AlertState
+from model.timestamps import ZERO_TIME, rfc3339
 from monitor.rules.recording import RecordingRule
-from monitor.tsdb.series import STALE_NAN, Labels
+from monitor.tsdb.series import STALE_NAN
+from model.labels import Labels
 
 __all__ = ["RuleGroup", "RuleStatus", "engine_query_fn", "Rule", "HEALTH_OK", "HEALTH_ERR", "HEALTH_UNKNOWN"]
 
@@ -233,9 +235,9 @@ class RuleGroup:
         for r, st in zip(self.rules, self.status):
             d = r.to_api()
             d.update(health=st.health, lastError=st.last_error,
-                     lastEvaluation=rfc3339(st.last_evaluation) or "0001-01-01T00:00:00Z",
+                     lastEvaluation=rfc3339(st.last_evaluation) if st.last_evaluation is not None else ZERO_TIME,
                      evaluationTime=st.evaluation_time)
             rules.append(d)
         return {"name": self.name, "file": self.file, "interval": self.interval, "limit": self.limit,
-                "rules": rules, "lastEvaluation": rfc3339(self.last_evaluation) or "0001-01-01T00:00:00Z",
+                "rules": rules, "lastEvaluation": rfc3339(self.last_evaluation) if self.last_evaluation is not None else ZERO_TIME,
                 "evaluationTime": self.evaluation_time}

@@ -12,7 +12,7 @@ from typing import Any
 
 from monitor.errors import RuleError
 from monitor.rules.alerting import QueryFn
-from monitor.tsdb.series import METRIC_NAME, Labels
+from model.labels import METRIC_NAME, Labels
 
 __all__ = ["RecordingRule"]
 

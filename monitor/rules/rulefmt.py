@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from probes.base import parse_duration as _parse_duration
+from model.duration import parse_duration as _parse_duration
 from monitor.errors import QueryError, RuleError
 from monitor.rules.templates import check_template
 

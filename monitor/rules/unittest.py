@@ -47,10 +47,12 @@ from monitor.promql.value import Scalar, Vector
 from monitor.rules.alerting import AlertState
 from monitor.rules.manager import RuleManager
 from monitor.rules.rulefmt import parse_duration
-from monitor.tsdb.series import STALE_NAN, Labels, is_stale
+from model.duration import format_duration
+from monitor.tsdb.series import STALE_NAN, is_stale
+from model.labels import Labels
 from monitor.tsdb.store import SampleStore
 
-__all__ = ["run_test_files", "run_test_file", "expand_values", "parse_series", "format_duration"]
+__all__ = ["run_test_files", "run_test_file", "expand_values", "parse_series"]
 
 _NUM = r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[Ii]nf|NaN|nan)"
 _VALUE_RE = re.compile(rf"^(?P<a>{_NUM})(?:(?P<op>[+-])(?P<b>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)x(?P<n>\d+)|x(?P<m>\d+))?$")
@@ -132,20 +134,6 @@ def parse_series(text: str) -> Labels:
             if v[0] == "'" else yaml.safe_load(v)
         pos = lm.end()
     return Labels.of(d)
-
-
-def format_duration(seconds: float) -> str:
-    """Format like Prometheus ``model.Duration.String()``: ``1h5m``, ``10m``, ``0s``, ``1d``."""
-    ms = int(round(seconds * 1000))
-    if ms == 0:
-        return "0s"
-    out = ""
-    for unit, size in (("y", 365 * 86400000), ("w", 7 * 86400000), ("d", 86400000), ("h", 3600000),
-                       ("m", 60000), ("s", 1000), ("ms", 1)):
-        if ms >= size:
-            out += f"{ms // size}{unit}"
-            ms %= size
-    return out
 
 
 def _fmt_e(v: float) -> str:

@@ -1,6 +1,6 @@
 """The in-memory sample store: compact per-series arrays, a postings index, retention.
 
-Every series (a :class:`~monitor.tsdb.series.Labels` set, the metric name included as
+Every series (a :class:`~model.labels.Labels` set, the metric name included as
 ``__name__``) keeps its samples in two parallel typed arrays: ``array('q')`` of timestamps
 (int **milliseconds** since the Unix epoch) and ``array('d')`` of float64 values. That is
 16 bytes per sample plus the arrays' over-allocation (about 1/16) and roughly a kilobyte per
@@ -48,7 +48,9 @@ from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
-from .series import METRIC_NAME, STALE_NAN, Labels, Matcher, is_stale
+from model.labels import METRIC_NAME, Labels
+from .series import STALE_NAN, is_stale
+from model.matchers import Matcher
 
 __all__ = ["SampleStore", "SeriesSlice", "Listener"]
 

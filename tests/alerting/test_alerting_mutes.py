@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from monitor.alerting.alert import Alert
 from monitor.alerting.inhibit import InhibitRule, Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
-from monitor.alerting.matchers import parse_matchers
+from model.matchers import parse_matchers
 from monitor.alerting.silence import Silence, SilenceError, Silences, matcher_from_api
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 
 T0 = utc(2026, 11, 30, 10, 0)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from alerting_helpers import load_alerting
 
-from monitor.alerting.matchers import format_matchers, parse_matcher, parse_matchers
+from model.matchers import format_matchers, parse_matcher, parse_matchers
 from monitor.alerting.route import DEFAULT_ROUTE_OPTS, build_route, parse_label_args, routes_test
-from monitor.tsdb.series import Labels, Matcher
+from model.labels import Labels
+from model.matchers import Matcher
 
 # The tree of Alertmanager's dispatch/route_test.go (TestRouteMatch), in our YAML.
 AM_TREE = """

@@ -175,7 +175,7 @@ async def harness(servers, sqlite_state):
 def firing_rule_alert(labels: dict, active_at: float, value: float = 1.0, **annotations):
     """A firing ``monitor.rules.alerting.Alert``."""
     from monitor.rules.alerting import Alert as RuleAlert
-    from monitor.tsdb.series import Labels
+    from model.labels import Labels
 
     ann = {"summary": "API is down", "description": "the API answers 503", "runbook_url": "https://runbooks/api"}
     ann.update(annotations)

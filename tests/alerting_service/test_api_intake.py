@@ -10,7 +10,7 @@ from monitor.escalation.schedule import OnCallLookup
 
 
 def _fp():
-    from monitor.tsdb.series import Labels
+    from model.labels import Labels
 
     return Labels.of({"alertname": "DatabaseDown", "severity": "critical", "service": "db"}).fingerprint()
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from monitor.config.loader import load_config_text
-from monitor.config.secrets import redact, secret_values
+from model.secrets import redact
+from monitor.config.secrets import secret_values
 
 
 def test_redact_shows_a_prefix_at_most():

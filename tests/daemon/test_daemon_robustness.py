@@ -29,7 +29,7 @@ from monitor.daemon.lifecycle import serve
 from monitor.daemon.scheduler import MAX_INTERVAL, Scheduler
 from monitor.daemon.wiring import Daemon
 from monitor.metrics import Metrics
-from probes.base import MAX_DURATION_SECONDS, parse_duration
+from model.duration import MAX_DURATION_SECONDS, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 

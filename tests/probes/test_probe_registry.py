@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from probes import PROBES
-from probes.base import ProbeSettings, run_probe, scrub_secrets, secret_prefix
+from probes.base import ProbeSettings, run_probe
+from model.secrets import scrub_secrets, secret_prefix
 from probes.disk import DiskProbe, DiskSettings
 
 KINDS = {"api", "database", "pinecone", "llm", "tls", "quota", "sql", "disk"}

@@ -6,7 +6,7 @@ import pytest
 
 from monitor.errors import QueryError
 from monitor.promql import Engine, parse_expr
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 from monitor.tsdb.store import SampleStore
 
 

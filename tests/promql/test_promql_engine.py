@@ -11,7 +11,8 @@ import pytest
 
 from monitor.errors import QueryError
 from monitor.promql import Engine, Matrix, Scalar, String, Vector, parse_expr, selected_metric_names
-from monitor.tsdb.series import STALE_NAN, Labels
+from monitor.tsdb.series import STALE_NAN
+from model.labels import Labels
 from monitor.tsdb.store import SampleStore
 
 S = 1000

@@ -11,7 +11,7 @@ from monitor.errors import QueryError
 from monitor.promql.engine import Engine
 from monitor.promql.limits import (TIMED_OUT, TOO_MANY_SAMPLES, QueryTimeoutError, TooManySamplesError,
                                    subquery_steps)
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 from monitor.tsdb.store import SampleStore
 
 T = 1_700_000_000_000

@@ -7,7 +7,7 @@ import pytest
 from monitor.errors import RuleError
 from monitor.promql.value import Sample, Vector
 from monitor.rules.alerting import ALERTS_FOR_STATE_METRIC, ALERTS_METRIC, AlertingRule
-from monitor.tsdb.series import Labels
+from model.labels import Labels
 
 M = 60.0
 API = Labels.of(__name__="up", job="api", instance="a:80")

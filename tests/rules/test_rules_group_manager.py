@@ -19,7 +19,9 @@ from monitor.rules.manager import (
     RuleManager,
 )
 from monitor.rules.recording import RecordingRule
-from monitor.tsdb.series import Labels, Matcher, is_stale
+from model.labels import Labels
+from model.matchers import Matcher
+from monitor.tsdb.series import is_stale
 from monitor.tsdb.store import SampleStore
 
 M = 60.0

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from monitor.rules.unittest import expand_values, format_duration, parse_series, run_test_files
-from monitor.tsdb.series import Labels, is_stale
+from model.labels import Labels
+from monitor.tsdb.series import is_stale
 
 
 @pytest.mark.parametrize("text, want", [

@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from monitor.tsdb import STALE_NAN, Labels, Matcher, SampleStore, is_stale
+from monitor.tsdb import STALE_NAN, SampleStore, is_stale
+from model.labels import Labels
+from model.matchers import Matcher
 
 
 def L(name: str, **labels: str) -> Labels:

@@ -1,25 +1,68 @@
-"""Alertmanager string matchers: ``severity="critical"``, ``service=~"api|db"``, ``{a="b", c!~"d"}``.
+"""Label matchers: ``name op value`` with op ``=``, ``!=``, ``=~``, ``!~``, and Alertmanager's
+string form (``severity="critical"``, ``{a="b", c!~"d"}``).
 
-Parsing follows Alertmanager ``pkg/labels/parse.go`` (``ParseMatcher`` / ``ParseMatchers``):
-a label name, one of ``=``, ``!=``, ``=~``, ``!~``, then a value that is either bare (surrounding
-whitespace trimmed) or double-quoted with the escapes ``\\"``, ``\\\\`` and ``\\n``; a list may be
-wrapped in braces and is separated by commas (commas inside quotes belong to the value).
-Regexes are fully anchored (``monitor.tsdb.series.Matcher``).
-
-This module imports nothing from ``monitor.config`` so the config layer can use it to validate.
+Matching follows Prometheus ``model/labels/matcher.go`` (regexes fully anchored; an absent label
+has the value ``""``). Parsing follows Alertmanager ``pkg/labels/parse.go`` (``ParseMatcher`` /
+``ParseMatchers``): a label name, an operator, then a value that is either bare (surrounding
+whitespace trimmed) or double-quoted with the escapes ``\\"``, ``\\\\`` and ``\\n``; a list may
+be wrapped in braces and is separated by commas (commas inside quotes belong to the value).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from monitor.tsdb.series import Labels, Matcher
+from model.labels import Labels
 
-__all__ = ["parse_matcher", "parse_matchers", "matches_all", "format_matchers", "LABEL_NAME_RE"]
+__all__ = ["Matcher", "MATCH_OPS", "parse_matcher", "parse_matchers", "matchers_from_legacy", "matches_all",
+           "format_matchers", "sort_key"]
 
-#: Legacy Prometheus label name syntax (``model.LabelNameRE``); used for validation elsewhere too.
-LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MATCH_OPS = ("=", "!=", "=~", "!~")
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """A label matcher: ``name op value`` with op one of ``=``, ``!=``, ``=~``, ``!~``.
+
+    Regexes are fully anchored, as in Prometheus (``model/labels/matcher.go``). A label that is
+    absent has the value ``""``.
+
+    :raises ValueError: on an unknown op or an invalid regex.
+    """
+
+    name: str
+    op: str
+    value: str
+    _re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.op not in MATCH_OPS:
+            raise ValueError(f"unknown matcher op {self.op!r}")
+        if self.op in ("=~", "!~"):
+            try:
+                object.__setattr__(self, "_re", re.compile(self.value, re.DOTALL))
+            except re.error as e:
+                raise ValueError(f"invalid regex {self.value!r}: {e}") from None
+
+    def matches(self, value: str) -> bool:
+        """Return whether a label value (``""`` when absent) satisfies this matcher."""
+        op = self.op
+        if op == "=":
+            return value == self.value
+        if op == "!=":
+            return value != self.value
+        m = self._re.fullmatch(value) is not None  # type: ignore[union-attr]
+        return m if op == "=~" else not m
+
+    def matches_labels(self, labels: Labels) -> bool:
+        """Return whether a label set satisfies this matcher."""
+        return self.matches(labels.get(self.name))
+
+    def __str__(self) -> str:
+        return f'{self.name}{self.op}"{self.value}"'
+
 
 _MATCHER_RE = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
 

@@ -124,6 +124,7 @@ class LlmProbe:
         result = ProbeResult(False, details={"provider": s.provider, "key": secret_prefix(s.api_key)})
         start = time.monotonic()
         status = 0
+        reason: str | None
         try:
             resp = await self._client.get(url, headers=self._headers(), timeout=s.timeout)
         except httpx.TimeoutException:

@@ -92,7 +92,8 @@ class PineconeProbe:
                                timeout=self.settings.timeout, source_tag="codebook_monitor")
         http = getattr(index, "_http", None)
         config = getattr(http, "_config", None)
-        if config is not None and dataclasses.is_dataclass(config) and hasattr(config, "retry_config"):
+        if http is not None and dataclasses.is_dataclass(config) and not isinstance(config, type) \
+                and hasattr(config, "retry_config"):
             http._config = dataclasses.replace(config, retry_config=RetryConfig(max_retries=0))
         return index
 

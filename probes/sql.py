@@ -119,7 +119,7 @@ class SqlProbe:
                     rows = await conn.fetch(q.query, timeout=timeout)
                     samples = self._samples(q, rows)
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
-                    reason = describe_pg_error(exc, s)
+                    reason: str | None = describe_pg_error(exc, s)
                     if isinstance(exc, asyncio.TimeoutError):
                         reason = f"timeout after {timeout:g}s"
                 except ValueError as exc:

@@ -118,14 +118,15 @@ class RuleGroup:
     def metric_names(self) -> set[str] | None:
         """Metric names the group's expressions read; ``None`` when that cannot be known (wake on all)."""
         if self._names is False:
-            names: set[str] | None = set()
+            names: set[str] = set()
             for r in self.rules:
                 got = _metric_names(r.parsed if r.parsed is not None else r.expr)
                 if got is None:
-                    names = None
+                    self._names = None
                     break
                 names |= got
-            self._names = names
+            else:
+                self._names = names
         return self._names  # type: ignore[return-value]
 
     def eval_timestamp(self, now: float) -> float:

@@ -296,7 +296,7 @@ class RuleManager:
                         continue
                     rows.append({"key": f"{g.file}|{g.name}|{r.name}|{a.fingerprint}", "active_at": a.active_at,
                                  "fired_at": a.fired_at, "state": a.state, "labels": a.labels.as_dict()})
-        rows.sort(key=lambda x: x["key"])
+        rows.sort(key=lambda x: str(x["key"]))
         return rows
 
     async def persist(self) -> None:

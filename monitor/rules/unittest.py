@@ -200,11 +200,11 @@ def _run_group(ctx: _Ctx, tg: Mapping[str, Any]) -> list[str]:
             if v is not None:
                 batch.append((lbl, int(round(i * interval * 1000)), v))
     batch.sort(key=lambda x: x[1])
-    for lbl, t, v in batch:
+    for lbl, t_ms, v in batch:
         if is_stale(v):
-            store.mark_stale(lbl, t)
+            store.mark_stale(lbl, t_ms)
         else:
-            store.append(lbl, t, v)
+            store.append(lbl, t_ms, v)
     mgr = RuleManager(store, engine, external_labels=ext, require_severity=False,
                       default_interval=ctx.eval_interval, external_url=str(tg.get("external_url", "")))
     groups, errs = mgr.build(ctx.rule_files)
@@ -334,13 +334,13 @@ def run_test_file(path: str | Path, out: TextIO = sys.stdout) -> bool:
         errors: list[str] = []
         for tg in doc.get("tests") or []:
             errors.extend(_run_group(ctx, tg))
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
-        print(f"  FAILED:\n    {e}\n", file=out)
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        print(f"  FAILED:\n    {exc}\n", file=out)
         return False
     if errors:
         print("  FAILED:", file=out)
-        for e in errors:
-            print(e, file=out)
+        for line in errors:
+            print(line, file=out)
         print(file=out)
         return False
     print("  SUCCESS\n", file=out)

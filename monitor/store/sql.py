@@ -12,9 +12,9 @@ import uuid
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
-from monitor.errors import NotFoundError
+from monitor.errors import NotFoundError, StoreError
 from monitor.store import migrations
 
 Row = dict[str, Any]
@@ -27,6 +27,16 @@ class Conn(Protocol):
     async def execute(self, sql: str, *args: Any) -> None: ...
     async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
     async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+
+
+def _one(row: Row | None) -> Row:
+    """The row of a statement that always returns one (``INSERT ... RETURNING``, ``COUNT``).
+
+    :raises StoreError: the backend returned none (a broken backend, never a normal outcome).
+    """
+    if row is None:
+        raise StoreError("the state store returned no row where one was expected")
+    return row
 
 
 def ts(value: Any) -> float | None:
@@ -43,7 +53,12 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
+@overload
+def _decode(row: Row, *columns: str) -> Row: ...
+@overload
+def _decode(row: None, *columns: str) -> None: ...
 def _decode(row: Row | None, *columns: str) -> Row | None:
+    """Decode the JSON text ``columns`` of a row in place (SQLite stores JSON as text)."""
     if row is None:
         return None
     for c in columns:
@@ -144,7 +159,7 @@ class SQLStore(ABC):
                 await c.execute("UPDATE alerts SET resolved_by = $2, resolved_at = $3, state = 'resolved', "
                                 "ends_at = COALESCE(ends_at, $3), updated_at = $3 WHERE fingerprint = $1",
                                 fingerprint, actor, at_s)
-        return dict(row)
+        return dict(_one(row))
 
     async def list_acks(self, fingerprint: str) -> list[Row]:
         async with self._tx() as c:
@@ -179,7 +194,7 @@ class SQLStore(ABC):
             row = await c.fetchrow("INSERT INTO timeline (fingerprint, at, event, detail) "
                                    "VALUES ($1, $2, $3, $4) RETURNING id",
                                    fingerprint, ts(at), event, dumps(detail if detail is not None else {}))
-        return int(row["id"])
+        return int(_one(row)["id"])
 
     async def list_timeline(self, fingerprint: str) -> list[Row]:
         async with self._tx() as c:
@@ -227,7 +242,7 @@ class SQLStore(ABC):
                                    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                                    ts(at), actor, action, target, source,
                                    dumps(detail if detail is not None else {}))
-        return int(row["id"])
+        return int(_one(row)["id"])
 
     async def list_audit(self, *, target: str | None = None, limit: int = 100) -> list[Row]:
         async with self._tx() as c:
@@ -274,7 +289,7 @@ class SQLStore(ABC):
     _CLAIM_LOCK = ""  # PostgreSQL adds FOR UPDATE SKIP LOCKED
 
     async def claim_due(self, now: Any, limit: int = 50, lease: float = 60.0) -> list[Row]:
-        now_s = ts(now)
+        now_s = float(ts(now) or 0.0)
         async with self._tx() as c:
             rows = await c.fetch(
                 "UPDATE outbox SET claimed_until = $3 WHERE id IN (SELECT id FROM outbox "
@@ -310,7 +325,7 @@ class SQLStore(ABC):
     async def depth(self) -> int:
         async with self._tx() as c:
             row = await c.fetchrow("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
-        return int(row["n"])
+        return int(_one(row)["n"])
 
     async def list_outbox(self, status: str | None = None) -> list[Row]:
         async with self._tx() as c:

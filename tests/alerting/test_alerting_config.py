@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from alerting_helpers import RECEIVERS, load_alerting
 from pydantic import ValidationError
 
 from monitor.alerting.route import build_route
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
+from tests.support.alerting_helpers import RECEIVERS, load_alerting
 
 
 def test_shipped_section_is_valid(shipped):

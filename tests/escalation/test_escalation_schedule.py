@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
-from alerting_helpers import load_alerting, utc
 
 from monitor.escalation.schedule import OnCallLookup, Override, Schedule, next_handoffs, who_is_on_call
+from tests.support.alerting_helpers import load_alerting, utc
 
 SEC = timedelta(seconds=1)
 

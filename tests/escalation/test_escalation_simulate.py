@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from alerting_helpers import load_alerting, utc
-
 from monitor.escalation.simulate import format_timeline, oncall_report, simulate
+from tests.support.alerting_helpers import load_alerting, utc
 
 AT = utc(2026, 3, 30, 8, 0)
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from shipped_helpers import FAKE_ENV, ROOT, require_tool, shipped_config
 
 from monitor.alerting.route import build_route
 from monitor.export import WEBHOOK_PLACEHOLDER, alertmanager_config, render
+from tests.shipped.shipped_helpers import FAKE_ENV, ROOT, require_tool, shipped_config
 
 SHIPPED_AM = ROOT / "alertmanager" / "alertmanager.yml"
 TEMPLATES = ROOT / "alertmanager" / "templates"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from shipped_helpers import ROOT, exported_metric_names, substitute_grafana_variables
 
 from monitor.promql import parse_expr, selected_metric_names
+from tests.shipped.shipped_helpers import ROOT, exported_metric_names, substitute_grafana_variables
 
 DASHBOARDS = ROOT / "dashboards"
 FILES = sorted(DASHBOARDS.glob("*.json"))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from shipped_helpers import ROOT, require_tool, shipped_config, substitute_grafana_variables
 
 from monitor.export import prometheus_config, render
+from tests.shipped.shipped_helpers import ROOT, require_tool, shipped_config, substitute_grafana_variables
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.daemon_helpers import TinyHttpServer, closed_port, eventually, health_routes
+from tests.support.daemon_helpers import TinyHttpServer, eventually, health_routes
+from tests.support.probe_servers import closed_port
 
 
 ROOT = Path(__file__).resolve().parents[2]

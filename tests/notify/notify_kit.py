@@ -24,7 +24,8 @@ import pytest
 
 from monitor.errors import NotifyError
 from monitor.notify.base import Message, Notifier
-from tests.support.notify_servers import FakeHTTP, Recorded, Reply, closed_port, echo
+from tests.support.notify_servers import FakeHTTP, Recorded, Reply, echo
+from tests.support.probe_servers import closed_port
 
 GOLDEN = Path(__file__).with_name("golden")
 T_START = "2026-11-29T14:00:00Z"

@@ -424,8 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_test_rules)
 
     _add_alerting_parsers(sub)
-    # `export alertmanager` / `export prometheus` (logic in monitor.export)
-    from monitor.export import add_parser as add_export_parser
+    # `export alertmanager` / `export prometheus` (configs built by monitor.export)
+    from monitor.cli_export import add_parser as add_export_parser
 
     add_export_parser(sub)
     return p

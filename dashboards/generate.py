@@ -40,7 +40,7 @@ PCT_WARN = [(None, "green"), (0.02, "orange"), (0.05, "red")]
 
 
 def backend() -> dict[str, Any]:
-    """The Codebook API: traffic, latency and errors, whole and by endpoint and client."""
+    """Return the Codebook API dashboard: traffic, latency and errors, whole and by endpoint and client."""
     quantiles = [(f"histogram_quantile({q}, sum by (le) (rate({BUCKET}[{RATE}])))", f"p{int(q * 100)}")
                  for q in (0.5, 0.95, 0.99)]
     return build("codebook-backend", "Codebook · Backend",
@@ -100,7 +100,7 @@ def backend() -> dict[str, Any]:
 
 
 def business() -> dict[str, Any]:
-    """Business figures from the SQL probe's gauges and the backend's LLM counters."""
+    """Return the business dashboard: the SQL probe's gauges and the backend's LLM counters."""
     return build("codebook-business", "Codebook · Business",
                  "Codebooks, items, refactor operations and recommendations per day, recommendation "
                  "acceptance, LLM tokens per hour and per day (gauges of the sql probe in "
@@ -142,7 +142,7 @@ DEP = 'kind=~"api|database|pinecone|llm"'
 
 
 def dependencies() -> dict[str, Any]:
-    """The backend's dependencies as the probes see them."""
+    """Return the dependencies dashboard: the backend's dependencies as the probes see them."""
     return build("codebook-dependencies", "Codebook · Dependencies",
                  "Probe success and latency per target (API, database, Pinecone, LLM), database connection "
                  "saturation, job queue, slow queries, TLS days left (leaf and chain), LLM token quota per client.",
@@ -208,7 +208,7 @@ def dependencies() -> dict[str, Any]:
 
 
 def alerts(oncall_metric: str | None = None) -> dict[str, Any]:
-    """Alerts, notifications and escalation.
+    """Return the dashboard of alerts, notifications and escalation.
 
     :param oncall_metric: a gauge ``{schedule, person} 1`` naming who is on call, when the daemon
         exports one; without it the last row shows the escalation figures instead.
@@ -278,7 +278,7 @@ def alerts(oncall_metric: str | None = None) -> dict[str, Any]:
 
 
 def monitor_self(process_metrics: bool = False) -> dict[str, Any]:
-    """The daemon's own health."""
+    """Return the dashboard of the daemon's own health."""
     memory = [("monitor_tsdb_memory_bytes", "sample store (estimate)")]
     if process_metrics:
         memory.insert(0, ('process_resident_memory_bytes{job="codebook-monitor"}', "resident"))

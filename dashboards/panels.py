@@ -55,7 +55,7 @@ GREEN_ONLY = [(None, "green")]
 def ts(title: str, queries: Sequence[Query], *, unit: str = "short", desc: str = "", w: int = 12, h: int = 8,
        stack: bool = False, minimum: float | None = None, maximum: float | None = None,
        thresholds: Sequence[tuple[float | None, str]] | None = None, bars: bool = False) -> Any:
-    """A time series panel."""
+    """Build a time series panel."""
     p = (timeseries.Panel().title(title).description(desc).datasource(DS).unit(unit).span(w).height(h)
          .legend(common.VizLegendOptions().display_mode(cm.LegendDisplayMode.LIST)
                  .placement(cm.LegendPlacement.BOTTOM).show_legend(True))
@@ -83,7 +83,7 @@ def _reduce() -> common.ReduceDataOptions:
 def st(title: str, queries: Sequence[Query], *, unit: str = "short", desc: str = "", w: int = 6, h: int = 4,
        thresholds: Sequence[tuple[float | None, str]] = GREEN_ONLY, mappings: list | None = None,
        decimals: int | None = None) -> Any:
-    """A stat panel showing the last value of each series."""
+    """Build a stat panel showing the last value of each series."""
     p = (stat.Panel().title(title).description(desc).datasource(DS).unit(unit).span(w).height(h)
          .reduce_options(_reduce()).color_mode(cm.BigValueColorMode.BACKGROUND)
          .graph_mode(cm.BigValueGraphMode.AREA).text_mode(cm.BigValueTextMode.AUTO)
@@ -98,7 +98,7 @@ def st(title: str, queries: Sequence[Query], *, unit: str = "short", desc: str =
 def bars(title: str, queries: Sequence[Query], *, unit: str = "short", desc: str = "", w: int = 12, h: int = 8,
          thresholds: Sequence[tuple[float | None, str]] = GREEN_ONLY, minimum: float | None = None,
          maximum: float | None = None) -> Any:
-    """A horizontal bar gauge, one bar per series (last value)."""
+    """Build a horizontal bar gauge, one bar per series (last value)."""
     p = (bargauge.Panel().title(title).description(desc).datasource(DS).unit(unit).span(w).height(h)
          .reduce_options(_reduce()).orientation(cm.VizOrientation.HORIZONTAL)
          .display_mode(cm.BarGaugeDisplayMode.GRADIENT).thresholds(_thresholds(thresholds)))
@@ -111,7 +111,7 @@ def bars(title: str, queries: Sequence[Query], *, unit: str = "short", desc: str
 
 def tbl(title: str, queries: Sequence[Query], *, desc: str = "", w: int = 24, h: int = 8,
         hide: Sequence[str] = ("Time", "__name__", "job", "instance")) -> Any:
-    """A table of instant-query results, one row per series, labels as columns."""
+    """Build a table of instant-query results, one row per series, labels as columns."""
     p = table.Panel().title(title).description(desc).datasource(DS).span(w).height(h)
     if len(queries) > 1:  # one table, one row per series of any query
         p = p.with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
@@ -185,7 +185,7 @@ def to_json(d: dm.Dashboard) -> dict[str, Any]:
 
 
 def label_var(name: str, label: str, metric: str) -> Any:
-    """A multi-value query variable over a label's values (with "All" = ``.*``)."""
+    """Build a multi-value query variable over a label's values (with "All" = ``.*``)."""
     return (db.QueryVariable(name).label(label).datasource(DS)
             .query({"query": f"label_values({metric}, {name})", "refId": "PrometheusVariableQueryEditor-VariableQuery"})
             .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC)

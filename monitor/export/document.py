@@ -27,7 +27,7 @@ class Export:
 class _Dumper(yaml.SafeDumper):
     """Block-style YAML that keeps key order and indents list items under their key."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: D102
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
 

@@ -147,7 +147,8 @@ async def test_expiry_when_never_delivered(store):
 
 
 async def test_permanent_failure_is_not_retried(store):
-    async with FakeHTTP(lambda req: Reply(400, {"status": "invalid event", "message": "Event object is invalid"})) as pd:
+    invalid = {"status": "invalid event", "message": "Event object is invalid"}
+    async with FakeHTTP(lambda req: Reply(400, invalid)) as pd:
         clock = Clock()
         integrations = build_integrations(receivers(pd_url=pd.url), clock=clock)
         worker = OutboxWorker(store, integrations, clock=clock)

@@ -9,7 +9,7 @@ import pytest
 from monitor.tsdb import STALE_NAN, Labels, Matcher, SampleStore, is_stale
 
 
-def L(name: str, **labels: str) -> Labels:
+def L(name: str, **labels: str) -> Labels:  # noqa: N802 (reads like Labels in the tables below)
     return Labels.of(labels, __name__=name)
 
 

@@ -31,6 +31,7 @@ def _load(path: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon on ``--config`` until it is stopped (``run``)."""
     from monitor.config.secrets import secret_values
     from monitor.logging import setup_logging
 
@@ -49,6 +50,7 @@ async def _run(config, path, port):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the config and every rule file; exit 1 on any error (``check``)."""
     from monitor.config.loader import check_config_file
 
     errors = check_config_file(args.config)
@@ -78,6 +80,7 @@ def _fmt_details(details: dict, width: int = 72) -> str:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    """Run every probe once and print a table (or JSON); exit 1 if any fails (``probe``)."""
     from monitor.config.secrets import secret_values
     from monitor.logging import setup_logging
 
@@ -121,12 +124,14 @@ async def _probe_once(config):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the daemon on examples/monitor.yaml beside the sample backend (``demo``)."""
     from monitor.daemon.demo import run_demo
 
     return run_demo(port=args.port, backend_port=args.backend_port, config=args.config)
 
 
 def cmd_test_rules(args: argparse.Namespace) -> int:
+    """Run rule unit tests in promtool's ``test rules`` format (``test-rules``)."""
     from monitor.rules.unittest import run_test_files
 
     return run_test_files(args.files, sys.stdout)
@@ -160,6 +165,7 @@ def _parse_at(text: str | None, option: str = "--at") -> float:
 
 
 def cmd_routes_test(args: argparse.Namespace) -> int:
+    """Print the receivers an alert with these labels reaches (``routes test``)."""
     from monitor.alerting.route import build_route, routes_test
 
     config = _load(args.config)
@@ -179,6 +185,7 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
 
 
 def cmd_oncall(args: argparse.Namespace) -> int:
+    """Print who is on call and the next handoffs (``oncall``)."""
     from monitor.escalation.simulate import oncall_report
 
     config = _load(args.config)
@@ -189,6 +196,7 @@ def cmd_oncall(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """Print who is notified when if nobody acknowledges an alert (``simulate``)."""
     from monitor.escalation.simulate import format_timeline, simulate
 
     config = _load(args.config)
@@ -205,7 +213,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    """Base URL and headers for commands that talk to the running daemon."""
+    """Return the base URL and headers for commands that talk to the running daemon."""
     import os
 
     url = args.url or os.environ.get("MONITOR_URL", "")
@@ -249,6 +257,7 @@ def _failed(resp) -> bool:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
+    """Acknowledge, unacknowledge or resolve an alert on the running daemon (``ack``)."""
     action = "unack" if args.unack else "resolve" if args.resolve else "ack"
     base, headers = _api(args)
     body = {"comment": args.comment} if args.comment else {}
@@ -261,6 +270,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_silence_add(args: argparse.Namespace) -> int:
+    """Add a silence on the running daemon and print its id (``silence add``)."""
     from datetime import datetime, timezone
 
     from model.matchers import parse_matchers
@@ -295,6 +305,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
 
 def cmd_silence_list(args: argparse.Namespace) -> int:
+    """List the running daemon's silences (``silence list``)."""
     base, headers = _api(args)
     resp = _request("GET", f"{base}/api/v2/silences", headers)
     if _failed(resp):
@@ -314,6 +325,7 @@ def cmd_silence_list(args: argparse.Namespace) -> int:
 
 
 def cmd_silence_expire(args: argparse.Namespace) -> int:
+    """Expire silences by id on the running daemon (``silence expire``)."""
     base, headers = _api(args)
     ok = True
     for sid in args.ids:
@@ -326,7 +338,7 @@ def cmd_silence_expire(args: argparse.Namespace) -> int:
 
 
 def _non_empty(text: str) -> str:
-    """argparse type: a string that is not empty or blank."""
+    """Accept a string that is not empty or blank (an argparse ``type``)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
@@ -424,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_test_rules)
 
     _add_alerting_parsers(sub)
-    # `export alertmanager` / `export prometheus` (logic in monitor.export)
-    from monitor.export import add_parser as add_export_parser
+    # `export alertmanager` / `export prometheus` (configs built by monitor.export)
+    from monitor.cli_export import add_parser as add_export_parser
 
     add_export_parser(sub)
     return p

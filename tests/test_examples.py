@@ -17,15 +17,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # examples/ is not an installed package; it runs from the checkout
-    sys.path.insert(0, str(ROOT))
+from examples.faults import Faults, FaultsError
+from examples.sample_backend import DURATION_BUCKETS, SampleBackend, serve
+from examples.seed import CLIENTS, seed
+from examples.tls import make_self_signed_cert
+from examples.tls_endpoint import start as start_tls_endpoint
 
-from examples.faults import Faults, FaultsError  # noqa: E402
-from examples.sample_backend import DURATION_BUCKETS, SampleBackend, serve  # noqa: E402
-from examples.seed import CLIENTS, seed  # noqa: E402
-from examples.tls import make_self_signed_cert  # noqa: E402
-from examples.tls_endpoint import start as start_tls_endpoint  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BUSINESS_QUERIES = ROOT / "examples" / "business_queries.yaml"
 

@@ -7,7 +7,6 @@ and PagerDuty notifiers, which is what the demo relies on.
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,16 +14,14 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # examples/ is not an installed package; it runs from the checkout
-    sys.path.insert(0, str(ROOT))
+from examples.notify_sinks import start
+from monitor.config.receivers import PagerDutyConfig, SlackConfig, WebhookConfig
+from monitor.notify.base import Message
+from monitor.notify.pagerduty import PagerDutyNotifier
+from monitor.notify.slack import SlackNotifier
+from monitor.notify.webhook import WebhookNotifier
 
-from examples.notify_sinks import start  # noqa: E402
-from monitor.config.receivers import PagerDutyConfig, SlackConfig, WebhookConfig  # noqa: E402
-from monitor.notify.base import Message  # noqa: E402
-from monitor.notify.pagerduty import PagerDutyNotifier  # noqa: E402
-from monitor.notify.slack import SlackNotifier  # noqa: E402
-from monitor.notify.webhook import WebhookNotifier  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TOKEN = "xoxb-demo-0000-test-token"
 ALICE_KEY = "R0ALICE0" + "a" * 24

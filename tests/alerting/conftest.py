@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from alerting_helpers import shipped_config
 
 from monitor.config.alerting import AlertingConfig
+from tests.support.alerting_helpers import shipped_config
 
 
 @pytest.fixture

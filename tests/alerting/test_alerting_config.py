@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from alerting_helpers import RECEIVERS, load_alerting
 from pydantic import ValidationError
 
 from monitor.alerting.route import build_route
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
+from tests.support.alerting_helpers import RECEIVERS, load_alerting
 
 
 def test_shipped_section_is_valid(shipped):
@@ -43,7 +43,7 @@ schedules:
   primary: {start: 2026-01-05, members: [alice, zoe], overrides: [{start: 2026-02-01T00:00:00, end: 2026-02-02T00:00:00, person: yann}], announce_receiver: nowhere}
 escalation:
   chain: [{target: "schedule:secondary"}, {target: "person:cto"}, {target: "schedule:primary"}]
-""")
+""")  # noqa: E501 (YAML data)
     errs = validate_alerting_refs(cfg, RECEIVERS)
     assert errs == [
         ("alerting.time_intervals[1].name", 'time interval "dup" is defined twice'),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from alerting_helpers import load_alerting, utc
 
 from monitor.alerting.alert import Alert
 from monitor.alerting.dispatch import Dispatcher, MuteStages
@@ -13,6 +12,7 @@ from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.route import build_route
 from monitor.alerting.silence import Silence, Silences
+from tests.support.alerting_helpers import load_alerting, utc
 
 T0 = utc(2026, 11, 30, 10, 0)
 CFG = """

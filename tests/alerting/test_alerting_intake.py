@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from alerting_helpers import utc
 
 from monitor.alerting.intake import parse_time, parse_v2_alerts, parse_webhook
+from tests.support.alerting_helpers import utc
 
 NOW = utc(2026, 11, 30, 10, 0)
 

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from alerting_helpers import load_alerting, utc
 from pydantic import ValidationError
 
 from monitor.alerting.alert import Alert
@@ -15,6 +14,7 @@ from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from model.matchers import parse_matchers
 from monitor.alerting.silence import Silence, SilenceError, Silences, matcher_from_api
 from model.labels import Labels
+from tests.support.alerting_helpers import load_alerting, utc
 
 T0 = utc(2026, 11, 30, 10, 0)
 

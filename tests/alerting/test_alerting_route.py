@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from alerting_helpers import load_alerting
 
 from model.matchers import format_matchers, parse_matcher, parse_matchers
 from monitor.alerting.route import DEFAULT_ROUTE_OPTS, build_route, parse_label_args, routes_test
 from model.labels import Labels
 from model.matchers import Matcher
+from tests.support.alerting_helpers import load_alerting
 
 # The tree of Alertmanager's dispatch/route_test.go (TestRouteMatch), in our YAML.
 AM_TREE = """

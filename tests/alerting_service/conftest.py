@@ -4,7 +4,6 @@ a full ``Config`` pointing every receiver at them, and a real HTTP server for th
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,13 +11,10 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "notify"))  # notify_servers
-
-from notify_servers import FakeHTTP, FakeSMTP, pagerduty_api, slack_api  # noqa: E402
-
-from monitor.config.model import Config  # noqa: E402
-from monitor.notify.outbox import OutboxWorker  # noqa: E402
-from monitor.notify.registry import build_integrations  # noqa: E402
+from monitor.config.model import Config
+from monitor.notify.outbox import OutboxWorker
+from monitor.notify.registry import build_integrations
+from tests.support.notify_servers import FakeHTTP, FakeSMTP, pagerduty_api, slack_api
 
 SHIPPED = Path(__file__).parent.parent / "alerting" / "shipped_alerting.yaml"
 

@@ -10,11 +10,12 @@ import json
 from urllib.parse import urlencode
 
 import httpx
-from conftest import API_TOKEN, CLI_TOKEN, LINK_KEY, PAGER_KEY, PD_KEYS, SIGNING_SECRET, T0, firing_rule_alert
 
 from monitor.cli import main
 from monitor.escalation.schedule import OnCallLookup
 from monitor.notify.links import make_token
+from tests.alerting_service.conftest import (API_TOKEN, CLI_TOKEN, LINK_KEY, PAGER_KEY, PD_KEYS, SIGNING_SECRET, T0,
+                                             firing_rule_alert)
 
 LABELS = {"alertname": "ApiDown", "severity": "critical", "service": "api", "family": "availability"}
 

@@ -4,9 +4,9 @@ alerts go through the same routing and escalation; the v2 view shows them with m
 from __future__ import annotations
 
 import httpx
-from conftest import PAGER_KEY, PD_KEYS, T0
 
 from monitor.escalation.schedule import OnCallLookup
+from tests.alerting_service.conftest import PAGER_KEY, PD_KEYS, T0
 
 
 def _fp():

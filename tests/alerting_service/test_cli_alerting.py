@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import yaml
-from conftest import PD_KEYS, SHIPPED
 
 from monitor.cli import main
+from tests.alerting_service.conftest import PD_KEYS, SHIPPED
 
 
 def _config(tmp_path):

@@ -5,15 +5,10 @@ the channel gets a Slack message; unacknowledged, the next person is paged after
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "daemon"))  # daemon_helpers
-
-from conftest import SLACK_TOKEN  # noqa: E402
-from daemon_helpers import eventually, metric_values, run_daemon, write_config  # noqa: E402
-
-from monitor.cli import main  # noqa: E402
+from monitor.cli import main
+from tests.alerting_service.conftest import SLACK_TOKEN
+from tests.support.daemon_helpers import eventually, metric_values, run_daemon, write_config
 
 TOKEN = "ck_live_daemon_test_token_000111"
 

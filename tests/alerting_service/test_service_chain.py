@@ -3,9 +3,8 @@ and the escalation primary -> secondary -> manager -> CTO when nobody acknowledg
 
 from __future__ import annotations
 
-from conftest import PAGER_KEY, PD_KEYS, T0, firing_rule_alert, resolved_rule_alert
-
 from monitor.escalation.schedule import OnCallLookup
+from tests.alerting_service.conftest import PAGER_KEY, PD_KEYS, T0, firing_rule_alert, resolved_rule_alert
 
 LABELS = {"alertname": "ApiDown", "severity": "critical", "service": "api", "family": "availability"}
 
@@ -157,7 +156,7 @@ async def test_silence_mid_escalation_holds_it_and_release_restarts_at_primary(h
 
 
 async def test_slack_429_is_retried_after_retry_after(harness):
-    from notify_servers import Reply
+    from tests.support.notify_servers import Reply
 
     svc = await harness.new_service()
     harness.servers.slack.script("/api/chat.postMessage",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import httpx
-from conftest import (API_TOKEN, PAGER_KEY, PD_KEYS, SECRETS, T0, Clock, Harness,
-                      firing_rule_alert, make_config)
-from notify_servers import Reply, echo
 
 from monitor.escalation.schedule import OnCallLookup
+from tests.alerting_service.conftest import (API_TOKEN, PAGER_KEY, PD_KEYS, SECRETS, T0, Clock, Harness,
+                                             firing_rule_alert, make_config)
+from tests.support.notify_servers import Reply, echo
 
 LABELS = {"alertname": "ApiDown", "severity": "critical", "service": "api", "family": "availability"}
 

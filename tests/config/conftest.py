@@ -8,9 +8,9 @@ own (restored afterwards). ``test_real_registry.py`` checks the real kinds separ
 from __future__ import annotations
 
 import pytest
-from config_helpers import HttpCheck, KeyCheck
 
 from probes import PROBES
+from tests.config.config_helpers import HttpCheck, KeyCheck
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ import pytest
 
 from monitor.config.loader import check_config_file, load_config
 from monitor.errors import ConfigErrors
+from tests.config.config_helpers import ENV, FIXTURES
 
-from config_helpers import ENV, FIXTURES
 
 BAD = sorted(FIXTURES.glob("bad_*.yaml"))
 

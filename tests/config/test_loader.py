@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from monitor.config import Config, check_config_file, load_config, load_config_text
 from monitor.config.loader import _normalise_loc, format_loc
 from monitor.errors import ConfigErrors
+from tests.config.config_helpers import ENV, HttpCheckSettings, KeyCheckSettings
 
-from config_helpers import ENV, HttpCheckSettings, KeyCheckSettings
 
 FULL = """\
 server:

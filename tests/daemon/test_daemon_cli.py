@@ -12,9 +12,10 @@ import textwrap
 from pathlib import Path
 
 import httpx
-import pytest
 
-from daemon_helpers import TinyHttpServer, closed_port, eventually, health_routes
+from tests.support.daemon_helpers import TinyHttpServer, eventually, health_routes
+from tests.support.probe_servers import closed_port
+
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -231,7 +232,8 @@ async def test_run_reloads_rules_on_sighup(tmp_path):
             await eventually(lambda: _equals(names, {"AfterHup"}), timeout=30, what="rules after SIGHUP")
 
             # a broken file on SIGHUP: rejected, previous rules kept, the process keeps running
-            write(tmp_path / "rules" / "r.yaml", "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: (\n")
+            write(tmp_path / "rules" / "r.yaml",
+                  "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: (\n")
             proc.send_signal(signal.SIGHUP)
 
             async def rejected():

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from daemon_helpers import eventually, metric_values, run_daemon, write_config
 from examples.sample_backend import serve as serve_backend
+from tests.support.daemon_helpers import eventually, metric_values, run_daemon, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ERROR_RATE_ALERTS = ("HighErrorRate", "ElevatedErrorRate")

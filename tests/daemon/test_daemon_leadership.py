@@ -4,21 +4,17 @@ the leader step down. Real daemons, real PostgreSQL, a local Slack Web API throu
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import asyncpg
-from daemon_helpers import eventually, metric_values, write_config
 from prometheus_client import generate_latest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "notify"))  # notify_servers
-
-from notify_servers import FakeHTTP, slack_api  # noqa: E402
-
-from monitor.alerting.alert import Alert  # noqa: E402
-from monitor.config.loader import load_config  # noqa: E402
-from monitor.daemon.wiring import Daemon  # noqa: E402
+from monitor.alerting.alert import Alert
+from monitor.config.loader import load_config
+from monitor.daemon.wiring import Daemon
+from tests.support.daemon_helpers import eventually, metric_values, write_config
+from tests.support.notify_servers import FakeHTTP, slack_api
 
 TOKEN = "xoxb-7777777777-8888888888-LeAdErToKeN"
 

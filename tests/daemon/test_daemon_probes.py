@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from daemon_helpers import (TinyHttpServer, SilentServer, closed_port, eventually, health_routes,
-                            metric_values, run_daemon, write_config)
 from examples.tls_endpoint import start as start_tls
+from tests.support.daemon_helpers import (TinyHttpServer, eventually, health_routes, metric_values, run_daemon,
+                                          write_config)
+from tests.support.probe_servers import SilentServer, closed_port
 
 
 async def test_metrics_show_api_database_and_tls_probes(tmp_path, database_url):

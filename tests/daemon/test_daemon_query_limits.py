@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from daemon_helpers import PENDING_RULES, eventually, run_daemon, write_config
+from tests.support.daemon_helpers import PENDING_RULES, eventually, run_daemon, write_config
+
 
 RULES = PENDING_RULES + """\
       - record: one

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon_helpers import metric_values, run_daemon, write_config
-
 from monitor.config.loader import load_config
 from monitor.daemon.lifecycle import serve
 from monitor.daemon.scheduler import MAX_INTERVAL, Scheduler
 from monitor.daemon.wiring import Daemon
 from monitor.metrics import Metrics
 from model.duration import MAX_DURATION_SECONDS, parse_duration
+from tests.support.daemon_helpers import metric_values, run_daemon, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

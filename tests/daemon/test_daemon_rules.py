@@ -8,7 +8,9 @@ import math
 import textwrap
 import time
 
-from daemon_helpers import PENDING_RULES, TinyHttpServer, eventually, metric_values, run_daemon, write_config
+from tests.support.daemon_helpers import (PENDING_RULES, TinyHttpServer, eventually, metric_values, run_daemon,
+                                          write_config)
+
 
 
 EXTRA_RULE = """\

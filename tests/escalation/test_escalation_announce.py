@@ -3,23 +3,18 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "notify"))  # notify_servers
-
-from notify_servers import FakeHTTP, slack_api  # noqa: E402
-
-from monitor.config.model import Config  # noqa: E402
-from monitor.daemon.alerting_glue import ANNOUNCED_KEY, announce_handoffs  # noqa: E402
-from monitor.escalation.announce import current_shift, due_announcements  # noqa: E402
-from monitor.escalation.schedule import Override, Schedule  # noqa: E402
-from monitor.notify.outbox import OutboxWorker  # noqa: E402
-from monitor.notify.registry import build_integrations  # noqa: E402
-from monitor.store import open_store  # noqa: E402
+from monitor.config.model import Config
+from monitor.daemon.alerting_glue import ANNOUNCED_KEY, announce_handoffs
+from monitor.escalation.announce import current_shift, due_announcements
+from monitor.escalation.schedule import Override, Schedule
+from monitor.notify.outbox import OutboxWorker
+from monitor.notify.registry import build_integrations
+from monitor.store import open_store
+from tests.support.notify_servers import FakeHTTP, slack_api
 
 TOKEN = "xoxb-5555555555-6666666666-AnNoUnCeToKeN"
 BERLIN = timezone(timedelta(hours=1))

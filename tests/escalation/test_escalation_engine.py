@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from alerting_helpers import utc
 
 from monitor.alerting.alert import Alert
 from monitor.escalation.engine import (
@@ -13,6 +12,7 @@ from monitor.escalation.engine import (
 )
 from monitor.escalation.policy import EscalationPolicy, EscalationSnapshot, snapshot
 from monitor.escalation.schedule import OnCallLookup
+from tests.support.alerting_helpers import utc
 
 T0 = utc(2026, 3, 30, 8, 0).timestamp()  # Monday 10:00 Berlin: alice primary, bob secondary
 MIN = 60.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
-from alerting_helpers import load_alerting, utc
 
 from monitor.escalation.schedule import OnCallLookup, Override, Schedule, next_handoffs, who_is_on_call
+from tests.support.alerting_helpers import load_alerting, utc
 
 SEC = timedelta(seconds=1)
 
@@ -86,7 +86,7 @@ schedules:
     start: 2026-01-05
     members: [a]
     overrides: [{start: "2026-02-01T10:00:00", end: "2026-02-01T12:00:00", person: b}]
-""")
+""")  # noqa: E501 (YAML data)
     s = {n: Schedule.from_config(n, c) for n, c in cfg.schedules.items()}
     # 01:30 on 2026-11-01 in New York happens twice; the handoff is the first (EDT, 05:30 UTC).
     d = s["daily"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from alerting_helpers import load_alerting, utc
-
 from monitor.escalation.simulate import format_timeline, oncall_report, simulate
+from tests.support.alerting_helpers import load_alerting, utc
 
 AT = utc(2026, 3, 30, 8, 0)
 
@@ -21,7 +20,8 @@ def test_simulate_critical_timeline(shipped):
     assert rows[-1].note == "SLA breached: P0 not resolved within 4h"
     text = format_timeline(rows, shipped, labels="severity=critical,alertname=ApiDown", at=AT)
     lines = text.splitlines()
-    assert lines[0] == 'P0: acknowledge within 15m, resolve within 4h (alert {alertname="ApiDown", severity="critical"})'
+    assert lines[0] == ('P0: acknowledge within 15m, resolve within 4h '
+                        '(alert {alertname="ApiDown", severity="critical"})')
     assert lines[1].split() == ["2026-03-30", "08:00:00", "UTC", "L1", "alice", "(Alice", "Martin)", "page,",
                                 "slack_dm", "triggered", "(schedule:primary)"]
 

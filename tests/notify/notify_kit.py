@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from notify_servers import FakeHTTP, Recorded, Reply, closed_port, echo
 
 from monitor.errors import NotifyError
 from monitor.notify.base import Message, Notifier
+from tests.support.notify_servers import FakeHTTP, Recorded, Reply, echo
+from tests.support.probe_servers import closed_port
 
 GOLDEN = Path(__file__).with_name("golden")
 T_START = "2026-11-29T14:00:00Z"

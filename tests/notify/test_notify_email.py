@@ -7,14 +7,15 @@ import email
 from email import policy
 
 import pytest
-from notify_kit import assert_golden, assert_no_secret, firing_message, resolved_message
-from notify_servers import FakeSMTP, closed_port
 
 from monitor.config.receivers import EmailConfig
 from monitor.errors import NotifyError
 from monitor.notify.base import Message
 from monitor.notify.email import EmailNotifier, build_email
 from monitor.notify.templates import Templates
+from tests.notify.notify_kit import assert_golden, assert_no_secret, firing_message, resolved_message
+from tests.support.notify_servers import FakeSMTP
+from tests.support.probe_servers import closed_port
 
 PASSWORD = "smtp-pass-Very5ecretValue"
 NOW = 1_800_000_000.0

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 import pytest
-from notify_servers import FakeHTTP, closed_port, slack_api, webhook_sink
 
 from monitor.config.receivers import ReceiverConfig, SlackConfig
 from monitor.escalation.announce import Announcement, Shift, handoff_message
@@ -16,6 +15,8 @@ from monitor.notify.base import Message
 from monitor.notify.registry import build_integrations
 from monitor.notify.slack import SlackNotifier, build_payload
 from monitor.notify.templates import Templates
+from tests.support.notify_servers import FakeHTTP, slack_api, webhook_sink
+from tests.support.probe_servers import closed_port
 
 TOKEN = "xoxb-3333333333-4444444444-HaNdOfFtOkEn"
 BERLIN = Schedule("primary", "Europe/Berlin", ("alice", "bob"), date(2026, 1, 5), time(9, 0))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from notify_kit import firing_message, resolved_message
-from notify_servers import FakeHTTP, Recorded, Reply, echo, pagerduty_api, slack_api
 from prometheus_client import CollectorRegistry
 
 from monitor.config.receivers import ReceiverConfig
@@ -15,6 +13,8 @@ from monitor.notify.base import Message
 from monitor.notify.retry import Backoff
 from monitor.store.postgres import PostgresStore
 from monitor.store.sqlite import SQLiteStore
+from tests.notify.notify_kit import firing_message, resolved_message
+from tests.support.notify_servers import FakeHTTP, Recorded, Reply, echo, pagerduty_api, slack_api
 
 T0 = 1_800_000_000.0
 TOKEN = "xoxb-9999999999-8888888888-OutboxSlackToken"
@@ -147,7 +147,8 @@ async def test_expiry_when_never_delivered(store):
 
 
 async def test_permanent_failure_is_not_retried(store):
-    async with FakeHTTP(lambda req: Reply(400, {"status": "invalid event", "message": "Event object is invalid"})) as pd:
+    invalid = {"status": "invalid event", "message": "Event object is invalid"}
+    async with FakeHTTP(lambda req: Reply(400, invalid)) as pd:
         clock = Clock()
         integrations = build_integrations(receivers(pd_url=pd.url), clock=clock)
         worker = OutboxWorker(store, integrations, clock=clock)

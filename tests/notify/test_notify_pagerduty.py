@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from notify_kit import ChannelCase, assert_golden, assert_no_secret, firing_message, resolved_message, run_kit
-from notify_servers import FakeHTTP, Reply, echo, pagerduty_api
 
 from monitor.config.receivers import PagerDutyConfig
 from monitor.errors import NotifyError
 from monitor.notify.base import Message
 from monitor.notify.pagerduty import PagerDutyNotifier, build_event
 from monitor.notify.templates import Templates
+from tests.notify.notify_kit import (ChannelCase, assert_golden, assert_no_secret, firing_message, resolved_message,
+                                     run_kit)
+from tests.support.notify_servers import FakeHTTP, Reply, echo, pagerduty_api
 
 ROUTING_KEY = "R0UT1NGKEYs3cr3t0000000000000000"
 PERSON_KEY = "P3RS0NKEYs3cr3t11111111111111111"

@@ -45,8 +45,10 @@ def test_redact_shows_a_prefix_at_most():
 
 
 def test_url_secrets_cover_echoed_parts():
-    parts = url_secrets("https://user:pa55word@hooks.example/services/T000/B000/XXXXXXXXXXXXXXXX?token=abcdefabcdefabcdef")
-    text = redact("POST /services/T000/B000/XXXXXXXXXXXXXXXX?token=abcdefabcdefabcdef; token=abcdefabcdefabcdef pa55word", parts)
+    parts = url_secrets("https://user:pa55word@hooks.example/services/T000/B000/XXXXXXXXXXXXXXXX"
+                        "?token=abcdefabcdefabcdef")
+    text = redact("POST /services/T000/B000/XXXXXXXXXXXXXXXX?token=abcdefabcdefabcdef; "
+                  "token=abcdefabcdefabcdef pa55word", parts)
     assert "XXXXXXXXXXXXXXXX" not in text and "abcdefabcdefabcdef" not in text and "pa55word" not in text
 
 

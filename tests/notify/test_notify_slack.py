@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from notify_kit import (ChannelCase, assert_golden, assert_no_secret, firing_message, resolved_message,
-                        run_kit)
-from notify_servers import FakeHTTP, Reply, slack_api
 
 from monitor.config.receivers import SlackConfig
 from monitor.errors import NotifyError
 from monitor.notify.base import Message
 from monitor.notify.slack import SlackNotifier, build_payload
 from monitor.notify.templates import Templates
+from tests.notify.notify_kit import (ChannelCase, assert_golden, assert_no_secret, firing_message,
+                                     resolved_message, run_kit)
+from tests.support.notify_servers import FakeHTTP, Reply, slack_api
 
 TOKEN = "xoxb-1111111111-2222222222-SeCrEtSlAcKtOkEn"
 

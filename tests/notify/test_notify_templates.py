@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from notify_kit import firing_message
-
 from monitor.notify.base import Message, alert_dict
 from monitor.notify.slack import build_payload
 from monitor.notify.templates import Templates, truncate
+from tests.notify.notify_kit import firing_message
 
 
 def test_user_folder_overrides_one_template(tmp_path):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from notify_kit import ChannelCase, assert_golden, firing_message, resolved_message, run_kit
-from notify_servers import FakeHTTP, webhook_sink
-
 from monitor.config.receivers import WebhookConfig
 from monitor.notify.webhook import (SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, build_payload,
                                     verify_signature)
+from tests.notify.notify_kit import ChannelCase, assert_golden, firing_message, resolved_message, run_kit
+from tests.support.notify_servers import FakeHTTP, webhook_sink
 
 URL_TOKEN = "hooktoken-9f8e7d6c5b4a39281706"
 HMAC_SECRET = "whsec-0123456789abcdefSECRET"

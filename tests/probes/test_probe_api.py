@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from probe_certs import issue, server_context
-from probe_servers import HttpServer, Response, SilentServer, closed_port
 from pydantic import ValidationError
 
 from probes.api import ApiProbe, ApiSettings, check_is_healthy, json_lookup
 from probes.base import run_probe
+from tests.probes.probe_certs import issue, server_context
+from tests.support.probe_servers import HttpServer, Response, SilentServer, closed_port
 
 HEALTHY = {"status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "1.4.2",
            "checks": {"database": "healthy", "pinecone": "healthy", "llm": "healthy"}}

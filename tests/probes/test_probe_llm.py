@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from probe_servers import HttpServer, Response, SilentServer, closed_port
 from pydantic import ValidationError
 
 from probes.base import run_probe
 from probes.llm import LlmProbe, LlmSettings
+from tests.support.probe_servers import HttpServer, Response, SilentServer, closed_port
 
 GOOD_KEY = "sk-proj-GOODkey0123456789abcdef"
 BAD_KEY = "sk-proj-BADkey00000000000000000"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from probe_servers import HttpServer, Response, SilentServer, closed_port
-
 from probes.base import run_probe
 from probes.pinecone import PineconeProbe, PineconeSettings
+from tests.support.probe_servers import HttpServer, Response, SilentServer, closed_port
 
 KEY = "pcsk_GOOD_0123456789abcdefghij"
 STATS = {"namespaces": {"": {"vectorCount": 200}, "codebooks": {"vectorCount": 1000}},

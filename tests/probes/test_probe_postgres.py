@@ -7,13 +7,13 @@ from datetime import datetime, timezone
 
 import asyncpg
 import pytest
-from probe_servers import SilentServer, closed_port
 from pydantic import ValidationError
 
 from probes.base import run_probe
 from probes.database import DatabaseProbe, DatabaseSettings, dsn_target
 from probes.quota import QuotaProbe, QuotaSettings, month_bounds
 from probes.sql import SqlProbe, SqlSettings
+from tests.support.probe_servers import SilentServer, closed_port
 
 SCHEMA_SQL = """
 CREATE TABLE clients (id text PRIMARY KEY, name text, monthly_token_quota bigint);

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from probe_certs import issue, server_context, write_ca
-from probe_servers import BlurtServer, HttpServer, Response, SilentServer, closed_port
 
 from probes.base import run_probe
 from probes.tls import TlsProbe, TlsSettings, hostname_matches
+from tests.probes.probe_certs import issue, server_context, write_ca
+from tests.support.probe_servers import BlurtServer, HttpServer, Response, SilentServer, closed_port
 
 HARNESS = {"probe_success", "probe_duration_seconds"}
 

@@ -1,6 +1,7 @@
 """Run Prometheus's PromQL test scripts (shared/conformance/promql, v2.53.5) through our engine.
 
-The scripts live beside the repository (``<repo>/../shared/conformance``), never inside it.
+The scripts live beside the repository (``<repo>/../shared/conformance``), never inside it
+(see tests.support.conformance): without them these tests skip, or fail under ``CI=true``.
 Each file must pass at least 97% of the cases it runs; skipped cases (native histograms,
 unsupported directives) are listed with their reason and never counted as passed.
 """
@@ -12,11 +13,17 @@ from pathlib import Path
 import pytest
 
 from monitor.promql.promqltest import run_file
+from tests.support.conformance import conformance_dir, missing_conformance
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFORMANCE = REPO_ROOT / ".." / "shared" / "conformance" / "promql"
+CONFORMANCE = conformance_dir("promql")
 FILES = sorted(CONFORMANCE.glob("*.test")) if CONFORMANCE.is_dir() else []
 MIN_PASS_RATIO = 0.97
+
+
+def test_conformance_data_is_present() -> None:
+    """Without the scripts every case below skips; under ``CI=true`` this fails the run instead."""
+    if not FILES:
+        missing_conformance(CONFORMANCE)
 
 
 @pytest.mark.skipif(not FILES, reason=f"conformance data not found at {CONFORMANCE}")

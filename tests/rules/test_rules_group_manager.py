@@ -106,7 +106,8 @@ def test_a_failing_rule_never_stops_the_others(env):
     store, engine = env
     query = engine_query_fn(engine)
     rules = [RecordingRule("a:one", "vector(1)"),
-             AlertingRule("Dup", 'label_replace(vector(1), "x", "1", "", "") or label_replace(vector(2), "y", "1", "", "")',
+             AlertingRule("Dup",
+                          'label_replace(vector(1), "x", "1", "", "") or label_replace(vector(2), "y", "1", "", "")',
                           labels={"x": "", "y": ""}),
              RecordingRule("a:two", "a:one * 2")]
     g = RuleGroup("g", "f.yaml", 60, rules, store=store, query=query)

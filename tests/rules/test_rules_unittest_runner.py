@@ -119,7 +119,7 @@ def test_failures_print_expected_and_got_like_promtool(tmp_path):
                 exp: {} 3E+00
                 got: {} 2E+00
 
-        ''')
+        ''')  # noqa: W291 (promtool's output has trailing blanks)
 
 
 def test_pending_alerts_are_not_reported(tmp_path):
@@ -134,7 +134,8 @@ def test_rule_evaluation_errors_stop_the_group(tmp_path):
 """
     code, out = run(tmp_path, TESTS, rules)
     assert code == 1
-    assert "    rule: dup, time: 0s, err: vector contains metrics with the same labelset after applying rule labels" in out
+    assert ("    rule: dup, time: 0s, err: vector contains metrics with the same labelset after applying rule labels"
+            in out)
 
 
 def test_invalid_rule_file_is_reported(tmp_path):

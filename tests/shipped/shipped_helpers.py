@@ -1,4 +1,4 @@
-"""Helpers for the shipped-artefact tests (imported by name; tests/shipped is no package).
+"""Helpers for the shipped-artefact tests.
 
 :func:`exported_metric_names` computes, from the code, every metric name a dashboard may use:
 the daemon's registry, every ``*Metrics`` class of ``monitor`` (built on a fresh registry),

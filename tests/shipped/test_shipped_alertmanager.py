@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from shipped_helpers import FAKE_ENV, ROOT, require_tool, shipped_config
 
 from monitor.alerting.route import build_route
-from monitor.export import WEBHOOK_PLACEHOLDER, alertmanager_config, render
+from monitor.export.alertmanager import WEBHOOK_PLACEHOLDER, alertmanager_config
+from monitor.export.document import render
+from tests.shipped.shipped_helpers import FAKE_ENV, ROOT, require_tool, shipped_config
 
 SHIPPED_AM = ROOT / "alertmanager" / "alertmanager.yml"
 TEMPLATES = ROOT / "alertmanager" / "templates"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from shipped_helpers import ROOT, require_tool, shipped_config, substitute_grafana_variables
 
-from monitor.export import prometheus_config, render
+from monitor.export.document import render
+from monitor.export.prometheus import prometheus_config
+from tests.shipped.shipped_helpers import ROOT, require_tool, shipped_config, substitute_grafana_variables
 
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"))
 

@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from shipped_helpers import HERE, ROOT, require_tool
 
 from monitor.cli import main
+from tests.shipped.shipped_helpers import HERE, ROOT, require_tool
 
 SHIPPED_TESTS = sorted((ROOT / "rules" / "tests").glob("*.yaml"))
 FAILING = sorted((HERE / "failing").glob("*.yaml"))

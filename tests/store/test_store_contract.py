@@ -56,7 +56,8 @@ async def test_escalation_snapshot_and_timeline(store):
     await store.append_timeline("fp1", T0, "step 1 triggered", {"who": "alice", "channel": "slack"})
     await store.append_timeline("fp1", T0 + 900, "step 2 failed: no_one_on_call")
     tl = await store.list_timeline("fp1")
-    assert [(e["at"], e["event"]) for e in tl] == [(T0, "step 1 triggered"), (T0 + 900, "step 2 failed: no_one_on_call")]
+    assert [(e["at"], e["event"]) for e in tl] == [(T0, "step 1 triggered"),
+                                                   (T0 + 900, "step 2 failed: no_one_on_call")]
     assert tl[0]["detail"] == {"who": "alice", "channel": "slack"}
     await store.delete_escalation("fp1")
     assert await store.load_escalation("fp1") is None

@@ -11,7 +11,7 @@ from model.labels import Labels
 from model.matchers import Matcher
 
 
-def L(name: str, **labels: str) -> Labels:
+def L(name: str, **labels: str) -> Labels:  # noqa: N802 (reads like Labels in the tables below)
     return Labels.of(labels, __name__=name)
 
 

@@ -1,16 +1,9 @@
-"""Export ``monitor.yaml`` as configuration for a real Alertmanager and a real Prometheus.
+"""Export ``monitor.yaml``'s routing and receivers as configuration for a real Alertmanager.
 
-For teams that already run Prometheus and Alertmanager beside this daemon
-(``codebook-monitor export alertmanager|prometheus``):
-
-- :func:`alertmanager_config` turns the ``alerting:`` section (route tree, inhibition rules,
-  time intervals, maintenance windows) and ``receivers:`` into an ``alertmanager.yml``
-  (Alertmanager ``config/config.go`` and ``config/notifiers.go`` shapes, accepted by
-  ``amtool check-config`` of Alertmanager 0.25 and later).
-- :func:`prometheus_config` writes a ``prometheus.yml`` that scrapes this daemon's
-  ``/metrics`` and the backend's scrape targets, loads the rule files, and sends alerts to this
-  daemon's Alertmanager-compatible intake (``POST /api/v2/alerts``), accepted by
-  ``promtool check config``.
+:func:`alertmanager_config` turns the ``alerting:`` section (route tree, inhibition rules, time
+intervals, maintenance windows) and ``receivers:`` into an ``alertmanager.yml`` (Alertmanager
+``config/config.go`` and ``config/notifiers.go`` shapes, accepted by ``amtool check-config`` of
+Alertmanager 0.25 and later).
 
 Secrets are never copied by default: every secret field becomes Alertmanager's ``*_file``
 reference (``routing_key_file``, ``auth_password_file``, the Slack bot token as
@@ -30,23 +23,17 @@ fallback only for an alert whose last matching top-level route has ``continue: t
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
-import yaml
 
 from model.matchers import format_matchers
 from monitor.config.alerting import RouteConfig
 from monitor.config.model import Config
+from monitor.export.document import Export
 from model.matchers import Matcher
 from model.duration import format_duration
 
-__all__ = ["Export", "alertmanager_config", "prometheus_config", "render", "add_parser", "DEFAULT_SECRETS_DIR",
-           "DEFAULT_TEMPLATES", "WEBHOOK_PLACEHOLDER", "TEMPLATE_REFS"]
+__all__ = ["alertmanager_config", "DEFAULT_SECRETS_DIR", "DEFAULT_TEMPLATES", "WEBHOOK_PLACEHOLDER", "TEMPLATE_REFS"]
 
 #: Where the ``*_file`` secret references point by default.
 DEFAULT_SECRETS_DIR = "/etc/alertmanager/secrets"
@@ -63,23 +50,6 @@ TEMPLATE_REFS = {
     "email_subject": 'codebook.email.subject',
     "email_html": 'codebook.email.html',
 }
-#: The daemon writes ``ALERTS``/``ALERTS_FOR_STATE`` for its own rule evaluation; a Prometheus
-#: evaluating the same rule files writes its own, so the scraped copies are dropped.
-DAEMON_DROP = "ALERTS|ALERTS_FOR_STATE"
-
-
-@dataclass
-class Export:
-    """A generated configuration and what the reader must know about it.
-
-    :ivar data: the configuration as plain data (dump with :func:`render`).
-    :ivar secret_files: ``*_file`` paths the config refers to, each with what to put there.
-    :ivar warnings: what could not be expressed exactly.
-    """
-
-    data: dict[str, Any]
-    secret_files: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
 
 
 def _tmpl(name: str) -> str:
@@ -92,9 +62,6 @@ def _matcher_strings(matchers: list[Matcher]) -> list[str]:
 
 def _dur(seconds: float | None) -> str | None:
     return None if seconds is None else format_duration(seconds)
-
-
-# --- Alertmanager ------------------------------------------------------------------------------
 
 
 class _Secrets:
@@ -303,210 +270,3 @@ def alertmanager_config(config: Config, *, inline_secrets: bool = False,
     if alerting.time_intervals:
         data["time_intervals"] = [_time_interval(ti) for ti in alerting.time_intervals]
     return Export(data, secrets.files, warnings)
-
-
-# --- Prometheus --------------------------------------------------------------------------------
-
-
-def _host_port(url: str) -> tuple[str, str, str]:
-    """Split an http(s) URL into ``(scheme, host:port, path)``; the port defaults per scheme."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname or "localhost"
-    host = f"[{host}]" if ":" in host else host
-    return parts.scheme or "http", f"{host}:{port}", parts.path or ""
-
-
-def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | None = None,
-                      job_name: str = "codebook-monitor") -> Export:
-    """Build a Prometheus configuration that runs beside this daemon.
-
-    Scrapes the daemon's ``/metrics`` (at ``server.external_url``) and every ``scrape:`` target
-    with its own interval, timeout, labels and ``honor_labels``; loads ``rules.files``; sends
-    alerts to the daemon's Alertmanager v2 intake. ``global.evaluation_interval`` is
-    ``rules.evaluation_interval``; ``global.scrape_interval`` the shortest scrape interval
-    (15 s without targets).
-
-    :param config: a validated config.
-    :param relative_to: write rule-file paths relative to this directory (where the Prometheus
-        config will live); absolute paths when ``None``.
-    :param job_name: the job name of the daemon's own scrape.
-    :return: the config data (no secrets) and warnings.
-    """
-    warnings: list[str] = []
-    scheme, address, prefix = _host_port(config.server.external_url)
-    intervals = [t.interval for t in config.scrape]
-    scrape_interval = min(intervals) if intervals else 15.0
-    glob: dict[str, Any] = {
-        "scrape_interval": format_duration(scrape_interval),
-        # Prometheus rejects a timeout longer than the interval (its default timeout is 10 s).
-        "scrape_timeout": format_duration(min(10.0, scrape_interval)),
-        "evaluation_interval": format_duration(config.rules.evaluation_interval),
-    }
-    if config.rules.external_labels:
-        glob["external_labels"] = dict(config.rules.external_labels)
-
-    rule_files = []
-    for p in config.resolved_rule_files():
-        path = Path(p).absolute()
-        rule_files.append(os.path.relpath(path, Path(relative_to).absolute()) if relative_to is not None
-                          else str(path))
-
-    daemon_job: dict[str, Any] = {
-        "job_name": job_name,
-        "scheme": scheme,
-        "metrics_path": prefix.rstrip("/") + "/metrics",
-        "static_configs": [{"targets": [address]}],
-        "metric_relabel_configs": [
-            {"source_labels": ["__name__"], "regex": DAEMON_DROP, "action": "drop"},
-        ],
-    }
-    jobs = [daemon_job]
-    for t in config.scrape:
-        t_scheme, t_address, t_path = _host_port(t.url)
-        job: dict[str, Any] = {
-            "job_name": t.name,
-            "scheme": t_scheme,
-            "metrics_path": t_path or "/metrics",
-            "scrape_interval": format_duration(t.interval),
-            "scrape_timeout": format_duration(t.timeout),
-        }
-        query = urlsplit(t.url).query
-        if query:
-            job["params"] = parse_qs(query)
-        if t.honor_labels:
-            job["honor_labels"] = True
-        static: dict[str, Any] = {"targets": [t_address]}
-        if t.labels:
-            static["labels"] = dict(t.labels)
-        job["static_configs"] = [static]
-        jobs.append(job)
-
-    data: dict[str, Any] = {
-        "global": glob,
-        "rule_files": rule_files,
-        "alerting": {"alertmanagers": [{
-            "api_version": "v2",
-            "scheme": scheme,
-            **({"path_prefix": prefix} if prefix.strip("/") else {}),
-            "static_configs": [{"targets": [address]}],
-        }]},
-        "scrape_configs": jobs,
-    }
-    return Export(data, {}, warnings)
-
-
-# --- output ------------------------------------------------------------------------------------
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block-style YAML that keeps key order and indents list items under their key."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: D102
-        super().increase_indent(flow, False)
-
-
-def render(export: Export, *, title: str, source: str | None = None) -> str:
-    """Return ``export`` as a YAML document with a header comment.
-
-    The header names the generator and the source, lists the secret files to create and every
-    warning, so the file explains itself where it is deployed.
-
-    :param title: first header line, e.g. ``"Alertmanager configuration"``.
-    :param source: the monitor.yaml it was generated from.
-    """
-    lines = [f"# {title}, generated by `codebook-monitor export`"
-             + (f" from {source}." if source else "."), "# Regenerate instead of editing by hand."]
-    if export.secret_files:
-        lines.append("# Secret files to create (one value each, no trailing newline needed):")
-        lines += [f"#   {path}: {what}" for path, what in export.secret_files.items()]
-    if export.warnings:
-        lines.append("# Warnings:")
-        lines += [f"#   - {w}" for w in export.warnings]
-    body = yaml.dump(export.data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=120)
-    return "\n".join(lines) + "\n" + body
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def add_parser(sub: Any) -> None:
-    """Add ``export alertmanager`` and ``export prometheus`` to the ``codebook-monitor`` parser.
-
-    :param sub: the top-level ``add_subparsers()`` object of ``monitor.cli``.
-    """
-    s = sub.add_parser("export", help="write configuration for a real Alertmanager or Prometheus")
-    kinds = s.add_subparsers(dest="export_kind", required=True)
-    a = kinds.add_parser("alertmanager", help="alertmanager.yml equivalent to the routing and receivers")
-    a.add_argument("--config", "-c", default="monitor.yaml")
-    a.add_argument("--output", "-o", help="write here instead of standard output")
-    a.add_argument("--secrets-dir", default=DEFAULT_SECRETS_DIR,
-                   help=f"directory of the *_file secret references (default {DEFAULT_SECRETS_DIR})")
-    a.add_argument("--inline-secrets", action="store_true",
-                   help="write secret values instead of *_file references (the file is made mode 0600)")
-    a.add_argument("--templates", action="append", metavar="GLOB",
-                   help=f"template glob(s) for `templates:` (default {DEFAULT_TEMPLATES})")
-    a.set_defaults(func=_cmd_alertmanager)
-    p = kinds.add_parser("prometheus", help="prometheus.yml that scrapes this daemon and the backend, loads the "
-                                            "rules and sends alerts to this daemon")
-    p.add_argument("--config", "-c", default="monitor.yaml")
-    p.add_argument("--output", "-o", help="write here instead of standard output (rule-file paths become "
-                                          "relative to its directory)")
-    p.set_defaults(func=_cmd_prometheus)
-
-
-def _load(path: str) -> Config | None:
-    import sys
-
-    from monitor.config.loader import load_config
-    from monitor.errors import ConfigErrors
-
-    try:
-        return load_config(path)
-    except ConfigErrors as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        return None
-
-
-def _write(text: str, output: str | None, export: Export, *, private: bool = False) -> int:
-    import sys
-
-    for w in export.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    if output is None:
-        sys.stdout.write(text)
-        return 0
-    path = Path(output)
-    try:
-        if private:
-            path.touch(mode=0o600, exist_ok=True)
-            path.chmod(0o600)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        print(f"codebook-monitor: error: {output}: cannot write: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    if export.secret_files:
-        print(f"{output}: create the secret files listed at its top", file=sys.stderr)
-    return 0
-
-
-def _cmd_alertmanager(args: Any) -> int:
-    config = _load(args.config)
-    if config is None:
-        return 1
-    export = alertmanager_config(config, inline_secrets=args.inline_secrets, secrets_dir=args.secrets_dir,
-                                 templates=args.templates)
-    text = render(export, title="Alertmanager configuration", source=args.config)
-    return _write(text, args.output, export, private=args.inline_secrets)
-
-
-def _cmd_prometheus(args: Any) -> int:
-    config = _load(args.config)
-    if config is None:
-        return 1
-    relative_to = Path(args.output).absolute().parent if args.output else None
-    export = prometheus_config(config, relative_to=relative_to)
-    text = render(export, title="Prometheus configuration", source=args.config)
-    return _write(text, args.output, export)

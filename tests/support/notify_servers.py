@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import ssl
 from pathlib import Path
 from collections import defaultdict, deque
@@ -21,6 +20,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+from tests.support.probe_servers import closed_port
 
 
 @dataclass
@@ -109,13 +110,6 @@ class FakeHTTP:
     async def __aexit__(self, *exc: object) -> None:
         assert self._runner is not None
         await self._runner.cleanup()
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- vendor defaults ------------------------------------------------------------------------
@@ -211,13 +205,13 @@ class SMTPHandler:
         self.rcpt_reply: str | None = None
         self.data_reply: str | None = None
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's name)
         if self.rcpt_reply:
             return self.rcpt_reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
         if self.data_reply:
             return self.data_reply
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content

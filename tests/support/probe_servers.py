@@ -1,8 +1,8 @@
-"""Small real servers on 127.0.0.1 for the probe tests.
+"""Small real servers on 127.0.0.1 for the probe, daemon and notifier tests.
 
 :class:`HttpServer` speaks just enough HTTP/1.1 (one request per connection, ``Connection:
-close``) over ``asyncio.start_server``, optionally TLS; :class:`SilentServer` accepts
-connections and never answers; :func:`closed_port` gives a port nothing listens on.
+close``) over ``asyncio.start_server``, optionally TLS; :class:`SilentServer` accepts (and
+counts) connections and never answers; :func:`closed_port` gives a port nothing listens on.
 """
 
 from __future__ import annotations
@@ -128,10 +128,12 @@ class SilentServer:
     def __init__(self) -> None:
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self.connections = 0
         self.port = 0
 
     async def __aenter__(self) -> "SilentServer":
         async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
             self._writers.append(writer)
 
         self._server = await asyncio.start_server(hold, "127.0.0.1", 0)

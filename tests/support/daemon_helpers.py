@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -170,38 +169,6 @@ class TinyHttpServer:
 
 def health_routes() -> dict[str, tuple[int, str, str]]:
     return {"/health": (200, "application/json", json.dumps(HEALTH_DOC))}
-
-
-class SilentServer:
-    """Accepts TCP connections and never sends a byte (a hung target)."""
-
-    def __init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self.connections = 0
-        self.port = 0
-
-    async def __aenter__(self) -> "SilentServer":
-        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.connections += 1
-            self._writers.append(writer)
-
-        self._server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for w in self._writers:
-            w.close()
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 #: A rule file whose one alert stays pending for an hour (activeAt checks, reload tests).

@@ -1,4 +1,4 @@
-"""Helpers shared by the alerting and escalation tests (imported by name; no package)."""
+"""Helpers shared by the alerting and escalation tests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import yaml
 
 from monitor.config.alerting import AlertingConfig
 
-SHIPPED = Path(__file__).with_name("shipped_alerting.yaml")
+SHIPPED = Path(__file__).resolve().parents[1] / "alerting" / "shipped_alerting.yaml"
 RECEIVERS = {"pager", "slack-incidents", "slack-alerts", "email"}
 
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from monitor.alerting.maintenance import (
+from monitor.config.timeintervals import (
     WEEKDAYS, parse_day_of_month_range, parse_location, parse_month_range, parse_time_of_day,
     parse_weekday_range, parse_year_range,
 )

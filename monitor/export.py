@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from model.matchers import format_matchers
-from monitor.config.alerting import RouteConfig
+from monitor.config.routing import RouteConfig
 from monitor.config.model import Config
 from model.matchers import Matcher
 from model.duration import format_duration

@@ -1,8 +1,12 @@
-"""Alertmanager time-interval syntax: parsing of weekdays, days of month, months, years, times of day and zones.
+"""The ``alerting.time_intervals`` config: Alertmanager time-interval syntax, its parsers and models.
 
-Pure functions from config text to numbers, used to validate ``time_intervals`` and on-call
-rotations at load; the runtime evaluator (``monitor.alerting.maintenance.period_contains``)
-reads the parsed numbers. Syntax and messages follow Alertmanager ``timeinterval/timeinterval.go``:
+A named interval is a list of periods (:class:`TimeIntervalConfig`); a period
+(:class:`TimePeriodConfig`) matches when every field it sets matches; the interval matches when
+any of its periods does. Everything is parsed at load into numbers (inclusive ``(begin, end)``
+pairs, minutes of the day), which the runtime evaluator
+(``monitor.alerting.maintenance.period_contains``) reads without parsing again. The pure parsers
+are also used by on-call rotations (``handoff_time``, ``handoff_weekday``, ``time_zone``).
+Syntax and messages follow Alertmanager ``timeinterval/timeinterval.go``:
 
 - ``times``: ``{start_time: "02:00", end_time: "06:00"}`` -> minutes since local midnight,
   the end exclusive; ``"24:00"`` only as an end (1440).
@@ -14,21 +18,34 @@ reads the parsed numbers. Syntax and messages follow Alertmanager ``timeinterval
 - ``years``: ``2026``, ``"2026:2027"`` -> inclusive pair.
 - ``location``: an IANA zone name (``Europe/Berlin``), checked and returned unchanged.
 
+Example, the first Saturday of the month 02:00-06:00 UTC::
+
+    time_intervals:
+      - name: monthly-maintenance
+        time_intervals:
+          - {weekdays: [saturday], days_of_month: ["1:7"], times: [{start_time: "02:00", end_time: "06:00"}]}
+
 Every parser raises :class:`ValueError` with the message the config error shows.
-This module imports nothing of ours.
+This module imports only :mod:`monitor.config.validation`.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator
+
+from monitor.config.validation import Section
 
 __all__ = [
     "WEEKDAYS", "MONTHS", "parse_time_of_day", "parse_weekday_range", "parse_day_of_month_range",
     "parse_month_range", "parse_year_range", "parse_location", "zone",
+    "TimeRangeConfig", "TimePeriodConfig", "TimeIntervalConfig",
 ]
 
 #: Weekday names -> Go's ``time.Weekday`` numbers (Sunday = 0), as timeinterval.go uses.
@@ -150,3 +167,117 @@ def zone(name: str) -> ZoneInfo:
     :raises ZoneInfoNotFoundError: for an unknown name; ``ValueError`` for a malformed one.
     """
     return ZoneInfo(name)
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+def _checked(parse: Callable[[str | int], object]) -> Any:
+    """A ``str | int`` list item checked by ``parse`` at load (errors located at the item)."""
+    def check(v: str | int) -> str | int:
+        parse(v)
+        return v
+    return Annotated[str | int, AfterValidator(check)]
+
+
+WeekdayItem = _checked(parse_weekday_range)
+DayOfMonthItem = _checked(parse_day_of_month_range)
+MonthItem = _checked(parse_month_range)
+YearItem = _checked(parse_year_range)
+
+
+class TimeRangeConfig(Section):
+    """``{start_time: "02:00", end_time: "06:00"}``: local minutes of the day, end exclusive.
+
+    ``end_time`` may be ``"24:00"``; ``start_time`` must be before ``end_time``.
+    """
+
+    start_time: str
+    end_time: str
+    _range: tuple[int, int] = PrivateAttr(default=(0, 0))
+
+    @model_validator(mode="after")
+    def _parse(self) -> "TimeRangeConfig":
+        start = parse_time_of_day(self.start_time)
+        end = parse_time_of_day(self.end_time, end=True)
+        if start >= end:
+            raise ValueError("start time cannot be equal or greater than end time")
+        self._range = (start, end)
+        return self
+
+
+class TimePeriodConfig(Section):
+    """One period of a time interval (Alertmanager ``timeinterval.TimeInterval``).
+
+    Fields are ANDed; an empty field matches everything. The raw items stay as written (for
+    export); the parsed ranges are read through the properties.
+
+    :ivar times: :class:`TimeRangeConfig` items (any matches).
+    :ivar weekdays: ``saturday``, ``monday:friday``.
+    :ivar days_of_month: ``1``, ``"1:7"``, ``-1``, ``"-3:-1"``.
+    :ivar months: ``january``, ``"1:3"``, ``"april:june"``.
+    :ivar years: ``2026``, ``"2026:2027"``.
+    :ivar location: IANA zone the instant is converted to first (default ``UTC``).
+    """
+
+    times: list[TimeRangeConfig] = Field(default_factory=list)
+    weekdays: list[WeekdayItem] = Field(default_factory=list)
+    days_of_month: list[DayOfMonthItem] = Field(default_factory=list)
+    months: list[MonthItem] = Field(default_factory=list)
+    years: list[YearItem] = Field(default_factory=list)
+    location: str = "UTC"
+
+    _weekdays: list[tuple[int, int]] = PrivateAttr(default_factory=list)
+    _days: list[tuple[int, int]] = PrivateAttr(default_factory=list)
+    _months: list[tuple[int, int]] = PrivateAttr(default_factory=list)
+    _years: list[tuple[int, int]] = PrivateAttr(default_factory=list)
+
+    @field_validator("location")
+    @classmethod
+    def _check_location(cls, v: str) -> str:
+        return parse_location(v)
+
+    @model_validator(mode="after")
+    def _parse(self) -> "TimePeriodConfig":
+        self._weekdays = [parse_weekday_range(x) for x in self.weekdays]
+        self._days = [parse_day_of_month_range(x) for x in self.days_of_month]
+        self._months = [parse_month_range(x) for x in self.months]
+        self._years = [parse_year_range(x) for x in self.years]
+        return self
+
+    @property
+    def time_ranges(self) -> list[tuple[int, int]]:
+        """``(start_minute, end_minute)`` pairs, end exclusive."""
+        return [t._range for t in self.times]
+
+    @property
+    def weekday_ranges(self) -> list[tuple[int, int]]:
+        """Inclusive weekday ranges, Sunday = 0."""
+        return self._weekdays
+
+    @property
+    def day_ranges(self) -> list[tuple[int, int]]:
+        """Inclusive day-of-month ranges (negative counts from the month's end)."""
+        return self._days
+
+    @property
+    def month_ranges(self) -> list[tuple[int, int]]:
+        """Inclusive month ranges (1..12)."""
+        return self._months
+
+    @property
+    def year_ranges(self) -> list[tuple[int, int]]:
+        """Inclusive year ranges."""
+        return self._years
+
+
+class TimeIntervalConfig(Section):
+    """A named time interval: ``{name, time_intervals: [period, ...]}`` (any period matches).
+
+    Names are unique within ``alerting.time_intervals`` (checked by
+    :func:`monitor.config.routing.validate_routing_refs`); routes and maintenance windows refer
+    to them by name.
+    """
+
+    name: str = Field(min_length=1)
+    time_intervals: list[TimePeriodConfig] = Field(default_factory=list)

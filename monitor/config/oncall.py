@@ -190,6 +190,10 @@ def _default_priorities() -> dict[str, PriorityConfig]:
     }
 
 
+def _default_step_channels() -> list[EscalationChannel]:
+    return ["page", "slack_dm"]
+
+
 class EscalationStepConfig(Section):
     """One step of the chain: notify ``target`` through ``channels``, then wait.
 
@@ -200,7 +204,7 @@ class EscalationStepConfig(Section):
     """
 
     target: str = Field(pattern=r"^(schedule|person):.+$")
-    channels: list[EscalationChannel] = Field(default_factory=lambda: ["page", "slack_dm"], min_length=1)
+    channels: list[EscalationChannel] = Field(default_factory=_default_step_channels, min_length=1)
     wait: PositiveDuration | None = None
 
 

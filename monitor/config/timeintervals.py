@@ -78,7 +78,7 @@ def _split_range(text: Any) -> tuple[str, str]:
     return s, s
 
 
-def parse_weekday_range(text: str) -> tuple[int, int]:
+def parse_weekday_range(text: str | int) -> tuple[int, int]:
     """Parse ``saturday`` or ``monday:friday`` into inclusive Go weekday numbers (Sunday 0).
 
     :raises ValueError: on an unknown day or a range whose start is after its end.
@@ -172,18 +172,19 @@ def zone(name: str) -> ZoneInfo:
 # --- models ------------------------------------------------------------------------------------
 
 
-def _checked(parse: Callable[[str | int], object]) -> Any:
-    """A ``str | int`` list item checked by ``parse`` at load (errors located at the item)."""
+def _checked_by(parse: Callable[[Any], object]) -> Callable[[str | int], str | int]:
+    """Return a validator that checks a ``str | int`` item with ``parse`` and keeps it as written."""
     def check(v: str | int) -> str | int:
         parse(v)
         return v
-    return Annotated[str | int, AfterValidator(check)]
+    return check
 
 
-WeekdayItem = _checked(parse_weekday_range)
-DayOfMonthItem = _checked(parse_day_of_month_range)
-MonthItem = _checked(parse_month_range)
-YearItem = _checked(parse_year_range)
+#: List items checked at load, kept as written (errors located at the item: ``weekdays[1]``).
+WeekdayItem = Annotated[str | int, AfterValidator(_checked_by(parse_weekday_range))]
+DayOfMonthItem = Annotated[str | int, AfterValidator(_checked_by(parse_day_of_month_range))]
+MonthItem = Annotated[str | int, AfterValidator(_checked_by(parse_month_range))]
+YearItem = Annotated[str | int, AfterValidator(_checked_by(parse_year_range))]
 
 
 class TimeRangeConfig(Section):

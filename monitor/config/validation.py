@@ -128,7 +128,7 @@ def unique_by(field: str, what: str) -> WrapValidator:
 
 def _label_names(value: Any) -> Any:
     if isinstance(value, dict):
-        bad = [((k,), f'invalid label name "{k}" (must match [a-zA-Z_][a-zA-Z0-9_]*)')
+        bad: list[tuple[Loc, str]] = [((k,), f'invalid label name "{k}" (must match [a-zA-Z_][a-zA-Z0-9_]*)')
                for k in value if isinstance(k, str) and not LABEL_NAME_RE.match(k)]
         if bad:
             raise located_error(bad)

@@ -28,15 +28,17 @@ imports nothing from the config layer (the evaluators take the parsed config obj
 from __future__ import annotations
 
 import calendar
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.alerting.alert import to_datetime
+from monitor.config.timeintervals import (
+    MONTHS, WEEKDAYS, parse_day_of_month_range, parse_location, parse_month_range, parse_time_of_day,
+    parse_weekday_range, parse_year_range,
+)
+from monitor.config.timeintervals import zone as _zone
 from model.labels import Labels
 from model.matchers import Matcher
 
@@ -45,114 +47,6 @@ __all__ = [
     "parse_month_range", "parse_year_range", "parse_location", "period_contains", "TimeIntervals",
     "MaintenanceWindow", "MaintenanceWindows",
 ]
-
-#: Weekday names -> Go's ``time.Weekday`` numbers (Sunday = 0), as timeinterval.go uses.
-WEEKDAYS = {"sunday": 0, "monday": 1, "tuesday": 2, "wednesday": 3, "thursday": 4, "friday": 5, "saturday": 6}
-MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
-
-_TIME_RE = re.compile(r"^(([01][0-9]|2[0-3]):([0-5][0-9])|24:00)$")
-
-
-def parse_time_of_day(text: str, *, end: bool = False) -> int:
-    """Parse ``HH:MM`` into minutes since local midnight (``"24:00"`` only as an end -> 1440).
-
-    :raises ValueError: ``invalid time of day: <text>``.
-    """
-    s = str(text).strip()
-    if not _TIME_RE.match(s) or (s == "24:00" and not end):
-        raise ValueError(f"invalid time of day: {text}")
-    h, m = s.split(":")
-    return int(h) * 60 + int(m)
-
-
-def _split_range(text: Any) -> tuple[str, str]:
-    s = str(text).strip().lower()
-    if ":" in s:
-        a, _, b = s.partition(":")
-        return a.strip(), b.strip()
-    return s, s
-
-
-def parse_weekday_range(text: str) -> tuple[int, int]:
-    """Parse ``saturday`` or ``monday:friday`` into inclusive Go weekday numbers (Sunday 0).
-
-    :raises ValueError: on an unknown day or a range whose start is after its end.
-    """
-    a, b = _split_range(text)
-    for d in (a, b):
-        if d not in WEEKDAYS:
-            raise ValueError(f"{d!r} is not a valid weekday")
-    begin, end = WEEKDAYS[a], WEEKDAYS[b]
-    if begin > end:
-        raise ValueError(f"start day cannot be after end day: {text} (Sunday is the first day of the week)")
-    return begin, end
-
-
-def parse_day_of_month_range(text: str | int) -> tuple[int, int]:
-    """Parse ``7``, ``"1:7"``, ``-1`` or ``"-7:-1"`` into an inclusive (begin, end) pair.
-
-    Both ends must be in 1..31 or -31..-1 and of the same sign; begin <= end.
-
-    :raises ValueError: when a day is 0, out of range, of mixed sign, or the range is reversed.
-    """
-    a, b = _split_range(text)
-    try:
-        begin, end = int(a), int(b)
-    except ValueError:
-        raise ValueError(f"invalid day of month: {text}") from None
-    for d in (begin, end):
-        if d == 0 or not -31 <= d <= 31:
-            raise ValueError(f"{d} is not a valid day of the month: out of range")
-    if (begin < 0) != (end < 0):
-        raise ValueError(f"days of month range mixes positive and negative days: {text}")
-    if begin > end:
-        raise ValueError(f"start day cannot be after end day: {text}")
-    return begin, end
-
-
-def parse_month_range(text: str | int) -> tuple[int, int]:
-    """Parse ``january``, ``3`` or ``"april:june"`` into inclusive month numbers (1..12)."""
-    a, b = _split_range(text)
-    nums = []
-    for m in (a, b):
-        if m in MONTHS:
-            nums.append(MONTHS[m])
-        elif m.isdigit() and 1 <= int(m) <= 12:
-            nums.append(int(m))
-        else:
-            raise ValueError(f"{m!r} is not a valid month")
-    if nums[0] > nums[1]:
-        raise ValueError(f"start month cannot be after end month: {text}")
-    return nums[0], nums[1]
-
-
-def parse_year_range(text: str | int) -> tuple[int, int]:
-    """Parse ``2026`` or ``"2026:2027"`` into an inclusive year range."""
-    a, b = _split_range(text)
-    if not (a.isdigit() and b.isdigit()):
-        raise ValueError(f"invalid year: {text}")
-    begin, end = int(a), int(b)
-    if begin > end:
-        raise ValueError(f"start year cannot be after end year: {text}")
-    return begin, end
-
-
-def parse_location(name: str) -> str:
-    """Check an IANA time zone name (``Europe/Berlin``); return it unchanged.
-
-    :raises ValueError: ``unknown time zone "<name>"``.
-    """
-    try:
-        _zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f'unknown time zone "{name}"') from None
-    return name
-
-
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
 
 class Period(Protocol):
     """One parsed period (``monitor.config.alerting.TimePeriodConfig``): inclusive (begin, end) ranges.

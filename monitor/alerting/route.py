@@ -26,7 +26,7 @@ from model.labels import Labels
 from model.matchers import Matcher
 
 if TYPE_CHECKING:  # the config layer imports this package; keep the import one way at runtime
-    from monitor.config.alerting import RouteConfig
+    from monitor.config.routing import RouteConfig
 
 __all__ = [
     "RouteOpts", "Route", "RouteMatch", "DEFAULT_ROUTE_OPTS", "build_route", "parse_matcher",

@@ -32,13 +32,13 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from monitor.config.model import Config, probe_settings_class
 from monitor.config.secrets import MIN_SECRET_LENGTH
+from monitor.config.validation import Loc
 from model.secrets import redact
 from monitor.errors import ConfigError, ConfigErrors
 from probes.base import ProbeSettings
 
 __all__ = ["load_config", "load_config_text", "check_config_file", "format_loc"]
 
-Loc = tuple[int | str, ...]
 Pos = tuple[int, int]
 _MISSING = object()
 _ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

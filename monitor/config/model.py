@@ -6,9 +6,10 @@ runtime code reads concrete values (seconds as ``float``, URLs as ``str``) and n
 (:func:`model.duration.parse_duration`).
 
 Cross-field checks (unique names, ``timeout <= interval``) raise errors located at the exact key
-(:func:`located_error`), so the loader can print ``monitor.yaml:14:5: probes[2].timeout: ...``.
-Sections owned by other parts (``alerting``, ``receivers``, ``state``) live in their own modules
-and may reuse :func:`unique_by` and :func:`located_error` from here.
+(:func:`~monitor.config.validation.located_error`), so the loader can print
+``monitor.yaml:14:5: probes[2].timeout: ...``. Sections owned by other parts live in their own
+modules (``alerting``, ``receivers``, ``state``); the shared validation helpers are in
+:mod:`monitor.config.validation`.
 
 Usage::
 
@@ -27,138 +28,26 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainValidator,
     PrivateAttr,
     SecretStr,
     SerializeAsAny,
     ValidationError,
-    WrapValidator,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
 
-from probes import PROBES
 from model.duration import Duration, PositiveDuration, format_duration
+from monitor.config.alerting import AlertingConfig, validate_alerting_refs
+from monitor.config.receivers import ReceiverConfig, StateConfig
+from monitor.config.validation import (
+    LabelMap, Section, error_detail, located_error, parse_path, reraise_details, unique_by,
+)
+from probes import PROBES
 from probes.base import ProbeSettings
-
-# --------------------------------------------------------------------------------------------
-# Validation helpers shared by every section (defined before the section imports below so that
-# alerting.py / receivers.py may import them from here without a circular-import failure).
-# --------------------------------------------------------------------------------------------
-
-Loc = tuple[int | str, ...]
-
-
-def _detail(loc: Loc, message: str, value: Any = None, kind: str = "config") -> InitErrorDetails:
-    # ``message`` is used as a template by pydantic-core; without a context nothing is substituted.
-    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
-
-
-def located_error(errors: list[tuple[Loc, str]], title: str = "Config") -> ValidationError:
-    """Build a ``ValidationError`` whose errors sit at the given locations.
-
-    Raised from a validator, pydantic prefixes each ``loc`` with the validator's own location,
-    so ``[((2, "name"), 'duplicate probe name "api"')]`` raised while validating ``probes``
-    reports at ``probes[2].name``. The message is printed as-is by the loader.
-
-    :param errors: ``(loc relative to the validated value, message)`` pairs.
-    :return: the error to ``raise``.
-    """
-    return ValidationError.from_exception_data(title, [_detail(loc, msg) for loc, msg in errors])
-
-
-def _reraise_details(exc: ValidationError, prefix: Loc = ()) -> list[InitErrorDetails]:
-    """Turn the errors of ``exc`` back into details (keeping type, message and ctx) under ``prefix``."""
-    out: list[InitErrorDetails] = []
-    for err in exc.errors():
-        ctx = err.get("ctx") or None
-        # Keep the pydantic error type name so the loader can humanise it; the already-formatted
-        # message is the template and ``ctx`` rides along for the loader to read.
-        out.append(InitErrorDetails(
-            type=PydanticCustomError(err["type"], err["msg"], ctx),
-            loc=prefix + tuple(err["loc"]),
-            input=err.get("input"),
-        ))
-    return out
-
-
-_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
-
-
-def parse_path(path: str) -> Loc:
-    """Parse a key path as printed in errors: ``"route.routes[2].receiver"`` -> ``("route", "routes", 2, "receiver")``."""
-    return tuple(int(i) if i else key for i, key in _PATH_PART.findall(path))
-
-
-def _item_name(item: Any, field: str) -> Any:
-    if isinstance(item, dict):
-        return item.get(field)
-    return getattr(item, field, None)
-
-
-def unique_by(field: str, what: str) -> WrapValidator:
-    """Return an ``Annotated`` marker that rejects list items sharing the value of ``field``.
-
-    Checked on the raw items, so a duplicate is reported even when other items are invalid.
-    The error sits at the later item's ``field``: ``scrape[3].name: duplicate job name "api"``.
-
-    :param field: the key that must be unique, e.g. ``"name"``.
-    :param what: how the message names it, e.g. ``"probe name"``.
-    """
-
-    def check(value: Any, handler):
-        dups: list[tuple[Loc, str]] = []
-        if isinstance(value, list):
-            seen: set[str] = set()
-            for i, item in enumerate(value):
-                name = _item_name(item, field)
-                if not isinstance(name, str):
-                    continue
-                if name in seen:
-                    dups.append(((i, field), f'duplicate {what} "{name}"'))
-                seen.add(name)
-        if not dups:
-            return handler(value)
-        details = [_detail(loc, msg, value[loc[0]]) for loc, msg in dups]
-        try:
-            handler(value)
-        except ValidationError as exc:
-            details = _reraise_details(exc) + details
-        raise ValidationError.from_exception_data("Config", details)
-
-    return WrapValidator(check)
-
-
-_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-def _label_names(value: Any) -> Any:
-    if isinstance(value, dict):
-        bad = [((k,), f'invalid label name "{k}" (must match [a-zA-Z_][a-zA-Z0-9_]*)')
-               for k in value if isinstance(k, str) and not _LABEL_RE.match(k)]
-        if bad:
-            raise located_error(bad)
-    return value
-
-
-#: ``dict[str, str]`` of Prometheus labels whose names are checked.
-Labels = Annotated[dict[str, str], BeforeValidator(_label_names)]
-
-
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-# Sections owned by other parts (import after the helpers; see above).
-from monitor.config.alerting import AlertingConfig, validate_alerting_refs  # noqa: E402
-from monitor.config.receivers import ReceiverConfig, StateConfig  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # Sections
@@ -228,7 +117,7 @@ class ScrapeTarget(Section):
     url: Annotated[str, AfterValidator(_is_http_url)]
     interval: PositiveDuration = 15.0
     timeout: PositiveDuration = 10.0
-    labels: Labels = Field(default_factory=dict)
+    labels: LabelMap = Field(default_factory=dict)
     honor_labels: bool = False
 
     @model_validator(mode="after")
@@ -271,7 +160,7 @@ class RulesConfig(Section):
 
     files: list[str] = Field(default_factory=list)
     evaluation_interval: PositiveDuration = 15.0
-    external_labels: Labels = Field(default_factory=dict)
+    external_labels: LabelMap = Field(default_factory=dict)
     resolved_retention: Duration = 900.0
     query_max_series: int = Field(10_000, gt=0)
     query_max_samples: int = Field(5_000_000, gt=0)
@@ -344,23 +233,23 @@ def _validate_probes(value: Any) -> list[ProbeSettings]:
             out.append(item)
             continue
         if not isinstance(item, dict):
-            details.append(_detail((i,), f"expected a mapping, got {_kind_of(item)}", item))
+            details.append(error_detail((i,), f"expected a mapping, got {_kind_of(item)}", item))
             continue
         if "kind" not in item:
-            details.append(_detail((i, "kind"), "field required", item))
+            details.append(error_detail((i, "kind"), "field required", item))
             continue
         cls = probe_settings_class(item["kind"])
         if cls is None:
-            details.append(_detail((i, "kind"), f'unknown probe kind "{item["kind"]}" '
+            details.append(error_detail((i, "kind"), f'unknown probe kind "{item["kind"]}" '
                                                 f"(known kinds: {_known_kinds()})", item["kind"]))
             continue
         try:
             settings = cls.model_validate(item)
         except ValidationError as exc:
-            details.extend(_reraise_details(exc, (i,)))
+            details.extend(reraise_details(exc, (i,)))
             continue
         if settings.timeout > settings.interval:
-            details.append(_detail((i, "timeout"), _timeout_msg(settings.timeout, settings.interval)))
+            details.append(error_detail((i, "timeout"), _timeout_msg(settings.timeout, settings.interval)))
         out.append(settings)
     if details:
         raise ValidationError.from_exception_data("Config", details)

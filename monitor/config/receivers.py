@@ -30,16 +30,16 @@ team that knows Alertmanager reads these without a manual::
       # schema: monitor
 
 Secrets are :class:`pydantic.SecretStr`: their ``repr``/``str`` print ``**********``.
+
+These are data only: :func:`monitor.notify.registry.build_integrations` turns them into
+notifiers (as Alertmanager's ``config/receiver`` does), so this module imports nothing of notify.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-
-if TYPE_CHECKING:
-    from monitor.notify.base import Integration
 
 
 class _Channel(BaseModel):
@@ -177,9 +177,3 @@ class StateConfig(BaseModel):
             raise ValueError("dsn is required when backend is postgres")
         return self
 
-
-def build_integrations(receivers: list[ReceiverConfig], **kwargs) -> dict[str, list["Integration"]]:
-    """Build every receiver's integrations (see :func:`monitor.notify.registry.build_integrations`)."""
-    from monitor.notify.registry import build_integrations as _build
-
-    return _build(receivers, **kwargs)

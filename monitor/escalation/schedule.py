@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.alerting.alert import to_datetime
-from monitor.alerting.maintenance import WEEKDAYS
+from monitor.config.timeintervals import WEEKDAYS
 
 __all__ = ["Override", "Schedule", "who_is_on_call", "next_handoffs", "OnCallLookup"]
 

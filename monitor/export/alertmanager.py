@@ -27,7 +27,7 @@ import re
 from typing import Any
 
 from model.matchers import format_matchers
-from monitor.config.alerting import RouteConfig
+from monitor.config.routing import RouteConfig
 from monitor.config.model import Config
 from monitor.export.document import Export
 from model.matchers import Matcher

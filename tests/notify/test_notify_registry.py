@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from monitor.config.receivers import CHANNEL_FIELDS, ReceiverConfig, StateConfig, build_integrations
+from monitor.config.receivers import CHANNEL_FIELDS, ReceiverConfig, StateConfig
 from monitor.notify import CHANNELS, Notifier
+from monitor.notify.registry import build_integrations
 
 
 def test_every_config_kind_has_a_channel_and_back():

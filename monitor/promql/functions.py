@@ -21,6 +21,7 @@ from monitor.promql import nodes as n
 from monitor.promql import rangefuncs as rf
 from monitor.promql.aggregations import valid_label_name
 from monitor.promql.quantile import bucket_quantile, parse_le, quantile
+from monitor.promql.regex import go_regex
 from monitor.promql.value import Sample
 from monitor.tsdb.series import METRIC_NAME, Labels
 
@@ -355,7 +356,7 @@ def _compile_regex(pattern: str, fn: str) -> re.Pattern:
         try:
             return re.compile("^(?:" + pattern + ")$", re.DOTALL)
         except re.error:
-            return re.compile("^(?:" + n.go_regex(pattern) + ")$", re.DOTALL)
+            return re.compile("^(?:" + go_regex(pattern) + ")$", re.DOTALL)
     except re.error:
         raise QueryError(f"invalid regular expression in {fn}(): {pattern}") from None
 

@@ -14,32 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
+from monitor.promql.kahan import kahan_inc
 from monitor.promql.quantile import quantile
-from monitor.promql.value import Sample
+from monitor.promql.value import Sample, valid_label_name
 from monitor.tsdb.series import METRIC_NAME, Labels
 
 if TYPE_CHECKING:
     from monitor.promql.engine import _Query
-
-_LABEL_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")
-
-
-def valid_label_name(name: str) -> bool:
-    """Return whether ``name`` is a valid Prometheus label name (``[a-zA-Z_][a-zA-Z0-9_]*``)."""
-    return bool(name) and not name[0].isdigit() and all(c in _LABEL_NAME_OK for c in name)
-
-
-def kahan_inc(inc: float, s: float, c: float) -> tuple[float, float]:
-    """One step of Kahan-Neumaier summation (``kahanSumInc``): return the new ``(sum, c)``."""
-    t = s + inc
-    if math.isinf(t):
-        c = 0.0
-    elif abs(s) >= abs(inc):
-        c += (s - t) + inc
-    else:
-        c += (inc - t) + s
-    return t, c
-
 
 def format_float(v: float) -> str:
     """Format like Go ``strconv.FormatFloat(v, 'f', -1, 64)`` (shortest, no exponent)."""

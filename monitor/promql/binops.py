@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
-from monitor.promql.functions import check_duplicates
-from monitor.promql.value import Sample
+from monitor.promql.value import Sample, check_duplicates
 from monitor.tsdb.series import METRIC_NAME, Labels
 
 if TYPE_CHECKING:

@@ -37,11 +37,11 @@ from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.aggregations import aggregate
 from monitor.promql.binops import eval_binary
-from monitor.promql.functions import (FUNCTIONS, RangeArg, check_duplicate_labels, check_duplicates,
-                                      drop_name)
+from monitor.promql.functions import FUNCTIONS
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import ABSENT, RangeMemo
-from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
+from monitor.promql.value import (Matrix, RangeArg, Sample, Scalar, Series, String, Value, Vector,
+                                  check_duplicate_labels, check_duplicates, drop_name)
 from monitor.tsdb.series import Labels, is_stale
 
 

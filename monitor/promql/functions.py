@@ -14,54 +14,19 @@ import functools
 import math
 import re
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql import rangefuncs as rf
-from monitor.promql.aggregations import valid_label_name
 from monitor.promql.quantile import bucket_quantile, parse_le, quantile
 from monitor.promql.regex import go_regex
-from monitor.promql.value import Sample
+from monitor.promql.value import (RangeArg, Sample, check_duplicate_labels, check_duplicates, drop_name,
+                                  valid_label_name)
 from monitor.tsdb.series import METRIC_NAME, Labels
 
 if TYPE_CHECKING:
     from monitor.promql.engine import _Query
-
-
-class RangeArg(NamedTuple):
-    """A range vector at one evaluation step.
-
-    :param series: ``[(labels, labels_without_name, ts, vs), ...]``; ``ts`` in ms ascending
-        (a sequence of int), ``vs`` the float values, no staleness markers.
-    :param start: window start (ms, inclusive), after ``offset``/``@``.
-    :param end: window end (ms, inclusive).
-    :param range: the selector's range (ms).
-    """
-
-    series: list[tuple[Labels, Labels, list[int], list[float]]]
-    start: int
-    end: int
-    range: int
-
-
-def check_duplicates(vec: list[Sample]) -> None:
-    """Raise if two samples share a label set (engine.go ``ContainsSameLabelset``)."""
-    if len(vec) > 1 and len({s.labels for s in vec}) != len(vec):
-        raise QueryError("vector cannot contain metrics with the same labelset")
-
-
-def check_duplicate_labels(labels: list[Labels]) -> None:
-    """:func:`check_duplicates` for a vector held as columns."""
-    if len(labels) > 1 and len(set(labels)) != len(labels):
-        raise QueryError("vector cannot contain metrics with the same labelset")
-
-
-def drop_name(lb: Labels) -> Labels:
-    """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
-    if lb and lb[0][0] == METRIC_NAME:
-        return tuple.__new__(Labels, lb[1:])
-    return lb
 
 
 def _range_fn(kernel: Callable[..., float | None], keep_name: bool = False):

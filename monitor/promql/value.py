@@ -9,13 +9,21 @@ Unix epoch; values are ``float`` (NaN and ±Inf allowed).
   in ascending time order.
 * :class:`Matrix` — a list of :class:`Series` (the result of a range query or a range selector).
 * :class:`Scalar` / :class:`String` — a timestamped float or string.
+* :class:`RangeArg` — a range vector inside the evaluator, at one evaluation step (what a
+  range-vector function receives).
+
+And the rules every vector keeps: at most one sample per label set (:func:`check_duplicates`,
+``Vector.ContainsSameLabelset`` in ``promql/value.go``), valid label names
+(:func:`valid_label_name`, ``model.LabelName.IsValid``), and :func:`drop_name` for the
+operations that drop the metric name.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from monitor.tsdb.series import Labels
+from monitor.errors import QueryError
+from monitor.tsdb.series import METRIC_NAME, Labels
 
 
 class Sample(NamedTuple):
@@ -75,3 +83,46 @@ class String(NamedTuple):
 
 
 Value = Vector | Matrix | Scalar | String
+
+
+class RangeArg(NamedTuple):
+    """A range vector at one evaluation step.
+
+    :param series: ``[(labels, labels_without_name, ts, vs), ...]``; ``ts`` in ms ascending
+        (a sequence of int), ``vs`` the float values, no staleness markers.
+    :param start: window start (ms, inclusive), after ``offset``/``@``.
+    :param end: window end (ms, inclusive).
+    :param range: the selector's range (ms).
+    """
+
+    series: list[tuple[Labels, Labels, list[int], list[float]]]
+    start: int
+    end: int
+    range: int
+
+
+def check_duplicates(vec: list[Sample]) -> None:
+    """Raise if two samples share a label set (engine.go ``ContainsSameLabelset``)."""
+    if len(vec) > 1 and len({s.labels for s in vec}) != len(vec):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+
+
+def check_duplicate_labels(labels: list[Labels]) -> None:
+    """:func:`check_duplicates` for a vector held as columns."""
+    if len(labels) > 1 and len(set(labels)) != len(labels):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+
+
+def drop_name(lb: Labels) -> Labels:
+    """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
+    if lb and lb[0][0] == METRIC_NAME:
+        return tuple.__new__(Labels, lb[1:])
+    return lb
+
+
+_LABEL_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")
+
+
+def valid_label_name(name: str) -> bool:
+    """Return whether ``name`` is a valid Prometheus label name (``[a-zA-Z_][a-zA-Z0-9_]*``)."""
+    return bool(name) and not name[0].isdigit() and all(c in _LABEL_NAME_OK for c in name)

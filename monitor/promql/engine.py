@@ -51,7 +51,7 @@ _NAMELESS_LIMIT = 100_000
 _MEMO_WINDOWS = 256
 
 
-class _Query(QueryLimits):
+class _Query:
     """State of one query: its time range, per-selector data and limits (samples, deadline)."""
 
     def __init__(self, engine: "Engine", root: n.Node, start: int, end: int) -> None:
@@ -63,7 +63,7 @@ class _Query(QueryLimits):
         # Keyed by the selector's matchers: `rate(x[5m]) / x` reads the store for x once.
         self.bounds: dict[str, list[int]] = {}
         self.data: dict[tuple[str, bool], list[tuple[Labels, Labels, Any, Any]]] = {}
-        self._init_limits()
+        self.limits = QueryLimits(engine.max_series, engine.max_samples, engine.timeout)
         self.subquery_cache: dict[tuple[int, int], list[Sample]] = {}
         # Only instant queries (rule evaluations) share results through the engine's cache.
         self.use_cache = start == end and engine._cache_limit > 0
@@ -133,10 +133,12 @@ class _Query(QueryLimits):
         append = got.append
         nameless, known = self.engine.nameless, self.engine._nameless.get
         samples = 0
+        limits = self.limits
+        tick = limits.tick
         seen: set[Labels] | None = set() if len(groups) > 1 else None
         for matchers in groups:
             for labels, ts, vs in store.select(matchers, lo, hi):
-                self.tick(len(got))
+                tick(len(got))
                 if seen is not None:
                     if labels in seen:
                         continue
@@ -154,21 +156,12 @@ class _Query(QueryLimits):
                             continue
                 append((labels, known(labels) or nameless(labels), ts, vs))
                 samples += len(ts)
-        self.samples += samples
-        self._check_limits(len(got), sel)
+        limits.samples += samples
+        limits.check_selected(len(got), sel.text)
         if len(groups) > 1:
             got.sort(key=lambda item: item[0])
         self.data[key] = got
         return got
-
-    def _check_limits(self, n_series: int, sel: n.VectorSel) -> None:
-        """Raise once a selector selects more than ``max_series`` series or the query has
-        loaded more than ``max_samples`` samples."""
-        if n_series > self.engine.max_series:
-            raise QueryError(
-                f"query selects {n_series} series for {sel.text}, more than the limit of "
-                f"{self.engine.max_series} series (max_series)")
-        self.need_samples(0, f"{self.samples} samples loaded")
 
     def range_columns(self, node: n.Call, t: int, kernel: Any,
                       keep_name: bool = False) -> tuple[list[Labels], list[float]]:
@@ -197,10 +190,11 @@ class _Query(QueryLimits):
         out_labels: list[Labels] = []
         out_values: list[float] = []
         append, append_v = out_labels.append, out_values.append
+        tick = self.limits.tick
         if memo is None:
             arg = self.eval(arg_node, t)
             for i, (labels, nameless, ts, vs) in enumerate(arg.series):
-                self.tick(i)
+                tick(i)
                 v = kernel(ts, vs, arg)
                 if v is not None:
                     append(labels if keep_name else nameless)
@@ -213,7 +207,7 @@ class _Query(QueryLimits):
         if series is not None and not sel.or_matchers:
             done = memo.columns.get((sel.key, keep_name))
             if done is not None:  # the same selector again (under another aggregation)
-                self._check_limits(done[2], sel)
+                self.limits.check_selected(done[2], sel.text)
                 return list(done[0]), list(done[1])
             selected = series(sel.matchers)  # label-sorted like select(), no samples read
             missing = [lb for lb in selected if lb not in values]
@@ -228,13 +222,13 @@ class _Query(QueryLimits):
                     if v is not None:
                         append(labels if keep_name else known(labels) or nameless(labels))
                         append_v(v)
-                self._check_limits(n_series, sel)
+                self.limits.check_selected(n_series, sel.text)
                 memo.columns[sel.key, keep_name] = (out_labels, out_values, n_series)
                 return list(out_labels), list(out_values)
         arg = self.eval(arg_node, t)
         get = values.get
         for i, (labels, nameless, ts, vs) in enumerate(arg.series):
-            self.tick(i)
+            tick(i)
             v = get(labels, ABSENT)
             if v is ABSENT:
                 v = values[labels] = kernel(ts, vs, arg)
@@ -362,13 +356,13 @@ class _Query(QueryLimits):
         step = node.step or self.engine.default_subquery_step_ms
         begin = end - node.range
         first = -((-begin) // step) * step
-        self.check_subquery(first, end, step)  # before evaluating anything: [1y:1ms] fails here
+        self.limits.check_subquery(first, end, step)  # before evaluating anything: [1y:1ms] fails here
         acc: dict[Labels, tuple[list[int], list[float]]] = {}
         points = 0
         for st in range(first, end + 1, step):
             vec = self.subquery_step(node, st)
             points += len(vec)
-            self.need_samples(points)  # this subquery's result, while it is built
+            self.limits.need_samples(points)  # this subquery's result, while it is built
             for s in vec:
                 e = acc.get(s.labels)
                 if e is None:
@@ -377,6 +371,18 @@ class _Query(QueryLimits):
                     e[0].append(st)
                     e[1].append(s.v)
         return RangeArg([(lb, drop_name(lb), ts, vs) for lb, (ts, vs) in acc.items()], begin, end, node.range)
+
+    def subquery_step(self, node: n.Subquery, st: int) -> list[Sample]:
+        """Return a subquery's inner vector at step ``st``, evaluated once per query (kept in
+        ``subquery_cache`` and counted towards ``max_samples``), after checking the deadline."""
+        self.limits.check_deadline()
+        key = (id(node), st)
+        cache = self.subquery_cache
+        vec = cache.get(key)
+        if vec is None:
+            vec = cache[key] = self.eval(node.expr, st)
+            self.limits.add_samples(len(vec))
+        return vec
 
     def eval_call(self, node: n.Call, t: int) -> Any:
         fn = FUNCTIONS.get(node.name)
@@ -551,9 +557,9 @@ class Engine:
         acc: dict[Labels, list[tuple[int, float]]] = {}
         empty = Labels()
         for t in range(start_ms, end_ms + 1, step_ms):
-            q.check_deadline()
+            q.limits.check_deadline()
             res = self._run(q, root, t)
-            q.add_samples(1 if root.type == n.SCALAR else len(res))  # kept until the query ends
+            q.limits.add_samples(1 if root.type == n.SCALAR else len(res))  # kept until the query ends
             if root.type == n.SCALAR:
                 acc.setdefault(empty, []).append((t, res))
                 continue

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
+from monitor.promql.cache import GroupKeyMemo
 from monitor.promql.kahan import kahan_inc
 from monitor.promql.quantile import quantile
 from monitor.promql.value import Sample, valid_label_name
@@ -40,10 +41,6 @@ def format_float(v: float) -> str:
     return r
 
 
-#: Most memoised group keys (all ``by``/``without`` clauses together) before starting over.
-_GROUP_KEY_MEMO = 200_000
-
-
 def _grouping_key(node: n.Aggregate):
     """Return ``labels -> group labels`` (``generateGroupingLabels``)."""
     names = frozenset(node.grouping)
@@ -56,22 +53,16 @@ def _grouping_key(node: n.Aggregate):
     return lambda lb: empty
 
 
-def group_keys(q: "_Query", node: n.Aggregate, labels: list[Labels]) -> list[Labels] | None:
+def group_keys(memos: GroupKeyMemo, node: n.Aggregate, labels: list[Labels]) -> list[Labels] | None:
     """Return the group labels of each label set in ``labels``, or ``None`` when there is
     one group (no ``by`` labels and no ``without``).
 
     A label set's group labels depend on the grouping clause alone, so they are memoised per
-    clause in the engine (rules aggregate the same series every round).
+    clause in ``memos`` (the engine's; rules aggregate the same series every round).
     """
     if not node.without and not node.grouping:
         return None
-    memos = q.engine._group_keys
-    if len(memos) > 64 or sum(map(len, memos.values())) > _GROUP_KEY_MEMO:
-        memos.clear()  # label churn or many different clauses: start over
-    clause = (node.without, frozenset(node.grouping))
-    memo = memos.get(clause)
-    if memo is None:
-        memo = memos[clause] = {}
+    memo = memos.clause(node.without, frozenset(node.grouping))
     get = memo.get
     key = _grouping_key(node)
     out = []
@@ -102,7 +93,7 @@ def aggregate(q: "_Query", node: n.Aggregate, t: int) -> list[Sample]:
         return []
     if op not in _REDUCERS and op != "sum":
         raise QueryError(f"aggregation {op!r} is not supported")
-    keys = group_keys(q, node, labels)
+    keys = group_keys(q.group_keys, node, labels)
     if keys is None:
         groups: dict[Labels, list[float]] = {Labels(): values} if values else {}
     else:

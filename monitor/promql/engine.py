@@ -37,18 +37,13 @@ from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.aggregations import aggregate
 from monitor.promql.binops import eval_binary
+from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
 from monitor.promql.functions import FUNCTIONS
 from monitor.promql.limits import QueryLimits
-from monitor.promql.memo import ABSENT, RangeMemo
+from monitor.promql.memo import ABSENT, RangeMemos
 from monitor.promql.value import (Matrix, RangeArg, Sample, Scalar, Series, String, Value, Vector,
                                   check_duplicate_labels, check_duplicates, drop_name)
 from monitor.tsdb.series import Labels, is_stale
-
-
-#: Most nameless label sets kept (Engine.nameless) before starting over.
-_NAMELESS_LIMIT = 100_000
-#: Most (function, window) memos of per-series range-function results kept at once.
-_MEMO_WINDOWS = 256
 
 
 class _Query:
@@ -65,8 +60,13 @@ class _Query:
         self.data: dict[tuple[str, bool], list[tuple[Labels, Labels, Any, Any]]] = {}
         self.limits = QueryLimits(engine.max_series, engine.max_samples, engine.timeout)
         self.subquery_cache: dict[tuple[int, int], list[Sample]] = {}
+        self.store = engine.store
+        self.nameless = engine.nameless
+        self.group_keys = engine.group_keys
         # Only instant queries (rule evaluations) share results through the engine's cache.
-        self.use_cache = start == end and engine._cache_limit > 0
+        shared = start == end and engine.result_cache.limit > 0
+        self.result_cache = engine.result_cache if shared else None
+        self.range_memos = engine.range_memos if shared else None
         self._collect(root, start, end)
 
     # -- preparation -------------------------------------------------------------------------
@@ -127,11 +127,11 @@ class _Query:
         if got is not None:
             return got
         lo, hi = self.bounds.get(sel.key, (self.start, self.end))
-        store = self.engine.store
+        store = self.store
         groups = sel.or_matchers or [sel.matchers]
         got = []
         append = got.append
-        nameless, known = self.engine.nameless, self.engine._nameless.get
+        nameless, known = self.nameless, self.nameless.known.get
         samples = 0
         limits = self.limits
         tick = limits.tick
@@ -184,9 +184,9 @@ class _Query:
         """
         arg_node = node.args[0]
         memo = None
-        if self.use_cache and node.cache_key is not None and isinstance(arg_node, n.MatrixSel):
+        if self.range_memos is not None and node.cache_key is not None and isinstance(arg_node, n.MatrixSel):
             lo_t, ref = self.range_window(arg_node, t)
-            memo = self.engine._range_memo((node.names, node.name, lo_t, ref, arg_node.range))
+            memo = self.range_memos.window((node.names, node.name, lo_t, ref, arg_node.range))
         out_labels: list[Labels] = []
         out_values: list[float] = []
         append, append_v = out_labels.append, out_values.append
@@ -203,7 +203,7 @@ class _Query:
         sel = arg_node.vs
         values = memo.values
         missing: list[Labels] = []
-        series = getattr(self.engine.store, "series", None)
+        series = getattr(self.store, "series", None)
         if series is not None and not sel.or_matchers:
             done = memo.columns.get((sel.key, keep_name))
             if done is not None:  # the same selector again (under another aggregation)
@@ -212,7 +212,7 @@ class _Query:
             selected = series(sel.matchers)  # label-sorted like select(), no samples read
             missing = [lb for lb in selected if lb not in values]
             if not missing:
-                nameless, known = self.engine.nameless, self.engine._nameless.get
+                nameless, known = self.nameless, self.nameless.known.get
                 n_series = 0
                 for labels in selected:
                     v = values[labels]
@@ -251,8 +251,8 @@ class _Query:
         if isinstance(node, n.Call):
             spec = getattr(FUNCTIONS.get(node.name), "range_kernel", None)
             hit = None
-            if node.cache_key is not None and self.use_cache:
-                hit = self.engine._cache.get((node.cache_key, t))
+            if node.cache_key is not None and self.result_cache is not None:
+                hit = self.result_cache.get((node.cache_key, t))
             if spec is not None and hit is None:
                 kernel, keep_name = spec
                 labels, values = self.range_columns(node, t, kernel, keep_name)
@@ -271,14 +271,14 @@ class _Query:
             vectors, :class:`RangeArg` for range vectors.
         """
         if isinstance(node, n.Call):
-            if node.cache_key is not None and self.use_cache:
-                return self.engine._cached(node, t, self.eval_call)
+            if node.cache_key is not None and self.result_cache is not None:
+                return self.cached(node, t, self.eval_call)
             return self.eval_call(node, t)
         if isinstance(node, n.Binary):
             return eval_binary(self, node, t)
         if isinstance(node, n.Aggregate):
-            if node.cache_key is not None and self.use_cache:
-                return self.engine._cached(node, t, lambda nd, ts: aggregate(self, nd, ts))
+            if node.cache_key is not None and self.result_cache is not None:
+                return self.cached(node, t, lambda nd, ts: aggregate(self, nd, ts))
             return aggregate(self, node, t)
         if isinstance(node, n.VectorSel):
             return self.select_instant(node, t)
@@ -300,6 +300,17 @@ class _Query:
         if isinstance(node, n.StringLit):
             return node.v
         raise QueryError(f"unsupported expression {type(node).__name__}")
+
+    def cached(self, node: n.Call | n.Aggregate, t: int, compute: Any) -> list[Sample]:
+        """Return ``compute(node, t)`` through the engine's result cache."""
+        key = (node.cache_key, t)
+        cache = self.result_cache
+        hit = cache.get(key)  # type: ignore[union-attr]
+        if hit is not None:
+            return hit
+        res = compute(node, t)
+        cache.put(key, node.names, res)  # type: ignore[union-attr]
+        return res
 
     def select_instant(self, sel: n.VectorSel, t: int, keep_time: bool = False) -> list[Sample]:
         """Instant vector selection (``vectorSelectorSingle``): the latest sample in
@@ -414,21 +425,17 @@ class Engine:
         self.max_samples = max_samples
         self.timeout = timeout
         self.default_subquery_step_ms = default_subquery_step_ms
-        # Results of function calls and aggregations, keyed by (PromQL text, t), shared between
-        # queries: the rules of a group evaluate at one timestamp and repeat subexpressions
-        # such as rate(http_requests_total[5m]). Entries are dropped when the store reports
-        # new samples for a metric they read (SampleStore.add_listener).
-        self._cache: dict[tuple[str, int], tuple[frozenset[str] | None, list[Sample]]] = {}
-        self._cache_samples = 0
-        # Per-series results of range functions (rate etc.) by (metric names, function,
-        # window start, end, range), then by series labels; see _Query.range_columns.
-        self._memo: dict[tuple[Any, ...], RangeMemo] = {}
-        self._nameless: dict[Labels, Labels] = {}  # see nameless()
-        # Group labels per grouping clause and input label set (aggregations.group_keys).
-        self._group_keys: dict[tuple[bool, frozenset[str]], dict[Labels, Labels]] = {}
+        cache_limit = result_cache_samples if hasattr(store, "add_listener") else 0
+        #: Results of calls and aggregations by (PromQL text, t), shared between instant queries.
+        self.result_cache = ResultCache(cache_limit)
+        #: Per-series results of range functions (rate etc.); see _Query.range_columns.
+        self.range_memos = RangeMemos(cache_limit)
+        #: Label sets without __name__, one object per set.
+        self.nameless = NamelessLabels()
+        #: Group labels per grouping clause and input label set (aggregations.group_keys).
+        self.group_keys = GroupKeyMemo()
         self._compiled: dict[str, n.Node] = {}  # query text -> compiled tree (immutable)
-        self._cache_limit = result_cache_samples if hasattr(store, "add_listener") else 0
-        if self._cache_limit:
+        if cache_limit:
             ref = weakref.WeakMethod(self._invalidate)
 
             def listener(names: set[str]) -> None:
@@ -442,56 +449,13 @@ class Engine:
 
     def _invalidate(self, names: set[str]) -> None:
         """Drop cached results that read any of ``names`` (or unknown metric names)."""
-        if self._memo:
-            for k in [k for k in self._memo if k[0] is None or not k[0].isdisjoint(names)]:
-                del self._memo[k]
-        if not self._cache:
-            return
-        drop = [k for k, (used, _) in self._cache.items() if used is None or not used.isdisjoint(names)]
-        for k in drop:
-            self._cache_samples -= len(self._cache.pop(k)[1])
+        self.range_memos.invalidate(names)
+        self.result_cache.invalidate(names)
 
     def clear_cache(self) -> None:
         """Forget every cached result (call after removing data from the store)."""
-        self._cache.clear()
-        self._memo.clear()
-        self._cache_samples = 0
-
-    def nameless(self, labels: Labels) -> Labels:
-        """Return ``labels`` without ``__name__``, one shared object per label set (rules
-        drop the names of the same series every round; fewer objects, less GC work)."""
-        got = self._nameless.get(labels)
-        if got is None:
-            if len(self._nameless) >= _NAMELESS_LIMIT:
-                self._nameless.clear()
-            got = self._nameless[labels] = drop_name(labels)
-        return got
-
-    def _range_memo(self, key: tuple[Any, ...]) -> RangeMemo:
-        """Return the memo for ``key``, made room for (oldest first) when new: at most
-        ``_MEMO_WINDOWS`` windows and about ``result_cache_samples`` series in all."""
-        memos = self._memo
-        memo = memos.get(key)
-        if memo is None:
-            while memos and (len(memos) >= _MEMO_WINDOWS
-                             or sum(len(m.values) for m in memos.values()) > self._cache_limit):
-                del memos[next(iter(memos))]
-            memo = memos[key] = RangeMemo()
-        return memo
-
-    def _cached(self, node: n.Call | n.Aggregate, t: int, compute: Any) -> list[Sample]:
-        key = (node.cache_key, t)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit[1]
-        res = compute(node, t)
-        if len(res) <= self._cache_limit:
-            self._cache[key] = (node.names, res)
-            self._cache_samples += len(res)
-            while self._cache_samples > self._cache_limit:
-                old = next(iter(self._cache))
-                self._cache_samples -= len(self._cache.pop(old)[1])
-        return res
+        self.result_cache.clear()
+        self.range_memos.clear()
 
     def _compile(self, query: str | pp.Expr | n.Node) -> n.Node:
         if isinstance(query, n.Node):

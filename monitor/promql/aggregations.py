@@ -10,7 +10,7 @@ summation (``kahanSumInc`` in ``promql/functions.go``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
@@ -19,9 +19,6 @@ from monitor.promql.kahan import kahan_inc
 from monitor.promql.quantile import quantile
 from monitor.promql.value import Sample, valid_label_name
 from monitor.tsdb.series import METRIC_NAME, Labels
-
-if TYPE_CHECKING:
-    from monitor.promql.engine import _Query
 
 def format_float(v: float) -> str:
     """Format like Go ``strconv.FormatFloat(v, 'f', -1, 64)`` (shortest, no exponent)."""
@@ -78,22 +75,35 @@ def group_keys(memos: GroupKeyMemo, node: n.Aggregate, labels: list[Labels]) -> 
     return out
 
 
-def aggregate(q: "_Query", node: n.Aggregate, t: int) -> list[Sample]:
-    """Evaluate an aggregation at ``t``."""
+#: Aggregations of whole samples (:func:`aggregate_samples`); the others reduce values by
+#: group (:func:`aggregate`).
+SAMPLE_AGGREGATIONS = frozenset({"topk", "bottomk", "count_values"})
+
+
+def aggregate_samples(node: n.Aggregate, vec: list[Sample], param: Any, t: int) -> list[Sample]:
+    """Apply ``topk``/``bottomk`` (``param``: k) or ``count_values`` (``param``: the label name)
+    to the evaluated vector ``vec`` at ``t`` (ms)."""
+    if node.op == "count_values":
+        return _count_values(node, vec, param, t)
+    return _topk(node, vec, param, t)
+
+
+def aggregate(node: n.Aggregate, labels: list[Labels], values: list[float], param: Any, t: int,
+              memos: GroupKeyMemo) -> list[Sample]:
+    """Apply a reducing aggregation (``sum``, ``avg``, ... ``quantile``) at ``t`` (ms).
+
+    :param labels: the input vector's label sets, as a column.
+    :param values: the input vector's values, in the same order.
+    :param param: the evaluated parameter (``quantile``'s φ), else ``None``.
+    :param memos: the engine's group-key memo (see :func:`group_keys`).
+    :return: one sample per group, groups in order of first appearance.
+    """
     op = node.op
-    param: Any = None
-    if node.param is not None:
-        param = q.eval(node.param, t)
-    if op in ("topk", "bottomk"):
-        return _topk(node, q.eval(node.expr, t), param, t)
-    if op == "count_values":
-        return _count_values(node, q.eval(node.expr, t), param, t)
-    labels, values = q.eval_columns(node.expr, t)
     if op == "quantile" and not values:
         return []
     if op not in _REDUCERS and op != "sum":
         raise QueryError(f"aggregation {op!r} is not supported")
-    keys = group_keys(q.group_keys, node, labels)
+    keys = group_keys(memos, node, labels)
     if keys is None:
         groups: dict[Labels, list[float]] = {Labels(): values} if values else {}
     else:

@@ -9,15 +9,12 @@ duplicate-series errors), ``VectorAnd``/``VectorOr``/``VectorUnless``, ``resultM
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.value import Sample, check_duplicates
 from monitor.tsdb.series import METRIC_NAME, Labels
-
-if TYPE_CHECKING:
-    from monitor.promql.engine import _Query
 
 _ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 _COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
@@ -85,14 +82,13 @@ def scalar_binop(op: str, a: float, b: float) -> float:
     return 1.0 if COMPARE[op](a, b) else 0.0
 
 
-def eval_binary(q: "_Query", node: n.Binary, t: int) -> Any:
-    """Evaluate a :class:`~monitor.promql.nodes.Binary` node at ``t``."""
+def apply_binary(node: n.Binary, lhs: Any, rhs: Any) -> Any:
+    """Apply the operator of a :class:`~monitor.promql.nodes.Binary` node to its evaluated
+    operands (``float`` for a scalar, ``list[Sample]`` for an instant vector)."""
     op = node.op
     lt, rt = node.lhs.type, node.rhs.type
     if lt == n.SCALAR and rt == n.SCALAR:
-        return scalar_binop(op, q.eval(node.lhs, t), q.eval(node.rhs, t))
-    lhs = q.eval(node.lhs, t)
-    rhs = q.eval(node.rhs, t)
+        return scalar_binop(op, lhs, rhs)
     if op == "and":
         return _vector_and(node, lhs, rhs)
     if op == "or":

@@ -35,10 +35,10 @@ import promql_parser as pp
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
-from monitor.promql.aggregations import aggregate
-from monitor.promql.binops import eval_binary
+from monitor.promql.aggregations import SAMPLE_AGGREGATIONS, aggregate, aggregate_samples
+from monitor.promql.binops import apply_binary
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
-from monitor.promql.functions import FUNCTIONS
+from monitor.promql.functions import FUNCTION_CALLS, CallContext, RangeKernel
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import ABSENT, RangeMemos
 from monitor.promql.value import (Matrix, RangeArg, Sample, Scalar, Series, String, Value, Vector,
@@ -249,16 +249,16 @@ class _Query:
         while isinstance(node, n.Paren):
             node = node.expr
         if isinstance(node, n.Call):
-            spec = getattr(FUNCTIONS.get(node.name), "range_kernel", None)
-            hit = None
-            if node.cache_key is not None and self.result_cache is not None:
-                hit = self.result_cache.get((node.cache_key, t))
-            if spec is not None and hit is None:
-                kernel, keep_name = spec
-                labels, values = self.range_columns(node, t, kernel, keep_name)
-                if not keep_name:
-                    check_duplicate_labels(labels)
-                return labels, values
+            fn = FUNCTION_CALLS.get(node.name)
+            if isinstance(fn, RangeKernel):
+                hit = None
+                if node.cache_key is not None and self.result_cache is not None:
+                    hit = self.result_cache.get((node.cache_key, t))
+                if hit is None:
+                    labels, values = self.range_columns(node, t, fn.kernel, fn.keep_name)
+                    if not fn.keep_name:
+                        check_duplicate_labels(labels)
+                    return labels, values
         vec = self.eval(node, t)
         return [s.labels for s in vec], [s.v for s in vec]
 
@@ -275,11 +275,11 @@ class _Query:
                 return self.cached(node, t, self.eval_call)
             return self.eval_call(node, t)
         if isinstance(node, n.Binary):
-            return eval_binary(self, node, t)
+            return apply_binary(node, self.eval(node.lhs, t), self.eval(node.rhs, t))
         if isinstance(node, n.Aggregate):
             if node.cache_key is not None and self.result_cache is not None:
-                return self.cached(node, t, lambda nd, ts: aggregate(self, nd, ts))
-            return aggregate(self, node, t)
+                return self.cached(node, t, self.eval_aggregate)
+            return self.eval_aggregate(node, t)
         if isinstance(node, n.VectorSel):
             return self.select_instant(node, t)
         if isinstance(node, n.NumberLit):
@@ -396,10 +396,41 @@ class _Query:
         return vec
 
     def eval_call(self, node: n.Call, t: int) -> Any:
-        fn = FUNCTIONS.get(node.name)
+        """Evaluate a function call at ``t``: a :class:`RangeKernel` series by series (see
+        :meth:`range_columns`), any other function on its evaluated arguments."""
+        fn = FUNCTION_CALLS.get(node.name)
         if fn is None:
             raise QueryError(f"function {node.name!r} is not supported")
-        return fn(self, node, t)
+        if isinstance(fn, RangeKernel):
+            labels, values = self.range_columns(node, t, fn.kernel, fn.keep_name)
+            if not fn.keep_name:
+                check_duplicate_labels(labels)
+            new = tuple.__new__
+            return [new(Sample, (lb, t, v)) for lb, v in zip(labels, values)]
+        return fn(self.eval_args(node, t), node, CallContext(t, self.limits))
+
+    def eval_args(self, node: n.Call, t: int) -> list[Any]:
+        """Evaluate a call's arguments at ``t``, in order.
+
+        ``timestamp()`` of a selector gets the samples with their own timestamps (engine.go
+        ``rangeEvalTimestampFunctionOverVectorSelector``), parentheses around it unwrapped.
+        """
+        if node.name == "timestamp":
+            arg = node.args[0]
+            while isinstance(arg, n.Paren):
+                arg = arg.expr
+            if isinstance(arg, n.VectorSel):
+                return [self.select_instant(arg, t, keep_time=True)]
+        return [self.eval(a, t) for a in node.args]
+
+    def eval_aggregate(self, node: n.Aggregate, t: int) -> list[Sample]:
+        """Evaluate an aggregation at ``t``: the parameter first, then the operand (as columns
+        unless the operator needs whole samples)."""
+        param = self.eval(node.param, t) if node.param is not None else None
+        if node.op in SAMPLE_AGGREGATIONS:
+            return aggregate_samples(node, self.eval(node.expr, t), param, t)
+        labels, values = self.eval_columns(node.expr, t)
+        return aggregate(node, labels, values, param, t, self.group_keys)
 
 
 class Engine:

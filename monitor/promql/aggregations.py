@@ -20,6 +20,7 @@ from monitor.promql.quantile import quantile
 from monitor.promql.value import Sample, valid_label_name
 from monitor.tsdb.series import METRIC_NAME, Labels
 
+
 def format_float(v: float) -> str:
     """Format like Go ``strconv.FormatFloat(v, 'f', -1, 64)`` (shortest, no exponent)."""
     if v != v:

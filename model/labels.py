@@ -15,10 +15,11 @@ from collections.abc import Iterable, Mapping
 __all__ = ["Labels", "METRIC_NAME", "LABEL_NAME_RE", "METRIC_NAME_RE", "common_labels"]
 
 METRIC_NAME = "__name__"
-#: Legacy Prometheus label name syntax (``model.LabelNameRE``).
-LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+#: Legacy Prometheus label name syntax (``model.LabelNameRE``); use with ``match`` (anchored by ``\Z``, so
+#: a trailing newline does not pass as ``$`` would let it).
+LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 #: Legacy Prometheus metric name syntax (``model.MetricNameRE``).
-METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 
 
 class Labels(tuple):

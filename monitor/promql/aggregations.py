@@ -10,35 +10,15 @@ summation (``kahanSumInc`` in ``promql/functions.go``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
+from monitor.promql.cache import GroupKeyMemo
+from monitor.promql.kahan import kahan_inc
 from monitor.promql.quantile import quantile
-from monitor.promql.value import Sample
+from monitor.promql.value import Sample, valid_label_name
 from model.labels import METRIC_NAME, Labels
-
-if TYPE_CHECKING:
-    from monitor.promql.engine import _Query
-
-_LABEL_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789")
-
-
-def valid_label_name(name: str) -> bool:
-    """Return whether ``name`` is a valid Prometheus label name (``[a-zA-Z_][a-zA-Z0-9_]*``)."""
-    return bool(name) and not name[0].isdigit() and all(c in _LABEL_NAME_OK for c in name)
-
-
-def kahan_inc(inc: float, s: float, c: float) -> tuple[float, float]:
-    """One step of Kahan-Neumaier summation (``kahanSumInc``): return the new ``(sum, c)``."""
-    t = s + inc
-    if math.isinf(t):
-        c = 0.0
-    elif abs(s) >= abs(inc):
-        c += (s - t) + inc
-    else:
-        c += (inc - t) + s
-    return t, c
 
 
 def format_float(v: float) -> str:
@@ -59,10 +39,6 @@ def format_float(v: float) -> str:
     return r
 
 
-#: Most memoised group keys (all ``by``/``without`` clauses together) before starting over.
-_GROUP_KEY_MEMO = 200_000
-
-
 def _grouping_key(node: n.Aggregate):
     """Return ``labels -> group labels`` (``generateGroupingLabels``)."""
     names = frozenset(node.grouping)
@@ -75,22 +51,16 @@ def _grouping_key(node: n.Aggregate):
     return lambda lb: empty
 
 
-def group_keys(q: "_Query", node: n.Aggregate, labels: list[Labels]) -> list[Labels] | None:
+def group_keys(memos: GroupKeyMemo, node: n.Aggregate, labels: list[Labels]) -> list[Labels] | None:
     """Return the group labels of each label set in ``labels``, or ``None`` when there is
     one group (no ``by`` labels and no ``without``).
 
     A label set's group labels depend on the grouping clause alone, so they are memoised per
-    clause in the engine (rules aggregate the same series every round).
+    clause in ``memos`` (the engine's; rules aggregate the same series every round).
     """
     if not node.without and not node.grouping:
         return None
-    memos = q.engine._group_keys
-    if len(memos) > 64 or sum(map(len, memos.values())) > _GROUP_KEY_MEMO:
-        memos.clear()  # label churn or many different clauses: start over
-    clause = (node.without, frozenset(node.grouping))
-    memo = memos.get(clause)
-    if memo is None:
-        memo = memos[clause] = {}
+    memo = memos.clause(node.without, frozenset(node.grouping))
     get = memo.get
     key = _grouping_key(node)
     out = []
@@ -106,22 +76,35 @@ def group_keys(q: "_Query", node: n.Aggregate, labels: list[Labels]) -> list[Lab
     return out
 
 
-def aggregate(q: "_Query", node: n.Aggregate, t: int) -> list[Sample]:
-    """Evaluate an aggregation at ``t``."""
+#: Aggregations of whole samples (:func:`aggregate_samples`); the others reduce values by
+#: group (:func:`aggregate`).
+SAMPLE_AGGREGATIONS = frozenset({"topk", "bottomk", "count_values"})
+
+
+def aggregate_samples(node: n.Aggregate, vec: list[Sample], param: Any, t: int) -> list[Sample]:
+    """Apply ``topk``/``bottomk`` (``param``: k) or ``count_values`` (``param``: the label name)
+    to the evaluated vector ``vec`` at ``t`` (ms)."""
+    if node.op == "count_values":
+        return _count_values(node, vec, param, t)
+    return _topk(node, vec, param, t)
+
+
+def aggregate(node: n.Aggregate, labels: list[Labels], values: list[float], param: Any, t: int,
+              memos: GroupKeyMemo) -> list[Sample]:
+    """Apply a reducing aggregation (``sum``, ``avg``, ... ``quantile``) at ``t`` (ms).
+
+    :param labels: the input vector's label sets, as a column.
+    :param values: the input vector's values, in the same order.
+    :param param: the evaluated parameter (``quantile``'s φ), else ``None``.
+    :param memos: the engine's group-key memo (see :func:`group_keys`).
+    :return: one sample per group, groups in order of first appearance.
+    """
     op = node.op
-    param: Any = None
-    if node.param is not None:
-        param = q.eval(node.param, t)
-    if op in ("topk", "bottomk"):
-        return _topk(node, q.eval(node.expr, t), param, t)
-    if op == "count_values":
-        return _count_values(node, q.eval(node.expr, t), param, t)
-    labels, values = q.eval_columns(node.expr, t)
     if op == "quantile" and not values:
         return []
     if op not in _REDUCERS and op != "sum":
         raise QueryError(f"aggregation {op!r} is not supported")
-    keys = group_keys(q, node, labels)
+    keys = group_keys(memos, node, labels)
     if keys is None:
         groups: dict[Labels, list[float]] = {Labels(): values} if values else {}
     else:

@@ -9,28 +9,15 @@ duplicate-series errors), ``VectorAnd``/``VectorOr``/``VectorUnless``, ``resultM
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
-from monitor.promql.functions import check_duplicates
-from monitor.promql.value import Sample
+from monitor.promql.value import Sample, check_duplicates, div
 from model.labels import METRIC_NAME, Labels
-
-if TYPE_CHECKING:
-    from monitor.promql.engine import _Query
 
 _ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
 _COMPARISON = {"==", "!=", ">", "<", ">=", "<="}
-
-
-def _div(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a != a or a == 0:
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _mod(a: float, b: float) -> float:
@@ -70,7 +57,7 @@ def _mul(a: float, b: float) -> float:
 
 
 ARITH: dict[str, Callable[[float, float], float]] = {
-    "+": _add, "-": _sub, "*": _mul, "/": _div, "%": _mod, "^": _pow, "atan2": math.atan2,
+    "+": _add, "-": _sub, "*": _mul, "/": div, "%": _mod, "^": _pow, "atan2": math.atan2,
 }
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b,
@@ -86,14 +73,13 @@ def scalar_binop(op: str, a: float, b: float) -> float:
     return 1.0 if COMPARE[op](a, b) else 0.0
 
 
-def eval_binary(q: "_Query", node: n.Binary, t: int) -> Any:
-    """Evaluate a :class:`~monitor.promql.nodes.Binary` node at ``t``."""
+def apply_binary(node: n.Binary, lhs: Any, rhs: Any) -> Any:
+    """Apply the operator of a :class:`~monitor.promql.nodes.Binary` node to its evaluated
+    operands (``float`` for a scalar, ``list[Sample]`` for an instant vector)."""
     op = node.op
     lt, rt = node.lhs.type, node.rhs.type
     if lt == n.SCALAR and rt == n.SCALAR:
-        return scalar_binop(op, q.eval(node.lhs, t), q.eval(node.rhs, t))
-    lhs = q.eval(node.lhs, t)
-    rhs = q.eval(node.rhs, t)
+        return scalar_binop(op, lhs, rhs)
     if op == "and":
         return _vector_and(node, lhs, rhs)
     if op == "or":

@@ -1,22 +1,18 @@
-"""The PromQL evaluator: instant and range queries over the sample store.
+"""The PromQL engine: query entry points, per-query limits and the caches shared by queries.
 
-Semantics follow Prometheus v2.53 ``promql/engine.go``: instant selectors look back
-``lookback_delta_ms`` (5 m) and stop at staleness markers (``vectorSelectorSingle``); range
-selectors take the samples in ``[t - range, t]``, both ends included, staleness markers
-dropped (``matrixIterSlice``); ``offset`` and ``@`` (incl. ``start()``/``end()``) shift the
-evaluation time of a selector or subquery; subqueries evaluate their inner expression at
-absolute multiples of their step (``SubqueryExpr`` in ``eval``).
+:meth:`Engine.instant_query` and :meth:`Engine.range_query` compile the query text (kept per
+text), make a :class:`~monitor.promql.limits.QueryLimits` and an
+:class:`~monitor.promql.evaluator.Evaluator` per query, run it at each step and shape the
+result (``promql/engine.go`` ``Engine.exec``, ``execEvalStmt``).
 
-Range queries are evaluated step by step, but every selector reads the store once per query,
-over the union of the times it will need (``FindMinMaxTime``), and then slides over that data
-with binary search. Instant queries (rule evaluations) share the results of function calls
-and aggregations through a small per-engine cache keyed by (expression, time), and the
-per-series results of range functions (``rate`` etc.) through a memo keyed by (function,
-window) and series, so ``rate(x{a="1"}[5m])`` and ``rate(x[5m])`` compute each series' rate
-once (see :meth:`_Query.range_columns`). Both are dropped as soon as the store reports new
-samples for a metric they read; call :meth:`Engine.clear_cache` after deleting data from the
-store (``SampleStore.clear``), which does not notify. Aggregations read range functions as
-columns (labels, values), so ``sum(rate(x[5m]))`` makes no object per series.
+The engine owns what outlives one query: the :class:`~monitor.promql.cache.ResultCache`
+(results of calls and aggregations by (expression, time)), the
+:class:`~monitor.promql.memo.RangeMemos` (per-series range-function results), and the label
+memos (:class:`~monitor.promql.cache.NamelessLabels`,
+:class:`~monitor.promql.cache.GroupKeyMemo`). Only instant queries (rule evaluations) share
+results; both result stores are dropped as soon as the store reports new samples for a metric
+they read. Call :meth:`Engine.clear_cache` after deleting data from the store
+(``SampleStore.clear``), which does not notify.
 
 Usage::
 
@@ -28,362 +24,18 @@ Usage::
 from __future__ import annotations
 
 import weakref
-from bisect import bisect_left, bisect_right
 from typing import Any
 
 import promql_parser as pp
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
-from monitor.promql.aggregations import aggregate
-from monitor.promql.binops import eval_binary
-from monitor.promql.functions import (FUNCTIONS, RangeArg, check_duplicate_labels, check_duplicates,
-                                      drop_name)
+from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
+from monitor.promql.evaluator import Evaluator
 from monitor.promql.limits import QueryLimits
-from monitor.promql.memo import ABSENT, RangeMemo
-from monitor.promql.value import Matrix, Sample, Scalar, Series, String, Value, Vector
+from monitor.promql.memo import RangeMemos
+from monitor.promql.value import Matrix, Scalar, Series, String, Value, Vector
 from model.labels import Labels
-from monitor.tsdb.series import is_stale
-
-
-#: Most nameless label sets kept (Engine.nameless) before starting over.
-_NAMELESS_LIMIT = 100_000
-#: Most (function, window) memos of per-series range-function results kept at once.
-_MEMO_WINDOWS = 256
-
-
-class _Query(QueryLimits):
-    """State of one query: its time range, per-selector data and limits (samples, deadline)."""
-
-    def __init__(self, engine: "Engine", root: n.Node, start: int, end: int) -> None:
-        self.engine = engine
-        self.root = root
-        self.start = start
-        self.end = end
-        self.lookback = engine.lookback_delta_ms
-        # Keyed by the selector's matchers: `rate(x[5m]) / x` reads the store for x once.
-        self.bounds: dict[str, list[int]] = {}
-        self.data: dict[tuple[str, bool], list[tuple[Labels, Labels, Any, Any]]] = {}
-        self._init_limits()
-        self.subquery_cache: dict[tuple[int, int], list[Sample]] = {}
-        # Only instant queries (rule evaluations) share results through the engine's cache.
-        self.use_cache = start == end and engine._cache_limit > 0
-        self._collect(root, start, end)
-
-    # -- preparation -------------------------------------------------------------------------
-
-    def at_time(self, at: n.At, t: int) -> int:
-        """Resolve an ``@`` modifier to ms (``start()``/``end()`` are the top-level query's)."""
-        if at.kind == "start":
-            return self.start
-        if at.kind == "end":
-            return self.end
-        return at.t
-
-    def _widen(self, sel: n.VectorSel, lo: int, hi: int) -> None:
-        b = self.bounds.get(sel.key)
-        if b is None:
-            self.bounds[sel.key] = [lo, hi]
-        else:
-            b[0] = min(b[0], lo)
-            b[1] = max(b[1], hi)
-
-    def _collect(self, node: n.Node, s: int, e: int) -> None:
-        """Record the time span each selector needs when ``node`` is evaluated in ``[s, e]``."""
-        if isinstance(node, n.VectorSel):
-            if node.at is not None:
-                s = e = self.at_time(node.at, s)
-            self._widen(node, s - node.offset - self.lookback, e - node.offset)
-        elif isinstance(node, n.MatrixSel):
-            vs = node.vs
-            if vs.at is not None:
-                s = e = self.at_time(vs.at, s)
-            self._widen(vs, s - vs.offset - node.range, e - vs.offset)
-        elif isinstance(node, n.Subquery):
-            if node.at is not None:
-                s = e = self.at_time(node.at, s)
-            self._collect(node.expr, s - node.offset - node.range, e - node.offset)
-        elif isinstance(node, (n.Paren, n.Neg)):
-            self._collect(node.expr, s, e)
-        elif isinstance(node, n.Call):
-            for a in node.args:
-                self._collect(a, s, e)
-        elif isinstance(node, n.Aggregate):
-            if node.param is not None:
-                self._collect(node.param, s, e)
-            self._collect(node.expr, s, e)
-        elif isinstance(node, n.Binary):
-            self._collect(node.lhs, s, e)
-            self._collect(node.rhs, s, e)
-
-    def series_of(self, sel: n.VectorSel, drop_stale: bool) -> list[tuple[Labels, Labels, Any, Any]]:
-        """Fetch (once) the series of a selector over its whole needed span.
-
-        :return: ``[(labels, labels_without_name, timestamps, values)]`` sorted by labels;
-            staleness markers removed when ``drop_stale`` (range selectors).
-        :raises QueryError: beyond ``max_series`` series or ``max_samples`` samples.
-        """
-        key = (sel.key, drop_stale)
-        got = self.data.get(key)
-        if got is not None:
-            return got
-        lo, hi = self.bounds.get(sel.key, (self.start, self.end))
-        store = self.engine.store
-        groups = sel.or_matchers or [sel.matchers]
-        got = []
-        append = got.append
-        nameless, known = self.engine.nameless, self.engine._nameless.get
-        samples = 0
-        seen: set[Labels] | None = set() if len(groups) > 1 else None
-        for matchers in groups:
-            for labels, ts, vs in store.select(matchers, lo, hi):
-                self.tick(len(got))
-                if seen is not None:
-                    if labels in seen:
-                        continue
-                    seen.add(labels)
-                # sum() (C speed) is NaN iff a NaN is present (or +Inf meets -Inf, a false
-                # positive that only costs the exact check below).
-                if drop_stale:
-                    total = sum(vs)
-                    if total != total:
-                        keep = [i for i, v in enumerate(vs) if not (v != v and is_stale(v))]
-                        if len(keep) != len(vs):
-                            ts = [ts[i] for i in keep]
-                            vs = [vs[i] for i in keep]
-                        if not ts:
-                            continue
-                append((labels, known(labels) or nameless(labels), ts, vs))
-                samples += len(ts)
-        self.samples += samples
-        self._check_limits(len(got), sel)
-        if len(groups) > 1:
-            got.sort(key=lambda item: item[0])
-        self.data[key] = got
-        return got
-
-    def _check_limits(self, n_series: int, sel: n.VectorSel) -> None:
-        """Raise once a selector selects more than ``max_series`` series or the query has
-        loaded more than ``max_samples`` samples."""
-        if n_series > self.engine.max_series:
-            raise QueryError(
-                f"query selects {n_series} series for {sel.text}, more than the limit of "
-                f"{self.engine.max_series} series (max_series)")
-        self.need_samples(0, f"{self.samples} samples loaded")
-
-    def range_columns(self, node: n.Call, t: int, kernel: Any,
-                      keep_name: bool = False) -> tuple[list[Labels], list[float]]:
-        """Apply a range-function kernel ``kernel(ts, vs, arg) -> float | None`` to each
-        series of ``node.args[0]`` at ``t``; ``None`` means no output element.
-
-        :return: ``(labels, values)`` of the series with a result, in label order; labels are
-            the series' own if ``keep_name``, else without ``__name__`` (duplicates are the
-            caller's to reject). Columns rather than samples: an aggregation over them (the
-            usual ``sum(rate(...))``) then allocates no object per series.
-
-        Results are memoised per series when the argument is a store selector of a shareable
-        call in an instant query: ``rate(x{a="1"}[5m])`` and ``rate(x[5m])`` in the rules of
-        one group need the same per-series rates. A memo (:class:`RangeMemo`) is kept per
-        (metric names, function, window start, end, range) and dropped with the engine's
-        result cache when new samples of the metric arrive. When every series the selector
-        matches (``SampleStore.series``) is in the memo, no samples are loaded at all (so
-        none count towards ``max_samples``; ``max_series`` still applies), and the columns
-        are kept for the next evaluation of the same selector.
-        """
-        arg_node = node.args[0]
-        memo = None
-        if self.use_cache and node.cache_key is not None and isinstance(arg_node, n.MatrixSel):
-            lo_t, ref = self.range_window(arg_node, t)
-            memo = self.engine._range_memo((node.names, node.name, lo_t, ref, arg_node.range))
-        out_labels: list[Labels] = []
-        out_values: list[float] = []
-        append, append_v = out_labels.append, out_values.append
-        if memo is None:
-            arg = self.eval(arg_node, t)
-            for i, (labels, nameless, ts, vs) in enumerate(arg.series):
-                self.tick(i)
-                v = kernel(ts, vs, arg)
-                if v is not None:
-                    append(labels if keep_name else nameless)
-                    append_v(v)
-            return out_labels, out_values
-        sel = arg_node.vs
-        values = memo.values
-        missing: list[Labels] = []
-        series = getattr(self.engine.store, "series", None)
-        if series is not None and not sel.or_matchers:
-            done = memo.columns.get((sel.key, keep_name))
-            if done is not None:  # the same selector again (under another aggregation)
-                self._check_limits(done[2], sel)
-                return list(done[0]), list(done[1])
-            selected = series(sel.matchers)  # label-sorted like select(), no samples read
-            missing = [lb for lb in selected if lb not in values]
-            if not missing:
-                nameless, known = self.engine.nameless, self.engine._nameless.get
-                n_series = 0
-                for labels in selected:
-                    v = values[labels]
-                    if v is ABSENT:
-                        continue
-                    n_series += 1
-                    if v is not None:
-                        append(labels if keep_name else known(labels) or nameless(labels))
-                        append_v(v)
-                self._check_limits(n_series, sel)
-                memo.columns[sel.key, keep_name] = (out_labels, out_values, n_series)
-                return list(out_labels), list(out_values)
-        arg = self.eval(arg_node, t)
-        get = values.get
-        for i, (labels, nameless, ts, vs) in enumerate(arg.series):
-            self.tick(i)
-            v = get(labels, ABSENT)
-            if v is ABSENT:
-                v = values[labels] = kernel(ts, vs, arg)
-            if v is not None:
-                append(labels if keep_name else nameless)
-                append_v(v)
-        for labels in missing:
-            if labels not in values:  # no samples in the window
-                values[labels] = ABSENT
-        return out_labels, out_values
-
-    def eval_columns(self, node: n.Node, t: int) -> tuple[list[Labels], list[float]]:
-        """Evaluate an instant-vector expression at ``t`` as ``(labels, values)`` columns.
-
-        A range function over a selector (``rate(x[5m])``) is computed straight into columns
-        (see :meth:`range_columns`), unless its samples are in the result cache already.
-        """
-        while isinstance(node, n.Paren):
-            node = node.expr
-        if isinstance(node, n.Call):
-            spec = getattr(FUNCTIONS.get(node.name), "range_kernel", None)
-            hit = None
-            if node.cache_key is not None and self.use_cache:
-                hit = self.engine._cache.get((node.cache_key, t))
-            if spec is not None and hit is None:
-                kernel, keep_name = spec
-                labels, values = self.range_columns(node, t, kernel, keep_name)
-                if not keep_name:
-                    check_duplicate_labels(labels)
-                return labels, values
-        vec = self.eval(node, t)
-        return [s.labels for s in vec], [s.v for s in vec]
-
-    # -- evaluation --------------------------------------------------------------------------
-
-    def eval(self, node: n.Node, t: int) -> Any:
-        """Evaluate ``node`` at ``t`` (ms).
-
-        :return: ``float`` for scalars, ``str`` for strings, ``list[Sample]`` for instant
-            vectors, :class:`RangeArg` for range vectors.
-        """
-        if isinstance(node, n.Call):
-            if node.cache_key is not None and self.use_cache:
-                return self.engine._cached(node, t, self.eval_call)
-            return self.eval_call(node, t)
-        if isinstance(node, n.Binary):
-            return eval_binary(self, node, t)
-        if isinstance(node, n.Aggregate):
-            if node.cache_key is not None and self.use_cache:
-                return self.engine._cached(node, t, lambda nd, ts: aggregate(self, nd, ts))
-            return aggregate(self, node, t)
-        if isinstance(node, n.VectorSel):
-            return self.select_instant(node, t)
-        if isinstance(node, n.NumberLit):
-            return node.v
-        if isinstance(node, n.Paren):
-            return self.eval(node.expr, t)
-        if isinstance(node, n.MatrixSel):
-            return self.select_range(node, t)
-        if isinstance(node, n.Subquery):
-            return self.eval_subquery(node, t)
-        if isinstance(node, n.Neg):
-            v = self.eval(node.expr, t)
-            if node.type == n.SCALAR:
-                return -v
-            out = [Sample(drop_name(s.labels), s.t, -s.v) for s in v]
-            check_duplicates(out)
-            return out
-        if isinstance(node, n.StringLit):
-            return node.v
-        raise QueryError(f"unsupported expression {type(node).__name__}")
-
-    def select_instant(self, sel: n.VectorSel, t: int, keep_time: bool = False) -> list[Sample]:
-        """Instant vector selection (``vectorSelectorSingle``): the latest sample in
-        ``[ref - lookback, ref]`` with ``ref = t - offset`` (``t`` replaced by ``@``), unless it
-        is a staleness marker. Sample time is ``t`` (the sample's own time if ``keep_time``)."""
-        if sel.at is not None:
-            t = self.at_time(sel.at, t)
-        ref = t - sel.offset
-        oldest = ref - self.lookback
-        out = []
-        append = out.append
-        for labels, _, ts, vs in self.series_of(sel, False):
-            i = bisect_right(ts, ref) - 1
-            if i < 0 or ts[i] < oldest:
-                continue
-            v = vs[i]
-            if v != v and is_stale(v):
-                continue
-            append(Sample(labels, ts[i] if keep_time else t, v))
-        return out
-
-    def range_window(self, node: n.MatrixSel, t: int) -> tuple[int, int]:
-        """Return the window ``(ref - range, ref)`` of a range selector at ``t``, with
-        ``ref = t - offset`` (``t`` replaced by ``@``)."""
-        sel = node.vs
-        if sel.at is not None:
-            t = self.at_time(sel.at, t)
-        ref = t - sel.offset
-        return ref - node.range, ref
-
-    def select_range(self, node: n.MatrixSel, t: int) -> RangeArg:
-        """Range selection (``matrixIterSlice``): samples in ``[ref - range, ref]``."""
-        sel = node.vs
-        lo_t, ref = self.range_window(node, t)
-        out = []
-        append = out.append
-        for item in self.series_of(sel, True):
-            ts = item[2]
-            if ts[0] >= lo_t and ts[-1] <= ref:  # the usual instant-query case: all of it
-                append(item)
-                continue
-            lo = bisect_left(ts, lo_t)
-            hi = bisect_right(ts, ref, lo)
-            if hi > lo:
-                append((item[0], item[1], ts[lo:hi], item[3][lo:hi]))
-        return RangeArg(out, lo_t, ref, node.range)
-
-    def eval_subquery(self, node: n.Subquery, t: int) -> RangeArg:
-        """Evaluate a subquery at ``t``: the inner expression at every multiple of the step in
-        ``[t - offset - range, t - offset]`` (engine.go ``SubqueryExpr``)."""
-        if node.at is not None:
-            t = self.at_time(node.at, t)
-        end = t - node.offset
-        step = node.step or self.engine.default_subquery_step_ms
-        begin = end - node.range
-        first = -((-begin) // step) * step
-        self.check_subquery(first, end, step)  # before evaluating anything: [1y:1ms] fails here
-        acc: dict[Labels, tuple[list[int], list[float]]] = {}
-        points = 0
-        for st in range(first, end + 1, step):
-            vec = self.subquery_step(node, st)
-            points += len(vec)
-            self.need_samples(points)  # this subquery's result, while it is built
-            for s in vec:
-                e = acc.get(s.labels)
-                if e is None:
-                    acc[s.labels] = ([st], [s.v])
-                else:
-                    e[0].append(st)
-                    e[1].append(s.v)
-        return RangeArg([(lb, drop_name(lb), ts, vs) for lb, (ts, vs) in acc.items()], begin, end, node.range)
-
-    def eval_call(self, node: n.Call, t: int) -> Any:
-        fn = FUNCTIONS.get(node.name)
-        if fn is None:
-            raise QueryError(f"function {node.name!r} is not supported")
-        return fn(self, node, t)
 
 
 class Engine:
@@ -409,21 +61,17 @@ class Engine:
         self.max_samples = max_samples
         self.timeout = timeout
         self.default_subquery_step_ms = default_subquery_step_ms
-        # Results of function calls and aggregations, keyed by (PromQL text, t), shared between
-        # queries: the rules of a group evaluate at one timestamp and repeat subexpressions
-        # such as rate(http_requests_total[5m]). Entries are dropped when the store reports
-        # new samples for a metric they read (SampleStore.add_listener).
-        self._cache: dict[tuple[str, int], tuple[frozenset[str] | None, list[Sample]]] = {}
-        self._cache_samples = 0
-        # Per-series results of range functions (rate etc.) by (metric names, function,
-        # window start, end, range), then by series labels; see _Query.range_columns.
-        self._memo: dict[tuple[Any, ...], RangeMemo] = {}
-        self._nameless: dict[Labels, Labels] = {}  # see nameless()
-        # Group labels per grouping clause and input label set (aggregations.group_keys).
-        self._group_keys: dict[tuple[bool, frozenset[str]], dict[Labels, Labels]] = {}
+        cache_limit = result_cache_samples if hasattr(store, "add_listener") else 0
+        #: Results of calls and aggregations by (PromQL text, t), shared between instant queries.
+        self.result_cache = ResultCache(cache_limit)
+        #: Per-series results of range functions (rate etc.); see Evaluator.range_columns.
+        self.range_memos = RangeMemos(cache_limit)
+        #: Label sets without __name__, one object per set.
+        self.nameless = NamelessLabels()
+        #: Group labels per grouping clause and input label set (aggregations.group_keys).
+        self.group_keys = GroupKeyMemo()
         self._compiled: dict[str, n.Node] = {}  # query text -> compiled tree (immutable)
-        self._cache_limit = result_cache_samples if hasattr(store, "add_listener") else 0
-        if self._cache_limit:
+        if cache_limit:
             ref = weakref.WeakMethod(self._invalidate)
 
             def listener(names: set[str]) -> None:
@@ -437,56 +85,13 @@ class Engine:
 
     def _invalidate(self, names: set[str]) -> None:
         """Drop cached results that read any of ``names`` (or unknown metric names)."""
-        if self._memo:
-            for k in [k for k in self._memo if k[0] is None or not k[0].isdisjoint(names)]:
-                del self._memo[k]
-        if not self._cache:
-            return
-        drop = [k for k, (used, _) in self._cache.items() if used is None or not used.isdisjoint(names)]
-        for k in drop:
-            self._cache_samples -= len(self._cache.pop(k)[1])
+        self.range_memos.invalidate(names)
+        self.result_cache.invalidate(names)
 
     def clear_cache(self) -> None:
         """Forget every cached result (call after removing data from the store)."""
-        self._cache.clear()
-        self._memo.clear()
-        self._cache_samples = 0
-
-    def nameless(self, labels: Labels) -> Labels:
-        """Return ``labels`` without ``__name__``, one shared object per label set (rules
-        drop the names of the same series every round; fewer objects, less GC work)."""
-        got = self._nameless.get(labels)
-        if got is None:
-            if len(self._nameless) >= _NAMELESS_LIMIT:
-                self._nameless.clear()
-            got = self._nameless[labels] = drop_name(labels)
-        return got
-
-    def _range_memo(self, key: tuple[Any, ...]) -> RangeMemo:
-        """Return the memo for ``key``, made room for (oldest first) when new: at most
-        ``_MEMO_WINDOWS`` windows and about ``result_cache_samples`` series in all."""
-        memos = self._memo
-        memo = memos.get(key)
-        if memo is None:
-            while memos and (len(memos) >= _MEMO_WINDOWS
-                             or sum(len(m.values) for m in memos.values()) > self._cache_limit):
-                del memos[next(iter(memos))]
-            memo = memos[key] = RangeMemo()
-        return memo
-
-    def _cached(self, node: n.Call | n.Aggregate, t: int, compute: Any) -> list[Sample]:
-        key = (node.cache_key, t)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit[1]
-        res = compute(node, t)
-        if len(res) <= self._cache_limit:
-            self._cache[key] = (node.names, res)
-            self._cache_samples += len(res)
-            while self._cache_samples > self._cache_limit:
-                old = next(iter(self._cache))
-                self._cache_samples -= len(self._cache.pop(old)[1])
-        return res
+        self.result_cache.clear()
+        self.range_memos.clear()
 
     def _compile(self, query: str | pp.Expr | n.Node) -> n.Node:
         if isinstance(query, n.Node):
@@ -552,9 +157,9 @@ class Engine:
         acc: dict[Labels, list[tuple[int, float]]] = {}
         empty = Labels()
         for t in range(start_ms, end_ms + 1, step_ms):
-            q.check_deadline()
+            q.limits.check_deadline()
             res = self._run(q, root, t)
-            q.add_samples(1 if root.type == n.SCALAR else len(res))  # kept until the query ends
+            q.limits.add_samples(1 if root.type == n.SCALAR else len(res))  # kept until the query ends
             if root.type == n.SCALAR:
                 acc.setdefault(empty, []).append((t, res))
                 continue
@@ -566,14 +171,23 @@ class Engine:
                     pts.append((t, s.v))
         return Matrix(Series(lb, pts) for lb, pts in sorted(acc.items()))
 
-    def _new_query(self, root: n.Node, start: int, end: int) -> _Query:
+    def _new_query(self, root: n.Node, start: int, end: int) -> Evaluator:
+        """Return the evaluator of one query over ``[start, end]`` (ms), with its own limits and
+        the engine's caches (result sharing for instant queries only)."""
+        shared = start == end and self.result_cache.limit > 0
         try:
-            return _Query(self, root, start, end)
+            return Evaluator(
+                self.store, root, start, end, lookback_ms=self.lookback_delta_ms,
+                subquery_step_ms=self.default_subquery_step_ms,
+                limits=QueryLimits(self.max_series, self.max_samples, self.timeout),
+                nameless=self.nameless, group_keys=self.group_keys,
+                result_cache=self.result_cache if shared else None,
+                range_memos=self.range_memos if shared else None)
         except RecursionError:
             raise QueryError("query is nested too deeply") from None
 
     @staticmethod
-    def _run(q: _Query, root: n.Node, t: int) -> Any:
+    def _run(q: Evaluator, root: n.Node, t: int) -> Any:
         try:
             return q.eval(root, t)
         except QueryError:

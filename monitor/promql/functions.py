@@ -1,4 +1,19 @@
-"""PromQL functions, one explicit registry: ``FUNCTIONS[name](query, call_node, t) -> value``.
+"""PromQL functions, one explicit table: ``FUNCTION_CALLS[name]``.
+
+Functions never see the evaluator: as in Prometheus ``promql/functions.go`` (``FunctionCall``,
+``FunctionCalls``), the evaluator evaluates a call's arguments first and hands over their
+values. Each entry of :data:`FUNCTION_CALLS` is one of
+
+* a :data:`FunctionCall` ``fn(args, call, ctx) -> value``: ``args`` are the evaluated arguments
+  in order (``float`` for a scalar, ``str`` for a string, ``list[Sample]`` for an instant vector,
+  :class:`~monitor.promql.value.RangeArg` for a range vector), ``call`` the
+  :class:`~monitor.promql.nodes.Call` node (``absent()`` reads its argument's matchers), ``ctx``
+  a :class:`CallContext` (evaluation time, query limits; Prometheus ``EvalNodeHelper``);
+* a :class:`RangeKernel`: a function of one range vector computed series by series
+  (``rate``, ``*_over_time``, ...). The evaluator applies the kernel to each series' window, as
+  Prometheus's evaluator calls range-vector functions with one series at a time (``rangeEval``
+  over ``matrixIterSlice`` in ``promql/engine.go``), and may memoise the per-series results
+  (``Evaluator.range_columns``).
 
 Semantics follow Prometheus v2.53 ``promql/functions.go`` (function names cited per entry);
 range-vector kernels live in :mod:`monitor.promql.rangefuncs`. All functions except
@@ -14,92 +29,66 @@ import functools
 import math
 import re
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql import rangefuncs as rf
-from monitor.promql.aggregations import valid_label_name
+from monitor.promql.limits import QueryLimits
 from monitor.promql.quantile import bucket_quantile, parse_le, quantile
-from monitor.promql.value import Sample
+from monitor.promql.regex import go_regex
+from monitor.promql.value import RangeArg, Sample, check_duplicates, div, drop_name, valid_label_name
 from model.labels import METRIC_NAME, Labels
 
-if TYPE_CHECKING:
-    from monitor.promql.engine import _Query
 
+class CallContext(NamedTuple):
+    """What a function gets besides its arguments (Prometheus ``EvalNodeHelper``).
 
-class RangeArg(NamedTuple):
-    """A range vector at one evaluation step.
-
-    :param series: ``[(labels, labels_without_name, ts, vs), ...]``; ``ts`` in ms ascending
-        (a sequence of int), ``vs`` the float values, no staleness markers.
-    :param start: window start (ms, inclusive), after ``offset``/``@``.
-    :param end: window end (ms, inclusive).
-    :param range: the selector's range (ms).
+    :param t: the evaluation timestamp (ms).
+    :param limits: the query's limits (deadline, samples held), for functions with long loops.
     """
 
-    series: list[tuple[Labels, Labels, list[int], list[float]]]
-    start: int
-    end: int
-    range: int
+    t: int
+    limits: QueryLimits
 
 
-def check_duplicates(vec: list[Sample]) -> None:
-    """Raise if two samples share a label set (engine.go ``ContainsSameLabelset``)."""
-    if len(vec) > 1 and len({s.labels for s in vec}) != len(vec):
-        raise QueryError("vector cannot contain metrics with the same labelset")
+#: ``fn(args, call, ctx) -> float | str | list[Sample]``; see the module docstring.
+FunctionCall = Callable[[list[Any], n.Call, CallContext], Any]
 
 
-def check_duplicate_labels(labels: list[Labels]) -> None:
-    """:func:`check_duplicates` for a vector held as columns."""
-    if len(labels) > 1 and len(set(labels)) != len(labels):
-        raise QueryError("vector cannot contain metrics with the same labelset")
+class RangeKernel(NamedTuple):
+    """A function of one range vector, computed series by series by the evaluator.
+
+    :param kernel: ``kernel(ts, vs, arg) -> float | None`` over one series' window: ``ts`` (ms,
+        ascending), ``vs`` (floats, no staleness markers), ``arg`` the whole
+        :class:`~monitor.promql.value.RangeArg` (for the window bounds); ``None`` means no
+        output element for the series.
+    :param keep_name: keep ``__name__`` in the output labels (``last_over_time``); otherwise
+        it is dropped and two series left with the same labels are an error.
+    """
+
+    kernel: Callable[[list[int], list[float], RangeArg], float | None]
+    keep_name: bool = False
 
 
-def drop_name(lb: Labels) -> Labels:
-    """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
-    if lb and lb[0][0] == METRIC_NAME:
-        return tuple.__new__(Labels, lb[1:])
-    return lb
+def _values_fn(kernel: Callable[[list[float]], float], keep_name: bool = False) -> RangeKernel:
+    return RangeKernel(lambda ts, vs, arg: kernel(vs), keep_name)
 
 
-def _range_fn(kernel: Callable[..., float | None], keep_name: bool = False):
-    """Apply ``kernel(ts, vs, arg)`` to each series of the range argument (memoised per
-    series and window, see ``_Query.range_columns``)."""
-
-    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        labels, values = q.range_columns(node, t, kernel, keep_name)
-        if not keep_name:
-            check_duplicate_labels(labels)
-        new = tuple.__new__
-        return [new(Sample, (lb, t, v)) for lb, v in zip(labels, values)]
-
-    fn.range_kernel = (kernel, keep_name)  # type: ignore[attr-defined]  # see _Query.eval_columns
-    return fn
-
-
-def _values_fn(kernel: Callable[[list[float]], float], keep_name: bool = False):
-    return _range_fn(lambda ts, vs, arg: kernel(vs), keep_name)
-
-
-def _rate_fn(is_counter: bool, is_rate: bool):
+def _rate_fn(is_counter: bool, is_rate: bool) -> RangeKernel:
     """``funcRate``/``funcIncrease``/``funcDelta`` via ``extrapolatedRate``."""
     er = rf.extrapolated_rate
 
     def kernel(ts: list[int], vs: list[float], arg: RangeArg) -> float | None:
         return er(ts, vs, arg.start, arg.end, arg.range, is_counter, is_rate)
 
-    return _range_fn(kernel)
+    return RangeKernel(kernel)
 
 
-def _scalar_args(q: "_Query", node: n.Call, t: int) -> list[Any]:
-    return [q.eval(a, t) for a in node.args[1:]]
-
-
-def _predict_linear(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _predict_linear(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcPredictLinear``: regression value ``duration`` seconds after ``t``."""
-    arg = q.eval(node.args[0], t)
-    duration = q.eval(node.args[1], t)
+    arg, duration = args
+    t = ctx.t
     out = []
     for _, nameless, ts, vs in arg.series:
         if len(vs) < 2:
@@ -117,10 +106,10 @@ def _deriv(ts: list[int], vs: list[float], arg: RangeArg) -> float | None:
     return rf.linear_regression(ts, vs, ts[0])[0]
 
 
-def _holt_winters(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _holt_winters(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcHoltWinters``: smoothing factor and trend factor must be in (0, 1)."""
-    arg = q.eval(node.args[0], t)
-    sf, tf = _scalar_args(q, node, t)
+    arg, sf, tf = args
+    t = ctx.t
     if not 0 < sf < 1:
         raise QueryError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:f}")
     if not 0 < tf < 1:
@@ -134,10 +123,10 @@ def _holt_winters(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     return out
 
 
-def _quantile_over_time(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _quantile_over_time(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcQuantileOverTime``."""
-    phi = q.eval(node.args[0], t)
-    arg = q.eval(node.args[1], t)
+    phi, arg = args
+    t = ctx.t
     out = [Sample(nameless, t, quantile(phi, list(vs))) for _, nameless, ts, vs in arg.series if vs]
     check_duplicates(out)
     return out
@@ -154,9 +143,9 @@ def _math_fn(f: Callable[[float], float]):
         except (ValueError, ZeroDivisionError):
             return math.nan
 
-    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        vec = q.eval(node.args[0], t)
-        out = [Sample(drop_name(s.labels), t, safe(s.v)) for s in vec]
+    def fn(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+        t = ctx.t
+        out = [Sample(drop_name(s.labels), t, safe(s.v)) for s in args[0]]
         check_duplicates(out)
         return out
 
@@ -183,24 +172,18 @@ def _sgn(v: float) -> float:
     return v  # 0 or NaN
 
 
-def _round(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _round(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcRound``: round half up to the nearest multiple of ``to_nearest`` (default 1)."""
-    vec = q.eval(node.args[0], t)
-    to_nearest = q.eval(node.args[1], t) if len(node.args) > 1 else 1.0
-    inv = _div(1.0, to_nearest)
+    vec = args[0]
+    to_nearest = args[1] if len(args) > 1 else 1.0
+    t = ctx.t
+    inv = div(1.0, to_nearest)
     out = []
     for s in vec:
         x = s.v * inv + 0.5
-        out.append(Sample(drop_name(s.labels), t, _div(float(math.floor(x)) if math.isfinite(x) else x, inv)))
+        out.append(Sample(drop_name(s.labels), t, div(float(math.floor(x)) if math.isfinite(x) else x, inv)))
     check_duplicates(out)
     return out
-
-
-def _div(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:
-        return math.nan if a == 0 or a != a else math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _go_max(a: float, b: float) -> float:
@@ -215,12 +198,12 @@ def _go_min(a: float, b: float) -> float:
     return min(a, b)
 
 
-def _clamp(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _clamp(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcClamp``: empty when ``max < min``."""
-    vec = q.eval(node.args[0], t)
-    lo, hi = q.eval(node.args[1], t), q.eval(node.args[2], t)
+    vec, lo, hi = args
     if hi < lo:
         return []
+    t = ctx.t
     out = [Sample(drop_name(s.labels), t, _go_max(lo, _go_min(hi, s.v))) for s in vec]
     check_duplicates(out)
     return out
@@ -229,9 +212,9 @@ def _clamp(q: "_Query", node: n.Call, t: int) -> list[Sample]:
 def _clamp_side(is_max: bool):
     """``funcClampMax`` / ``funcClampMin``."""
 
-    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        vec = q.eval(node.args[0], t)
-        bound = q.eval(node.args[1], t)
+    def fn(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+        vec, bound = args
+        t = ctx.t
         f = _go_min if is_max else _go_max
         out = [Sample(drop_name(s.labels), t, f(bound, s.v)) for s in vec]
         check_duplicates(out)
@@ -240,37 +223,32 @@ def _clamp_side(is_max: bool):
     return fn
 
 
-def _time(q: "_Query", node: n.Call, t: int) -> float:
+def _time(args: list[Any], call: n.Call, ctx: CallContext) -> float:
     """``funcTime``: evaluation time in seconds."""
-    return t / 1000
+    return ctx.t / 1000
 
 
-def _pi(q: "_Query", node: n.Call, t: int) -> float:
+def _pi(args: list[Any], call: n.Call, ctx: CallContext) -> float:
     return math.pi
 
 
-def _vector(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _vector(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcVector``: the scalar as a one-element vector with no labels."""
-    return [Sample(Labels(), t, q.eval(node.args[0], t))]
+    return [Sample(Labels(), ctx.t, args[0])]
 
 
-def _scalar(q: "_Query", node: n.Call, t: int) -> float:
+def _scalar(args: list[Any], call: n.Call, ctx: CallContext) -> float:
     """``funcScalar``: the single element's value, else NaN."""
-    vec = q.eval(node.args[0], t)
+    vec = args[0]
     return vec[0].v if len(vec) == 1 else math.nan
 
 
-def _timestamp(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-    """``funcTimestamp``: a selector argument yields each sample's own timestamp (engine.go
-    ``rangeEvalTimestampFunctionOverVectorSelector``)."""
-    arg = node.args[0]
-    while isinstance(arg, n.Paren):
-        arg = arg.expr
-    if isinstance(arg, n.VectorSel):
-        vec = q.select_instant(arg, t, keep_time=True)
-    else:
-        vec = q.eval(arg, t)
-    out = [Sample(drop_name(s.labels), t, s.t / 1000) for s in vec]
+def _timestamp(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+    """``funcTimestamp``: each sample's timestamp in seconds. For a selector argument the
+    evaluator passes the samples with their own timestamps (engine.go
+    ``rangeEvalTimestampFunctionOverVectorSelector``), otherwise they carry ``t``."""
+    t = ctx.t
+    out = [Sample(drop_name(s.labels), t, s.t / 1000) for s in args[0]]
     check_duplicates(out)
     return out
 
@@ -294,25 +272,25 @@ def _absent_labels(arg: n.Node) -> Labels:
     return Labels.of(d)
 
 
-def _absent(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _absent(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcAbsent``."""
-    if q.eval(node.args[0], t):
+    if args[0]:
         return []
-    return [Sample(_absent_labels(node.args[0]), t, 1.0)]
+    return [Sample(_absent_labels(call.args[0]), ctx.t, 1.0)]
 
 
-def _absent_over_time(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _absent_over_time(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcAbsentOverTime``."""
-    if q.eval(node.args[0], t).series:
+    if args[0].series:
         return []
-    return [Sample(_absent_labels(node.args[0]), t, 1.0)]
+    return [Sample(_absent_labels(call.args[0]), ctx.t, 1.0)]
 
 
-def _histogram_quantile(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _histogram_quantile(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcHistogramQuantile`` over classic buckets (``le`` label), grouped by all other
     labels including the metric name; the name is dropped from the result."""
-    phi = q.eval(node.args[0], t)
-    vec = q.eval(node.args[1], t)
+    phi, vec = args
+    t = ctx.t
     groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
     for s in vec:
         ub = parse_le(s.labels.get("le"))
@@ -355,16 +333,16 @@ def _compile_regex(pattern: str, fn: str) -> re.Pattern:
         try:
             return re.compile("^(?:" + pattern + ")$", re.DOTALL)
         except re.error:
-            return re.compile("^(?:" + n.go_regex(pattern) + ")$", re.DOTALL)
+            return re.compile("^(?:" + go_regex(pattern) + ")$", re.DOTALL)
     except re.error:
         raise QueryError(f"invalid regular expression in {fn}(): {pattern}") from None
 
 
-def _label_replace(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _label_replace(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcLabelReplace``: set ``dst`` from ``replacement`` when ``regex`` matches ``src``
     (fully anchored); an empty result removes ``dst``."""
-    vec = q.eval(node.args[0], t)
-    dst, repl, src, regex = (q.eval(a, t) for a in node.args[1:5])
+    vec, dst, repl, src, regex = args
+    t = ctx.t
     rx = _compile_regex(regex, "label_replace")
     if not valid_label_name(dst):
         raise QueryError(f"invalid destination label name in label_replace(): {dst}")
@@ -384,11 +362,10 @@ def _label_replace(q: "_Query", node: n.Call, t: int) -> list[Sample]:
     return out
 
 
-def _label_join(q: "_Query", node: n.Call, t: int) -> list[Sample]:
+def _label_join(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcLabelJoin``: ``dst`` = the ``src`` labels' values joined by ``sep``."""
-    vec = q.eval(node.args[0], t)
-    dst, sep = q.eval(node.args[1], t), q.eval(node.args[2], t)
-    srcs = [q.eval(a, t) for a in node.args[3:]]
+    vec, dst, sep, *srcs = args
+    t = ctx.t
     for name in srcs:
         if not valid_label_name(name):
             raise QueryError(f"invalid source label name in label_join(): {name}")
@@ -409,8 +386,8 @@ def _label_join(q: "_Query", node: n.Call, t: int) -> list[Sample]:
 def _sort(desc: bool):
     """``funcSort`` / ``funcSortDesc``: by value, NaN last."""
 
-    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        vec = q.eval(node.args[0], t)
+    def fn(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+        vec = args[0]
         nums = [s for s in vec if s.v == s.v]
         nans = [s for s in vec if s.v != s.v]
         return sorted(nums, key=lambda s: s.v, reverse=desc) + nans
@@ -452,9 +429,9 @@ def _sort_by_label(desc: bool):
     ``sort_desc``), then stably by the natural order of the given labels."""
     by_value = _sort(desc)
 
-    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        vec = by_value(q, node, t)
-        names = [q.eval(a, t) for a in node.args[1:]]
+    def fn(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+        vec = by_value(args, call, ctx)
+        names = args[1:]
 
         def cmp(a: Sample, b: Sample) -> int:
             for name in names:
@@ -474,11 +451,9 @@ def _date_fn(f: Callable[[datetime], float]):
     """``dateWrapper``: apply ``f`` to each value read as Unix seconds (UTC); without an
     argument, to ``time()``."""
 
-    def fn(q: "_Query", node: n.Call, t: int) -> list[Sample]:
-        if not node.args:
-            vec = [Sample(Labels(), t, t / 1000)]
-        else:
-            vec = q.eval(node.args[0], t)
+    def fn(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+        t = ctx.t
+        vec = args[0] if args else [Sample(Labels(), t, t / 1000)]
         out = []
         for s in vec:
             if s.v != s.v or math.isinf(s.v):
@@ -504,14 +479,15 @@ def _deg(v: float) -> float:
     return v * 180 / math.pi
 
 
-FUNCTIONS: dict[str, Callable[["_Query", n.Call, int], Any]] = {
+#: Every supported function by name (Prometheus ``FunctionCalls``).
+FUNCTION_CALLS: dict[str, FunctionCall | RangeKernel] = {
     # promql/functions.go extrapolatedRate / instantValue
     "rate": _rate_fn(True, True),
     "increase": _rate_fn(True, False),
     "delta": _rate_fn(False, False),
-    "irate": _range_fn(lambda ts, vs, a: rf.instant_value(ts, vs, True)),
-    "idelta": _range_fn(lambda ts, vs, a: rf.instant_value(ts, vs, False)),
-    "deriv": _range_fn(_deriv),
+    "irate": RangeKernel(lambda ts, vs, a: rf.instant_value(ts, vs, True)),
+    "idelta": RangeKernel(lambda ts, vs, a: rf.instant_value(ts, vs, False)),
+    "deriv": RangeKernel(_deriv),
     "predict_linear": _predict_linear,
     "holt_winters": _holt_winters,
     "resets": _values_fn(rf.resets),

@@ -1,4 +1,5 @@
-"""Per-query limits of the PromQL engine: samples held in memory and an evaluation deadline.
+"""Per-query limits of the PromQL engine: series per selector, samples held in memory and an
+evaluation deadline.
 
 After Prometheus ``promql/engine.go``: ``--query.max-samples`` (``ErrTooManySamples``, "query
 processing would load too many samples into memory in query execution") and
@@ -6,9 +7,9 @@ processing would load too many samples into memory in query execution") and
 
 What counts towards ``max_samples`` (:class:`QueryLimits`):
 
-* samples loaded from the store by selectors (``_Query.series_of``);
+* samples loaded from the store by selectors (``Evaluator.series_of``);
 * the vectors a subquery evaluates at its steps (kept for the whole query in
-  ``_Query.subquery_cache``), plus, while a subquery's result is built, its points;
+  ``Evaluator.subquery_cache``), plus, while a subquery's result is built, its points;
 * the points of a range query's result, step by step.
 
 A subquery's step count is known before any evaluation (:func:`subquery_steps`), so
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 from monitor.errors import QueryError
 
@@ -60,54 +60,62 @@ def subquery_steps(first: int, end: int, step: int) -> int:
 
 
 class QueryLimits:
-    """Mixin of ``_Query``: the samples counter (``self.samples``) and the deadline.
+    """The limits of one query: series per selector, samples held, and the deadline.
 
-    The host sets ``self.engine`` (with ``max_samples`` and ``timeout``) before calling
-    :meth:`_init_limits`.
+    One per query, made when it starts (the deadline runs from then); the evaluator and the
+    functions it calls share it. ``samples`` counts what the query holds (see the module
+    docstring); ``deadline`` is a ``time.monotonic()`` value (``inf`` without a timeout).
+
+    :param max_series: most series one selector may select.
+    :param max_samples: most samples the query may hold at once.
+    :param timeout: seconds the query may run; ``None`` or ``<= 0``: no deadline.
+
+    Usage::
+
+        limits = QueryLimits(10_000, 50_000_000, 120.0)
+        for i, item in enumerate(series):
+            limits.tick(i)               # QueryTimeoutError once past the deadline
+        limits.add_samples(len(points))  # TooManySamplesError beyond max_samples
     """
 
-    samples: int
-    deadline: float
+    __slots__ = ("max_series", "max_samples", "timeout", "samples", "deadline")
 
-    def _init_limits(self) -> None:
+    def __init__(self, max_series: int, max_samples: int, timeout: float | None) -> None:
+        self.max_series = max_series
+        self.max_samples = max_samples
+        self.timeout = timeout
         self.samples = 0
-        timeout = self.engine.timeout  # type: ignore[attr-defined]
         self.deadline = time.monotonic() + timeout if timeout is not None and timeout > 0 else math.inf
 
     def check_deadline(self) -> None:
         """Raise :class:`QueryTimeoutError` once the query's deadline has passed."""
         if time.monotonic() > self.deadline:
-            raise QueryTimeoutError(self.engine.timeout)  # type: ignore[attr-defined]
+            raise QueryTimeoutError(self.timeout or 0.0)
 
     def tick(self, i: int) -> None:
         """Check the deadline on every :data:`TICK`-th item ``i`` of a per-series loop."""
         if not i & (TICK - 1) and time.monotonic() > self.deadline:
-            raise QueryTimeoutError(self.engine.timeout)  # type: ignore[attr-defined]
+            raise QueryTimeoutError(self.timeout or 0.0)
 
     def add_samples(self, count: int, what: str = "") -> None:
         """Count ``count`` more samples held for the rest of the query; raise beyond the limit."""
         self.samples += count
-        limit = self.engine.max_samples  # type: ignore[attr-defined]
-        if self.samples > limit:
-            raise TooManySamplesError(limit, what or f"{self.samples} samples")
+        if self.samples > self.max_samples:
+            raise TooManySamplesError(self.max_samples, what or f"{self.samples} samples")
 
     def need_samples(self, count: int, what: str = "") -> None:
         """Raise if ``count`` more samples, held for a while, would exceed the limit."""
-        limit = self.engine.max_samples  # type: ignore[attr-defined]
-        if self.samples + count > limit:
-            raise TooManySamplesError(limit, what or f"{self.samples + count} samples")
+        if self.samples + count > self.max_samples:
+            raise TooManySamplesError(self.max_samples, what or f"{self.samples + count} samples")
 
-    def subquery_step(self, node: Any, st: int) -> list[Any]:
-        """Return a subquery's inner vector at step ``st``, evaluated once per query (kept in
-        ``subquery_cache`` and counted), after checking the deadline."""
-        self.check_deadline()
-        key = (id(node), st)
-        cache = self.subquery_cache  # type: ignore[attr-defined]
-        vec = cache.get(key)
-        if vec is None:
-            vec = cache[key] = self.eval(node.expr, st)  # type: ignore[attr-defined]
-            self.add_samples(len(vec))
-        return vec
+    def check_selected(self, n_series: int, selector: str) -> None:
+        """Raise once a selector (PromQL text ``selector``) selects more than ``max_series``
+        series, or the query has loaded more than ``max_samples`` samples."""
+        if n_series > self.max_series:
+            raise QueryError(
+                f"query selects {n_series} series for {selector}, more than the limit of "
+                f"{self.max_series} series (max_series)")
+        self.need_samples(0, f"{self.samples} samples loaded")
 
     def check_subquery(self, first: int, end: int, step: int) -> int:
         """Return the step count of a subquery, rejecting it up front when the steps alone

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from monitor.promql.aggregations import kahan_inc
+from monitor.promql.kahan import kahan_inc
 from monitor.promql.quantile import quantile
 
 

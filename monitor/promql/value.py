@@ -9,13 +9,22 @@ Unix epoch; values are ``float`` (NaN and ±Inf allowed).
   in ascending time order.
 * :class:`Matrix` — a list of :class:`Series` (the result of a range query or a range selector).
 * :class:`Scalar` / :class:`String` — a timestamped float or string.
+* :class:`RangeArg` — a range vector inside the evaluator, at one evaluation step (what a
+  range-vector function receives).
+
+And the rules every vector keeps: at most one sample per label set (:func:`check_duplicates`,
+``Vector.ContainsSameLabelset`` in ``promql/value.go``), valid label names
+(:func:`valid_label_name`, ``model.LabelName.IsValid``), and :func:`drop_name` for the
+operations that drop the metric name.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
-from model.labels import Labels
+from monitor.errors import QueryError
+from model.labels import LABEL_NAME_RE, METRIC_NAME, Labels
 
 
 class Sample(NamedTuple):
@@ -75,3 +84,55 @@ class String(NamedTuple):
 
 
 Value = Vector | Matrix | Scalar | String
+
+
+class RangeArg(NamedTuple):
+    """A range vector at one evaluation step.
+
+    :param series: ``[(labels, labels_without_name, ts, vs), ...]``; ``ts`` in ms ascending
+        (a sequence of int), ``vs`` the float values, no staleness markers.
+    :param start: window start (ms, inclusive), after ``offset``/``@``.
+    :param end: window end (ms, inclusive).
+    :param range: the selector's range (ms).
+    """
+
+    series: list[tuple[Labels, Labels, list[int], list[float]]]
+    start: int
+    end: int
+    range: int
+
+
+def check_duplicates(vec: list[Sample]) -> None:
+    """Raise if two samples share a label set (engine.go ``ContainsSameLabelset``)."""
+    if len(vec) > 1 and len({s.labels for s in vec}) != len(vec):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+
+
+def check_duplicate_labels(labels: list[Labels]) -> None:
+    """:func:`check_duplicates` for a vector held as columns."""
+    if len(labels) > 1 and len(set(labels)) != len(labels):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+
+
+def drop_name(lb: Labels) -> Labels:
+    """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
+    if lb and lb[0][0] == METRIC_NAME:
+        return tuple.__new__(Labels, lb[1:])
+    return lb
+
+
+
+
+def valid_label_name(name: str) -> bool:
+    """Return whether ``name`` is a valid Prometheus label name (:data:`model.labels.LABEL_NAME_RE`)."""
+    return LABEL_NAME_RE.match(name) is not None
+
+
+def div(a: float, b: float) -> float:
+    """Divide as Go's float64 does: ``x/0`` is ``±Inf`` by the signs, ``0/0`` and ``NaN/0`` are ``NaN``."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)

@@ -314,7 +314,7 @@ def test_result_cache_is_invalidated_by_new_samples(store, engine):
     first = one(engine.instant_query(q, 60 * S))
     assert one(engine.instant_query(q, 60 * S)) == first  # served from the cache
     store.append(lbl("y"), 75 * S, 1)  # another metric: entry kept
-    assert engine._cache
+    assert engine.result_cache
     # A late sample for x at the same timestamp range must be seen.
     store.append(lbl("x", other="1"), 45 * S, 0)
     store.append(lbl("x", other="1"), 60 * S, 100)
@@ -325,9 +325,9 @@ def test_result_cache_disabled_and_cleared(store):
     load(store, lbl("x"), 15 * S, [0, 15, 30])
     eng = Engine(store, result_cache_samples=0)
     eng.instant_query("rate(x[1m])", 30 * S)
-    assert not eng._cache
+    assert not eng.result_cache
     cached = Engine(store)
     cached.instant_query("rate(x[1m])", 30 * S)
-    assert cached._cache
+    assert cached.result_cache
     cached.clear_cache()
-    assert not cached._cache
+    assert not cached.result_cache

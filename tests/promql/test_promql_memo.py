@@ -90,7 +90,7 @@ def test_memo_serves_filtered_then_unfiltered_selectors(store):
     engine.instant_query('rate(req_total{status="500"}[5m])', t)
     engine.instant_query('rate(req_total{status="200"}[5m])', t)
     # Every series of req_total is now memoised: the unfiltered selector reads no samples.
-    [memo] = engine._memo.values()
+    [memo] = engine.range_memos.values()
     assert len(memo.values) == len(store.series())
     calls = []
     select = store.select

@@ -1,10 +1,10 @@
-"""Label matchers: ``name op value`` with op ``=``, ``!=``, ``=~``, ``!~``, and Alertmanager's
+r"""Label matchers: ``name op value`` with op ``=``, ``!=``, ``=~``, ``!~``, and Alertmanager's
 string form (``severity="critical"``, ``{a="b", c!~"d"}``).
 
 Matching follows Prometheus ``model/labels/matcher.go`` (regexes fully anchored; an absent label
 has the value ``""``). Parsing follows Alertmanager ``pkg/labels/parse.go`` (``ParseMatcher`` /
 ``ParseMatchers``): a label name, an operator, then a value that is either bare (surrounding
-whitespace trimmed) or double-quoted with the escapes ``\\"``, ``\\\\`` and ``\\n``; a list may
+whitespace trimmed) or double-quoted with the escapes ``\"``, ``\\`` and ``\n``; a list may
 be wrapped in braces and is separated by commas (commas inside quotes belong to the value).
 """
 

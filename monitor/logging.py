@@ -102,6 +102,7 @@ class RedactingFilter(logging.Filter):
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place (message, args, exception text, context); always keep it."""
         r = self.redactor
         record.msg = r(record.getMessage())
         record.args = None
@@ -139,6 +140,7 @@ class JsonFormatter(logging.Formatter):
         self.redactor = redactor
 
     def format(self, record: logging.LogRecord) -> str:
+        """Return ``record`` as one JSON line (UTC ``ts`` in ms, level, logger, message, context, exc), redacted."""
         ts = datetime.fromtimestamp(record.created, tz=timezone.utc)
         out: dict[str, Any] = {
             "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z",
@@ -170,6 +172,7 @@ class BoundLogger(logging.LoggerAdapter):
     """
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        """Merge the bound context under the call's own ``extra`` (the call's keys win)."""
         kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
         return msg, kwargs
 

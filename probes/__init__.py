@@ -9,6 +9,7 @@ http_client=None)``, ``async run() -> ProbeResult`` and ``async close()``.
 from __future__ import annotations
 
 from probes.api import ApiProbe
+from probes.base import Probe
 from probes.database import DatabaseProbe
 from probes.disk import DiskProbe
 from probes.llm import LlmProbe
@@ -17,7 +18,7 @@ from probes.quota import QuotaProbe
 from probes.sql import SqlProbe
 from probes.tls import TlsProbe
 
-PROBES: dict[str, type] = {
+PROBES: dict[str, type[Probe]] = {
     "api": ApiProbe,
     "database": DatabaseProbe,
     "pinecone": PineconeProbe,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ def _http_url(v: Any) -> str:
     text = str(v)
     try:
         url = httpx.URL(text)
-    except Exception as exc:  # httpx.InvalidURL and friends
+    except httpx.InvalidURL as exc:  # the parser's only error for a string argument
         raise ValueError(f'expected an http(s) URL, got "{text}": {exc}') from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f'expected an http(s) URL such as https://api.example.com, got "{text}"')
@@ -117,9 +116,14 @@ class Probe(Protocol):
     kind: ClassVar[str]
     Settings: ClassVar[type[ProbeSettings]]
 
-    async def run(self) -> ProbeResult: ...
+    def __init__(self, settings: ProbeSettings, **resources: Any) -> None:
+        """Build the probe from its own ``Settings`` instance and the shared ``resources``."""
 
-    async def close(self) -> None: ...
+    async def run(self) -> ProbeResult:
+        """Perform one check of the target and return its outcome (the harness adds timing)."""
+
+    async def close(self) -> None:
+        """Release what the probe opened itself (clients it created, not injected resources)."""
 
 
 def _exc_line(exc: BaseException) -> str:

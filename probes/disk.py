@@ -55,7 +55,7 @@ class DiskProbe:
         self.settings = settings
 
     async def run(self) -> ProbeResult:
-        """statvfs every path; a path that cannot be read fails the probe, the others still export."""
+        """Call ``statvfs`` on every path; a path that cannot be read fails the probe, the others still export."""
         result = ProbeResult(True)
         failed = []
         for path in self.settings.paths:

@@ -32,7 +32,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from probes.base import HttpUrl, ProbeResult, ProbeSettings, one_line, transport_reason
 from model.secrets import scrub_secrets, secret_prefix

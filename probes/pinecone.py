@@ -69,7 +69,8 @@ class PineconeProbe:
     Settings: ClassVar[type[ProbeSettings]] = PineconeSettings
     METRICS: ClassVar[dict[str, str]] = {
         "probe_pinecone_up": "Whether describe_index_stats answered successfully (1) or not (0).",
-        "probe_pinecone_auth_ok": "Whether the API key was accepted (0 on HTTP 401/403); absent when the server was not reached.",
+        "probe_pinecone_auth_ok": "Whether the API key was accepted (0 on HTTP 401/403); "
+                                  "absent when the server was not reached.",
         "probe_pinecone_request_duration_seconds": "Seconds the describe_index_stats call took.",
         "probe_pinecone_vector_count": "Total vectors in the index across namespaces.",
         "probe_pinecone_index_fullness_ratio": "How full the index is, 0..1, as reported by Pinecone.",
@@ -94,7 +95,9 @@ class PineconeProbe:
         config = getattr(http, "_config", None)
         if http is not None and dataclasses.is_dataclass(config) and not isinstance(config, type) \
                 and hasattr(config, "retry_config"):
-            http._config = dataclasses.replace(config, retry_config=RetryConfig(max_retries=0))
+            # The SDK has no public knob for retries; one probe run must be one request.
+            http._config = dataclasses.replace(  # noqa: SLF001 - vendor SDK workaround: disable retries
+                config, retry_config=RetryConfig(max_retries=0))
         return index
 
     async def run(self) -> ProbeResult:

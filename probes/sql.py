@@ -101,8 +101,10 @@ class SqlProbe:
     def __init__(self, settings: SqlSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         #: every metric this instance may emit -> help text (own metrics + user gauges).
-        self.metrics: dict[str, str] = {**self.METRICS,
-                                        **{q.name: q.help or f"User-defined SQL gauge {q.name}." for q in settings.queries}}
+        self.metrics: dict[str, str] = {
+            **self.METRICS,
+            **{q.name: q.help or f"User-defined SQL gauge {q.name}." for q in settings.queries},
+        }
 
     async def run(self) -> ProbeResult:
         """Run every query; see the module docstring for failure semantics."""

@@ -100,7 +100,10 @@ def presented_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
         getter = getattr(inner, "get_unverified_chain", None)
     if getter is not None:
         chain = getter() or []
-        ders = [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
+        # Python 3.10-3.12 give _ssl.Certificate objects; the DER constant lives in that private module.
+        ders = [c if isinstance(c, bytes)
+                else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]  # noqa: SLF001 - see docstring
+                for c in chain]
         if ders:
             return ders
     leaf = ssl_object.getpeercert(binary_form=True)
@@ -145,7 +148,8 @@ class TlsProbe:
     kind: ClassVar[str] = "tls"
     Settings: ClassVar[type[ProbeSettings]] = TlsSettings
     METRICS: ClassVar[dict[str, str]] = {
-        "probe_ssl_earliest_cert_expiry": "Unix seconds of the earliest notAfter in the presented chain, intermediates included.",
+        "probe_ssl_earliest_cert_expiry": "Unix seconds of the earliest notAfter in the presented chain, "
+                                          "intermediates included.",
         "probe_ssl_leaf_cert_expiry": "Unix seconds of the leaf certificate's notAfter.",
         "probe_ssl_days_left": "Days until the earliest certificate of the chain expires (negative when expired).",
         "probe_tls_chain_verified": "Whether the presented chain verifies against the trust store or ca_file.",
@@ -241,7 +245,8 @@ class TlsProbe:
             if not verified:
                 problems.append(f"chain not verified: {verify_error}")
             if not matched:
-                problems.append(f"hostname {name!r} does not match the certificate ({','.join(_sans(leaf)) or 'no SAN'})")
+                sans = ",".join(_sans(leaf)) or "no SAN"
+                problems.append(f"hostname {name!r} does not match the certificate ({sans})")
         if problems:
             result.success = False
             result.error = one_line("; ".join(problems), 400)

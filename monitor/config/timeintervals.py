@@ -206,6 +206,11 @@ class TimeRangeConfig(Section):
         self._range = (start, end)
         return self
 
+    @property
+    def minute_range(self) -> tuple[int, int]:
+        """``(start_minute, end_minute)`` of the local day, end exclusive."""
+        return self._range
+
 
 class TimePeriodConfig(Section):
     """One period of a time interval (Alertmanager ``timeinterval.TimeInterval``).
@@ -249,7 +254,7 @@ class TimePeriodConfig(Section):
     @property
     def time_ranges(self) -> list[tuple[int, int]]:
         """``(start_minute, end_minute)`` pairs, end exclusive."""
-        return [t._range for t in self.times]
+        return [t.minute_range for t in self.times]
 
     @property
     def weekday_ranges(self) -> list[tuple[int, int]]:

@@ -83,7 +83,10 @@ _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
 def parse_path(path: str) -> Loc:
-    """Parse a key path as printed in errors: ``"route.routes[2].receiver"`` -> ``("route", "routes", 2, "receiver")``."""
+    """Parse a key path as printed in errors.
+
+    ``"route.routes[2].receiver"`` -> ``("route", "routes", 2, "receiver")``.
+    """
     return tuple(int(i) if i else key for i, key in _PATH_PART.findall(path))
 
 

@@ -156,14 +156,15 @@ class AlertingRule:
 
     @property
     def kind(self) -> str:
+        """Return ``"alerting"`` (the ``type`` of the rule in ``/api/v1/rules``)."""
         return "alerting"
 
     def identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-        """What makes two rules 'the same' across reloads (Prometheus ``CopyState``: name + labels)."""
+        """Return what makes two rules 'the same' across reloads (Prometheus ``CopyState``: name + labels)."""
         return ("alert", self.name, tuple(sorted(self.labels.items())))
 
     def state(self) -> str:
-        """The highest state among the active alerts (``firing`` > ``pending`` > ``inactive``)."""
+        """Return the highest state among the active alerts (``firing`` > ``pending`` > ``inactive``)."""
         best = AlertState.INACTIVE
         for a in self.active.values():
             if AlertState.ORDER[a.state] > AlertState.ORDER[best]:
@@ -175,7 +176,7 @@ class AlertingRule:
         return sorted(self.active.values(), key=lambda a: a.labels)
 
     def firing_or_pending(self) -> list[Alert]:
-        """The alerts in the pending or firing state."""
+        """Return the alerts in the pending or firing state."""
         return [a for a in self.alerts() if a.state != AlertState.INACTIVE]
 
     def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -189,7 +190,7 @@ class AlertingRule:
         for r in rows:
             self._restore[str(r["fingerprint"])] = r
 
-    def copy_state(self, old: "AlertingRule") -> None:
+    def copy_state(self, old: AlertingRule) -> None:
         """Take over the active alerts of the rule this one replaces (Prometheus ``CopyState``)."""
         self.active = {fp: replace(a) for fp, a in old.active.items()}
         self._restore.update(old._restore)
@@ -277,7 +278,7 @@ class AlertingRule:
         return self.alerts()
 
     def to_api(self) -> dict[str, Any]:
-        """The rule's part of Prometheus ``/api/v1/rules`` (without health/timing, added by the group)."""
+        """Return the rule's part of Prometheus ``/api/v1/rules`` (health/timing are added by the group)."""
         return {"type": "alerting", "name": self.name, "query": self.expr, "duration": self.for_seconds,
                 "keepFiringFor": self.keep_firing_for_seconds, "labels": dict(self.labels),
                 "annotations": dict(self.annotations), "state": self.state(),

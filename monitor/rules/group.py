@@ -130,7 +130,7 @@ class RuleGroup:
         return self._names  # type: ignore[return-value]
 
     def eval_timestamp(self, now: float) -> float:
-        """The most recent slot at or before ``now`` (Prometheus ``Group.EvalTimestamp``), seconds."""
+        """Return the most recent slot at or before ``now`` (Prometheus ``Group.EvalTimestamp``), seconds."""
         iv = self.interval
         h = int.from_bytes(hashlib.blake2b(f"{self.file};{self.name}".encode(), digest_size=8).digest(), "big")
         offset = (h % int(iv * 1000)) / 1000.0 if iv > 0 else 0.0
@@ -194,9 +194,10 @@ class RuleGroup:
         return out
 
     def alerting_rules(self) -> list[AlertingRule]:
+        """Return the group's alerting rules in file order (recording rules left out)."""
         return [r for r in self.rules if isinstance(r, AlertingRule)]
 
-    def copy_state(self, old: "RuleGroup") -> None:
+    def copy_state(self, old: RuleGroup) -> None:
         """Take over alert state and written-series sets from the group this one replaces.
 
         Rules match by (kind, name, labels) — Prometheus ``Group.CopyState``; when several rules
@@ -239,6 +240,6 @@ class RuleGroup:
                      lastEvaluation=rfc3339(st.last_evaluation) if st.last_evaluation is not None else ZERO_TIME,
                      evaluationTime=st.evaluation_time)
             rules.append(d)
+        last = rfc3339(self.last_evaluation) if self.last_evaluation is not None else ZERO_TIME
         return {"name": self.name, "file": self.file, "interval": self.interval, "limit": self.limit,
-                "rules": rules, "lastEvaluation": rfc3339(self.last_evaluation) if self.last_evaluation is not None else ZERO_TIME,
-                "evaluationTime": self.evaluation_time}
+                "rules": rules, "lastEvaluation": last, "evaluationTime": self.evaluation_time}

@@ -65,9 +65,11 @@ class MemoryAlertStateStore:
         self.saves = 0
 
     async def load_rule_alerts(self) -> list[dict[str, Any]]:
+        """Return copies of the saved rows."""
         return [dict(r) for r in self.rows]
 
     async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the saved rows with copies of ``rows`` and count the save."""
         self.rows = [dict(r) for r in rows]
         self.saves += 1
 
@@ -82,6 +84,7 @@ class JsonFileAlertStateStore:
         self.path = Path(path)
 
     async def load_rule_alerts(self) -> list[dict[str, Any]]:
+        """Return the rows under ``rule_alerts`` in the file (none when it is missing)."""
         def _read() -> list[dict[str, Any]]:
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -92,6 +95,7 @@ class JsonFileAlertStateStore:
         return await asyncio.to_thread(_read)
 
     async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
+        """Write ``rows`` to a temporary file and rename it over the file (atomic replace)."""
         def _write() -> None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + ".tmp")
@@ -237,7 +241,7 @@ class RuleManager:
     # ------------------------------------------------------------------ reading
 
     def groups(self) -> list[RuleGroup]:
-        """The running groups in load order."""
+        """Return the running groups in load order."""
         return list(self._groups)
 
     def alerts(self) -> list[Alert]:

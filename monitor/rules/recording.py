@@ -44,10 +44,11 @@ class RecordingRule:
 
     @property
     def kind(self) -> str:
+        """Return ``"recording"`` (the ``type`` of the rule in ``/api/v1/rules``)."""
         return "recording"
 
     def identity(self) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-        """What makes two rules 'the same' across reloads: name and labels."""
+        """Return what makes two rules 'the same' across reloads: name and labels."""
         return ("record", self.name, tuple(sorted(self.labels.items())))
 
     def eval(self, now: float, query: QueryFn) -> list[tuple[Labels, float]]:
@@ -77,5 +78,5 @@ class RecordingRule:
         return out
 
     def to_api(self) -> dict[str, Any]:
-        """The rule's part of Prometheus ``/api/v1/rules`` (without health/timing, added by the group)."""
+        """Return the rule's part of Prometheus ``/api/v1/rules`` (health/timing are added by the group)."""
         return {"type": "recording", "name": self.name, "query": self.expr, "labels": dict(self.labels)}

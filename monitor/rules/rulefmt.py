@@ -189,7 +189,8 @@ class _FileParser:
         line, col = _pos(node) if node is not None else (None, None)
         self.errors.append(RuleFileError(msg, file=self.path, line=line, column=col, **ctx))
 
-    def mapping(self, node: yaml.Node, allowed: tuple[str, ...], what: str, **ctx: Any) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    def mapping(self, node: yaml.Node, allowed: tuple[str, ...], what: str,
+                **ctx: Any) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """Return ``{key: (key_node, value_node)}``; report unknown and repeated keys."""
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         if not isinstance(node, yaml.MappingNode):
@@ -416,7 +417,8 @@ def load_rule_file(path: str | Path, *, require_severity: bool = True) -> tuple[
     return parse_rule_text(text, p, require_severity=require_severity)
 
 
-def load_rule_files(paths: Iterable[str | Path], *, require_severity: bool = True) -> tuple[list[RuleFileSpec], list[RuleFileError]]:
+def load_rule_files(paths: Iterable[str | Path], *,
+                    require_severity: bool = True) -> tuple[list[RuleFileSpec], list[RuleFileError]]:
     """Validate many files; return every spec and all errors of all files (nothing is partial)."""
     specs, errors = [], []
     for p in paths:

@@ -379,6 +379,7 @@ def _go_index(x: Any, *keys: Any) -> Any:
 
 
 def truth(x: Any) -> bool:
+    """Return the template truth of ``x`` (``if``/``with``: empty and zero values are false)."""
     return bool(x)
 
 
@@ -392,6 +393,7 @@ def field_of(x: Any, name: str) -> Any:
 
 
 def range_items(x: Any) -> list[Any]:
+    """Return what ``{{ range }}`` iterates: map values by sorted key, ``range(n)`` for a number."""
     if isinstance(x, Mapping):
         return [x[k] for k in sorted(x)]
     if isinstance(x, _NoValue) or x is None:
@@ -402,6 +404,7 @@ def range_items(x: Any) -> list[Any]:
 
 
 def range_pairs(x: Any) -> list[tuple[Any, Any]]:
+    """Return ``(key, value)`` pairs for ``{{ range $k, $v := x }}``: sorted map keys, else indices."""
     if isinstance(x, Mapping):
         return [(k, x[k]) for k in sorted(x)]
     return list(enumerate(range_items(x)))

@@ -55,10 +55,12 @@ from monitor.tsdb.store import SampleStore
 __all__ = ["run_test_files", "run_test_file", "expand_values", "parse_series"]
 
 _NUM = r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[Ii]nf|NaN|nan)"
-_VALUE_RE = re.compile(rf"^(?P<a>{_NUM})(?:(?P<op>[+-])(?P<b>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)x(?P<n>\d+)|x(?P<m>\d+))?$")
+_VALUE_RE = re.compile(rf"^(?P<a>{_NUM})"
+                       r"(?:(?P<op>[+-])(?P<b>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)x(?P<n>\d+)|x(?P<m>\d+))?$")
 _BLANK_RE = re.compile(r"^_(?:x(?P<n>\d+))?$")
 _SERIES_RE = re.compile(r"^\s*(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(?:\{(?P<labels>.*)\})?\s*$", re.S)
-_LABEL_RE = re.compile(r"""\s*(?P<k>[a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*(?P<v>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*(?:,|$)""")
+_LABEL_RE = re.compile(r"""\s*(?P<k>[a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"""
+                       r"""(?P<v>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*(?:,|$)""")
 
 
 #: The most points one series' ``values`` may expand to (``1+1x99999999999`` would exhaust memory).
@@ -217,7 +219,8 @@ def _run_group(ctx: _Ctx, tg: Mapping[str, Any]) -> list[str]:
     expr_tests = list(tg.get("promql_expr_test") or [])
     for a in alert_tests:
         if not a.get("alertname"):
-            return [f"an item under alert_rule_test misses required attribute alertname at eval_time {a.get('eval_time')}"]
+            return ["an item under alert_rule_test misses required attribute alertname "
+                    f"at eval_time {a.get('eval_time')}"]
     times = [_dur(a.get("eval_time", 0), "eval_time") for a in alert_tests]
     max_t = max(times + [_dur(e.get("eval_time", 0), "eval_time") for e in expr_tests] + [0.0])
     by_time: dict[float, list[Mapping[str, Any]]] = {}

@@ -1,4 +1,4 @@
-"""The state-store protocol: what survives a restart.
+r"""The state-store protocol: what survives a restart.
 
 Every alert transition, acknowledgement, escalation step and outgoing notification is written
 here *before* it takes effect (DESIGN.md, "Durable state"). Two backends implement it with one
@@ -12,7 +12,7 @@ Conventions for every method:
   in and is converted; times come back as ``float`` (or ``None``);
 * JSON values (labels, matchers, snapshots, payloads) go in as plain Python data and come back
   equal (dict key order aside);
-* rows come back as plain ``dict``\\ s with the column names as keys;
+* rows come back as plain ``dict``\ s with the column names as keys;
 * failures of the database raise :class:`~monitor.errors.StoreError`; looking up an id that
   does not exist where one is required raises :class:`~monitor.errors.NotFoundError`.
 

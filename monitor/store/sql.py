@@ -24,13 +24,18 @@ ACK_ACTIONS = ("ack", "unack", "resolve")
 class Conn(Protocol):
     """The three calls the shared queries need from a backend connection."""
 
-    async def execute(self, sql: str, *args: Any) -> None: ...
-    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
-    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+    async def execute(self, sql: str, *args: Any) -> None:
+        """Run ``sql`` with positional ``args`` (``$1``, ``$2``...), discarding any result."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        """Run ``sql`` and return every result row as a dict keyed by column name."""
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        """Run ``sql`` and return its first result row, or ``None`` when there is none."""
 
 
 def _one(row: Row | None) -> Row:
-    """The row of a statement that always returns one (``INSERT ... RETURNING``, ``COUNT``).
+    """Return the row of a statement that always returns one (``INSERT ... RETURNING``, ``COUNT``).
 
     :raises StoreError: the backend returned none (a broken backend, never a normal outcome).
     """

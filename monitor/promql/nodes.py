@@ -124,8 +124,9 @@ class Subquery(Node):
 
 @dataclass(eq=False)
 class Call(Node):
-    """A function call (``type`` is the function's return type); ``cache_key`` is its PromQL text when its result may be shared
-    between queries at the same time (see :func:`_cache_info`), ``names`` the metrics it reads."""
+    """A function call (``type`` is the function's return type); ``cache_key`` is its PromQL text
+    when its result may be shared between queries at the same time (see :func:`_cache_info`),
+    ``names`` the metrics it reads."""
 
     name: str
     args: list[Node]

@@ -10,7 +10,7 @@ summation (``kahanSumInc`` in ``promql/functions.go``).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
@@ -63,7 +63,7 @@ def group_keys(memos: GroupKeyMemo, node: n.Aggregate, labels: list[Labels]) -> 
     memo = memos.clause(node.without, frozenset(node.grouping))
     get = memo.get
     key = _grouping_key(node)
-    out = []
+    out: list[Labels] = []
     append = out.append
     for lb in labels:
         k = get(lb)
@@ -120,6 +120,7 @@ def aggregate(node: n.Aggregate, labels: list[Labels], values: list[float], para
     if op == "quantile":
         return [Sample(k, t, quantile(param, vals)) for k, vals in groups.items()]
     fn = _REDUCERS[op]
+    assert fn is not None  # "quantile", the only op without a reducer, is handled above
     return [Sample(k, t, fn(vals)) for k, vals in groups.items()]
 
 
@@ -201,7 +202,8 @@ def _stddev(vals: list[float]) -> float:
     return math.sqrt(_stdvar(vals))
 
 
-_REDUCERS = {
+# "quantile" has no reducer (it takes a parameter); it is listed as a supported op.
+_REDUCERS: dict[str, Callable[[list[float]], float] | None] = {
     "avg": _simple_avg,
     "min": _min,
     "max": _max,
@@ -227,7 +229,7 @@ def _topk(node: n.Aggregate, vec: list[Sample], param: float, t: int) -> list[Sa
     for s in vec:
         groups.setdefault(key(s.labels), []).append(s)
     top = node.op == "topk"
-    out = []
+    out: list[Sample] = []
     for members in groups.values():
         if top:
             ordered = sorted(members, key=lambda s: (s.v != s.v, -s.v if s.v == s.v else 0.0))

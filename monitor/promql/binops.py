@@ -138,16 +138,16 @@ def _vector_binop(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[
     if card == "one-to-many":
         lhs, rhs = rhs, lhs
     right: dict[tuple, Sample] = {}
-    for rs in rhs:
-        k = sig(rs.labels)
+    for r in rhs:
+        k = sig(r.labels)
         dup = right.get(k)
         if dup is not None:
             side = "left" if card == "one-to-many" else "right"
             raise QueryError(
                 f"found duplicate series for the match group {_fmt(k)} on the {side} hand-side of the "
-                f"operation: [{rs.labels}, {dup.labels}];many-to-many matching not allowed: "
+                f"operation: [{r.labels}, {dup.labels}];many-to-many matching not allowed: "
                 "matching labels must be unique on one side")
-        right[k] = rs
+        right[k] = r
     arith = ARITH.get(op)
     cmp = COMPARE.get(op)
     drop_name = op in _ARITHMETIC
@@ -165,6 +165,7 @@ def _vector_binop(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[
         if arith is not None:
             value, keep = arith(fl, fr), True
         else:
+            assert cmp is not None  # an operator is arithmetic or a comparison
             value, keep = fl, cmp(fl, fr)
         if return_bool:
             value = 1.0 if keep else 0.0

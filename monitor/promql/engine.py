@@ -152,7 +152,8 @@ class Engine:
         if (end_ms - start_ms) // step_ms > 11_000:
             raise QueryError("exceeded maximum resolution of 11,000 points per timeseries")
         if root.type not in (n.SCALAR, n.VECTOR):
-            raise QueryError(f"invalid expression type \"{root.type}\" for range query, must be scalar or instant vector")
+            raise QueryError(f"invalid expression type \"{root.type}\" for range query, "
+                             "must be scalar or instant vector")
         q = self._new_query(root, start_ms, end_ms)
         acc: dict[Labels, list[tuple[int, float]]] = {}
         empty = Labels()

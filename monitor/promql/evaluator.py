@@ -223,6 +223,7 @@ class Evaluator:
                     append(labels if keep_name else nameless)
                     append_v(v)
             return out_labels, out_values
+        assert isinstance(arg_node, n.MatrixSel)  # a memo is only made for a range selector
         sel = arg_node.vs
         values = memo.values
         missing: list[Labels] = []
@@ -343,7 +344,7 @@ class Evaluator:
             t = self.at_time(sel.at, t)
         ref = t - sel.offset
         oldest = ref - self.lookback
-        out = []
+        out: list[Sample] = []
         append = out.append
         for labels, _, ts, vs in self.series_of(sel, False):
             i = bisect_right(ts, ref) - 1
@@ -368,7 +369,7 @@ class Evaluator:
         """Range selection (``matrixIterSlice``): samples in ``[ref - range, ref]``."""
         sel = node.vs
         lo_t, ref = self.range_window(node, t)
-        out = []
+        out: list[tuple[Labels, Labels, Any, Any]] = []
         append = out.append
         for item in self.series_of(sel, True):
             ts = item[2]

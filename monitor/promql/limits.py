@@ -53,7 +53,7 @@ class QueryTimeoutError(QueryError):
 
 
 def subquery_steps(first: int, end: int, step: int) -> int:
-    """Number of evaluation steps ``first, first + step, ... <= end`` of a subquery (0 if none)."""
+    """Count the evaluation steps ``first, first + step, ... <= end`` of a subquery (0 if none)."""
     if step <= 0:
         raise QueryError("zero or negative subquery resolution step widths are not accepted")
     return 0 if end < first else (end - first) // step + 1

@@ -124,8 +124,9 @@ class Subquery(Node):
 
 @dataclass(eq=False)
 class Call(Node):
-    """A function call (``type`` is the function's return type); ``cache_key`` is its PromQL text when its result may be shared
-    between queries at the same time (see :func:`_cache_info`), ``names`` the metrics it reads."""
+    """A function call (``type`` is the function's return type); ``cache_key`` is its PromQL text
+    when its result may be shared between queries at the same time (see :func:`_cache_info`),
+    ``names`` the metrics it reads."""
 
     name: str
     args: list[Node]
@@ -335,12 +336,12 @@ def compile_expr(e: Any) -> Node:
         if inner.type != VECTOR:
             raise QueryError(f"expected type instant vector in aggregation expression, got {inner.type}")
         param = compile_expr(e.param) if e.param is not None else None
-        mod = e.modifier
+        agg_mod = e.modifier
         grouping: list[str] = []
         without = False
-        if mod is not None:
-            grouping = list(mod.labels)
-            without = mod.type == pp.AggModifierType.Without
+        if agg_mod is not None:
+            grouping = list(agg_mod.labels)
+            without = agg_mod.type == pp.AggModifierType.Without
         return _cache_info(Aggregate(op, inner, param, grouping, without), e)
     if isinstance(e, pp.BinaryExpr):
         op = str(e.op)

@@ -384,12 +384,12 @@ def _compare_instant(case: _Case, result: Any) -> str:
     assert isinstance(result, Vector)
     if any(lb is None for lb, _ in case.expected):
         return f"expected a scalar, got a vector of {len(result)}"
-    exp = {lb: (pos, vals[0]) for pos, (lb, vals) in enumerate(case.expected)}
-    if len(exp) != len(result):
+    by_labels = {lb: (pos, vals[0]) for pos, (lb, vals) in enumerate(case.expected)}
+    if len(by_labels) != len(result):
         got = ", ".join(f"{s.labels} {_fmt(s.v)}" for s in result[:10])
-        return f"expected {len(exp)} samples, got {len(result)}: [{got}]"
+        return f"expected {len(by_labels)} samples, got {len(result)}: [{got}]"
     for pos, s in enumerate(result):
-        e = exp.get(s.labels)
+        e = by_labels.get(s.labels)
         if e is None:
             return f"unexpected sample {s.labels} {_fmt(s.v)}"
         if case.kind == "eval_ordered" and e[0] != pos:

@@ -51,11 +51,11 @@ def bucket_quantile(phi: float, buckets: list[tuple[float, float]]) -> float:
         else:
             merged.append([ub, c])
     hi = -math.inf
-    for b in merged:
-        if b[1] > hi:
-            hi = b[1]
-        elif b[1] < hi:
-            b[1] = hi
+    for bucket in merged:
+        if bucket[1] > hi:
+            hi = bucket[1]
+        elif bucket[1] < hi:
+            bucket[1] = hi
     if len(merged) < 2:
         return math.nan
     observations = merged[-1][1]

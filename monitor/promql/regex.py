@@ -1,4 +1,4 @@
-"""Go RE2 regular-expression syntax translated to Python's ``re``.
+r"""Go RE2 regular-expression syntax translated to Python's ``re``.
 
 PromQL regular expressions (label matchers ``=~``/``!~``, ``label_replace``) are Go
 ``regexp`` (RE2) patterns, fully anchored by the caller. Most of them are valid Python patterns
@@ -6,7 +6,7 @@ with the same meaning; :func:`go_regex` rewrites the RE2 features Python's ``re`
 differently. Callers compile a pattern as written first and translate only when Python rejects
 it (``nodes._matcher``, ``functions._compile_regex``).
 
-Sources: Go ``regexp/syntax`` (flag groups scoped to the enclosing group, ``\\z``, POSIX
+Sources: Go ``regexp/syntax`` (flag groups scoped to the enclosing group, ``\z``, POSIX
 classes ``[[:alpha:]]``, the ``U`` ungreedy flag) and Python ``re`` (global inline flags only
 at the start of a pattern).
 """
@@ -22,8 +22,8 @@ _POSIX = {"alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7F", "blan
 
 
 def go_regex(pattern: str) -> str:
-    """Translate the RE2 (Go) regex features Python's ``re`` lacks: inline flags in the middle
-    of a pattern (``a(?i)b`` -> ``a(?i:b)``, scoped to the enclosing group), ``\\z`` and POSIX
+    r"""Translate the RE2 (Go) regex features Python's ``re`` lacks: inline flags in the middle
+    of a pattern (``a(?i)b`` -> ``a(?i:b)``, scoped to the enclosing group), ``\z`` and POSIX
     classes (``[[:alpha:]]``)."""
     out: list[str] = []
     pending: list[list[str]] = [[]]  # scoped-flag groups open, per group depth

@@ -59,7 +59,7 @@ class Daemon:
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.scheduler = Scheduler(self.metrics)
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
-        self.registry.register(ProbeCollector(self.probes))
+        self.registry.register(ProbeCollector(lambda: self.probes))
         self.scrapers: dict[str, Scraper] = {}
         self.last_scrape: dict[str, Any] = {}
         self._build_scrapers(config)

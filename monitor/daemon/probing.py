@@ -9,9 +9,10 @@ reporting gets a staleness marker, as Prometheus does for a vanished scrape seri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -67,8 +68,6 @@ class ProbeRunner:
 
     async def run_all(self) -> dict[str, ProbeResult]:
         """Run every probe once, concurrently; return ``{name: result}``."""
-        import asyncio
-
         names = list(self.settings)
         results = await asyncio.gather(*(self.run(n) for n in names))
         return dict(zip(names, results))
@@ -109,6 +108,17 @@ class ProbeRunner:
                 await p.close()
             except Exception:  # noqa: BLE001 - closing is best effort
                 log.exception("closing probe failed")
+
+
+def probe_job(runner: Callable[[], ProbeRunner], name: str) -> Callable[[], Awaitable[None]]:
+    """Return the scheduler job running probe ``name`` once on the current runner (a reload
+    replaces the runner). The job never raises; cancelled at shutdown, it just ends."""
+    async def job() -> None:
+        try:
+            await runner().run(name)
+        except asyncio.CancelledError:  # shutdown while the probe ran: not an error
+            log.debug("probe cancelled at shutdown", extra={"probe": name})
+    return job
 
 
 class ProbeCollector(Collector):

@@ -16,9 +16,11 @@ from prometheus_client import CollectorRegistry, ProcessCollector, disable_creat
 
 from monitor import __version__
 from monitor.config.model import Config
-from monitor.daemon.probing import ProbeCollector, ProbeRunner
-from monitor.daemon.scheduler import Scheduler
-from monitor.daemon.collectors import OnCallCollector, RuleCollector
+from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
+from monitor.daemon.health import health_document
+from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
+from monitor.daemon.scheduler import Scheduler, spread
+from monitor.daemon.scraping import ScrapeTargets
 from monitor.daemon import alerting_glue
 from monitor.daemon.leadership import Leadership
 from monitor.errors import ConfigError, ConfigErrors
@@ -26,7 +28,6 @@ from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
-from monitor.scrape import Scraper
 from monitor.store import open_store
 from monitor.tsdb.store import SampleStore
 
@@ -60,10 +61,10 @@ class Daemon:
         self.scheduler = Scheduler(self.metrics)
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
         self.registry.register(ProbeCollector(lambda: self.probes))
-        self.scrapers: dict[str, Scraper] = {}
-        self.last_scrape: dict[str, Any] = {}
-        self._build_scrapers(config)
-        self.engine = Engine(self.store, max_series=config.rules.query_max_series, max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
+        self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
+        self.scrape.configure(config.scrape)
+        self.engine = Engine(self.store, max_series=config.rules.query_max_series,
+                             max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
         self.rules = RuleManager(
             self.store, self.engine, external_labels=config.rules.external_labels,
             resolved_retention=config.rules.resolved_retention,
@@ -93,67 +94,17 @@ class Daemon:
         if self.alerting is not None:
             await self.alerting.ingest(alerts, source="rules")
 
-    def _build_scrapers(self, config: Config) -> None:
-        """(Re)build scrapers; an unchanged target keeps its scraper (and its staleness
-        tracking), a removed or changed one marks its series stale."""
-        old = self.scrapers
-        self.scrapers = {}
-        for t in config.scrape:
-            key = (t.url, t.timeout, tuple(sorted(t.labels.items())), t.honor_labels)
-            prev = old.pop(t.name, None)
-            if prev is not None and getattr(prev, "config_key", None) == key:
-                self.scrapers[t.name] = prev
-                continue
-            if prev is not None:
-                prev.stop()
-            scraper = Scraper(t.name, t.url, self.store, client=self.http, timeout=t.timeout,
-                              labels=t.labels, honor_labels=t.honor_labels)
-            scraper.config_key = key
-            self.scrapers[t.name] = scraper
-        for gone in old.values():
-            gone.stop()
-
     # -- jobs -------------------------------------------------------------------------------
 
     def _schedule(self) -> None:
         for name, s in self.probes.settings.items():
-            self.scheduler.add_interval_job(f"probe:{name}", self._probe_job(name), s.interval,
-                                            first_delay=_spread(name, s.interval))
+            self.scheduler.add_interval_job(f"probe:{name}", probe_job(lambda: self.probes, name), s.interval,
+                                            first_delay=spread(name, s.interval))
         for t in self.config.scrape:
-            self.scheduler.add_interval_job(f"scrape:{t.name}", self._scrape_job(t.name), t.interval,
-                                            first_delay=_spread(t.name, t.interval))
+            self.scheduler.add_interval_job(f"scrape:{t.name}", self.scrape.job(t.name), t.interval,
+                                            first_delay=spread(t.name, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
-
-    def _probe_job(self, name: str):
-        async def job() -> None:
-            try:
-                await self.probes.run(name)
-            except asyncio.CancelledError:  # shutdown while the probe ran: not an error
-                log.debug("probe cancelled at shutdown", extra={"probe": name})
-        return job
-
-    def _scrape_job(self, job_name: str):
-        async def job() -> None:
-            scraper = self.scrapers.get(job_name)
-            if scraper is None:
-                return
-            try:
-                result = await scraper.scrape_once()
-            except asyncio.CancelledError:  # shutdown while scraping: not an error
-                return
-            except Exception:  # noqa: BLE001 - a scrape bug must not stop the scheduler
-                log.exception("scrape crashed", extra={"job": job_name})
-                self.metrics.scrapes.labels(job_name, "failure").inc()
-                return
-            self.last_scrape[job_name] = result
-            self.metrics.scrapes.labels(job_name, "success" if result.up else "failure").inc()
-            if not result.up:
-                self.metrics.scrape_errors.labels(job_name, "failed").inc()
-                log.warning("scrape failed", extra={"job": job_name, "error": result.error})
-            if result.malformed_lines:
-                self.metrics.scrape_errors.labels(job_name, "malformed_line").inc(result.malformed_lines)
-        return job
 
     async def _gc_job(self) -> None:
         self.store.gc(int(time.time() * 1000))
@@ -161,10 +112,7 @@ class Daemon:
 
     def update_store_metrics(self) -> None:
         """Refresh the ``monitor_tsdb_*`` gauges from the store."""
-        self.metrics.tsdb_series.set(self.store.series_count)
-        self.metrics.tsdb_samples.set(self.store.sample_count)
-        self.metrics.tsdb_rejected_series.set(self.store.rejected_series_total)
-        self.metrics.tsdb_out_of_order.set(self.store.out_of_order_total)
+        update_store_gauges(self.metrics, self.store)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -182,7 +130,7 @@ class Daemon:
         self._schedule()
         self.scheduler.start()
         log.info("daemon started", extra={"version": __version__, "probes": len(self.probes.settings),
-                                          "scrape_targets": len(self.scrapers)})
+                                          "scrape_targets": len(self.scrape)})
 
     async def stop(self) -> None:
         """Stop scheduling and close shared resources."""
@@ -224,11 +172,11 @@ class Daemon:
         self.config = config
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
         self.probes.last.update({n: r for n, r in old.last.items() if n in self.probes.settings})
-        self._build_scrapers(config)
+        self.scrape.configure(config.scrape)
         for job_id in self.scheduler.job_ids():
             kind, _, name = job_id.partition(":")
             if (kind == "probe" and name not in self.probes.settings) or (
-                    kind == "scrape" and name not in self.scrapers):
+                    kind == "scrape" and name not in self.scrape):
                 self.scheduler.remove_job(job_id)
         if self.scheduler.running:
             self._schedule()
@@ -243,25 +191,7 @@ class Daemon:
     # -- status ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        """Return the daemon's own health in the guide's shape (``status``, ``timestamp``,
-        ``version``, ``checks``); ``status`` is ``healthy`` or ``degraded``."""
-        from datetime import datetime, timezone
-
-        checks = {
-            "scheduler": "healthy" if self.scheduler.running else "unhealthy",
-            "config": "healthy" if self.metrics.config_reload_ok._value.get() == 1 else "degraded",
-            "tsdb": "healthy" if self.store.series_count < self.store.max_series else "degraded",
-            "rules": "healthy" if all(st.health != "err" for g in self.rules.groups() for st in g.status)
-            else "degraded",
-        }
-        status = "healthy" if all(v == "healthy" for v in checks.values()) else "degraded"
-        checks["leader"] = self.leadership.is_leader  # informative: a follower is healthy too
-        return {"status": status, "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                "version": __version__, "checks": checks}
-
-
-def _spread(name: str, interval: float) -> float:
-    """A stable offset in [0, min(interval, 5 s)) for a job, so equal intervals do not fire together."""
-    import zlib
-
-    return (zlib.crc32(name.encode()) % 1000) / 1000 * min(interval, 5.0)
+        """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
+        return health_document(scheduler_running=self.scheduler.running,
+                               config_ok=self.metrics.config_reload_ok._value.get() == 1,  # noqa: SLF001
+                               store=self.store, rules=self.rules, is_leader=self.leadership.is_leader)

@@ -18,10 +18,11 @@ from pathlib import Path
 import uvicorn
 
 from monitor.api.app import create_app
+from monitor.api.deps import ReloadResult
 from monitor.config.loader import load_config
 from monitor.config.model import Config
 from monitor.config.secrets import secret_values
-from monitor.daemon.wiring import Daemon
+from monitor.daemon.wiring import Daemon, api_deps
 from monitor.errors import ConfigErrors
 from monitor.logging import add_secrets
 
@@ -47,33 +48,32 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     return warnings
 
 
-def reload_daemon(daemon: Daemon, path: str | Path, warnings: list[str] | None = None) -> list[str]:
-    """Reload ``path`` into ``daemon`` all-or-nothing.
+def reload_config(daemon: Daemon, path: str | Path) -> ReloadResult:
+    """Reload ``path`` into ``daemon`` all-or-nothing: the config file and every rule file it
+    names are validated first; on any error nothing changes.
 
     Settings only a restart applies (see :func:`restart_needed`) keep their running values;
-    each is logged as a WARNING and appended to ``warnings`` when given.
+    each is logged as a WARNING and returned in ``warnings``.
 
-    :return: the list of errors (empty on success). On errors the running config is kept.
+    :return: the errors (each logged; the running config is kept) or the warnings.
     """
     try:
         config = load_config(path)
-        errors = daemon.check_reload(config) if hasattr(daemon, "check_reload") else []
+        errors = daemon.check_reload(config)
     except ConfigErrors as e:
         errors = [str(err) for err in e.errors]
     if errors:
         daemon.metrics.config_reload_ok.set(0)
         for err in errors:
             log.error("reload rejected; previous configuration kept", extra={"error": err})
-        return errors
+        return ReloadResult(errors=errors)
     add_secrets(secret_values(config))
     needs_restart = restart_needed(daemon.config, config)
     daemon.reload(config)
     for warning in needs_restart:
         log.warning("reload: setting needs a restart", extra={"warning": warning})
-    if warnings is not None:
-        warnings.extend(needs_restart)
     log.info("configuration reloaded", extra={"file": str(path)})
-    return []
+    return ReloadResult(warnings=needs_restart)
 
 
 async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = None, port: int | None = None,
@@ -87,8 +87,10 @@ async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = N
     :param on_started: awaited once the daemon and server are up (the demo prints its banner).
     :return: the process exit code.
     """
-    daemon.config_path = Path(config_path)
-    app = create_app(daemon)
+    def reload() -> ReloadResult:
+        return reload_config(daemon, config_path)
+
+    app = create_app(api_deps(daemon, reload))
     server = _Server(uvicorn.Config(
         app, host=host or daemon.config.server.host, port=port or daemon.config.server.port,
         log_config=None, access_log=False, lifespan="off"))
@@ -106,7 +108,7 @@ async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = N
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
-    for sig, handler in ((signal.SIGHUP, lambda: reload_daemon(daemon, config_path)),
+    for sig, handler in ((signal.SIGHUP, reload),
                          (signal.SIGTERM, stop), (signal.SIGINT, stop)):
         try:
             loop.add_signal_handler(sig, handler)

@@ -1,4 +1,5 @@
-"""The composition root: build every part of the daemon from a validated ``Config``.
+"""The composition root: build every part of the daemon from a validated ``Config``, and the
+narrow interfaces the HTTP API gets instead of the daemon (:func:`api_deps`).
 
 Only this module creates the real shared resources (HTTP client, sample store, metrics
 registry, scheduler); every part receives them as constructor arguments (STYLE guideline 10).
@@ -9,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 
 from monitor import __version__
+from monitor.alerting.ports import AlertingPorts
+from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
 from monitor.daemon.health import health_document
@@ -88,11 +92,18 @@ class Daemon:
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
 
+    # -- alerting -----------------------------------------------------------------------------
+
+    def alerting_ports(self) -> AlertingPorts | None:
+        """Return the leader's alert pipeline as the API sees it, or ``None`` on a follower."""
+        return ports_of_service(self.alerting) if self.alerting is not None else None
+
     async def _on_alerts(self, alerts: list) -> None:
         """Receive the firing and newly resolved alerts of one group evaluation: hand them to
-        the alerting service (routing, mutes, outbox, escalation)."""
-        if self.alerting is not None:
-            await self.alerting.ingest(alerts, source="rules")
+        the alert pipeline (routing, mutes, outbox, escalation); a follower drops them."""
+        ports = self.alerting_ports()
+        if ports is not None:
+            await ports.intake.ingest(alerts, source="rules")
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -108,10 +119,6 @@ class Daemon:
 
     async def _gc_job(self) -> None:
         self.store.gc(int(time.time() * 1000))
-        self.update_store_metrics()
-
-    def update_store_metrics(self) -> None:
-        """Refresh the ``monitor_tsdb_*`` gauges from the store."""
         update_store_gauges(self.metrics, self.store)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -195,3 +202,27 @@ class Daemon:
         return health_document(scheduler_running=self.scheduler.running,
                                config_ok=self.metrics.config_reload_ok._value.get() == 1,  # noqa: SLF001
                                store=self.store, rules=self.rules, is_leader=self.leadership.is_leader)
+
+
+def ports_of_service(service: Any) -> AlertingPorts:
+    """Present a running ``monitor.alerting.service.AlertService`` as the API's
+    :class:`AlertingPorts` (it implements every port itself).
+
+    Transitional: once leadership hands over :class:`AlertingPorts` (``on_change``), this goes.
+    """
+    return AlertingPorts(intake=service, views=service, acks=service, silences=service, clock=service.clock)
+
+
+def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
+    """Build what the HTTP API reads from ``daemon``.
+
+    :param reload: reloads the configuration file (the lifecycle's, shared with SIGHUP).
+    """
+    return ApiDeps(
+        process=ProcessDeps(health=daemon.health,
+                            metrics=MetricsExposition(daemon.registry,
+                                                      lambda: update_store_gauges(daemon.metrics, daemon.store)),
+                            reload=reload),
+        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.engine),
+        alerting=AlertingDeps(ports=daemon.alerting_ports, settings=lambda: daemon.config.api),
+    )

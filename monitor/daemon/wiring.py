@@ -8,9 +8,10 @@ registry, scheduler); every part receives them as constructor arguments (STYLE g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -20,13 +21,13 @@ from monitor import __version__
 from monitor.alerting.ports import AlertingPorts
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
+from monitor.daemon import alerting_glue
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
 from monitor.daemon.health import health_document
+from monitor.daemon.leadership import Leadership
 from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
-from monitor.daemon import alerting_glue
-from monitor.daemon.leadership import Leadership
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
@@ -45,9 +46,13 @@ class Daemon:
     """One codebook-monitor process: probes and scrapes feed the sample store, the rule manager
     evaluates rules over it, and (on the leader) the alert service routes, escalates and sends.
 
-    Lifecycle: ``await start()`` then ``await stop()``; ``check_reload(config)`` then
-    ``reload(config)`` swap probes, scrape targets, rules and receivers in place (samples and
-    alert state are kept).
+    Lifecycle: ``await start(stack)`` pushes the close of each part it starts onto ``stack``
+    (state store, HTTP client, probes, leadership and alerting, rule evaluation, scheduler), so
+    closing the stack shuts down in reverse order, and a start that fails half-way leaves on the
+    stack exactly what it started. Without a stack, ``start()`` keeps its own and ``stop()``
+    closes it. ``check_reload(config)`` then ``reload(config)`` swap probes, scrape targets,
+    rules and receivers in place (samples and alert state are kept); the lifecycle
+    (:mod:`monitor.daemon.lifecycle`) reads the file and decides.
 
     :param config: the validated configuration.
     :param registry: the Prometheus registry for ``/metrics`` (a fresh one by default).
@@ -55,7 +60,6 @@ class Daemon:
 
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None) -> None:
         self.config = config
-        self.started_at = time.time()
         # ``*_created`` series double every counter for no reader's benefit (process-wide switch).
         disable_created_metrics()
         self.registry = registry or CollectorRegistry()
@@ -80,15 +84,17 @@ class Daemon:
         self.registry.register(RuleCollector(self.rules))
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
-        self.state = None
-        self.alerting = None  # monitor.alerting.service.AlertService, built in start()
-        self.outbox = None  # monitor.notify.outbox.OutboxWorker
-        self.integrations: dict = {}
+        self.state: Any = None  # the state store, opened by start()
+        # Set by Leadership while this replica leads (None on a follower):
+        self.alerting: Any = None  # monitor.alerting.service.AlertService
+        self.outbox: Any = None  # monitor.notify.outbox.OutboxWorker
+        self.integrations: dict[str, list[Any]] = {}
         self.notify_metrics = alerting_glue.notify_metrics(self.registry)
-        self.leadership = Leadership(self)  # sets alerting/outbox/integrations while leading
+        self.leadership = Leadership(self)
         self.metrics.leader.set(0)
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self._own_stack: contextlib.AsyncExitStack | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._config_ok = True
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
 
@@ -98,7 +104,7 @@ class Daemon:
         """Return the leader's alert pipeline as the API sees it, or ``None`` on a follower."""
         return ports_of_service(self.alerting) if self.alerting is not None else None
 
-    async def _on_alerts(self, alerts: list) -> None:
+    async def _on_alerts(self, alerts: list[Any]) -> None:
         """Receive the firing and newly resolved alerts of one group evaluation: hand them to
         the alert pipeline (routing, mutes, outbox, escalation); a follower drops them."""
         ports = self.alerting_ports()
@@ -123,39 +129,75 @@ class Daemon:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, stack: contextlib.AsyncExitStack | None = None) -> None:
         """Open the state store, try for the leadership (the leader starts alerting: see
         :mod:`monitor.daemon.leadership`), start rule evaluation, schedule every probe, scrape
-        and housekeeping job, and start the scheduler.
+        and housekeeping job, and start the scheduler; push each part's close onto ``stack``.
 
+        :param stack: where the closes go (the lifecycle's); ``None``: a stack of the daemon's
+            own, closed by :meth:`stop` (or at once, when the start fails).
         :raises StoreError: the state store cannot be opened.
+        :raises ValueError: a job cannot be scheduled.
         """
+        if stack is not None:
+            await self._start(stack)
+            return
+        self._own_stack = contextlib.AsyncExitStack()
+        try:
+            await self._start(self._own_stack)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Close what :meth:`start` started without a stack, in reverse order (no-op otherwise)."""
+        stack, self._own_stack = self._own_stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        stack.callback(log.info, "daemon stopped")
         self.state = await open_store(self.config.state)
+        stack.push_async_callback(self._close_state)
         self.rules.state_store = self.state
+        stack.push_async_callback(self.http.aclose)
+        stack.push_async_callback(self._close_probes)
+        stack.push_async_callback(self._drain_background)  # closes a reload left running
         await self.leadership.check()
-        self._tasks.append(asyncio.create_task(self.rules.run(), name="rules"))
+        stack.push_async_callback(self._stop_alerting)
+        rules_task = asyncio.create_task(self.rules.run(), name="rules")
+        stack.push_async_callback(_cancel, rules_task)
+        stack.callback(self.scheduler.shutdown)
         self._schedule()
         self.scheduler.start()
         log.info("daemon started", extra={"version": __version__, "probes": len(self.probes.settings),
                                           "scrape_targets": len(self.scrape)})
 
-    async def stop(self) -> None:
-        """Stop scheduling and close shared resources."""
-        self.scheduler.shutdown()
-        self._stop.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.leadership.stop()
-        if self.state is not None:
-            try:
-                await self.rules.persist()
-            finally:
-                await self.state.close()
-        await alerting_glue.close_integrations(self.integrations)
+    async def _close_state(self) -> None:
+        """Save the rule alerts' state, then close the store (last: every other part may use it)."""
+        try:
+            await self.rules.persist()
+        finally:
+            await self.state.close()
+
+    async def _close_probes(self) -> None:
+        """Close the running probes (the ones of the latest reload)."""
         await self.probes.close()
-        await self.http.aclose()
-        log.info("daemon stopped")
+
+    async def _drain_background(self) -> None:
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _stop_alerting(self) -> None:
+        await self.leadership.stop()
+        await alerting_glue.close_integrations(self.integrations)
+
+    def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` without waiting for it (kept referenced until done; awaited at shutdown)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- reload -------------------------------------------------------------------------------
 
     def check_reload(self, config: Config) -> list[str]:
         """Validate what ``config`` would load beyond the config file itself (its rule files).
@@ -187,21 +229,32 @@ class Daemon:
                 self.scheduler.remove_job(job_id)
         if self.scheduler.running:
             self._schedule()
-        asyncio.get_running_loop().create_task(old.close())
+        self._in_background(old.close())
         if self.alerting is not None:
             old_integrations = self.integrations
             self.integrations = alerting_glue.swap_config(self.alerting, self.outbox, config, self.notify_metrics)
-            asyncio.get_running_loop().create_task(alerting_glue.close_integrations(old_integrations))
+            self._in_background(alerting_glue.close_integrations(old_integrations))
+        self._config_ok = True
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
+
+    def reload_rejected(self) -> None:
+        """Record a rejected reload: ``monitor_config_last_reload_successful 0`` and ``/health``
+        config ``degraded`` until a reload succeeds (the running configuration is unchanged)."""
+        self._config_ok = False
+        self.metrics.config_reload_ok.set(0)
 
     # -- status ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
-        return health_document(scheduler_running=self.scheduler.running,
-                               config_ok=self.metrics.config_reload_ok._value.get() == 1,  # noqa: SLF001
+        return health_document(scheduler_running=self.scheduler.running, config_ok=self._config_ok,
                                store=self.store, rules=self.rules, is_leader=self.leadership.is_leader)
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def ports_of_service(service: Any) -> AlertingPorts:

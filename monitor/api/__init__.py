@@ -1,1 +1,1 @@
-"""monitor.api"""
+"""The HTTP API of the daemon (see :mod:`monitor.api.app`)."""

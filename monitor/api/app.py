@@ -1,57 +1,45 @@
-"""The daemon's HTTP API: an ASGI app (Starlette) built around a running ``Daemon``.
+"""The daemon's HTTP API: an ASGI app (Starlette) over the narrow interfaces of
+:mod:`monitor.api.deps`, never over the daemon itself.
 
-Routes: ``GET /health`` (guide shape, 200 healthy / 503 degraded), ``GET /metrics``
-(Prometheus text format), ``GET /api/v1/probes``, and the resources of the modules in this
-package. Every handler turns bad input into a JSON error, never a crash.
+One module per resource, each with module-level handlers and a ``ROUTES`` list:
+
+* :mod:`~monitor.api.management` — ``/health``, ``/metrics``, ``/-/healthy``, ``/-/ready``, ``/-/reload``
+* :mod:`~monitor.api.probes` — ``/api/v1/probes``
+* :mod:`~monitor.api.rules`, :mod:`~monitor.api.query` — Prometheus's rule and query API
+* :mod:`~monitor.api.alerts`, :mod:`~monitor.api.intake`, :mod:`~monitor.api.silences`,
+  :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
+
+Handlers read their dependencies from ``request.app.state`` (``deps``: the :class:`ApiDeps`;
+``credentials``: the :class:`~monitor.api.auth.Credentials` built from its settings accessor).
+Every handler turns bad input into a JSON error, never a crash.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
-from monitor.api import alerting as alerting_api
-from monitor.api import probes as probes_api
-from monitor.api import rules as rules_api
-
-if TYPE_CHECKING:
-    from monitor.daemon.wiring import Daemon
+from monitor.api import alerts, intake, links, management, probes, query, rules, silences, slack
+from monitor.api.auth import Credentials
+from monitor.api.bodies import ApiError, api_error_handler
+from monitor.api.deps import ApiDeps
 
 
-def create_app(daemon: "Daemon") -> Starlette:
-    """Build the ASGI app serving ``daemon``.
+def create_app(deps: ApiDeps) -> Starlette:
+    """Build the ASGI app serving ``deps``; routes of a group left ``None`` are not mounted.
 
-    :param daemon: the running daemon whose state the routes read.
-    :return: a Starlette application.
+    :param deps: what the routes read (built by the composition root, :mod:`monitor.daemon.wiring`).
+    :return: a Starlette application; ``app.state.deps`` is ``deps``.
     """
-
-    async def health(request: Request) -> JSONResponse:
-        body = daemon.health()
-        return JSONResponse(body, status_code=200 if body["status"] == "healthy" else 503)
-
-    async def metrics(request: Request) -> Response:
-        daemon.update_store_metrics()
-        return Response(generate_latest(daemon.registry), media_type=CONTENT_TYPE_LATEST)
-
-    async def healthy(request: Request) -> Response:
-        return Response("OK\n", media_type="text/plain")
-
-    routes = [
-        Route("/health", health),
-        Route("/metrics", metrics),
-        Route("/-/healthy", healthy),
-        Route("/-/ready", healthy),
-        *probes_api.routes(daemon),
-        *rules_api.routes(daemon),
-        *alerting_api.routes(daemon),
-    ]
-    for extra in getattr(daemon, "api_routes", lambda: [])():
-        routes.append(extra)
-    app = Starlette(routes=routes)
-    app.state.daemon = daemon
+    routes: list[BaseRoute] = [*management.PROBE_ROUTES]
+    if deps.process is not None:
+        routes += management.ROUTES
+    if deps.queries is not None:
+        routes += [*probes.ROUTES, *rules.ROUTES, *query.ROUTES]
+    if deps.alerting is not None:
+        routes += [*alerts.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
+    app = Starlette(routes=routes, exception_handlers={ApiError: api_error_handler})
+    app.state.deps = deps
+    if deps.alerting is not None:
+        app.state.credentials = Credentials(deps.alerting.settings)
     return app

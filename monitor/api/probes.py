@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from monitor.api.deps import query_deps
 from probes.base import ProbeResult
-
-if TYPE_CHECKING:
-    from monitor.daemon.wiring import Daemon
 
 
 def result_json(result: ProbeResult) -> dict[str, Any]:
@@ -28,21 +26,20 @@ def result_json(result: ProbeResult) -> dict[str, Any]:
     }
 
 
-def routes(daemon: "Daemon") -> list[Route]:
-    """Return the probe routes bound to ``daemon``."""
+async def list_probes(request: Request) -> JSONResponse:
+    """``GET /api/v1/probes``: every configured probe with its settings, last result and recent history."""
+    runner = query_deps(request).probes()
+    data = []
+    for name, s in runner.settings.items():
+        last = runner.last.get(name)
+        data.append({
+            "name": name, "kind": s.kind, "target": s.target(),
+            "interval_seconds": s.interval, "timeout_seconds": s.timeout,
+            "last": result_json(last) if last else None,
+            "history": [{"success": r.success, "error": r.error, "duration_seconds": round(r.duration_seconds, 6)}
+                        for r in runner.history.get(name, ())],
+        })
+    return JSONResponse({"status": "success", "data": data})
 
-    async def list_probes(request: Request) -> JSONResponse:
-        runner = daemon.probes
-        data = []
-        for name, s in runner.settings.items():
-            last = runner.last.get(name)
-            data.append({
-                "name": name, "kind": s.kind, "target": s.target(),
-                "interval_seconds": s.interval, "timeout_seconds": s.timeout,
-                "last": result_json(last) if last else None,
-                "history": [{"success": r.success, "error": r.error, "duration_seconds": round(r.duration_seconds, 6)}
-                            for r in runner.history.get(name, ())],
-            })
-        return JSONResponse({"status": "success", "data": data})
 
-    return [Route("/api/v1/probes", list_probes)]
+ROUTES = [Route("/api/v1/probes", list_probes)]

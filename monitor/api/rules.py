@@ -1,184 +1,38 @@
-"""Prometheus-shaped rule and query API: ``GET /api/v1/alerts``, ``GET /api/v1/rules``,
-``GET|POST /api/v1/query``, ``GET|POST /api/v1/query_range`` and ``POST /-/reload``.
+"""Prometheus's rule API: ``GET /api/v1/alerts`` and ``GET /api/v1/rules`` (``?type=alert|record``).
 
-Response envelopes, value encoding (``[<unix seconds>, "<value>"]``) and error types
-(``bad_data`` 400, ``execution`` 422 for too many samples, ``timeout`` 503) follow Prometheus
-``web/api/v1/api.go`` (``returnAPIError``). Queries run under the engine's limits
-(``rules.query_max_samples``, ``rules.query_timeout``; see :mod:`monitor.promql.limits`).
+Envelopes and error types as Prometheus ``web/api/v1/api.go`` (see :mod:`monitor.api.query`).
 """
 
 from __future__ import annotations
-
-import math
-import time
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from monitor.errors import QueryError
-from monitor.promql.limits import QueryTimeoutError, TooManySamplesError
-from monitor.promql.value import Matrix, Scalar, String, Vector
-from model.duration import parse_duration
-from model.timestamps import MAX_TIME, parse_api_time
-
-if TYPE_CHECKING:
-    from monitor.daemon.wiring import Daemon
-
-#: Most points a range query may return per series (Prometheus: 11,000).
-MAX_POINTS = 11_000
+from monitor.api.deps import query_deps
+from monitor.api.query import error
 
 
-def format_sample_value(v: float) -> str:
-    """Format a value as Prometheus's API does (``strconv.FormatFloat(v, 'f', -1, 64)``)."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if v.is_integer() and abs(v) < 1e21:
-        return str(int(v))
-    return format(Decimal(repr(v)), "f")
+async def alerts(request: Request) -> JSONResponse:
+    """``GET /api/v1/alerts``: pending and firing rule alerts."""
+    return JSONResponse({"status": "success", "data": query_deps(request).rules.alerts_api()})
 
 
-def parse_step(text: str | None) -> float:
-    """Parse a range-query step: seconds (``15``) or a duration (``15s``).
-
-    :raises ValueError: missing, unparsable or not positive.
-    """
-    if not text:
-        raise ValueError("missing step")
-    try:
-        step = float(text)
-    except ValueError:
-        step = parse_duration(text)
-    if step != step or step in (math.inf, -math.inf):
-        raise ValueError(f'cannot parse "{text}" to a valid duration')
-    if step > MAX_TIME:
-        raise ValueError(f'cannot parse "{text}" to a valid duration. It overflows int64')
-    if step <= 0:
-        raise ValueError("zero or negative query resolution step widths are not accepted. "
-                         "Try a positive integer")
-    return step
+async def rules(request: Request) -> JSONResponse:
+    """``GET /api/v1/rules``: every rule group; ``type=alert`` or ``type=record`` keeps one kind."""
+    kind = request.query_params.get("type", "").lower()
+    if kind not in ("", "alert", "record"):
+        return error("bad_data", f'invalid parameter "type": invalid rule type "{kind}" '
+                                 '(not supported value; use "alert" or "record")', 400)
+    data = query_deps(request).rules.to_api()
+    if kind:
+        want = "alerting" if kind == "alert" else "recording"
+        for g in data["groups"]:
+            g["rules"] = [r for r in g["rules"] if r["type"] == want]
+    return JSONResponse({"status": "success", "data": data})
 
 
-def _metric(labels) -> dict[str, str]:
-    return dict(labels)
-
-
-def result_json(value: Any) -> dict[str, Any]:
-    """Encode a PromQL result as Prometheus's ``data`` object (``resultType`` + ``result``)."""
-    if isinstance(value, Vector):
-        return {"resultType": "vector", "result": [
-            {"metric": _metric(s.labels), "value": [s.t / 1000, format_sample_value(s.v)]} for s in value]}
-    if isinstance(value, Matrix):
-        return {"resultType": "matrix", "result": [
-            {"metric": _metric(s.labels), "values": [[t / 1000, format_sample_value(v)] for t, v in s.points]}
-            for s in value]}
-    if isinstance(value, Scalar):
-        return {"resultType": "scalar", "result": [value.t / 1000, format_sample_value(value.v)]}
-    if isinstance(value, String):
-        return {"resultType": "string", "result": [value.t / 1000, value.v]}
-    raise TypeError(f"unexpected result {type(value).__name__}")
-
-
-def error(kind: str, message: str, status: int) -> JSONResponse:
-    """A Prometheus API error envelope."""
-    return JSONResponse({"status": "error", "errorType": kind, "error": message}, status_code=status)
-
-
-def query_error(e: QueryError) -> JSONResponse:
-    """Answer a failed query as Prometheus's ``returnAPIError`` does."""
-    if isinstance(e, TooManySamplesError):
-        return error("execution", str(e), 422)
-    if isinstance(e, QueryTimeoutError):
-        return error("timeout", str(e), 503)
-    return error("bad_data", str(e), 400)
-
-
-async def _params(request: Request) -> dict[str, str]:
-    params = dict(request.query_params)
-    if request.method == "POST":
-        form = await request.form()
-        params.update({k: str(v) for k, v in form.items()})
-    return params
-
-
-def routes(daemon: "Daemon") -> list[Route]:
-    """Return the rule, alert, query and reload routes bound to ``daemon``."""
-
-    async def alerts(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "success", "data": daemon.rules.alerts_api()})
-
-    async def rules(request: Request) -> JSONResponse:
-        kind = request.query_params.get("type", "").lower()
-        if kind not in ("", "alert", "record"):
-            return error("bad_data", f'invalid parameter "type": invalid rule type "{kind}" '
-                                     '(not supported value; use "alert" or "record")', 400)
-        data = daemon.rules.to_api()
-        if kind:
-            want = "alerting" if kind == "alert" else "recording"
-            for g in data["groups"]:
-                g["rules"] = [r for r in g["rules"] if r["type"] == want]
-        return JSONResponse({"status": "success", "data": data})
-
-    async def query(request: Request) -> JSONResponse:
-        p = await _params(request)
-        if not p.get("query"):
-            return error("bad_data", "invalid parameter \"query\": missing query", 400)
-        try:
-            t = parse_api_time(p.get("time"), time.time())
-        except ValueError as e:
-            return error("bad_data", f'invalid parameter "time": {e}', 400)
-        try:
-            value = daemon.engine.instant_query(p["query"], int(t * 1000))
-        except QueryError as e:
-            return query_error(e)
-        return JSONResponse({"status": "success", "data": result_json(value)})
-
-    async def query_range(request: Request) -> JSONResponse:
-        p = await _params(request)
-        if not p.get("query"):
-            return error("bad_data", "invalid parameter \"query\": missing query", 400)
-        try:
-            name = "start"
-            start = parse_api_time(p.get("start") or None, math.nan)
-            name = "end"
-            end = parse_api_time(p.get("end") or None, math.nan)
-            name = "step"
-            step = parse_step(p.get("step"))
-        except ValueError as e:
-            return error("bad_data", f'invalid parameter "{name}": {e}', 400)
-        if math.isnan(start) or math.isnan(end):
-            return error("bad_data", "start and end are required", 400)
-        if end < start:
-            return error("bad_data", "end timestamp must not be before start time", 400)
-        if (end - start) / step > MAX_POINTS:
-            return error("bad_data", "exceeded maximum resolution of 11,000 points per timeseries. "
-                                     "Try decreasing the query resolution (?step=XX)", 400)
-        try:
-            value = daemon.engine.range_query(p["query"], int(start * 1000), int(end * 1000), int(step * 1000))
-        except QueryError as e:
-            return query_error(e)
-        return JSONResponse({"status": "success", "data": result_json(value)})
-
-    async def reload(request: Request) -> JSONResponse:
-        from monitor.daemon.lifecycle import reload_daemon
-
-        warnings: list[str] = []
-        errors = reload_daemon(daemon, daemon.config_path, warnings)
-        if errors:
-            return JSONResponse({"status": "error", "errorType": "bad_data",
-                                 "error": "reload failed; previous configuration and rules kept",
-                                 "errors": errors}, status_code=400)
-        # Settings only a restart applies (server.host/port, state) are named here and logged.
-        return JSONResponse({"status": "success", "warnings": warnings} if warnings else {"status": "success"})
-
-    return [
-        Route("/api/v1/alerts", alerts),
-        Route("/api/v1/rules", rules),
-        Route("/api/v1/query", query, methods=["GET", "POST"]),
-        Route("/api/v1/query_range", query_range, methods=["GET", "POST"]),
-        Route("/-/reload", reload, methods=["POST", "PUT"]),
-    ]
+ROUTES = [
+    Route("/api/v1/alerts", alerts),
+    Route("/api/v1/rules", rules),
+]

@@ -1,1 +1,1 @@
-"""monitor.daemon"""
+"""The composition root: wiring (:mod:`~monitor.daemon.wiring`) and lifecycle of the daemon process."""

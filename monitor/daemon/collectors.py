@@ -1,5 +1,6 @@
 """Collectors that read the daemon's state at scrape time for ``/metrics``: rule evaluation
-(``ALERTS``, ``ALERTS_FOR_STATE``, ``monitor_rule_*``) and who is on call (``monitor_oncall``).
+(``ALERTS``, ``ALERTS_FOR_STATE``, ``monitor_rule_*``) and who is on call (``monitor_oncall``);
+and the sample store's gauges (``monitor_tsdb_*``), refreshed before each rendering.
 
 ``ALERTS{alertname, alertstate, <alert labels>} 1`` and ``ALERTS_FOR_STATE{alertname,
 <alert labels>} <active_at seconds>`` are the series Prometheus writes for every pending and
@@ -17,7 +18,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from monitor.escalation.schedule import OnCallLookup
+from monitor.metrics import Metrics
 from monitor.rules.manager import RuleManager
+from monitor.tsdb.store import SampleStore
 from model.labels import METRIC_NAME
 
 
@@ -28,6 +31,7 @@ class RuleCollector(Collector):
         self._manager = manager
 
     def collect(self) -> Iterator[Metric]:
+        """Yield ``ALERTS``, ``ALERTS_FOR_STATE`` and the ``monitor_rule_*`` families."""
         by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
         for group in self._manager.groups():
             for rule in group.rules:
@@ -80,6 +84,7 @@ class OnCallCollector(Collector):
         self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
+        """Yield ``monitor_oncall``."""
         fam = GaugeMetricFamily("monitor_oncall", "1 for the person on call now in each schedule.",
                                 labels=["schedule", "person"])
         lookup = self._lookup()
@@ -90,3 +95,12 @@ class OnCallCollector(Collector):
                 if person is not None:
                     fam.add_metric([name, person], 1.0)
         yield fam
+
+
+def update_store_gauges(metrics: Metrics, store: SampleStore) -> None:
+    """Set the ``monitor_tsdb_*`` gauges (series, samples, rejected series, out-of-order samples)
+    from ``store``."""
+    metrics.tsdb_series.set(store.series_count)
+    metrics.tsdb_samples.set(store.sample_count)
+    metrics.tsdb_rejected_series.set(store.rejected_series_total)
+    metrics.tsdb_out_of_order.set(store.out_of_order_total)

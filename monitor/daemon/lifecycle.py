@@ -1,9 +1,14 @@
-"""Start-up, reload and shutdown of the daemon process.
+"""Start-up, reload and shutdown of the daemon process (:class:`Lifecycle`).
 
-Order: load and validate config -> logging -> parts -> scheduler -> HTTP server. SIGHUP and
-``POST /-/reload`` reload all-or-nothing: a bad file is logged with every error and the running
-configuration stays (``monitor_config_last_reload_successful 0``). SIGTERM / SIGINT stop the HTTP
-server, then the scheduler, then close shared resources.
+Start-up pushes the close of each part onto one :class:`~contextlib.AsyncExitStack` as it starts
+it: signal handlers, state store, HTTP client, probes, leadership and alerting, rule evaluation,
+scheduler (see :meth:`Daemon.start <monitor.daemon.wiring.Daemon.start>`), then the HTTP server
+runs. SIGTERM / SIGINT end the server; closing the stack then stops the rest in reverse order.
+A start that fails stops exactly what had started and :meth:`Lifecycle.serve` returns 1.
+
+SIGHUP and ``POST /-/reload`` call the same :meth:`Lifecycle.reload` (:func:`reload_config`):
+all-or-nothing; a bad file is logged with every error and the running configuration stays
+(``monitor_config_last_reload_successful 0``).
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
 
 from monitor.api.app import create_app
+from monitor.api.deps import ReloadResult
 from monitor.config.loader import load_config
 from monitor.config.model import Config
 from monitor.config.secrets import secret_values
-from monitor.daemon.wiring import Daemon
+from monitor.daemon.wiring import Daemon, api_deps
 from monitor.errors import ConfigErrors
 from monitor.logging import add_secrets
 
@@ -47,109 +53,139 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     return warnings
 
 
-def reload_daemon(daemon: Daemon, path: str | Path, warnings: list[str] | None = None) -> list[str]:
-    """Reload ``path`` into ``daemon`` all-or-nothing.
+def reload_config(daemon: Daemon, path: str | Path) -> ReloadResult:
+    """Reload ``path`` into ``daemon`` all-or-nothing: the config file and every rule file it
+    names are validated first; on any error nothing changes.
 
     Settings only a restart applies (see :func:`restart_needed`) keep their running values;
-    each is logged as a WARNING and appended to ``warnings`` when given.
+    each is logged as a WARNING and returned in ``warnings``.
 
-    :return: the list of errors (empty on success). On errors the running config is kept.
+    :return: the errors (each logged; the running config is kept) or the warnings.
     """
     try:
         config = load_config(path)
-        errors = daemon.check_reload(config) if hasattr(daemon, "check_reload") else []
+        errors = daemon.check_reload(config)
     except ConfigErrors as e:
         errors = [str(err) for err in e.errors]
     if errors:
-        daemon.metrics.config_reload_ok.set(0)
+        daemon.reload_rejected()
         for err in errors:
             log.error("reload rejected; previous configuration kept", extra={"error": err})
-        return errors
+        return ReloadResult(errors=errors)
     add_secrets(secret_values(config))
     needs_restart = restart_needed(daemon.config, config)
     daemon.reload(config)
     for warning in needs_restart:
         log.warning("reload: setting needs a restart", extra={"warning": warning})
-    if warnings is not None:
-        warnings.extend(needs_restart)
     log.info("configuration reloaded", extra={"file": str(path)})
-    return []
+    return ReloadResult(warnings=needs_restart)
 
 
-async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = None, port: int | None = None,
-                on_started: Callable[[Daemon], Awaitable[None]] | None = None) -> int:
-    """Run ``daemon`` with its HTTP server until SIGTERM/SIGINT.
+class Lifecycle:
+    """Serve one daemon with its HTTP API until SIGTERM/SIGINT; reload it on SIGHUP.
 
     :param daemon: a built, not yet started daemon.
-    :param config_path: the file SIGHUP and ``POST /-/reload`` reload.
-    :param host: listen address (default from config).
-    :param port: listen port (default from config).
+    :param config_path: the file :meth:`reload` reads.
+    :param host: listen address (default ``server.host``).
+    :param port: listen port (default ``server.port``).
     :param on_started: awaited once the daemon and server are up (the demo prints its banner).
-    :return: the process exit code.
+
+    :ivar server: the HTTP server (``started`` once it listens).
+
+    Example (what ``codebook-monitor run`` does)::
+
+        exit_code = await Lifecycle(Daemon(config), "monitor.yaml").serve()
     """
-    daemon.config_path = Path(config_path)
-    app = create_app(daemon)
-    server = _Server(uvicorn.Config(
-        app, host=host or daemon.config.server.host, port=port or daemon.config.server.port,
-        log_config=None, access_log=False, lifespan="off"))
-    daemon.server = server
-    loop = asyncio.get_running_loop()
 
-    def stop() -> None:
+    def __init__(self, daemon: Daemon, config_path: str | Path, *, host: str | None = None,
+                 port: int | None = None, on_started: Callable[[Daemon], Awaitable[None]] | None = None) -> None:
+        self.daemon = daemon
+        self.config_path = Path(config_path)
+        self._on_started = on_started
+        app = create_app(api_deps(daemon, self.reload))
+        self.server = _Server(uvicorn.Config(
+            app, host=host or daemon.config.server.host, port=port or daemon.config.server.port,
+            log_config=None, access_log=False, lifespan="off"))
+
+    def reload(self) -> ReloadResult:
+        """Reload the config file into the running daemon (``POST /-/reload`` and SIGHUP)."""
+        return reload_config(self.daemon, self.config_path)
+
+    def stop(self) -> None:
+        """Ask the server to stop; :meth:`serve` then shuts everything down and returns."""
         log.info("stopping")
-        server.should_exit = True
+        self.server.should_exit = True
 
-    def remove_signal_handlers() -> None:
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+    async def serve(self) -> int:
+        """Start the daemon, serve until stopped, shut down in reverse start order.
+
+        :return: the process exit code: 0 after a clean stop, 1 when the start failed or the
+            server never listened.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            self._handle_signals(stack)
             try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
+                await self.daemon.start(stack)
+            except Exception as exc:  # noqa: BLE001 - any start failure: undo what started, exit 1
+                log.error("daemon failed to start", extra={"error": f"{type(exc).__name__}: {exc}"})
+                # Stop what did start (the state store above all: aiosqlite's worker thread is not
+                # a daemon thread; left open, the process would never exit).
+                try:
+                    await stack.aclose()
+                except Exception as stop_exc:  # noqa: BLE001 - already failing; report and go on
+                    log.error("cleanup after the failed start failed",
+                              extra={"error": f"{type(stop_exc).__name__}: {stop_exc}"})
+                return 1
+            announcer = asyncio.create_task(self._announce())
+            stack.callback(announcer.cancel)
+            # The server starts last and stops first: serve() returns once it has stopped.
+            await self.server.serve()
+        return 0 if self.server.started else 1
+
+    def _handle_signals(self, stack: contextlib.AsyncExitStack) -> None:
+        """Install SIGHUP (reload), SIGTERM and SIGINT (stop); their removal goes on ``stack``."""
+        loop = asyncio.get_running_loop()
+        handlers = ((signal.SIGHUP, self.reload), (signal.SIGTERM, self.stop), (signal.SIGINT, self.stop))
+        for sig, handler in handlers:
+            try:
+                loop.add_signal_handler(sig, handler)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
                 pass
 
-    for sig, handler in ((signal.SIGHUP, lambda: reload_daemon(daemon, config_path)),
-                         (signal.SIGTERM, stop), (signal.SIGINT, stop)):
-        try:
-            loop.add_signal_handler(sig, handler)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
-            pass
-    try:
-        await daemon.start()
-    except Exception as exc:  # noqa: BLE001 - any start failure: undo what started, exit 1
-        log.error("daemon failed to start", extra={"error": f"{type(exc).__name__}: {exc}"})
-        # Stop what did start: the state store (aiosqlite's worker thread is not a daemon
-        # thread: left open, the process would never exit), the HTTP client, the tasks.
-        try:
-            await daemon.stop()
-        except Exception as stop_exc:  # noqa: BLE001 - already failing; report and go on
-            log.error("cleanup after the failed start failed",
-                      extra={"error": f"{type(stop_exc).__name__}: {stop_exc}"})
-        remove_signal_handlers()
-        return 1
+        def remove() -> None:
+            for sig, _ in handlers:
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
 
-    async def announce() -> None:
+        stack.callback(remove)
+
+    async def _announce(self) -> None:
+        server = self.server
         while not server.started:
             if server.should_exit:
                 return
             await asyncio.sleep(0.05)
         log.info("listening", extra={"url": f"http://{server.config.host}:{server.config.port}"})
-        if on_started:
-            await on_started(daemon)
+        if self._on_started:
+            await self._on_started(self.daemon)
 
-    announcer = asyncio.create_task(announce())
-    try:
-        await server.serve()
-    finally:
-        announcer.cancel()
-        await daemon.stop()
-        remove_signal_handlers()
-    return 0 if server.started else 1
+
+async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = None, port: int | None = None,
+                on_started: Callable[[Daemon], Awaitable[None]] | None = None) -> int:
+    """Run ``daemon`` with its HTTP server until SIGTERM/SIGINT (see :class:`Lifecycle`).
+
+    :return: the process exit code.
+    """
+    return await Lifecycle(daemon, config_path, host=host, port=port, on_started=on_started).serve()
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server without its own signal handling: uvicorn re-raises a caught SIGTERM
     once ``serve()`` returns, which would kill the process before the daemon's orderly
-    shutdown (final state save, store close). :func:`serve` owns the signals instead."""
+    shutdown (final state save, store close). :class:`Lifecycle` owns the signals instead."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # noqa: D401 - uvicorn hook
+    def capture_signals(self) -> Iterator[None]:  # noqa: D401 - uvicorn hook
         yield

@@ -9,10 +9,10 @@ reporting gets a staleness marker, as Prometheus does for a vanished scrape seri
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -68,8 +68,6 @@ class ProbeRunner:
 
     async def run_all(self) -> dict[str, ProbeResult]:
         """Run every probe once, concurrently; return ``{name: result}``."""
-        import asyncio
-
         names = list(self.settings)
         results = await asyncio.gather(*(self.run(n) for n in names))
         return dict(zip(names, results))
@@ -112,23 +110,38 @@ class ProbeRunner:
                 log.exception("closing probe failed")
 
 
+def probe_job(runner: Callable[[], ProbeRunner], name: str) -> Callable[[], Awaitable[None]]:
+    """Return the scheduler job running probe ``name`` once on the current runner (a reload
+    replaces the runner). The job never raises; cancelled at shutdown, it just ends."""
+    async def job() -> None:
+        try:
+            await runner().run(name)
+        except asyncio.CancelledError:  # shutdown while the probe ran: not an error
+            log.debug("probe cancelled at shutdown", extra={"probe": name})
+    return job
+
+
 class ProbeCollector(Collector):
     """Export the last result of every probe as gauges (``probe_success``, ``probe_*``).
 
     Each metric name becomes one family; each sample keeps exactly its own labels.
+
+    :param runner: returns the running :class:`ProbeRunner` (a reload replaces it).
     """
 
-    def __init__(self, runner: ProbeRunner, clock=time.time) -> None:
+    def __init__(self, runner: Callable[[], ProbeRunner]) -> None:
         self._runner = runner
 
     def collect(self) -> Iterator[Metric]:
+        """Yield one gauge family per metric name the probes reported last."""
+        runner = self._runner()
         by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
         helps: dict[str, str] = {}
-        for name, result in list(self._runner.last.items()):
-            base = self._runner.base_labels(name)
+        for name, result in list(runner.last.items()):
+            base = runner.base_labels(name)
             for sample in result.samples:
                 by_name.setdefault(sample.name, []).append(({**sample.labels, **base}, sample.value))
-                helps.setdefault(sample.name, self._runner.help_for(name, sample.name))
+                helps.setdefault(sample.name, runner.help_for(name, sample.name))
         for metric, rows in by_name.items():
             fam = Metric(metric, helps[metric], "gauge")
             for labels, value in rows:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
@@ -73,7 +74,7 @@ class Scheduler:
     @property
     def running(self) -> bool:
         """Whether the scheduler is started."""
-        return self._sched.running
+        return bool(self._sched.running)
 
     def start(self) -> None:
         """Start the scheduler on the running event loop."""
@@ -99,3 +100,9 @@ class Scheduler:
             self.overlaps[event.job_id] = self.overlaps.get(event.job_id, 0) + 1
             self._metrics.scheduler_overlaps.labels(event.job_id).inc()
             log.warning("job still running; this run is skipped", extra={"job": event.job_id})
+
+
+def spread(name: str, interval: float) -> float:
+    """Return a stable first delay in seconds, in [0, min(interval, 5 s)), for job ``name``, so
+    jobs of equal intervals do not all fire together (the same name always gets the same delay)."""
+    return (zlib.crc32(name.encode()) % 1000) / 1000 * min(interval, 5.0)

@@ -1,4 +1,5 @@
-"""The composition root: build every part of the daemon from a validated ``Config``.
+"""The composition root: build every part of the daemon from a validated ``Config``, and the
+narrow interfaces the HTTP API gets instead of the daemon (:func:`api_deps`).
 
 Only this module creates the real shared resources (HTTP client, sample store, metrics
 registry, scheduler); every part receives them as constructor arguments (STYLE guideline 10).
@@ -7,26 +8,31 @@ registry, scheduler); every part receives them as constructor arguments (STYLE g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 
 from monitor import __version__
+from monitor.alerting.ports import AlertingPorts
+from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
-from monitor.daemon.probing import ProbeCollector, ProbeRunner
-from monitor.daemon.scheduler import Scheduler
-from monitor.daemon.collectors import OnCallCollector, RuleCollector
 from monitor.daemon import alerting_glue
+from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
+from monitor.daemon.health import health_document
 from monitor.daemon.leadership import Leadership
+from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
+from monitor.daemon.scheduler import Scheduler, spread
+from monitor.daemon.scraping import ScrapeTargets
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
-from monitor.scrape import Scraper
 from monitor.store import open_store
 from monitor.tsdb.store import SampleStore
 
@@ -40,9 +46,13 @@ class Daemon:
     """One codebook-monitor process: probes and scrapes feed the sample store, the rule manager
     evaluates rules over it, and (on the leader) the alert service routes, escalates and sends.
 
-    Lifecycle: ``await start()`` then ``await stop()``; ``check_reload(config)`` then
-    ``reload(config)`` swap probes, scrape targets, rules and receivers in place (samples and
-    alert state are kept).
+    Lifecycle: ``await start(stack)`` pushes the close of each part it starts onto ``stack``
+    (state store, HTTP client, probes, leadership and alerting, rule evaluation, scheduler), so
+    closing the stack shuts down in reverse order, and a start that fails half-way leaves on the
+    stack exactly what it started. Without a stack, ``start()`` keeps its own and ``stop()``
+    closes it. ``check_reload(config)`` then ``reload(config)`` swap probes, scrape targets,
+    rules and receivers in place (samples and alert state are kept); the lifecycle
+    (:mod:`monitor.daemon.lifecycle`) reads the file and decides.
 
     :param config: the validated configuration.
     :param registry: the Prometheus registry for ``/metrics`` (a fresh one by default).
@@ -50,7 +60,6 @@ class Daemon:
 
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None) -> None:
         self.config = config
-        self.started_at = time.time()
         # ``*_created`` series double every counter for no reader's benefit (process-wide switch).
         disable_created_metrics()
         self.registry = registry or CollectorRegistry()
@@ -59,11 +68,11 @@ class Daemon:
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.scheduler = Scheduler(self.metrics)
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
-        self.registry.register(ProbeCollector(self.probes))
-        self.scrapers: dict[str, Scraper] = {}
-        self.last_scrape: dict[str, Any] = {}
-        self._build_scrapers(config)
-        self.engine = Engine(self.store, max_series=config.rules.query_max_series, max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
+        self.registry.register(ProbeCollector(lambda: self.probes))
+        self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
+        self.scrape.configure(config.scrape)
+        self.engine = Engine(self.store, max_series=config.rules.query_max_series,
+                             max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
         self.rules = RuleManager(
             self.store, self.engine, external_labels=config.rules.external_labels,
             resolved_retention=config.rules.resolved_retention,
@@ -75,132 +84,120 @@ class Daemon:
         self.registry.register(RuleCollector(self.rules))
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
-        self.state = None
-        self.alerting = None  # monitor.alerting.service.AlertService, built in start()
-        self.outbox = None  # monitor.notify.outbox.OutboxWorker
-        self.integrations: dict = {}
+        self.state: Any = None  # the state store, opened by start()
+        # Set by Leadership while this replica leads (None on a follower):
+        self.alerting: Any = None  # monitor.alerting.service.AlertService
+        self.outbox: Any = None  # monitor.notify.outbox.OutboxWorker
+        self.integrations: dict[str, list[Any]] = {}
         self.notify_metrics = alerting_glue.notify_metrics(self.registry)
-        self.leadership = Leadership(self)  # sets alerting/outbox/integrations while leading
+        self.leadership = Leadership(self)
         self.metrics.leader.set(0)
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self._own_stack: contextlib.AsyncExitStack | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._config_ok = True
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
 
-    async def _on_alerts(self, alerts: list) -> None:
-        """Receive the firing and newly resolved alerts of one group evaluation: hand them to
-        the alerting service (routing, mutes, outbox, escalation)."""
-        if self.alerting is not None:
-            await self.alerting.ingest(alerts, source="rules")
+    # -- alerting -----------------------------------------------------------------------------
 
-    def _build_scrapers(self, config: Config) -> None:
-        """(Re)build scrapers; an unchanged target keeps its scraper (and its staleness
-        tracking), a removed or changed one marks its series stale."""
-        old = self.scrapers
-        self.scrapers = {}
-        for t in config.scrape:
-            key = (t.url, t.timeout, tuple(sorted(t.labels.items())), t.honor_labels)
-            prev = old.pop(t.name, None)
-            if prev is not None and getattr(prev, "config_key", None) == key:
-                self.scrapers[t.name] = prev
-                continue
-            if prev is not None:
-                prev.stop()
-            scraper = Scraper(t.name, t.url, self.store, client=self.http, timeout=t.timeout,
-                              labels=t.labels, honor_labels=t.honor_labels)
-            scraper.config_key = key
-            self.scrapers[t.name] = scraper
-        for gone in old.values():
-            gone.stop()
+    def alerting_ports(self) -> AlertingPorts | None:
+        """Return the leader's alert pipeline as the API sees it, or ``None`` on a follower."""
+        return ports_of_service(self.alerting) if self.alerting is not None else None
+
+    async def _on_alerts(self, alerts: list[Any]) -> None:
+        """Receive the firing and newly resolved alerts of one group evaluation: hand them to
+        the alert pipeline (routing, mutes, outbox, escalation); a follower drops them."""
+        ports = self.alerting_ports()
+        if ports is not None:
+            await ports.intake.ingest(alerts, source="rules")
 
     # -- jobs -------------------------------------------------------------------------------
 
     def _schedule(self) -> None:
         for name, s in self.probes.settings.items():
-            self.scheduler.add_interval_job(f"probe:{name}", self._probe_job(name), s.interval,
-                                            first_delay=_spread(name, s.interval))
+            self.scheduler.add_interval_job(f"probe:{name}", probe_job(lambda: self.probes, name), s.interval,
+                                            first_delay=spread(name, s.interval))
         for t in self.config.scrape:
-            self.scheduler.add_interval_job(f"scrape:{t.name}", self._scrape_job(t.name), t.interval,
-                                            first_delay=_spread(t.name, t.interval))
+            self.scheduler.add_interval_job(f"scrape:{t.name}", self.scrape.job(t.name), t.interval,
+                                            first_delay=spread(t.name, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
 
-    def _probe_job(self, name: str):
-        async def job() -> None:
-            try:
-                await self.probes.run(name)
-            except asyncio.CancelledError:  # shutdown while the probe ran: not an error
-                log.debug("probe cancelled at shutdown", extra={"probe": name})
-        return job
-
-    def _scrape_job(self, job_name: str):
-        async def job() -> None:
-            scraper = self.scrapers.get(job_name)
-            if scraper is None:
-                return
-            try:
-                result = await scraper.scrape_once()
-            except asyncio.CancelledError:  # shutdown while scraping: not an error
-                return
-            except Exception:  # noqa: BLE001 - a scrape bug must not stop the scheduler
-                log.exception("scrape crashed", extra={"job": job_name})
-                self.metrics.scrapes.labels(job_name, "failure").inc()
-                return
-            self.last_scrape[job_name] = result
-            self.metrics.scrapes.labels(job_name, "success" if result.up else "failure").inc()
-            if not result.up:
-                self.metrics.scrape_errors.labels(job_name, "failed").inc()
-                log.warning("scrape failed", extra={"job": job_name, "error": result.error})
-            if result.malformed_lines:
-                self.metrics.scrape_errors.labels(job_name, "malformed_line").inc(result.malformed_lines)
-        return job
-
     async def _gc_job(self) -> None:
         self.store.gc(int(time.time() * 1000))
-        self.update_store_metrics()
-
-    def update_store_metrics(self) -> None:
-        """Refresh the ``monitor_tsdb_*`` gauges from the store."""
-        self.metrics.tsdb_series.set(self.store.series_count)
-        self.metrics.tsdb_samples.set(self.store.sample_count)
-        self.metrics.tsdb_rejected_series.set(self.store.rejected_series_total)
-        self.metrics.tsdb_out_of_order.set(self.store.out_of_order_total)
+        update_store_gauges(self.metrics, self.store)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, stack: contextlib.AsyncExitStack | None = None) -> None:
         """Open the state store, try for the leadership (the leader starts alerting: see
         :mod:`monitor.daemon.leadership`), start rule evaluation, schedule every probe, scrape
-        and housekeeping job, and start the scheduler.
+        and housekeeping job, and start the scheduler; push each part's close onto ``stack``.
 
+        :param stack: where the closes go (the lifecycle's); ``None``: a stack of the daemon's
+            own, closed by :meth:`stop` (or at once, when the start fails).
         :raises StoreError: the state store cannot be opened.
+        :raises ValueError: a job cannot be scheduled.
         """
+        if stack is not None:
+            await self._start(stack)
+            return
+        self._own_stack = contextlib.AsyncExitStack()
+        try:
+            await self._start(self._own_stack)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Close what :meth:`start` started without a stack, in reverse order (no-op otherwise)."""
+        stack, self._own_stack = self._own_stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        stack.callback(log.info, "daemon stopped")
         self.state = await open_store(self.config.state)
+        stack.push_async_callback(self._close_state)
         self.rules.state_store = self.state
+        stack.push_async_callback(self.http.aclose)
+        stack.push_async_callback(self._close_probes)
+        stack.push_async_callback(self._drain_background)  # closes a reload left running
         await self.leadership.check()
-        self._tasks.append(asyncio.create_task(self.rules.run(), name="rules"))
+        stack.push_async_callback(self._stop_alerting)
+        rules_task = asyncio.create_task(self.rules.run(), name="rules")
+        stack.push_async_callback(_cancel, rules_task)
+        stack.callback(self.scheduler.shutdown)
         self._schedule()
         self.scheduler.start()
         log.info("daemon started", extra={"version": __version__, "probes": len(self.probes.settings),
-                                          "scrape_targets": len(self.scrapers)})
+                                          "scrape_targets": len(self.scrape)})
 
-    async def stop(self) -> None:
-        """Stop scheduling and close shared resources."""
-        self.scheduler.shutdown()
-        self._stop.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.leadership.stop()
-        if self.state is not None:
-            try:
-                await self.rules.persist()
-            finally:
-                await self.state.close()
-        await alerting_glue.close_integrations(self.integrations)
+    async def _close_state(self) -> None:
+        """Save the rule alerts' state, then close the store (last: every other part may use it)."""
+        try:
+            await self.rules.persist()
+        finally:
+            await self.state.close()
+
+    async def _close_probes(self) -> None:
+        """Close the running probes (the ones of the latest reload)."""
         await self.probes.close()
-        await self.http.aclose()
-        log.info("daemon stopped")
+
+    async def _drain_background(self) -> None:
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _stop_alerting(self) -> None:
+        await self.leadership.stop()
+        await alerting_glue.close_integrations(self.integrations)
+
+    def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` without waiting for it (kept referenced until done; awaited at shutdown)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- reload -------------------------------------------------------------------------------
 
     def check_reload(self, config: Config) -> list[str]:
         """Validate what ``config`` would load beyond the config file itself (its rule files).
@@ -224,44 +221,61 @@ class Daemon:
         self.config = config
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
         self.probes.last.update({n: r for n, r in old.last.items() if n in self.probes.settings})
-        self._build_scrapers(config)
+        self.scrape.configure(config.scrape)
         for job_id in self.scheduler.job_ids():
             kind, _, name = job_id.partition(":")
             if (kind == "probe" and name not in self.probes.settings) or (
-                    kind == "scrape" and name not in self.scrapers):
+                    kind == "scrape" and name not in self.scrape):
                 self.scheduler.remove_job(job_id)
         if self.scheduler.running:
             self._schedule()
-        asyncio.get_running_loop().create_task(old.close())
+        self._in_background(old.close())
         if self.alerting is not None:
             old_integrations = self.integrations
             self.integrations = alerting_glue.swap_config(self.alerting, self.outbox, config, self.notify_metrics)
-            asyncio.get_running_loop().create_task(alerting_glue.close_integrations(old_integrations))
+            self._in_background(alerting_glue.close_integrations(old_integrations))
+        self._config_ok = True
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
+
+    def reload_rejected(self) -> None:
+        """Record a rejected reload: ``monitor_config_last_reload_successful 0`` and ``/health``
+        config ``degraded`` until a reload succeeds (the running configuration is unchanged)."""
+        self._config_ok = False
+        self.metrics.config_reload_ok.set(0)
 
     # -- status ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        """Return the daemon's own health in the guide's shape (``status``, ``timestamp``,
-        ``version``, ``checks``); ``status`` is ``healthy`` or ``degraded``."""
-        from datetime import datetime, timezone
-
-        checks = {
-            "scheduler": "healthy" if self.scheduler.running else "unhealthy",
-            "config": "healthy" if self.metrics.config_reload_ok._value.get() == 1 else "degraded",
-            "tsdb": "healthy" if self.store.series_count < self.store.max_series else "degraded",
-            "rules": "healthy" if all(st.health != "err" for g in self.rules.groups() for st in g.status)
-            else "degraded",
-        }
-        status = "healthy" if all(v == "healthy" for v in checks.values()) else "degraded"
-        checks["leader"] = self.leadership.is_leader  # informative: a follower is healthy too
-        return {"status": status, "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-                "version": __version__, "checks": checks}
+        """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
+        return health_document(scheduler_running=self.scheduler.running, config_ok=self._config_ok,
+                               store=self.store, rules=self.rules, is_leader=self.leadership.is_leader)
 
 
-def _spread(name: str, interval: float) -> float:
-    """A stable offset in [0, min(interval, 5 s)) for a job, so equal intervals do not fire together."""
-    import zlib
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
-    return (zlib.crc32(name.encode()) % 1000) / 1000 * min(interval, 5.0)
+
+def ports_of_service(service: Any) -> AlertingPorts:
+    """Present a running ``monitor.alerting.service.AlertService`` as the API's
+    :class:`AlertingPorts` (it implements every port itself).
+
+    Transitional: once leadership hands over :class:`AlertingPorts` (``on_change``), this goes.
+    """
+    return AlertingPorts(intake=service, views=service, acks=service, silences=service, clock=service.clock)
+
+
+def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
+    """Build what the HTTP API reads from ``daemon``.
+
+    :param reload: reloads the configuration file (the lifecycle's, shared with SIGHUP).
+    """
+    return ApiDeps(
+        process=ProcessDeps(health=daemon.health,
+                            metrics=MetricsExposition(daemon.registry,
+                                                      lambda: update_store_gauges(daemon.metrics, daemon.store)),
+                            reload=reload),
+        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.engine),
+        alerting=AlertingDeps(ports=daemon.alerting_ports, settings=lambda: daemon.config.api),
+    )

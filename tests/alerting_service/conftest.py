@@ -187,8 +187,8 @@ def resolved_rule_alert(alert, at: float):
 class ApiServer:
     """The daemon's ASGI app on a real uvicorn server on 127.0.0.1 (port chosen by the OS)."""
 
-    def __init__(self, host_obj) -> None:
-        self.host_obj = host_obj
+    def __init__(self, deps) -> None:
+        self.deps = deps
         self.server = None
         self.task = None
         self.url = ""
@@ -198,7 +198,7 @@ class ApiServer:
 
         from monitor.api.app import create_app
 
-        app = create_app(self.host_obj)
+        app = create_app(self.deps)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                                     access_log=False, lifespan="off"))
         self.task = asyncio.create_task(self.server.serve())
@@ -215,9 +215,12 @@ class ApiServer:
 
 @pytest.fixture
 async def api(harness):
-    """A real HTTP server serving the API over the harness's service (``api.url``)."""
+    """A real HTTP server serving the alerting API over the harness's service (``api.url``)."""
+    from monitor.api.deps import AlertingDeps, ApiDeps
+    from monitor.daemon.wiring import ports_of_service
+
     await harness.new_service()
-    host = SimpleNamespace(config=harness.config, alerting=harness.service, registry=harness.registry)
-    async with ApiServer(host) as srv:
-        srv.host = host
+    deps = ApiDeps(alerting=AlertingDeps(ports=lambda: ports_of_service(harness.service),
+                                         settings=lambda: harness.config.api))
+    async with ApiServer(deps) as srv:
         yield srv

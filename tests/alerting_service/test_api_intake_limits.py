@@ -9,7 +9,7 @@ import json
 import httpx
 
 from monitor.alerting.intake import MAX_ALERTS, MAX_VALUE_LENGTH, IntakeTooLarge, parse_v2_alerts, parse_webhook
-from monitor.api.alerting import MAX_BODY_BYTES
+from monitor.api.bodies import MAX_BODY_BYTES
 
 NOW = 1_700_000_000.0
 

@@ -213,3 +213,18 @@ async def test_scrape_with_malformed_lines_keeps_the_good_series(tmp_path):
             r = await d.query("queue_depth")
             assert [s["value"][1] for s in r.json()["data"]["result"]] == ["3"]
             assert target.hits["/metrics"] >= 1
+
+
+async def test_metrics_follow_the_probes_of_a_reload(tmp_path):
+    probe = "probes:\n  - {{name: disk, kind: disk, paths: [{path}], interval: 1s, timeout: 1s}}\n"
+    cfg = write_config(tmp_path, probe.format(path="/"))
+    async with run_daemon(cfg) as d:
+        async def success_is(value: float):
+            return metric_values(await d.metrics(), "probe_success", probe="disk") == [value]
+
+        await eventually(lambda: success_is(1.0), what="probe_success 1 before the reload")
+        cfg.write_text(cfg.read_text().replace("paths: [/]", f"paths: [{tmp_path / 'gone'}]"))
+        r = await d.post("/-/reload")
+        assert r.status_code == 200, r.text
+        await eventually(lambda: success_is(0.0), what="probe_success 0 from the reloaded probe")
+        assert d.daemon.probes.last["disk"].error

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config.loader import load_config
-from monitor.daemon.lifecycle import serve
+from monitor.daemon.lifecycle import Lifecycle
 from monitor.daemon.scheduler import MAX_INTERVAL, Scheduler
 from monitor.daemon.wiring import Daemon
 from monitor.metrics import Metrics
@@ -119,10 +119,11 @@ async def test_start_failure_stops_what_started_and_serve_returns_1(tmp_path, ca
     config.probes[0].interval = 1e20
     before = _non_daemon_threads()
     daemon = Daemon(config)
+    lifecycle = Lifecycle(daemon, path, host="127.0.0.1")
     with caplog.at_level(logging.ERROR, logger="monitor.daemon"):
-        code = await asyncio.wait_for(serve(daemon, path, host="127.0.0.1"), 60)
+        code = await asyncio.wait_for(lifecycle.serve(), 60)
     assert code == 1
-    assert getattr(daemon, "server").started is False
+    assert lifecycle.server.started is False
     assert daemon.http.is_closed
     assert daemon.state is not None and daemon.state._db is None  # noqa: SLF001 - the store was closed
     assert not daemon.scheduler.running

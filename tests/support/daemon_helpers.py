@@ -1,4 +1,4 @@
-"""Helpers for the daemon tests: the real daemon served in-process by ``serve()`` on a free
+"""Helpers for the daemon tests: the real daemon served in-process by its ``Lifecycle`` on a free
 port, small real servers on 127.0.0.1, and polling helpers (no timing assertions).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from monitor.config.loader import load_config
-from monitor.daemon.lifecycle import serve
+from monitor.daemon.lifecycle import Lifecycle
 from monitor.daemon.wiring import Daemon
 
 HEALTH_DOC = {"status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "1.0.0",
@@ -40,7 +40,7 @@ def write_config(tmp_path: Path, body: str, name: str = "monitor.yaml") -> Path:
 
 @dataclass
 class Running:
-    """A daemon served by ``serve()`` in this event loop."""
+    """A daemon served by its ``Lifecycle`` in this event loop."""
 
     daemon: Daemon
     task: asyncio.Task
@@ -64,13 +64,14 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def run_daemon(config_path: Path, startup_timeout: float = 30.0) -> AsyncIterator[Running]:
-    """Build a :class:`Daemon` from ``config_path`` and serve it with the real ``serve()``."""
+    """Build a :class:`Daemon` from ``config_path`` and serve it with the real ``Lifecycle.serve()``."""
     daemon = Daemon(load_config(config_path))
-    task = asyncio.create_task(serve(daemon, config_path, host="127.0.0.1"))
+    lifecycle = Lifecycle(daemon, config_path, host="127.0.0.1")
+    task = asyncio.create_task(lifecycle.serve())
     deadline = time.monotonic() + startup_timeout
+    server = lifecycle.server
     while True:
-        server = getattr(daemon, "server", None)
-        if server is not None and server.started:
+        if server.started:
             break
         if task.done():
             task.result()

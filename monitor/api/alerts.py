@@ -1,0 +1,83 @@
+"""Alerts held by the alert pipeline: acknowledge, unacknowledge, resolve, timeline, list.
+
+* ``POST /api/v1/alerts/{fingerprint}/ack`` | ``/unack`` | ``/resolve`` — bearer token; optional
+  JSON ``{"comment": "..."}`` (ack and resolve); 200 ``{"status": "success", "data": <escalation
+  status>}``, 400 bad body, 401, 404 unknown alert. The audit source is ``api:<client>``, or
+  ``cli:<client>`` when the request carries ``X-Monitor-Client: cli...``.
+* ``GET /api/v1/alerts/{fingerprint}/timeline`` — the escalation timeline, oldest first.
+* ``GET /api/v2/alerts`` — alerts in Alertmanager's ``gettableAlerts`` shape (muted ones marked).
+
+Every route answers 503 on a follower (no alert pipeline runs there).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from monitor.api.auth import bearer_actor
+from monitor.api.bodies import client_host, error_response, json_object
+from monitor.api.deps import running_ports
+from monitor.errors import NotFoundError
+
+
+async def _act(request: Request, action: str) -> Response:
+    ports = running_ports(request)
+    actor = bearer_actor(request)
+    fp = request.path_params["fingerprint"]
+    try:
+        body = await json_object(request)
+    except ValueError as exc:
+        return error_response(400, f"bad body: {exc}")
+    via = "cli" if request.headers.get("x-monitor-client", "").startswith("cli") else "api"
+    source = f"{via}:{client_host(request)}"
+    try:
+        if action == "ack":
+            res = await ports.acks.acknowledge(fp, actor, source, comment=str(body.get("comment", "")))
+        elif action == "unack":
+            res = await ports.acks.unacknowledge(fp, actor, source)
+        else:
+            res = await ports.acks.resolve(fp, actor, source, comment=str(body.get("comment", "")))
+    except NotFoundError as exc:
+        return error_response(404, str(exc))
+    return JSONResponse({"status": "success", "data": res})
+
+
+async def acknowledge(request: Request) -> Response:
+    """``POST /api/v1/alerts/{fingerprint}/ack``: stop the escalation."""
+    return await _act(request, "ack")
+
+
+async def unacknowledge(request: Request) -> Response:
+    """``POST /api/v1/alerts/{fingerprint}/unack``: restart the escalation from its first step."""
+    return await _act(request, "unack")
+
+
+async def resolve(request: Request) -> Response:
+    """``POST /api/v1/alerts/{fingerprint}/resolve``: resolve by hand."""
+    return await _act(request, "resolve")
+
+
+async def timeline(request: Request) -> Response:
+    """``GET /api/v1/alerts/{fingerprint}/timeline``."""
+    ports = running_ports(request)
+    try:
+        rows = await ports.views.timeline(request.path_params["fingerprint"])
+    except NotFoundError as exc:
+        return error_response(404, str(exc))
+    return JSONResponse({"status": "success", "data": rows})
+
+
+async def list_alerts(request: Request) -> Response:
+    """``GET /api/v2/alerts``."""
+    return JSONResponse(running_ports(request).views.alerts_api())
+
+
+ROUTES = [
+    Route("/api/v1/alerts/{fingerprint}/ack", acknowledge, methods=["POST"]),
+    Route("/api/v1/alerts/{fingerprint}/unack", unacknowledge, methods=["POST"]),
+    Route("/api/v1/alerts/{fingerprint}/resolve", resolve, methods=["POST"]),
+    Route("/api/v1/alerts/{fingerprint}/timeline", timeline, methods=["GET"]),
+    Route("/api/v2/alerts", list_alerts, methods=["GET"]),
+]

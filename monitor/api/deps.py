@@ -1,0 +1,245 @@
+"""What the HTTP API needs from the rest of the process: small interfaces, never the daemon.
+
+The composition root (:mod:`monitor.daemon.wiring`) builds an :class:`ApiDeps` and hands it to
+:func:`monitor.api.app.create_app`, which keeps it on ``app.state.deps``; every handler reads
+it back with :func:`deps_of`. Each group is optional: ``create_app`` mounts the routes of the
+groups it is given (the alerting API can be served and tested on its own).
+
+* :class:`ProcessDeps` — ``/health``, ``/metrics``, ``POST /-/reload``.
+* :class:`QueryDeps` — ``/api/v1/probes``, ``/api/v1/alerts``, ``/api/v1/rules``,
+  ``/api/v1/query``, ``/api/v1/query_range``.
+* :class:`AlertingDeps` — acknowledgements, silences, intake, Slack actions, signed links
+  (through :class:`~monitor.alerting.ports.AlertingPorts`).
+
+Parts that a reload replaces are passed as accessors (``() -> value``), read on every request,
+so the API always sees the running configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+from starlette.requests import Request
+
+from monitor.alerting.ports import AlertingPorts
+from monitor.api.bodies import ApiError
+from monitor.promql.value import Matrix, Value
+from probes.base import ProbeResult, ProbeSettings
+
+__all__ = ["AlertingDeps", "ApiDeps", "ApiSettings", "MetricsExposition", "NamedToken", "ProbeViews",
+           "ProcessDeps", "QueryDeps", "QueryEngine", "ReloadResult", "RuleViews", "Secret",
+           "alerting_deps", "deps_of", "process_deps", "query_deps", "running_ports"]
+
+
+# -- what the routes read ----------------------------------------------------------------------------
+
+
+class ProbeViews(Protocol):
+    """The configured probes and their recent results (``monitor.daemon.probing.ProbeRunner``)."""
+
+    @property
+    def settings(self) -> Mapping[str, ProbeSettings]:
+        """Every configured probe by name."""
+        ...
+
+    @property
+    def last(self) -> Mapping[str, ProbeResult]:
+        """The last result of each probe that has run."""
+        ...
+
+    @property
+    def history(self) -> Mapping[str, Iterable[ProbeResult]]:
+        """Recent results of each probe, oldest first."""
+        ...
+
+
+class RuleViews(Protocol):
+    """Rule groups and their alerts in Prometheus API shapes (``monitor.rules.manager.RuleManager``)."""
+
+    def alerts_api(self) -> dict[str, Any]:
+        """``/api/v1/alerts`` data: ``{"alerts": [...]}`` of pending and firing alerts."""
+        ...
+
+    def to_api(self) -> dict[str, Any]:
+        """``/api/v1/rules`` data: ``{"groups": [...]}``; each rule has ``type`` ``alerting``/``recording``."""
+        ...
+
+
+class QueryEngine(Protocol):
+    """PromQL over the sample store, under the engine's limits (``monitor.promql.engine.Engine``).
+
+    Times are integer Unix milliseconds.
+    """
+
+    def instant_query(self, query: str, t_ms: int) -> Value:
+        """Evaluate ``query`` at ``t_ms``. :raises QueryError: bad query, too many samples, timeout."""
+        ...
+
+    def range_query(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
+        """Evaluate ``query`` from ``start_ms`` to ``end_ms`` every ``step_ms``.
+
+        :raises QueryError: bad query, too many samples, timeout.
+        """
+        ...
+
+
+class Secret(Protocol):
+    """A secret value that never prints itself (pydantic ``SecretStr``)."""
+
+    def get_secret_value(self) -> str:
+        """Return the secret in clear."""
+        ...
+
+
+class NamedToken(Protocol):
+    """One accepted bearer token (``api.tokens[]``)."""
+
+    @property
+    def name(self) -> str:
+        """Who holds it: the actor recorded for what it does."""
+        ...
+
+    @property
+    def token(self) -> Secret:
+        """The token."""
+        ...
+
+
+class ApiSettings(Protocol):
+    """The ``api:`` section of the configuration (``monitor.config.model.ApiConfig``)."""
+
+    @property
+    def tokens(self) -> Sequence[NamedToken]:
+        """Accepted bearer tokens (none: every write endpoint answers 401)."""
+        ...
+
+    @property
+    def slack_signing_secret(self) -> Secret | None:
+        """Verifies ``POST /api/v1/slack/actions`` (none: that route answers 404)."""
+        ...
+
+    @property
+    def link_key(self) -> Secret | None:
+        """HMAC key of signed ``/ack/{token}`` links (none: those routes answer 404)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """The outcome of a configuration reload.
+
+    :ivar errors: every error, formatted (``file:line:col: path: message``); empty on success,
+        and then the new configuration runs.
+    :ivar warnings: changed settings only a restart applies (their running values are kept).
+    """
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetricsExposition:
+    """What ``GET /metrics`` serves.
+
+    :ivar registry: the registry rendered in the Prometheus text format.
+    :ivar refresh: called before each rendering to update gauges read on demand (sample store sizes).
+    """
+
+    registry: CollectorRegistry
+    refresh: Callable[[], None] = lambda: None
+
+
+# -- the groups handed to create_app -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessDeps:
+    """The process's own endpoints.
+
+    :ivar health: returns the health document (``status`` ``healthy``/``degraded``, ``timestamp``,
+        ``version``, ``checks``); ``/health`` answers 200 when healthy, else 503.
+    :ivar metrics: the ``/metrics`` exposition.
+    :ivar reload: reloads the configuration file all-or-nothing (``POST /-/reload``; SIGHUP calls
+        the same function).
+    """
+
+    health: Callable[[], dict[str, Any]]
+    metrics: MetricsExposition
+    reload: Callable[[], ReloadResult]
+
+
+@dataclass(frozen=True)
+class QueryDeps:
+    """Probes, rules and PromQL queries.
+
+    :ivar probes: returns the running probes (a reload replaces them).
+    :ivar rules: the rule manager (reloaded in place).
+    :ivar engine: the PromQL engine ad-hoc queries run on.
+    """
+
+    probes: Callable[[], ProbeViews]
+    rules: RuleViews
+    engine: QueryEngine
+
+
+@dataclass(frozen=True)
+class AlertingDeps:
+    """Acknowledgements, silences, intake, Slack actions and signed links.
+
+    :ivar ports: returns the leader's alert pipeline, or ``None`` on a follower (the alerting
+        routes then answer 503 ``alerting is not running``).
+    :ivar settings: returns the running ``api:`` settings (tokens, Slack signing secret, link key).
+    """
+
+    ports: Callable[[], AlertingPorts | None]
+    settings: Callable[[], ApiSettings]
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    """Everything the API reads; a group left ``None`` leaves its routes out."""
+
+    process: ProcessDeps | None = None
+    queries: QueryDeps | None = None
+    alerting: AlertingDeps | None = None
+
+
+def deps_of(request: Request) -> ApiDeps:
+    """Return the :class:`ApiDeps` the app serving ``request`` was built with."""
+    deps: ApiDeps = request.app.state.deps
+    return deps
+
+
+def process_deps(request: Request) -> ProcessDeps:
+    """Return the :class:`ProcessDeps` of the app (its routes are mounted only when it has them)."""
+    group = deps_of(request).process
+    assert group is not None, "process routes mounted without ProcessDeps"
+    return group
+
+
+def query_deps(request: Request) -> QueryDeps:
+    """Return the :class:`QueryDeps` of the app (its routes are mounted only when it has them)."""
+    group = deps_of(request).queries
+    assert group is not None, "query routes mounted without QueryDeps"
+    return group
+
+
+def alerting_deps(request: Request) -> AlertingDeps:
+    """Return the :class:`AlertingDeps` of the app (its routes are mounted only when it has them)."""
+    group = deps_of(request).alerting
+    assert group is not None, "alerting routes mounted without AlertingDeps"
+    return group
+
+
+def running_ports(request: Request) -> AlertingPorts:
+    """Return the leader's alert pipeline.
+
+    :raises ApiError: 503 ``alerting is not running`` on a follower.
+    """
+    ports = alerting_deps(request).ports()
+    if ports is None:
+        raise ApiError(503, "alerting is not running")
+    return ports

@@ -1,0 +1,64 @@
+"""The process's own endpoints: health, metrics exposition and Prometheus's management API.
+
+* ``GET /health`` — the health document (``status``, ``timestamp``, ``version``, ``checks``):
+  200 when ``status`` is ``healthy``, 503 when ``degraded``.
+* ``GET /metrics`` — every metric of the process in the Prometheus text format.
+* ``GET /-/healthy``, ``GET /-/ready`` — ``OK`` while the server answers (Prometheus's probes).
+* ``POST|PUT /-/reload`` — reload the configuration file all-or-nothing: 200
+  ``{"status": "success"}`` (plus ``warnings`` naming settings only a restart applies), or 400
+  ``{"status": "error", "errorType": "bad_data", "error": ..., "errors": [...]}`` with the
+  running configuration and rules kept.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from monitor.api.deps import process_deps
+
+
+async def health(request: Request) -> JSONResponse:
+    """``GET /health``."""
+    body = process_deps(request).health()
+    return JSONResponse(body, status_code=200 if body["status"] == "healthy" else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """``GET /metrics``."""
+    exposition = process_deps(request).metrics
+    exposition.refresh()
+    return Response(generate_latest(exposition.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def healthy(request: Request) -> Response:
+    """``GET /-/healthy`` and ``GET /-/ready``."""
+    return Response("OK\n", media_type="text/plain")
+
+
+async def reload(request: Request) -> JSONResponse:
+    """``POST|PUT /-/reload``."""
+    result = process_deps(request).reload()
+    if result.errors:
+        return JSONResponse({"status": "error", "errorType": "bad_data",
+                             "error": "reload failed; previous configuration and rules kept",
+                             "errors": result.errors}, status_code=400)
+    # Settings only a restart applies (server.host/port, state) are named here (and logged).
+    return JSONResponse({"status": "success", "warnings": result.warnings} if result.warnings
+                        else {"status": "success"})
+
+
+#: Routes that need nothing from the process.
+PROBE_ROUTES = [
+    Route("/-/healthy", healthy),
+    Route("/-/ready", healthy),
+]
+
+#: Routes reading :class:`~monitor.api.deps.ProcessDeps`.
+ROUTES = [
+    Route("/health", health),
+    Route("/metrics", metrics),
+    Route("/-/reload", reload, methods=["POST", "PUT"]),
+]

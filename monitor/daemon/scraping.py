@@ -1,0 +1,105 @@
+"""The daemon's scrape targets: one :class:`~monitor.scrape.Scraper` per ``scrape:`` entry, kept
+across reloads while the target is unchanged, and the scheduler job that runs each.
+
+Outcomes are counted in ``monitor_scrapes_total{job, result}`` and
+``monitor_scrape_errors_total{job, kind}`` (``failed``, ``malformed_line``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import httpx
+
+from monitor.config.model import ScrapeTarget
+from monitor.metrics import Metrics
+from monitor.scrape import Scraper, ScrapeResult
+from monitor.tsdb.store import SampleStore
+
+log = logging.getLogger("monitor.daemon")
+
+
+def _key(t: ScrapeTarget) -> tuple[Any, ...]:
+    """Return what makes a target the same target: a change in any of it rebuilds the scraper."""
+    return (t.url, t.timeout, tuple(sorted(t.labels.items())), t.honor_labels)
+
+
+class ScrapeTargets:
+    """The scrapers of the configured targets.
+
+    :param store: where scraped samples go.
+    :param client: the shared HTTP client (owned by the daemon).
+    :param metrics: the daemon's metrics (scrape outcomes).
+
+    Example (what the daemon does)::
+
+        targets = ScrapeTargets(store, client, metrics)
+        targets.configure(config.scrape)            # at start and on every reload
+        scheduler.add_interval_job("scrape:api", targets.job("api"), 15.0)
+    """
+
+    def __init__(self, store: SampleStore, client: httpx.AsyncClient, metrics: Metrics) -> None:
+        self._store = store
+        self._client = client
+        self._metrics = metrics
+        self.scrapers: dict[str, Scraper] = {}
+        self._keys: dict[str, tuple[Any, ...]] = {}
+        #: The last result of each target, by job name.
+        self.last: dict[str, ScrapeResult] = {}
+
+    def configure(self, targets: Iterable[ScrapeTarget]) -> None:
+        """(Re)build the scrapers: an unchanged target keeps its scraper (and its staleness
+        tracking); a removed or changed one marks its series stale."""
+        old, old_keys = self.scrapers, self._keys
+        self.scrapers, self._keys = {}, {}
+        for t in targets:
+            key = _key(t)
+            prev = old.pop(t.name, None)
+            if prev is not None and old_keys.get(t.name) == key:
+                self.scrapers[t.name], self._keys[t.name] = prev, key
+                continue
+            if prev is not None:
+                prev.stop()
+            self.scrapers[t.name] = Scraper(t.name, t.url, self._store, client=self._client, timeout=t.timeout,
+                                            labels=t.labels, honor_labels=t.honor_labels)
+            self._keys[t.name] = key
+        for gone in old.values():
+            gone.stop()
+
+    def __len__(self) -> int:
+        return len(self.scrapers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.scrapers
+
+    def job(self, name: str) -> Callable[[], Awaitable[None]]:
+        """Return the scheduler job scraping target ``name`` once (nothing once it is removed).
+
+        The job never raises: a failure is counted and logged.
+        """
+        async def scrape() -> None:
+            scraper = self.scrapers.get(name)
+            if scraper is None:
+                return
+            try:
+                result = await scraper.scrape_once()
+            except asyncio.CancelledError:  # shutdown while scraping: not an error
+                return
+            except Exception:  # noqa: BLE001 - a scrape bug must not stop the scheduler
+                log.exception("scrape crashed", extra={"job": name})
+                self._metrics.scrapes.labels(name, "failure").inc()
+                return
+            self._record(name, result)
+        return scrape
+
+    def _record(self, name: str, result: ScrapeResult) -> None:
+        self.last[name] = result
+        self._metrics.scrapes.labels(name, "success" if result.up else "failure").inc()
+        if not result.up:
+            self._metrics.scrape_errors.labels(name, "failed").inc()
+            log.warning("scrape failed", extra={"job": name, "error": result.error})
+        if result.malformed_lines:
+            self._metrics.scrape_errors.labels(name, "malformed_line").inc(result.malformed_lines)

@@ -50,23 +50,23 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 from prometheus_client import CollectorRegistry
 
-from monitor.alerting.alert import Alert
+from model.alert import Alert
 from monitor.alerting.dispatch import Dispatcher, MuteStages, Notification
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.route import build_route
-from monitor.alerting.service import alert_payload
 from monitor.config.alerting import AlertingConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.notify.base import Message
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker, RunStats
+from monitor.notify.payload import alert_payload
 from monitor.notify.pipeline import OutboxStage
 from monitor.notify.registry import build_integrations
 from monitor.store import open_store
@@ -99,7 +99,7 @@ RECEIVERS = ("pager", "slack-incidents", "slack-alerts", "email")
 GROUPED = ["alertname", "service"]
 UNGROUPED = ["..."]
 #: A Monday, outside the maintenance window.
-T0 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc).timestamp()
 
 
 def alerting_config(group_by: list[str]) -> AlertingConfig:
@@ -109,7 +109,7 @@ def alerting_config(group_by: list[str]) -> AlertingConfig:
     return AlertingConfig.model_validate(data)
 
 
-def storm(alertnames: int, services: int, instances: int, t0: datetime = T0) -> list[Alert]:
+def storm(alertnames: int, services: int, instances: int, t0: float = T0) -> list[Alert]:
     """Return ``alertnames × services × instances`` firing alerts started at ``t0``."""
     alerts = []
     for a in range(alertnames):
@@ -139,7 +139,7 @@ def dispatch_ms(alerts: list[Alert], cfg: AlertingConfig, *, mutes: bool) -> flo
     d = dispatcher(cfg) if mutes else Dispatcher(build_route(cfg.route))
     started = time.perf_counter()
     d.put(alerts, T0)
-    d.flush(T0 + timedelta(seconds=max_group_wait(cfg)))
+    d.flush(T0 + max_group_wait(cfg))
     return round((time.perf_counter() - started) * 1000, 1)
 
 
@@ -151,7 +151,7 @@ def max_group_wait(cfg: AlertingConfig) -> float:
 def message_of(n: Notification) -> Message:
     """The outbox message for one dispatcher notification (one alert group, one receiver),
     built as ``AlertService`` builds it."""
-    alerts = [alert_payload(a, n.at.timestamp()) for a in n.alerts]
+    alerts = [alert_payload(a, n.at) for a in n.alerts]
     return Message.build("firing" if n.firing else "resolved", n.receiver, alerts, group_key=n.group_key,
                          group_labels=n.group_labels.as_dict(), external_url="http://127.0.0.1:9115")
 
@@ -170,7 +170,7 @@ async def route_to_outbox(alerts: list[Alert], cfg: AlertingConfig, state_path: 
     d = dispatcher(cfg)
     started = time.perf_counter()
     d.put(alerts, T0)
-    notifications = d.flush(T0 + timedelta(seconds=max_group_wait(cfg)))
+    notifications = d.flush(T0 + max_group_wait(cfg))
     dispatched = time.perf_counter()
     now = time.time()
     rows = 0

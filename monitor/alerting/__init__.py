@@ -1,6 +1,6 @@
 """monitor.alerting: from alerts to notification intents.
 
-- ``alert``: the :class:`~monitor.alerting.alert.Alert` model (Alertmanager ``types.Alert``).
+- the alert itself is :class:`model.alert.Alert` (float Unix seconds), shared by every stage.
 - ``matchers``: Alertmanager string matchers (``severity="critical"``).
 - ``route``: the routing tree (``dispatch/route.go``); ``routes_test`` for the CLI.
 - ``dispatch``: aggregation groups and timers (``dispatch/dispatch.go``), mute stages.

@@ -19,23 +19,21 @@ dedup decision of ``notify/notify.go`` (``DedupStage.needsUpdate``):
   dropped from the group after the flush; an empty group is deleted.
 
 ``Dispatcher.process(alerts, now)`` = ``put`` then ``flush``; call it again at
-``next_wakeup()``. All times are aware datetimes (or Unix seconds on input).
+``next_wakeup()``. All times are Unix seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerting.alert import Alert, to_datetime
-from model.labels import common_labels
+from model.alert import Alert
+from model.labels import Labels, common_labels
 from monitor.alerting.inhibit import InhibitIndex, Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.route import Route, RouteMatch
 from monitor.alerting.silence import Silences
-from model.labels import Labels
 
 __all__ = ["Notification", "MuteStages", "Dispatcher", "GroupView"]
 
@@ -48,7 +46,7 @@ class Notification:
     :ivar group_key: ``<route key>:{<group labels>}``, stable across restarts (dedup key material).
     :ivar group_labels: the group's ``group_by`` labels.
     :ivar alerts: unmuted alerts, firing first then resolved, each sorted by labels.
-    :ivar at: when the flush happened.
+    :ivar at: when the flush happened (Unix seconds).
     :ivar route: the matched route and its options.
     """
 
@@ -56,7 +54,7 @@ class Notification:
     group_key: str
     group_labels: Labels
     alerts: tuple[Alert, ...]
-    at: datetime
+    at: float
     route: RouteMatch
 
     @property
@@ -96,11 +94,11 @@ class MuteStages:
         self.silences = silences
         self.maintenance = maintenance
 
-    def index(self, sources: Iterable[Alert], now: datetime | float) -> "InhibitIndex | list[Alert]":
+    def index(self, sources: Iterable[Alert], now: float) -> "InhibitIndex | list[Alert]":
         """Prepare ``sources`` once for many :meth:`mark` calls at ``now``."""
         return self.inhibitor.index(sources, now) if self.inhibitor else list(sources)
 
-    def mark(self, alert: Alert, sources: Iterable[Alert], now: datetime | float) -> Alert:
+    def mark(self, alert: Alert, sources: Iterable[Alert], now: float) -> Alert:
         """Return ``alert`` with its status markers computed at ``now``.
 
         :param sources: every current alert (candidates for inhibiting sources), or
@@ -122,7 +120,7 @@ class _NflogEntry:
 
     firing: frozenset[str]
     resolved: frozenset[str]
-    at: datetime
+    at: float
 
 
 @dataclass(slots=True)
@@ -130,7 +128,7 @@ class _Group:
     key: str
     route: RouteMatch
     labels: Labels
-    next_flush: datetime
+    next_flush: float
     alerts: dict[str, Alert] = field(default_factory=dict)
     has_flushed: bool = False
 
@@ -143,7 +141,7 @@ class GroupView:
     receiver: str
     labels: Labels
     alerts: tuple[Alert, ...]
-    next_flush: datetime
+    next_flush: float
 
 
 class Dispatcher:
@@ -181,9 +179,9 @@ class Dispatcher:
 
     # -- input ----------------------------------------------------------------------------------
 
-    def put(self, alerts: Iterable[Alert], now: datetime | float) -> None:
+    def put(self, alerts: Iterable[Alert], now: float) -> None:
         """Add or update alerts (by fingerprint) and insert them into their groups."""
-        t = to_datetime(now)
+        t = now
         for alert in alerts:
             fp = alert.fingerprint
             old = self._alerts.get(fp)
@@ -195,18 +193,18 @@ class Dispatcher:
                 key = f"{match.route_key}:{_fmt_labels(group_labels)}"
                 g = self._groups.get(key)
                 if g is None:
-                    g = _Group(key, match, group_labels, t + timedelta(seconds=match.group_wait))
+                    g = _Group(key, match, group_labels, t + match.group_wait)
                     self._groups[key] = g
                 g.alerts[fp] = alert
                 # An alert older than group_wait needs no waiting (aggrGroup.insert).
-                if not g.has_flushed and alert.starts_at + timedelta(seconds=match.group_wait) < t:
+                if not g.has_flushed and alert.starts_at + match.group_wait < t:
                     g.next_flush = min(g.next_flush, t)
 
     # -- output ---------------------------------------------------------------------------------
 
-    def flush(self, now: datetime | float) -> list[Notification]:
+    def flush(self, now: float) -> list[Notification]:
         """Flush every group due at ``now``; return the notifications to send, in group-key order."""
-        t = to_datetime(now)
+        t = now
         out: list[Notification] = []
         for key in sorted(k for k, g in self._groups.items() if g.next_flush <= t):
             n = self._flush_group(self._groups[key], t)
@@ -215,18 +213,18 @@ class Dispatcher:
         self._gc(t)
         return out
 
-    def process(self, alerts: Iterable[Alert], now: datetime | float) -> list[Notification]:
+    def process(self, alerts: Iterable[Alert], now: float) -> list[Notification]:
         """``put(alerts, now)`` then ``flush(now)``."""
         self.put(alerts, now)
         return self.flush(now)
 
-    def next_wakeup(self) -> datetime | None:
+    def next_wakeup(self) -> float | None:
         """Return the earliest time a group is due, or ``None`` when there are no groups."""
         return min((g.next_flush for g in self._groups.values()), default=None)
 
     # -- views ----------------------------------------------------------------------------------
 
-    def alerts(self, now: datetime | float) -> list[Alert]:
+    def alerts(self, now: float) -> list[Alert]:
         """Return every alert held, with status markers computed at ``now`` (muted ones included)."""
         held = list(self._alerts.values())
         sources = self.mutes.index(held, now)
@@ -244,9 +242,9 @@ class Dispatcher:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _flush_group(self, g: _Group, t: datetime) -> Notification | None:
+    def _flush_group(self, g: _Group, t: float) -> Notification | None:
         g.has_flushed = True
-        g.next_flush = t + timedelta(seconds=g.route.group_interval)
+        g.next_flush = t + g.route.group_interval
         # One index per instant and alert set, shared by every group flushed at ``t``.
         if self._index is None or self._index[0] != t:
             self._index = (t, self.mutes.index(self._alerts.values(), t))
@@ -270,7 +268,7 @@ class Dispatcher:
             del self._groups[g.key]
         return notification
 
-    def _time_muted(self, route: RouteMatch, t: datetime) -> bool:
+    def _time_muted(self, route: RouteMatch, t: float) -> bool:
         opts = route.opts
         if opts.mute_time_intervals and self.time_intervals.active(opts.mute_time_intervals, t):
             return True
@@ -279,7 +277,7 @@ class Dispatcher:
         return False
 
     def _needs_update(self, entry: _NflogEntry | None, firing: frozenset[str], resolved: frozenset[str],
-                      route: RouteMatch, t: datetime) -> bool:
+                      route: RouteMatch, t: float) -> bool:
         """notify.go ``DedupStage.needsUpdate``."""
         if entry is None:
             return bool(firing)
@@ -289,14 +287,14 @@ class Dispatcher:
             return bool(entry.firing)
         if self.send_resolved(route.receiver) and not resolved <= entry.resolved:
             return True
-        return entry.at <= t - timedelta(seconds=route.repeat_interval)
+        return entry.at <= t - route.repeat_interval
 
-    def _gc(self, t: datetime) -> None:
+    def _gc(self, t: float) -> None:
         held = {fp for g in self._groups.values() for fp in g.alerts}
         for fp in [fp for fp, a in self._alerts.items() if fp not in held and a.resolved(t)]:
             del self._alerts[fp]
             self._index = None
-        horizon = t - timedelta(seconds=self.nflog_retention)
+        horizon = t - self.nflog_retention
         for key in [k for k, e in self._nflog.items() if e.at < horizon and k not in self._groups]:
             del self._nflog[key]
 

@@ -38,7 +38,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from monitor.alerting.alert import Alert, rfc3339, to_datetime
+from model.alert import Alert
+from model.timestamps import rfc3339
+from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.dispatch import Dispatcher, MuteStages, Notification
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
@@ -48,9 +50,10 @@ from monitor.errors import NotFoundError
 from monitor.escalation.service import EscalationMetrics, EscalationRunner
 from monitor.notify.base import Integration, Message
 from monitor.notify.links import make_token
+from monitor.notify.payload import alert_payload, payload_time
 from monitor.notify.pipeline import OutboxStage, transition_id
 
-__all__ = ["AlertService", "AlertingMetrics", "from_rule_alert", "alert_payload"]
+__all__ = ["AlertService", "AlertingMetrics"]
 
 #: Seconds a resolved escalation is remembered (so a by-hand resolved alert does not page again).
 ESCALATION_RETENTION = 7 * 86400.0
@@ -78,28 +81,6 @@ class AlertingMetrics:
                                 ["receiver"], registry=registry)
         for s in ("active", "suppressed"):
             self.alerts.labels(s)
-
-
-def from_rule_alert(a: Any, generator_url: str = "") -> Alert | None:
-    """Convert a ``monitor.rules.alerting.Alert`` (``None`` for a pending one).
-
-    Prometheus ``rules/alerting.go`` ``sendAlerts``: ``StartsAt = ActiveAt``, ``EndsAt =
-    ResolvedAt`` for a resolved alert.
-    """
-    if a.state == "pending":
-        return None
-    ends = a.resolved_at if a.state == "inactive" else None
-    if a.state == "inactive" and ends is None:
-        ends = a.active_at
-    return Alert(a.labels, dict(a.annotations), a.active_at, ends, generator_url)
-
-
-def alert_payload(a: Alert, now: float, value: str = "") -> dict[str, Any]:
-    """The normalised dict every channel reads (``monitor.notify.base.alert_dict`` shape)."""
-    return {"status": a.status(now), "labels": a.labels.as_dict(), "annotations": dict(a.annotations),
-            "starts_at": rfc3339(a.starts_at), "ends_at": rfc3339(a.ends_at) if a.ends_at else "",
-            "generator_url": a.generator_url, "fingerprint": a.fingerprint,
-            "value": value or a.annotations.get("value", "")}
 
 
 def _silence_from_row(row: Mapping[str, Any]) -> Silence:
@@ -137,7 +118,6 @@ class AlertService:
         self.esc_metrics = EscalationMetrics(registry) if registry is not None else None
         self.silences = Silences()
         self._lock = asyncio.Lock()
-        self._values: dict[str, str] = {}
         self._persisted: dict[str, tuple] = {}
         self._current: dict[str, Alert] = {}
         self.stage = OutboxStage(store, integrations)
@@ -196,7 +176,7 @@ class AlertService:
 
     def _alert_for(self, fingerprint: str) -> dict[str, Any] | None:
         a = self._current.get(fingerprint)
-        return alert_payload(a, self.clock(), self._values.get(fingerprint, "")) if a is not None else None
+        return alert_payload(a, self.clock()) if a is not None else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -235,13 +215,9 @@ class AlertService:
         converted: list[Alert] = []
         for a in alerts:
             if not isinstance(a, Alert):
-                value = getattr(a, "value", None)
-                a2 = from_rule_alert(a, f"{self.external_url}/api/v1/alerts")
-                if a2 is None:
+                a = from_rule_alert(a, f"{self.external_url}/api/v1/alerts")
+                if a is None:
                     continue
-                if value is not None:
-                    self._values[a2.fingerprint] = f"{value:g}" if isinstance(value, float) else str(value)
-                a = a2
             converted.append(a)
         if not converted:
             return 0
@@ -273,8 +249,8 @@ class AlertService:
             return
         await self.store.upsert_alert({
             "fingerprint": a.fingerprint, "labels": a.labels.as_dict(), "annotations": dict(a.annotations),
-            "state": a.status(now), "starts_at": a.starts_at.timestamp(),
-            "ends_at": a.ends_at.timestamp() if a.ends_at else None, "generator_url": a.generator_url}, now)
+            "state": a.status(now), "starts_at": a.starts_at, "ends_at": a.ends_at,
+            "generator_url": a.generator_url}, now)
         self._persisted[a.fingerprint] = key
 
     async def tick(self, now: float | None = None) -> None:
@@ -288,11 +264,11 @@ class AlertService:
                     esc = self.escalation.get(fp)
                     if esc is not None and esc.state.resolved_at is None:
                         await self.escalation.resolve(fp, now, by="timeout" if a.timeout else "rule")
-                    if a.ends_at is not None and a.ends_at.timestamp() < now - ESCALATION_RETENTION:
+                    if a.ends_at is not None and a.ends_at < now - ESCALATION_RETENTION:
                         del self._current[fp]
             if self.dispatcher is not None:
                 wake = self.dispatcher.next_wakeup()
-                if wake is not None and wake.timestamp() <= now:
+                if wake is not None and wake <= now:
                     await self._deliver(self.dispatcher.flush(now), now)
             marked = self._marked(now)
             await self._start_escalations(now, marked, None)
@@ -318,13 +294,13 @@ class AlertService:
                 continue
             if a.resolved(now) or a.state != "active":
                 continue
-            if self.escalation.needs_start(a.fingerprint, a.starts_at.timestamp()):
+            if self.escalation.needs_start(a.fingerprint, a.starts_at):
                 await self.escalation.start(a.labels.as_dict(), now)
 
     async def _deliver(self, notifications: list[Notification], now: float) -> None:
         for n in notifications:
             kind = "firing" if n.firing else "resolved"
-            payload = [alert_payload(a, now, self._values.get(a.fingerprint, "")) for a in n.alerts]
+            payload = [alert_payload(a, now) for a in n.alerts]
             kw = self._message_kw(n.firing[0].fingerprint) if len(n.firing) == 1 else {
                 "external_url": self.external_url}
             prio = ""
@@ -380,10 +356,10 @@ class AlertService:
         a = self._current.get(fingerprint)
         if a is None:
             return
-        payload = alert_payload(a, now, self._values.get(fingerprint, ""))
+        payload = alert_payload(a, now)
         if kind == "resolved":
             payload["status"] = "resolved"
-            payload["ends_at"] = payload["ends_at"] or rfc3339(to_datetime(now))
+            payload["ends_at"] = payload["ends_at"] or payload_time(now)
         for receiver in self.receivers_for(a.labels):
             msg = Message.build(kind, receiver, [payload], dedup_key=fingerprint, **self._message_kw(fingerprint))
             try:
@@ -557,5 +533,5 @@ class AlertService:
         rows = await self.store.list_timeline(fingerprint)
         if not rows and await self.store.get_alert(fingerprint) is None:
             raise NotFoundError("alert", fingerprint)
-        return [{"at": r["at"], "time": rfc3339(to_datetime(r["at"])), "event": r["event"],
+        return [{"at": r["at"], "time": rfc3339(r["at"]), "event": r["event"],
                  "detail": r.get("detail")} for r in rows]

@@ -40,7 +40,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from monitor.alerting.intake import IntakeTooLarge, parse_time, parse_v2_alerts, parse_webhook
+from model.timestamps import parse_rfc3339
+from monitor.alerting.intake import IntakeTooLarge, parse_v2_alerts, parse_webhook
 from monitor.alerting.silence import SilenceError
 from monitor.errors import NotFoundError
 from monitor.notify.links import InvalidLinkError, verify
@@ -298,12 +299,12 @@ def routes(daemon: "Daemon") -> list[Route]:
         try:
             body = await _body(request)
             t = now()
-            starts = parse_time(body.get("startsAt"), "startsAt")
-            ends = parse_time(body.get("endsAt"), "endsAt")
+            starts = parse_rfc3339(body.get("startsAt"))
+            ends = parse_rfc3339(body.get("endsAt"))
             if ends is None:
                 return _err(400, "endsAt is required")
             sid = await service().create_silence(
-                body.get("matchers") or [], starts.timestamp() if starts else t, ends.timestamp(),
+                body.get("matchers") or [], t if starts is None else starts, ends,
                 str(body.get("createdBy") or actor), str(body.get("comment") or ""), actor=actor,
                 source=f"api:{_client(request)}", silence_id=body.get("id") or None)
         except NotFoundError as exc:

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerting.alert import to_datetime
-from monitor.escalation.schedule import Schedule, next_handoffs, who_is_on_call
+from monitor.escalation.schedule import Schedule, instant, next_handoffs, who_is_on_call
 from monitor.notify.base import Message
 
 __all__ = ["Shift", "Announcement", "current_shift", "due_announcements", "handoff_message",
@@ -97,7 +96,7 @@ def _last_change(schedule: Schedule, now: datetime) -> datetime | None:
 
 def current_shift(schedule: Schedule, now: datetime | float) -> Shift | None:
     """Return the current shift of ``schedule`` at ``now``, or ``None`` before anyone was on call."""
-    t = to_datetime(now)
+    t = instant(now)
     since = _last_change(schedule, t)
     if since is None:
         return None
@@ -119,7 +118,7 @@ def due_announcements(schedules: Mapping[str, Schedule], receivers: Mapping[str,
     :return: the announcements (schedule order) and the state to store; a change to nobody on
         call is recorded, not announced.
     """
-    t = to_datetime(now)
+    t = instant(now)
     state: dict[str, Any] = {name: dict(v) for name, v in (last or {}).items()
                              if name in receivers and isinstance(v, Mapping)}
     out: list[Announcement] = []

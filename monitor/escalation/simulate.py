@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.alerting.alert import to_datetime
 from monitor.alerting.route import parse_label_args
 from monitor.escalation.engine import start, step
 from monitor.escalation.policy import EscalationPolicy, snapshot
-from monitor.escalation.schedule import OnCallLookup, Schedule, next_handoffs, who_is_on_call
+from monitor.escalation.schedule import OnCallLookup, Schedule, instant, next_handoffs, who_is_on_call
 from model.labels import Labels
 from model.duration import format_duration
 
@@ -68,7 +67,7 @@ def simulate(config: Any, labels: Labels | Mapping[str, str] | str | Iterable[st
     lset = _labels(labels)
     policy = EscalationPolicy.from_config(config.escalation)
     lookup = OnCallLookup.from_config(config)
-    snap = snapshot(policy, lset, at)
+    snap = snapshot(policy, lset, instant(at).timestamp())
     end = snap.started_at + (horizon if horizon is not None else snap.resolve_seconds)
     res = start(snap, snap.started_at, lookup)
     rows: list[TimelineRow] = []
@@ -85,7 +84,7 @@ def simulate(config: Any, labels: Labels | Mapping[str, str] | str | Iterable[st
                 note = f"{e.event} ({e.detail})"
             else:
                 note = e.detail or e.event
-            rows.append(TimelineRow(to_datetime(e.at), e.level, e.person, channels, note))
+            rows.append(TimelineRow(instant(e.at), e.level, e.person, channels, note))
         nxt = res.next_deadline
         if nxt is None or nxt > end:
             break
@@ -102,7 +101,7 @@ def format_timeline(rows: list[TimelineRow], config: Any | None = None, *, label
     lines = []
     if config is not None and labels is not None and at is not None:
         policy = EscalationPolicy.from_config(config.escalation)
-        snap = snapshot(policy, _labels(labels), at)
+        snap = snapshot(policy, _labels(labels), instant(at).timestamp())
         lines.append(f"{snap.priority}: acknowledge within {format_duration(snap.ack_seconds)}, "
                      f"resolve within {format_duration(snap.resolve_seconds)} "
                      f"(alert {_labels(labels)!s})")
@@ -120,7 +119,7 @@ def format_timeline(rows: list[TimelineRow], config: Any | None = None, *, label
 
 def oncall_report(config: Any, at: datetime | float, n: int = 5) -> str:
     """Return who is on call at ``at`` in each schedule and the next ``n`` handoffs, as text."""
-    t = to_datetime(at)
+    t = instant(at)
     people = config.people
     lines: list[str] = []
 
@@ -138,6 +137,6 @@ def oncall_report(config: Any, at: datetime | float, n: int = 5) -> str:
         when = f"{rot.handoff_weekday} {rot.handoff_time}" if rot.type == "weekly" else rot.handoff_time
         lines.append(f"{name} ({s.time_zone}, {rot.type}, handoff {when}): on call now: {who(who_is_on_call(s, t))}")
         for h_at, person in next_handoffs(s, t, n):
-            lines.append(f"  {h_at:%Y-%m-%d %H:%M %Z} ({to_datetime(h_at):%H:%M} UTC) -> {who(person)}")
+            lines.append(f"  {h_at:%Y-%m-%d %H:%M %Z} ({instant(h_at):%H:%M} UTC) -> {who(person)}")
     return "\n".join(lines)
 

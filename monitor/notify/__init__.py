@@ -6,12 +6,13 @@ Public API::
                                 build_integrations, OutboxStage, OutboxWorker, NotifyMetrics)
 """
 
-from monitor.notify.base import KINDS, Integration, Message, Notifier, NotifyResult, alert_dict
+from monitor.notify.base import KINDS, Integration, Message, Notifier, NotifyResult
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker, RunStats
+from monitor.notify.payload import alert_payload
 from monitor.notify.pipeline import OutboxStage, transition_id
 from monitor.notify.registry import CHANNELS, build_integrations
 from monitor.notify.templates import Templates
 
 __all__ = ["KINDS", "CHANNELS", "Integration", "Message", "Notifier", "NotifyResult", "NotifyMetrics",
-           "OutboxStage", "OutboxWorker", "RunStats", "Templates", "alert_dict", "build_integrations",
+           "OutboxStage", "OutboxWorker", "RunStats", "Templates", "alert_payload", "build_integrations",
            "transition_id"]

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "notify"))  # notify_serve
 
 from notify_servers import FakeHTTP, slack_api  # noqa: E402
 
-from monitor.alerting.alert import Alert  # noqa: E402
+from model.alert import Alert  # noqa: E402
 from monitor.config.loader import load_config  # noqa: E402
 from monitor.daemon.wiring import Daemon  # noqa: E402
 

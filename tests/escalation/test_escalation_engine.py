@@ -7,7 +7,7 @@ import json
 import pytest
 from alerting_helpers import utc
 
-from monitor.alerting.alert import Alert
+from model.alert import Alert
 from monitor.escalation.engine import (
     EscalationState, acknowledge, resolve, start, step, unacknowledge,
 )

@@ -58,9 +58,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from model.alert import Alert
-from monitor.alerting.dispatch import Dispatcher, MuteStages, Notification
+from monitor.alerting.dispatch import Dispatcher, Notification
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from monitor.alerting.mute import MuteStages
 from monitor.alerting.route import build_route
 from monitor.config.alerting import AlertingConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig

@@ -1,7 +1,11 @@
-"""Aggregation groups and notification timing, with an injected clock.
+"""The dispatcher: aggregation groups and their timers; at each group flush, the group's mute and
+dedup decision. No I/O, no clock.
 
-Semantics of Alertmanager ``dispatch/dispatch.go`` (``Dispatcher``, ``aggrGroup``) and the
-dedup decision of ``notify/notify.go`` (``DedupStage.needsUpdate``):
+Semantics of Alertmanager ``dispatch/dispatch.go`` (``Dispatcher``, ``aggrGroup``); the flush runs
+the pure front of the receiver pipeline (``notify/notify.go`` ``createReceiverStage``): the mute
+stages (:mod:`monitor.alerting.mute`), the route's time intervals and the dedup decision against
+the notification log (:mod:`monitor.alerting.nflog`, ``DedupStage.needsUpdate``). Its output, a
+:class:`Notification` per group and receiver, goes on to the durable stages (numbering, outbox).
 
 - Each alert is routed (``Route.match``); for every matching route it joins the aggregation
   group keyed by ``<route key>:<group labels>`` (the route's ``group_by`` labels of the alert).
@@ -30,12 +34,12 @@ from typing import Any
 
 from model.alert import Alert
 from model.labels import Labels, common_labels
-from monitor.alerting.inhibit import InhibitIndex, Inhibitor
-from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from monitor.alerting.maintenance import TimeIntervals
+from monitor.alerting.mute import MuteStages
+from monitor.alerting.nflog import DEFAULT_RETENTION, NotificationLog
 from monitor.alerting.route import Route, RouteMatch
-from monitor.alerting.silence import Silences
 
-__all__ = ["Notification", "MuteStages", "Dispatcher", "GroupView"]
+__all__ = ["Notification", "Dispatcher", "GroupView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,48 +85,6 @@ class Notification:
         return common_labels([dict(a.annotations) for a in self.alerts])
 
 
-class MuteStages:
-    """The alert-level mute stages: inhibition, silences, maintenance windows.
-
-    Each is optional. :meth:`mark` returns a copy of the alert with ``inhibited_by``,
-    ``silenced_by`` and ``muted_by`` set (Alertmanager ``MuteStage`` + ``types.Marker``).
-    """
-
-    def __init__(self, inhibitor: Inhibitor | None = None, silences: Silences | None = None,
-                 maintenance: MaintenanceWindows | None = None) -> None:
-        self.inhibitor = inhibitor
-        self.silences = silences
-        self.maintenance = maintenance
-
-    def index(self, sources: Iterable[Alert], now: float) -> "InhibitIndex | list[Alert]":
-        """Prepare ``sources`` once for many :meth:`mark` calls at ``now``."""
-        return self.inhibitor.index(sources, now) if self.inhibitor else list(sources)
-
-    def mark(self, alert: Alert, sources: Iterable[Alert], now: float) -> Alert:
-        """Return ``alert`` with its status markers computed at ``now``.
-
-        :param sources: every current alert (candidates for inhibiting sources), or
-            :meth:`index` of them when marking many alerts at one instant.
-        """
-        labels = alert.labels
-        if self.inhibitor and not isinstance(sources, InhibitIndex):
-            sources = self.inhibitor.index(sources, now)
-        return alert.with_marks(
-            inhibited_by=tuple(sources.mutes(labels)) if self.inhibitor else (),
-            silenced_by=tuple(self.silences.mutes(labels, now)) if self.silences else (),
-            muted_by=tuple(self.maintenance.mutes(labels, now)) if self.maintenance else (),
-        )
-
-
-@dataclass(slots=True)
-class _NflogEntry:
-    """The last notification of a group (Alertmanager ``nflogpb.Entry``)."""
-
-    firing: frozenset[str]
-    resolved: frozenset[str]
-    at: float
-
-
 @dataclass(slots=True)
 class _Group:
     key: str
@@ -166,16 +128,15 @@ class Dispatcher:
     def __init__(self, route: Route, *, mutes: MuteStages | None = None,
                  time_intervals: TimeIntervals | None = None,
                  send_resolved: Callable[[str], bool] = lambda receiver: True,
-                 nflog_retention: float = 120 * 3600.0) -> None:
+                 nflog_retention: float = DEFAULT_RETENTION) -> None:
         self.route = route
         self.mutes = mutes or MuteStages()
         self.time_intervals = time_intervals or TimeIntervals({})
         self.send_resolved = send_resolved
-        self.nflog_retention = nflog_retention
+        self.nflog = NotificationLog(nflog_retention)
         self._groups: dict[str, _Group] = {}
         self._alerts: dict[str, Alert] = {}
         self._index: tuple[Any, Any] | None = None  # (instant, mute index) shared by flushes at one instant
-        self._nflog: dict[str, _NflogEntry] = {}
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -237,8 +198,7 @@ class Dispatcher:
 
     def state(self) -> dict[str, Any]:
         """Return the notification log (group key -> last firing/resolved fingerprints and time)."""
-        return {k: {"firing": sorted(e.firing), "resolved": sorted(e.resolved), "at": e.at}
-                for k, e in self._nflog.items()}
+        return self.nflog.state()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -258,8 +218,9 @@ class Dispatcher:
             resolved = sorted((a for a in visible if a.resolved(t)), key=lambda a: a.labels)
             fset = frozenset(a.fingerprint for a in firing)
             rset = frozenset(a.fingerprint for a in resolved)
-            if self._needs_update(self._nflog.get(g.key), fset, rset, g.route, t):
-                self._nflog[g.key] = _NflogEntry(fset, rset, t)
+            if self.nflog.needs_update(g.key, fset, rset, send_resolved=self.send_resolved(g.route.receiver),
+                                       repeat_interval=g.route.repeat_interval, now=t):
+                self.nflog.log(g.key, fset, rset, t)
                 notification = Notification(g.route.receiver, g.key, g.labels, tuple(firing + resolved), t, g.route)
         # Resolved alerts have been handled (sent or muted): drop them (DeleteIfNotModified).
         for fp in resolved_fps:
@@ -276,27 +237,12 @@ class Dispatcher:
             return True
         return False
 
-    def _needs_update(self, entry: _NflogEntry | None, firing: frozenset[str], resolved: frozenset[str],
-                      route: RouteMatch, t: float) -> bool:
-        """notify.go ``DedupStage.needsUpdate``."""
-        if entry is None:
-            return bool(firing)
-        if not firing <= entry.firing:
-            return True
-        if not firing:
-            return bool(entry.firing)
-        if self.send_resolved(route.receiver) and not resolved <= entry.resolved:
-            return True
-        return entry.at <= t - route.repeat_interval
-
     def _gc(self, t: float) -> None:
         held = {fp for g in self._groups.values() for fp in g.alerts}
         for fp in [fp for fp, a in self._alerts.items() if fp not in held and a.resolved(t)]:
             del self._alerts[fp]
             self._index = None
-        horizon = t - self.nflog_retention
-        for key in [k for k, e in self._nflog.items() if e.at < horizon and k not in self._groups]:
-            del self._nflog[key]
+        self.nflog.gc(t, self._groups)
 
 
 def _fmt_labels(labels: Labels) -> str:

@@ -23,7 +23,7 @@ Restart recovery (:meth:`start`): silences, escalations and firing alerts are re
 store; deadlines continue from the persisted state. Re-sent notifications are deduplicated by
 the outbox key: a group's transitions are numbered in the store (``kv`` ``nflog:<group key>``),
 so the same content within ``repeat_interval`` is the same row, and a ``repeat_interval``
-repeat is a new one (Alertmanager ``nflog`` + ``DedupStage``, persisted).
+repeat is a new one (:mod:`monitor.alerting.nflog`, Alertmanager ``nflog`` + ``DedupStage``, persisted).
 
 All times are Unix seconds; methods take ``now`` (default: the injected clock).
 """
@@ -41,9 +41,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from model.alert import Alert
 from model.timestamps import rfc3339
 from monitor.alerting.intake import from_rule_alert
-from monitor.alerting.dispatch import Dispatcher, MuteStages, Notification
+from monitor.alerting.dispatch import Dispatcher, Notification
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from monitor.alerting.mute import MuteStages
+from monitor.alerting.nflog import TransitionLog
 from monitor.alerting.route import Route, build_route
 from monitor.alerting.silence import Silence, Silences, SilenceError, matcher_from_api
 from monitor.errors import NotFoundError
@@ -318,20 +320,8 @@ class AlertService:
                 self.metrics.enqueued.labels(n.receiver).inc(len(written))
 
     async def _transition(self, n: Notification, msg: Message, now: float) -> str:
-        """Number a group's transitions persistently: same content within ``repeat_interval`` =
-        same number (a replay after restart is deduplicated); new content or a repeat = next."""
-        tid = transition_id(msg)
-        key = f"nflog:{n.group_key}"
-        last = await self.store.kv_get(key)
-        seq = 0
-        if isinstance(last, dict):
-            seq = int(last.get("seq", 0))
-            replay = last.get("tid") == tid and now - float(last.get("at", 0)) < n.route.repeat_interval
-            if replay:
-                return f"{tid}#{seq}"
-            seq += 1
-        await self.store.kv_set(key, {"tid": tid, "seq": seq, "at": now}, now)
-        return f"{tid}#{seq}"
+        """Number a group's transition in the notification log (:class:`~monitor.alerting.nflog.TransitionLog`)."""
+        return await TransitionLog(self.store).number(n.group_key, transition_id(msg), now, n.route.repeat_interval)
 
     def _gauges(self, now: float, marked: list[Alert] | None = None) -> None:
         if self.metrics is None:

@@ -6,7 +6,8 @@ import pytest
 from alerting_helpers import load_alerting, unix
 
 from model.alert import Alert
-from monitor.alerting.dispatch import Dispatcher, MuteStages
+from monitor.alerting.dispatch import Dispatcher
+from monitor.alerting.mute import MuteStages
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.route import build_route

@@ -5,7 +5,8 @@ Semantics of Alertmanager ``dispatch/dispatch.go`` (``Dispatcher``, ``aggrGroup`
 the pure front of the receiver pipeline (``notify/notify.go`` ``createReceiverStage``): the mute
 stages (:mod:`monitor.alerting.mute`), the route's time intervals and the dedup decision against
 the notification log (:mod:`monitor.alerting.nflog`, ``DedupStage.needsUpdate``). Its output, a
-:class:`Notification` per group and receiver, goes on to the durable stages (numbering, outbox).
+:class:`Notification` per group and receiver, goes on to the durable stages (numbering, outbox:
+:mod:`monitor.alerting.stage`).
 
 - Each alert is routed (``Route.match``); for every matching route it joins the aggregation
   group keyed by ``<route key>:<group labels>`` (the route's ``group_by`` labels of the alert).

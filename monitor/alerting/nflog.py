@@ -13,7 +13,7 @@ Two records per group key (``<route key>:{<group labels>}``):
   replayed after a restart (the in-memory log is empty then) is the same outbox row and is not
   sent twice; new content, or the same content once ``repeat_interval`` has passed, takes the
   next number. The transition id is computed from the message by the caller
-  (``monitor.notify.pipeline.transition_id``).
+  (``monitor.notify.outbox_stage.transition_id``).
 
 Times are Unix seconds.
 """

@@ -1,6 +1,6 @@
 """Alerting HTTP API: acknowledge/resolve, silences, Alertmanager-compatible intake, Slack buttons, signed links.
 
-Routes (``daemon.alerting`` is the :class:`~monitor.alerting.service.AlertService`):
+Routes (``daemon.alerting`` is the :class:`~monitor.daemon.leader_pipeline.AlertingFacade` over the pipeline's ports):
 
 * ``POST /api/v1/alerts/{fingerprint}/ack`` | ``/unack`` | ``/resolve`` — bearer token
   (``Authorization: Bearer <token>``, tokens from ``api.tokens``); optional JSON

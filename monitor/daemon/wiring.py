@@ -18,8 +18,9 @@ from monitor import __version__
 from monitor.config.model import Config
 from monitor.daemon.probing import ProbeCollector, ProbeRunner
 from monitor.daemon.scheduler import Scheduler
+from monitor.alerting.ports import AlertingPorts
 from monitor.daemon.collectors import OnCallCollector, RuleCollector
-from monitor.daemon import alerting_glue
+from monitor.daemon.leader_pipeline import AlertingFacade
 from monitor.daemon.leadership import Leadership
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
@@ -76,22 +77,33 @@ class Daemon:
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.state = None
-        self.alerting = None  # monitor.alerting.service.AlertService, built in start()
-        self.outbox = None  # monitor.notify.outbox.OutboxWorker
-        self.integrations: dict = {}
-        self.notify_metrics = alerting_glue.notify_metrics(self.registry)
-        self.leadership = Leadership(self)  # sets alerting/outbox/integrations while leading
+        self.alerting_ports: AlertingPorts | None = None  # handed over by the leadership while leading
+        self.alerting: AlertingFacade | None = None  # transitional: the API's one-object view of the ports
+        self.leadership = Leadership(state=lambda: self.state, config=lambda: self.config, scheduler=self.scheduler,
+                                     registry=self.registry, metrics=self.metrics,
+                                     on_change=self._set_alerting_ports)
         self.metrics.leader.set(0)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
 
+    def _set_alerting_ports(self, ports: AlertingPorts | None) -> None:
+        """Take the alert pipeline's ports from the leadership (``None``: following)."""
+        self.alerting_ports = ports
+        self.alerting = AlertingFacade(ports) if ports is not None else None
+
+    @property
+    def outbox(self) -> Any:
+        """The leader's outbox worker, or ``None`` while following."""
+        return self.leadership.worker
+
     async def _on_alerts(self, alerts: list) -> None:
         """Receive the firing and newly resolved alerts of one group evaluation: hand them to
-        the alerting service (routing, mutes, outbox, escalation)."""
-        if self.alerting is not None:
-            await self.alerting.ingest(alerts, source="rules")
+        the alert pipeline (routing, mutes, outbox, escalation)."""
+        ports = self.alerting_ports
+        if ports is not None:
+            await ports.intake.ingest(alerts, source="rules")
 
     def _build_scrapers(self, config: Config) -> None:
         """(Re)build scrapers; an unchanged target keeps its scraper (and its staleness
@@ -197,7 +209,6 @@ class Daemon:
                 await self.rules.persist()
             finally:
                 await self.state.close()
-        await alerting_glue.close_integrations(self.integrations)
         await self.probes.close()
         await self.http.aclose()
         log.info("daemon stopped")
@@ -233,10 +244,7 @@ class Daemon:
         if self.scheduler.running:
             self._schedule()
         asyncio.get_running_loop().create_task(old.close())
-        if self.alerting is not None:
-            old_integrations = self.integrations
-            self.integrations = alerting_glue.swap_config(self.alerting, self.outbox, config, self.notify_metrics)
-            asyncio.get_running_loop().create_task(alerting_glue.close_integrations(old_integrations))
+        self.leadership.reconfigure(config)
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
 

@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from model.duration import format_duration
+from model.labels import Labels
 from monitor.alerting.route import parse_label_args
 from monitor.escalation.engine import start, step
 from monitor.escalation.policy import EscalationPolicy, snapshot
-from monitor.escalation.schedule import OnCallLookup, Schedule, instant, next_handoffs, who_is_on_call
-from model.labels import Labels
-from model.duration import format_duration
+from monitor.escalation.schedule import (
+    OnCallLookup,
+    Schedule,
+    instant,
+    next_handoffs,
+    who_is_on_call,
+)
 
 __all__ = ["TimelineRow", "simulate", "format_timeline", "oncall_report"]
 

@@ -1,4 +1,15 @@
-"""monitor.notify: notifiers (Slack, PagerDuty, webhook, email), templates, retries, outbox.
+"""monitor.notify: the back of the alert pipeline — messages, the outbox, and the channels that send.
+
+- ``payload``: the alert payload every channel reads (the pipeline's edge out);
+- ``base``: the :class:`Notifier` protocol, :class:`Message`, :class:`Integration`;
+- ``receiver_stages``: the durable receiver pipeline (message -> transition number -> outbox);
+- ``notices``: escalation notices and acknowledge/resolve updates for one alert;
+- ``handoff``: on-call handoff announcements;
+- ``outbox_stage``: one deduplicated outbox row per integration; ``outbox``: the worker that
+  sends with retry (``retry``: status classes, backoff);
+- ``links``: signed acknowledge/resolve links; ``templates``: the message texts;
+- ``slack``, ``pagerduty``, ``webhook``, ``email``: one module per channel; ``registry``: the
+  explicit ``kind -> notifier class`` map and the integration builder.
 
 Public API::
 
@@ -8,8 +19,8 @@ Public API::
 
 from monitor.notify.base import KINDS, Integration, Message, Notifier, NotifyResult
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker, RunStats
+from monitor.notify.outbox_stage import OutboxStage, transition_id
 from monitor.notify.payload import alert_payload
-from monitor.notify.pipeline import OutboxStage, transition_id
 from monitor.notify.registry import CHANNELS, build_integrations
 from monitor.notify.templates import Templates
 

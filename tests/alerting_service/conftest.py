@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "notify"))  # notify_serve
 from notify_servers import FakeHTTP, FakeSMTP, pagerduty_api, slack_api  # noqa: E402
 
 from monitor.config.model import Config  # noqa: E402
+from monitor.daemon.leader_pipeline import AlertingFacade, LeaderPipeline, PipelineMetrics  # noqa: E402
 from monitor.notify.outbox import OutboxWorker  # noqa: E402
 from monitor.notify.registry import build_integrations  # noqa: E402
 
@@ -96,6 +97,19 @@ def sqlite_state(tmp_path):
     return {"backend": "sqlite", "path": str(tmp_path / "state.db")}
 
 
+class Service(AlertingFacade):
+    """A leader's pipeline seen through the one object these scenarios drive: the API's facade
+    over its ports, plus the leader's ``start``, ``tick``, ``configure``, routing, escalation
+    walks and silences."""
+
+    def __init__(self, leader: LeaderPipeline) -> None:
+        super().__init__(leader.ports())
+        self.leader = leader
+        self.start, self.tick, self.configure = leader.start, leader.tick, leader.configure
+        self.receivers_for = leader.pipeline.receivers_for
+        self.escalation, self.silences = leader.escalation, leader.silences
+
+
 class Harness:
     """Everything one scenario needs; ``await h.new_service()`` builds (or rebuilds, after a
     'restart') the store, the service and the outbox worker over the same database."""
@@ -113,7 +127,6 @@ class Harness:
     async def new_service(self):
         from prometheus_client import CollectorRegistry
 
-        from monitor.alerting.service import AlertService
         from monitor.notify.outbox import NotifyMetrics
         from monitor.store import open_store
 
@@ -121,8 +134,8 @@ class Harness:
         self.store = await open_store(self.config.state, clock=self.clock)
         self.integrations = build_integrations(self.config.receivers, clock=self.clock)
         self.registry = CollectorRegistry()
-        self.service = AlertService(self.config, self.store, self.integrations, clock=self.clock,
-                                    registry=self.registry)
+        self.service = Service(LeaderPipeline(self.config, self.store, self.integrations, clock=self.clock,
+                                              metrics=PipelineMetrics.register(self.registry)))
         self.worker = OutboxWorker(self.store, self.integrations, clock=self.clock, rng=lambda: 0.0,
                                    metrics=NotifyMetrics(self.registry))
         await self.service.start()
@@ -221,7 +234,8 @@ class ApiServer:
 async def api(harness):
     """A real HTTP server serving the API over the harness's service (``api.url``)."""
     await harness.new_service()
-    host = SimpleNamespace(config=harness.config, alerting=harness.service, registry=harness.registry)
+    host = SimpleNamespace(config=harness.config, alerting=harness.service, alerting_ports=harness.service.ports,
+                           registry=harness.registry)
     async with ApiServer(host) as srv:
         srv.host = host
         yield srv

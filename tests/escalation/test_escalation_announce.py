@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "notify"))  # notify_serve
 from notify_servers import FakeHTTP, slack_api  # noqa: E402
 
 from monitor.config.model import Config  # noqa: E402
-from monitor.daemon.alerting_glue import ANNOUNCED_KEY, announce_handoffs  # noqa: E402
+from monitor.notify.handoff import ANNOUNCED_KEY, announce_handoffs  # noqa: E402
 from monitor.escalation.announce import current_shift, due_announcements  # noqa: E402
 from monitor.escalation.schedule import Override, Schedule  # noqa: E402
 from monitor.notify.outbox import OutboxWorker  # noqa: E402

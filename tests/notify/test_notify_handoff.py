@@ -9,10 +9,11 @@ import pytest
 from notify_servers import FakeHTTP, closed_port, slack_api, webhook_sink
 
 from monitor.config.receivers import ReceiverConfig, SlackConfig
-from monitor.escalation.announce import Announcement, Shift, handoff_message
+from monitor.escalation.announce import Announcement, Shift
 from monitor.escalation.schedule import Schedule
 from monitor.notify import CHANNELS, KINDS
 from monitor.notify.base import Message
+from monitor.notify.handoff import handoff_message
 from monitor.notify.registry import build_integrations
 from monitor.notify.slack import SlackNotifier, build_payload
 from monitor.notify.templates import Templates

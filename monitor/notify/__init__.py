@@ -13,7 +13,7 @@
 
 Public API::
 
-    from monitor.notify import (Message, NotifyResult, Notifier, Integration, CHANNELS,
+    from monitor.notify import (Message, NotifyResult, Notifier, Integration, NOTIFIERS,
                                 build_integrations, OutboxStage, OutboxWorker, NotifyMetrics)
 """
 
@@ -21,9 +21,9 @@ from monitor.notify.base import KINDS, Integration, Message, Notifier, NotifyRes
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker, RunStats
 from monitor.notify.outbox_stage import OutboxStage, transition_id
 from monitor.notify.payload import alert_payload
-from monitor.notify.registry import CHANNELS, build_integrations
+from monitor.notify.registry import NOTIFIERS, build_integrations
 from monitor.notify.templates import Templates
 
-__all__ = ["KINDS", "CHANNELS", "Integration", "Message", "Notifier", "NotifyResult", "NotifyMetrics",
+__all__ = ["KINDS", "NOTIFIERS", "Integration", "Message", "Notifier", "NotifyResult", "NotifyMetrics",
            "OutboxStage", "OutboxWorker", "RunStats", "Templates", "alert_payload", "build_integrations",
            "transition_id"]

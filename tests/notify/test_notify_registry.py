@@ -6,12 +6,12 @@ import pytest
 from pydantic import ValidationError
 
 from monitor.config.receivers import CHANNEL_FIELDS, ReceiverConfig, StateConfig, build_integrations
-from monitor.notify import CHANNELS, Notifier
+from monitor.notify import NOTIFIERS, Notifier
 
 
 def test_every_config_kind_has_a_channel_and_back():
-    assert set(CHANNEL_FIELDS) == set(CHANNELS)  # Gatus-style completeness, both directions
-    for cls in CHANNELS.values():
+    assert set(CHANNEL_FIELDS) == set(NOTIFIERS)  # Gatus-style completeness, both directions
+    for cls in NOTIFIERS.values():
         assert hasattr(cls, "notify") and hasattr(cls, "secrets")
 
 

@@ -3,7 +3,6 @@ and persisted), the stage protocol, the held alerts (provider)."""
 
 from __future__ import annotations
 
-import pytest
 from alerting_helpers import unix
 
 from model.alert import Alert
@@ -23,14 +22,6 @@ SATURDAY = unix(2026, 11, 7, 3, 0)  # first Saturday of the month, inside it
 
 def firing(**labels: str) -> Alert:
     return Alert.firing(labels, starts_at=T0 - 60)
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(tmp_path / "state.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 # -- mute stages ----------------------------------------------------------------------------------
@@ -88,13 +79,13 @@ def test_notification_log_keeps_entries_of_live_groups_and_forgets_old_ones():
     assert set(log.state()) == {"live"}
 
 
-async def test_transition_log_numbers_survive_a_restart(store, tmp_path):
-    numbers = TransitionLog(store)
+async def test_transition_log_numbers_survive_a_restart(sqlite_store, tmp_path):
+    numbers = TransitionLog(sqlite_store)
     assert await numbers.number("g", "tid-a", T0, repeat_interval=3600) == "tid-a#0"
     assert await numbers.number("g", "tid-a", T0 + 60, repeat_interval=3600) == "tid-a#0"  # a replay
     assert await numbers.number("g", "tid-b", T0 + 120, repeat_interval=3600) == "tid-b#1"  # new content
     assert await numbers.number("other", "tid-b", T0 + 120, repeat_interval=3600) == "tid-b#0"  # per group
-    assert await store.kv_get("nflog:g") == {"tid": "tid-b", "seq": 1, "at": T0 + 120}
+    assert await sqlite_store.kv_get("nflog:g") == {"tid": "tid-b", "seq": 1, "at": T0 + 120}
     again = SQLiteStore(tmp_path / "state.db")  # the daemon restarted: a new connection, same data
     await again.open()
     try:
@@ -145,16 +136,16 @@ def test_context_of_a_notification(shipped):
 # -- held alerts ----------------------------------------------------------------------------------
 
 
-async def test_provider_writes_each_version_once_and_restores_firing_alerts(store):
+async def test_provider_writes_each_version_once_and_restores_firing_alerts(sqlite_store):
     calls = []
-    upsert = store.upsert_alert
+    upsert = sqlite_store.upsert_alert
 
     async def counting(row, now):
         calls.append((row["state"], now))
         await upsert(row, now)
 
-    store.upsert_alert = counting
-    provider = AlertProvider(store)
+    sqlite_store.upsert_alert = counting
+    provider = AlertProvider(sqlite_store)
     a = Alert.firing({"alertname": "ApiDown"}, starts_at=T0, annotations={"summary": "down"})
     await provider.persist(a, T0)
     await provider.persist(a, T0 + 15)  # the rule re-sends it: nothing new
@@ -163,12 +154,12 @@ async def test_provider_writes_each_version_once_and_restores_firing_alerts(stor
     resolved = a.resolve(T0 + 60)
     await provider.persist(resolved, T0 + 60)
     assert calls[-1] == ("resolved", T0 + 60)
-    row = await store.get_alert(a.fingerprint)
+    row = await sqlite_store.get_alert(a.fingerprint)
     assert (row["starts_at"], row["ends_at"], row["annotations"]) == (T0, T0 + 60, {"summary": "down"})
 
     b = Alert.firing({"alertname": "DbDown"}, starts_at=T0, generator_url="http://p/graph")
     await provider.persist(b, T0)
-    restored = AlertProvider(store)
+    restored = AlertProvider(sqlite_store)
     [back] = await restored.restore(T0 + 120)
     assert (back.labels, back.starts_at, back.ends_at, back.generator_url) == (b.labels, T0, None, "http://p/graph")
     assert back.fingerprint in restored and restored.get(a.fingerprint) is None

@@ -3,7 +3,6 @@ a sink (never the outbox), timeline and state written after them, holds while mu
 
 from __future__ import annotations
 
-import pytest
 from alerting_helpers import unix
 from prometheus_client import CollectorRegistry
 
@@ -11,7 +10,6 @@ from model.alert import Alert
 from monitor.escalation.metrics import EscalationMetrics
 from monitor.escalation.notices import Notice
 from monitor.escalation.runner import EscalationRunner
-from monitor.store.sqlite import SQLiteStore
 
 T0 = unix(2026, 3, 30, 8, 0)  # Monday 10:00 Berlin: alice primary, bob secondary
 
@@ -31,25 +29,17 @@ class Sink:
         return [(n.kind, n.person, n.channel) for n in self.notices]
 
 
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(tmp_path / "state.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
 def critical(**extra: str) -> Alert:
     return Alert.firing({"alertname": "ApiDown", "severity": "critical", "service": "api", **extra}, starts_at=T0)
 
 
-async def events(store, fp: str) -> list[tuple[str, object]]:
-    return [(r["event"], (r["detail"] or {}).get("level")) for r in await store.list_timeline(fp)]
+async def events(sqlite_store, fp: str) -> list[tuple[str, object]]:
+    return [(r["event"], (r["detail"] or {}).get("level")) for r in await sqlite_store.list_timeline(fp)]
 
 
-async def test_firing_unmuted_alert_starts_a_walk_whose_notices_go_to_the_sink(shipped, store):
+async def test_firing_unmuted_alert_starts_a_walk_whose_notices_go_to_the_sink(shipped, sqlite_store):
     sink, registry = Sink(), CollectorRegistry()
-    runner = EscalationRunner(shipped, store, sink, metrics=EscalationMetrics(registry))
+    runner = EscalationRunner(shipped, sqlite_store, sink, metrics=EscalationMetrics(registry))
     a = critical()
     await runner.advance(T0, [a], {a.fingerprint: a})
     assert sink.sent() == [("escalation", "alice", "page"), ("escalation", "alice", "slack_dm")]
@@ -57,8 +47,8 @@ async def test_firing_unmuted_alert_starts_a_walk_whose_notices_go_to_the_sink(s
     assert page.alert is a and page.integration == "pagerduty" and page.recipient == "${PD_KEY_ALICE}"
     assert page.title == "P0: paging Alice Martin (alice) (schedule:primary)"
     assert page.transition.startswith(f"{a.fingerprint}@") and page.transition.endswith(":0:0:notify:page")
-    assert await events(store, a.fingerprint) == [("escalation started", None), ("triggered", 0)]
-    stored = await store.load_escalation(a.fingerprint)
+    assert await events(sqlite_store, a.fingerprint) == [("escalation started", None), ("triggered", 0)]
+    stored = await sqlite_store.load_escalation(a.fingerprint)
     assert stored["state"]["level"] == 1 and runner.status(a.fingerprint)["status"] == "escalating"
     # the rule re-sends it: no second walk; at +15 min the secondary
     await runner.advance(T0 + 60, [a], {a.fingerprint: a})
@@ -68,34 +58,34 @@ async def test_firing_unmuted_alert_starts_a_walk_whose_notices_go_to_the_sink(s
     assert registry.get_sample_value("monitor_escalation_steps_total", {"level": "2", "outcome": "triggered"}) == 1
 
 
-async def test_only_and_resolved_and_no_chain(shipped, store):
+async def test_only_and_resolved_and_no_chain(shipped, sqlite_store):
     sink = Sink()
-    runner = EscalationRunner(shipped, store, sink)
+    runner = EscalationRunner(shipped, sqlite_store, sink)
     a, b = critical(), critical(instance="2")
     await runner.advance(T0, [a, b.resolve(T0)], {}, only={a.fingerprint})
     assert {n.snap.fingerprint for n in sink.notices} == {a.fingerprint}
     assert all(n.alert is None for n in sink.notices)  # not held: the sink shows what the snapshot knows
     shipped.escalation.chain = []
-    quiet = EscalationRunner(shipped, store, Sink())
+    quiet = EscalationRunner(shipped, sqlite_store, Sink())
     assert not quiet.enabled and not quiet.needs_start(b.fingerprint, T0)
 
 
-async def test_failures_are_recorded_in_the_timeline(shipped, store):
+async def test_failures_are_recorded_in_the_timeline(shipped, sqlite_store):
     sink, registry = Sink(slack_dm="no_integration"), CollectorRegistry()
     shipped.people["alice"].pagerduty_routing_key = None
-    runner = EscalationRunner(shipped, store, sink, metrics=EscalationMetrics(registry))
+    runner = EscalationRunner(shipped, sqlite_store, sink, metrics=EscalationMetrics(registry))
     a = critical()
     await runner.advance(T0, [a], {a.fingerprint: a})
     assert sink.sent() == [("escalation", "alice", "slack_dm")]  # no page contact: nothing to hand over
-    rows = await store.list_timeline(a.fingerprint)
+    rows = await sqlite_store.list_timeline(a.fingerprint)
     failed = [(r["event"], r["detail"]["detail"]) for r in rows if r["event"].startswith("failed")]
     assert failed == [("failed: no_contact", "page"), ("failed: no_integration", "slack_dm")]
     assert registry.get_sample_value("monitor_escalation_steps_total", {"level": "1", "outcome": "failed"}) == 2
 
 
-async def test_muted_walk_is_held_and_restarts_at_the_primary(shipped, store):
+async def test_muted_walk_is_held_and_restarts_at_the_primary(shipped, sqlite_store):
     sink = Sink()
-    runner = EscalationRunner(shipped, store, sink)
+    runner = EscalationRunner(shipped, sqlite_store, sink)
     a = critical()
     await runner.advance(T0, [a], {a.fingerprint: a})
     muted = a.with_marks(silenced_by=("s1",))
@@ -104,12 +94,13 @@ async def test_muted_walk_is_held_and_restarts_at_the_primary(shipped, store):
     assert len(sink.notices) == 2  # held: the secondary is not paged
     await runner.advance(T0 + 2000, [a], {a.fingerprint: a})
     assert sink.sent()[2:] == [("escalation", "alice", "page"), ("escalation", "alice", "slack_dm")]
-    assert [e for e, _ in await events(store, a.fingerprint) if e in ("paused", "resumed")] == ["paused", "resumed"]
+    held = [e for e, _ in await events(sqlite_store, a.fingerprint) if e in ("paused", "resumed")]
+    assert held == ["paused", "resumed"]
 
 
-async def test_people_acknowledge_and_resolve(shipped, store):
+async def test_people_acknowledge_and_resolve(shipped, sqlite_store):
     sink = Sink()
-    runner = EscalationRunner(shipped, store, sink)
+    runner = EscalationRunner(shipped, sqlite_store, sink)
     a = critical()
     await runner.advance(T0, [a], {a.fingerprint: a})
     await runner.acknowledge(a.fingerprint, T0 + 120, "alice", "api:test")
@@ -122,4 +113,4 @@ async def test_people_acknowledge_and_resolve(shipped, store):
     assert runner.get(a.fingerprint).state.status == "resolved"
     assert not runner.needs_start(a.fingerprint, a.starts_at)  # resolved by hand: the firing rule does not page again
     await runner.prune(T0 + 300 + 7 * 86400 + 1, 7 * 86400)
-    assert runner.get(a.fingerprint) is None and await store.load_escalation(a.fingerprint) is None
+    assert runner.get(a.fingerprint) is None and await sqlite_store.load_escalation(a.fingerprint) is None

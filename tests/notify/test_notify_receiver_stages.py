@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
+from notify_kit import QuietNotifier
 from prometheus_client import CollectorRegistry, Counter
 
 from model.alert import Alert
@@ -13,7 +13,7 @@ from model.labels import Labels
 from monitor.alerting.nflog import TransitionLog
 from monitor.alerting.stage import Context
 from monitor.escalation.policy import EscalationPolicy, Priority, Step
-from monitor.notify.base import Integration, Message, NotifyResult
+from monitor.notify.base import Integration, Message
 from monitor.notify.links import LinkBuilder, verify
 from monitor.notify.outbox_stage import OutboxStage, transition_id
 from monitor.notify.payload import alert_payload, dedup_key, payload_time, with_defaults
@@ -26,32 +26,9 @@ POLICY = EscalationPolicy({"P0": Priority("P0", 900, 14400), "P2": Priority("P2"
 LINKS = LinkBuilder("http://mon.example", "link-key", 3600, clock=lambda: T0)
 
 
-class Recorder:
-    """A notifier that sends nothing (the outbox worker is not under test here)."""
-
-    def __init__(self, send_resolved: bool = True) -> None:
-        self.send_resolved = send_resolved
-
-    async def notify(self, message: Message) -> NotifyResult:
-        return NotifyResult()
-
-    def secrets(self) -> list[str]:
-        return []
-
-    async def aclose(self) -> None:
-        pass
-
-
-INTEGRATIONS = {"ops": [Integration("slack[0]", "ops", Recorder()), Integration("webhook[0]", "ops", Recorder(False))],
+INTEGRATIONS = {"ops": [Integration("slack[0]", "ops", QuietNotifier()),
+                        Integration("webhook[0]", "ops", QuietNotifier(send_resolved=False))],
                 "null": []}
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(tmp_path / "state.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def alert(name: str, severity: str = "critical", **kw) -> Alert:
@@ -114,9 +91,9 @@ async def test_message_stage_builds_the_group_message():
     assert c.message.priority == ""  # no escalation chain: no priority shown
 
 
-async def test_nflog_stage_numbers_the_transition(store):
+async def test_nflog_stage_numbers_the_transition(sqlite_store):
     c, _ = await MessageStage(LINKS, POLICY)(ctx(), [alert("ApiDown")])
-    stage = NflogStage(TransitionLog(store))
+    stage = NflogStage(TransitionLog(sqlite_store))
     first, _ = await stage(c, [])
     assert first.transition == transition_id(c.message) + "#0"
     again, _ = await stage(c.with_(now=T0 + 60), [])
@@ -125,9 +102,9 @@ async def test_nflog_stage_numbers_the_transition(store):
     assert later.transition == transition_id(c.message) + "#1"
 
 
-async def test_outbox_stage_writes_a_row_per_integration_once(store):
+async def test_outbox_stage_writes_a_row_per_integration_once(sqlite_store):
     c, _ = await MessageStage(LINKS, POLICY)(ctx(), [alert("ApiDown")])
-    stage = OutboxStage(store, INTEGRATIONS)
+    stage = OutboxStage(sqlite_store, INTEGRATIONS)
     done, _ = await stage(c.with_(transition="t#0"), [])
     assert done.written == ("slack[0]", "webhook[0]")
     again, _ = await stage(c.with_(transition="t#0"), [])
@@ -136,7 +113,7 @@ async def test_outbox_stage_writes_a_row_per_integration_once(store):
     done, _ = await stage(resolved.with_(transition="t#1"), [])
     assert done.written == ("slack[0]",)  # the webhook does not send resolved messages
     assert await stage(c.with_(receiver="nobody", message=Message.build("firing", "nobody", [])), []) is None
-    rows = await store.list_outbox()
+    rows = await sqlite_store.list_outbox()
     assert [(r["receiver"], r["integration"]) for r in rows] == [("ops", "slack[0]"), ("ops", "webhook[0]"),
                                                                  ("ops", "slack[0]")]
     assert Message.from_dict(rows[0]["payload"]) == c.message
@@ -155,10 +132,11 @@ async def test_enqueued_stage_counts_new_rows_per_receiver():
 # -- strung together ------------------------------------------------------------------------------
 
 
-async def test_receiver_stages_from_group_to_rows_and_a_replay_is_a_no_op(store, tmp_path):
+async def test_receiver_stages_from_group_to_rows_and_a_replay_is_a_no_op(sqlite_store, tmp_path):
     registry = CollectorRegistry()
     counter = Counter("monitor_notifications_enqueued", "rows", ["receiver"], registry=registry)
-    pipeline = receiver_stages(TransitionLog(store), OutboxStage(store, INTEGRATIONS), LINKS, POLICY, counter)
+    outbox = OutboxStage(sqlite_store, INTEGRATIONS)
+    pipeline = receiver_stages(TransitionLog(sqlite_store), outbox, LINKS, POLICY, counter)
     a = alert("ApiDown")
     c, _ = await pipeline(ctx(), [a])
     assert c.written == ("slack[0]", "webhook[0]") and c.transition.endswith("#0")

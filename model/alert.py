@@ -139,7 +139,7 @@ class Alert:
             "annotations": dict(self.annotations),
             "startsAt": rfc3339(self.starts_at),
             "endsAt": rfc3339(self.ends_at) if self.ends_at is not None else ZERO_TIME,
-            "updatedAt": rfc3339(self.updated_at),
+            "updatedAt": rfc3339(self.starts_at if self.updated_at is None else self.updated_at),
             "generatorURL": self.generator_url,
             "fingerprint": self.fingerprint,
             "status": {"state": self.state, "silencedBy": list(self.silenced_by),

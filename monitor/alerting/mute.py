@@ -42,17 +42,19 @@ class MuteStages:
         """Prepare ``sources`` once for many :meth:`mark` calls at ``now``."""
         return self.inhibitor.index(sources, now) if self.inhibitor else list(sources)
 
-    def mark(self, alert: Alert, sources: Iterable[Alert], now: float) -> Alert:
+    def mark(self, alert: Alert, sources: "Iterable[Alert] | InhibitIndex", now: float) -> Alert:
         """Return ``alert`` with its status markers computed at ``now``.
 
         :param sources: every current alert (candidates for inhibiting sources), or
             :meth:`index` of them when marking many alerts at one instant.
         """
         labels = alert.labels
-        if self.inhibitor and not isinstance(sources, InhibitIndex):
-            sources = self.inhibitor.index(sources, now)
+        inhibited: tuple[str, ...] = ()
+        if self.inhibitor:
+            index = sources if isinstance(sources, InhibitIndex) else self.inhibitor.index(sources, now)
+            inhibited = tuple(index.mutes(labels))
         return alert.with_marks(
-            inhibited_by=tuple(sources.mutes(labels)) if self.inhibitor else (),
+            inhibited_by=inhibited,
             silenced_by=tuple(self.silences.mutes(labels, now)) if self.silences else (),
             muted_by=tuple(self.maintenance.mutes(labels, now)) if self.maintenance else (),
         )

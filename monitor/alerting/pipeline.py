@@ -195,6 +195,8 @@ class AlertPipeline:
             self.refresh_gauges(now, marked)
 
     async def _deliver(self, notifications: list[Notification], now: float) -> None:
+        if self.deliver is None:
+            raise RuntimeError("AlertPipeline.configure() was not called")
         for n in notifications:
             await self.deliver(Context.of(n, now), n.alerts)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from model.labels import Labels
 from model.matchers import (
@@ -153,7 +153,7 @@ def build_route(cfg: "RouteConfig", parent: Route | None = None, index: int = 0)
     :param index: the node's position among its siblings (part of its key).
     """
     opts = parent.opts if parent is not None else DEFAULT_ROUTE_OPTS
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if cfg.receiver:
         changes["receiver"] = cfg.receiver
     if cfg.group_by is not None:

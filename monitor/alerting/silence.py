@@ -13,6 +13,7 @@ are :mod:`monitor.alerting.silence_admin`'s job. Times are Unix seconds.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -122,7 +123,7 @@ class Silence:
                           "isEqual": m.op in ("=", "=~")} for m in self.matchers],
             "startsAt": rfc3339(self.starts_at),
             "endsAt": rfc3339(self.ends_at),
-            "updatedAt": rfc3339(self.updated_at),
+            "updatedAt": rfc3339(self.starts_at if self.updated_at is None else self.updated_at),
             "createdBy": self.created_by,
             "comment": self.comment,
             "status": {"state": self.state(now)},
@@ -169,11 +170,11 @@ class Silences:
         self._by_id[id] = s
         return s
 
-    def mutes(self, labels: Labels, now: float) -> list[str]:
+    def mutes(self, labels: Labels, now: float) -> builtins.list[str]:
         """Return the ids of the active silences muting ``labels`` (empty: not silenced)."""
         return sorted(s.id for s in self._by_id.values() if s.mutes(labels, now))
 
-    def gc(self, now: float, retention: float) -> list[str]:
+    def gc(self, now: float, retention: float) -> builtins.list[str]:
         """Drop silences expired more than ``retention`` seconds ago; return their ids."""
         gone = [i for i, s in self._by_id.items() if s.ends_at < now - retention]
         for i in gone:

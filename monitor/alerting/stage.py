@@ -83,9 +83,9 @@ class MultiStage:
         self.stages = stages
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]] | None:
-        result: tuple[Context, Sequence[Alert]] | None = (ctx, alerts)
         for stage in self.stages:
-            result = await stage(*result)
+            result = await stage(ctx, alerts)
             if result is None:
                 return None
-        return result
+            ctx, alerts = result
+        return ctx, alerts

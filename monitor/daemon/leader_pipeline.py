@@ -185,7 +185,7 @@ async def start_pipeline(config: Any, store: Any, metrics: PipelineMetrics | Non
 
 
 def reconfigure(leader: LeaderPipeline, worker: OutboxWorker | None, config: Any,
-                notify_metrics: NotifyMetrics) -> dict[str, list[Integration]]:
+                notify_metrics: NotifyMetrics) -> Mapping[str, Sequence[Integration]]:
     """Rebuild integrations from ``config.receivers`` and swap the config into the running pipeline
     and worker; return the old integrations (the caller closes them)."""
     old = leader.integrations
@@ -194,7 +194,7 @@ def reconfigure(leader: LeaderPipeline, worker: OutboxWorker | None, config: Any
     if worker is not None:
         worker.integrations = integrations
         notify_metrics.init_labels(integrations)
-    return dict(old)
+    return old
 
 
 async def close_integrations(integrations: Mapping[str, Sequence[Integration]]) -> None:

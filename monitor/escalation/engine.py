@@ -200,8 +200,8 @@ def step(snap: EscalationSnapshot, state: EscalationState, now: float,
         s = acc.state
         if s.resolved_at is not None:
             break
-        due = [(s.next_at, 0), (s.ack_expires_at, 1), (None if s.sla_breached else snap.resolve_deadline, 2)]
-        due = [(at, kind) for at, kind in due if at is not None and at <= t]
+        candidates = [(s.next_at, 0), (s.ack_expires_at, 1), (None if s.sla_breached else snap.resolve_deadline, 2)]
+        due = [(at, kind) for at, kind in candidates if at is not None and at <= t]
         if not due:
             break
         at, kind = min(due)

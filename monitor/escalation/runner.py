@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.alert import ACTIVE, Alert
+from model.labels import Labels
 from monitor.alerting.mute import muted_firing
 from monitor.escalation import engine
 from monitor.escalation.engine import EscalationState, StepResult, TimelineEntry
@@ -213,7 +214,7 @@ class EscalationRunner:
                     await self.start(a.labels, now, held.get(a.fingerprint))
         await self.step_due(now, muted_firing(marked, now), held)
 
-    async def start(self, labels: Mapping[str, str], now: float, alert: Alert | None = None) -> Escalation:
+    async def start(self, labels: Mapping[str, str] | Labels, now: float, alert: Alert | None = None) -> Escalation:
         """Freeze the policy for an alert with ``labels`` and run its first step."""
         snap = snapshot(self.policy, dict(labels), now)
         esc = Escalation(snap, EscalationState(snap.fingerprint))

@@ -18,7 +18,7 @@ from typing import Any
 from model.duration import format_duration
 from model.labels import Labels
 from monitor.alerting.route import parse_label_args
-from monitor.escalation.engine import start, step
+from monitor.escalation.engine import Action, start, step
 from monitor.escalation.policy import EscalationPolicy, snapshot
 from monitor.escalation.schedule import (
     OnCallLookup,
@@ -77,13 +77,13 @@ def simulate(config: Any, labels: Labels | Mapping[str, str] | str | Iterable[st
     end = snap.started_at + (horizon if horizon is not None else snap.resolve_seconds)
     res = start(snap, snap.started_at, lookup)
     rows: list[TimelineRow] = []
-    actions = {}
+    actions: dict[tuple[float, int | None, str | None], Action] = {}
     while True:
         for a in res.actions:
             actions[(a.at, a.level, a.person)] = a
         for e in res.timeline:
-            a = actions.get((e.at, e.level, e.person))
-            channels = a.channels if a is not None else ()
+            done = actions.get((e.at, e.level, e.person))
+            channels = done.channels if done is not None else ()
             if e.event == "triggered":
                 note = f"triggered ({snap.steps[e.level].target})"  # type: ignore[index]
             elif e.event.startswith("failed"):

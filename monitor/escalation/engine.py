@@ -1,11 +1,11 @@
 """The escalation walk: pure transitions over a snapshot and a plain state.
 
 After Grafana OnCall's escalation snapshot (``escalation_snapshot/snapshot_classes``), STYLE
-guideline 14. The caller (the daemon) persists :class:`EscalationState` and the
-:class:`~monitor.escalation.policy.EscalationSnapshot`, calls :func:`step` at
-``StepResult.next_deadline``, writes the returned timeline entries and actions to the store
-(the outbox) *before* they take effect, and calls :func:`acknowledge`, :func:`unacknowledge`
-and :func:`resolve` when people or rules act. Every function returns a new state; nothing is
+guideline 14. The caller (:class:`monitor.escalation.runner.EscalationRunner`) persists
+:class:`EscalationState` and the :class:`~monitor.escalation.policy.EscalationSnapshot`, calls
+:func:`step` at ``StepResult.next_deadline``, hands the returned actions to the outbox and
+writes the timeline entries *before* the new state, and calls :func:`acknowledge`,
+:func:`unacknowledge` and :func:`resolve` when people or rules act. Every function returns a new state; nothing is
 mutated, nothing reads the clock. Times are Unix seconds (floats).
 
 The walk:

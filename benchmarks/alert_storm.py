@@ -7,7 +7,7 @@ What is measured (and printed as one JSON document):
    route (critical -> ``pager`` + ``slack-incidents``, warning -> ``slack-alerts`` + ``email``,
    ``group_by: [alertname, service]``), the shipped inhibition rules and maintenance window
    evaluated at every flush, then one :class:`~monitor.notify.base.Message` per notification
-   written by :class:`~monitor.notify.pipeline.OutboxStage` into a SQLite store (WAL, one
+   written by :class:`~monitor.notify.outbox_stage.OutboxStage` into a SQLite store (WAL, one
    transaction per row) in a temporary folder. ``group_wait`` is not waited for: the alerts
    are put at ``t0`` and the groups flushed at ``t0 + group_wait`` on the dispatcher's
    injected clock, so the figure is pure processing time. Median of ``--repeat`` runs.
@@ -20,7 +20,7 @@ What is measured (and printed as one JSON document):
 4. ``memory``: the tracemalloc peak of one route-to-outbox pass (Python allocations only) and
    the process's peak RSS.
 5. ``service``: the same storm through the
-   daemon's ``AlertService`` with the shipped people, schedules and escalation chain: ``ingest``
+   daemon's alert pipeline (``LeaderPipeline``) with the shipped people, schedules and escalation chain: ``ingest``
    (every alert persisted, the first escalation step of every alert: primary on-call paged and
    DMed for P0, DMed and emailed for P2), then ``tick`` at ``t + group_wait`` (groups flushed);
    then delivery of every row through the real Slack (slack-sdk), PagerDuty (httpx) and email
@@ -50,24 +50,25 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
 from prometheus_client import CollectorRegistry
 
-from monitor.alerting.alert import Alert
-from monitor.alerting.dispatch import Dispatcher, MuteStages, Notification
+from model.alert import Alert
+from monitor.alerting.dispatch import Dispatcher, Notification
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from monitor.alerting.mute import MuteStages
 from monitor.alerting.route import build_route
-from monitor.alerting.service import alert_payload
 from monitor.config.alerting import AlertingConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.notify.base import Message
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker, RunStats
-from monitor.notify.pipeline import OutboxStage
+from monitor.notify.payload import alert_payload
+from monitor.notify.outbox_stage import OutboxStage
 from monitor.notify.registry import build_integrations
 from monitor.store import open_store
 
@@ -99,7 +100,7 @@ RECEIVERS = ("pager", "slack-incidents", "slack-alerts", "email")
 GROUPED = ["alertname", "service"]
 UNGROUPED = ["..."]
 #: A Monday, outside the maintenance window.
-T0 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc).timestamp()
 
 
 def alerting_config(group_by: list[str]) -> AlertingConfig:
@@ -109,7 +110,7 @@ def alerting_config(group_by: list[str]) -> AlertingConfig:
     return AlertingConfig.model_validate(data)
 
 
-def storm(alertnames: int, services: int, instances: int, t0: datetime = T0) -> list[Alert]:
+def storm(alertnames: int, services: int, instances: int, t0: float = T0) -> list[Alert]:
     """Return ``alertnames × services × instances`` firing alerts started at ``t0``."""
     alerts = []
     for a in range(alertnames):
@@ -139,7 +140,7 @@ def dispatch_ms(alerts: list[Alert], cfg: AlertingConfig, *, mutes: bool) -> flo
     d = dispatcher(cfg) if mutes else Dispatcher(build_route(cfg.route))
     started = time.perf_counter()
     d.put(alerts, T0)
-    d.flush(T0 + timedelta(seconds=max_group_wait(cfg)))
+    d.flush(T0 + max_group_wait(cfg))
     return round((time.perf_counter() - started) * 1000, 1)
 
 
@@ -150,8 +151,8 @@ def max_group_wait(cfg: AlertingConfig) -> float:
 
 def message_of(n: Notification) -> Message:
     """The outbox message for one dispatcher notification (one alert group, one receiver),
-    built as ``AlertService`` builds it."""
-    alerts = [alert_payload(a, n.at.timestamp()) for a in n.alerts]
+    built as the receiver stages build it (``monitor.notify.receiver_stages.MessageStage``)."""
+    alerts = [alert_payload(a, n.at) for a in n.alerts]
     return Message.build("firing" if n.firing else "resolved", n.receiver, alerts, group_key=n.group_key,
                          group_labels=n.group_labels.as_dict(), external_url="http://127.0.0.1:9115")
 
@@ -170,7 +171,7 @@ async def route_to_outbox(alerts: list[Alert], cfg: AlertingConfig, state_path: 
     d = dispatcher(cfg)
     started = time.perf_counter()
     d.put(alerts, T0)
-    notifications = d.flush(T0 + timedelta(seconds=max_group_wait(cfg)))
+    notifications = d.flush(T0 + max_group_wait(cfg))
     dispatched = time.perf_counter()
     now = time.time()
     rows = 0
@@ -297,7 +298,7 @@ async def received(url: str) -> dict[str, int]:
         return (await http.get(url + "/count")).json()
 
 
-# -- AlertService (when it exists) ------------------------------------------------------------
+# -- the leader's pipeline -----------------------------------------------------------------------
 
 #: The shipped people, schedules and escalation chain (tests/alerting/shipped_alerting.yaml).
 ESCALATION_YAML = """
@@ -352,7 +353,7 @@ def service_config(sinks_url: str, smarthost: str, state_path: Path) -> Any:
 
 
 async def through_service(alerts: list[Alert], tmp: Path, *, batch: int, concurrency: int) -> dict[str, Any]:
-    """The storm through ``monitor.alerting.service.AlertService``.
+    """The storm through the leader's pipeline (``monitor.daemon.leader_pipeline.LeaderPipeline``).
 
     ``ingest`` at ``t`` (alerts persisted, escalations started: first step of every unmuted
     alert), then ``tick`` at ``t + group_wait`` (groups flushed). Delivery goes to the
@@ -361,7 +362,7 @@ async def through_service(alerts: list[Alert], tmp: Path, *, batch: int, concurr
     """
     import httpx
 
-    from monitor.alerting.service import AlertService
+    from monitor.daemon.leader_pipeline import LeaderPipeline
 
     repo = Path(__file__).resolve().parents[1]
     sinks_url = f"http://127.0.0.1:{free_port()}"
@@ -373,14 +374,14 @@ async def through_service(alerts: list[Alert], tmp: Path, *, batch: int, concurr
         cfg = service_config(sinks_url, f"127.0.0.1:{smtp_port}", tmp / "service.db")
         store = await open_store(cfg.state)
         integrations = build_integrations(cfg.receivers)
-        svc = AlertService(cfg, store, integrations)
+        svc = LeaderPipeline(cfg, store, integrations)
         await svc.start()
         now = time.time()
         fresh = [Alert.firing(a.labels, starts_at=now, annotations=a.annotations,
                               generator_url=a.generator_url) for a in alerts]
         rss_before = rss_mib()
         started = time.perf_counter()
-        await svc.ingest(fresh, now=now, source="rules")
+        await svc.pipeline.ingest(fresh, now=now, source="rules")
         ingested = time.perf_counter()
         await svc.tick(now=now + max_group_wait(cfg.alerting))
         done = time.perf_counter()

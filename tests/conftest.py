@@ -32,3 +32,14 @@ async def pg_schema(database_url):
     finally:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    """An opened SQLite state store in a temp dir (``tmp_path / "state.db"``), closed afterwards."""
+    from monitor.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "state.db")
+    await store.open()
+    yield store
+    await store.close()

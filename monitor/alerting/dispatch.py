@@ -1,7 +1,12 @@
-"""Aggregation groups and notification timing, with an injected clock.
+"""The dispatcher: aggregation groups and their timers; at each group flush, the group's mute and
+dedup decision. No I/O, no clock.
 
-Semantics of Alertmanager ``dispatch/dispatch.go`` (``Dispatcher``, ``aggrGroup``) and the
-dedup decision of ``notify/notify.go`` (``DedupStage.needsUpdate``):
+Semantics of Alertmanager ``dispatch/dispatch.go`` (``Dispatcher``, ``aggrGroup``); the flush runs
+the pure front of the receiver pipeline (``notify/notify.go`` ``createReceiverStage``): the mute
+stages (:mod:`monitor.alerting.mute`), the route's time intervals and the dedup decision against
+the notification log (:mod:`monitor.alerting.nflog`, ``DedupStage.needsUpdate``). Its output, a
+:class:`Notification` per group and receiver, goes on to the durable stages (numbering, outbox:
+:mod:`monitor.alerting.stage`).
 
 - Each alert is routed (``Route.match``); for every matching route it joins the aggregation
   group keyed by ``<route key>:<group labels>`` (the route's ``group_by`` labels of the alert).
@@ -19,25 +24,23 @@ dedup decision of ``notify/notify.go`` (``DedupStage.needsUpdate``):
   dropped from the group after the flush; an empty group is deleted.
 
 ``Dispatcher.process(alerts, now)`` = ``put`` then ``flush``; call it again at
-``next_wakeup()``. All times are aware datetimes (or Unix seconds on input).
+``next_wakeup()``. All times are Unix seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerting.alert import Alert, to_datetime
-from model.labels import common_labels
-from monitor.alerting.inhibit import InhibitIndex, Inhibitor
-from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from model.alert import Alert
+from model.labels import Labels, common_labels
+from monitor.alerting.maintenance import TimeIntervals
+from monitor.alerting.mute import MuteStages
+from monitor.alerting.nflog import DEFAULT_RETENTION, NotificationLog
 from monitor.alerting.route import Route, RouteMatch
-from monitor.alerting.silence import Silences
-from model.labels import Labels
 
-__all__ = ["Notification", "MuteStages", "Dispatcher", "GroupView"]
+__all__ = ["Notification", "Dispatcher", "GroupView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class Notification:
     :ivar group_key: ``<route key>:{<group labels>}``, stable across restarts (dedup key material).
     :ivar group_labels: the group's ``group_by`` labels.
     :ivar alerts: unmuted alerts, firing first then resolved, each sorted by labels.
-    :ivar at: when the flush happened.
+    :ivar at: when the flush happened (Unix seconds).
     :ivar route: the matched route and its options.
     """
 
@@ -56,7 +59,7 @@ class Notification:
     group_key: str
     group_labels: Labels
     alerts: tuple[Alert, ...]
-    at: datetime
+    at: float
     route: RouteMatch
 
     @property
@@ -83,54 +86,12 @@ class Notification:
         return common_labels([dict(a.annotations) for a in self.alerts])
 
 
-class MuteStages:
-    """The alert-level mute stages: inhibition, silences, maintenance windows.
-
-    Each is optional. :meth:`mark` returns a copy of the alert with ``inhibited_by``,
-    ``silenced_by`` and ``muted_by`` set (Alertmanager ``MuteStage`` + ``types.Marker``).
-    """
-
-    def __init__(self, inhibitor: Inhibitor | None = None, silences: Silences | None = None,
-                 maintenance: MaintenanceWindows | None = None) -> None:
-        self.inhibitor = inhibitor
-        self.silences = silences
-        self.maintenance = maintenance
-
-    def index(self, sources: Iterable[Alert], now: datetime | float) -> "InhibitIndex | list[Alert]":
-        """Prepare ``sources`` once for many :meth:`mark` calls at ``now``."""
-        return self.inhibitor.index(sources, now) if self.inhibitor else list(sources)
-
-    def mark(self, alert: Alert, sources: Iterable[Alert], now: datetime | float) -> Alert:
-        """Return ``alert`` with its status markers computed at ``now``.
-
-        :param sources: every current alert (candidates for inhibiting sources), or
-            :meth:`index` of them when marking many alerts at one instant.
-        """
-        labels = alert.labels
-        if self.inhibitor and not isinstance(sources, InhibitIndex):
-            sources = self.inhibitor.index(sources, now)
-        return alert.with_marks(
-            inhibited_by=tuple(sources.mutes(labels)) if self.inhibitor else (),
-            silenced_by=tuple(self.silences.mutes(labels, now)) if self.silences else (),
-            muted_by=tuple(self.maintenance.mutes(labels, now)) if self.maintenance else (),
-        )
-
-
-@dataclass(slots=True)
-class _NflogEntry:
-    """The last notification of a group (Alertmanager ``nflogpb.Entry``)."""
-
-    firing: frozenset[str]
-    resolved: frozenset[str]
-    at: datetime
-
-
 @dataclass(slots=True)
 class _Group:
     key: str
     route: RouteMatch
     labels: Labels
-    next_flush: datetime
+    next_flush: float
     alerts: dict[str, Alert] = field(default_factory=dict)
     has_flushed: bool = False
 
@@ -143,7 +104,7 @@ class GroupView:
     receiver: str
     labels: Labels
     alerts: tuple[Alert, ...]
-    next_flush: datetime
+    next_flush: float
 
 
 class Dispatcher:
@@ -168,22 +129,21 @@ class Dispatcher:
     def __init__(self, route: Route, *, mutes: MuteStages | None = None,
                  time_intervals: TimeIntervals | None = None,
                  send_resolved: Callable[[str], bool] = lambda receiver: True,
-                 nflog_retention: float = 120 * 3600.0) -> None:
+                 nflog_retention: float = DEFAULT_RETENTION) -> None:
         self.route = route
         self.mutes = mutes or MuteStages()
         self.time_intervals = time_intervals or TimeIntervals({})
         self.send_resolved = send_resolved
-        self.nflog_retention = nflog_retention
+        self.nflog = NotificationLog(nflog_retention)
         self._groups: dict[str, _Group] = {}
         self._alerts: dict[str, Alert] = {}
         self._index: tuple[Any, Any] | None = None  # (instant, mute index) shared by flushes at one instant
-        self._nflog: dict[str, _NflogEntry] = {}
 
     # -- input ----------------------------------------------------------------------------------
 
-    def put(self, alerts: Iterable[Alert], now: datetime | float) -> None:
+    def put(self, alerts: Iterable[Alert], now: float) -> None:
         """Add or update alerts (by fingerprint) and insert them into their groups."""
-        t = to_datetime(now)
+        t = now
         for alert in alerts:
             fp = alert.fingerprint
             old = self._alerts.get(fp)
@@ -195,18 +155,18 @@ class Dispatcher:
                 key = f"{match.route_key}:{_fmt_labels(group_labels)}"
                 g = self._groups.get(key)
                 if g is None:
-                    g = _Group(key, match, group_labels, t + timedelta(seconds=match.group_wait))
+                    g = _Group(key, match, group_labels, t + match.group_wait)
                     self._groups[key] = g
                 g.alerts[fp] = alert
                 # An alert older than group_wait needs no waiting (aggrGroup.insert).
-                if not g.has_flushed and alert.starts_at + timedelta(seconds=match.group_wait) < t:
+                if not g.has_flushed and alert.starts_at + match.group_wait < t:
                     g.next_flush = min(g.next_flush, t)
 
     # -- output ---------------------------------------------------------------------------------
 
-    def flush(self, now: datetime | float) -> list[Notification]:
+    def flush(self, now: float) -> list[Notification]:
         """Flush every group due at ``now``; return the notifications to send, in group-key order."""
-        t = to_datetime(now)
+        t = now
         out: list[Notification] = []
         for key in sorted(k for k, g in self._groups.items() if g.next_flush <= t):
             n = self._flush_group(self._groups[key], t)
@@ -215,18 +175,18 @@ class Dispatcher:
         self._gc(t)
         return out
 
-    def process(self, alerts: Iterable[Alert], now: datetime | float) -> list[Notification]:
+    def process(self, alerts: Iterable[Alert], now: float) -> list[Notification]:
         """``put(alerts, now)`` then ``flush(now)``."""
         self.put(alerts, now)
         return self.flush(now)
 
-    def next_wakeup(self) -> datetime | None:
+    def next_wakeup(self) -> float | None:
         """Return the earliest time a group is due, or ``None`` when there are no groups."""
         return min((g.next_flush for g in self._groups.values()), default=None)
 
     # -- views ----------------------------------------------------------------------------------
 
-    def alerts(self, now: datetime | float) -> list[Alert]:
+    def alerts(self, now: float) -> list[Alert]:
         """Return every alert held, with status markers computed at ``now`` (muted ones included)."""
         held = list(self._alerts.values())
         sources = self.mutes.index(held, now)
@@ -239,14 +199,13 @@ class Dispatcher:
 
     def state(self) -> dict[str, Any]:
         """Return the notification log (group key -> last firing/resolved fingerprints and time)."""
-        return {k: {"firing": sorted(e.firing), "resolved": sorted(e.resolved), "at": e.at}
-                for k, e in self._nflog.items()}
+        return self.nflog.state()
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _flush_group(self, g: _Group, t: datetime) -> Notification | None:
+    def _flush_group(self, g: _Group, t: float) -> Notification | None:
         g.has_flushed = True
-        g.next_flush = t + timedelta(seconds=g.route.group_interval)
+        g.next_flush = t + g.route.group_interval
         # One index per instant and alert set, shared by every group flushed at ``t``.
         if self._index is None or self._index[0] != t:
             self._index = (t, self.mutes.index(self._alerts.values(), t))
@@ -260,8 +219,9 @@ class Dispatcher:
             resolved = sorted((a for a in visible if a.resolved(t)), key=lambda a: a.labels)
             fset = frozenset(a.fingerprint for a in firing)
             rset = frozenset(a.fingerprint for a in resolved)
-            if self._needs_update(self._nflog.get(g.key), fset, rset, g.route, t):
-                self._nflog[g.key] = _NflogEntry(fset, rset, t)
+            if self.nflog.needs_update(g.key, fset, rset, send_resolved=self.send_resolved(g.route.receiver),
+                                       repeat_interval=g.route.repeat_interval, now=t):
+                self.nflog.log(g.key, fset, rset, t)
                 notification = Notification(g.route.receiver, g.key, g.labels, tuple(firing + resolved), t, g.route)
         # Resolved alerts have been handled (sent or muted): drop them (DeleteIfNotModified).
         for fp in resolved_fps:
@@ -270,7 +230,7 @@ class Dispatcher:
             del self._groups[g.key]
         return notification
 
-    def _time_muted(self, route: RouteMatch, t: datetime) -> bool:
+    def _time_muted(self, route: RouteMatch, t: float) -> bool:
         opts = route.opts
         if opts.mute_time_intervals and self.time_intervals.active(opts.mute_time_intervals, t):
             return True
@@ -278,27 +238,12 @@ class Dispatcher:
             return True
         return False
 
-    def _needs_update(self, entry: _NflogEntry | None, firing: frozenset[str], resolved: frozenset[str],
-                      route: RouteMatch, t: datetime) -> bool:
-        """notify.go ``DedupStage.needsUpdate``."""
-        if entry is None:
-            return bool(firing)
-        if not firing <= entry.firing:
-            return True
-        if not firing:
-            return bool(entry.firing)
-        if self.send_resolved(route.receiver) and not resolved <= entry.resolved:
-            return True
-        return entry.at <= t - timedelta(seconds=route.repeat_interval)
-
-    def _gc(self, t: datetime) -> None:
+    def _gc(self, t: float) -> None:
         held = {fp for g in self._groups.values() for fp in g.alerts}
         for fp in [fp for fp, a in self._alerts.items() if fp not in held and a.resolved(t)]:
             del self._alerts[fp]
             self._index = None
-        horizon = t - timedelta(seconds=self.nflog_retention)
-        for key in [k for k, e in self._nflog.items() if e.at < horizon and k not in self._groups]:
-            del self._nflog[key]
+        self.nflog.gc(t, self._groups)
 
 
 def _fmt_labels(labels: Labels) -> str:

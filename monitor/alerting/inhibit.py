@@ -19,13 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from monitor.alerting.alert import Alert
-from model.matchers import matches_all
+from model.alert import Alert
 from model.labels import Labels
-from model.matchers import Matcher
+from model.matchers import Matcher, matches_all
 
 __all__ = ["InhibitRule", "Inhibitor", "InhibitIndex"]
 
@@ -38,7 +36,7 @@ class InhibitRule:
     target_matchers: tuple[Matcher, ...]
     equal: tuple[str, ...] = ()
 
-    def inhibiting(self, labels: Labels, sources: Iterable[Alert], now: datetime | float) -> str | None:
+    def inhibiting(self, labels: Labels, sources: Iterable[Alert], now: float) -> str | None:
         """Return the fingerprint of a source alert inhibiting ``labels`` under this rule, or ``None``."""
         if not matches_all(self.target_matchers, labels):
             return None
@@ -77,11 +75,11 @@ class Inhibitor:
         return cls(InhibitRule(tuple(r.parsed_source()), tuple(r.parsed_target()), tuple(r.equal))
                    for r in inhibit_rules)
 
-    def index(self, sources: Iterable[Alert], now: datetime | float) -> "InhibitIndex":
+    def index(self, sources: Iterable[Alert], now: float) -> "InhibitIndex":
         """Index the firing sources once, for many :meth:`InhibitIndex.mutes` calls at ``now``."""
         return InhibitIndex(self.rules, sources, now)
 
-    def mutes(self, labels: Labels, sources: Iterable[Alert], now: datetime | float) -> list[str]:
+    def mutes(self, labels: Labels, sources: Iterable[Alert], now: float) -> list[str]:
         """Return the fingerprints of the alerts inhibiting ``labels`` (first per rule; empty: not muted)."""
         return self.index(sources, now).mutes(labels)
 
@@ -92,7 +90,7 @@ class InhibitIndex:
     (1,000 alerts: ~1 s -> ~ms per flush). Same semantics as :meth:`InhibitRule.inhibiting`.
     """
 
-    def __init__(self, rules: Iterable[InhibitRule], sources: Iterable[Alert], now: datetime | float) -> None:
+    def __init__(self, rules: Iterable[InhibitRule], sources: Iterable[Alert], now: float) -> None:
         src = [a for a in sources if not a.resolved(now)]
         self._buckets: list[tuple[InhibitRule, dict[tuple[str, ...], list[Alert]]]] = []
         for rule in rules:

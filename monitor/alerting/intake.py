@@ -1,6 +1,9 @@
-"""Alerts from a real Prometheus or Alertmanager: request bodies -> :class:`Alert`.
+"""Where alerts enter the pipeline: rule alerts and request bodies -> :class:`~model.alert.Alert`.
 
-Two shapes are accepted:
+- Rule alerts (:func:`from_rule_alert`): a ``monitor.rules.alerting.Alert`` that is firing or
+  resolved becomes an :class:`Alert` (Prometheus ``rules/alerting.go`` ``sendAlerts``).
+
+Two request shapes are accepted from a real Prometheus or Alertmanager:
 
 - Alertmanager API v2 ``POST /api/v2/alerts`` (what Prometheus sends to an alertmanager): a JSON
   list of ``{labels, annotations, startsAt, endsAt, generatorURL}``. Handling follows
@@ -20,23 +23,22 @@ Each error names the index and field: ``alerts[2].labels: at least one label pai
 Limits: at most :data:`MAX_ALERTS` alerts per request (:class:`IntakeTooLarge`, HTTP 413), and
 label names, label values and annotation values of at most :data:`MAX_VALUE_LENGTH` characters
 (an error on that alert, ``alerts[0].labels.name: ...``).
-Times are RFC 3339 (Go may send nanoseconds; they are truncated to microseconds).
+Times are RFC 3339 in the bodies (Go may send nanoseconds; they are truncated to microseconds)
+and Unix seconds from here on (:func:`model.timestamps.parse_rfc3339`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from monitor.alerting.alert import Alert, to_datetime
-from model.labels import LABEL_NAME_RE
-from model.labels import Labels
+from model.alert import Alert
+from model.labels import LABEL_NAME_RE, Labels
+from model.timestamps import parse_rfc3339
 
 __all__ = ["IntakeError", "IntakeResult", "IntakeTooLarge", "MAX_ALERTS", "MAX_VALUE_LENGTH",
-           "parse_v2_alerts", "parse_webhook", "parse_time"]
+           "from_rule_alert", "parse_v2_alerts", "parse_webhook"]
 
 #: The most alerts one request may carry (Prometheus sends at most ``max_alerts`` per batch).
 MAX_ALERTS = 10_000
@@ -47,6 +49,23 @@ _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "a numbe
                bool: "a boolean", type(None): "null"}
 
 
+def from_rule_alert(a: Any, generator_url: str = "") -> Alert | None:
+    """Convert a ``monitor.rules.alerting.Alert`` (``None`` for a pending one).
+
+    Prometheus ``rules/alerting.go`` ``sendAlerts``: ``StartsAt = ActiveAt``, ``EndsAt =
+    ResolvedAt`` for a resolved alert. The rule's sample value travels as text (``%g``) for the
+    messages.
+    """
+    if a.state == "pending":
+        return None
+    ends = a.resolved_at if a.state == "inactive" else None
+    if a.state == "inactive" and ends is None:
+        ends = a.active_at
+    value = getattr(a, "value", None)
+    text = "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+    return Alert(a.labels, dict(a.annotations), a.active_at, ends, generator_url, value=text)
+
+
 def _json_type(value: Any) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
@@ -54,8 +73,6 @@ def _json_type(value: Any) -> str:
 class IntakeTooLarge(ValueError):
     """A request carries more than :data:`MAX_ALERTS` alerts (the API answers 413)."""
 
-_FRACTION_RE = re.compile(r"(\.\d{6})\d+")
-_ZERO_YEAR = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,27 +118,6 @@ class _Invalid(Exception):
         self.message = message
 
 
-def parse_time(value: Any, field_name: str = "time") -> datetime | None:
-    """Parse an RFC 3339 timestamp; ``None``, ``""`` and Go's zero time give ``None``.
-
-    :raises ValueError: ``invalid RFC 3339 time "<value>"``.
-    """
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f'invalid RFC 3339 time "{value}"')
-    s = _FRACTION_RE.sub(r"\1", value.strip())
-    try:
-        t = datetime.fromisoformat(s)
-    except ValueError:
-        raise ValueError(f'invalid RFC 3339 time "{value}"') from None
-    if t.tzinfo is None:
-        raise ValueError(f'invalid RFC 3339 time "{value}" (no time zone)')
-    if t.year <= _ZERO_YEAR:
-        return None
-    return t.astimezone(timezone.utc)
-
-
 def _str_map(item: Mapping[str, Any], key: str, *, required: bool) -> dict[str, str]:
     raw = item.get(key)
     if raw is None:
@@ -147,14 +143,14 @@ def _str_map(item: Mapping[str, Any], key: str, *, required: bool) -> dict[str, 
     return out
 
 
-def _time(item: Mapping[str, Any], key: str) -> datetime | None:
+def _time(item: Mapping[str, Any], key: str) -> float | None:
     try:
-        return parse_time(item.get(key), key)
+        return parse_rfc3339(item.get(key))
     except ValueError as e:
         raise _Invalid(key, str(e)) from None
 
 
-def _v2_alert(item: Any, now: datetime, resolve_timeout: float) -> Alert:
+def _v2_alert(item: Any, now: float, resolve_timeout: float) -> Alert:
     if not isinstance(item, Mapping):
         raise _Invalid("", f"expected an object, got {type(item).__name__}")
     labels = {k: v for k, v in _str_map(item, "labels", required=True).items() if v != ""}
@@ -169,23 +165,23 @@ def _v2_alert(item: Any, now: datetime, resolve_timeout: float) -> Alert:
     if starts_at is None:
         starts_at = ends_at if ends_at is not None else now
     if ends_at is None:
-        ends_at, timeout = now + timedelta(seconds=resolve_timeout), True
+        ends_at, timeout = now + resolve_timeout, True
     if ends_at < starts_at:
         raise _Invalid("endsAt", "start time must be before end time")
     return Alert(Labels.of(labels), annotations, starts_at, ends_at, url, now, timeout)
 
 
-def parse_v2_alerts(body: Any, now: datetime | float, *, resolve_timeout: float = 300.0) -> IntakeResult:
+def parse_v2_alerts(body: Any, now: float, *, resolve_timeout: float = 300.0) -> IntakeResult:
     """Parse the JSON body of ``POST /api/v2/alerts`` into alerts (best effort).
 
     :param body: the decoded JSON (a list).
-    :param now: receive time (aware datetime or Unix seconds): default start, ``updated_at``.
+    :param now: receive time (Unix seconds): default start, ``updated_at``.
     :param resolve_timeout: seconds after which an alert without ``endsAt`` resolves.
     :return: valid alerts and per-item errors; a body that is not a list is one error at index -1
         (``expected a list of alerts, got an object``).
     :raises IntakeTooLarge: more than :data:`MAX_ALERTS` alerts.
     """
-    t = to_datetime(now)
+    t = float(now)
     result = IntakeResult()
     if not isinstance(body, list):
         result.errors.append(IntakeError(-1, "", f"expected a list of alerts, got {_json_type(body)}"))
@@ -212,7 +208,7 @@ class WebhookMessage:
     result: IntakeResult
 
 
-def parse_webhook(payload: Any, now: datetime | float) -> WebhookMessage:
+def parse_webhook(payload: Any, now: float) -> WebhookMessage:
     """Parse an Alertmanager webhook payload (version 4) into alerts.
 
     Firing alerts get ``ends_at=None``; resolved ones keep their ``endsAt`` (``now`` if it is
@@ -221,7 +217,7 @@ def parse_webhook(payload: Any, now: datetime | float) -> WebhookMessage:
     :raises ValueError: when the payload is not an object, or its version is not ``"4"``.
     :raises IntakeTooLarge: more than :data:`MAX_ALERTS` alerts.
     """
-    t = to_datetime(now)
+    t = float(now)
     if not isinstance(payload, Mapping):
         raise ValueError(f"expected a webhook object, got {type(payload).__name__}")
     version = str(payload.get("version", "4"))
@@ -251,7 +247,7 @@ def _check_count(items: list[Any]) -> None:
                              "(send them in smaller batches)")
 
 
-def _webhook_alert(item: Any, now: datetime) -> Alert:
+def _webhook_alert(item: Any, now: float) -> Alert:
     if not isinstance(item, Mapping):
         raise _Invalid("", f"expected an object, got {type(item).__name__}")
     status = item.get("status", "firing")
@@ -262,11 +258,11 @@ def _webhook_alert(item: Any, now: datetime) -> Alert:
         raise _Invalid("labels", "at least one label pair required")
     annotations = _str_map(item, "annotations", required=False)
     starts_at, ends_at = _time(item, "startsAt"), _time(item, "endsAt")
-    starts_at = starts_at or now
+    starts_at = now if starts_at is None else starts_at
     if status == "firing":
         ends_at = None
     else:
-        ends_at = ends_at or now
+        ends_at = now if ends_at is None else ends_at
         if ends_at < starts_at:
             raise _Invalid("endsAt", "start time must be before end time")
     return Alert(Labels.of(labels), annotations, starts_at, ends_at, str(item.get("generatorURL") or ""), now)

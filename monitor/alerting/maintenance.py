@@ -18,11 +18,13 @@ Time intervals use Alertmanager's ``time_interval`` format and semantics
 The guide's monthly maintenance window, the first Saturday of the month 02:00–06:00 UTC, is
 ``{weekdays: [saturday], days_of_month: ["1:7"], times: [{start_time: "02:00", end_time: "06:00"}]}``.
 
+Instants are Unix seconds; :func:`period_contains` alone turns one into a local calendar date.
+
 A *maintenance window* (our addition) names time intervals and label matchers; while one of its
 intervals is active it mutes matching alerts (they stay visible, marked ``muted_by``).
 
-The parse helpers here are used by ``monitor.config.alerting`` to validate at load; this module
-imports nothing from the config layer (the evaluators take the parsed config objects duck-typed).
+The syntax itself is parsed by :mod:`monitor.config.timeintervals` (the config layer validates
+with it at load); this module evaluates the parsed periods at an instant.
 """
 
 from __future__ import annotations
@@ -30,10 +32,8 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
-from monitor.alerting.alert import to_datetime
 from monitor.config.timeintervals import (
     MONTHS, WEEKDAYS, parse_day_of_month_range, parse_location, parse_month_range, parse_time_of_day,
     parse_weekday_range, parse_year_range,
@@ -41,6 +41,7 @@ from monitor.config.timeintervals import (
 from monitor.config.timeintervals import zone as _zone
 from model.labels import Labels
 from model.matchers import Matcher
+from model.timestamps import to_datetime
 
 __all__ = [
     "WEEKDAYS", "MONTHS", "parse_time_of_day", "parse_weekday_range", "parse_day_of_month_range",
@@ -62,10 +63,10 @@ class Period(Protocol):
     location: str
 
 
-def period_contains(period: Period, at: datetime | float) -> bool:
+def period_contains(period: Period, at: float) -> bool:
     """Return whether the instant ``at`` lies in ``period`` (timeinterval.go ``ContainsTime``).
 
-    :param at: an aware datetime or Unix seconds.
+    :param at: Unix seconds (converted to the period's local calendar here, and only here).
     """
     t = to_datetime(at).astimezone(_zone(period.location or "UTC"))
     if period.time_ranges:
@@ -119,11 +120,11 @@ class TimeIntervals:
         """Return the interval names."""
         return list(self._intervals)
 
-    def contains(self, name: str, at: datetime | float) -> bool:
+    def contains(self, name: str, at: float) -> bool:
         """Return whether interval ``name`` contains ``at`` (an unknown name contains nothing)."""
         return any(period_contains(p, at) for p in self._intervals.get(name, ()))
 
-    def active(self, names: Iterable[str], at: datetime | float) -> list[str]:
+    def active(self, names: Iterable[str], at: float) -> list[str]:
         """Return those of ``names`` whose interval contains ``at``, in the given order."""
         return [n for n in names if self.contains(n, at)]
 
@@ -156,10 +157,10 @@ class MaintenanceWindows:
                    for w in alerting.maintenance_windows]
         return cls(windows, TimeIntervals.from_config(alerting.time_intervals))
 
-    def active(self, now: datetime | float) -> list[MaintenanceWindow]:
+    def active(self, now: float) -> list[MaintenanceWindow]:
         """Return the windows in effect at ``now``."""
         return [w for w in self.windows if self.intervals.active(w.time_intervals, now)]
 
-    def mutes(self, labels: Labels, now: datetime | float) -> list[str]:
+    def mutes(self, labels: Labels, now: float) -> list[str]:
         """Return the names of the active windows that mute ``labels`` (empty: not muted)."""
         return [w.name for w in self.active(now) if all(m.matches(labels.get(m.name)) for m in w.matchers)]

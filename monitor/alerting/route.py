@@ -19,18 +19,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from model.matchers import format_matchers, matches_all, parse_matcher, parse_matchers, sort_key
 from model.labels import Labels
-from model.matchers import Matcher
+from model.matchers import (
+    Matcher,
+    format_matchers,
+    matches_all,
+    parse_matcher,
+    parse_matchers,
+    sort_key,
+)
 
 if TYPE_CHECKING:  # the config layer imports this package; keep the import one way at runtime
     from monitor.config.routing import RouteConfig
 
 __all__ = [
     "RouteOpts", "Route", "RouteMatch", "DEFAULT_ROUTE_OPTS", "build_route", "parse_matcher",
-    "parse_matchers", "routes_test", "parse_label_args",
+    "parse_matchers", "routes_test", "parse_label_args", "receivers_for",
 ]
 
 
@@ -147,7 +153,7 @@ def build_route(cfg: "RouteConfig", parent: Route | None = None, index: int = 0)
     :param index: the node's position among its siblings (part of its key).
     """
     opts = parent.opts if parent is not None else DEFAULT_ROUTE_OPTS
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if cfg.receiver:
         changes["receiver"] = cfg.receiver
     if cfg.group_by is not None:
@@ -170,6 +176,13 @@ def build_route(cfg: "RouteConfig", parent: Route | None = None, index: int = 0)
     node = Route(opts, matchers, cfg.continue_, [], key, 0 if parent is None else parent.depth + 1)
     node.routes = [build_route(c, node, i) for i, c in enumerate(cfg.routes)]
     return node
+
+
+def receivers_for(route: Route | None, labels: Labels | Mapping[str, str]) -> list[str]:
+    """The receivers an alert with ``labels`` routes to, in route order, each once (none without a route)."""
+    if route is None:
+        return []
+    return list(dict.fromkeys(m.receiver for m in route.routes_for(labels)))
 
 
 def parse_label_args(args: Iterable[str]) -> Labels:

@@ -7,21 +7,21 @@ matcher; valid matchers; not every matcher may match the empty string (that woul
 everything); ``ends_at`` after ``starts_at``. Expiring a pending silence sets both times to now;
 expiring an active one sets ``ends_at`` to now; an expired silence cannot be expired again.
 
-Silences are values: :meth:`Silence.expire` returns a new one; persistence is the store's job.
+Silences are values: :meth:`Silence.expire` returns a new one; persistence and the audit trail
+are :mod:`monitor.alerting.silence_admin`'s job. Times are Unix seconds.
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
-from monitor.alerting.alert import rfc3339, to_datetime
-from model.matchers import format_matchers, matches_all, parse_matchers
-from monitor.errors import MonitorError
 from model.labels import Labels
-from model.matchers import Matcher
+from model.matchers import Matcher, format_matchers, matches_all, parse_matchers
+from model.timestamps import rfc3339
+from monitor.errors import MonitorError
 
 __all__ = ["Silence", "Silences", "SilenceError", "PENDING", "ACTIVE", "EXPIRED"]
 
@@ -40,8 +40,8 @@ class Silence:
 
     :ivar id: unique id (assigned by the store/API, e.g. a UUID).
     :ivar matchers: all must match.
-    :ivar starts_at: aware UTC start.
-    :ivar ends_at: aware UTC end (exclusive).
+    :ivar starts_at: start (Unix seconds).
+    :ivar ends_at: end, exclusive (Unix seconds).
     :ivar created_by: the author.
     :ivar comment: why.
     :ivar updated_at: last change.
@@ -49,22 +49,21 @@ class Silence:
 
     id: str
     matchers: tuple[Matcher, ...]
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: float
+    ends_at: float
     created_by: str = ""
     comment: str = ""
-    updated_at: datetime | None = None
+    updated_at: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "matchers", tuple(self.matchers))
-        object.__setattr__(self, "starts_at", to_datetime(self.starts_at))
-        object.__setattr__(self, "ends_at", to_datetime(self.ends_at))
-        object.__setattr__(self, "updated_at", to_datetime(self.updated_at or self.starts_at))
+        object.__setattr__(self, "starts_at", float(self.starts_at))
+        object.__setattr__(self, "ends_at", float(self.ends_at))
+        object.__setattr__(self, "updated_at", float(self.starts_at if self.updated_at is None else self.updated_at))
 
     @classmethod
-    def create(cls, id: str, matchers: str | Iterable[Matcher], starts_at: datetime | float,
-               ends_at: datetime | float, created_by: str, comment: str = "", *,
-               now: datetime | float | None = None) -> "Silence":
+    def create(cls, id: str, matchers: str | Iterable[Matcher], starts_at: float, ends_at: float,
+               created_by: str, comment: str = "", *, now: float | None = None) -> "Silence":
         """Build and validate a silence; ``matchers`` may be a string like ``{alertname="X"}``.
 
         :raises SilenceError: as :meth:`validate`.
@@ -90,35 +89,33 @@ class Silence:
         if self.ends_at <= self.starts_at:
             raise SilenceError("end time must be after start time")
 
-    def state(self, now: datetime | float) -> str:
+    def state(self, now: float) -> str:
         """Return ``pending``, ``active`` or ``expired`` at ``now`` (``CalcSilenceState``)."""
-        t = to_datetime(now)
-        if t < self.starts_at:
+        if now < self.starts_at:
             return PENDING
-        if t < self.ends_at:
+        if now < self.ends_at:
             return ACTIVE
         return EXPIRED
 
-    def mutes(self, labels: Labels | Mapping[str, str], now: datetime | float) -> bool:
+    def mutes(self, labels: Labels | Mapping[str, str], now: float) -> bool:
         """Return whether this silence mutes ``labels`` at ``now``."""
         if not isinstance(labels, Labels):
             labels = Labels.of(labels)
         return self.state(now) == ACTIVE and matches_all(self.matchers, labels)
 
-    def expire(self, now: datetime | float) -> "Silence":
+    def expire(self, now: float) -> "Silence":
         """Return the silence expired at ``now``.
 
         :raises SilenceError: ``silence <id> already expired``.
         """
-        t = to_datetime(now)
-        state = self.state(t)
+        state = self.state(now)
         if state == EXPIRED:
             raise SilenceError(f"silence {self.id} already expired")
         if state == PENDING:
-            return replace(self, starts_at=t, ends_at=t, updated_at=t)
-        return replace(self, ends_at=t, updated_at=t)
+            return replace(self, starts_at=now, ends_at=now, updated_at=now)
+        return replace(self, ends_at=now, updated_at=now)
 
-    def to_api(self, now: datetime | float) -> dict[str, Any]:
+    def to_api(self, now: float) -> dict[str, Any]:
         """Return the v2 API ``gettableSilence`` shape."""
         return {
             "id": self.id,
@@ -126,7 +123,7 @@ class Silence:
                           "isEqual": m.op in ("=", "=~")} for m in self.matchers],
             "startsAt": rfc3339(self.starts_at),
             "endsAt": rfc3339(self.ends_at),
-            "updatedAt": rfc3339(self.updated_at),
+            "updatedAt": rfc3339(self.starts_at if self.updated_at is None else self.updated_at),
             "createdBy": self.created_by,
             "comment": self.comment,
             "status": {"state": self.state(now)},
@@ -158,12 +155,12 @@ class Silences:
         """Return the silence with ``id``, or ``None``."""
         return self._by_id.get(id)
 
-    def list(self, now: datetime | float, state: str | None = None) -> list[Silence]:
+    def list(self, now: float, state: str | None = None) -> list[Silence]:
         """Return the silences (optionally only those in ``state`` at ``now``), newest start first."""
         out = [s for s in self._by_id.values() if state is None or s.state(now) == state]
         return sorted(out, key=lambda s: s.starts_at, reverse=True)
 
-    def expire(self, id: str, now: datetime | float) -> Silence:
+    def expire(self, id: str, now: float) -> Silence:
         """Expire the silence ``id`` at ``now`` and return it.
 
         :raises KeyError: no such silence.
@@ -173,14 +170,13 @@ class Silences:
         self._by_id[id] = s
         return s
 
-    def mutes(self, labels: Labels, now: datetime | float) -> list[str]:
+    def mutes(self, labels: Labels, now: float) -> builtins.list[str]:
         """Return the ids of the active silences muting ``labels`` (empty: not silenced)."""
         return sorted(s.id for s in self._by_id.values() if s.mutes(labels, now))
 
-    def gc(self, now: datetime | float, retention: float) -> list[str]:
+    def gc(self, now: float, retention: float) -> builtins.list[str]:
         """Drop silences expired more than ``retention`` seconds ago; return their ids."""
-        t = to_datetime(now).timestamp() - retention
-        gone = [i for i, s in self._by_id.items() if s.ends_at.timestamp() < t]
+        gone = [i for i, s in self._by_id.items() if s.ends_at < now - retention]
         for i in gone:
             del self._by_id[i]
         return gone

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from monitor.alerting.intake import parse_time
+from model.timestamps import parse_rfc3339
 from monitor.alerting.silence import SilenceError
 from monitor.api.auth import bearer_actor
 from monitor.api.bodies import client_host, error_response, json_object
@@ -45,12 +45,12 @@ async def create_silence(request: Request) -> Response:
     try:
         body = await json_object(request)
         t = ports.clock()
-        starts = parse_time(body.get("startsAt"), "startsAt")
-        ends = parse_time(body.get("endsAt"), "endsAt")
+        starts = parse_rfc3339(body.get("startsAt"))
+        ends = parse_rfc3339(body.get("endsAt"))
         if ends is None:
             return error_response(400, "endsAt is required")
         sid = await ports.silences.create_silence(
-            body.get("matchers") or [], starts.timestamp() if starts else t, ends.timestamp(),
+            body.get("matchers") or [], t if starts is None else starts, ends,
             str(body.get("createdBy") or actor), str(body.get("comment") or ""), actor=actor,
             source=f"api:{client_host(request)}", silence_id=body.get("id") or None)
     except NotFoundError as exc:

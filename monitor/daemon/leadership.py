@@ -1,20 +1,24 @@
-"""Leadership between replicas: only the leader runs alerting side effects.
+"""Leadership between replicas: only the leader runs the alert pipeline's side effects.
 
 Two replicas share one PostgreSQL state store; the leader is whoever holds the store's advisory
 lock (:meth:`monitor.store.base.Store.try_acquire_leadership`; SQLite is always the leader).
 
 * Every replica probes, scrapes, evaluates rules and persists rule state, so a follower's state
   is warm when it takes over.
-* Only the leader runs the :class:`~monitor.alerting.service.AlertService` (ingest, ``tick``:
-  routing, escalation), the :class:`~monitor.notify.outbox.OutboxWorker` and handoff
-  announcements. A follower has ``daemon.alerting = None``: rule alerts are not ingested and
-  the alerting API answers 503.
+* Only the leader runs the alert pipeline (:class:`~monitor.daemon.leader_pipeline.LeaderPipeline`:
+  ingest, ``tick``: routing, escalation), the :class:`~monitor.notify.outbox.OutboxWorker` and
+  handoff announcements. Taking over, :class:`Leadership` hands the pipeline's
+  :class:`~monitor.alerting.ports.AlertingPorts` to its ``on_change`` callback; stepping down,
+  it hands over ``None`` (a follower ingests no rule alerts, and the alerting API answers 503).
 * :meth:`Leadership.check` runs every :data:`LEADER_INTERVAL` seconds (scheduler job
-  ``leader:check``): a follower tries to take the lock and, on success, starts the alert service
+  ``leader:check``): a follower tries to take the lock and, on success, builds the pipeline
   (restored from the shared store: firing alerts, escalations, silences, notification log) and
   the worker; a leader whose lock connection dropped steps down first (stops ticking, sending
   and announcing), then tries again like a follower.
 * ``monitor_leader`` (1/0) and ``"leader"`` in ``/health`` checks show the role.
+
+The daemon reaches the running pipeline only through this object: :meth:`Leadership.reconfigure`
+on reload, :meth:`Leadership.stop` at shutdown.
 
 With a PostgreSQL ``schema``, the lock key is derived from the schema name, so separate
 deployments sharing one database (different schemas) do not block each other.
@@ -26,10 +30,24 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from monitor.daemon import alerting_glue
+from prometheus_client import CollectorRegistry
+
+from monitor.alerting.ports import AlertingPorts
+from monitor.daemon.leader_pipeline import (
+    ANNOUNCE_INTERVAL,
+    OUTBOX_INTERVAL,
+    TICK_INTERVAL,
+    LeaderPipeline,
+    PipelineMetrics,
+    close_integrations,
+    reconfigure,
+    start_pipeline,
+)
 from monitor.errors import StoreError
+from monitor.notify.outbox import NotifyMetrics, OutboxWorker
 
 log = logging.getLogger("monitor.daemon")
 
@@ -53,73 +71,95 @@ def _lock_lost(store: Any) -> bool:
 
 
 class Leadership:
-    """Acquire, keep and lose the leadership of one daemon; start and stop its alerting side.
+    """Acquire, keep and lose the leadership of one daemon; run its alert pipeline while leading.
 
-    :param daemon: the :class:`~monitor.daemon.wiring.Daemon`; this object sets its
-        ``alerting``, ``outbox`` and ``integrations`` while leading, and reads its ``config``,
-        ``state``, ``registry``, ``notify_metrics``, ``metrics`` and ``scheduler``.
+    :param state: ``() -> Store | None``: the opened state store (``None`` before the daemon starts).
+    :param config: ``() -> Config``: the configuration in force.
+    :param scheduler: the daemon's scheduler (``leader:check`` and the leader jobs).
+    :param registry: the metrics registry (notification metrics now, pipeline metrics at the
+        first take-over).
+    :param metrics: the daemon's :class:`~monitor.metrics.Metrics` (``monitor_leader``).
+    :param on_change: called with the pipeline's ports on taking over, ``None`` on stepping down.
     :param interval: seconds between :meth:`check` runs.
     :param clock: Unix-seconds clock for handoff announcements.
 
     Example (what the daemon does)::
 
-        leadership = Leadership(daemon)
+        leadership = Leadership(state=lambda: daemon.state, config=lambda: daemon.config,
+                                scheduler=scheduler, registry=registry, metrics=metrics,
+                                on_change=daemon.set_alerting_ports)
         await leadership.check()      # once at start: lead at once when the lock is free
         leadership.schedule()         # leader:check every few seconds (+ leader jobs)
-        ...
+        leadership.reconfigure(cfg)   # on reload
         await leadership.stop()       # before the store closes
     """
 
-    def __init__(self, daemon: Any, *, interval: float = LEADER_INTERVAL, clock=time.time) -> None:
-        self.daemon = daemon
+    def __init__(self, *, state: Callable[[], Any], config: Callable[[], Any], scheduler: Any,
+                 registry: CollectorRegistry, metrics: Any, on_change: Callable[[AlertingPorts | None], None],
+                 interval: float = LEADER_INTERVAL, clock: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self.config = config
+        self.scheduler = scheduler
+        self.registry = registry
+        self.metrics = metrics
+        self.on_change = on_change
         self.interval = interval
         self.clock = clock
         self.is_leader = False
+        self.notify_metrics = NotifyMetrics(registry)
+        self.leader: LeaderPipeline | None = None
+        self.worker: OutboxWorker | None = None
+        self._pipeline_metrics: PipelineMetrics | None = None
         self._lock = asyncio.Lock()
         self._worker_stop: asyncio.Event | None = None
         self._worker_task: asyncio.Task | None = None
-        self._first_service: Any = None
 
     # -- scheduling -----------------------------------------------------------------------------
 
     def schedule(self) -> None:
         """Add the ``leader:check`` job, and the leader jobs when leading."""
-        self.daemon.scheduler.add_interval_job("leader:check", self.check, self.interval,
-                                               first_delay=self.interval)
+        self.scheduler.add_interval_job("leader:check", self.check, self.interval, first_delay=self.interval)
         if self.is_leader:
             self._add_leader_jobs()
 
     def _add_leader_jobs(self) -> None:
-        sched = self.daemon.scheduler
-        sched.add_interval_job("alerting:tick", self._tick, alerting_glue.TICK_INTERVAL)
-        sched.add_interval_job("oncall:announce", self.announce, alerting_glue.ANNOUNCE_INTERVAL)
+        self.scheduler.add_interval_job("alerting:tick", self._tick, TICK_INTERVAL)
+        self.scheduler.add_interval_job("oncall:announce", self.announce, ANNOUNCE_INTERVAL)
 
     async def _tick(self) -> None:
-        service = self.daemon.alerting
-        if service is None:
+        leader = self.leader
+        if leader is None:
             return
         try:
-            await service.tick()
+            await leader.tick()
         except Exception:  # noqa: BLE001 - a tick failure must not stop the scheduler; state is in the store
             log.exception("alerting tick failed")
 
     async def announce(self) -> list:
         """Enqueue due handoff announcements (leader only; a follower does nothing)."""
-        d = self.daemon
-        if not self.is_leader or d.alerting is None:
+        leader = self.leader
+        if not self.is_leader or leader is None:
             return []
         try:
-            return await alerting_glue.announce_handoffs(d.config, d.state, d.integrations, self.clock())
+            return await leader.announce(self.clock())
         except Exception:  # noqa: BLE001 - the next run retries; the outbox dedups
             log.exception("handoff announcement failed")
             return []
+
+    def reconfigure(self, config: Any) -> None:
+        """Swap a reloaded config into the running pipeline and worker (nothing while following);
+        the old integrations are closed in the background."""
+        if self.leader is None:
+            return
+        old = reconfigure(self.leader, self.worker, config, self.notify_metrics)
+        asyncio.get_running_loop().create_task(close_integrations(old))
 
     # -- role changes ---------------------------------------------------------------------------
 
     async def check(self) -> bool:
         """Keep, take or give up the leadership; return whether this replica leads now."""
         async with self._lock:
-            store = self.daemon.state
+            store = self.state()
             if store is None:
                 return False
             if self.is_leader and _lock_lost(store):
@@ -143,16 +183,16 @@ class Leadership:
             return self.is_leader
 
     async def _take_over(self) -> None:
-        d = self.daemon
-        integrations, service, worker = await alerting_glue.start_alerting(
-            d.config, d.state, d.registry, d.notify_metrics, previous=self._first_service)
-        self._first_service = self._first_service or service
-        d.integrations, d.alerting, d.outbox = integrations, service, worker
+        if self._pipeline_metrics is None:  # registered once: a process may lead several terms
+            self._pipeline_metrics = PipelineMetrics.register(self.registry)
+        leader, worker = await start_pipeline(self.config(), self.state(), self._pipeline_metrics,
+                                              self.notify_metrics)
+        self.leader, self.worker = leader, worker
+        self.on_change(leader.ports())
         self._worker_stop = asyncio.Event()
-        self._worker_task = asyncio.create_task(worker.run(self._worker_stop, alerting_glue.OUTBOX_INTERVAL),
-                                                name="outbox")
+        self._worker_task = asyncio.create_task(worker.run(self._worker_stop, OUTBOX_INTERVAL), name="outbox")
         self.is_leader = True
-        d.metrics.leader.set(1)
+        self.metrics.leader.set(1)
         self._add_leader_jobs()
         log.info("leadership acquired: alerting, notifications and announcements run here")
 
@@ -165,27 +205,30 @@ class Leadership:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    async def _close_pipeline(self) -> None:
+        leader, self.leader, self.worker = self.leader, None, None
+        await self._stop_worker()
+        if leader is not None:
+            await close_integrations(leader.integrations)
+
     async def _step_down(self) -> None:
-        d = self.daemon
         was = self.is_leader
         self.is_leader = False
-        d.metrics.leader.set(0)
+        self.metrics.leader.set(0)
         for job in LEADER_JOBS:
-            d.scheduler.remove_job(job)
-        d.alerting = None
-        d.outbox = None
-        await self._stop_worker()
-        integrations, d.integrations = d.integrations, {}
-        await alerting_glue.close_integrations(integrations)
+            self.scheduler.remove_job(job)
+        self.on_change(None)
+        await self._close_pipeline()
         try:
-            await d.state.release_leadership()
+            await self.state().release_leadership()
         except Exception as exc:  # noqa: BLE001 - a dead connection frees the lock anyway
             log.warning("releasing the leadership failed", extra={"error": f"{type(exc).__name__}: {exc}"})
         if was:
             log.info("stepped down: following (probing, scraping and evaluating only)")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop the outbox worker (daemon shutdown; closing the store releases the lock).
+        """Stop the outbox worker and close the integrations (daemon shutdown; closing the store
+        releases the lock).
 
         Waits up to ``timeout`` seconds for a running :meth:`check` to finish first, so a
         take-over in progress does not leave a worker behind.
@@ -196,9 +239,9 @@ class Leadership:
         except asyncio.TimeoutError:
             locked = False
         try:
-            await self._stop_worker()
+            await self._close_pipeline()
             self.is_leader = False
-            self.daemon.metrics.leader.set(0)
+            self.metrics.leader.set(0)
         finally:
             if locked:
                 self._lock.release()

@@ -21,7 +21,6 @@ from monitor import __version__
 from monitor.alerting.ports import AlertingPorts
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
-from monitor.daemon import alerting_glue
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
 from monitor.daemon.health import health_document
 from monitor.daemon.leadership import Leadership
@@ -44,7 +43,7 @@ GC_INTERVAL = 60.0
 
 class Daemon:
     """One codebook-monitor process: probes and scrapes feed the sample store, the rule manager
-    evaluates rules over it, and (on the leader) the alert service routes, escalates and sends.
+    evaluates rules over it, and (on the leader) the alert pipeline routes, escalates and sends.
 
     Lifecycle: ``await start(stack)`` pushes the close of each part it starts onto ``stack``
     (state store, HTTP client, probes, leadership and alerting, rule evaluation, scheduler), so
@@ -85,12 +84,10 @@ class Daemon:
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.state: Any = None  # the state store, opened by start()
-        # Set by Leadership while this replica leads (None on a follower):
-        self.alerting: Any = None  # monitor.alerting.service.AlertService
-        self.outbox: Any = None  # monitor.notify.outbox.OutboxWorker
-        self.integrations: dict[str, list[Any]] = {}
-        self.notify_metrics = alerting_glue.notify_metrics(self.registry)
-        self.leadership = Leadership(self)
+        self._ports: AlertingPorts | None = None  # handed over by the leadership while leading
+        self.leadership = Leadership(state=lambda: self.state, config=lambda: self.config, scheduler=self.scheduler,
+                                     registry=self.registry, metrics=self.metrics,
+                                     on_change=self._set_alerting_ports)
         self.metrics.leader.set(0)
         self._own_stack: contextlib.AsyncExitStack | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -100,9 +97,18 @@ class Daemon:
 
     # -- alerting -----------------------------------------------------------------------------
 
+    def _set_alerting_ports(self, ports: AlertingPorts | None) -> None:
+        """Take the alert pipeline's ports from the leadership (``None``: following)."""
+        self._ports = ports
+
     def alerting_ports(self) -> AlertingPorts | None:
         """Return the leader's alert pipeline as the API sees it, or ``None`` on a follower."""
-        return ports_of_service(self.alerting) if self.alerting is not None else None
+        return self._ports
+
+    @property
+    def outbox(self) -> Any:
+        """The leader's outbox worker, or ``None`` while following."""
+        return self.leadership.worker
 
     async def _on_alerts(self, alerts: list[Any]) -> None:
         """Receive the firing and newly resolved alerts of one group evaluation: hand them to
@@ -189,7 +195,6 @@ class Daemon:
 
     async def _stop_alerting(self) -> None:
         await self.leadership.stop()
-        await alerting_glue.close_integrations(self.integrations)
 
     def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` without waiting for it (kept referenced until done; awaited at shutdown)."""
@@ -230,10 +235,7 @@ class Daemon:
         if self.scheduler.running:
             self._schedule()
         self._in_background(old.close())
-        if self.alerting is not None:
-            old_integrations = self.integrations
-            self.integrations = alerting_glue.swap_config(self.alerting, self.outbox, config, self.notify_metrics)
-            self._in_background(alerting_glue.close_integrations(old_integrations))
+        self.leadership.reconfigure(config)
         self._config_ok = True
         self.metrics.config_reload_ok.set(1)
         self.metrics.config_reload_time.set(time.time())
@@ -255,15 +257,6 @@ class Daemon:
 async def _cancel(task: asyncio.Task[Any]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-def ports_of_service(service: Any) -> AlertingPorts:
-    """Present a running ``monitor.alerting.service.AlertService`` as the API's
-    :class:`AlertingPorts` (it implements every port itself).
-
-    Transitional: once leadership hands over :class:`AlertingPorts` (``on_change``), this goes.
-    """
-    return AlertingPorts(intake=service, views=service, acks=service, silences=service, clock=service.clock)
 
 
 def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:

@@ -9,9 +9,9 @@ before ``now``) and the next change; :func:`due_announcements` compares it with 
 announced state (``{schedule: {"at": unix seconds, "person": id}}``, kept by the caller in the
 store's kv) and returns what to announce plus the new state. A change older than ``max_age``
 (the daemon was down, or this is the first start mid-shift) is recorded without a message.
-:func:`handoff_message` builds the :class:`~monitor.notify.base.Message` (kind ``handoff``,
-``dedup_key`` ``handoff:<schedule>:<handoff unix time>``) so the outbox never announces a
-handoff twice, even across restarts and replicas.
+Each :class:`Announcement` carries its dedup key ``handoff:<schedule>:<handoff unix time>``;
+``monitor.notify.handoff`` turns it into a message and an outbox row, so a handoff is never
+announced twice, even across restarts and replicas.
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerting.alert import to_datetime
-from monitor.escalation.schedule import Schedule, next_handoffs, who_is_on_call
-from monitor.notify.base import Message
+from monitor.escalation.schedule import Schedule, instant, next_handoffs, who_is_on_call
 
-__all__ = ["Shift", "Announcement", "current_shift", "due_announcements", "handoff_message",
-           "DEFAULT_MAX_AGE"]
+__all__ = ["Shift", "Announcement", "current_shift", "due_announcements", "DEFAULT_MAX_AGE"]
 
 #: Seconds after a handoff during which it is still announced (later: recorded silently).
 DEFAULT_MAX_AGE = 3600.0
@@ -97,7 +94,7 @@ def _last_change(schedule: Schedule, now: datetime) -> datetime | None:
 
 def current_shift(schedule: Schedule, now: datetime | float) -> Shift | None:
     """Return the current shift of ``schedule`` at ``now``, or ``None`` before anyone was on call."""
-    t = to_datetime(now)
+    t = instant(now)
     since = _last_change(schedule, t)
     if since is None:
         return None
@@ -119,7 +116,7 @@ def due_announcements(schedules: Mapping[str, Schedule], receivers: Mapping[str,
     :return: the announcements (schedule order) and the state to store; a change to nobody on
         call is recorded, not announced.
     """
-    t = to_datetime(now)
+    t = instant(now)
     state: dict[str, Any] = {name: dict(v) for name, v in (last or {}).items()
                              if name in receivers and isinstance(v, Mapping)}
     out: list[Announcement] = []
@@ -140,25 +137,3 @@ def due_announcements(schedules: Mapping[str, Schedule], receivers: Mapping[str,
         out.append(Announcement(name, receivers[name], shift, schedule.time_zone))
     return out, state
 
-
-def _local(d: datetime | None) -> str:
-    return d.strftime("%a %Y-%m-%d %H:%M %Z") if d is not None else ""
-
-
-def handoff_message(a: Announcement, people: Mapping[str, Any], external_url: str = "") -> Message:
-    """Build the ``handoff`` message for ``a`` (template data in ``extra``).
-
-    ``extra``: ``schedule``, ``person``, ``name`` (the person's name, or the id),
-    ``slack_user_id``, ``since``/``until`` (local time, ``"Mon 2026-12-07 09:00 CET"``; ``until``
-    empty when no next handoff is known), ``since_ts``/``until_ts`` (unix seconds), ``time_zone``.
-    """
-    person = people.get(a.shift.person or "")
-    name = (getattr(person, "name", "") or a.shift.person or "") if person is not None else (a.shift.person or "")
-    until = a.shift.until
-    extra = {"schedule": a.schedule, "person": a.shift.person, "name": name,
-             "slack_user_id": getattr(person, "slack_user_id", None) or "",
-             "since": _local(a.shift.since), "until": _local(until),
-             "since_ts": a.shift.since.timestamp(), "until_ts": until.timestamp() if until else None,
-             "time_zone": a.time_zone}
-    return Message.build("handoff", a.receiver, [], dedup_key=a.key, external_url=external_url,
-                         title=f"On call for {a.schedule}", extra=extra)

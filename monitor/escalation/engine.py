@@ -1,12 +1,12 @@
 """The escalation walk: pure transitions over a snapshot and a plain state.
 
 After Grafana OnCall's escalation snapshot (``escalation_snapshot/snapshot_classes``), STYLE
-guideline 14. The caller (the daemon) persists :class:`EscalationState` and the
-:class:`~monitor.escalation.policy.EscalationSnapshot`, calls :func:`step` at
-``StepResult.next_deadline``, writes the returned timeline entries and actions to the store
-(the outbox) *before* they take effect, and calls :func:`acknowledge`, :func:`unacknowledge`
-and :func:`resolve` when people or rules act. Every function returns a new state; nothing is
-mutated, nothing reads the clock. Times are Unix seconds (floats); aware datetimes accepted.
+guideline 14. The caller (:class:`monitor.escalation.runner.EscalationRunner`) persists
+:class:`EscalationState` and the :class:`~monitor.escalation.policy.EscalationSnapshot`, calls
+:func:`step` at ``StepResult.next_deadline``, hands the returned actions to the outbox and
+writes the timeline entries *before* the new state, and calls :func:`acknowledge`,
+:func:`unacknowledge` and :func:`resolve` when people or rules act. Every function returns a new state; nothing is
+mutated, nothing reads the clock. Times are Unix seconds (floats).
 
 The walk:
 
@@ -32,12 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
-from monitor.alerting.alert import to_unix
-from monitor.escalation.policy import EscalationSnapshot
 from model.duration import format_duration
+from monitor.escalation.policy import EscalationSnapshot
 
 __all__ = [
     "EscalationState", "Action", "TimelineEntry", "StepResult", "OnCallLookupFn", "start", "step",
@@ -181,29 +179,29 @@ def _next_deadline(snap: EscalationSnapshot, s: EscalationState) -> float | None
     return min(times, default=None)
 
 
-def start(snap: EscalationSnapshot, now: datetime | float, oncall_lookup: OnCallLookupFn | None = None) -> StepResult:
+def start(snap: EscalationSnapshot, now: float, oncall_lookup: OnCallLookupFn | None = None) -> StepResult:
     """Begin escalating: level 0 is due at ``now``; with a lookup, run it at once."""
-    state = EscalationState(snap.fingerprint, level=0, next_at=to_unix(now))
+    state = EscalationState(snap.fingerprint, level=0, next_at=float(now))
     if oncall_lookup is None:
         return StepResult(state, next_deadline=_next_deadline(snap, state))
     return step(snap, state, now, oncall_lookup)
 
 
-def step(snap: EscalationSnapshot, state: EscalationState, now: datetime | float,
+def step(snap: EscalationSnapshot, state: EscalationState, now: float,
          oncall_lookup: OnCallLookupFn) -> StepResult:
     """Run everything due at or before ``now``, in time order, and return the new state.
 
     Due items are: the current walk's next level, the expiry of an acknowledgement, the resolve
     SLA. Calling late catches up (each due item runs once); calling early does nothing.
     """
-    t = to_unix(now)
+    t = float(now)
     acc = _Acc(state)
     for _ in range(4 * len(snap.steps) + 8):  # bounded: each iteration consumes one due item
         s = acc.state
         if s.resolved_at is not None:
             break
-        due = [(s.next_at, 0), (s.ack_expires_at, 1), (None if s.sla_breached else snap.resolve_deadline, 2)]
-        due = [(at, kind) for at, kind in due if at is not None and at <= t]
+        candidates = [(s.next_at, 0), (s.ack_expires_at, 1), (None if s.sla_breached else snap.resolve_deadline, 2)]
+        due = [(at, kind) for at, kind in candidates if at is not None and at <= t]
         if not due:
             break
         at, kind = min(due)
@@ -265,13 +263,13 @@ def _sla_breach(snap: EscalationSnapshot, acc: _Acc, t: float, lookup: OnCallLoo
         return
 
 
-def acknowledge(snap: EscalationSnapshot, state: EscalationState, now: datetime | float,
+def acknowledge(snap: EscalationSnapshot, state: EscalationState, now: float,
                 by: str = "") -> StepResult:
     """Acknowledge: stop the walk; the acknowledgement expires after ``ack_timeout`` (if > 0).
 
     Acknowledging a resolved escalation changes nothing.
     """
-    t = to_unix(now)
+    t = float(now)
     if state.resolved_at is not None:
         return StepResult(state)
     expires = t + snap.ack_timeout if snap.ack_timeout > 0 else None
@@ -280,10 +278,10 @@ def acknowledge(snap: EscalationSnapshot, state: EscalationState, now: datetime 
     return StepResult(new, (), (entry,), _next_deadline(snap, new))
 
 
-def unacknowledge(snap: EscalationSnapshot, state: EscalationState, now: datetime | float,
+def unacknowledge(snap: EscalationSnapshot, state: EscalationState, now: float,
                   oncall_lookup: OnCallLookupFn, by: str = "") -> StepResult:
     """Withdraw an acknowledgement: restart the walk from level 0 at once (the primary is notified)."""
-    t = to_unix(now)
+    t = float(now)
     if state.resolved_at is not None:
         return StepResult(state)
     new = replace(state, acked_at=None, acked_by=None, ack_expires_at=None, level=0, next_at=t, walk=state.walk + 1)
@@ -292,13 +290,13 @@ def unacknowledge(snap: EscalationSnapshot, state: EscalationState, now: datetim
     return replace(res, timeline=(entry,) + res.timeline)
 
 
-def resolve(snap: EscalationSnapshot, state: EscalationState, now: datetime | float, by: str = "rule") -> StepResult:
+def resolve(snap: EscalationSnapshot, state: EscalationState, now: float, by: str = "rule") -> StepResult:
     """End the escalation; return a ``resolved_notice`` for each person notified (once each).
 
     Each person gets the union of the channels they were notified on, at the highest level
     they were notified at. Resolving twice changes nothing.
     """
-    t = to_unix(now)
+    t = float(now)
     if state.resolved_at is not None:
         return StepResult(state)
     people: dict[str, Notified] = {}

@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
-from monitor.alerting.alert import Alert, to_unix
+from model.alert import Alert
 from model.labels import Labels
 
 __all__ = ["Priority", "Step", "EscalationPolicy", "StepSnapshot", "EscalationSnapshot", "snapshot"]
@@ -149,15 +148,15 @@ class EscalationSnapshot:
 
 
 def snapshot(policy: EscalationPolicy, alert: Alert | Labels | Mapping[str, str],
-             now: datetime | float) -> EscalationSnapshot:
+             now: float) -> EscalationSnapshot:
     """Freeze ``policy`` for ``alert`` at ``now`` (when its escalation starts).
 
     :param alert: an :class:`Alert`, or just its labels.
-    :param now: aware datetime or Unix seconds.
+    :param now: Unix seconds.
     """
     labels = alert.labels if isinstance(alert, Alert) else (alert if isinstance(alert, Labels) else Labels.of(alert))
     prio = policy.priority_for(labels)
-    t = to_unix(now)
+    t = float(now)
     steps = tuple(
         StepSnapshot(i, s.target, prio.channels or s.channels, s.wait if s.wait is not None else prio.ack)
         for i, s in enumerate(policy.chain))

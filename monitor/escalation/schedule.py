@@ -15,7 +15,8 @@ A schedule has ordered members, a start date, a rotation and an IANA time zone:
   the autumn day is the first occurrence.
 - Overrides put someone else on call for ``[start, end)``; a later override in the list wins.
 
-Instants are aware datetimes (Unix seconds accepted). No clock is read here.
+Instants are aware datetimes (Unix seconds accepted: :func:`instant` converts them once, with
+:func:`model.timestamps.to_datetime`); this is calendar code. No clock is read here.
 """
 
 from __future__ import annotations
@@ -27,12 +28,21 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.alerting.alert import to_datetime
+from model.timestamps import from_datetime, to_datetime
 from monitor.config.timeintervals import WEEKDAYS
 
-__all__ = ["Override", "Schedule", "who_is_on_call", "next_handoffs", "OnCallLookup"]
+__all__ = ["Override", "Schedule", "who_is_on_call", "next_handoffs", "OnCallLookup", "instant"]
 
 _DAY = 86400.0
+
+
+def instant(at: datetime | float) -> datetime:
+    """Return ``at`` (Unix seconds or an aware datetime) as an aware UTC datetime, for calendar
+    arithmetic.
+
+    :raises ValueError: for a naive datetime (an instant needs a zone).
+    """
+    return to_datetime(from_datetime(at) if isinstance(at, datetime) else at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +91,7 @@ class Schedule:
         go_weekday = WEEKDAYS[rot.handoff_weekday]  # Sunday = 0
         return cls(name, cfg.time_zone, tuple(cfg.members), cfg.start, rot.handoff, rot.type,
                    (go_weekday - 1) % 7, period, length,
-                   tuple(Override(to_datetime(o.start), to_datetime(o.end), o.person) for o in cfg.overrides))
+                   tuple(Override(instant(o.start), instant(o.end), o.person) for o in cfg.overrides))
 
     @property
     def zone(self) -> ZoneInfo:
@@ -125,7 +135,7 @@ class Schedule:
 
     def rotation_member(self, at: datetime | float) -> str | None:
         """Who the rotation puts on call at ``at`` (overrides ignored); ``None`` before the start."""
-        t = to_datetime(at)
+        t = instant(at)
         if t < self.start_at or not self.members:
             return None
         first = self._first_k()
@@ -134,7 +144,7 @@ class Schedule:
 
     def override_at(self, at: datetime | float) -> Override | None:
         """The override in effect at ``at`` (the last listed wins), or ``None``."""
-        t = to_datetime(at)
+        t = instant(at)
         for o in reversed(self.overrides):
             if o.start <= t < o.end:
                 return o
@@ -142,11 +152,11 @@ class Schedule:
 
     def rotation_handoffs(self, after: datetime | float) -> Iterator[datetime]:
         """Yield rotation boundaries strictly after ``after``, in order, forever."""
-        t = max(to_datetime(after), self.start_at)
+        t = max(instant(after), self.start_at)
         k = max(self._last_k(t) + 1, self._first_k())
         while True:
             h = self.handoff_at(k)
-            if h > to_datetime(after):
+            if h > instant(after):
                 yield h
             k += 1
 
@@ -166,7 +176,7 @@ def next_handoffs(schedule: Schedule, at: datetime | float, n: int) -> list[tupl
     change the person (a one-member rotation) is not a handoff. ``person`` is ``None`` when
     nobody is on call after the change.
     """
-    t = to_datetime(at)
+    t = instant(at)
     current = who_is_on_call(schedule, t)
     edges = sorted({e for o in schedule.overrides for e in (o.start, o.end) if e > t})
     if t < schedule.start_at:

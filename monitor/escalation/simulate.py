@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.alerting.alert import to_datetime
-from monitor.alerting.route import parse_label_args
-from monitor.escalation.engine import start, step
-from monitor.escalation.policy import EscalationPolicy, snapshot
-from monitor.escalation.schedule import OnCallLookup, Schedule, next_handoffs, who_is_on_call
-from model.labels import Labels
 from model.duration import format_duration
+from model.labels import Labels
+from monitor.alerting.route import parse_label_args
+from monitor.escalation.engine import Action, start, step
+from monitor.escalation.policy import EscalationPolicy, snapshot
+from monitor.escalation.schedule import (
+    OnCallLookup,
+    Schedule,
+    instant,
+    next_handoffs,
+    who_is_on_call,
+)
 
 __all__ = ["TimelineRow", "simulate", "format_timeline", "oncall_report"]
 
@@ -68,24 +73,24 @@ def simulate(config: Any, labels: Labels | Mapping[str, str] | str | Iterable[st
     lset = _labels(labels)
     policy = EscalationPolicy.from_config(config.escalation)
     lookup = OnCallLookup.from_config(config)
-    snap = snapshot(policy, lset, at)
+    snap = snapshot(policy, lset, instant(at).timestamp())
     end = snap.started_at + (horizon if horizon is not None else snap.resolve_seconds)
     res = start(snap, snap.started_at, lookup)
     rows: list[TimelineRow] = []
-    actions = {}
+    actions: dict[tuple[float, int | None, str | None], Action] = {}
     while True:
         for a in res.actions:
             actions[(a.at, a.level, a.person)] = a
         for e in res.timeline:
-            a = actions.get((e.at, e.level, e.person))
-            channels = a.channels if a is not None else ()
+            done = actions.get((e.at, e.level, e.person))
+            channels = done.channels if done is not None else ()
             if e.event == "triggered":
                 note = f"triggered ({snap.steps[e.level].target})"  # type: ignore[index]
             elif e.event.startswith("failed"):
                 note = f"{e.event} ({e.detail})"
             else:
                 note = e.detail or e.event
-            rows.append(TimelineRow(to_datetime(e.at), e.level, e.person, channels, note))
+            rows.append(TimelineRow(instant(e.at), e.level, e.person, channels, note))
         nxt = res.next_deadline
         if nxt is None or nxt > end:
             break
@@ -102,7 +107,7 @@ def format_timeline(rows: list[TimelineRow], config: Any | None = None, *, label
     lines = []
     if config is not None and labels is not None and at is not None:
         policy = EscalationPolicy.from_config(config.escalation)
-        snap = snapshot(policy, _labels(labels), at)
+        snap = snapshot(policy, _labels(labels), instant(at).timestamp())
         lines.append(f"{snap.priority}: acknowledge within {format_duration(snap.ack_seconds)}, "
                      f"resolve within {format_duration(snap.resolve_seconds)} "
                      f"(alert {_labels(labels)!s})")
@@ -120,7 +125,7 @@ def format_timeline(rows: list[TimelineRow], config: Any | None = None, *, label
 
 def oncall_report(config: Any, at: datetime | float, n: int = 5) -> str:
     """Return who is on call at ``at`` in each schedule and the next ``n`` handoffs, as text."""
-    t = to_datetime(at)
+    t = instant(at)
     people = config.people
     lines: list[str] = []
 
@@ -138,6 +143,6 @@ def oncall_report(config: Any, at: datetime | float, n: int = 5) -> str:
         when = f"{rot.handoff_weekday} {rot.handoff_time}" if rot.type == "weekly" else rot.handoff_time
         lines.append(f"{name} ({s.time_zone}, {rot.type}, handoff {when}): on call now: {who(who_is_on_call(s, t))}")
         for h_at, person in next_handoffs(s, t, n):
-            lines.append(f"  {h_at:%Y-%m-%d %H:%M %Z} ({to_datetime(h_at):%H:%M} UTC) -> {who(person)}")
+            lines.append(f"  {h_at:%Y-%m-%d %H:%M %Z} ({instant(h_at):%H:%M} UTC) -> {who(person)}")
     return "\n".join(lines)
 

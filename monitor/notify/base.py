@@ -12,13 +12,12 @@ Shape after Alertmanager ``notify/notify.go`` (``Notifier``, ``ResolvedSender``,
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from model.labels import common_labels
+from monitor.notify.payload import dedup_key, with_defaults
 
 #: What a message is about. ``firing``/``resolved``/``acknowledged`` follow an alert group's
 #: life; ``escalation`` pages the next person of an escalation chain; ``sla_breach`` tells the
@@ -26,89 +25,6 @@ from model.labels import common_labels
 #: (no alerts; Slack only, other channels skip it).
 Kind = Literal["firing", "resolved", "acknowledged", "escalation", "sla_breach", "handoff"]
 KINDS: tuple[str, ...] = ("firing", "resolved", "acknowledged", "escalation", "sla_breach", "handoff")
-
-#: Alertmanager's "zero" end time (Go ``time.Time{}``) as it appears in webhook JSON.
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def iso_time(value: Any) -> str:
-    """Return ``value`` (datetime, unix seconds, ISO string or ``None``) as RFC 3339 UTC, or ``""``.
-
-    :param value: a timezone-aware or naive-UTC :class:`datetime`, a number of seconds since
-        the Unix epoch, an ISO 8601 string (returned normalised), or ``None``.
-    """
-    if value is None or value == "":
-        return ""
-    if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(float(value), tz=timezone.utc)
-    elif isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
-    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
-
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    value = getattr(obj, name, default)
-    return value() if callable(value) and name == "fingerprint" else value
-
-
-def _as_dict(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    return {str(k): str(v) for k, v in value}  # e.g. model.labels.Labels (sorted pairs)
-
-
-def fingerprint_of(labels: Mapping[str, str]) -> str:
-    """Return a stable hex fingerprint of a label set (sha256 of the sorted pairs, 16 hex digits).
-
-    Used only when an alert-like object carries no fingerprint of its own.
-    """
-    h = hashlib.sha256()
-    for k, v in sorted(labels.items()):
-        h.update(k.encode() + b"\xff" + v.encode() + b"\xff")
-    return h.hexdigest()[:16]
-
-
-def alert_dict(alert: Any, *, default_status: str = "firing") -> dict[str, Any]:
-    """Normalise an alert-like object (duck-typed) into the plain dict every channel reads.
-
-    Reads ``labels``, ``annotations``, ``starts_at``, ``ends_at``, ``generator_url``,
-    ``fingerprint``, ``status`` (or ``state``) and ``value`` from attributes or mapping keys;
-    missing ones get defaults. The result is JSON-serialisable (it is stored in the outbox):
-
-    ``{"status": "firing"|"resolved", "labels": {..}, "annotations": {..},
-    "starts_at": RFC 3339 | "", "ends_at": RFC 3339 | "", "generator_url": str,
-    "fingerprint": hex str, "value": str}``
-    """
-    labels = _as_dict(_get(alert, "labels"))
-    annotations = _as_dict(_get(alert, "annotations"))
-    status = _get(alert, "status") or _get(alert, "state") or default_status
-    status = str(getattr(status, "value", status)).lower()
-    if status not in ("firing", "resolved"):
-        status = "resolved" if status in ("inactive", "resolved") else "firing"
-    value = _get(alert, "value")
-    if value is None or value == "":
-        value = annotations.get("value", "")
-    return {
-        "status": status,
-        "labels": labels,
-        "annotations": annotations,
-        "starts_at": iso_time(_get(alert, "starts_at") or _get(alert, "startsAt")),
-        "ends_at": iso_time(_get(alert, "ends_at") or _get(alert, "endsAt")),
-        "generator_url": str(_get(alert, "generator_url") or _get(alert, "generatorURL") or ""),
-        "fingerprint": str(_get(alert, "fingerprint") or fingerprint_of(labels)),
-        "value": "" if value is None else str(value),
-    }
 
 
 @dataclass(frozen=True)
@@ -121,14 +37,14 @@ class Message:
     id, a PagerDuty routing key or an email address), or an on-call handoff announcement
     (``kind`` handoff, no alerts, the data in ``extra``; see :mod:`monitor.escalation.announce`).
 
-    Build one with :meth:`build`, which normalises alerts and fills the derived fields::
+    Build one with :meth:`build`, which fills the derived fields::
 
-        msg = Message.build("firing", "ops", [alert], external_url="https://mon.example",
-                            ack_url=make_link(...))
+        msg = Message.build("firing", "ops", [alert_payload(alert, now)],
+                            external_url="https://mon.example", ack_url=make_link(...))
 
     :param kind: one of :data:`KINDS`.
     :param receiver: the receiver name from config (``receivers[].name``).
-    :param alerts: normalised alerts (see :func:`alert_dict`).
+    :param alerts: alert payloads (:func:`monitor.notify.payload.alert_payload`).
     :param group_key: the aggregation group's key (Alertmanager ``groupKey``), or ``""``.
     :param group_labels: labels the group was formed by (``group_by``).
     :param common_labels: labels every alert shares.
@@ -172,22 +88,21 @@ class Message:
             raise ValueError(f"unknown message kind {self.kind!r} (one of {', '.join(KINDS)})")
 
     @classmethod
-    def build(cls, kind: str, receiver: str, alerts: Iterable[Any], **kw: Any) -> "Message":
-        """Normalise ``alerts`` and derive common labels/annotations, severity and dedup key."""
+    def build(cls, kind: str, receiver: str, alerts: Iterable[Mapping[str, Any]], **kw: Any) -> "Message":
+        """Derive common labels/annotations, severity and dedup key from the alert payloads.
+
+        A payload without some key gets the shape's default (:func:`~monitor.notify.payload.with_defaults`;
+        status ``resolved`` for a resolved message).
+        """
         default_status = "resolved" if kind == "resolved" else "firing"
-        norm = tuple(alert_dict(a, default_status=default_status) for a in alerts)  # idempotent
+        norm = tuple(with_defaults(a, default_status) for a in alerts)
         kw.setdefault("common_labels", common_labels([a["labels"] for a in norm]))
         kw.setdefault("common_annotations", common_labels([a["annotations"] for a in norm]))
         if not kw.get("severity"):
             kw["severity"] = kw["common_labels"].get("severity") or (
                 norm[0]["labels"].get("severity", "") if norm else "")
         if not kw.get("dedup_key"):
-            if len(norm) == 1:
-                kw["dedup_key"] = norm[0]["fingerprint"]
-            elif kw.get("group_key"):
-                kw["dedup_key"] = hashlib.sha256(kw["group_key"].encode()).hexdigest()[:32]
-            else:
-                kw["dedup_key"] = fingerprint_of({a["fingerprint"]: "" for a in norm})
+            kw["dedup_key"] = dedup_key([a["fingerprint"] for a in norm], kw.get("group_key", ""))
         return cls(kind=kind, receiver=receiver, alerts=norm, **kw)
 
     @property

@@ -1,5 +1,9 @@
 """Signed, expiring acknowledge/resolve links for pages and emails.
 
+:class:`LinkBuilder` puts them into the messages about one alert (``ack_url``/``resolve_url``
+under ``<external_url>/ack/<token>``, valid for ``api.link_ttl`` seconds); :func:`verify` checks
+a token when the link is followed.
+
 A token is ``<fingerprint>.<action>.<expires_at>.<signature>`` where ``signature`` is the hex
 HMAC-SHA256 (RFC 2104) of ``"v1\\n<fingerprint>\\n<action>\\n<expires_at>"`` under a secret
 key, and ``expires_at`` is integer unix seconds. Verification recomputes the MAC and compares
@@ -16,6 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from monitor.errors import MonitorError
@@ -81,3 +89,39 @@ def verify(token: str, now: float, key: bytes | str) -> tuple[str, str]:
     if now > int(exp):
         raise InvalidLinkError("link expired")
     return fingerprint, action
+
+
+@dataclass(frozen=True)
+class LinkBuilder:
+    """The links of messages about one alert.
+
+    :param external_url: this daemon's external URL (``server.external_url``).
+    :param key: the signing key (``api.link_key``); ``""``: no signed links.
+    :param ttl: seconds a link stays valid (``api.link_ttl``).
+    :param clock: Unix-seconds clock (expiry = now + ``ttl``).
+
+    >>> LinkBuilder("https://mon.example").message_kw("a1b2")
+    {'external_url': 'https://mon.example'}
+    """
+
+    external_url: str
+    key: str = ""
+    ttl: float = 86400.0
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def from_config(cls, config: Any, clock: Callable[[], float] = time.time) -> "LinkBuilder":
+        """Build from the whole ``Config`` (``server.external_url``, ``api.link_key``, ``api.link_ttl``)."""
+        key = getattr(config.api, "link_key", None)
+        return cls(config.server.external_url, key.get_secret_value() if key is not None else "",
+                   float(getattr(config.api, "link_ttl", 86400.0)), clock)
+
+    def message_kw(self, fingerprint: str) -> dict[str, str]:
+        """``Message.build`` keywords for a message about ``fingerprint``: ``external_url``, and
+        ``ack_url``/``resolve_url`` when a key is configured."""
+        kw = {"external_url": self.external_url}
+        if self.key:
+            exp = self.clock() + self.ttl
+            kw["ack_url"] = f"{self.external_url}/ack/{make_token(fingerprint, 'ack', exp, self.key)}"
+            kw["resolve_url"] = f"{self.external_url}/ack/{make_token(fingerprint, 'resolve', exp, self.key)}"
+        return kw

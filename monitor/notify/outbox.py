@@ -1,7 +1,7 @@
 """The outbox delivery worker: claim due rows, send each once, record the outcome.
 
 Every notification is a row in the state store before anything is sent
-(:class:`~monitor.notify.pipeline.OutboxStage`); this worker delivers them at least once:
+(:class:`~monitor.notify.outbox_stage.OutboxStage`); this worker delivers them at least once:
 
 1. ``store.expire(now)``: rows past ``not_after`` become ``expired`` (counted, never sent);
 2. ``store.claim_due(now)``: pending rows whose ``next_attempt_at`` has come, leased;

@@ -1,8 +1,10 @@
-"""The explicit ``kind -> notifier class`` registry and the integration builder.
+"""The explicit ``kind -> notifier class`` registry (:data:`NOTIFIERS`) and the integration builder.
 
 No discovery, no entry points: adding a channel means a module, a config model, one line here
-and one line in ``ReceiverConfig`` — and ``tests/notify/test_registry.py`` fails until both
-sides agree (Gatus ``alerting/provider/provider.go`` completeness assertions).
+and one line in ``ReceiverConfig`` — and ``tests/notify/test_notify_registry.py`` fails until
+both sides agree (Gatus ``alerting/provider/provider.go`` completeness assertions). (A receiver's
+notifier kinds are not the escalation's contact channels ``page``/``slack_dm``/``email``:
+``monitor.escalation.notices`` maps those onto notifier kinds.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from monitor.notify.slack import SlackNotifier
 from monitor.notify.templates import Templates
 from monitor.notify.webhook import WebhookNotifier
 
-CHANNELS: dict[str, type] = {
+#: Notifier kind (a receiver's ``<kind>_configs``) -> the class that sends through it.
+NOTIFIERS: dict[str, type] = {
     "slack": SlackNotifier,
     "pagerduty": PagerDutyNotifier,
     "webhook": WebhookNotifier,
@@ -43,7 +46,7 @@ def build_integrations(receivers: Iterable[ReceiverConfig], *, templates: Templa
         items: list[Integration] = []
         for kind, field in CHANNEL_FIELDS.items():
             for i, conf in enumerate(getattr(receiver, field)):
-                notifier = CHANNELS[kind](conf, templates=templates, clock=clock)
+                notifier = NOTIFIERS[kind](conf, templates=templates, clock=clock)
                 items.append(Integration(name=f"{kind}[{i}]", receiver=receiver.name, notifier=notifier))
         built[receiver.name] = items
     return built

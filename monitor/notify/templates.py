@@ -18,7 +18,7 @@ A user points ``templates_dir`` at a folder; a file there with the same name win
 ``title.j2`` and every channel follows.
 
 Template data (:func:`template_data`): ``kind``, ``status``, ``receiver``, ``alerts``
-(normalised dicts, see :func:`monitor.notify.base.alert_dict`), ``firing``, ``resolved``,
+(payload dicts, see :func:`monitor.notify.payload.alert_payload`), ``firing``, ``resolved``,
 ``group_labels``, ``common_labels``, ``common_annotations``, ``external_url``, ``ack_url``,
 ``resolve_url``, ``severity``, ``priority``, ``summary``, ``value``, ``runbook_url``,
 ``recipient``, ``title``, ``extra``, and ``headline`` (``title.j2`` rendered; HTML templates

@@ -32,8 +32,9 @@ from typing import Any
 
 import httpx
 
+from model.timestamps import ZERO_TIME
 from monitor.config.receivers import WebhookConfig
-from monitor.notify.base import ZERO_TIME, Message, NotifyResult
+from monitor.notify.base import Message, NotifyResult
 from monitor.notify.retry import send_http, url_secrets
 from monitor.notify.templates import Templates
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from monitor.alerting.intake import parse_time, parse_v2_alerts, parse_webhook
-from tests.support.alerting_helpers import utc
+from model.timestamps import parse_rfc3339
+from monitor.alerting.intake import parse_v2_alerts, parse_webhook
+from tests.support.alerting_helpers import unix
 
-NOW = utc(2026, 11, 30, 10, 0)
+NOW = unix(2026, 11, 30, 10, 0)
 
 
 def test_prometheus_style_body():
@@ -24,9 +23,9 @@ def test_prometheus_style_body():
     assert res.ok
     (a,) = res.alerts
     assert a.labels.as_dict() == {"alertname": "ApiDown", "severity": "critical"}  # empty value dropped
-    assert a.starts_at == utc(2026, 11, 30, 9, 58) + timedelta(microseconds=123456)
-    assert a.ends_at == utc(2026, 11, 30, 10, 4) and not a.timeout
-    assert not a.resolved(NOW) and a.resolved(utc(2026, 11, 30, 10, 4))
+    assert a.starts_at == unix(2026, 11, 30, 9, 58, 0, 123456)
+    assert a.ends_at == unix(2026, 11, 30, 10, 4) and not a.timeout
+    assert not a.resolved(NOW) and a.resolved(unix(2026, 11, 30, 10, 4))
     assert a.updated_at == NOW and a.generator_url.startswith("http://prometheus")
 
 
@@ -37,8 +36,8 @@ def test_missing_times_follow_alertmanager():
         {"labels": {"alertname": "C"}, "startsAt": "0001-01-01T00:00:00Z"},
     ], NOW, resolve_timeout=300)
     a, b, c = res.alerts
-    assert a.starts_at == NOW and a.ends_at == NOW + timedelta(minutes=5) and a.timeout
-    assert b.starts_at == b.ends_at == utc(2026, 11, 30, 9) and b.resolved(NOW)
+    assert a.starts_at == NOW and a.ends_at == NOW + 300 and a.timeout
+    assert b.starts_at == b.ends_at == unix(2026, 11, 30, 9) and b.resolved(NOW)
     assert c.starts_at == NOW
 
 
@@ -87,14 +86,14 @@ def test_webhook_v4_payload():
     assert (msg.receiver, msg.status, msg.group_labels) == ("codebook", "firing", {"alertname": "DatabaseDown"})
     firing, resolved = msg.result.alerts
     assert firing.ends_at is None and not firing.resolved(NOW)
-    assert resolved.ends_at == utc(2026, 11, 30, 9, 30) and resolved.resolved(NOW)
+    assert resolved.ends_at == unix(2026, 11, 30, 9, 30) and resolved.resolved(NOW)
     assert [str(e) for e in msg.result.errors] == ['alerts[2].status: expected "firing" or "resolved", got "weird"']
     with pytest.raises(ValueError, match="unsupported webhook version"):
         parse_webhook({"version": "3", "alerts": []}, NOW)
 
 
 def test_parse_time():
-    assert parse_time("2026-11-30T10:00:00+01:00") == utc(2026, 11, 30, 9)
-    assert parse_time("") is None and parse_time(None) is None
+    assert parse_rfc3339("2026-11-30T10:00:00+01:00") == unix(2026, 11, 30, 9)
+    assert parse_rfc3339("") is None and parse_rfc3339(None) is None
     with pytest.raises(ValueError, match="no time zone"):
-        parse_time("2026-11-30T10:00:00")
+        parse_rfc3339("2026-11-30T10:00:00")

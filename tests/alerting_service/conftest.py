@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from monitor.config.model import Config
+from monitor.daemon.leader_pipeline import LeaderPipeline, PipelineMetrics
 from monitor.notify.outbox import OutboxWorker
 from monitor.notify.registry import build_integrations
 from tests.support.notify_servers import FakeHTTP, FakeSMTP, pagerduty_api, slack_api
@@ -92,6 +93,27 @@ def sqlite_state(tmp_path):
     return {"backend": "sqlite", "path": str(tmp_path / "state.db")}
 
 
+class Service:
+    """A leader's pipeline seen through the one object these scenarios drive: each port's
+    methods, plus the leader's ``start``, ``tick``, ``configure``, routing, escalation walks and
+    silences."""
+
+    def __init__(self, leader: LeaderPipeline) -> None:
+        ports = leader.ports()
+        self.ports = lambda: ports
+        self.clock = ports.clock
+        self.ingest = ports.intake.ingest
+        self.acknowledge, self.unacknowledge, self.resolve = (ports.acks.acknowledge, ports.acks.unacknowledge,
+                                                              ports.acks.resolve)
+        self.alerts_api, self.timeline = ports.views.alerts_api, ports.views.timeline
+        self.create_silence, self.expire_silence = ports.silences.create_silence, ports.silences.expire_silence
+        self.list_silences, self.get_silence = ports.silences.list_silences, ports.silences.get_silence
+        self.leader = leader
+        self.start, self.tick, self.configure = leader.start, leader.tick, leader.configure
+        self.receivers_for = leader.pipeline.receivers_for
+        self.escalation, self.silences = leader.escalation, leader.silences
+
+
 class Harness:
     """Everything one scenario needs; ``await h.new_service()`` builds (or rebuilds, after a
     'restart') the store, the service and the outbox worker over the same database."""
@@ -109,7 +131,6 @@ class Harness:
     async def new_service(self):
         from prometheus_client import CollectorRegistry
 
-        from monitor.alerting.service import AlertService
         from monitor.notify.outbox import NotifyMetrics
         from monitor.store import open_store
 
@@ -117,8 +138,8 @@ class Harness:
         self.store = await open_store(self.config.state, clock=self.clock)
         self.integrations = build_integrations(self.config.receivers, clock=self.clock)
         self.registry = CollectorRegistry()
-        self.service = AlertService(self.config, self.store, self.integrations, clock=self.clock,
-                                    registry=self.registry)
+        self.service = Service(LeaderPipeline(self.config, self.store, self.integrations, clock=self.clock,
+                                              metrics=PipelineMetrics.register(self.registry)))
         self.worker = OutboxWorker(self.store, self.integrations, clock=self.clock, rng=lambda: 0.0,
                                    metrics=NotifyMetrics(self.registry))
         await self.service.start()
@@ -217,10 +238,8 @@ class ApiServer:
 async def api(harness):
     """A real HTTP server serving the alerting API over the harness's service (``api.url``)."""
     from monitor.api.deps import AlertingDeps, ApiDeps
-    from monitor.daemon.wiring import ports_of_service
 
     await harness.new_service()
-    deps = ApiDeps(alerting=AlertingDeps(ports=lambda: ports_of_service(harness.service),
-                                         settings=lambda: harness.config.api))
+    deps = ApiDeps(alerting=AlertingDeps(ports=harness.service.ports, settings=lambda: harness.config.api))
     async with ApiServer(deps) as srv:
         yield srv

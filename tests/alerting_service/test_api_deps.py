@@ -8,7 +8,6 @@ import httpx
 
 from monitor.api.deps import AlertingDeps, ApiDeps
 from monitor.config.model import ApiConfig
-from monitor.daemon.wiring import ports_of_service
 from tests.alerting_service.conftest import API_TOKEN, ApiServer
 
 SILENCE = {"matchers": [{"name": "service", "value": "api", "isRegex": False, "isEqual": True}],
@@ -34,7 +33,7 @@ async def test_a_follower_answers_503_on_every_alerting_route_before_checking_to
 async def test_settings_are_read_per_request_so_a_reload_applies(harness):
     await harness.new_service()
     settings = {"api": ApiConfig.model_validate({"tokens": [{"name": "alice", "token": API_TOKEN}]})}
-    deps = ApiDeps(alerting=AlertingDeps(ports=lambda: ports_of_service(harness.service),
+    deps = ApiDeps(alerting=AlertingDeps(ports=harness.service.ports,
                                          settings=lambda: settings["api"]))
     rotated = "ck_live_rotated_token_0123456789"
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as c:

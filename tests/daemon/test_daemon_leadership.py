@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 from prometheus_client import generate_latest
 
-from monitor.alerting.alert import Alert
+from model.alert import Alert
 from monitor.config.loader import load_config
 from monitor.daemon.wiring import Daemon
 from tests.support.daemon_helpers import eventually, metric_values, write_config
@@ -72,10 +72,10 @@ async def test_one_leader_sends_and_the_follower_takes_over(tmp_path, pg_schema)
         d1, d2 = Daemon(cfg), Daemon(cfg)
         await d1.start()
         try:
-            assert d1.leadership.is_leader and d1.alerting is not None
+            assert d1.leadership.is_leader and d1.alerting_ports() is not None
             await eventually(lambda: _value(len(posts()) == 1), what="the leader's Slack message")
             await d2.start()  # restores the leader's rule state from the shared store
-            assert not d2.leadership.is_leader and d2.alerting is None and d2.outbox is None
+            assert not d2.leadership.is_leader and d2.alerting_ports() is None and d2.outbox is None
             assert leader_gauge(d1) == [1.0] and leader_gauge(d2) == [0.0]
             for d, role in ((d1, True), (d2, False)):
                 h = d.health()
@@ -96,7 +96,7 @@ async def test_one_leader_sends_and_the_follower_takes_over(tmp_path, pg_schema)
             # The new leader restored the firing alert, ticked and ran the outbox; rule alerts
             # keep arriving: nothing is sent again.
             await eventually(lambda: _value(
-                [a["labels"]["alertname"] for a in d2.alerting.alerts_api()] == ["BackendDown"]
+                [a["labels"]["alertname"] for a in d2.alerting_ports().views.alerts_api()] == ["BackendDown"]
                 and all(g.last_evaluation > took_over + 2 for g in d2.rules.groups())),
                 what="the new leader processing the firing alert")
             async def drained():
@@ -107,7 +107,7 @@ async def test_one_leader_sends_and_the_follower_takes_over(tmp_path, pg_schema)
             assert [r["status"] for r in rows] == ["sent"]
 
             # The new leader carries on: a new alert is sent once, by it.
-            await d2.alerting.ingest([Alert.firing({"alertname": "Manual", "severity": "warning"},
+            await d2.alerting_ports().intake.ingest([Alert.firing({"alertname": "Manual", "severity": "warning"},
                                                    starts_at=time.time())], source="api")
             await eventually(lambda: _value(len(posts()) == 2), what="the new leader sending")
             assert "Manual" in posts()[1].data["text"]
@@ -123,7 +123,7 @@ async def test_dropped_lock_connection_steps_down(tmp_path, pg_schema, database_
         d = Daemon(config(tmp_path, slack.url, pg_state(pg_schema)))
         await d.start()
         try:
-            first = d.alerting
+            first = d.alerting_ports()
             assert d.leadership.is_leader and first is not None
             key = d.state.lock_key
             conn = await asyncpg.connect(database_url)
@@ -136,11 +136,11 @@ async def test_dropped_lock_connection_steps_down(tmp_path, pg_schema, database_
                 await conn.close()
             # The leader notices, steps down (its alert service is dropped), and - the lock being
             # free - takes over again with a service restored from the store.
-            await eventually(lambda: _value(d.alerting is not None and d.alerting is not first
+            await eventually(lambda: _value(d.alerting_ports() is not None and d.alerting_ports() is not first
                                             and d.leadership.is_leader), what="step down and re-election")
             assert leader_gauge(d) == [1.0]
             await eventually(lambda: _value(len(slack.on("/api/chat.postMessage")) >= 1), what="first message")
-            await eventually(lambda: _value([a["labels"]["alertname"] for a in d.alerting.alerts_api()]
+            await eventually(lambda: _value([a["labels"]["alertname"] for a in d.alerting_ports().views.alerts_api()]
                                             == ["BackendDown"]), what="alert restored")
         finally:
             await d.stop()

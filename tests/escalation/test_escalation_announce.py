@@ -8,9 +8,9 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 
 from monitor.config.model import Config
-from monitor.daemon.alerting_glue import ANNOUNCED_KEY, announce_handoffs
 from monitor.escalation.announce import current_shift, due_announcements
 from monitor.escalation.schedule import Override, Schedule
+from monitor.notify.handoff import ANNOUNCED_KEY, announce_handoffs
 from monitor.notify.outbox import OutboxWorker
 from monitor.notify.registry import build_integrations
 from monitor.store import open_store

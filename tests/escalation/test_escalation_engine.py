@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from monitor.alerting.alert import Alert
+from model.alert import Alert
 from monitor.escalation.engine import (
     EscalationState, acknowledge, resolve, start, step, unacknowledge,
 )

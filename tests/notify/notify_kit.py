@@ -7,7 +7,9 @@
 * :func:`assert_no_secret`: no secret value in any error text;
 * :func:`assert_golden`: a built payload equals ``golden/<name>.json`` (``UPDATE_GOLDEN=1``
   rewrites the files);
-* :func:`firing_message` / :func:`resolved_message`: the shared sample.
+* :func:`firing_message` / :func:`resolved_message`: the shared sample;
+* :class:`QuietNotifier` / :func:`quiet_integrations`: integrations that send nothing, for the
+  stages that only write the outbox.
 
 After Alertmanager ``notify/test/test.go`` (``RetryTests``, ``AssertNotifyLeaksNoSecret``).
 """
@@ -23,7 +25,7 @@ from typing import Any, Callable
 import pytest
 
 from monitor.errors import NotifyError
-from monitor.notify.base import Message, Notifier
+from monitor.notify.base import Integration, Message, Notifier, NotifyResult
 from tests.support.notify_servers import FakeHTTP, Recorded, Reply, echo
 from tests.support.probe_servers import closed_port
 
@@ -70,6 +72,27 @@ def resolved_message(**kw: Any) -> Message:
     kw.setdefault("external_url", "http://monitor.example")
     kw.setdefault("priority", "P0")
     return Message.build("resolved", "ops", sample_alerts("resolved"), **kw)
+
+
+class QuietNotifier:
+    """A notifier that sends nothing (the stages under test only write the outbox)."""
+
+    def __init__(self, send_resolved: bool = True) -> None:
+        self.send_resolved = send_resolved
+
+    async def notify(self, message: Message) -> NotifyResult:
+        return NotifyResult()
+
+    def secrets(self) -> list[str]:
+        return []
+
+    async def aclose(self) -> None:
+        pass
+
+
+def quiet_integrations(**receivers: list[str]) -> dict[str, list[Integration]]:
+    """``{receiver: [Integration(name, receiver, QuietNotifier())]}`` from ``receiver=["slack[0]", ...]``."""
+    return {r: [Integration(name, r, QuietNotifier()) for name in names] for r, names in receivers.items()}
 
 
 def assert_no_secret(text: str, secrets: list[str]) -> None:

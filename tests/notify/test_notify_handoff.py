@@ -8,10 +8,11 @@ from datetime import date, datetime, time, timezone
 import pytest
 
 from monitor.config.receivers import ReceiverConfig, SlackConfig
-from monitor.escalation.announce import Announcement, Shift, handoff_message
+from monitor.escalation.announce import Announcement, Shift
 from monitor.escalation.schedule import Schedule
-from monitor.notify import CHANNELS, KINDS
+from monitor.notify import NOTIFIERS, KINDS
 from monitor.notify.base import Message
+from monitor.notify.handoff import handoff_message
 from monitor.notify.registry import build_integrations
 from monitor.notify.slack import SlackNotifier, build_payload
 from monitor.notify.templates import Templates
@@ -95,7 +96,7 @@ async def test_other_channels_skip_handoff_without_a_request():
         })]
         built = build_integrations(receivers)["slack-alerts"]
         # Every channel of the registry is exercised (slack is covered above).
-        assert {i.kind for i in built} == set(CHANNELS) - {"slack"}
+        assert {i.kind for i in built} == set(NOTIFIERS) - {"slack"}
         try:
             for integ in built:
                 result = await integ.notify(message())

@@ -40,11 +40,8 @@ def receivers(slack_url: str = "", pd_url: str = "", **slack_kw) -> list[Receive
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(tmp_path / "state.db")
-    await s.open()
-    yield s
-    await s.close()
+def store(sqlite_store):
+    return sqlite_store
 
 
 def sample(registry: CollectorRegistry, outcome: str, integration: str) -> float:

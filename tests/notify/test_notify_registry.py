@@ -6,13 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from monitor.config.receivers import CHANNEL_FIELDS, ReceiverConfig, StateConfig
-from monitor.notify import CHANNELS, Notifier
+from monitor.notify import NOTIFIERS, Notifier
 from monitor.notify.registry import build_integrations
 
 
 def test_every_config_kind_has_a_channel_and_back():
-    assert set(CHANNEL_FIELDS) == set(CHANNELS)  # Gatus-style completeness, both directions
-    for cls in CHANNELS.values():
+    assert set(CHANNEL_FIELDS) == set(NOTIFIERS)  # Gatus-style completeness, both directions
+    for cls in NOTIFIERS.values():
         assert hasattr(cls, "notify") and hasattr(cls, "secrets")
 
 

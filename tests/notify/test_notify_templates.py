@@ -1,10 +1,15 @@
-"""Templates: defaults, user overrides from a folder, message normalisation."""
+"""Templates: defaults, user overrides from a folder, the alert payload every template reads."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from monitor.notify.base import Message, alert_dict
+from model.labels import Labels
+from monitor.alerting.intake import from_rule_alert
+from monitor.notify.base import Message
+from monitor.notify.payload import alert_payload
+from monitor.rules.alerting import Alert as RuleAlert
+from tests.notify.notify_kit import firing_message
 from monitor.notify.slack import build_payload
 from monitor.notify.templates import Templates, truncate
 from tests.notify.notify_kit import firing_message
@@ -22,28 +27,20 @@ def test_user_folder_overrides_one_template(tmp_path):
     assert [e.split(":")[0] for e in Templates(tmp_path).check()] == ["slack_text.j2"]
 
 
-class RuleAlert:
-    """An alert-like object as the rule engine might hand it over (attributes, not a dict)."""
-
-    def __init__(self):
-        self.labels = (("alertname", "DiskFull"), ("severity", "warning"))  # sorted pairs (tsdb Labels)
-        self.annotations = {"summary": "disk 95% full"}
-        self.starts_at = datetime(2026, 11, 29, 14, 0, tzinfo=timezone.utc)
-        self.ends_at = None
-        self.state = "firing"
-        self.value = 0.95
-
-    def fingerprint(self):
-        return "abcdef0123456789"
+def rule_alert() -> RuleAlert:
+    """A firing alert as the rule engine hands it over."""
+    return RuleAlert(Labels.of({"alertname": "DiskFull", "severity": "warning"}), {"summary": "disk 95% full"},
+                     "firing", datetime(2026, 11, 29, 14, 0, tzinfo=timezone.utc).timestamp(), value=0.95)
 
 
-def test_duck_typed_alerts_normalise():
-    d = alert_dict(RuleAlert())
+def test_rule_alerts_become_the_payload():
+    alert = from_rule_alert(rule_alert())
+    d = alert_payload(alert, alert.starts_at + 60)
     assert d == {"status": "firing", "labels": {"alertname": "DiskFull", "severity": "warning"},
                  "annotations": {"summary": "disk 95% full"}, "starts_at": "2026-11-29T14:00:00Z",
-                 "ends_at": "", "generator_url": "", "fingerprint": "abcdef0123456789", "value": "0.95"}
-    msg = Message.build("firing", "ops", [RuleAlert()])
-    assert msg.severity == "warning" and msg.dedup_key == "abcdef0123456789"
+                 "ends_at": "", "generator_url": "", "fingerprint": alert.fingerprint, "value": "0.95"}
+    msg = Message.build("firing", "ops", [d])
+    assert msg.severity == "warning" and msg.dedup_key == alert.fingerprint
     assert Message.from_dict(msg.to_dict()) == msg
 
 

@@ -26,3 +26,8 @@ def shipped_config() -> AlertingConfig:
 def utc(*args: int) -> datetime:
     """``utc(2026, 3, 7, 2, 0)`` -> an aware UTC datetime."""
     return datetime(*args, tzinfo=timezone.utc)
+
+
+def unix(*args: int) -> float:
+    """``unix(2026, 3, 7, 2, 0)`` -> that UTC instant in Unix seconds (the alert pipeline's time)."""
+    return utc(*args).timestamp()

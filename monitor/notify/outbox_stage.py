@@ -1,44 +1,36 @@
-"""Receiver delivery stages: fan a message out to a receiver's integrations through the outbox.
+"""The durable end of every notification path: one outbox row per integration, deduplicated.
 
-Alertmanager builds ``mute -> fanout per integration [wait -> dedup -> retry -> set notifies]``
-(``notify/notify.go``, ``PipelineBuilder.New``/``createReceiverStage``). Here muting
-(silences, inhibition, maintenance) happens upstream in ``monitor.alerting``; this module is
-the per-receiver tail: for each integration, **dedup against the outbox and write the row**
-(:class:`OutboxStage`); sending with retry and marking sent is the
-:class:`~monitor.notify.outbox.OutboxWorker`'s job, so a crash between the two loses nothing.
+Alertmanager's per-integration tail is ``Fanout{Wait, Dedup, Retry, SetNotifies}``
+(``notify/notify.go`` ``createReceiverStage``). Here the fan-out writes, for each integration
+of the message's receiver, **one outbox row keyed by what happened** (:func:`outbox_key`:
+receiver/integration, kind, incident, recipient, transition): writing the same transition twice
+is a no-op (``store.enqueue`` inserts only a new key), which is the dedup; sending with retry
+and marking sent is the :class:`~monitor.notify.outbox.OutboxWorker`'s job, so a crash between
+the two loses nothing.
 
-A :class:`Stage` takes ``(message, now)`` and returns the message to pass on (or ``None`` to
-stop); :func:`run_stages` composes them in order.
+:class:`OutboxStage` serves every path: the receiver pipeline (as a
+:class:`~monitor.alerting.stage.Stage`, the group's transition numbered by the notification
+log), escalation notices and receiver updates (``monitor.notify.notices``), handoff
+announcements (``monitor.notify.handoff``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any
 
+from model.alert import Alert
+from monitor.alerting.stage import Context
 from monitor.notify.base import Integration, Message
+
+__all__ = ["OutboxStage", "transition_id", "outbox_key", "DEFAULT_TTL"]
+
+log = logging.getLogger("monitor.notify.outbox")
 
 #: Default time a notification may wait in the outbox before it is given up (seconds).
 DEFAULT_TTL = 3600.0
-
-
-class Stage(Protocol):
-    """One delivery step."""
-
-    async def __call__(self, message: Message, now: float) -> Message | None:
-        """Do the step; return the message for the next stage, or ``None`` to stop."""
-        ...
-
-
-async def run_stages(stages: Sequence[Stage], message: Message, now: float) -> Message | None:
-    """Run ``stages`` in order until one returns ``None``."""
-    current: Message | None = message
-    for stage in stages:
-        if current is None:
-            return None
-        current = await stage(current, now)
-    return current
 
 
 def transition_id(message: Message) -> str:
@@ -72,10 +64,10 @@ class OutboxStage:
     Example::
 
         stage = OutboxStage(store, integrations)
-        written = await stage.enqueue(Message.build("firing", "ops", [alert]), now=clock())
+        written = await stage.enqueue(Message.build("firing", "ops", [payload]), now=clock())
     """
 
-    def __init__(self, store, integrations: Mapping[str, Sequence[Integration]], *,
+    def __init__(self, store: Any, integrations: Mapping[str, Sequence[Integration]], *,
                  ttl: float = DEFAULT_TTL) -> None:
         self.store = store
         self.integrations = integrations
@@ -102,6 +94,12 @@ class OutboxStage:
                 written.append(integ.name)
         return written
 
-    async def __call__(self, message: Message, now: float) -> Message | None:
-        await self.enqueue(message, now)
-        return message
+    async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]] | None:
+        """The receiver pipeline's last stage: write ``ctx.message`` as transition ``ctx.transition``;
+        ``ctx.written`` names the integrations that got a new row. An unknown receiver stops here."""
+        try:
+            written = await self.enqueue(ctx.message, ctx.now, transition=ctx.transition or None)
+        except KeyError:
+            log.error("notification for an unknown receiver dropped", extra={"receiver": ctx.receiver})
+            return None
+        return ctx.with_(written=tuple(written)), alerts

@@ -1,0 +1,152 @@
+"""Acknowledgements: people acknowledging, unacknowledging and resolving alerts, each call audited.
+
+Implements :class:`monitor.alerting.ports.Acknowledgements`. Each call, under the pipeline's
+lock: checks the alert is known (stored or held), records the acknowledgement and an audit
+entry (who, what, when, from where: ``api:10.0.0.5``, ``slack:U123``, ``link:10.0.0.5``,
+``cli:...``) **before** anything acts, then moves the escalation walk and tells the receivers:
+
+- *acknowledge*: the walk stops (``ack_timeout`` re-triggers it); Slack messages are updated and
+  PagerDuty incidents acknowledged (receivers' ``slack``/``pagerduty`` integrations), and
+  everyone paged so far hears of it;
+- *unacknowledge*: the walk restarts from its first step at once;
+- *resolve* (by hand): the walk ends (resolved notices to everyone notified), every receiver
+  gets ``resolved`` and the alert's groups hold it as resolved, so no flush announces it as
+  firing afterwards.
+
+Messages leave through the injected :class:`ReceiverUpdates` (the outbox, ``monitor.notify``).
+Times are Unix seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from model.alert import Alert
+from monitor.alerting.pipeline import AlertPipeline
+from monitor.errors import NotFoundError
+
+__all__ = ["Acknowledgements", "ReceiverUpdates", "AckEscalations"]
+
+
+class ReceiverUpdates(Protocol):
+    """Tell an alert's receivers that it was acknowledged or resolved (``monitor.notify.notices``)."""
+
+    async def __call__(self, alert: Alert, kind: str, now: float, transition: str,
+                       only: Sequence[str] | None) -> None:
+        """Enqueue ``kind`` for ``alert`` to each of its receivers (only integrations ``only``)."""
+        ...
+
+
+class AckEscalations(Protocol):
+    """What acknowledgements ask of the escalation walks (``monitor.escalation.runner``)."""
+
+    def get(self, fingerprint: str) -> Any: ...
+
+    def status(self, fingerprint: str) -> dict[str, Any]: ...
+
+    async def acknowledge(self, fingerprint: str, now: float, by: str, source: str) -> Any: ...
+
+    async def unacknowledge(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any: ...
+
+    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any: ...
+
+    async def notify_notified(self, fingerprint: str, kind: str, now: float, transition: str,
+                              alert: Alert | None) -> None: ...
+
+
+class Acknowledgements:
+    """Acknowledge, unacknowledge and resolve alerts (see the module docstring).
+
+    :param store: the state store (``get_alert``, ``record_ack``, ``audit``).
+    :param pipeline: the running pipeline (its lock, held alerts and groups).
+    :param escalations: the escalation walks.
+    :param updates: where receiver updates go.
+    :param clock: Unix-seconds clock.
+    :param acks_counter: ``monitor_acknowledgements_total{source}``, or ``None``.
+    """
+
+    def __init__(self, store: Any, pipeline: AlertPipeline, escalations: AckEscalations, updates: ReceiverUpdates,
+                 *, clock: Callable[[], float] = time.time, acks_counter: Any = None,
+                 logger: logging.Logger | Any | None = None) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.escalations = escalations
+        self.updates = updates
+        self.clock = clock
+        self.acks_counter = acks_counter
+        self.log = logger or logging.getLogger("monitor.alerting")
+
+    async def _known(self, fingerprint: str) -> Alert | None:
+        """The held alert (``None`` when only stored). :raises NotFoundError: unknown alert."""
+        alert = self.pipeline.provider.get(fingerprint)
+        if await self.store.get_alert(fingerprint) is None and alert is None:
+            raise NotFoundError("alert", fingerprint)
+        return alert
+
+    async def acknowledge(self, fingerprint: str, actor: str, source: str, now: float | None = None,
+                          comment: str = "") -> dict[str, Any]:
+        """Acknowledge an alert: stop its escalation; update Slack messages, acknowledge pages.
+
+        :param actor: who (token name, Slack user id, ...). :param source: from where.
+        :return: the escalation status (``fingerprint``, ``status``, ``acked_by``, ``acked_at``,
+            ``ack_expires_at``, ...).
+        :raises NotFoundError: unknown alert.
+        """
+        now = self.clock() if now is None else now
+        async with self.pipeline.lock:
+            alert = await self._known(fingerprint)
+            esc = self.escalations.get(fingerprint)
+            if esc is not None and esc.state.resolved_at is not None:
+                esc = None  # nothing to stop; the ack is still recorded
+            expires = (now + esc.snap.ack_timeout) if esc is not None and esc.snap.ack_timeout > 0 else None
+            await self.store.record_ack(fingerprint, "ack", actor, now, source=source, expires_at=expires,
+                                        comment=comment)
+            await self.store.audit(actor, "ack", now, target=fingerprint, source=source,
+                                   detail={"comment": comment} if comment else None)
+            await self.escalations.acknowledge(fingerprint, now, actor, source)
+            if self.acks_counter is not None:
+                self.acks_counter.labels(source.split(":", 1)[0]).inc()
+            transition = f"ack:{fingerprint}:{int(now * 1000)}"
+            if alert is not None:
+                await self.updates(alert, "acknowledged", now, transition, ["slack", "pagerduty"])
+            await self.escalations.notify_notified(fingerprint, "acknowledged", now, transition, alert)
+        self.log.info("alert acknowledged", extra={"alert": fingerprint, "actor": actor, "source": source})
+        return self.escalations.status(fingerprint)
+
+    async def unacknowledge(self, fingerprint: str, actor: str, source: str,
+                            now: float | None = None) -> dict[str, Any]:
+        """Withdraw an acknowledgement: escalation restarts from the first step at once.
+
+        :raises NotFoundError: unknown alert.
+        """
+        now = self.clock() if now is None else now
+        async with self.pipeline.lock:
+            alert = await self._known(fingerprint)
+            await self.store.record_ack(fingerprint, "unack", actor, now, source=source)
+            await self.store.audit(actor, "unack", now, target=fingerprint, source=source)
+            await self.escalations.unacknowledge(fingerprint, now, actor, alert)
+        self.log.info("alert unacknowledged", extra={"alert": fingerprint, "actor": actor, "source": source})
+        return self.escalations.status(fingerprint)
+
+    async def resolve(self, fingerprint: str, actor: str, source: str, now: float | None = None,
+                      comment: str = "") -> dict[str, Any]:
+        """Resolve by hand: end escalation (resolved notices to everyone notified) and send
+        ``resolved`` to the receivers (Slack message updated, PagerDuty incident resolved).
+
+        :raises NotFoundError: unknown alert.
+        """
+        now = self.clock() if now is None else now
+        async with self.pipeline.lock:
+            alert = await self._known(fingerprint)
+            await self.store.record_ack(fingerprint, "resolve", actor, now, source=source, comment=comment)
+            await self.store.audit(actor, "resolve", now, target=fingerprint, source=source,
+                                   detail={"comment": comment} if comment else None)
+            await self.escalations.resolve(fingerprint, now, actor, alert)
+            if alert is not None:
+                await self.updates(alert, "resolved", now, f"resolve:{fingerprint}:{int(now * 1000)}", None)
+            self.pipeline.resolve_held(fingerprint, now)
+        self.log.info("alert resolved by hand", extra={"alert": fingerprint, "actor": actor, "source": source})
+        return self.escalations.status(fingerprint)

@@ -1,0 +1,121 @@
+"""The notification log: what was last notified for each aggregation group (Alertmanager ``nflog/nflog.go``).
+
+Two records per group key (``<route key>:{<group labels>}``):
+
+- :class:`NotificationLog`, in memory: the last notification's firing and resolved fingerprints
+  and its time (``nflogpb.Entry``). The dispatcher asks it at each group flush whether the
+  group needs a notification (``notify/notify.go`` ``DedupStage.needsUpdate``) and logs what it
+  sent. Entries outlive their group by ``retention`` seconds (Alertmanager ``--data.retention``,
+  120 h).
+- :class:`TransitionLog`, in the state store (kv ``nflog:<group key>`` =
+  ``{"tid": transition id, "seq": n, "at": Unix seconds}``): the numbering of the group's
+  transitions. The same content within ``repeat_interval`` keeps its number, so a notification
+  replayed after a restart (the in-memory log is empty then) is the same outbox row and is not
+  sent twice; new content, or the same content once ``repeat_interval`` has passed, takes the
+  next number. The transition id is computed from the message by the caller
+  (``monitor.notify.outbox_stage.transition_id``).
+
+Times are Unix seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Entry", "NotificationLog", "TransitionLog", "KV_PREFIX", "DEFAULT_RETENTION"]
+
+#: Seconds an entry is kept after its group is gone (Alertmanager ``--data.retention``).
+DEFAULT_RETENTION = 120 * 3600.0
+#: The state store kv key prefix of the persisted numbering.
+KV_PREFIX = "nflog:"
+
+
+@dataclass(slots=True)
+class Entry:
+    """The last notification of a group (Alertmanager ``nflogpb.Entry``)."""
+
+    firing: frozenset[str]
+    resolved: frozenset[str]
+    at: float
+
+
+class NotificationLog:
+    """The in-memory log the dispatcher deduplicates against.
+
+    >>> log = NotificationLog()
+    >>> log.needs_update("g", frozenset({"a"}), frozenset(), send_resolved=True, repeat_interval=3600, now=0)
+    True
+    >>> log.log("g", frozenset({"a"}), frozenset(), 0)
+    >>> log.needs_update("g", frozenset({"a"}), frozenset(), send_resolved=True, repeat_interval=3600, now=60)
+    False
+    """
+
+    def __init__(self, retention: float = DEFAULT_RETENTION) -> None:
+        self.retention = retention
+        self._entries: dict[str, Entry] = {}
+
+    def needs_update(self, key: str, firing: frozenset[str], resolved: frozenset[str], *, send_resolved: bool,
+                     repeat_interval: float, now: float) -> bool:
+        """Whether group ``key`` with these unmuted alerts needs a notification (``DedupStage.needsUpdate``).
+
+        Yes when a firing alert is new, when every alert is now resolved and the last
+        notification had firing ones, when a resolved alert is new and the receiver sends
+        resolved messages, or when ``repeat_interval`` seconds have passed since the last one.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            return bool(firing)
+        if not firing <= entry.firing:
+            return True
+        if not firing:
+            return bool(entry.firing)
+        if send_resolved and not resolved <= entry.resolved:
+            return True
+        return entry.at <= now - repeat_interval
+
+    def log(self, key: str, firing: frozenset[str], resolved: frozenset[str], now: float) -> None:
+        """Record the notification just produced for group ``key``."""
+        self._entries[key] = Entry(firing, resolved, now)
+
+    def gc(self, now: float, live: Iterable[str]) -> None:
+        """Forget entries older than the retention whose group (not in ``live``) is gone."""
+        keep = set(live)
+        horizon = now - self.retention
+        for key in [k for k, e in self._entries.items() if e.at < horizon and k not in keep]:
+            del self._entries[key]
+
+    def state(self) -> dict[str, Any]:
+        """The log as ``{group key: {"firing": [fp], "resolved": [fp], "at": seconds}}``."""
+        return {k: {"firing": sorted(e.firing), "resolved": sorted(e.resolved), "at": e.at}
+                for k, e in self._entries.items()}
+
+
+class TransitionLog:
+    """The persisted numbering of each group's transitions (see the module docstring).
+
+    :param store: the state store (``kv_get`` / ``kv_set``).
+
+    Example::
+
+        numbers = TransitionLog(store)
+        await numbers.number(group_key, transition_id(message), now, repeat_interval=3600)  # 'a1b2...#0'
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def number(self, group_key: str, tid: str, now: float, repeat_interval: float) -> str:
+        """Return ``<tid>#<n>``: the group's current number when ``tid`` was the last transition
+        and ``repeat_interval`` has not passed since, else the next number (stored)."""
+        key = KV_PREFIX + group_key
+        last = await self.store.kv_get(key)
+        seq = 0
+        if isinstance(last, dict):
+            seq = int(last.get("seq", 0))
+            if last.get("tid") == tid and now - float(last.get("at", 0)) < repeat_interval:
+                return f"{tid}#{seq}"
+            seq += 1
+        await self.store.kv_set(key, {"tid": tid, "seq": seq, "at": now}, now)
+        return f"{tid}#{seq}"

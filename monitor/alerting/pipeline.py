@@ -1,0 +1,228 @@
+"""The alert pipeline at run time: alerts in, durable first, aggregation groups, receiver stages, escalation.
+
+Stage order (Alertmanager ``dispatch/dispatch.go`` and ``notify/notify.go``, made durable):
+
+1. **intake** — rule alerts and intake alerts become :class:`~model.alert.Alert`
+   (:mod:`monitor.alerting.intake`) and are written to the state store before anything acts on
+   them (:mod:`monitor.alerting.provider`);
+2. **dispatcher** — aggregation groups and their timers (:mod:`monitor.alerting.dispatch`); at
+   a group's flush the **mute stages** (maintenance windows, inhibition, silences:
+   :mod:`monitor.alerting.mute`), the route's time intervals and the in-memory **notification
+   log** (:mod:`monitor.alerting.nflog`) decide what the receiver is told;
+3. **receiver stages** — each notification goes through the injected :class:`~monitor.alerting.stage.Stage`
+   (built by the composition root: message -> persisted transition number -> one outbox row per
+   integration, ``monitor.notify``); the outbox worker sends with retry;
+4. **escalation** — firing, unmuted alerts start an escalation walk; due steps run; muted ones
+   are held (the injected :class:`Escalations`, ``monitor.escalation.runner``); its notices go
+   through the outbox too.
+
+:meth:`AlertPipeline.ingest` runs 1-4 for new alerts; :meth:`AlertPipeline.tick` (every second)
+resolves intake alerts whose ``endsAt`` passed, flushes due groups and runs 4 for every alert.
+Both hold :attr:`AlertPipeline.lock`, which acknowledgements and silence changes share.
+
+All times are Unix seconds; methods take ``now`` (default: the injected clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from model.alert import Alert
+from model.labels import Labels
+from monitor.alerting.dispatch import Dispatcher, Notification
+from monitor.alerting.inhibit import Inhibitor
+from monitor.alerting.intake import from_rule_alert
+from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
+from monitor.alerting.metrics import AlertMetrics
+from monitor.alerting.mute import MuteStages
+from monitor.alerting.provider import AlertProvider
+from monitor.alerting.route import Route, receivers_for
+from monitor.alerting.silence import Silences
+from monitor.alerting.stage import Context, Stage
+
+__all__ = ["AlertPipeline", "Escalations", "ESCALATION_RETENTION"]
+
+#: Seconds a resolved alert (and its escalation) is remembered, so a by-hand resolved alert
+#: does not page again.
+ESCALATION_RETENTION = 7 * 86400.0
+
+
+class Escalations(Protocol):
+    """What the pipeline asks of the escalation stage (``monitor.escalation.runner.EscalationRunner``)."""
+
+    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any:
+        """End the alert's walk, if one runs."""
+        ...
+
+    async def advance(self, now: float, marked: Sequence[Alert], held: Mapping[str, Alert],
+                      only: set[str] | None = None) -> None:
+        """Start walks for firing unmuted alerts (of ``only``), hold muted ones, step due ones."""
+        ...
+
+    async def prune(self, now: float, retention: float) -> None:
+        """Forget walks resolved more than ``retention`` seconds ago."""
+        ...
+
+
+class AlertPipeline:
+    """Run alerts through the pipeline (see the module docstring).
+
+    :param provider: the held, durable alerts.
+    :param escalations: the escalation stage.
+    :param silences: the silences the mute stages read (changed by the silence admin).
+    :param clock: Unix-seconds clock (tests inject a manual one).
+    :param metrics: :class:`AlertMetrics`, or ``None``.
+
+    Configure it before use (:meth:`configure`; the composition root does)::
+
+        pipeline = AlertPipeline(AlertProvider(store), runner, silences, clock=clock)
+        pipeline.configure(cfg.alerting, route=route, deliver=stages, external_url=url,
+                           send_resolved=lambda receiver: True)
+        await pipeline.ingest(rule_alerts, source="rules")
+        await pipeline.tick()                # every second
+    """
+
+    def __init__(self, provider: AlertProvider, escalations: Escalations, silences: Silences, *,
+                 clock: Callable[[], float] = time.time, metrics: AlertMetrics | None = None,
+                 logger: logging.Logger | Any | None = None) -> None:
+        self.provider = provider
+        self.escalations = escalations
+        self.silences = silences
+        self.clock = clock
+        self.metrics = metrics
+        self.log = logger or logging.getLogger("monitor.alerting")
+        self.lock = asyncio.Lock()
+        self.route: Route | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.deliver: Stage | None = None
+        self.external_url = ""
+        #: Seconds after which an intake alert without ``endsAt`` resolves (``resolve_timeout``).
+        self.resolve_timeout = 300.0
+
+    def configure(self, alerting: Any, *, route: Route | None, deliver: Stage, external_url: str,
+                  send_resolved: Callable[[str], bool]) -> None:
+        """Swap route, inhibition, maintenance windows and receiver stages (config reload).
+
+        The dispatcher is rebuilt and its alerts carried over, so groups re-form under the new
+        route; the persisted notification numbering keeps unchanged groups from sending again.
+
+        :param alerting: the ``AlertingConfig``. :param send_resolved: ``receiver -> bool``.
+        """
+        self.resolve_timeout = float(alerting.resolve_timeout)
+        self.external_url = external_url
+        self.deliver = deliver
+        self.route = route
+        mutes = MuteStages(Inhibitor.from_config(alerting.inhibit_rules), self.silences,
+                           MaintenanceWindows.from_config(alerting))
+        intervals = TimeIntervals.from_config(alerting.time_intervals)
+        old = self.dispatcher
+        self.dispatcher = Dispatcher(route, mutes=mutes, time_intervals=intervals,
+                                     send_resolved=send_resolved) if route is not None else None
+        if old is not None and self.dispatcher is not None:
+            now = self.clock()
+            self.dispatcher.put(old.alerts(now), now)  # carry alerts over (markers are recomputed)
+
+    def receivers_for(self, labels: Labels | Mapping[str, str]) -> list[str]:
+        """The receivers an alert with ``labels`` routes to, in route order."""
+        return receivers_for(self.route, labels)
+
+    async def restore(self, now: float) -> list[Alert]:
+        """Hold the store's firing alerts again and group them (restart recovery; under :attr:`lock`)."""
+        alerts = await self.provider.restore(now)
+        if self.dispatcher is not None:
+            self.dispatcher.put(alerts, now)
+        return alerts
+
+    # -- the flow -------------------------------------------------------------------------------
+
+    async def ingest(self, alerts: Iterable[Any], now: float | None = None, source: str = "rules") -> int:
+        """Take firing and resolved alerts (rule alerts or :class:`Alert`) and act on them.
+
+        :param source: ``rules``, ``api`` (v2 intake) or ``webhook`` (metrics label, audit).
+        :return: the number of alerts taken (pending rule alerts are skipped).
+        """
+        now = self.clock() if now is None else now
+        converted: list[Alert] = []
+        for a in alerts:
+            if not isinstance(a, Alert):
+                a = from_rule_alert(a, f"{self.external_url}/api/v1/alerts")
+                if a is None:
+                    continue
+            converted.append(a)
+        if not converted:
+            return 0
+        kind = source.split(":", 1)[0]
+        if self.metrics is not None:
+            self.metrics.received.labels(kind).inc(len(converted))
+        async with self.lock:
+            for a in converted:  # durable first
+                await self.provider.persist(a, now)
+            for a in converted:
+                self.provider.put(a)
+                if a.resolved(now):
+                    await self.escalations.resolve(a.fingerprint, now, kind, a)
+            if self.dispatcher is not None:
+                self.dispatcher.put(converted, now)
+                await self._deliver(self.dispatcher.flush(now), now)
+            marked = self.marked(now)
+            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in converted})
+            self.refresh_gauges(now, marked)
+        return len(converted)
+
+    async def tick(self, now: float | None = None) -> None:
+        """Advance timers: resolve timed-out intake alerts, flush due groups, step escalations."""
+        now = self.clock() if now is None else now
+        async with self.lock:
+            for fp, a in self.provider.items():
+                if not a.resolved(now):
+                    continue
+                if self.provider.persisted_status(fp) != "resolved":
+                    await self.provider.persist(a, now)
+                await self.escalations.resolve(fp, now, "timeout" if a.timeout else "rule", a)
+                if a.ends_at is not None and a.ends_at < now - ESCALATION_RETENTION:
+                    self.provider.forget(fp)
+            if self.dispatcher is not None:
+                wake = self.dispatcher.next_wakeup()
+                if wake is not None and wake <= now:
+                    await self._deliver(self.dispatcher.flush(now), now)
+            marked = self.marked(now)
+            await self.escalations.advance(now, marked, self.provider.current)
+            await self.escalations.prune(now, ESCALATION_RETENTION)
+            self.refresh_gauges(now, marked)
+
+    async def _deliver(self, notifications: list[Notification], now: float) -> None:
+        if self.deliver is None:
+            raise RuntimeError("AlertPipeline.configure() was not called")
+        for n in notifications:
+            await self.deliver(Context.of(n, now), n.alerts)
+
+    # -- what people change ---------------------------------------------------------------------
+
+    def resolve_held(self, fingerprint: str, now: float) -> None:
+        """Resolve a held alert in its groups (resolved by hand), so no group announces it as
+        firing afterwards (e.g. at its first flush). Call under :attr:`lock`."""
+        if self.dispatcher is None:
+            return
+        held = next((a for a in self.dispatcher.alerts(now) if a.fingerprint == fingerprint), None)
+        if held is not None and not held.resolved(now):
+            self.dispatcher.put([held.resolve(now).with_marks()], now)
+
+    # -- views ----------------------------------------------------------------------------------
+
+    def marked(self, now: float) -> list[Alert]:
+        """Every alert held, with its mute markers at ``now`` (muted ones included), sorted by labels."""
+        if self.dispatcher is not None:
+            return self.dispatcher.alerts(now)
+        return sorted(self.provider.current.values(), key=lambda a: a.labels)
+
+    def refresh_gauges(self, now: float, marked: list[Alert] | None = None) -> None:
+        """Set the alert gauges from the alerts held at ``now``."""
+        if self.metrics is None:
+            return
+        held = self.marked(now) if marked is None else marked
+        self.metrics.observe(a for a in held if not a.resolved(now))
+

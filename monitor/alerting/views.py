@@ -1,0 +1,66 @@
+"""Read-only views of the alerts the pipeline holds (implements :class:`monitor.alerting.ports.AlertViews`).
+
+- :meth:`AlertViews.alerts_api`: Alertmanager v2 ``gettableAlert`` (``api/v2/api.go``
+  ``getAlertsHandler``) — muted alerts included with their markers — plus ``receivers`` (route
+  order) and our ``escalation`` status;
+- :meth:`AlertViews.timeline`: the alert's timeline entries (escalation steps, acknowledgements,
+  pauses), oldest first, with RFC 3339 times.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from model.timestamps import rfc3339
+from monitor.alerting.pipeline import AlertPipeline
+from monitor.errors import NotFoundError
+
+__all__ = ["AlertViews", "EscalationStatus"]
+
+
+class EscalationStatus(Protocol):
+    """The escalation status of an alert (``monitor.escalation.runner.EscalationRunner.status``)."""
+
+    def status(self, fingerprint: str) -> dict[str, Any]: ...
+
+
+class AlertViews:
+    """Views over the pipeline, the escalation walks and the store.
+
+    :param store: the state store (``list_timeline``, ``get_alert``).
+    :param pipeline: the running pipeline (held alerts with markers, receivers).
+    :param escalations: the escalation status of each alert.
+    :param clock: Unix-seconds clock.
+    """
+
+    def __init__(self, store: Any, pipeline: AlertPipeline, escalations: EscalationStatus, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.escalations = escalations
+        self.clock = clock
+
+    def alerts_api(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Alerts in the v2 ``gettableAlert`` shape (muted ones included, with markers), plus
+        ``receivers`` and our ``escalation`` status."""
+        now = self.clock() if now is None else now
+        out = []
+        for a in self.pipeline.marked(now):
+            d = a.to_api(now)
+            d["receivers"] = [{"name": r} for r in self.pipeline.receivers_for(a.labels)]
+            d["escalation"] = self.escalations.status(a.fingerprint)
+            out.append(d)
+        return out
+
+    async def timeline(self, fingerprint: str) -> list[dict[str, Any]]:
+        """The alert's timeline entries, oldest first: ``[{"at", "time", "event", "detail"}]``.
+
+        :raises NotFoundError: unknown alert.
+        """
+        rows = await self.store.list_timeline(fingerprint)
+        if not rows and await self.store.get_alert(fingerprint) is None:
+            raise NotFoundError("alert", fingerprint)
+        return [{"at": r["at"], "time": rfc3339(r["at"]), "event": r["event"], "detail": r.get("detail")}
+                for r in rows]

@@ -1,0 +1,206 @@
+"""The alert pipeline assembled for a leader: build it from config, reload it, hand out its ports.
+
+The back half's composition root (DESIGN.md: "the composition root assembles the pipeline"):
+:class:`LeaderPipeline` builds every part from a validated ``Config`` and wires them so that no
+stage imports a later one::
+
+    AlertPipeline (monitor.alerting.pipeline)  intake -> provider (durable) -> Dispatcher
+        |  per group flush: mute stages -> notification log (dedup)      [monitor.alerting]
+        v
+    receiver_stages (monitor.notify.receiver_stages)
+        message -> transition number (nflog) -> OutboxStage (row per integration) -> count
+    EscalationRunner (monitor.escalation.runner)  walks for firing, unmuted alerts
+        notices -> EscalationNotices (monitor.notify.notices) -> OutboxStage
+    Acknowledgements / SilenceAdmin / AlertViews (monitor.alerting)   people and the API
+        acknowledge / resolve updates -> AlertUpdates (monitor.notify.notices) -> OutboxStage
+    OutboxWorker (monitor.notify.outbox): sends with retry, marks sent
+
+:meth:`LeaderPipeline.ports` hands the API its narrow interfaces
+(:class:`~monitor.alerting.ports.AlertingPorts`); :func:`start_pipeline` is what leadership
+(:mod:`monitor.daemon.leadership`) calls on taking over, :func:`reconfigure` on reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from monitor.alerting.acks import Acknowledgements
+from monitor.alerting.metrics import AlertMetrics
+from monitor.alerting.nflog import TransitionLog
+from monitor.alerting.pipeline import AlertPipeline
+from monitor.alerting.ports import AlertingPorts
+from monitor.alerting.provider import AlertProvider
+from monitor.alerting.route import Route, build_route
+from monitor.alerting.silence import Silences
+from monitor.alerting.silence_admin import SilenceAdmin
+from monitor.alerting.views import AlertViews
+from monitor.escalation.metrics import EscalationMetrics
+from monitor.escalation.runner import EscalationRunner
+from monitor.notify.base import Integration
+from monitor.notify.handoff import announce_handoffs
+from monitor.notify.links import LinkBuilder
+from monitor.notify.notices import AlertUpdates, EscalationNotices
+from monitor.notify.outbox import NotifyMetrics, OutboxWorker
+from monitor.notify.outbox_stage import OutboxStage
+from monitor.notify.receiver_stages import receiver_stages
+from monitor.notify.registry import build_integrations
+
+__all__ = ["LeaderPipeline", "PipelineMetrics", "start_pipeline", "reconfigure",
+           "close_integrations", "TICK_INTERVAL", "OUTBOX_INTERVAL", "ANNOUNCE_INTERVAL"]
+
+log = logging.getLogger("monitor.daemon")
+
+#: Seconds between pipeline ticks (dispatcher timers, escalation deadlines).
+TICK_INTERVAL = 1.0
+#: Seconds between outbox runs.
+OUTBOX_INTERVAL = 1.0
+#: Seconds between checks for on-call handoffs to announce.
+ANNOUNCE_INTERVAL = 30.0
+
+
+@dataclass(frozen=True)
+class PipelineMetrics:
+    """The alert and escalation metrics, registered once per registry (a process may lead several terms)."""
+
+    alerts: AlertMetrics
+    escalation: EscalationMetrics
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> "PipelineMetrics":
+        """Register both metric blocks on ``registry``."""
+        return cls(AlertMetrics(registry), EscalationMetrics(registry))
+
+
+def _templates_dir(config: Any) -> str | None:
+    """``notify.templates_dir``, resolved against the config file's folder."""
+    value = config.notify.templates_dir
+    return str(config.config_dir / value) if value else None
+
+
+def _route(config: Any) -> Route | None:
+    return build_route(config.alerting.route) if config.alerting.route is not None else None
+
+
+class LeaderPipeline:
+    """The alert pipeline of one leadership term, built from ``config`` (see the module docstring).
+
+    :param config: the whole validated ``Config``.
+    :param store: the opened state store.
+    :param integrations: ``{receiver: [Integration, ...]}`` (``build_integrations``).
+    :param clock: Unix-seconds clock (tests inject a manual one).
+    :param metrics: the registered metrics, or ``None`` (none recorded).
+
+    Example::
+
+        leader = LeaderPipeline(config, store, build_integrations(config.receivers))
+        await leader.start()            # restore silences, escalations, firing alerts
+        ports = leader.ports()          # for the API
+        await leader.tick()             # every second
+    """
+
+    def __init__(self, config: Any, store: Any, integrations: Mapping[str, Sequence[Integration]], *,
+                 clock: Callable[[], float] = time.time, metrics: PipelineMetrics | None = None,
+                 logger: logging.Logger | Any | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.log = logger or logging.getLogger("monitor.alerting")
+        self.silences = Silences()
+        self.outbox = OutboxStage(store, integrations)
+        route, links = _route(config), LinkBuilder.from_config(config, clock)
+        self.escalation = EscalationRunner(config.alerting, store, self._notices(route, links),
+                                           metrics=metrics.escalation if metrics else None, logger=self.log)
+        self.pipeline = AlertPipeline(AlertProvider(store), self.escalation, self.silences, clock=clock,
+                                      metrics=metrics.alerts if metrics else None, logger=self.log)
+        self.acks = Acknowledgements(store, self.pipeline, self.escalation, AlertUpdates(self.outbox, links, route),
+                                     clock=clock, acks_counter=metrics.escalation.acks if metrics else None,
+                                     logger=self.log)
+        self.silence_admin = SilenceAdmin(store, self.silences, self.pipeline, clock=clock, logger=self.log)
+        self.views = AlertViews(store, self.pipeline, self.escalation, clock=clock)
+        self.configure(config, integrations)
+
+    def _notices(self, route: Route | None, links: LinkBuilder) -> EscalationNotices:
+        return EscalationNotices(self.outbox, links, route, clock=self.clock, logger=self.log)
+
+    def configure(self, config: Any, integrations: Mapping[str, Sequence[Integration]]) -> None:
+        """Swap route, inhibition, maintenance windows, receivers, links and policy (config reload).
+
+        Groups re-form under the new route (the notification numbering keeps unchanged groups
+        from sending again); running escalations keep their frozen snapshots.
+        """
+        self.config = config
+        self.integrations = integrations
+        self.outbox.integrations = integrations
+        route, links = _route(config), LinkBuilder.from_config(config, self.clock)
+        self.escalation.configure(config.alerting, self._notices(route, links))
+        self.acks.updates = AlertUpdates(self.outbox, links, route)
+        stages = receiver_stages(TransitionLog(self.store), self.outbox, links, self.escalation.policy,
+                                 self.metrics.alerts.enqueued if self.metrics else None)
+        self.pipeline.configure(config.alerting, route=route, deliver=stages, external_url=config.server.external_url,
+                                send_resolved=lambda r: any(i.send_resolved for i in integrations.get(r, ())))
+
+    async def start(self, now: float | None = None) -> None:
+        """Restore silences, escalations and firing alerts from the store (restart recovery)."""
+        now = self.clock() if now is None else now
+        async with self.pipeline.lock:
+            silences = await self.silence_admin.restore(now)
+            escalations = await self.escalation.load()
+            alerts = await self.pipeline.restore(now)
+        self.log.info("alerting state restored", extra={"alerts": len(alerts), "escalations": escalations,
+                                                        "silences": silences})
+
+    async def tick(self, now: float | None = None) -> None:
+        """Advance the pipeline's timers (see :meth:`AlertPipeline.tick`)."""
+        await self.pipeline.tick(now)
+
+    async def announce(self, now: float) -> list:
+        """Enqueue due on-call handoff announcements (:func:`monitor.notify.handoff.announce_handoffs`)."""
+        return await announce_handoffs(self.config, self.store, self.integrations, now)
+
+    def ports(self) -> AlertingPorts:
+        """The narrow interfaces the API uses."""
+        return AlertingPorts(intake=self.pipeline, views=self.views, acks=self.acks, silences=self.silence_admin,
+                             clock=self.clock)
+
+
+async def start_pipeline(config: Any, store: Any, metrics: PipelineMetrics | None,
+                         notify_metrics: NotifyMetrics) -> tuple[LeaderPipeline, OutboxWorker]:
+    """Build integrations, the :class:`LeaderPipeline` (restored from the store) and the outbox worker."""
+    integrations = build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time)
+    leader = LeaderPipeline(config, store, integrations, clock=time.time, metrics=metrics,
+                            logger=logging.getLogger("monitor.alerting"))
+    await leader.start()
+    worker = OutboxWorker(store, integrations, metrics=notify_metrics)
+    log.info("alerting started", extra={"receivers": len(integrations),
+                                        "integrations": sum(len(v) for v in integrations.values())})
+    return leader, worker
+
+
+def reconfigure(leader: LeaderPipeline, worker: OutboxWorker | None, config: Any,
+                notify_metrics: NotifyMetrics) -> Mapping[str, Sequence[Integration]]:
+    """Rebuild integrations from ``config.receivers`` and swap the config into the running pipeline
+    and worker; return the old integrations (the caller closes them)."""
+    old = leader.integrations
+    integrations = build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time)
+    leader.configure(config, integrations)
+    if worker is not None:
+        worker.integrations = integrations
+        notify_metrics.init_labels(integrations)
+    return old
+
+
+async def close_integrations(integrations: Mapping[str, Sequence[Integration]]) -> None:
+    """Close every notifier's network resources (errors logged, not raised)."""
+    for items in integrations.values():
+        for integ in items:
+            try:
+                await integ.notifier.aclose()
+            except Exception as exc:  # noqa: BLE001 - closing must not fail shutdown
+                log.warning("closing integration failed", extra={"integration": integ.name, "error": str(exc)})
+

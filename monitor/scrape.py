@@ -13,30 +13,46 @@ Behaviour follows Prometheus ``scrape/scrape.go`` (``scrapeLoop``):
 - staleness (``scrapeCache.forEachStale``): a series of the previous scrape that is absent
   now gets a staleness marker at this scrape's timestamp; a failed scrape counts as an empty
   one, so all previous series go stale and ``up`` is 0. Series exposed with an explicit
-  timestamp are not tracked for staleness, as in Prometheus.
+  timestamp are not tracked for staleness, as in Prometheus;
+- limits (:class:`ScrapeLimits`: ``body_size_limit``, ``sample_limit``, ``label_limit``,
+  ``label_name_length_limit``, ``label_value_length_limit``, Prometheus's ``scrape_config``
+  names): past one, the whole scrape fails, ``up`` 0 with the reason, and nothing of it is
+  stored.
+
+The body is read as a stream and parsed as it arrives, a slice of lines at a time with the
+event loop given back between slices, so neither a huge target nor a hostile one holds the
+loop or the memory: reading stops at ``body_size_limit`` and parsing at the first sample past
+``sample_limit`` (Prometheus parses on to report the total; counting the rest is the work this
+limit is there to refuse, so ``scrape_samples_scraped`` is then the count when it stopped).
 
 Unlike Prometheus, a malformed exposition line does not fail the scrape: every good line is
 kept, each bad one is counted (:attr:`ScrapeResult.malformed_lines`) and logged with its line
-number (issue 2, section 4).
+number (issue 2, section 4). Bad lines count toward ``sample_limit`` as well, since they cost
+the same parsing (Prometheus would have failed the scrape at the first). OpenMetrics is read line
+by line like the text format (exemplars dropped, timestamps in seconds); its document-level
+checks (``# EOF``, family order) are not made.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
-from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_fd_to_metric_families
 
 from model.labels import METRIC_NAME, Labels
 from monitor.tsdb.series import STALE_NAN
 from monitor.tsdb.store import SampleStore
+from probes.base import BodyTooLarge, iter_body
 
-__all__ = ["ExposedSample", "ScrapeResult", "Scraper", "parse_exposition"]
+__all__ = ["ExposedSample", "ExpositionParser", "ScrapeLimitExceeded", "ScrapeLimits", "ScrapeResult", "Scraper",
+           "parse_exposition"]
 
 #: ``(name, labels, value, timestamp_ms or None)`` as exposed (names kept exactly).
 ExposedSample = tuple[str, dict[str, str], float, "int | None"]
@@ -46,6 +62,13 @@ ACCEPT_HEADER = ("text/plain;version=0.0.4;q=1.0,"
                  "application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1")
 _MAX_LINE_IN_ERROR = 120
 _MAX_WARNINGS_PER_SCRAPE = 5
+#: Malformed lines described in full per scrape (all are counted); the rest only counted.
+_MAX_ERRORS_KEPT = 100
+#: Seconds of parsing or appending between two returns to the event loop.
+SLICE_SECONDS = 0.005
+#: Exposition lines parsed, and samples appended, between two looks at the clock.
+_LINES_PER_STEP = 50
+_APPEND_STEP = 250
 
 
 def _trim(line: str, limit: int = _MAX_LINE_IN_ERROR) -> str:
@@ -60,84 +83,182 @@ def _to_ms(ts: object, scale: int = 1000) -> int | None:
     return int(round(float(ts) * scale))  # type: ignore[arg-type]
 
 
+def _is_openmetrics(content_type: str | None) -> bool:
+    return bool(content_type) and content_type.lower().startswith(  # type: ignore[union-attr]
+        "application/openmetrics-text")
+
+
+class ExpositionParser:
+    r"""Parse an exposition incrementally: :meth:`feed` bytes as they arrive, :meth:`parse` a slice.
+
+    Sample lines are parsed one at a time with ``prometheus_client.parser`` (its ``# HELP``/
+    ``# TYPE`` handling is skipped so sample names stay exactly as exposed: it would rename a
+    counter ``foo`` to ``foo_total``). Lines end at ``\n`` (a ``\r`` before it is dropped).
+    Only the lines of the chunks fed and not yet parsed, and one unfinished line, are held.
+
+    :param openmetrics: the body is OpenMetrics: exemplars are cut off and timestamps are read
+        as seconds rather than milliseconds.
+    :param encoding: the body's charset (UTF-8 when unknown); undecodable bytes are replaced.
+
+    Usage::
+
+        parser = ExpositionParser()
+        async for chunk in body:
+            parser.feed(chunk)
+            while parser.pending:
+                for name, labels, value, ts in parser.parse(500):
+                    ...
+        parser.feed(b"", final=True)   # the last line may lack its newline
+        ...
+    """
+
+    def __init__(self, *, openmetrics: bool = False, encoding: str = "utf-8") -> None:
+        try:
+            decoder = codecs.getincrementaldecoder(encoding)
+        except LookupError:
+            decoder = codecs.getincrementaldecoder("utf-8")
+        self._decoder = decoder(errors="replace")
+        self.openmetrics = openmetrics
+        self._ts_scale = 1_000_000 if openmetrics else 1000  # the text parser divides by 1000
+        self._tail: list[str] = []  # pieces of the unfinished last line
+        self._lines: deque[str] = deque()
+        #: Lines taken so far (the number of the last line parsed).
+        self.line_no = 0
+        #: Malformed lines so far.
+        self.malformed = 0
+        #: ``"line N: <reason>: <trimmed line>"`` for the first malformed lines.
+        self.errors: list[str] = []
+
+    @property
+    def pending(self) -> int:
+        """Complete lines fed and not parsed yet."""
+        return len(self._lines)
+
+    def feed(self, data: bytes | str, final: bool = False) -> None:
+        """Add the next part of the body; ``final`` marks its end (an unfinished line is complete)."""
+        text = data if isinstance(data, str) else self._decoder.decode(data, final)
+        parts = text.split("\n")
+        if len(parts) > 1:
+            first = "".join(self._tail) + parts[0] if self._tail else parts[0]
+            self._tail = []
+            self._lines.append(first)
+            self._lines.extend(parts[1:-1])
+        if parts[-1] and len(parts) > 1:
+            self._tail = [parts[-1]]
+        elif parts[-1]:
+            self._tail.append(parts[-1])
+        if final and self._tail:
+            self._lines.append("".join(self._tail))
+            self._tail = []
+
+    def parse(self, max_lines: int) -> Iterator[ExposedSample]:
+        """Parse up to ``max_lines`` pending lines, yielding their samples in order.
+
+        A bad line is counted in :attr:`malformed` (and described in :attr:`errors`) and skipped.
+        """
+        lines = self._lines
+        taken = 0
+        current = ""
+
+        def feed() -> Iterator[str]:
+            nonlocal taken, current
+            while taken < max_lines and lines:
+                line = lines.popleft()
+                taken += 1
+                self.line_no += 1
+                if line.endswith("\r"):
+                    line = line[:-1]
+                stripped = line.strip()
+                if not stripped or stripped[0] == "#":
+                    continue
+                if self.openmetrics and " # {" in line:
+                    line = line[: line.rfind(" # {")]
+                current = line
+                yield line
+
+        while True:
+            try:
+                # Without comment lines every sample is yielded as soon as its line is parsed,
+                # so on an exception everything before the bad line has been yielded.
+                for fam in text_fd_to_metric_families(feed()):  # type: ignore[arg-type]
+                    for s in fam.samples:
+                        yield s.name, s.labels, float(s.value), _to_ms(s.timestamp, self._ts_scale)
+                return
+            except Exception as e:  # noqa: BLE001 - the parser raises ValueError and others
+                self.malformed += 1
+                if len(self.errors) < _MAX_ERRORS_KEPT:
+                    reason = str(e).split(":", 1)[0] or type(e).__name__
+                    self.errors.append(f"line {self.line_no}: {reason}: {_trim(current)}")
+
+
 def parse_exposition(text: str, content_type: str | None = None
                      ) -> tuple[list[ExposedSample], list[str]]:
-    """Parse exposition text, keeping every good sample line and reporting every bad one.
+    """Parse a whole exposition, keeping every good sample line and reporting every bad one.
 
-    Text format 0.0.4 is parsed with ``prometheus_client.parser`` line by line (its
-    ``# HELP``/``# TYPE`` handling is skipped so sample names stay exactly as exposed: it
-    would rename a counter ``foo`` to ``foo_total``). OpenMetrics (``content_type`` starting
-    with ``application/openmetrics-text``) is parsed with ``prometheus_client.openmetrics``
-    and falls back to the line-by-line text parser if the document is invalid.
+    The same parser as a scrape (:class:`ExpositionParser`), in one go and without limits.
 
     :param text: the response body.
-    :param content_type: the response's ``Content-Type``, or ``None`` for text format.
+    :param content_type: the response's ``Content-Type``, or ``None`` for text format
+        (``application/openmetrics-text`` selects OpenMetrics).
     :return: ``(samples, errors)``: samples as ``(name, labels, value, timestamp_ms|None)``
-        in exposition order; errors as ``"line N: <reason>: <trimmed line>"``, one per bad line.
+        in exposition order; errors as ``"line N: <reason>: <trimmed line>"``, one per bad line
+        (the first 100).
     """
-    if content_type and content_type.lower().startswith("application/openmetrics-text"):
-        try:
-            out: list[ExposedSample] = []
-            for fam in om_parser.text_string_to_metric_families(text):
-                for s in fam.samples:
-                    out.append((s.name, dict(s.labels), float(s.value), _to_ms(s.timestamp)))
-            return out, []
-        except Exception:  # noqa: BLE001 - an invalid document: salvage what we can below
-            return _parse_text_lines(text, openmetrics=True)
-    return _parse_text_lines(text)
+    parser = ExpositionParser(openmetrics=_is_openmetrics(content_type))
+    parser.feed(text, final=True)
+    samples = list(parser.parse(parser.pending))
+    return samples, parser.errors
 
 
-def _parse_text_lines(text: str, openmetrics: bool = False
-                      ) -> tuple[list[ExposedSample], list[str]]:
-    """Parse text-format sample lines one at a time; see :func:`parse_exposition`.
+@dataclass(frozen=True, slots=True)
+class ScrapeLimits:
+    """Per-target limits, Prometheus ``scrape_config`` names and semantics; ``0`` means no limit.
 
-    With ``openmetrics`` (salvaging an invalid OpenMetrics document) exemplars are cut off
-    and timestamps are read as seconds rather than milliseconds.
+    Exceeding any fails the whole scrape (``up`` 0, nothing stored, the reason in the result).
+
+    :ivar body_size_limit: bytes of the uncompressed body; reading stops there.
+    :ivar sample_limit: samples (and malformed lines) in one scrape; parsing stops at the next.
+    :ivar label_limit: labels of one series, ``__name__`` and target labels included.
+    :ivar label_name_length_limit: characters of a label name.
+    :ivar label_value_length_limit: characters of a label value.
     """
-    lines = text.splitlines()
-    if openmetrics:
-        lines = [ln[: ln.rfind(" # {")] if " # {" in ln else ln for ln in lines]
-    ts_scale = 1_000_000 if openmetrics else 1000  # the text parser divides by 1000
-    n = len(lines)
-    pos = 0  # index of the next line to feed; after a failure, lines[pos - 1] is the bad one
 
-    def feed() -> Iterator[str]:
-        nonlocal pos
-        while pos < n:
-            line = lines[pos]
-            pos += 1
-            stripped = line.strip()
-            if not stripped or stripped[0] == "#":
-                continue
-            yield line
+    body_size_limit: int = 0
+    sample_limit: int = 0
+    label_limit: int = 0
+    label_name_length_limit: int = 0
+    label_value_length_limit: int = 0
 
-    samples: list[ExposedSample] = []
-    errors: list[str] = []
-    while True:
-        try:
-            # Without comment lines every sample is yielded as soon as its line is parsed,
-            # so on an exception everything before the bad line has been collected.
-            for fam in text_fd_to_metric_families(feed()):  # type: ignore[arg-type]
-                for s in fam.samples:
-                    samples.append((s.name, s.labels, float(s.value),
-                                    _to_ms(s.timestamp, ts_scale)))
-            return samples, errors
-        except Exception as e:  # noqa: BLE001 - the parser raises ValueError and others
-            reason = str(e).split(":", 1)[0] or type(e).__name__
-            errors.append(f"line {pos}: {reason}: {_trim(lines[pos - 1])}")
+
+class ScrapeLimitExceeded(Exception):
+    """A scrape passed one of its :class:`ScrapeLimits`.
+
+    :ivar limit: the setting's name (``sample_limit``, ``label_limit``, ...).
+    """
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class _HttpStatus(Exception):
+    """The target answered with a status other than 200."""
 
 
 @dataclass(frozen=True, slots=True)
 class ScrapeResult:
     """The outcome of one scrape.
 
-    :ivar up: the target answered 200 with a body (malformed lines do not make it down).
+    :ivar up: the target answered 200 with a body within the limits (malformed lines do not
+        make it down).
     :ivar duration_seconds: wall time of the request and parse, seconds.
-    :ivar samples_scraped: good samples in the exposition.
+    :ivar samples_scraped: good samples in the exposition; on a failure 0, except when a sample
+        or label limit failed the scrape: then the count up to where parsing stopped.
     :ivar malformed_lines: lines that could not be parsed.
     :ivar series_added: series not present in the previous scrape.
     :ivar error: why the scrape failed (``None`` when ``up``).
     :ivar timestamp_ms: the scrape's timestamp (ms), given to samples without their own.
+    :ivar limit: the :class:`ScrapeLimits` setting that failed the scrape, e.g. ``sample_limit``.
     """
 
     up: bool
@@ -147,6 +268,7 @@ class ScrapeResult:
     error: str | None
     series_added: int = 0
     timestamp_ms: int = 0
+    limit: str | None = None
 
 
 class Scraper:
@@ -159,6 +281,7 @@ class Scraper:
     :param timeout: the whole scrape's deadline, seconds (connect + read + parse).
     :param labels: extra target labels (like ``static_configs[].labels``).
     :param honor_labels: on a collision keep the exposed label instead of the target's.
+    :param limits: the target's limits (default: none; the daemon passes the configured ones).
     :param clock: returns the current time in seconds (injected for tests).
     :param logger: where malformed lines and failures are logged.
 
@@ -176,14 +299,15 @@ class Scraper:
 
     def __init__(self, job: str, url: str, store: SampleStore, *, client: httpx.AsyncClient,
                  timeout: float, labels: dict[str, str] | None = None,
-                 honor_labels: bool = False, clock: Callable[[], float] = time.time,
-                 logger: logging.Logger | None = None) -> None:
+                 honor_labels: bool = False, limits: ScrapeLimits | None = None,
+                 clock: Callable[[], float] = time.time, logger: logging.Logger | None = None) -> None:
         self.job = job
         self.url = url
         self.store = store
         self.client = client
         self.timeout = timeout
         self.honor_labels = honor_labels
+        self.limits = limits or ScrapeLimits()
         self.clock = clock
         self.instance = instance_of(url)
         target = {"job": job, "instance": self.instance}
@@ -206,23 +330,24 @@ class Scraper:
     async def scrape_once(self) -> ScrapeResult:
         """Scrape the target once, store samples, staleness markers and report series.
 
-        Never raises for target trouble (connection refused, timeout, non-200, bad lines):
-        that is reported in the result and as ``up`` 0.
+        Never raises for target trouble (connection refused, timeout, non-200, bad lines, a
+        limit passed): that is reported in the result and as ``up`` 0.
         """
         started = self.clock()
         t_ms = int(started * 1000)
         t0 = time.perf_counter()
         error: str | None = None
-        parsed: list[ExposedSample] = []
-        errors: list[str] = []
+        limit: str | None = None
+        scrape = _Scrape(t_ms)
         try:
             async with asyncio.timeout(self.timeout):
-                resp = await self.client.get(
-                    self.url, headers={"Accept": ACCEPT_HEADER}, timeout=self.timeout)
-                if resp.status_code != 200:
-                    error = f"server returned HTTP status {resp.status_code} {resp.reason_phrase}"
-                else:
-                    parsed, errors = parse_exposition(resp.text, resp.headers.get("content-type"))
+                await self._read(scrape)
+        except _HttpStatus as e:
+            error = str(e)
+        except BodyTooLarge as e:
+            error, limit = f"{e} (stopped reading there)", "body_size_limit"
+        except ScrapeLimitExceeded as e:
+            error, limit = str(e), e.limit
         except (TimeoutError, httpx.TimeoutException):
             error = f"scrape timed out after {self.timeout:g}s"
         except Exception as e:  # noqa: BLE001 - httpx.HTTPError, InvalidURL, ...: target trouble
@@ -230,15 +355,16 @@ class Scraper:
         duration = time.perf_counter() - t0
 
         up = error is None
-        batch: list[tuple[Labels, int, float]] = []
-        current: set[Labels] = set()
-        for name, exposed, value, ts in parsed:
-            lbl = self._labels_for(name, exposed)
-            if ts is None:
-                current.add(lbl)
-                batch.append((lbl, t_ms, value))
-            else:
-                batch.append((lbl, ts, value))
+        parser = scrape.parser
+        malformed = parser.malformed if parser else 0
+        errors = parser.errors if parser else []
+        # Prometheus reports no samples for a failed scrape, except the count that failed one
+        samples_scraped = scrape.count if up or limit not in (None, "body_size_limit") else 0
+        if up:
+            batch, current = scrape.batch, scrape.current
+        else:  # a failed scrape stores nothing of what it read: it counts as an empty one
+            batch, current = [], set()
+            scrape.batch, scrape.current = [], set()
         added = len(current - self._previous)
         for gone in self._previous - current:
             batch.append((gone, t_ms, STALE_NAN))
@@ -247,27 +373,82 @@ class Scraper:
         report = self._report_labels
         batch.append((report["up"], t_ms, 1.0 if up else 0.0))
         batch.append((report["scrape_duration_seconds"], t_ms, duration))
-        batch.append((report["scrape_samples_scraped"], t_ms, float(len(parsed))))
+        batch.append((report["scrape_samples_scraped"], t_ms, float(samples_scraped)))
         batch.append((report["scrape_series_added"], t_ms, float(added)))
-        self.store.append_batch(batch)
+        await self._append(batch)
 
         self.scrapes_total += 1
-        self.malformed_lines_total += len(errors)
+        self.malformed_lines_total += malformed
         if not up:
             self.failures_total += 1
             self.log.warning("scrape of %s failed: %s", self.url, error, extra=self._log_extra)
         for err in errors[:_MAX_WARNINGS_PER_SCRAPE]:
             self.log.warning("malformed exposition line from %s: %s", self.url, err,
                              extra=self._log_extra)
-        if len(errors) > _MAX_WARNINGS_PER_SCRAPE:
+        if malformed > _MAX_WARNINGS_PER_SCRAPE:
             self.log.warning("%d more malformed exposition lines from %s",
-                             len(errors) - _MAX_WARNINGS_PER_SCRAPE, self.url,
+                             malformed - _MAX_WARNINGS_PER_SCRAPE, self.url,
                              extra=self._log_extra)
-        result = ScrapeResult(up=up, duration_seconds=duration, samples_scraped=len(parsed),
-                              malformed_lines=len(errors), error=error, series_added=added,
-                              timestamp_ms=t_ms)
+        result = ScrapeResult(up=up, duration_seconds=duration, samples_scraped=samples_scraped,
+                              malformed_lines=malformed, error=error, series_added=added,
+                              timestamp_ms=t_ms, limit=limit)
         self.last_result = result
         return result
+
+    async def _read(self, scrape: _Scrape) -> None:
+        """Stream the body into ``scrape``, parsing it as it arrives, within the limits.
+
+        :raises _HttpStatus: the answer is not a 200.
+        :raises BodyTooLarge: the body passed ``body_size_limit``.
+        :raises ScrapeLimitExceeded: a sample passed another limit.
+        """
+        async with self.client.stream("GET", self.url, headers={"Accept": ACCEPT_HEADER},
+                                      timeout=self.timeout) as resp:
+            if resp.status_code != 200:
+                raise _HttpStatus(f"server returned HTTP status {resp.status_code} {resp.reason_phrase}")
+            parser = scrape.parser = ExpositionParser(
+                openmetrics=_is_openmetrics(resp.headers.get("content-type")),
+                encoding=resp.charset_encoding or "utf-8")
+            async for chunk in iter_body(resp, self.limits.body_size_limit):
+                parser.feed(chunk)
+                await self._parse_pending(scrape)
+            parser.feed(b"", final=True)
+            await self._parse_pending(scrape)
+
+    async def _parse_pending(self, scrape: _Scrape) -> None:
+        """Parse the lines fed so far, a slice at a time, giving the event loop back in between."""
+        parser = scrape.parser
+        assert parser is not None
+        sample_limit = self.limits.sample_limit
+        t_ms = scrape.t_ms
+        pause = _Pause()
+        while parser.pending:
+            for name, exposed, value, ts in parser.parse(_LINES_PER_STEP):
+                scrape.count += 1
+                if sample_limit and scrape.count + parser.malformed > sample_limit:
+                    raise self._sample_limit_exceeded(parser)
+                lbl = self._labels_for(name, exposed)
+                if ts is None:
+                    scrape.current.add(lbl)
+                    scrape.batch.append((lbl, t_ms, value))
+                else:
+                    scrape.batch.append((lbl, ts, value))
+            if sample_limit and scrape.count + parser.malformed > sample_limit:
+                raise self._sample_limit_exceeded(parser)
+            await pause()
+
+    def _sample_limit_exceeded(self, parser: ExpositionParser) -> ScrapeLimitExceeded:
+        return ScrapeLimitExceeded(
+            "sample_limit", f"sample_limit exceeded: more than {self.limits.sample_limit} samples "
+                            f"(stopped parsing at line {parser.line_no})")
+
+    async def _append(self, batch: list[tuple[Labels, int, float]]) -> None:
+        """Append ``batch`` to the store a slice at a time, giving the event loop back in between."""
+        pause = _Pause()
+        for i in range(0, len(batch), _APPEND_STEP):
+            if i:
+                await pause()
+            self.store.append_batch(batch[i:i + _APPEND_STEP])
 
     def stop(self, t_ms: int | None = None) -> None:
         """Mark every series of the last scrape and the report series stale (target removed).
@@ -298,10 +479,59 @@ class Scraper:
                 merged[exported] = merged[k]
             merged[k] = v
         lbl = Labels.of(merged)
+        self._check_labels(lbl)
         if len(self._label_cache) > 100_000:  # a target churning labels: start over
             self._label_cache.clear()
         self._label_cache[key] = lbl
         return lbl
+
+
+    def _check_labels(self, lbl: Labels) -> None:
+        """Apply the label limits to a stored label set, as Prometheus ``verifyLabelLimits``.
+
+        :raises ScrapeLimitExceeded: with Prometheus's message for the limit passed.
+        """
+        lim = self.limits
+        if lim.label_limit and len(lbl) > lim.label_limit:
+            raise ScrapeLimitExceeded("label_limit", f"label_limit exceeded (metric: {lbl.name[:50]}, "
+                                                     f"number of labels: {len(lbl)}, limit: {lim.label_limit})")
+        name_max, value_max = lim.label_name_length_limit, lim.label_value_length_limit
+        if not (name_max or value_max):
+            return
+        for k, v in lbl:
+            if name_max and len(k) > name_max:
+                raise ScrapeLimitExceeded(
+                    "label_name_length_limit",
+                    f"label_name_length_limit exceeded (metric: {lbl.name[:50]}, label name: {k[:50]}, "
+                    f"length: {len(k)}, limit: {name_max})")
+            if value_max and len(v) > value_max:
+                raise ScrapeLimitExceeded(
+                    "label_value_length_limit",
+                    f"label_value_length_limit exceeded (metric: {lbl.name[:50]}, label name: {k[:50]}, "
+                    f"value: {v[:50]!r}, length: {len(v)}, limit: {value_max})")
+
+
+class _Pause:
+    """Give the event loop back once :data:`SLICE_SECONDS` of work have passed since the last time."""
+
+    def __init__(self) -> None:
+        self._until = time.perf_counter() + SLICE_SECONDS
+
+    async def __call__(self) -> None:
+        if time.perf_counter() >= self._until:
+            await asyncio.sleep(0)
+            self._until = time.perf_counter() + SLICE_SECONDS
+
+
+@dataclass(slots=True)
+class _Scrape:
+    """What one scrape has read so far."""
+
+    t_ms: int
+    parser: ExpositionParser | None = None
+    count: int = 0
+    batch: list[tuple[Labels, int, float]] = field(default_factory=list)
+    current: set[Labels] = field(default_factory=set)
 
 
 def instance_of(url: str) -> str:

@@ -8,13 +8,16 @@
 Success means: HTTP 200, ``status == "healthy"``, every entry of ``checks`` healthy, and every
 configured synthetic request passing. A check value counts as healthy when it is ``true``, one
 of the strings ``healthy``/``ok``/``up``/``pass`` (any case), or an object whose ``status`` key
-is such a value. A 503, a degraded check, a body that is not a JSON object, a connection error
-or a timeout are failures with a one-line reason. Names follow blackbox_exporter
+is such a value. A 503, a degraded check, a body that is not a JSON object, a connection error,
+a timeout or a body larger than ``body_size_limit`` (read as a stream and abandoned at the limit,
+as blackbox_exporter does) are failures with a one-line reason. Names follow blackbox_exporter
 (``probe_http_status_code``); the rest are ``probe_api_*``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -23,7 +26,10 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from model.duration import Duration
-from probes.base import HttpUrl, ProbeResult, ProbeSettings, one_line, transport_reason
+from probes.base import (
+    DEFAULT_BODY_SIZE_LIMIT, BodyTooLarge, ByteSize, HttpUrl, ProbeResult, ProbeSettings, one_line, read_body,
+    transport_reason,
+)
 from model.secrets import scrub_secrets
 
 _HEALTHY_WORDS = {"healthy", "ok", "up", "pass", "passing"}
@@ -69,6 +75,14 @@ def redact_url(url: str) -> str:
         return url
     netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _text(resp: httpx.Response, body: bytes) -> str:
+    """Decode ``body`` with the response's charset (UTF-8 when absent or unknown), as httpx's ``text``."""
+    try:
+        return body.decode(resp.charset_encoding or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 class SyntheticRequest(BaseModel):
@@ -143,6 +157,8 @@ class ApiSettings(ProbeSettings):
     :ivar api_key_header: header carrying ``api_key`` (default ``X-API-Key``).
     :ivar verify_tls: verify the server certificate (default true).
     :ivar requests: extra synthetic requests, see :class:`SyntheticRequest`.
+    :ivar body_size_limit: bytes of a response body read at most (uncompressed, per request;
+        default 10MiB, ``0`` no limit); a larger body fails the request, as blackbox_exporter.
     """
 
     kind: Literal["api"] = "api"
@@ -153,6 +169,7 @@ class ApiSettings(ProbeSettings):
     api_key_header: str = "X-API-Key"
     verify_tls: bool = True
     requests: list[SyntheticRequest] = Field(default_factory=list)
+    body_size_limit: ByteSize = DEFAULT_BODY_SIZE_LIMIT
 
     def target(self) -> str:
         """Return the base URL (any password in it redacted)."""
@@ -202,22 +219,34 @@ class ApiProbe:
             headers[self.settings.api_key_header] = self.settings.api_key.get_secret_value()
         return headers
 
-    async def _send(self, method: str, path: str, **kw: Any) -> tuple[httpx.Response | None, float, str | None]:
-        """Send one request within what is left of the run's budget.
+    async def _send(self, method: str, path: str, **kw: Any) -> tuple[httpx.Response | None, bytes, float, str | None]:
+        """Send one request and read its body, within what is left of the run's budget.
 
-        :return: (response or ``None``, seconds taken, transport error reason or ``None``).
+        The body is streamed and abandoned past ``body_size_limit``: the response is then
+        returned with the reason (its status is known, its body is not).
+
+        :return: (response or ``None``, body, seconds taken, reason or ``None``).
         """
         url = self._url(path)
         start = time.monotonic()
         left = max(self._deadline - start, 0.001)
+        http = self._http()
+        resp: httpx.Response | None = None
         try:
-            resp = await self._http().request(method, url, timeout=left, **kw)
-        except httpx.TimeoutException:
-            return None, time.monotonic() - start, f"timeout after {left:.3g}s ({method} {redact_url(url)})"
+            async with asyncio.timeout(left):  # the whole exchange, a slowly dripping body included
+                resp = await http.send(http.build_request(method, url, timeout=left, **kw), stream=True)
+                try:
+                    body = await read_body(resp, self.settings.body_size_limit)
+                finally:
+                    await resp.aclose()
+        except (httpx.TimeoutException, TimeoutError):
+            return resp, b"", time.monotonic() - start, f"timeout after {left:.3g}s ({method} {redact_url(url)})"
+        except (BodyTooLarge, httpx.DecodingError) as exc:
+            return resp, b"", time.monotonic() - start, f"{one_line(str(exc))} ({method} {redact_url(url)})"
         except httpx.HTTPError as exc:
             reason = scrub_secrets(transport_reason(exc), self.settings.api_key)
-            return None, time.monotonic() - start, f"cannot reach {redact_url(url)}: {reason}"
-        return resp, time.monotonic() - start, None
+            return resp, b"", time.monotonic() - start, f"cannot reach {redact_url(url)}: {reason}"
+        return resp, body, time.monotonic() - start, None
 
     async def run(self) -> ProbeResult:
         """Run the health check and the synthetic requests.
@@ -244,21 +273,23 @@ class ApiProbe:
 
     async def _health(self, result: ProbeResult) -> str | None:
         path = self.settings.health_path or "/health"
-        resp, seconds, err = await self._send("GET", path, headers=self._headers({"Accept": "application/json"}))
+        resp, body, seconds, err = await self._send(
+            "GET", path, headers=self._headers({"Accept": "application/json"}))
         result.add("probe_api_health_duration_seconds", seconds)
         result.add("probe_http_status_code", resp.status_code if resp is not None else 0)
         result.details["latency_ms"] = round(seconds * 1000, 1)
-        if resp is None:
+        if resp is not None:
+            result.details["status"] = resp.status_code
+        if resp is None or err is not None:
             result.add("probe_api_healthy", 0)
             return err
-        result.details["status"] = resp.status_code
         try:
-            doc = resp.json()
+            doc = json.loads(body)
         except ValueError:
             doc = None
         if not isinstance(doc, dict):
             result.add("probe_api_healthy", 0)
-            snippet = one_line(resp.text, 60)
+            snippet = one_line(_text(resp, body), 60)
             return f"HTTP {resp.status_code}: health body is not a JSON object: {snippet!r}"
         status = doc.get("status")
         healthy = isinstance(status, str) and status.lower() == "healthy"
@@ -290,22 +321,22 @@ class ApiProbe:
             kw["json"] = req.json_body
         elif req.body is not None:
             kw["content"] = req.body.encode()
-        resp, seconds, err = await self._send(req.method, req.path, **kw)
+        resp, body, seconds, err = await self._send(req.method, req.path, **kw)
         result.add("probe_api_request_duration_seconds", seconds, request=req.name)
         result.add("probe_api_request_status_code", resp.status_code if resp is not None else 0, request=req.name)
-        reason = err if resp is None else self._judge(req, resp, seconds)
+        reason = err if resp is None or err is not None else self._judge(req, resp, body, seconds)
         result.add("probe_api_request_success", 0 if reason else 1, request=req.name)
         result.details[f"{req.name}_ms"] = round(seconds * 1000, 1)
         return reason
 
     @staticmethod
-    def _judge(req: SyntheticRequest, resp: httpx.Response, seconds: float) -> str | None:
+    def _judge(req: SyntheticRequest, resp: httpx.Response, body: bytes, seconds: float) -> str | None:
         if resp.status_code not in req.expected_status:
             expected = "/".join(str(s) for s in req.expected_status)
             return f"HTTP {resp.status_code}, expected {expected}"
         if req.json_path is not None:
             try:
-                doc = resp.json()
+                doc = json.loads(body)
             except ValueError:
                 return "body is not JSON"
             value = json_lookup(doc, req.json_path)

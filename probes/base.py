@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import time
+import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from model.duration import PositiveDuration
+
+if TYPE_CHECKING:
+    import httpx
 
 def _http_url(v: Any) -> str:
     import httpx
@@ -36,6 +42,144 @@ def _http_url(v: Any) -> str:
 
 #: A pydantic field type: an ``http://`` or ``https://`` URL with a host, checked by httpx's parser.
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+# --------------------------------------------------------------------------------------------
+# Sizes and bounded bodies
+# --------------------------------------------------------------------------------------------
+
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+#: Default ``body_size_limit`` of every probe that reads an HTTP body: 10 MiB. A health document,
+#: a model list or index statistics are kilobytes; ten megabytes is far above any honest answer
+#: and small enough that a broken or hostile endpoint cannot grow the daemon by more.
+DEFAULT_BODY_SIZE_LIMIT = 10 << 20
+
+
+def parse_size(value: Any) -> int:
+    """Parse a byte size: a number of bytes or ``512KiB``, ``10MiB``, ``1GiB`` (``KB``/``MB``/``GB``
+    mean the same powers of 1024, as in Prometheus's and blackbox_exporter's ``body_size_limit``).
+
+    :return: bytes (int, >= 0); ``0`` means no limit wherever a limit is configured.
+    :raises ValueError: ``expected a size such as 10MiB, got "<value>"``.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f'expected a size such as 10MiB, got "{value}"')
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f'expected a size such as 10MiB, got "{value}"')
+        return value
+    m = _SIZE_RE.match(str(value).strip())
+    if not m:
+        raise ValueError(f'expected a size such as 10MiB, got "{value}"')
+    unit = (m.group(2) or "").upper()[:1]
+    return int(float(m.group(1)) * _SIZE_UNITS["" if unit == "B" else unit])
+
+
+def format_size(n: int) -> str:
+    """Format bytes in the largest binary unit that divides them: ``10485760`` -> ``10MiB``."""
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor}{unit}"
+    return f"{n}B"
+
+
+#: A pydantic field type: a byte size (``10MiB`` or a number of bytes), validated to int bytes.
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+class BodyTooLarge(Exception):
+    """A response body is larger than its ``body_size_limit``: raised before the rest is read.
+
+    :ivar limit: the limit in bytes.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body exceeds body_size_limit {format_size(limit)}")
+        self.limit = limit
+
+
+def _declared_too_large(resp: httpx.Response, limit: int) -> bool:
+    """Whether an uncompressed response declares (``Content-Length``) more than ``limit`` bytes."""
+    declared = resp.headers.get("content-length", "")
+    encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+    return encoding in ("", "identity") and declared.isdigit() and int(declared) > limit
+
+
+#: Most bytes one step of inflating a compressed body produces, so a small compressed read that
+#: inflates to gigabytes (a "zip bomb") is counted, and refused, 64 KiB at a time.
+_INFLATE_STEP = 64 * 1024
+
+
+async def _inflate(raw: AsyncIterator[bytes], encoding: str) -> AsyncIterator[bytes]:
+    """Decode a ``gzip`` or ``deflate`` body in steps of at most :data:`_INFLATE_STEP` bytes.
+
+    ``deflate`` is tried as zlib data, then as raw deflate data, as httpx's ``DeflateDecoder``.
+
+    :raises httpx.DecodingError: the body is not what its ``Content-Encoding`` says.
+    """
+    import httpx
+
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS)
+    first = True
+    async for data in raw:
+        while True:
+            try:
+                out = inflater.decompress(data, _INFLATE_STEP)
+            except zlib.error as exc:
+                if not (first and encoding == "deflate"):
+                    raise httpx.DecodingError(f"cannot decode the {encoding} body: {exc}") from None
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                first = False
+                continue
+            first = False
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and len(out) < _INFLATE_STEP:
+                break
+    out = inflater.flush()
+    if out:
+        yield out
+
+
+async def iter_body(resp: httpx.Response, limit: int) -> AsyncIterator[bytes]:
+    """Yield a streamed response's decoded body, failing once it passes ``limit`` bytes.
+
+    As blackbox_exporter's and Prometheus's ``body_size_limit``: the uncompressed size counts,
+    reading stops at the limit and the rest is never read (a body that declares a larger
+    ``Content-Length`` is refused before its first byte). ``gzip`` and ``deflate`` bodies are
+    inflated here a step at a time, so a small compressed body that inflates to gigabytes is
+    refused at the limit too; another encoding (``br``, ``zstd``, when their packages are
+    installed) is decoded by httpx and may pass the limit by one decoded network read.
+
+    :param resp: a response from ``client.send(request, stream=True)`` (or ``client.stream``).
+    :param limit: the most bytes accepted; ``0`` means no limit.
+    :raises BodyTooLarge: the body is (or declares to be) larger than ``limit``.
+    """
+    if limit and _declared_too_large(resp, limit):
+        raise BodyTooLarge(limit)
+    encoding = resp.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        source = resp.aiter_raw()
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        source = _inflate(resp.aiter_raw(), encoding)
+    else:
+        source = resp.aiter_bytes()
+    size = 0
+    async for chunk in source:
+        size += len(chunk)
+        if limit and size > limit:
+            raise BodyTooLarge(limit)
+        yield chunk
+
+
+async def read_body(resp: httpx.Response, limit: int) -> bytes:
+    """Return a streamed response's decoded body, at most ``limit`` bytes (see :func:`iter_body`).
+
+    :raises BodyTooLarge: the body is larger than ``limit`` (``0``: no limit).
+    """
+    return b"".join([chunk async for chunk in iter_body(resp, limit)])
+
 
 class ProbeSettings(BaseModel):
     """Settings common to every probe; each probe kind subclasses this with its own fields.

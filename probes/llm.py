@@ -19,7 +19,7 @@ Errors of both look like ``{"error": {"type": ..., "message": ...}}`` (Anthropic
 ``rate_limited``        429
 ``outage``              5xx, timeout, connection error
 ``error``               anything else (other 4xx, a 200 that is not a model list,
-                        ``expect_model`` missing)
+                        ``expect_model`` missing, a body over ``body_size_limit``)
 ======================  ==========================================================
 
 Only ``ok`` is a success. ``probe_llm_state{state}`` is exported for every state (1 for the
@@ -28,13 +28,18 @@ current one, 0 for the others), after prometheus_client's ``Enum`` metric.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import SecretStr
 
-from probes.base import HttpUrl, ProbeResult, ProbeSettings, one_line, transport_reason
+from probes.base import (
+    DEFAULT_BODY_SIZE_LIMIT, BodyTooLarge, ByteSize, HttpUrl, ProbeResult, ProbeSettings, one_line, read_body,
+    transport_reason,
+)
 from model.secrets import scrub_secrets, secret_prefix
 
 STATES = ("ok", "invalid_key", "rate_limited", "outage", "error")
@@ -71,6 +76,8 @@ class LlmSettings(ProbeSettings):
         the probe requests ``{base_url}/models``.
     :ivar anthropic_version: value of the ``anthropic-version`` header.
     :ivar expect_model: optional model id that must be listed (first page only).
+    :ivar body_size_limit: bytes of the answer read at most (uncompressed; default 10MiB, ``0`` no
+        limit); a larger body is state ``error``, read no further (blackbox_exporter's setting).
     """
 
     kind: Literal["llm"] = "llm"
@@ -79,6 +86,7 @@ class LlmSettings(ProbeSettings):
     base_url: HttpUrl | None = None
     anthropic_version: str = "2023-06-01"
     expect_model: str | None = None
+    body_size_limit: ByteSize = DEFAULT_BODY_SIZE_LIMIT
 
     def resolved_base_url(self) -> str:
         """Return the base URL, the provider's default when unset, without a trailing slash."""
@@ -125,15 +133,25 @@ class LlmProbe:
         start = time.monotonic()
         status = 0
         reason: str | None
+        resp: httpx.Response | None = None
         try:
-            resp = await self._client.get(url, headers=self._headers(), timeout=s.timeout)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(s.timeout):  # the whole exchange, a slowly dripping body included
+                resp = await self._client.send(
+                    self._client.build_request("GET", url, headers=self._headers(), timeout=s.timeout), stream=True)
+                try:
+                    body = await read_body(resp, s.body_size_limit)
+                finally:
+                    await resp.aclose()
+        except (httpx.TimeoutException, TimeoutError):
             state, reason = "outage", f"timeout after {s.timeout:g}s"
+        except (BodyTooLarge, httpx.DecodingError) as exc:
+            state, reason = "error", f"{one_line(str(exc))} (HTTP {resp.status_code if resp is not None else 0})"
         except httpx.HTTPError as exc:
             state, reason = "outage", f"cannot connect: {transport_reason(exc)}"
         else:
+            state, reason = self._judge(resp, body, result)
+        if resp is not None:
             status = resp.status_code
-            state, reason = self._judge(resp, result)
         seconds = time.monotonic() - start
         result.add("probe_llm_request_duration_seconds", seconds)
         result.add("probe_llm_http_status_code", status)
@@ -146,10 +164,10 @@ class LlmProbe:
             result.error = scrub_secrets(f"{state}: {reason}", s.api_key)
         return result
 
-    def _judge(self, resp: httpx.Response, result: ProbeResult) -> tuple[str, str | None]:
+    def _judge(self, resp: httpx.Response, raw: bytes, result: ProbeResult) -> tuple[str, str | None]:
         state = classify_status(resp.status_code)
         try:
-            body: Any = resp.json()
+            body: Any = json.loads(raw)
         except ValueError:
             body = None
         if state != "ok":

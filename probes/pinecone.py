@@ -18,6 +18,12 @@ into a timeout; ``AsyncIndex`` has no public retry knob, so the probe sets
 ``retry_config=RetryConfig(max_retries=0)`` on the index's HTTP config before its first request
 (the client is built lazily from it). The SDK's own request timeout is set to the probe's
 timeout, and the asyncio client never blocks the event loop.
+
+The SDK reads every answer whole. So that a broken or hostile host cannot make it read more than
+``body_size_limit`` bytes (blackbox_exporter's setting), the probe builds the SDK's httpx client
+itself and adds a response hook (public httpx API) that replaces the body stream with one that
+decodes it and stops at the limit; the probe then fails with ``body exceeds body_size_limit
+10MiB``.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ import dataclasses
 import re
 import time
 import warnings
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field, SecretStr
 
-from probes.base import ProbeResult, ProbeSettings, one_line
+from probes.base import (
+    DEFAULT_BODY_SIZE_LIMIT, BodyTooLarge, ByteSize, ProbeResult, ProbeSettings, iter_body, one_line,
+)
 from model.secrets import scrub_secrets
 
 
@@ -50,16 +59,58 @@ class PineconeSettings(ProbeSettings):
     :ivar host: the index's data-plane host URL (``https://...``; ``http://127.0.0.1:port`` for
         a local server).
     :ivar index: the index name (a label and a reminder; the host is what is contacted).
+    :ivar body_size_limit: bytes of an answer read at most (uncompressed; default 10MiB, ``0`` no
+        limit); a larger body fails the probe, read no further.
     """
 
     kind: Literal["pinecone"] = "pinecone"
     api_key: SecretStr
     host: str = Field(min_length=1)
     index: str = Field(min_length=1)
+    body_size_limit: ByteSize = DEFAULT_BODY_SIZE_LIMIT
 
     def target(self) -> str:
         """Return the index name."""
         return self.index
+
+
+class _BoundedStream(httpx.AsyncByteStream):
+    """A response's body, decoded, that fails past ``limit`` bytes (:func:`probes.base.iter_body`).
+
+    :param raw: a response holding the original stream and headers (so it decodes the body).
+    """
+
+    def __init__(self, raw: httpx.Response, limit: int) -> None:
+        self._raw: httpx.Response | None = raw
+        self._limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert self._raw is not None, "the body was already read"
+        async for chunk in iter_body(self._raw, self._limit):
+            yield chunk
+
+    async def aclose(self) -> None:
+        if self._raw is not None:
+            raw, self._raw = self._raw, None  # no cycle left through the original response
+            await raw.aclose()
+
+
+def bound_response_bodies(client: httpx.AsyncClient, limit: int) -> None:
+    """Make every response ``client`` reads fail with :class:`BodyTooLarge` past ``limit`` bytes.
+
+    A response hook runs before httpx reads the body: it moves the body stream (and the headers
+    that describe its encoding) into a :class:`_BoundedStream`, which decodes and counts it.
+    """
+    async def hook(response: httpx.Response) -> None:
+        raw = httpx.Response(response.status_code, headers=response.headers.copy(), stream=response.stream,
+                             request=response.request)
+        response.stream = _BoundedStream(raw, limit)
+        if "content-encoding" in response.headers:  # decoded by the bounded stream already
+            del response.headers["content-encoding"]
+            response.headers.pop("content-length", None)
+
+    hooks = client.event_hooks
+    client.event_hooks = {"request": hooks["request"], "response": [*hooks["response"], hook]}
 
 
 class PineconeProbe:
@@ -82,6 +133,7 @@ class PineconeProbe:
         # http_client is not used: the SDK owns its transport (headers, API version).
         self.settings = settings
         self._index: Any = None
+        self._bounded = False
 
     def _open(self) -> Any:
         from pinecone import AsyncIndex, RetryConfig
@@ -98,6 +150,14 @@ class PineconeProbe:
             # The SDK has no public knob for retries; one probe run must be one request.
             http._config = dataclasses.replace(  # noqa: SLF001 - vendor SDK workaround: disable retries
                 config, retry_config=RetryConfig(max_retries=0))
+        # The SDK builds its httpx client lazily; build it now (after the retry patch) to bound
+        # what it reads. A test fails if an SDK update moves it.
+        ensure = getattr(http, "_ensure_client", None)
+        client = ensure() if callable(ensure) else None
+        if isinstance(client, httpx.AsyncClient):
+            if self.settings.body_size_limit:
+                bound_response_bodies(client, self.settings.body_size_limit)
+            self._bounded = True
         return index
 
     async def run(self) -> ProbeResult:
@@ -120,6 +180,8 @@ class PineconeProbe:
         stats = None
         try:
             stats = await self._index.describe_index_stats(timeout=s.timeout)
+        except BodyTooLarge as exc:
+            reason = f"error: {exc}"
         except (UnauthorizedError, ForbiddenError) as exc:
             result.add("probe_pinecone_auth_ok", 0)
             reason = f"invalid API key (HTTP {exc.status_code})"
@@ -146,6 +208,8 @@ class PineconeProbe:
             result.details.update(vectors=stats.total_vector_count, fullness=stats.index_fullness,
                                   dimension=stats.dimension)
         result.add("probe_pinecone_up", 1 if result.success else 0)
+        if not self._bounded:
+            result.logs.append("body_size_limit not enforced: the pinecone SDK's httpx client was not found")
         if reason:
             result.error = scrub_secrets(reason, s.api_key)
         return result

@@ -47,7 +47,7 @@ from monitor.config.validation import (
     LabelMap, Section, error_detail, located_error, parse_path, reraise_details, unique_by,
 )
 from probes import PROBES
-from probes.base import ProbeSettings
+from probes.base import ByteSize, ProbeSettings
 
 # --------------------------------------------------------------------------------------------
 # Sections
@@ -111,6 +111,20 @@ class ScrapeTarget(Section):
     :ivar timeout: seconds before a scrape fails (default 10; must be <= interval).
     :ivar labels: extra labels put on every scraped sample.
     :ivar honor_labels: keep the target's own labels on conflict (Prometheus ``honor_labels``).
+
+    Limits, Prometheus ``scrape_config`` names and semantics (past one the whole scrape fails
+    with ``up`` 0 and nothing of it is stored; ``0`` means no limit). Prometheus defaults to no
+    limit; this daemon is also the pager, in one process, so a target may cost it only a bounded
+    share: the defaults are far above what an application exposes (a few thousand series) and
+    far below what hurts (a 1,000,000-series target took seconds of the event loop per scrape).
+
+    :ivar body_size_limit: uncompressed bytes of the body (default 16MiB: 50,000 samples of ~300
+        bytes); reading stops there.
+    :ivar sample_limit: samples per scrape (default 50,000, a quarter of ``tsdb.max_series``);
+        parsing stops at the next.
+    :ivar label_limit: labels per series, ``__name__``, ``job`` and ``instance`` included (default 64).
+    :ivar label_name_length_limit: characters per label name (default 256).
+    :ivar label_value_length_limit: characters per label value (default 4096).
     """
 
     name: str = Field(min_length=1)
@@ -119,6 +133,11 @@ class ScrapeTarget(Section):
     timeout: PositiveDuration = 10.0
     labels: LabelMap = Field(default_factory=dict)
     honor_labels: bool = False
+    body_size_limit: ByteSize = 16 << 20
+    sample_limit: int = Field(50_000, ge=0)
+    label_limit: int = Field(64, ge=0)
+    label_name_length_limit: int = Field(256, ge=0)
+    label_value_length_limit: int = Field(4096, ge=0)
 
     @model_validator(mode="after")
     def _timeout(self) -> ScrapeTarget:

@@ -16,15 +16,21 @@ import httpx
 
 from monitor.config.model import ScrapeTarget
 from monitor.metrics import Metrics
-from monitor.scrape import Scraper, ScrapeResult
+from monitor.scrape import ScrapeLimits, Scraper, ScrapeResult
 from monitor.tsdb.store import SampleStore
 
 log = logging.getLogger("monitor.daemon")
 
 
+def _limits(t: ScrapeTarget) -> ScrapeLimits:
+    return ScrapeLimits(body_size_limit=t.body_size_limit, sample_limit=t.sample_limit, label_limit=t.label_limit,
+                        label_name_length_limit=t.label_name_length_limit,
+                        label_value_length_limit=t.label_value_length_limit)
+
+
 def _key(t: ScrapeTarget) -> tuple[Any, ...]:
     """Return what makes a target the same target: a change in any of it rebuilds the scraper."""
-    return (t.url, t.timeout, tuple(sorted(t.labels.items())), t.honor_labels)
+    return (t.url, t.timeout, tuple(sorted(t.labels.items())), t.honor_labels, _limits(t))
 
 
 class ScrapeTargets:
@@ -64,7 +70,7 @@ class ScrapeTargets:
             if prev is not None:
                 prev.stop()
             self.scrapers[t.name] = Scraper(t.name, t.url, self._store, client=self._client, timeout=t.timeout,
-                                            labels=t.labels, honor_labels=t.honor_labels)
+                                            labels=t.labels, honor_labels=t.honor_labels, limits=_limits(t))
             self._keys[t.name] = key
         for gone in old.values():
             gone.stop()
@@ -100,6 +106,6 @@ class ScrapeTargets:
         self._metrics.scrapes.labels(name, "success" if result.up else "failure").inc()
         if not result.up:
             self._metrics.scrape_errors.labels(name, "failed").inc()
-            log.warning("scrape failed", extra={"job": name, "error": result.error})
+            log.warning("scrape failed", extra={"job": name, "error": result.error, "limit": result.limit})
         if result.malformed_lines:
             self._metrics.scrape_errors.labels(name, "malformed_line").inc(result.malformed_lines)

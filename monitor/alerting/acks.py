@@ -43,18 +43,30 @@ class ReceiverUpdates(Protocol):
 class AckEscalations(Protocol):
     """What acknowledgements ask of the escalation walks (``monitor.escalation.runner``)."""
 
-    def get(self, fingerprint: str) -> Any: ...
+    def get(self, fingerprint: str) -> Any:
+        """Return the alert's walk, or ``None``."""
+        ...
 
-    def status(self, fingerprint: str) -> dict[str, Any]: ...
+    def status(self, fingerprint: str) -> dict[str, Any]:
+        """Return the walk's status as the API shows it."""
+        ...
 
-    async def acknowledge(self, fingerprint: str, now: float, by: str, source: str) -> Any: ...
+    async def acknowledge(self, fingerprint: str, now: float, by: str, source: str) -> Any:
+        """Stop the walk (``ack_timeout`` re-triggers it)."""
+        ...
 
-    async def unacknowledge(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any: ...
+    async def unacknowledge(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any:
+        """Restart the walk from its first step."""
+        ...
 
-    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any: ...
+    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any:
+        """End the walk; resolved notices to everyone notified."""
+        ...
 
     async def notify_notified(self, fingerprint: str, kind: str, now: float, transition: str,
-                              alert: Alert | None) -> None: ...
+                              alert: Alert | None) -> None:
+        """Tell everyone the walk notified about ``kind`` (``acknowledged``, ``resolved``)."""
+        ...
 
 
 class Acknowledgements:
@@ -80,7 +92,7 @@ class Acknowledgements:
         self.log = logger or logging.getLogger("monitor.alerting")
 
     async def _known(self, fingerprint: str) -> Alert | None:
-        """The held alert (``None`` when only stored). :raises NotFoundError: unknown alert."""
+        """Return the held alert (``None`` when only stored). :raises NotFoundError: unknown alert."""
         alert = self.pipeline.provider.get(fingerprint)
         if await self.store.get_alert(fingerprint) is None and alert is None:
             raise NotFoundError("alert", fingerprint)

@@ -87,7 +87,7 @@ class NotificationLog:
             del self._entries[key]
 
     def state(self) -> dict[str, Any]:
-        """The log as ``{group key: {"firing": [fp], "resolved": [fp], "at": seconds}}``."""
+        """Return the log as ``{group key: {"firing": [fp], "resolved": [fp], "at": seconds}}``."""
         return {k: {"firing": sorted(e.firing), "resolved": sorted(e.resolved), "at": e.at}
                 for k, e in self._entries.items()}
 

@@ -127,7 +127,7 @@ class AlertPipeline:
             self.dispatcher.put(old.alerts(now), now)  # carry alerts over (markers are recomputed)
 
     def receivers_for(self, labels: Labels | Mapping[str, str]) -> list[str]:
-        """The receivers an alert with ``labels`` routes to, in route order."""
+        """Return the receivers an alert with ``labels`` routes to, in route order."""
         return receivers_for(self.route, labels)
 
     async def restore(self, now: float) -> list[Alert]:

@@ -32,7 +32,7 @@ class AlertViews(Protocol):
         ...
 
     async def timeline(self, fingerprint: str) -> list[dict[str, Any]]:
-        """The alert's timeline, oldest first. :raises NotFoundError: unknown alert."""
+        """Return the alert's timeline, oldest first. :raises NotFoundError: unknown alert."""
         ...
 
 
@@ -61,11 +61,11 @@ class SilenceAdmin(Protocol):
     async def create_silence(self, matchers: Sequence[Mapping[str, Any]] | str, starts_at: float, ends_at: float,
                              created_by: str, comment: str = "", *, actor: str = "", source: str = "",
                              now: float | None = None, silence_id: str | None = None) -> str:
-        """Validate and store a silence; return its id. :raises SilenceError, NotFoundError:"""
+        """Validate and store a silence; return its id. :raises SilenceError, NotFoundError: invalid, unknown id."""
         ...
 
     async def expire_silence(self, silence_id: str, actor: str, source: str = "", now: float | None = None) -> None:
-        """Expire a silence now. :raises NotFoundError, SilenceError:"""
+        """Expire a silence now. :raises NotFoundError, SilenceError: unknown id, already expired."""
         ...
 
     def list_silences(self, now: float | None = None) -> list[dict[str, Any]]:

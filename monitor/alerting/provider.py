@@ -23,14 +23,14 @@ __all__ = ["AlertProvider", "alert_row", "alert_from_row"]
 
 
 def alert_row(a: Alert, now: float) -> dict[str, Any]:
-    """The state-store row of ``a`` at ``now``."""
+    """Return the state-store row of ``a`` at ``now``."""
     return {"fingerprint": a.fingerprint, "labels": a.labels.as_dict(), "annotations": dict(a.annotations),
             "state": a.status(now), "starts_at": a.starts_at, "ends_at": a.ends_at,
             "generator_url": a.generator_url}
 
 
 def alert_from_row(row: Mapping[str, Any]) -> Alert:
-    """The alert of a state-store row."""
+    """Return the alert of a state-store row."""
     return Alert(row["labels"], row.get("annotations") or {}, row["starts_at"], row.get("ends_at"),
                  row.get("generator_url") or "")
 
@@ -66,7 +66,7 @@ class AlertProvider:
         self._persisted[a.fingerprint] = key
 
     def persisted_status(self, fingerprint: str) -> str:
-        """``firing`` / ``resolved`` as last written, or ``""``."""
+        """Return ``firing`` / ``resolved`` as last written, or ``""``."""
         return self._persisted.get(fingerprint, ("",))[0]
 
     def put(self, a: Alert) -> None:
@@ -74,7 +74,7 @@ class AlertProvider:
         self.current[a.fingerprint] = a
 
     def get(self, fingerprint: str) -> Alert | None:
-        """The latest version of an alert, or ``None``."""
+        """Return the latest version of an alert, or ``None``."""
         return self.current.get(fingerprint)
 
     def __contains__(self, fingerprint: object) -> bool:

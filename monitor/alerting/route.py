@@ -179,7 +179,7 @@ def build_route(cfg: "RouteConfig", parent: Route | None = None, index: int = 0)
 
 
 def receivers_for(route: Route | None, labels: Labels | Mapping[str, str]) -> list[str]:
-    """The receivers an alert with ``labels`` routes to, in route order, each once (none without a route)."""
+    """Return the receivers an alert with ``labels`` routes to, in route order, each once (none without a route)."""
     if route is None:
         return []
     return list(dict.fromkeys(m.receiver for m in route.routes_for(labels)))

@@ -26,7 +26,7 @@ __all__ = ["SilenceAdmin", "silence_from_row"]
 
 
 def silence_from_row(row: Mapping[str, Any]) -> Silence:
-    """The silence of a state-store row."""
+    """Return the silence of a state-store row."""
     return Silence(row["id"], tuple(matcher_from_api(m) for m in row["matchers"]), row["starts_at"],
                    row["ends_at"], row.get("created_by") or "", row.get("comment") or "",
                    row.get("updated_at") or row["starts_at"])

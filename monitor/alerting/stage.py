@@ -52,7 +52,7 @@ class Context:
 
     @classmethod
     def of(cls, n: "Notification", now: float) -> "Context":
-        """The context of a dispatcher notification flushed at ``now``."""
+        """Return the context of a dispatcher notification flushed at ``now``."""
         return cls(n.receiver, now, n.group_key, n.group_labels, n.route.repeat_interval)
 
     def with_(self, **changes: Any) -> "Context":
@@ -83,6 +83,7 @@ class MultiStage:
         self.stages = stages
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]] | None:
+        """Run the stages in order; stop at the first that returns ``None``."""
         for stage in self.stages:
             result = await stage(ctx, alerts)
             if result is None:

@@ -23,7 +23,9 @@ __all__ = ["AlertViews", "EscalationStatus"]
 class EscalationStatus(Protocol):
     """The escalation status of an alert (``monitor.escalation.runner.EscalationRunner.status``)."""
 
-    def status(self, fingerprint: str) -> dict[str, Any]: ...
+    def status(self, fingerprint: str) -> dict[str, Any]:
+        """Return the walk's status as the API shows it."""
+        ...
 
 
 class AlertViews:
@@ -55,7 +57,7 @@ class AlertViews:
         return out
 
     async def timeline(self, fingerprint: str) -> list[dict[str, Any]]:
-        """The alert's timeline entries, oldest first: ``[{"at", "time", "event", "detail"}]``.
+        """Return the alert's timeline entries, oldest first: ``[{"at", "time", "event", "detail"}]``.
 
         :raises NotFoundError: unknown alert.
         """

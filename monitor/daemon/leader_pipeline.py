@@ -164,7 +164,7 @@ class LeaderPipeline:
         return await announce_handoffs(self.config, self.store, self.integrations, now)
 
     def ports(self) -> AlertingPorts:
-        """The narrow interfaces the API uses."""
+        """Return the narrow interfaces the API uses."""
         return AlertingPorts(intake=self.pipeline, views=self.views, acks=self.acks, silences=self.silence_admin,
                              clock=self.clock)
 

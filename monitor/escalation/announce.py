@@ -64,7 +64,7 @@ def _changes_at(schedule: Schedule, t: datetime) -> bool:
 
 
 def _last_change(schedule: Schedule, now: datetime) -> datetime | None:
-    """The latest instant ``<= now`` at which who is on call changed, or ``None``.
+    """Return the latest instant ``<= now`` at which who is on call changed, or ``None``.
 
     Candidates are override edges, the start and rotation boundaries (walked backwards; with
     more than one member a boundary not covered by an override always changes the person, so
@@ -75,8 +75,8 @@ def _last_change(schedule: Schedule, now: datetime) -> datetime | None:
         edges.add(schedule.start_at)
     ordered = sorted(edges, reverse=True)
     rotating = len(schedule.members) > 1 and schedule.start_at <= now
-    k = schedule._last_k(now) if rotating else None
-    first_k = schedule._first_k()
+    k = schedule.last_k(now) if rotating else None
+    first_k = schedule.first_k()
     while ordered or (k is not None and k >= first_k):
         b = schedule.handoff_at(k) if k is not None and k >= first_k else None
         if b is not None and (not ordered or b >= ordered[0]):

@@ -86,7 +86,7 @@ class Contacts:
         return f"{p.name} ({person})" if p is not None and p.name else person
 
     def contact(self, person: str, channel: str) -> str:
-        """The person's contact on ``channel`` (secrets revealed), or ``""``."""
+        """Return the person's contact on ``channel`` (secrets revealed), or ``""``."""
         p = self.people.get(person)
         if p is None:
             return ""
@@ -96,7 +96,7 @@ class Contacts:
         return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
     def title(self, snap: EscalationSnapshot, action: Action) -> str:
-        """The extra line of an action's message (level, person, target, reason)."""
+        """Return the extra line of an action's message (level, person, target, reason)."""
         who = self.name(action.person)
         if action.kind == RESOLVED_NOTICE:
             return f"Resolved ({action.reason})"
@@ -110,7 +110,7 @@ class Contacts:
 
     def notice(self, snap: EscalationSnapshot, kind: str, person: str, channel: str, transition: str,
                title: str, alert: Alert | None) -> Notice | None:
-        """The notice to ``person`` on ``channel``, or ``None`` when they have no contact there."""
+        """Return the notice to ``person`` on ``channel``, or ``None`` when they have no contact there."""
         contact = self.contact(person, channel)
         if not contact:
             return None

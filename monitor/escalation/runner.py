@@ -121,7 +121,7 @@ class EscalationRunner:
         return self.escalations.get(fingerprint)
 
     def status(self, fingerprint: str) -> dict[str, Any]:
-        """The escalation status of an alert, as the API shows it: ``{"fingerprint", "status"}``
+        """Return the escalation status of an alert, as the API shows it: ``{"fingerprint", "status"}``
         (``no_escalation`` when none), plus ``priority``, ``level``, ``acked_by``, ``acked_at``,
         ``ack_expires_at``, ``resolved_at``, ``resolved_by``, ``next_deadline`` when one runs."""
         esc = self.escalations.get(fingerprint)
@@ -134,7 +134,7 @@ class EscalationRunner:
         return out
 
     def next_deadline(self) -> float | None:
-        """The earliest deadline of any escalation (Unix seconds), or ``None``."""
+        """Return the earliest deadline of any escalation (Unix seconds), or ``None``."""
         return min((d for e in self.escalations.values() if (d := e.deadline) is not None), default=None)
 
     def needs_start(self, fingerprint: str, starts_at: float) -> bool:

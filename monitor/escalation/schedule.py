@@ -107,22 +107,23 @@ class Schedule:
         return self._local(self.start)
 
     def _anchor(self) -> date:
-        """The date of rotation handoff number 0 (it may coincide with the start)."""
+        """Return the date of rotation handoff number 0 (it may coincide with the start)."""
         if self.rotation == "weekly":
             return self.start + timedelta(days=(self.handoff_weekday - self.start.weekday()) % 7)
         return self.start
 
     def handoff_at(self, k: int) -> datetime:
-        """The instant of rotation boundary ``k`` (``k = 0`` is the anchor, maybe the start itself)."""
+        """Return the instant of rotation boundary ``k`` (``k = 0`` is the anchor, maybe the start itself)."""
         if self.period_days is None:
             return self.start_at + timedelta(seconds=k * self.length_seconds)  # type: ignore[operator]
         return self._local(self._anchor() + timedelta(days=k * self.period_days))
 
-    def _first_k(self) -> int:
+    def first_k(self) -> int:
+        """Return the number of the first handoff at or after the start (0 or 1)."""
         return 0 if self.handoff_at(0) > self.start_at else 1
 
-    def _last_k(self, t: datetime) -> int:
-        """The largest ``k`` with ``handoff_at(k) <= t`` (may be below ``_first_k``)."""
+    def last_k(self, t: datetime) -> int:
+        """Return the largest ``k`` with ``handoff_at(k) <= t`` (may be below ``first_k``)."""
         if self.period_days is None:
             return math.floor((t - self.start_at).total_seconds() / self.length_seconds)  # type: ignore[operator]
         days = (t.astimezone(self.zone).date() - self._anchor()).days
@@ -138,12 +139,12 @@ class Schedule:
         t = instant(at)
         if t < self.start_at or not self.members:
             return None
-        first = self._first_k()
-        n = max(self._last_k(t) - first + 1, 0)
+        first = self.first_k()
+        n = max(self.last_k(t) - first + 1, 0)
         return self.members[n % len(self.members)]
 
     def override_at(self, at: datetime | float) -> Override | None:
-        """The override in effect at ``at`` (the last listed wins), or ``None``."""
+        """Return the override in effect at ``at`` (the last listed wins), or ``None``."""
         t = instant(at)
         for o in reversed(self.overrides):
             if o.start <= t < o.end:
@@ -153,7 +154,7 @@ class Schedule:
     def rotation_handoffs(self, after: datetime | float) -> Iterator[datetime]:
         """Yield rotation boundaries strictly after ``after``, in order, forever."""
         t = max(instant(after), self.start_at)
-        k = max(self._last_k(t) + 1, self._first_k())
+        k = max(self.last_k(t) + 1, self.first_k())
         while True:
             h = self.handoff_at(k)
             if h > instant(after):
@@ -220,6 +221,7 @@ class OnCallLookup:
                    alerting.people)
 
     def __call__(self, target: str, at: datetime | float) -> str | None:
+        """Return who ``target`` (``person:<id>`` or ``schedule:<name>``) means at ``at``, or ``None``."""
         kind, _, name = target.partition(":")
         if kind == "person":
             return name if name in self.people else None

@@ -123,11 +123,11 @@ class Message:
         return self.dedup_key or self.group_key
 
     def firing(self) -> list[dict[str, Any]]:
-        """The alerts whose status is ``firing``."""
+        """Return the alerts whose status is ``firing``."""
         return [a for a in self.alerts if a["status"] == "firing"]
 
     def resolved(self) -> list[dict[str, Any]]:
-        """The alerts whose status is ``resolved``."""
+        """Return the alerts whose status is ``resolved``."""
         return [a for a in self.alerts if a["status"] == "resolved"]
 
     def with_previous(self, previous: dict[str, Any] | None) -> "Message":

@@ -77,7 +77,7 @@ class EmailNotifier:
         self._tls = tls_context
 
     def secrets(self) -> list[str]:
-        """The SMTP password."""
+        """Return the SMTP password."""
         return [self._password] if self._password else []
 
     async def aclose(self) -> None:
@@ -95,14 +95,14 @@ class EmailNotifier:
             raise NotifyError("email: no recipient configured and none given", retryable=False)
         try:
             mime = build_email(message, self.conf, self.templates, now=self._clock(), to=to)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken user template is a config problem: permanent
             raise NotifyError(redact(f"email: template error: {exc}", self.secrets()), retryable=False) from None
         rcpts = [a.strip() for a in to.split(",") if a.strip()]
         try:
             await asyncio.to_thread(self._send, mime, rcpts)
         except NotifyError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - smtplib raises many types; _classify sorts them
             raise _classify(exc, self.secrets()) from None
         return NotifyResult(meta={"to": to, "message_id": mime["Message-ID"]})
 

@@ -1,4 +1,4 @@
-"""Signed, expiring acknowledge/resolve links for pages and emails.
+r"""Signed, expiring acknowledge/resolve links for pages and emails.
 
 :class:`LinkBuilder` puts them into the messages about one alert (``ack_url``/``resolve_url``
 under ``<external_url>/ack/<token>``, valid for ``api.link_ttl`` seconds); :func:`verify` checks

@@ -176,7 +176,7 @@ class OutboxWorker:
             result = await integ.notify(message)
         except NotifyError as exc:
             err, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
-        except Exception as exc:  # a bug or an untranslated SDK error: keep the row, try again
+        except Exception as exc:  # noqa: BLE001 - a bug or an untranslated SDK error: keep the row, retry
             err, retryable, retry_after = f"unexpected {type(exc).__name__}: {exc}", True, None
         else:
             self._observe(receiver, name, started)
@@ -214,6 +214,6 @@ class OutboxWorker:
         while not stop.is_set():
             try:
                 await self.run_once()
-            except Exception as exc:  # keep the loop alive; the rows wait in the store
+            except Exception as exc:  # noqa: BLE001 - keep the loop alive; the rows wait in the store
                 log.error("outbox run failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             await self.sleep(interval)

@@ -49,7 +49,7 @@ def transition_id(message: Message) -> str:
 
 
 def outbox_key(message: Message, integration: Integration, transition: str | None = None) -> str:
-    """The outbox dedup key: one transition through one integration (and recipient)."""
+    """Return the outbox dedup key: one transition through one integration (and recipient)."""
     return (f"{message.receiver}/{integration.name}|{message.kind}|{message.dedup_key}|"
             f"{message.recipient}|{transition or transition_id(message)}")
 
@@ -95,7 +95,7 @@ class OutboxStage:
         return written
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]] | None:
-        """The receiver pipeline's last stage: write ``ctx.message`` as transition ``ctx.transition``;
+        """Write ``ctx.message`` as transition ``ctx.transition`` (the receiver pipeline's last stage);
         ``ctx.written`` names the integrations that got a new row. An unknown receiver stops here."""
         try:
             written = await self.enqueue(ctx.message, ctx.now, transition=ctx.transition or None)

@@ -122,7 +122,7 @@ class PagerDutyNotifier:
         self.url = conf.url.rstrip("/") + "/v2/enqueue"
 
     def secrets(self) -> list[str]:
-        """The routing keys used so far (config's and any escalation recipient's)."""
+        """Return the routing keys used so far (config's and any escalation recipient's)."""
         return [self._key, *self._seen_keys]
 
     async def aclose(self) -> None:
@@ -143,7 +143,7 @@ class PagerDutyNotifier:
         secrets = [self._key, key]
         try:
             event = build_event(message, self.conf, self.templates, key)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken user template is a config problem: permanent
             raise NotifyError(redact(f"pagerduty: template error: {exc}", secrets), retryable=False) from None
         resp = await send_http(self.http, "POST", self.url, json=event, what="pagerduty",
                                secrets=secrets, now=self._clock(), timeout=self.conf.timeout)

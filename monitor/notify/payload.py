@@ -80,7 +80,7 @@ def with_defaults(payload: Mapping[str, Any], status: str = "firing") -> dict[st
 
 
 def dedup_key(fingerprints: Iterable[str], group_key: str = "") -> str:
-    """The incident key of a message about ``fingerprints`` (PagerDuty ``dedup_key``).
+    """Return the incident key of a message about ``fingerprints`` (PagerDuty ``dedup_key``).
 
     One alert: its fingerprint. Several: derived from the aggregation group's key when there is
     one (sha256, 32 hex digits — stable across releases, open incidents are keyed by it), else

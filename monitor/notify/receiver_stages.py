@@ -46,6 +46,7 @@ class MessageStage:
         self.policy = policy
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]]:
+        """Build the receiver's message for the group's alerts into ``ctx.message``."""
         firing = [a for a in alerts if not a.resolved(ctx.now)]
         kw: dict[str, Any] = (self.links.message_kw(firing[0].fingerprint) if len(firing) == 1
                               else {"external_url": self.links.external_url})
@@ -63,6 +64,7 @@ class NflogStage:
         self.log = log
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]]:
+        """Give the transition its persisted number (a replay within ``repeat_interval`` keeps it)."""
         number = await self.log.number(ctx.group_key, transition_id(ctx.message), ctx.now, ctx.repeat_interval)
         return ctx.with_(transition=number), alerts
 
@@ -77,6 +79,7 @@ class EnqueuedStage:
         self.counter = counter
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]]:
+        """Count the outbox rows the receiver got."""
         if ctx.written and self.counter is not None:
             self.counter.labels(ctx.receiver).inc(len(ctx.written))
         return ctx, alerts
@@ -84,7 +87,7 @@ class EnqueuedStage:
 
 def receiver_stages(numbers: TransitionLog, outbox: OutboxStage, links: LinkBuilder, policy: EscalationPolicy,
                     enqueued: Any = None) -> MultiStage:
-    """The durable receiver pipeline: message -> transition number -> outbox rows -> count.
+    """Return the durable receiver pipeline: message -> transition number -> outbox rows -> count.
 
     :param enqueued: ``monitor_notifications_enqueued_total``, or ``None``.
     """

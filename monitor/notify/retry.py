@@ -158,7 +158,7 @@ class Backoff:
     rng: Callable[[], float] = random.random
 
     def ceiling(self, attempt: int) -> float:
-        """The upper bound of the delay after ``attempt`` failures (0-based), in seconds."""
+        """Return the upper bound of the delay after ``attempt`` failures (0-based), in seconds."""
         return min(self.cap, self.base * (2 ** max(0, min(attempt, 62))))
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:

@@ -125,12 +125,15 @@ class SlackNotifier:
         self.send_resolved = conf.send_resolved
         self.templates = templates or Templates()
         self._token = conf.token.get_secret_value()
+        # The SDK annotates timeout as int, but hands it to aiohttp's ClientTimeout, which takes
+        # float seconds: sub-second timeouts are real (tests use them).
         self.client = client or AsyncWebClient(token=self._token, base_url=conf.api_url,
-                                               timeout=conf.timeout, retry_handlers=[])
+                                               timeout=conf.timeout,  # type: ignore[arg-type]
+                                               retry_handlers=[])
         self._clock = clock
 
     def secrets(self) -> list[str]:
-        """The bot token."""
+        """Return the bot token."""
         return [self._token]
 
     async def aclose(self) -> None:
@@ -146,7 +149,7 @@ class SlackNotifier:
         """
         try:
             payload = build_payload(message, self.templates)
-        except Exception as exc:  # a broken user template is a config problem: permanent
+        except Exception as exc:  # noqa: BLE001 - a broken user template is a config problem: permanent
             raise NotifyError(self._redact(f"slack: template error: {exc}"), retryable=False) from None
         prev = message.previous or {}
         if message.kind in ("acknowledged", "resolved") and prev.get("channel") and prev.get("ts"):
@@ -154,7 +157,7 @@ class SlackNotifier:
                 resp = await self._call("chat.update", channel=prev["channel"], ts=prev["ts"], **payload)
                 return NotifyResult(meta={"channel": resp["channel"], "ts": resp["ts"], "updated": True})
             except NotifyError as exc:
-                if not getattr(exc, "slack_error", "") in UPDATE_FALLBACK_ERRORS:
+                if getattr(exc, "slack_error", "") not in UPDATE_FALLBACK_ERRORS:
                     raise
         channel = message.recipient or self.conf.channel
         if not channel:

@@ -39,7 +39,7 @@ DEFAULT_DIR = Path(__file__).with_name("templates")
 
 def template_data(message: Message) -> dict[str, Any]:
     """Return the variables every template sees for ``message``."""
-    first = message.alerts[0] if message.alerts else {"annotations": {}, "labels": {}, "value": ""}
+    first: dict[str, Any] = message.alerts[0] if message.alerts else {"annotations": {}, "labels": {}, "value": ""}
     ca = message.common_annotations
     return {
         "kind": message.kind,

@@ -108,7 +108,7 @@ class WebhookNotifier:
         self.http = http or httpx.AsyncClient(timeout=conf.timeout)
 
     def secrets(self) -> list[str]:
-        """The URL (it may embed a token: whole, path and token-like parts) and the HMAC secret."""
+        """Return the URL (it may embed a token: whole, path and token-like parts) and the HMAC secret."""
         return [*url_secrets(self._url), *([self._secret] if self._secret else [])]
 
     async def aclose(self) -> None:

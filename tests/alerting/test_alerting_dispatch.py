@@ -12,7 +12,6 @@ from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.route import build_route
 from monitor.alerting.silence import Silence, Silences
-from tests.support.alerting_helpers import load_alerting, utc
 
 T0 = unix(2026, 11, 30, 10, 0)
 CFG = """

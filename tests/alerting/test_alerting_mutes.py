@@ -15,7 +15,6 @@ from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from model.matchers import parse_matchers
 from monitor.alerting.silence import Silence, SilenceError, Silences, matcher_from_api
 from model.labels import Labels
-from tests.support.alerting_helpers import load_alerting, utc
 
 T0 = unix(2026, 11, 30, 10, 0)
 
@@ -194,7 +193,7 @@ def test_location_follows_dst(ti):
     assert not ti.contains("berlin-office", unix(2026, 3, 30, 15, 0))  # 17:00 CEST
     assert not ti.contains("berlin-office", unix(2026, 3, 28, 10, 0))  # Saturday
     berlin = ZoneInfo("Europe/Berlin")
-    assert ti.contains("berlin-office", datetime(2026, 10, 26, 9, 0, tzinfo=berlin).timestamp())  # after the autumn change
+    assert ti.contains("berlin-office", datetime(2026, 10, 26, 9, 0, tzinfo=berlin).timestamp())  # after autumn DST
 
 
 def test_days_of_month_negative_and_clamped(ti):

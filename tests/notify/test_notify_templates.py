@@ -12,7 +12,6 @@ from monitor.rules.alerting import Alert as RuleAlert
 from tests.notify.notify_kit import firing_message
 from monitor.notify.slack import build_payload
 from monitor.notify.templates import Templates, truncate
-from tests.notify.notify_kit import firing_message
 
 
 def test_user_folder_overrides_one_template(tmp_path):

@@ -23,7 +23,7 @@ from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDe
 from monitor.config.model import Config
 from monitor.daemon import alerting_glue
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
-from monitor.daemon.health import health_document
+from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, health_document
 from monitor.daemon.leadership import Leadership
 from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
 from monitor.daemon.scheduler import Scheduler, spread
@@ -82,6 +82,7 @@ class Daemon:
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.registry.register(RuleCollector(self.rules))
+        self.paging_checks = PagingPathChecks(self.rules, lambda: self.config.health)
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.state: Any = None  # the state store, opened by start()
@@ -121,7 +122,12 @@ class Daemon:
             self.scheduler.add_interval_job(f"scrape:{t.name}", self.scrape.job(t.name), t.interval,
                                             first_delay=spread(t.name, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
+        self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
+                                        first_delay=OUTBOX_CHECK_INTERVAL)
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
+
+    async def _outbox_check_job(self) -> None:
+        await self.paging_checks.read_outbox(self.state)
 
     async def _gc_job(self) -> None:
         self.store.gc(int(time.time() * 1000))
@@ -160,6 +166,7 @@ class Daemon:
         self.state = await open_store(self.config.state)
         stack.push_async_callback(self._close_state)
         self.rules.state_store = self.state
+        await self.paging_checks.read_outbox(self.state)  # /health knows the backlog from the start
         stack.push_async_callback(self.http.aclose)
         stack.push_async_callback(self._close_probes)
         stack.push_async_callback(self._drain_background)  # closes a reload left running
@@ -249,7 +256,8 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
         return health_document(scheduler_running=self.scheduler.running, config_ok=self._config_ok,
-                               store=self.store, rules=self.rules, is_leader=self.leadership.is_leader)
+                               store=self.store, rules=self.rules, is_leader=self.leadership.is_leader,
+                               paging=self.paging_checks)
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

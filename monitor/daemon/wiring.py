@@ -24,6 +24,7 @@ from monitor.config.model import Config
 from monitor.daemon import alerting_glue
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, health_document
+from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
 from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
 from monitor.daemon.scheduler import Scheduler, spread
@@ -66,7 +67,8 @@ class Daemon:
         self.metrics = Metrics(self.registry)
         self.store = SampleStore(retention_seconds=config.tsdb.retention, max_series=config.tsdb.max_series)
         self.http = httpx.AsyncClient(follow_redirects=False)
-        self.scheduler = Scheduler(self.metrics)
+        self.lag = LagWindow()  # the heartbeat stops while jobs start badly late
+        self.scheduler = Scheduler(self.metrics, on_lag=self.lag.observe)
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
         self.registry.register(ProbeCollector(lambda: self.probes))
         self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
@@ -83,6 +85,8 @@ class Daemon:
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.registry.register(RuleCollector(self.rules))
         self.paging_checks = PagingPathChecks(self.rules, lambda: self.config.health)
+        self.heartbeat = Heartbeat(lambda: self.config.heartbeat, self.http, self.paging_checks,
+                                   HeartbeatMetrics(self.registry), lag=self.lag)
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.state: Any = None  # the state store, opened by start()
@@ -124,7 +128,15 @@ class Daemon:
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
         self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
                                         first_delay=OUTBOX_CHECK_INTERVAL)
+        if self.config.heartbeat is not None:
+            self.scheduler.add_interval_job("heartbeat", self._heartbeat_job, self.config.heartbeat.interval,
+                                            first_delay=spread("heartbeat", self.config.heartbeat.interval))
+        else:
+            self.scheduler.remove_job("heartbeat")
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
+
+    async def _heartbeat_job(self) -> None:
+        await self.heartbeat.beat()
 
     async def _outbox_check_job(self) -> None:
         await self.paging_checks.read_outbox(self.state)

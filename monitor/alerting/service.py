@@ -318,6 +318,8 @@ class AlertService:
                 continue
             if a.resolved(now) or a.state != "active":
                 continue
+            if not self.escalation.policy.escalates(a.labels):  # severity "none" (the Watchdog)
+                continue
             if self.escalation.needs_start(a.fingerprint, a.starts_at.timestamp()):
                 await self.escalation.start(a.labels.as_dict(), now)
 

@@ -1,16 +1,22 @@
-"""The Watchdog never pages a person: with the shipped routing a ``severity="none"`` alert
-escalates to nobody."""
+"""The Watchdog never pages a person: with examples/monitor.yaml it goes to the dead-man's switch
+receiver only, every repeat interval, also during the maintenance window, and starts no escalation;
+with the shipped routing a ``severity="none"`` alert escalates to nobody either."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 
+from monitor.alerting.service import AlertService
 from monitor.config.loader import load_config
 from monitor.escalation.policy import EscalationPolicy
-from tests.alerting_service.conftest import PAGER_KEY, PD_KEYS, T0, firing_rule_alert
-from tests.support.notify_servers import Recorded, Reply, pagerduty_api, slack_api
+from monitor.notify.outbox import NotifyMetrics, OutboxWorker
+from monitor.notify.registry import build_integrations
+from monitor.store import open_store
+from tests.alerting_service.conftest import PAGER_KEY, PD_KEYS, T0, Clock, firing_rule_alert
+from tests.support.notify_servers import FakeHTTP, Recorded, Reply, pagerduty_api, slack_api
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "monitor.yaml"
 SLACK_TOKEN = "xoxb-demo-0000000000-codebookmonitor"  # the example's default
@@ -27,6 +33,52 @@ def sinks(req: Recorded) -> Reply:
     if req.path == "/v2/enqueue":
         return pagerduty_api(req)
     return Reply(200, {})
+
+
+async def run_minutes(svc, worker, clock, alert, start: float, minutes: int) -> None:
+    """The rule re-sends the firing Watchdog every minute; the service ticks and the outbox sends."""
+    for minute in range(minutes + 1):
+        clock.t = start + 60 * minute
+        await svc.ingest([alert], source="rules")
+        await svc.tick()
+        await worker.run_once(clock.t)
+
+
+async def test_example_config_sends_the_watchdog_to_the_dead_mans_switch_only(tmp_path):
+    async with FakeHTTP(sinks) as srv:
+        config = load_config(EXAMPLE, env={"DEMO_SINKS_URL": srv.url, "MONITOR_STATE_DIR": str(tmp_path)})
+        assert config.alerting.escalation.chain, "the example escalates: the test must prove it does not here"
+        clock = Clock(T0)
+        store = await open_store(config.state, clock=clock)
+        integrations = build_integrations(config.receivers, clock=clock)
+        registry = CollectorRegistry()
+        svc = AlertService(config, store, integrations, clock=clock, registry=registry)
+        worker = OutboxWorker(store, integrations, clock=clock, rng=lambda: 0.0, metrics=NotifyMetrics(registry))
+        try:
+            await svc.start()
+            alert = firing_rule_alert(WATCHDOG, T0)
+            # Two hours: far past the example's P2 deadlines (ack 5m, resolve 30m) and its whole chain.
+            await run_minutes(svc, worker, clock, alert, T0, 120)
+            paths = [r.path for r in srv.requests]
+            assert set(paths) == {"/webhook/deadman"}, paths
+            assert 20 <= len(paths) <= 26  # at once, then every repeat_interval (5m)
+            body = srv.on("/webhook/deadman")[0].data
+            assert body["status"] == "firing" and body["commonLabels"]["alertname"] == "Watchdog"
+
+            # The monthly maintenance window mutes everything but the Watchdog.
+            sent = len(paths)
+            await run_minutes(svc, worker, clock, alert, MAINTENANCE, 30)
+            assert {r.path for r in srv.requests} == {"/webhook/deadman"}
+            assert len(srv.requests) > sent
+
+            assert await store.list_escalations() == []
+            events = [e["event"] for e in await svc.timeline(alert.fingerprint)]
+            assert not [e for e in events if "escalation" in e or "triggered" in e or "sla" in e], events
+        finally:
+            for items in integrations.values():
+                for i in items:
+                    await i.notifier.aclose()
+            await store.close()
 
 
 async def test_shipped_routing_escalates_a_severity_none_alert_to_nobody(harness):

@@ -1,6 +1,7 @@
 """Self-monitoring inside the real daemon: ``/health`` names undeliverable notifications
 (retries climbing against a webhook answering 429) and the heartbeat, sent to a real local
-server, stops meanwhile and resumes once the notification is delivered."""
+server, stops meanwhile and resumes once the notification is delivered; a reload starts and
+stops the heartbeat."""
 
 from __future__ import annotations
 
@@ -99,3 +100,27 @@ async def _healthy(d) -> bool:
 
 async def _count(srv: FakeHTTP, path: str, n: int) -> bool:
     return len(srv.on(path)) >= n
+
+
+async def test_a_reload_starts_and_stops_the_heartbeat(tmp_path):
+    async with FakeHTTP() as srv:
+        path = write_config(tmp_path, "rules: {evaluation_interval: 1s}\n")
+        async with run_daemon(path) as d:
+            assert "heartbeat" not in d.daemon.scheduler.job_ids()
+            doc = (await d.get("/health")).json()
+            assert doc["checks"]["outbox"] == "healthy" and doc["checks"]["rule_evaluation"] == "healthy"
+
+            beat = f"heartbeat: {{url: '{srv.url}{PING}', method: POST, interval: 1s, timeout: 1s}}\n"
+            text = path.read_text() + beat
+            path.write_text(text)
+            assert (await d.post("/-/reload")).status_code == 200
+            await eventually(lambda: _count(srv, PING, 2), timeout=15, what="beats after the reload")
+            assert {r.method for r in srv.on(PING)} == {"POST"}
+
+            path.write_text(text.split("heartbeat:")[0])
+            assert (await d.post("/-/reload")).status_code == 200
+            assert "heartbeat" not in d.daemon.scheduler.job_ids()
+            await asyncio.sleep(0.3)  # a beat already in flight may still land
+            sent = len(srv.on(PING))
+            await asyncio.sleep(1.5)
+            assert len(srv.on(PING)) == sent

@@ -215,7 +215,7 @@ class HealthConfig(Section):
     :ivar outbox_max_age: a notification still undelivered this long after it was due (seconds;
         default 2m) makes the ``outbox`` check degraded.
     :ivar outbox_max_attempts: so does a pending notification whose delivery failed this many
-        times (default 5: with the outbox's backoff, a minute or more of failures).
+        times (default 5), however young: retries that keep failing.
     """
 
     outbox_max_age: PositiveDuration = 120.0

@@ -225,6 +225,61 @@ class ApiConfig(Section):
     link_ttl: PositiveDuration = 86400.0
 
 
+class HealthConfig(Section):
+    """``health:`` — when ``GET /health`` reports the paging path ``degraded`` (self-monitoring).
+
+    Rule evaluation is degraded when a group has not been evaluated for 3 times its interval;
+    notification delivery by the thresholds here. The heartbeat stops on the same checks.
+
+    :ivar outbox_max_age: a notification still undelivered this long after it was due (seconds;
+        default 2m) makes the ``outbox`` check degraded.
+    :ivar outbox_max_attempts: so does a pending notification whose delivery failed this many
+        times (default 5), however young: retries that keep failing.
+    """
+
+    outbox_max_age: PositiveDuration = 120.0
+    outbox_max_attempts: int = Field(5, gt=0)
+
+
+HeartbeatMethod = Literal["GET", "POST"]
+
+
+class HeartbeatConfig(Section):
+    """``heartbeat:`` — an outgoing HTTP request every ``interval`` to an external dead-man's
+    switch (a healthchecks.io-style check), sent only while the paging path works (see
+    :mod:`monitor.daemon.heartbeat`): when the daemon dies or stalls, the requests stop and the
+    external service pages.
+
+    :ivar url: the ping URL, e.g. ``https://hc-ping.com/<uuid>``; a secret (a ping URL lets anyone
+        who knows it keep the check green): ``${ENV}`` or ``url_file``; never logged whole.
+    :ivar method: ``GET`` (default) or ``POST`` (a short status line as the body).
+    :ivar interval: seconds between requests (default 30s).
+    :ivar timeout: seconds one request may take (default 5s; at most ``interval``).
+    :ivar max_scheduler_lag: requests stop while jobs start later than this (seconds; default
+        10s) — an event loop that busy cannot keep probe and rule schedules.
+    """
+
+    url: SecretStr
+    method: Annotated[HeartbeatMethod, BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)] = "GET"
+    interval: PositiveDuration = 30.0
+    timeout: PositiveDuration = 5.0
+    max_scheduler_lag: PositiveDuration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: SecretStr) -> SecretStr:
+        # The value is a secret: the message must not quote it.
+        if not re.match(r"^https?://[^/\s]+", v.get_secret_value()):
+            raise ValueError("expected an http(s) URL such as https://hc-ping.com/<uuid>")
+        return v
+
+    @model_validator(mode="after")
+    def _timeout(self) -> HeartbeatConfig:
+        if self.timeout > self.interval:
+            raise located_error([(("timeout",), _timeout_msg(self.timeout, self.interval))])
+        return self
+
+
 # --------------------------------------------------------------------------------------------
 # Probes: a union over the PROBES registry, discriminated by ``kind``, looked up at validation
 # time so kinds registered after import (tests, plugins) are accepted.
@@ -313,6 +368,8 @@ class Config(Section):
     :ivar receivers: notification receivers (``monitor.config.receivers``, names unique).
     :ivar state: durable state store (``monitor.config.receivers.StateConfig``).
     :ivar api: API authentication (:class:`ApiConfig`).
+    :ivar health: self-monitoring thresholds of ``/health`` (:class:`HealthConfig`).
+    :ivar heartbeat: the optional outgoing heartbeat (:class:`HeartbeatConfig`), ``None`` when off.
     """
 
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -326,6 +383,8 @@ class Config(Section):
     state: StateConfig = Field(default_factory=StateConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    heartbeat: HeartbeatConfig | None = None
 
     _source_file: Path | None = PrivateAttr(default=None)
     _config_dir: Path = PrivateAttr(default_factory=Path.cwd)

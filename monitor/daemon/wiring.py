@@ -22,7 +22,8 @@ from monitor.alerting.ports import AlertingPorts
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
-from monitor.daemon.health import health_document
+from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, health_document
+from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
 from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
 from monitor.daemon.scheduler import Scheduler, spread
@@ -65,7 +66,8 @@ class Daemon:
         self.metrics = Metrics(self.registry)
         self.store = SampleStore(retention_seconds=config.tsdb.retention, max_series=config.tsdb.max_series)
         self.http = httpx.AsyncClient(follow_redirects=False)
-        self.scheduler = Scheduler(self.metrics)
+        self.lag = LagWindow()  # the heartbeat stops while jobs start badly late
+        self.scheduler = Scheduler(self.metrics, on_lag=self.lag.observe)
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
         self.registry.register(ProbeCollector(lambda: self.probes))
         self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
@@ -81,6 +83,9 @@ class Daemon:
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.registry.register(RuleCollector(self.rules))
+        self.paging_checks = PagingPathChecks(self.rules, lambda: self.config.health)
+        self.heartbeat = Heartbeat(lambda: self.config.heartbeat, self.http, self.paging_checks,
+                                   HeartbeatMetrics(self.registry), lag=self.lag)
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.state: Any = None  # the state store, opened by start()
@@ -127,7 +132,20 @@ class Daemon:
             self.scheduler.add_interval_job(f"scrape:{t.name}", self.scrape.job(t.name), t.interval,
                                             first_delay=spread(t.name, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
+        self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
+                                        first_delay=OUTBOX_CHECK_INTERVAL)
+        if self.config.heartbeat is not None:
+            self.scheduler.add_interval_job("heartbeat", self._heartbeat_job, self.config.heartbeat.interval,
+                                            first_delay=spread("heartbeat", self.config.heartbeat.interval))
+        else:
+            self.scheduler.remove_job("heartbeat")
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
+
+    async def _heartbeat_job(self) -> None:
+        await self.heartbeat.beat()
+
+    async def _outbox_check_job(self) -> None:
+        await self.paging_checks.read_outbox(self.state)
 
     async def _gc_job(self) -> None:
         self.store.gc(int(time.time() * 1000))
@@ -166,6 +184,7 @@ class Daemon:
         self.state = await open_store(self.config.state)
         stack.push_async_callback(self._close_state)
         self.rules.state_store = self.state
+        await self.paging_checks.read_outbox(self.state)  # /health knows the backlog from the start
         stack.push_async_callback(self.http.aclose)
         stack.push_async_callback(self._close_probes)
         stack.push_async_callback(self._drain_background)  # closes a reload left running
@@ -251,7 +270,8 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
         return health_document(scheduler_running=self.scheduler.running, config_ok=self._config_ok,
-                               store=self.store, rules=self.rules, is_leader=self.leadership.is_leader)
+                               store=self.store, rules=self.rules, is_leader=self.leadership.is_leader,
+                               paging=self.paging_checks)
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

@@ -26,7 +26,12 @@ from typing import Any
 from model.alert import Alert
 from model.labels import Labels
 
-__all__ = ["Priority", "Step", "EscalationPolicy", "StepSnapshot", "EscalationSnapshot", "snapshot"]
+__all__ = ["Priority", "Step", "EscalationPolicy", "StepSnapshot", "EscalationSnapshot", "snapshot",
+           "NEVER_ESCALATE"]
+
+#: Severities that never escalate: ``none`` marks alerts meant for machines, such as the always-firing
+#: ``Watchdog`` bound for an external dead-man's switch (Alertmanager's convention); no person is paged.
+NEVER_ESCALATE = frozenset({"none"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,10 @@ class EscalationPolicy:
                       for s in cfg.chain)
         return cls(prios, chain, dict(cfg.severity_priority), cfg.default_priority, cfg.priority_label,
                    float(cfg.ack_timeout))
+
+    def escalates(self, labels: Labels | Mapping[str, str]) -> bool:
+        """Return whether an alert with ``labels`` may escalate to a person (not ``severity="none"``)."""
+        return (labels.get("severity") or "") not in NEVER_ESCALATE
 
     def priority_for(self, labels: Labels | Mapping[str, str]) -> Priority:
         """Return the priority of an alert with ``labels`` (label, then severity, then default)."""

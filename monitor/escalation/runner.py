@@ -210,6 +210,8 @@ class EscalationRunner:
                     continue
                 if a.resolved(now) or a.state != ACTIVE:
                     continue
+                if not self.policy.escalates(a.labels):  # severity "none" (the Watchdog) pages no one
+                    continue
                 if self.needs_start(a.fingerprint, a.starts_at):
                     await self.start(a.labels, now, held.get(a.fingerprint))
         await self.step_due(now, muted_firing(marked, now), held)

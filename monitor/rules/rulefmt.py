@@ -19,7 +19,8 @@ Every error is a :class:`RuleFileError` printed as
 ``rules/api.yaml:14:9: group "api", rule 3, "HighLatency": could not parse expression: ...``
 (1-based line and column of the offending YAML node; rule numbers 1-based). Beyond Prometheus we
 reject duplicate alert names in a group and, by default, alerting rules without a ``severity``
-label (``critical``, ``warning`` or ``info``); templates are test-rendered with dummy data.
+label (``critical``, ``warning``, ``info``, or ``none`` for the always-firing ``Watchdog`` that
+never pages: Alertmanager's convention); templates are test-rendered with dummy data.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from monitor.rules.templates import check_template
 __all__ = ["RuleSpec", "GroupSpec", "RuleFileSpec", "RuleFileError", "parse_rule_text",
            "load_rule_file", "load_rule_files", "parse_duration", "compile_rule_expr", "SEVERITIES"]
 
-SEVERITIES = ("critical", "warning", "info")
+#: Accepted ``severity`` values; ``none`` marks alerts meant for machines (the Watchdog), never a person.
+SEVERITIES = ("critical", "warning", "info", "none")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FILE_KEYS = ("groups",)

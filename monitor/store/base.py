@@ -188,6 +188,17 @@ class Store(Protocol):
     async def list_outbox(self, status: str | None = None) -> list[Row]:
         """Return outbox rows (optionally one status), oldest first."""
 
+    async def outbox_backlog(self) -> Row:
+        """Summarise the undelivered notifications, for ``/health`` and the heartbeat (read-only).
+
+        Rows are written when they are due (:meth:`enqueue`), so the oldest pending row's
+        ``created_at`` is how long the longest-waiting notification has waited.
+
+        :return: ``{"pending": int, "oldest_created_at": float | None, "max_attempts": int}``
+            over the rows with ``status='pending'``: how many, the ``created_at`` of the oldest
+            (unix seconds; ``None`` when there is none) and the most failed attempts of any.
+        """
+
     # -- delivery references and key-value ----------------------------------------------------
     async def put_message_ref(self, ref_key: str, integration: str, recipient: str, meta: Any,
                               now: float) -> None:

@@ -340,6 +340,14 @@ class SQLStore(ABC):
                 rows = await c.fetch("SELECT * FROM outbox WHERE status = $1 ORDER BY id", status)
         return [_decode(r, "payload", "response") for r in rows]
 
+    async def outbox_backlog(self) -> Row:
+        async with self._tx() as c:
+            row = _one(await c.fetchrow(
+                "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest, COALESCE(MAX(attempts), 0) AS attempts "
+                "FROM outbox WHERE status = 'pending'"))
+        return {"pending": int(row["pending"]), "oldest_created_at": ts(row["oldest"]),
+                "max_attempts": int(row["attempts"])}
+
     # -- delivery references and kv ---------------------------------------------------------
     async def put_message_ref(self, ref_key: str, integration: str, recipient: str, meta: Any,
                               now: Any) -> None:

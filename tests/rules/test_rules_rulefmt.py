@@ -24,7 +24,7 @@ def test_every_error_of_a_bad_file_with_its_position():
         'bad_rules.yaml:10:9: group "api", rule 2, "job:x:rate5m": invalid field \'for\' in recording rule',
         'bad_rules.yaml:11:9: group "api", rule 2, "job:x:rate5m": invalid field \'annotations\' in recording rule',
         'bad_rules.yaml:12:9: group "api", rule 3, "NoSeverity": missing "severity" label '
-        "(one of critical, warning, info)",
+        "(one of critical, warning, info, none)",
         'bad_rules.yaml:15:20: group "api", rule 3, "NoSeverity": annotation "summary": template: '
         '__alert_NoSeverity: function "nosuchfunc" not defined',
         'bad_rules.yaml:16:16: group "api", rule 4, "HighLatency": duplicate alert name "HighLatency" in group '
@@ -38,7 +38,7 @@ def test_every_error_of_a_bad_file_with_its_position():
         'bad_rules.yaml:21:15: group "api", rule 5, "not a metric": expression must evaluate to an instant '
         "vector or scalar, got range vector",
         'bad_rules.yaml:24:28: group "api", rule 6, "WrongSeverity": label "severity" must be one of critical, '
-        'warning, info, got "page"',
+        'warning, info, none, got "page"',
         'bad_rules.yaml:25:9: group "api", rule 7, "BothKinds": only one of \'record\' and \'alert\' must be set',
         "bad_rules.yaml:28:9: group \"api\", rule 8: one of 'record' or 'alert' must be set",
         'bad_rules.yaml:30:15: group "api", rule 9, "RangeVector": expression must evaluate to an instant '
@@ -58,7 +58,7 @@ def test_yaml_syntax_error_has_a_position():
 def test_severity_policy_can_be_turned_off_for_promtool_style_files():
     text = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n"
     assert [str(e) for e in parse_rule_text(text, "x.yaml")[1]] == [
-        'x.yaml:4:9: group "g", rule 1, "A": missing "severity" label (one of critical, warning, info)']
+        'x.yaml:4:9: group "g", rule 1, "A": missing "severity" label (one of critical, warning, info, none)']
     spec, errs = parse_rule_text(text, "x.yaml", require_severity=False)
     assert errs == [] and spec.groups[0].rules[0].name == "A"
 

@@ -147,6 +147,23 @@ async def test_restart_keeps_pending_rows_due(backend, store):
     assert not await reopened.enqueue("k1", "ops", "slack[0]", {}, T0 + 3600, T0 + 11)
 
 
+async def test_outbox_backlog_summarises_pending_rows_only(store):
+    assert await store.outbox_backlog() == {"pending": 0, "oldest_created_at": None, "max_attempts": 0}
+    await store.enqueue("sent", "ops", "slack[0]", {}, T0 + 3600, T0 - 50)
+    await store.enqueue("k1", "ops", "slack[0]", {}, T0 + 3600, T0)
+    await store.enqueue("k2", "ops", "webhook[0]", {}, T0 + 3600, T0 + 30)
+    await store.enqueue("gone", "ops", "webhook[0]", {}, T0 + 10, T0 - 100)
+    first = {r["dedup_key"]: r for r in await store.claim_due(T0 - 50, limit=10)}
+    await store.mark_sent(first["sent"]["id"], T0 - 49)
+    await store.mark_failed(first["gone"]["id"], T0 - 49, "timeout", next_attempt_at=T0 + 20)
+    for attempt in range(3):  # k2 keeps failing; k1 is never tried
+        row = next(r for r in await store.claim_due(T0 + 30 + 10 * attempt, limit=10) if r["dedup_key"] == "k2")
+        await store.mark_failed(row["id"], T0 + 31 + 10 * attempt, "503", next_attempt_at=T0 + 40 + 10 * attempt)
+    await store.expire(T0 + 60)  # "gone" passed its not_after
+    assert await store.outbox_backlog() == {"pending": 2, "oldest_created_at": T0, "max_attempts": 3}
+    assert await store.depth() == 2
+
+
 async def test_message_refs_and_kv(store):
     await store.put_message_ref("fp1", "ops/slack[0]", "", {"channel": "C1", "ts": "1.1"}, now=T0)
     await store.put_message_ref("fp1", "ops/slack[0]", "", {"channel": "C1", "ts": "1.2"}, now=T0 + 1)

@@ -12,22 +12,22 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from monitor import __version__
 
+
+def load_config_reporting(path: str) -> Any:
+    """Load ``path``, printing every error (:func:`monitor.config.loader.load_config_reporting`).
+
+    Imported late so that ``--help`` does not load pydantic and every probe.
+    """
+    from monitor.config.loader import load_config_reporting as load
+
+    return load(path)
+
+
 DEFAULT_CONFIG = "monitor.yaml"
-
-
-def _load(path: str):
-    from monitor.config.loader import load_config
-    from monitor.errors import ConfigErrors
-
-    try:
-        return load_config(path)
-    except ConfigErrors as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.config.secrets import secret_values
     from monitor.logging import setup_logging
 
-    config = _load(args.config)
+    config = load_config_reporting(args.config)
     if config is None:
         return 1
     setup_logging(args.log_level or config.log.level, secrets=secret_values(config))
@@ -55,7 +55,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     errors = check_config_file(args.config)
     if not errors:
-        config = _load(args.config)
+        config = load_config_reporting(args.config)
         errors = _check_rules(config) if config is not None else ["config failed to load"]
     for err in errors:
         print(err, file=sys.stderr)
@@ -84,7 +84,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from monitor.config.secrets import secret_values
     from monitor.logging import setup_logging
 
-    config = _load(args.config)
+    config = load_config_reporting(args.config)
     if config is None:
         return 1
     # Only JSON lines on stderr, and only errors: the table already shows each failure.
@@ -168,7 +168,7 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     """Print the receivers an alert with these labels reaches (``routes test``)."""
     from monitor.alerting.route import build_route, routes_test
 
-    config = _load(args.config)
+    config = load_config_reporting(args.config)
     if config is None:
         return 1
     if config.alerting.route is None:
@@ -188,7 +188,7 @@ def cmd_oncall(args: argparse.Namespace) -> int:
     """Print who is on call and the next handoffs (``oncall``)."""
     from monitor.escalation.simulate import oncall_report
 
-    config = _load(args.config)
+    config = load_config_reporting(args.config)
     if config is None:
         return 1
     print(oncall_report(config.alerting, _parse_at(args.at), args.n))
@@ -199,7 +199,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Print who is notified when if nobody acknowledges an alert (``simulate``)."""
     from monitor.escalation.simulate import format_timeline, simulate
 
-    config = _load(args.config)
+    config = load_config_reporting(args.config)
     if config is None:
         return 1
     at = _parse_at(args.at)
@@ -220,7 +220,7 @@ def _api(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     if not url:
         url = "http://127.0.0.1:9115"
         if args.config and Path(args.config).exists():
-            config = _load(args.config)
+            config = load_config_reporting(args.config)
             if config is not None:
                 url = config.server.external_url
     headers = {"X-Monitor-Client": "cli"}

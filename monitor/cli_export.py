@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from monitor.config.model import Config
+from monitor.config.loader import load_config_reporting
 from monitor.export.alertmanager import DEFAULT_SECRETS_DIR, DEFAULT_TEMPLATES, alertmanager_config
 from monitor.export.document import Export, render
 from monitor.export.prometheus import prometheus_config
@@ -42,18 +42,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=_cmd_prometheus)
 
 
-def _load(path: str) -> Config | None:
-    from monitor.config.loader import load_config
-    from monitor.errors import ConfigErrors
-
-    try:
-        return load_config(path)
-    except ConfigErrors as e:
-        for err in e.errors:
-            print(err, file=sys.stderr)
-        return None
-
-
 def _write(text: str, output: str | None, export: Export, *, private: bool = False) -> int:
     for w in export.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -75,7 +63,7 @@ def _write(text: str, output: str | None, export: Export, *, private: bool = Fal
 
 
 def _cmd_alertmanager(args: Any) -> int:
-    config = _load(args.config)
+    config = load_config_reporting(args.config)
     if config is None:
         return 1
     export = alertmanager_config(config, inline_secrets=args.inline_secrets, secrets_dir=args.secrets_dir,
@@ -85,7 +73,7 @@ def _cmd_alertmanager(args: Any) -> int:
 
 
 def _cmd_prometheus(args: Any) -> int:
-    config = _load(args.config)
+    config = load_config_reporting(args.config)
     if config is None:
         return 1
     relative_to = Path(args.output).absolute().parent if args.output else None

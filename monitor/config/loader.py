@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TextIO, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -114,6 +115,16 @@ def load_config_text(text: str, filename: str = "monitor.yaml", *, base_dir: str
     assert config is not None
     config.set_origin(source_file, base)
     return config
+
+
+def load_config_reporting(path: str | os.PathLike[str], out: TextIO | None = None) -> Config | None:
+    """Load a config file for a command: on errors print each to ``out`` (stderr) and return ``None``."""
+    try:
+        return load_config(path)
+    except ConfigErrors as e:
+        for err in e.errors:
+            print(err, file=out or sys.stderr)
+        return None
 
 
 def check_config_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> list[str]:

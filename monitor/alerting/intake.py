@@ -119,7 +119,10 @@ def parse_time(value: Any, field_name: str = "time") -> datetime | None:
         raise ValueError(f'invalid RFC 3339 time "{value}" (no time zone)')
     if t.year <= _ZERO_YEAR:
         return None
-    return t.astimezone(timezone.utc)
+    try:
+        return t.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00:00-14:00 is past year 9999 in UTC
+        raise ValueError(f'invalid RFC 3339 time "{value}" (out of range)') from None
 
 
 def _str_map(item: Mapping[str, Any], key: str, *, required: bool) -> dict[str, str]:
@@ -241,8 +244,18 @@ def parse_webhook(payload: Any, now: datetime | float) -> WebhookMessage:
     return WebhookMessage(
         receiver=str(payload.get("receiver", "")), status=str(payload.get("status", "")),
         group_key=str(payload.get("groupKey", "")),
-        group_labels=dict(payload.get("groupLabels") or {}), common_labels=dict(payload.get("commonLabels") or {}),
+        group_labels=_group_map(payload, "groupLabels", result),
+        common_labels=_group_map(payload, "commonLabels", result),
         external_url=str(payload.get("externalURL", "")), result=result)
+
+
+def _group_map(payload: Mapping[str, Any], key: str, result: IntakeResult) -> dict[str, str]:
+    """Return a message-level label map; a malformed one is an error of the body (alerts are kept)."""
+    raw = payload.get(key) or {}
+    if isinstance(raw, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        return dict(raw)
+    result.errors.append(IntakeError(-1, key, f"expected an object of strings, got {_json_type(raw)}"))
+    return {}
 
 
 def _check_count(items: list[Any]) -> None:

@@ -182,6 +182,22 @@ def _log_request(request: Request, status: int) -> None:
         log.log(level, "API request", extra={**_context(request), "status": status})
 
 
+def _size(limit: int) -> str:
+    if limit == 0:
+        return "none"
+    if limit % MiB == 0:
+        return f"{limit // MiB} MiB"
+    return f"{limit // KiB} KiB" if limit % KiB == 0 else f"{limit} bytes"
+
+
+def readme_table() -> str:
+    """Return the README's endpoint table (method and path, scope, body limit), in path order."""
+    rows = ["| endpoint | scope | body limit |", "|---|---|---|"]
+    for (method, path), access in sorted(ROUTE_ACCESS.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rows.append(f"| `{method} {path}` | {access.describe()} | {_size(access.limit)} |")
+    return "\n".join(rows)
+
+
 def route_methods(route: Route) -> list[str]:
     """Return the methods a route answers, without the ``HEAD`` Starlette adds to ``GET``."""
     return sorted(m for m in (route.methods or {"GET"}) if m != "HEAD")
@@ -209,4 +225,4 @@ def guard_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
 
 
 __all__ = ["Access", "BodyTooLarge", "COMMENT_LIMIT", "INTAKE_LIMIT", "QUERY_FORM_LIMIT", "ROUTE_ACCESS",
-           "SILENCE_LIMIT", "SLACK_LIMIT", "guard_routes", "route_methods"]
+           "SILENCE_LIMIT", "SLACK_LIMIT", "guard_routes", "readme_table", "route_methods"]

@@ -7,7 +7,8 @@ body, from the served description) and from hypothesis strategies of our own tha
 bodies (any node replaced by any JSON value, deep nesting, bytes that are not JSON), Slack
 actions signed with the app's secret (so their payloads are parsed, not just refused), and
 random tokens of every scope. The test asserts that no response is a 5xx, that the daemon never
-logged an unexpected handler error, and that the process is alive and healthy at the end.
+logged an unexpected handler error, and that the process is alive and healthy at the end. The same
+daemon then gets the issue's 300 MB Slack body: refused at 64 KiB, its peak RSS unmoved.
 
 ``MONITOR_FUZZ_REQUESTS`` sets how many requests to send (default 1,500: about 20 s on a 2-core
 machine; ``MONITOR_FUZZ_REQUESTS=5000`` takes about a minute). The test prints its figures, e.g.
@@ -364,3 +365,37 @@ def _content(kwargs: dict[str, Any]) -> bytes | None:
     if isinstance(data, dict):
         return urlencode(data, doseq=True).encode()
     return data if isinstance(data, bytes) else str(data).encode()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_300_mb_slack_body_is_refused_without_reading_it(daemon):
+    """The issue's figure: a 300 MB body to the Slack endpoint took the daemon from 92 to 651 MB
+    before its signature was checked. Now the body is refused at 64 KiB: the peak RSS stays put."""
+    assert daemon.proc is not None
+    before = _peak_rss_mb(daemon.proc.pid)
+    chunk = b"a" * (1024 * 1024)
+
+    def body():
+        for _ in range(300):
+            yield chunk
+
+    headers = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=00",
+               "Content-Type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=daemon.url, timeout=60) as client:
+        r = client.post("/api/v1/slack/actions", content=body(), headers=headers)  # chunked
+        assert r.status_code == 413
+        assert "65536 bytes" in r.json()["error"]
+    # declared: answered from the head, before a byte of the body is sent
+    with socket.create_connection(("127.0.0.1", daemon.port)) as s:
+        s.sendall(b"POST /api/v1/slack/actions HTTP/1.1\r\nHost: x\r\nContent-Length: 314572800\r\n\r\n")
+        s.settimeout(10)
+        assert s.recv(100).startswith(b"HTTP/1.1 413")
+    after = _peak_rss_mb(daemon.proc.pid)
+    assert after - before < 50, (before, after)
+    assert httpx.get(daemon.url + "/-/healthy").status_code == 200

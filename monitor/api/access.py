@@ -32,8 +32,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from monitor.api.auth import authorize, identity_of
-from monitor.api.bodies import ApiError, BodyTooLarge, bounded_receive, check_declared_length, client_host, \
-    error_response
+from monitor.api.bodies import (
+    MAX_BODY_BYTES, ApiError, BodyTooLarge, bounded_receive, check_declared_length, client_host, error_response,
+)
 from monitor.api.deps import ApiSettings, deps_of
 from monitor.errors import StoreError
 
@@ -43,7 +44,7 @@ KiB = 1024
 MiB = 1024 * KiB
 
 #: Body limits (bytes) by kind of endpoint.
-INTAKE_LIMIT = 4 * MiB  # Prometheus sends up to 64 alerts a batch by default; 10,000 fit in 4 MiB
+INTAKE_LIMIT = MAX_BODY_BYTES  # 4 MiB: Prometheus sends 64 alerts a batch by default
 SLACK_LIMIT = 64 * KiB  # a Block Kit action payload is a few KiB
 SILENCE_LIMIT = 64 * KiB
 COMMENT_LIMIT = 16 * KiB  # {"comment": "..."} on ack / resolve

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive
 
-#: The largest request body the intake routes read (4 MiB); a larger one is answered 413.
+#: The largest request body the intake routes read (4 MiB); a larger one is answered 413
+#: (every route's limit: :data:`monitor.api.access.ROUTE_ACCESS`).
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 #: The deepest nesting of arrays and objects a JSON body may have (an intake body needs 3).
@@ -107,23 +108,6 @@ def bounded_receive(receive: Receive, limit: int) -> Receive:
         return message
 
     return receive_bounded
-
-
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """Read the request body, giving up beyond ``limit`` bytes without buffering the rest
-    (``Content-Length`` is checked first, then the bytes actually read).
-
-    :raises BodyTooLarge: the body is (or declares to be) larger than ``limit`` bytes.
-    """
-    check_declared_length(request, limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _reject_constant(name: str) -> Any:

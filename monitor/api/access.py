@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.api.auth import authorize, identity_of
+from monitor.api.auth import authorize, credentials_of, identity_of
 from monitor.api.bodies import (
     MAX_BODY_BYTES, ApiError, BodyTooLarge, bounded_receive, check_declared_length, client_host, error_response,
 )
@@ -147,7 +147,7 @@ def _guard(endpoint: Endpoint, by_method: dict[str, Access]) -> Endpoint:
         deps = deps_of(request)
         if access.leader_only and deps.alerting is not None and deps.alerting.ports() is None:
             raise ApiError(503, "alerting is not running")
-        if access.needs_token(request.app.state.credentials.settings()):
+        if access.needs_token(credentials_of(request).settings()):
             assert access.scope is not None
             authorize(request, access.scope)
         check_declared_length(request, access.limit)

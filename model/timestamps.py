@@ -21,6 +21,7 @@ MAX_TIME = 9_223_309_901_257_974
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FRACTION_RE = re.compile(r"(\.\d{6})\d+")
+_YEAR_10000 = 253_402_300_800.0  # 10000-01-01T00:00:00Z in Unix seconds
 
 
 def rfc3339(t: float) -> str:
@@ -53,7 +54,10 @@ def parse_rfc3339(value: Any) -> float | None:
         raise ValueError(f'invalid RFC 3339 time "{value}" (no time zone)')
     if t.year <= 1:
         return None
-    return t.timestamp()
+    seconds = t.timestamp()
+    if seconds >= _YEAR_10000:  # 9999-12-31T23:00:00-14:00 is past year 9999 in UTC: no RFC 3339 form
+        raise ValueError(f'invalid RFC 3339 time "{value}" (out of range)')
+    return seconds
 
 
 def parse_api_time(text: str | None, default: float) -> float:

@@ -237,8 +237,18 @@ def parse_webhook(payload: Any, now: float) -> WebhookMessage:
     return WebhookMessage(
         receiver=str(payload.get("receiver", "")), status=str(payload.get("status", "")),
         group_key=str(payload.get("groupKey", "")),
-        group_labels=dict(payload.get("groupLabels") or {}), common_labels=dict(payload.get("commonLabels") or {}),
+        group_labels=_group_map(payload, "groupLabels", result),
+        common_labels=_group_map(payload, "commonLabels", result),
         external_url=str(payload.get("externalURL", "")), result=result)
+
+
+def _group_map(payload: Mapping[str, Any], key: str, result: IntakeResult) -> dict[str, str]:
+    """Return a message-level label map; a malformed one is an error of the body (alerts are kept)."""
+    raw = payload.get(key) or {}
+    if isinstance(raw, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        return dict(raw)
+    result.errors.append(IntakeError(-1, key, f"expected an object of strings, got {_json_type(raw)}"))
+    return {}
 
 
 def _check_count(items: list[Any]) -> None:

@@ -1,11 +1,14 @@
 """Alerts held by the alert pipeline: acknowledge, unacknowledge, resolve, timeline, list.
 
-* ``POST /api/v1/alerts/{fingerprint}/ack`` | ``/unack`` | ``/resolve`` — bearer token; optional
-  JSON ``{"comment": "..."}`` (ack and resolve); 200 ``{"status": "success", "data": <escalation
-  status>}``, 400 bad body, 401, 404 unknown alert. The audit source is ``api:<client>``, or
-  ``cli:<client>`` when the request carries ``X-Monitor-Client: cli...``.
-* ``GET /api/v1/alerts/{fingerprint}/timeline`` — the escalation timeline, oldest first.
+* ``POST /api/v1/alerts/{fingerprint}/ack`` | ``/unack`` | ``/resolve`` — a token with the
+  ``ack`` scope (its name is the actor); optional JSON ``{"comment": "..."}`` (ack and resolve;
+  at most 16 KiB); 200 ``{"status": "success", "data": <escalation status>}``, 400 bad body,
+  401, 403, 404 unknown alert. The audit source is ``api:<client>``, or ``cli:<client>`` when
+  the request carries ``X-Monitor-Client: cli...``.
+* ``GET /api/v1/alerts/{fingerprint}/timeline`` — the escalation timeline, oldest first (``read``).
 * ``GET /api/v2/alerts`` — alerts in Alertmanager's ``gettableAlerts`` shape (muted ones marked).
+
+Scopes and limits: :mod:`monitor.api.access`.
 
 Every route answers 503 on a follower (no alert pipeline runs there).
 """
@@ -16,29 +19,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from monitor.api.auth import bearer_actor
-from monitor.api.bodies import client_host, error_response, json_object
+from monitor.api.auth import actor_of
+from monitor.api.bodies import ApiError, client_host, error_response, json_object
 from monitor.api.deps import running_ports
 from monitor.errors import NotFoundError
 
 
 async def _act(request: Request, action: str) -> Response:
     ports = running_ports(request)
-    actor = bearer_actor(request)
+    actor = actor_of(request)
     fp = request.path_params["fingerprint"]
-    try:
-        body = await json_object(request)
-    except ValueError as exc:
-        return error_response(400, f"bad body: {exc}")
+    body = await json_object(request)
+    comment = body.get("comment")
+    comment = "" if comment is None else comment
+    if not isinstance(comment, str):
+        raise ApiError(400, "bad body: comment: expected a string")
     via = "cli" if request.headers.get("x-monitor-client", "").startswith("cli") else "api"
     source = f"{via}:{client_host(request)}"
     try:
         if action == "ack":
-            res = await ports.acks.acknowledge(fp, actor, source, comment=str(body.get("comment", "")))
+            res = await ports.acks.acknowledge(fp, actor, source, comment=comment)
         elif action == "unack":
             res = await ports.acks.unacknowledge(fp, actor, source)
         else:
-            res = await ports.acks.resolve(fp, actor, source, comment=str(body.get("comment", "")))
+            res = await ports.acks.resolve(fp, actor, source, comment=comment)
     except NotFoundError as exc:
         return error_response(404, str(exc))
     return JSONResponse({"status": "success", "data": res})

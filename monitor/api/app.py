@@ -11,7 +11,9 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 
 Handlers read their dependencies from ``request.app.state`` (``deps``: the :class:`ApiDeps`;
 ``credentials``: the :class:`~monitor.api.auth.Credentials` built from its settings accessor).
-Every handler turns bad input into a JSON error, never a crash.
+Every route is wrapped by :mod:`monitor.api.access` (follower 503, token and scope, body limit,
+catch-all); every handler turns bad input into a JSON 400, never a crash.
+:mod:`~monitor.api.openapi` describes every endpoint at ``GET /api/openapi.json``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from monitor.api import alerts, intake, links, management, probes, query, rules, silences, slack
+from monitor.api import alerts, intake, links, management, openapi, probes, query, rules, silences, slack
+from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
 from monitor.api.bodies import ApiError, api_error_handler
 from monitor.api.deps import ApiDeps
@@ -30,16 +33,16 @@ def create_app(deps: ApiDeps) -> Starlette:
 
     :param deps: what the routes read (built by the composition root, :mod:`monitor.daemon.wiring`).
     :return: a Starlette application; ``app.state.deps`` is ``deps``.
+    :raises RuntimeError: a route has no entry in :data:`monitor.api.access.ROUTE_ACCESS`.
     """
-    routes: list[BaseRoute] = [*management.PROBE_ROUTES]
+    routes: list[BaseRoute] = [*management.PROBE_ROUTES, *openapi.ROUTES]
     if deps.process is not None:
         routes += management.ROUTES
     if deps.queries is not None:
         routes += [*probes.ROUTES, *rules.ROUTES, *query.ROUTES]
     if deps.alerting is not None:
         routes += [*alerts.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
-    app = Starlette(routes=routes, exception_handlers={ApiError: api_error_handler})
+    app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
-    if deps.alerting is not None:
-        app.state.credentials = Credentials(deps.alerting.settings)
+    app.state.credentials = Credentials(deps.settings)
     return app

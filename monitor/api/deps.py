@@ -5,11 +5,14 @@ The composition root (:mod:`monitor.daemon.wiring`) builds an :class:`ApiDeps` a
 it back with :func:`deps_of`. Each group is optional: ``create_app`` mounts the routes of the
 groups it is given (the alerting API can be served and tested on its own).
 
+* ``settings`` — the running ``api:`` settings (tokens and their scopes, Slack signing secret,
+  link key), read on every request.
 * :class:`ProcessDeps` — ``/health``, ``/metrics``, ``POST /-/reload``.
 * :class:`QueryDeps` — ``/api/v1/probes``, ``/api/v1/alerts``, ``/api/v1/rules``,
   ``/api/v1/query``, ``/api/v1/query_range``.
 * :class:`AlertingDeps` — acknowledgements, silences, intake, Slack actions, signed links
-  (through :class:`~monitor.alerting.ports.AlertingPorts`).
+  (through :class:`~monitor.alerting.ports.AlertingPorts`), and the state store's
+  :class:`OnceClaims` for the Slack replay cache.
 
 Parts that a reload replaces are passed as accessors (``() -> value``), read on every request,
 so the API always sees the running configuration.
@@ -29,9 +32,9 @@ from monitor.api.bodies import ApiError
 from monitor.promql.value import Matrix, Value
 from probes.base import ProbeResult, ProbeSettings
 
-__all__ = ["AlertingDeps", "ApiDeps", "ApiSettings", "MetricsExposition", "NamedToken", "ProbeViews",
-           "ProcessDeps", "QueryDeps", "QueryEngine", "ReloadResult", "RuleViews", "Secret",
-           "alerting_deps", "deps_of", "process_deps", "query_deps", "running_ports"]
+__all__ = ["AlertingDeps", "ApiDeps", "ApiSettings", "MetricsExposition", "NamedToken", "NoApiSettings",
+           "OnceClaims", "ProbeViews", "ProcessDeps", "QueryDeps", "QueryEngine", "ReloadResult", "RuleViews",
+           "Secret", "alerting_deps", "deps_of", "process_deps", "query_deps", "running_ports"]
 
 
 # -- what the routes read ----------------------------------------------------------------------------
@@ -107,13 +110,28 @@ class NamedToken(Protocol):
         """The token."""
         ...
 
+    @property
+    def scopes(self) -> Sequence[str]:
+        """What it may do: ``read``, ``ack``, ``admin``, ``intake`` (see :mod:`monitor.api.access`)."""
+        ...
+
 
 class ApiSettings(Protocol):
     """The ``api:`` section of the configuration (``monitor.config.model.ApiConfig``)."""
 
     @property
     def tokens(self) -> Sequence[NamedToken]:
-        """Accepted bearer tokens (none: every write endpoint answers 401)."""
+        """Accepted bearer tokens (none: every endpoint needing a token answers 401)."""
+        ...
+
+    @property
+    def read_requires_token(self) -> bool:
+        """Whether the read views need a token with the ``read`` scope (default: open)."""
+        ...
+
+    @property
+    def intake_open(self) -> bool:
+        """Whether the alert intake takes alerts without a token (default: ``intake`` scope needed)."""
         ...
 
     @property
@@ -124,6 +142,25 @@ class ApiSettings(Protocol):
     @property
     def link_key(self) -> Secret | None:
         """HMAC key of signed ``/ack/{token}`` links (none: those routes answer 404)."""
+        ...
+
+
+@dataclass(frozen=True)
+class NoApiSettings:
+    """``api:`` settings with nothing configured: no token, no Slack secret, no link key."""
+
+    tokens: Sequence[NamedToken] = ()
+    read_requires_token: bool = False
+    intake_open: bool = False
+    slack_signing_secret: Secret | None = None
+    link_key: Secret | None = None
+
+
+class OnceClaims(Protocol):
+    """Keys claimed once, durably (the state store's :meth:`~monitor.store.base.Store.claim_once`)."""
+
+    async def claim_once(self, namespace: str, key: str, now: float, ttl: float) -> bool:
+        """Return ``True`` the first time ``key`` is claimed within ``ttl`` seconds, else ``False``."""
         ...
 
 
@@ -191,17 +228,28 @@ class AlertingDeps:
 
     :ivar ports: returns the leader's alert pipeline, or ``None`` on a follower (the alerting
         routes then answer 503 ``alerting is not running``).
-    :ivar settings: returns the running ``api:`` settings (tokens, Slack signing secret, link key).
+    :ivar claims: returns the state store that remembers Slack request signatures (replay
+        cache), or ``None`` while none is open; then a per-process memory is used, which a
+        restart forgets.
     """
 
     ports: Callable[[], AlertingPorts | None]
-    settings: Callable[[], ApiSettings]
+    claims: Callable[[], OnceClaims | None] = lambda: None
+
+
+def _no_settings() -> ApiSettings:
+    return NoApiSettings()
 
 
 @dataclass(frozen=True)
 class ApiDeps:
-    """Everything the API reads; a group left ``None`` leaves its routes out."""
+    """Everything the API reads; a group left ``None`` leaves its routes out.
 
+    :ivar settings: returns the running ``api:`` settings (read on every request, so a reload's
+        tokens and keys apply at once); by default nothing is configured.
+    """
+
+    settings: Callable[[], ApiSettings] = _no_settings
     process: ProcessDeps | None = None
     queries: QueryDeps | None = None
     alerting: AlertingDeps | None = None

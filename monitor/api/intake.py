@@ -4,40 +4,46 @@
   this daemon under ``alerting.alertmanagers``): 200, or 400 naming the invalid items (the valid
   ones are still taken, as Alertmanager does).
 * ``POST /api/v1/intake/alertmanager`` — Alertmanager webhook payload (version 4): 200
-  ``{"status": "success", "data": {"alerts": <count>}}``, or 400 naming the invalid items.
+  ``{"status": "success", "data": {"alerts": <count>}}``, or 400 naming the invalid items and
+  fields (the valid alerts are still taken).
 
-No token (a Prometheus sends none). Bodies over 4 MiB and batches over
-``monitor.alerting.intake.MAX_ALERTS`` alerts are answered 413 and nothing is taken. Both
+Both need a token with the ``intake`` scope (a Prometheus sends it with ``authorization`` in its
+``alertmanager_config``, an Alertmanager with ``http_config.authorization``), unless
+``api.intake_open`` is true. The audit source is ``api:<token>@<client>`` /
+``webhook:<token>@<client>`` (``api:<client>`` without a token). Bodies over 4 MiB and batches
+over ``monitor.alerting.intake.MAX_ALERTS`` alerts are answered 413 and nothing is taken. Both
 answer 503 on a follower.
 """
 
 from __future__ import annotations
-
-import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.alerting.intake import IntakeTooLarge, parse_v2_alerts, parse_webhook
-from monitor.api.bodies import client_host, error_response, read_body
+from monitor.api.auth import identity_of
+from monitor.api.bodies import client_host, error_response, read_json
 from monitor.api.deps import running_ports
+
+
+def _source(request: Request, kind: str) -> str:
+    identity = identity_of(request)
+    who = f"{identity.name}@" if identity is not None else ""
+    return f"{kind}:{who}{client_host(request)}"
 
 
 async def post_alerts(request: Request) -> Response:
     """``POST /api/v2/alerts``."""
     ports = running_ports(request)
-    try:
-        body = json.loads(await read_body(request) or b"null")
-    except ValueError as exc:
-        return error_response(400, f"bad JSON: {exc}")
+    body = await read_json(request)
     t = ports.clock()
     try:
         result = parse_v2_alerts(body, t, resolve_timeout=ports.intake.resolve_timeout)
     except IntakeTooLarge as exc:
         return error_response(413, str(exc))
     if result.alerts:
-        await ports.intake.ingest(result.alerts, t, source=f"api:{client_host(request)}")
+        await ports.intake.ingest(result.alerts, t, source=_source(request, "api"))
     if not result.ok:
         return error_response(400, result.error_text())
     return Response(status_code=200)
@@ -46,14 +52,15 @@ async def post_alerts(request: Request) -> Response:
 async def post_webhook(request: Request) -> Response:
     """``POST /api/v1/intake/alertmanager``."""
     ports = running_ports(request)
+    body = await read_json(request)
     try:
-        msg = parse_webhook(json.loads(await read_body(request) or b"null"), ports.clock())
+        msg = parse_webhook(body, ports.clock())
     except IntakeTooLarge as exc:
         return error_response(413, str(exc))
     except ValueError as exc:
         return error_response(400, str(exc))
     if msg.result.alerts:
-        await ports.intake.ingest(msg.result.alerts, ports.clock(), source=f"webhook:{client_host(request)}")
+        await ports.intake.ingest(msg.result.alerts, ports.clock(), source=_source(request, "webhook"))
     if not msg.result.ok:
         return error_response(400, msg.result.error_text())
     return JSONResponse({"status": "success", "data": {"alerts": len(msg.result.alerts)}})

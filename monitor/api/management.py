@@ -4,7 +4,8 @@
   200 when ``status`` is ``healthy``, 503 when ``degraded``.
 * ``GET /metrics`` — every metric of the process in the Prometheus text format.
 * ``GET /-/healthy``, ``GET /-/ready`` — ``OK`` while the server answers (Prometheus's probes).
-* ``POST|PUT /-/reload`` — reload the configuration file all-or-nothing: 200
+* ``POST|PUT /-/reload`` — a token with the ``admin`` scope (:mod:`monitor.api.access`); reload
+  the configuration file all-or-nothing: 200
   ``{"status": "success"}`` (plus ``warnings`` naming settings only a restart applies), or 400
   ``{"status": "error", "errorType": "bad_data", "error": ..., "errors": [...]}`` with the
   running configuration and rules kept.

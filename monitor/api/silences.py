@@ -2,15 +2,19 @@
 
 * ``GET /api/v2/silences`` — every silence (``gettableSilences``).
 * ``GET /api/v2/silence/{id}`` — one silence; 404 unknown id.
-* ``POST /api/v2/silences`` — bearer token; ``postableSilence`` (``matchers``, ``startsAt``
-  (default now), ``endsAt`` (required), ``createdBy`` (default the token name), ``comment``,
-  optional ``id``) -> ``{"silenceID": id}``; 400 invalid, 404 unknown ``id``.
-* ``DELETE /api/v2/silence/{id}`` — bearer token; expire now; 404 unknown id.
+* ``POST /api/v2/silences`` — a token with the ``ack`` scope; ``postableSilence`` (``matchers``:
+  a list of ``{name, value, isRegex, isEqual}`` objects or a matcher string like
+  ``{alertname="X"}``, ``startsAt`` (default now), ``endsAt`` (required), ``createdBy``
+  (default the token name), ``comment``, optional ``id``) -> ``{"silenceID": id}``; 400 naming
+  the invalid field, 404 unknown ``id``. The audit actor is the token's name.
+* ``DELETE /api/v2/silence/{id}`` — ``ack`` scope; expire now; 404 unknown id.
 
-Every route answers 503 on a follower.
+Every route answers 503 on a follower. Scopes and limits: :mod:`monitor.api.access`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,8 +22,8 @@ from starlette.routing import Route
 
 from model.timestamps import parse_rfc3339
 from monitor.alerting.silence import SilenceError
-from monitor.api.auth import bearer_actor
-from monitor.api.bodies import client_host, error_response, json_object
+from monitor.api.auth import actor_of
+from monitor.api.bodies import ApiError, client_host, error_response, json_object, json_type
 from monitor.api.deps import running_ports
 from monitor.errors import NotFoundError
 
@@ -38,21 +42,51 @@ async def get_silence(request: Request) -> Response:
         return error_response(404, str(exc))
 
 
+def _matchers(value: Any) -> list[dict[str, Any]] | str:
+    """Check the shape of ``matchers`` (the pipeline validates names, values and regexes).
+
+    :raises ApiError: 400 naming the first bad item or field.
+    """
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, "matchers: expected a non-empty list of matcher objects"
+                            + (f", got {json_type(value)}" if not isinstance(value, list) else ""))
+    for i, m in enumerate(value):
+        if not isinstance(m, dict):
+            raise ApiError(400, f"matchers[{i}]: expected an object, got {json_type(m)}")
+        for key, kind in (("name", str), ("value", str), ("isRegex", bool), ("isEqual", bool)):
+            if key == "name" and key not in m:
+                raise ApiError(400, f"matchers[{i}].name: required")
+            if key in m and not isinstance(m[key], kind):
+                want = "a string" if kind is str else "a boolean"
+                raise ApiError(400, f"matchers[{i}].{key}: expected {want}, got {json_type(m[key])}")
+    return value
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"{key}: expected a string, got {json_type(value)}")
+    return value
+
+
 async def create_silence(request: Request) -> Response:
     """``POST /api/v2/silences``."""
     ports = running_ports(request)
-    actor = bearer_actor(request)
+    actor = actor_of(request)
+    body = await json_object(request)
+    matchers = _matchers(body.get("matchers"))
+    created_by, comment, silence_id = _text(body, "createdBy"), _text(body, "comment"), _text(body, "id")
     try:
-        body = await json_object(request)
         t = ports.clock()
         starts = parse_rfc3339(body.get("startsAt"))
         ends = parse_rfc3339(body.get("endsAt"))
         if ends is None:
             return error_response(400, "endsAt is required")
         sid = await ports.silences.create_silence(
-            body.get("matchers") or [], t if starts is None else starts, ends,
-            str(body.get("createdBy") or actor), str(body.get("comment") or ""), actor=actor,
-            source=f"api:{client_host(request)}", silence_id=body.get("id") or None)
+            matchers, t if starts is None else starts, ends, created_by or actor, comment or "",
+            actor=actor, source=f"api:{client_host(request)}", silence_id=silence_id or None)
     except NotFoundError as exc:
         return error_response(404, str(exc))
     except (SilenceError, ValueError, TypeError) as exc:
@@ -63,7 +97,7 @@ async def create_silence(request: Request) -> Response:
 async def expire_silence(request: Request) -> Response:
     """``DELETE /api/v2/silence/{id}``."""
     ports = running_ports(request)
-    actor = bearer_actor(request)
+    actor = actor_of(request)
     try:
         await ports.silences.expire_silence(request.path_params["id"], actor, f"api:{client_host(request)}")
     except NotFoundError as exc:

@@ -186,15 +186,29 @@ class RulesConfig(Section):
     query_timeout: PositiveDuration = 10.0
 
 
-class ApiToken(Section):
-    """One bearer token accepted by the HTTP API (ack / resolve / silences).
+#: What an API token may do (``api.tokens[].scopes``); the README's "HTTP API" table names the
+#: scope each endpoint needs.
+ApiScope = Literal["read", "ack", "admin", "intake"]
 
-    :ivar name: who the token belongs to (shown in the audit log); unique.
+#: The scopes of a token that lists none: read the views and act on alerts, never reload or post
+#: alerts (``admin`` and ``intake`` are always given explicitly).
+DEFAULT_TOKEN_SCOPES: tuple[ApiScope, ...] = ("read", "ack")
+
+
+class ApiToken(Section):
+    """One bearer token accepted by the HTTP API.
+
+    :ivar name: who the token belongs to (the actor in the audit log and in logs); unique.
     :ivar token: the secret (``token`` or ``token_file``, or ``${ENV}``); stored hashed at runtime.
+    :ivar scopes: what it may do: ``read`` (views that need a token), ``ack`` (acknowledge,
+        unacknowledge, resolve, create and expire silences), ``admin`` (``POST /-/reload``),
+        ``intake`` (``POST /api/v2/alerts`` and the Alertmanager webhook). Default
+        ``[read, ack]``: ``admin`` and ``intake`` are never implied.
     """
 
     name: str = Field(min_length=1)
     token: SecretStr
+    scopes: list[ApiScope] = Field(default_factory=lambda: list(DEFAULT_TOKEN_SCOPES), min_length=1)
 
 
 class NotifyConfig(Section):
@@ -209,9 +223,17 @@ class NotifyConfig(Section):
 
 
 class ApiConfig(Section):
-    """``api:`` — authentication of the HTTP API.
+    """``api:`` — authentication and authorisation of the HTTP API.
 
-    :ivar tokens: accepted bearer tokens (none by default: write endpoints are then refused).
+    :ivar tokens: accepted bearer tokens, each with its scopes (none by default: every endpoint
+        that needs a token answers 401).
+    :ivar read_requires_token: when true, every read view (``/metrics``, ``/api/v1/*`` views,
+        ``/api/v2/alerts``, silences) needs a token with the ``read`` scope; by default they are
+        open, as Prometheus's and Alertmanager's are. ``/health``, ``/-/healthy``, ``/-/ready``
+        and ``/api/openapi.json`` stay open either way.
+    :ivar intake_open: when true, ``POST /api/v2/alerts`` and ``POST /api/v1/intake/alertmanager``
+        take alerts without a token (anyone who reaches the port can raise and resolve alerts);
+        by default they need a token with the ``intake`` scope.
     :ivar slack_signing_secret: Slack app signing secret; verifies ``POST /api/v1/slack/actions``
         (the endpoint answers 404 without it).
     :ivar link_key: HMAC key of the signed acknowledge/resolve links in pages and emails (no links
@@ -220,6 +242,8 @@ class ApiConfig(Section):
     """
 
     tokens: Annotated[list[ApiToken], unique_by("name", "token name")] = Field(default_factory=list)
+    read_requires_token: bool = False
+    intake_open: bool = False
     slack_signing_secret: SecretStr | None = None
     link_key: SecretStr | None = None
     link_ttl: PositiveDuration = 86400.0

@@ -285,10 +285,12 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
     :param reload: reloads the configuration file (the lifecycle's, shared with SIGHUP).
     """
     return ApiDeps(
+        settings=lambda: daemon.config.api,
         process=ProcessDeps(health=daemon.health,
                             metrics=MetricsExposition(daemon.registry,
                                                       lambda: update_store_gauges(daemon.metrics, daemon.store)),
                             reload=reload),
         queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.engine),
-        alerting=AlertingDeps(ports=daemon.alerting_ports, settings=lambda: daemon.config.api),
+        # Slack signatures are claimed in the state store (open once the daemon has started).
+        alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state),
     )

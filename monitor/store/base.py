@@ -217,6 +217,22 @@ class Store(Protocol):
     async def kv_set(self, key: str, value: Any, now: float) -> None:
         """Store a JSON value under ``key`` (replacing)."""
 
+    async def claim_once(self, namespace: str, key: str, now: float, ttl: float) -> bool:
+        """Claim ``key`` once for ``ttl`` seconds: the first caller wins, across restarts and replicas.
+
+        Kept in the ``kv`` table as ``<namespace>:<key>``, with the claim time as ``updated_at``.
+        Claims of ``namespace`` older than ``ttl`` are deleted on each call (so every caller of
+        one namespace must pass the same ``ttl``). Used for the Slack replay cache
+        (namespace ``slack-replay``, key = the request signature).
+
+        :param namespace: a fixed name for one kind of claim (letters, digits, ``-``; no ``:``).
+        :param now: the claim time (unix seconds).
+        :param ttl: seconds a claim lasts.
+        :return: ``True`` if ``key`` was not claimed within ``ttl`` seconds before ``now`` (it is
+            now), ``False`` if it was (a replay).
+        :raises ValueError: ``namespace`` is empty or holds ``:``.
+        """
+
     # -- leadership -------------------------------------------------------------------------
     async def try_acquire_leadership(self) -> bool:
         """Return ``True`` if this process is (now) the leader.

@@ -375,3 +375,16 @@ class SQLStore(ABC):
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
                             "updated_at = excluded.updated_at", key, dumps(value), ts(now))
 
+    async def claim_once(self, namespace: str, key: str, now: Any, ttl: float) -> bool:
+        if not namespace or ":" in namespace:
+            raise ValueError(f"bad claim namespace {namespace!r}")
+        t = float(ts(now) or 0.0)
+        # ';' sorts right after ':', so [ns:, ns;) is exactly the namespace (no LIKE wildcards).
+        async with self._tx() as c:
+            await c.execute("DELETE FROM kv WHERE key >= $1 AND key < $2 AND updated_at <= $3",
+                            f"{namespace}:", f"{namespace};", t - ttl)
+            row = await c.fetchrow("INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) "
+                                   "ON CONFLICT (key) DO NOTHING RETURNING key",
+                                   f"{namespace}:{key}", dumps({"expires_at": t + ttl}), t)
+        return row is not None
+

@@ -90,15 +90,25 @@ class SQLiteStore(SQLStore):
             raise StoreError("state store is not open")
         async with self._lock:
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    await self._db.execute("BEGIN IMMEDIATE")
                     yield _SQLiteConn(self._db)
+                    await self._db.execute("COMMIT")
                 except BaseException:
-                    await self._db.execute("ROLLBACK")
+                    # Also when the caller was cancelled while BEGIN or COMMIT was awaited: the
+                    # worker thread runs them anyway, so without this ROLLBACK (queued after them)
+                    # the connection would stay inside a transaction and every later BEGIN fail.
+                    await self._rollback()
                     raise
-                await self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite state store: {exc}") from exc
+
+    async def _rollback(self) -> None:
+        assert self._db is not None
+        try:
+            await asyncio.shield(self._db.execute("ROLLBACK"))
+        except sqlite3.OperationalError:
+            pass  # no transaction was active (BEGIN failed, or SQLite rolled back by itself)
 
     async def try_acquire_leadership(self) -> bool:
         """One process owns the file: always the leader."""

@@ -26,9 +26,10 @@ PD_KEYS = {"alice": "pdkeyalice00000000000000000000a1", "bob": "pdkeybob00000000
            "cto": "pdkeychris00000000000000000000f5"}
 API_TOKEN = "ck_live_api_token_alice_123456789"
 CLI_TOKEN = "ck_live_api_token_cli_987654321"
+INTAKE_TOKEN = "ck_live_intake_token_prometheus_42"  # scopes: [intake]
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 LINK_KEY = "link-signing-key-0123456789abcdef"
-SECRETS = [SLACK_TOKEN, PAGER_KEY, *PD_KEYS.values(), API_TOKEN, CLI_TOKEN, SIGNING_SECRET, LINK_KEY]
+SECRETS = [SLACK_TOKEN, PAGER_KEY, *PD_KEYS.values(), API_TOKEN, CLI_TOKEN, INTAKE_TOKEN, SIGNING_SECRET, LINK_KEY]
 
 #: Monday 2026-11-30 10:00 UTC (11:00 Europe/Berlin): after the weekly handoff.
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc).timestamp()
@@ -58,7 +59,8 @@ def make_config(slack_url: str, pd_url: str, smarthost: str, state: dict,
     email = {"from": "monitor@example.com", "smarthost": smarthost, "require_tls": False, "to": "ops@example.com"}
     return Config.model_validate({
         "server": {"external_url": external_url},
-        "api": {"tokens": [{"name": "alice", "token": API_TOKEN}, {"name": "cli-bot", "token": CLI_TOKEN}],
+        "api": {"tokens": [{"name": "alice", "token": API_TOKEN}, {"name": "cli-bot", "token": CLI_TOKEN},
+                           {"name": "prometheus", "token": INTAKE_TOKEN, "scopes": ["intake"]}],
                 "slack_signing_secret": SIGNING_SECRET, "link_key": LINK_KEY, "link_ttl": "1d"},
         "alerting": alerting,
         "receivers": [
@@ -240,6 +242,11 @@ async def api(harness):
     from monitor.api.deps import AlertingDeps, ApiDeps
 
     await harness.new_service()
-    deps = ApiDeps(alerting=AlertingDeps(ports=harness.service.ports, settings=lambda: harness.config.api))
+    deps = ApiDeps(settings=lambda: harness.config.api,
+                   alerting=AlertingDeps(ports=harness.service.ports, claims=lambda: harness.store))
     async with ApiServer(deps) as srv:
         yield srv
+
+
+# ``scoped``: the whole API with one token per scope set (tests/alerting_service/scoped_api.py).
+from tests.alerting_service.scoped_api import scoped  # noqa: E402, F401 - a fixture, re-exported

@@ -15,7 +15,7 @@ SILENCE = {"matchers": [{"name": "service", "value": "api", "isRegex": False, "i
 
 
 async def test_a_follower_answers_503_on_every_alerting_route_before_checking_tokens(harness):
-    deps = ApiDeps(alerting=AlertingDeps(ports=lambda: None, settings=lambda: harness.config.api))
+    deps = ApiDeps(settings=lambda: harness.config.api, alerting=AlertingDeps(ports=lambda: None))
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as c:
         for method, path in (("POST", "/api/v1/alerts/abc/ack"), ("GET", "/api/v1/alerts/abc/timeline"),
                              ("GET", "/api/v2/alerts"), ("POST", "/api/v2/alerts"),
@@ -33,8 +33,7 @@ async def test_a_follower_answers_503_on_every_alerting_route_before_checking_to
 async def test_settings_are_read_per_request_so_a_reload_applies(harness):
     await harness.new_service()
     settings = {"api": ApiConfig.model_validate({"tokens": [{"name": "alice", "token": API_TOKEN}]})}
-    deps = ApiDeps(alerting=AlertingDeps(ports=harness.service.ports,
-                                         settings=lambda: settings["api"]))
+    deps = ApiDeps(settings=lambda: settings["api"], alerting=AlertingDeps(ports=harness.service.ports))
     rotated = "ck_live_rotated_token_0123456789"
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as c:
         r = await c.post("/api/v2/silences", json=SILENCE, headers={"Authorization": f"Bearer {API_TOKEN}"})

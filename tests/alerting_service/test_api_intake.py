@@ -6,7 +6,9 @@ from __future__ import annotations
 import httpx
 
 from monitor.escalation.schedule import OnCallLookup
-from tests.alerting_service.conftest import PAGER_KEY, PD_KEYS, T0
+from tests.alerting_service.conftest import INTAKE_TOKEN, PAGER_KEY, PD_KEYS, T0
+
+INTAKE = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
 
 
 def _fp():
@@ -25,7 +27,7 @@ def _v2(alertname: str, severity: str = "critical", **extra):
 
 async def test_v2_intake_routes_pages_and_resolves_after_timeout(harness, api):
     primary = OnCallLookup.from_config(harness.config.alerting)("schedule:primary", T0)
-    async with httpx.AsyncClient(base_url=api.url) as c:
+    async with httpx.AsyncClient(base_url=api.url, headers=INTAKE) as c:
         r = await c.post("/api/v2/alerts", json=[_v2("DatabaseDown")])
         assert r.status_code == 200
         await harness.deliver()
@@ -62,7 +64,7 @@ async def test_alertmanager_webhook_intake(harness, api):
     payload = {"version": "4", "status": "firing", "receiver": "codebook", "groupKey": "{}:{}",
                "groupLabels": {}, "commonLabels": {}, "externalURL": "http://am:9093",
                "alerts": [dict(_v2("DatabaseDown"), status="firing")]}
-    async with httpx.AsyncClient(base_url=api.url) as c:
+    async with httpx.AsyncClient(base_url=api.url, headers=INTAKE) as c:
         r = await c.post("/api/v1/intake/alertmanager", json=payload)
         assert r.status_code == 200 and r.json()["data"]["alerts"] == 1
         assert (await c.post("/api/v1/intake/alertmanager", json=dict(payload, version="3"))).status_code == 400
@@ -71,7 +73,7 @@ async def test_alertmanager_webhook_intake(harness, api):
     resolved = dict(payload, status="resolved",
                     alerts=[dict(_v2("DatabaseDown"), status="resolved", endsAt="2026-11-30T10:00:30Z")])
     harness.clock.t = T0 + 30
-    async with httpx.AsyncClient(base_url=api.url) as c:
+    async with httpx.AsyncClient(base_url=api.url, headers=INTAKE) as c:
         assert (await c.post("/api/v1/intake/alertmanager", json=resolved)).status_code == 200
     await harness.at(T0 + 31)
     assert harness.service.escalation.get(_fp()).state.resolved_by == "webhook"

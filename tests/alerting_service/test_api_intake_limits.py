@@ -10,6 +10,9 @@ import httpx
 
 from monitor.alerting.intake import MAX_ALERTS, MAX_VALUE_LENGTH, IntakeTooLarge, parse_v2_alerts, parse_webhook
 from monitor.api.bodies import MAX_BODY_BYTES
+from tests.alerting_service.conftest import INTAKE_TOKEN
+
+INTAKE = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
 
 NOW = 1_700_000_000.0
 
@@ -24,7 +27,7 @@ def _webhook(alerts: list) -> dict:
 
 async def test_body_over_4_mib_is_413(harness, api):
     big = "x" * (MAX_BODY_BYTES + 1)
-    async with httpx.AsyncClient(base_url=api.url, timeout=60) as c:
+    async with httpx.AsyncClient(base_url=api.url, headers=INTAKE, timeout=60) as c:
         for path in ("/api/v2/alerts", "/api/v1/intake/alertmanager"):
             r = await c.post(path, content=big.encode(), headers={"content-type": "application/json"})
             assert r.status_code == 413, (path, r.text)
@@ -42,7 +45,7 @@ async def test_body_over_4_mib_is_413(harness, api):
 
 async def test_too_many_alerts_is_413_and_none_is_taken(harness, api):
     items = [_alert(i) for i in range(MAX_ALERTS + 1)]
-    async with httpx.AsyncClient(base_url=api.url, timeout=60) as c:
+    async with httpx.AsyncClient(base_url=api.url, headers=INTAKE, timeout=60) as c:
         r = await c.post("/api/v2/alerts", json=items)
         assert r.status_code == 413
         assert f"limit is {MAX_ALERTS}" in r.json()["error"]
@@ -53,7 +56,7 @@ async def test_too_many_alerts_is_413_and_none_is_taken(harness, api):
 
 async def test_long_label_and_annotation_values_are_400_naming_the_field(harness, api):
     long = "v" * (MAX_VALUE_LENGTH + 1)
-    async with httpx.AsyncClient(base_url=api.url, timeout=60) as c:
+    async with httpx.AsyncClient(base_url=api.url, headers=INTAKE, timeout=60) as c:
         r = await c.post("/api/v2/alerts", json=[_alert(0), _alert(1, name=long)])
         assert r.status_code == 400
         assert r.json()["error"].startswith("alerts[1].labels.name: label value of")
@@ -82,7 +85,7 @@ async def test_long_label_and_annotation_values_are_400_naming_the_field(harness
 
 
 async def test_object_body_is_reported_without_an_index(harness, api):
-    async with httpx.AsyncClient(base_url=api.url) as c:
+    async with httpx.AsyncClient(base_url=api.url, headers=INTAKE) as c:
         r = await c.post("/api/v2/alerts", json={"labels": {"alertname": "X"}})
         assert r.status_code == 400
         assert r.json()["error"] == "expected a list of alerts, got an object"

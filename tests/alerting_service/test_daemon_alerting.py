@@ -94,7 +94,8 @@ async def test_daemon_pages_escalates_and_cli_ack_stops_it(tmp_path, servers, mo
         assert metric_values(text, "monitor_escalation_steps_total", level="2", outcome="triggered") == [1.0]
         assert metric_values(text, "monitor_acknowledgements_total", source="cli") == [1.0]
         assert metric_values(text, "monitor_notifications_total", receiver="pager", outcome="sent")
-        timeline = (await d.get(f"/api/v1/alerts/{fp}/timeline")).json()["data"]
+        timeline = (await d.get(f"/api/v1/alerts/{fp}/timeline",
+                                headers={"Authorization": f"Bearer {TOKEN}"})).json()["data"]
         assert [e["event"] for e in timeline if e["event"] in ("triggered", "acknowledged")] == [
             "triggered", "triggered", "acknowledged"]
     assert triggers("pdkeyerindaemon00000000000000003") == []

@@ -25,14 +25,21 @@ HEALTH_DOC = {"status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version
               "checks": {"database": "healthy", "pinecone": "healthy", "llm": "healthy"}}
 
 
+#: The token :func:`write_config` adds (scopes read, ack, admin) and :func:`run_daemon`'s client sends,
+#: so tests can reload (``POST /-/reload`` needs the ``admin`` scope).
+ADMIN_TOKEN = "ck_test_admin_token_0123456789abcdef"
+
+
 def write_config(tmp_path: Path, body: str, name: str = "monitor.yaml") -> Path:
-    """Write a config (dedented) to ``tmp_path``; ``server.port`` 0 and a state file in tmp_path
-    are added when the body sets neither."""
+    """Write a config (dedented) to ``tmp_path``; ``server.port`` 0, a state file in tmp_path and
+    an ``api:`` section with :data:`ADMIN_TOKEN` are added when the body sets none of them."""
     text = textwrap.dedent(body)
     if "server:" not in text:
         text = "server:\n  host: 127.0.0.1\n  port: 0\n" + text
     if "state:" not in text:
         text += f"\nstate:\n  backend: sqlite\n  path: {tmp_path / 'state.db'}\n"
+    if "\napi:" not in "\n" + text:
+        text += f"\napi:\n  tokens: [{{name: test-admin, token: {ADMIN_TOKEN}, scopes: [read, ack, admin]}}]\n"
     path = tmp_path / name
     path.write_text(text)
     return path
@@ -80,7 +87,7 @@ async def run_daemon(config_path: Path, startup_timeout: float = 30.0) -> AsyncI
         await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
         try:
             yield Running(daemon, task, url, client)
         finally:

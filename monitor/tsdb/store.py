@@ -56,7 +56,8 @@ __all__ = ["SampleStore", "SeriesSlice", "Listener"]
 
 log = logging.getLogger(__name__)
 
-#: Called with the set of metric names that received new samples (once per append call/batch).
+#: Called with the set of metric names that received new samples (once per append call/batch);
+#: a listener added with ``changed_only=True`` gets only the names whose new samples changed value.
 Listener = Callable[[set[str]], None]
 
 _DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
@@ -140,6 +141,7 @@ class SampleStore:
         self._rank: dict[int, int] | None = None
         self._unranked = 0
         self._listeners: list[Listener] = []
+        self._change_listeners: list[Listener] = []
         self._sample_count = 0
         self.out_of_order_total = 0
         self.rejected_series_total = 0
@@ -157,18 +159,23 @@ class SampleStore:
             out of order, a different value at the last timestamp, a new series beyond
             ``max_series``, or a staleness marker for a series that does not exist.
         """
+        s = self._by_labels.get(labels)
+        prev = s.vs[-1] if s is not None and len(s) else None
         ok = self._append(labels, int(t), float(v))
-        if ok is True and self._listeners:
-            self._notify({labels.name})
+        if ok is True and (self._listeners or self._change_listeners):
+            names = {labels.name}
+            # NaN != NaN: a sample after a staleness marker (or a NaN) counts as a change.
+            self._notify(names, names if prev is None or prev != float(v) else set())
         return ok is not False
 
     def append_batch(self, samples: Iterable[tuple[Labels, int, float]]) -> int:
-        """Append many samples, then notify listeners once.
+        """Append many samples, then notify listeners once (change listeners too, if any changed).
 
         :param samples: ``(labels, t_ms, value)`` triples, any order across series.
         :return: the number of samples accepted (identical duplicates count as accepted).
         """
         names: set[str] = set()
+        changed: set[str] = set()
         accepted = 0
         new = 0
         app = self._append
@@ -179,24 +186,31 @@ class SampleStore:
                 # Fast path: an existing series and a newer int timestamp (every live series
                 # holds at least one sample, so ts[-1] exists).
                 if s is not None and type(t) is int and t > s.ts[-1]:
-                    s.vs.append(v)  # first: it is the one that can raise (a non-number value)
+                    vs = s.vs
+                    vs.append(v)  # first: it is the one that can raise (a non-number value)
                     s.ts.append(t)
                     new += 1
                     accepted += 1
                     # Sorted labels usually start with ("__name__", name).
-                    names.add(labels[0][1] if labels and labels[0][0] == METRIC_NAME else labels.name)
+                    name = labels[0][1] if labels and labels[0][0] == METRIC_NAME else labels.name
+                    names.add(name)
+                    if vs[-1] != vs[-2]:  # NaN != NaN: after a staleness marker, a change
+                        changed.add(name)
                     continue
+                prev = s.vs[-1] if s is not None and len(s) else None
                 ok = app(labels, int(t), float(v))
                 if ok is True:
                     accepted += 1
                     names.add(labels.name)
+                    if prev is None or prev != float(v):
+                        changed.add(labels.name)
                 elif ok is None:
                     accepted += 1
         finally:  # keep the counters and listeners right even if a bad sample raised
             self._sample_count += new
             self.appended_total += new
-            if names and self._listeners:
-                self._notify(names)
+            if names and (self._listeners or self._change_listeners):
+                self._notify(names, changed)
         return accepted
 
     def mark_stale(self, labels: Labels, t: int) -> bool:
@@ -266,26 +280,34 @@ class SampleStore:
 
     # ------------------------------------------------------------------ listeners
 
-    def add_listener(self, fn: Listener) -> None:
+    def add_listener(self, fn: Listener, *, changed_only: bool = False) -> None:
         """Call ``fn(metric_names)`` after every append call or batch that stored new samples.
 
         Listeners run synchronously inside the append; they should only schedule work (the
         rule engine wakes the groups that read those metrics). An exception in a listener is
         logged and does not affect the append or the other listeners.
+
+        :param changed_only: call ``fn`` only with the names of series whose new sample differs
+            from the series' previous one (a new series, a value after a staleness marker, a
+            staleness marker and any NaN count as changes), and only when there are any.
         """
-        self._listeners.append(fn)
+        (self._change_listeners if changed_only else self._listeners).append(fn)
 
     def remove_listener(self, fn: Listener) -> None:
         """Stop calling ``fn`` (no error if it was not registered)."""
-        try:
-            self._listeners.remove(fn)
-        except ValueError:
-            pass
-
-    def _notify(self, names: set[str]) -> None:
-        for fn in list(self._listeners):
+        for listeners in (self._listeners, self._change_listeners):
             try:
-                fn(set(names))
+                listeners.remove(fn)
+            except ValueError:
+                pass
+
+    def _notify(self, names: set[str], changed: set[str]) -> None:
+        calls = [(fn, names) for fn in self._listeners]
+        if changed:
+            calls += [(fn, changed) for fn in self._change_listeners]
+        for fn, arg in calls:
+            try:
+                fn(set(arg))
             except Exception:  # noqa: BLE001 - a listener must never break ingestion
                 log.exception("sample store listener %r failed", fn)
 
@@ -420,6 +442,38 @@ class SampleStore:
         vals = {lbl.get(name) for lbl in self.series(matchers)}
         vals.discard("")
         return sorted(vals)
+
+    def sample_interval(self, names: Iterable[str], max_series: int = 10_000) -> float | None:
+        """Return the shortest spacing between the last two samples of any series named ``names``.
+
+        For a probed or scraped series that is its probe or scrape interval, so this is the
+        shortest input interval of a rule group reading those metrics (the rule manager spaces
+        data-triggered evaluations by it). Series whose last sample is a staleness marker are
+        skipped.
+
+        :param names: metric names (``__name__`` values).
+        :param max_series: look at no more series than this (bounds the cost; O(series read)).
+        :return: seconds, or ``None`` when no such series has two live samples.
+        """
+        values = self._postings.get(METRIC_NAME)
+        if not values:
+            return None
+        by_id = self._by_id
+        best: int | None = None
+        budget = max_series
+        for name in names:
+            for sid in values.get(name, ()):
+                if budget <= 0:
+                    break
+                budget -= 1
+                s = by_id[sid]
+                ts = s.ts
+                if len(ts) - s.start < 2 or is_stale(s.vs[-1]):
+                    continue
+                gap = ts[-1] - ts[-2]
+                if gap > 0 and (best is None or gap < best):
+                    best = gap
+        return None if best is None else best / 1000.0
 
     def last_timestamp(self, labels: Labels) -> int | None:
         """Return the timestamp (ms) of the series' last sample, or ``None`` if unknown."""

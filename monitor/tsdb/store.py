@@ -66,6 +66,18 @@ _COMPACT_DIV = 8
 #: Characters that make a regex more than a literal (for the ``=~"a|b|c"`` fast path).
 _REGEX_META = re.compile(r"[.^$*+?{}\[\]\\()|]")
 
+# Sizes for the running memory estimate (:attr:`SampleStore.estimated_memory_bytes`), bytes:
+#: one stored sample: an int64 and a float64, plus the arrays' ~1/16 over-allocation;
+_SAMPLE_BYTES = 17
+#: a hash-table entry (dicts and large sets, amortised);
+_ENTRY_BYTES = 50
+#: one label pair of a series: its slot in the labels tuple, the pair tuple, its id in a postings set;
+_PER_LABEL_BYTES = 8 + sys.getsizeof(("", "")) + 40
+#: a distinct label value: its postings set and the entry pointing to it (plus the string itself);
+_PER_VALUE_BYTES = sys.getsizeof(set()) + _ENTRY_BYTES
+#: a distinct label name: its dict of values and the entry pointing to it (plus the string itself).
+_PER_NAME_BYTES = sys.getsizeof({}) + _ENTRY_BYTES
+
 
 class SeriesSlice(NamedTuple):
     """The samples of one series in a time range.
@@ -95,6 +107,12 @@ class _Series:
 
     def __len__(self) -> int:
         return len(self.ts) - self.start
+
+
+#: one series beyond its samples and labels: the object, two empty arrays, the labels tuple,
+#: the id, and its entries in the two series dicts.
+_SERIES_BYTES = (sys.getsizeof(_Series(0, Labels())) + 2 * sys.getsizeof(array("q")) + sys.getsizeof(())
+                 + 28 + 2 * _ENTRY_BYTES)
 
 
 def _intern_labels(labels: Labels) -> Labels:
@@ -143,6 +161,10 @@ class SampleStore:
         self._listeners: list[Listener] = []
         self._change_listeners: list[Listener] = []
         self._sample_count = 0
+        # Running totals behind estimated_memory_bytes: array slots held (expired ones not yet
+        # compacted away included) and the bytes of series objects, labels and the index.
+        self._slots = 0
+        self._index_bytes = 0
         self.out_of_order_total = 0
         self.rejected_series_total = 0
         self.appended_total = 0
@@ -208,6 +230,7 @@ class SampleStore:
                     accepted += 1
         finally:  # keep the counters and listeners right even if a bad sample raised
             self._sample_count += new
+            self._slots += new
             self.appended_total += new
             if names and (self._listeners or self._change_listeners):
                 self._notify(names, changed)
@@ -249,6 +272,7 @@ class SampleStore:
         ts.append(t)
         s.vs.append(v)
         self._sample_count += 1
+        self._slots += 1
         self.appended_total += 1
         return True
 
@@ -261,22 +285,39 @@ class SampleStore:
         self._by_id[sid] = s
         self._rank, self._unranked = None, 0
         postings = self._postings
+        size = sys.getsizeof
+        added = _SERIES_BYTES + _PER_LABEL_BYTES * len(labels)
         for k, val in labels:
-            postings.setdefault(k, {}).setdefault(val, set()).add(sid)
+            values = postings.get(k)
+            if values is None:
+                values = postings[k] = {}
+                added += size(k) + _PER_NAME_BYTES
+            ids = values.get(val)
+            if ids is None:
+                ids = values[val] = set()
+                added += size(val) + _PER_VALUE_BYTES
+            ids.add(sid)
+        self._index_bytes += added
         return s
 
     def _drop(self, s: _Series) -> None:
         del self._by_labels[s.labels]
         del self._by_id[s.sid]
         self._rank, self._unranked = None, 0
+        self._slots -= len(s.ts)
+        size = sys.getsizeof
+        removed = _SERIES_BYTES + _PER_LABEL_BYTES * len(s.labels)
         for k, val in s.labels:
             values = self._postings[k]
             ids = values[val]
             ids.discard(s.sid)
             if not ids:
                 del values[val]
+                removed += size(val) + _PER_VALUE_BYTES
                 if not values:
                     del self._postings[k]
+                    removed += size(k) + _PER_NAME_BYTES
+        self._index_bytes -= removed
 
     # ------------------------------------------------------------------ listeners
 
@@ -521,6 +562,7 @@ class SampleStore:
                 del ts[:i]
                 del s.vs[:i]
                 s.start = 0
+                self._slots -= i
         for s in empty:
             self._drop(s)
         self._sample_count -= dropped
@@ -533,6 +575,20 @@ class SampleStore:
         self._postings.clear()
         self._rank, self._unranked = None, 0
         self._sample_count = 0
+        self._slots = 0
+        self._index_bytes = 0
+
+    @property
+    def estimated_memory_bytes(self) -> int:
+        """A running estimate of the bytes held, cheap to read (``monitor_tsdb_memory_bytes``).
+
+        Kept as samples and series come and go: 17 bytes per stored sample (two 8-byte array
+        slots and ~1/16 over-allocation, expired samples not yet compacted away included), and per
+        series its object, empty arrays, labels tuple, dict entries and postings entries, plus
+        each distinct label name and value once with its postings set. Within a few percent of
+        :meth:`memory_bytes`, which walks everything (O(series)).
+        """
+        return self._slots * _SAMPLE_BYTES + self._index_bytes
 
     def memory_bytes(self) -> int:
         """Estimate the bytes held: arrays (allocated capacity), series objects, labels, index.

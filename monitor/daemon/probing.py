@@ -155,8 +155,12 @@ class ProbeCollector(Collector):
     def _attach(self, runner: ProbeRunner) -> None:
         """Render ``runner``'s results as it records them (an old runner's are ignored)."""
         def on_result(name: str, result: ProbeResult) -> None:
-            if self._runner() is runner:
+            if self._runner() is not runner:
+                return
+            try:
                 self._render(runner, name, result)
+            except Exception:  # noqa: BLE001 - the exposition must never fail a probe run
+                log.exception("rendering a probe result for /metrics failed", extra={"probe": name})
 
         runner.on_result.append(on_result)
         self._attached = runner

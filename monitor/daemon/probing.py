@@ -134,7 +134,7 @@ class ProbeCollector(Collector):
     probe's (:meth:`ProbeRunner.base_labels`). With thousands of probes this is most of
     ``/metrics``, so each result is rendered to text once, when the runner records it (the
     labels of each series escaped once and kept), and a scrape joins the kept text
-    (:class:`~monitor.metrics.RenderedMetric`): about 2 ms for 5,000 probes rather than 0.3 s.
+    (:class:`~monitor.metrics.RenderedMetric`); ``benchmarks/metrics_bench.py`` has the figures.
 
     :param runner: returns the running :class:`ProbeRunner` (a reload replaces it).
     """
@@ -148,8 +148,8 @@ class ProbeCollector(Collector):
         #: probe -> the runner and result its lines show (after a reload the same result may need
         #: other labels)
         self._shown: dict[str, tuple[ProbeRunner, ProbeResult]] = {}
-        #: probe -> (its base labels, {sample key: (family, line prefix)})
-        self._prefixes: dict[str, tuple[tuple[tuple[str, str], ...], dict[Any, tuple[str, str]]]] = {}
+        #: probe -> (its settings, its base labels, {sample key: (family, line prefix)})
+        self._prefixes: dict[str, tuple[ProbeSettings, dict[str, str], dict[Any, tuple[str, str]]]] = {}
         self._attach(runner())
 
     def _attach(self, runner: ProbeRunner) -> None:
@@ -167,12 +167,14 @@ class ProbeCollector(Collector):
 
     def _render(self, runner: ProbeRunner, name: str, result: ProbeResult) -> None:
         """Keep the lines of probe ``name``'s ``result``, by family."""
-        base = runner.base_labels(name)
-        base_key = tuple(base.items())
+        settings = runner.settings[name]
         cached = self._prefixes.get(name)
-        if cached is None or cached[0] != base_key:  # new probe, or its labels changed on reload
-            cached = self._prefixes[name] = (base_key, {})
-        prefixes = cached[1]
+        if cached is None or cached[0] is not settings:  # a new probe, or a reload
+            base = runner.base_labels(name)
+            # the kept prefixes stay right if the probe's labels did not change
+            cached = (settings, base, cached[2] if cached is not None and cached[1] == base else {})
+            self._prefixes[name] = cached
+        _, base, prefixes = cached
         lines: dict[str, list[str]] = {}
         for sample in result.samples:
             key = (sample.name, *sample.labels.items()) if sample.labels else sample.name

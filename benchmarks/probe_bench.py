@@ -83,7 +83,7 @@ async def main(n: int, interval: float, duration: float, port: int) -> None:
     q = statistics.quantiles(lags, n=100) if len(lags) > 2 else [0] * 99
     print(json.dumps({
         "probes": n, "interval_s": interval, "duration_s": round(wall, 1),
-        "runs": sum(metrics.probe_runs.labels(s.name, "api", o)._value.get() for s in settings
+        "runs": sum(metrics.probe_runs.labels(s.name, "api", o).value for s in settings
                     for o in ("success", "failure")),
         "last_results_ok": ok, "history_entries": runs,
         "cpu_seconds_per_wall_second": round(cpu / wall, 4),

@@ -13,12 +13,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.api.deps import process_deps
+from monitor.metrics import render_text
 
 
 async def health(request: Request) -> JSONResponse:
@@ -31,7 +32,7 @@ async def metrics(request: Request) -> Response:
     """``GET /metrics``."""
     exposition = process_deps(request).metrics
     exposition.refresh()
-    return Response(generate_latest(exposition.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(render_text(exposition.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def healthy(request: Request) -> Response:

@@ -98,9 +98,10 @@ class OnCallCollector(Collector):
 
 
 def update_store_gauges(metrics: Metrics, store: SampleStore) -> None:
-    """Set the ``monitor_tsdb_*`` gauges (series, samples, rejected series, out-of-order samples)
-    from ``store``."""
+    """Set the ``monitor_tsdb_*`` gauges (series, samples, estimated memory, rejected series,
+    out-of-order samples) from ``store``; O(1), run at each retention sweep and ``/metrics``."""
     metrics.tsdb_series.set(store.series_count)
     metrics.tsdb_samples.set(store.sample_count)
+    metrics.tsdb_memory.set(store.estimated_memory_bytes)
     metrics.tsdb_rejected_series.set(store.rejected_series_total)
     metrics.tsdb_out_of_order.set(store.out_of_order_total)

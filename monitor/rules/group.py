@@ -104,6 +104,10 @@ class RuleGroup:
         self.last_evaluation: float | None = None
         self.evaluation_time = 0.0
         self.evaluations_total = 0
+        #: Evaluations the rule manager started, by what started them: ``slot`` (the interval, and
+        #: the first at start), ``for`` (a pending alert's ``for`` elapsed), ``change`` (new samples
+        #: that changed a value), ``data`` (new samples repeating their series' previous values).
+        self.evaluations_by_trigger: dict[str, int] = {}
         self.failures_total = 0
         self._written: list[set[Labels]] = [set() for _ in self.rules]
         self._names: set[str] | None | bool = False  # computed on first use

@@ -5,11 +5,29 @@
   set restored"); on success the groups are swapped and alert state is copied for rules with the
   same (file, group, kind, name, labels) — Prometheus ``rules/manager.go`` ``Update`` and
   ``Group.CopyState`` — so ``for`` timers survive a reload.
-* :meth:`RuleManager.run` evaluates each group on its interval (slots aligned as Prometheus's
-  ``EvalTimestamp``) and also shortly (``debounce`` seconds, default 50 ms) after the sample store
-  reports new samples for a metric the group reads, so an alert fires right after its ``for``
-  elapses rather than a whole interval later. Writes made by rule evaluation itself do not wake
-  groups (that would loop).
+* :meth:`RuleManager.run` evaluates each group only when that can change something:
+
+  - on its slots (the interval, aligned as Prometheus's ``EvalTimestamp``);
+  - when a pending alert's ``for`` elapses, so it fires then rather than a slot later;
+  - when new samples arrive for a metric the group reads, for fast detection, ``debounce``
+    seconds (default 50 ms) after the first of them, coalesced:
+
+    * a sample whose value *changed* (``probe_success`` 1 -> 0, a counter that moved, a new
+      series, a staleness marker) is evaluated promptly, but data-triggered evaluations are at
+      least :data:`MIN_DATA_WINDOW` (1 s) apart — a failing probe among a thousand healthy ones
+      is seen within a second;
+    * samples that only repeat their series' previous value are evaluated at most once per
+      *data window*, ``min(group interval, shortest input interval)``: the input interval is the
+      shortest spacing between a series' last two samples among the series the group reads —
+      their probe or scrape interval (:meth:`~monitor.tsdb.store.SampleStore.sample_interval`),
+      floored at :data:`MIN_DATA_WINDOW`.
+
+    Samples arriving inside a window wait for its end; an evaluation of any kind in between
+    takes them in, so nothing is evaluated twice. With 1,000 staggered healthy probes a group
+    thus evaluates about twice per interval (its slot and one data window), not once per probe
+    run; bursts of changes (a mass outage) at most once a second.
+
+  Writes made by rule evaluation itself do not wake groups (that would loop).
 * After each group evaluation ``on_alerts(alerts)`` receives the alerts that are firing or newly
   resolved, and the active alerts are saved through an :class:`AlertStateStore`; at start
   :meth:`RuleManager.restore` gives them back their ``active_at`` (and firing state), so a restart
@@ -22,9 +40,11 @@ import asyncio
 import inspect
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,9 +55,14 @@ from monitor.rules.recording import RecordingRule
 from monitor.rules.rulefmt import RuleFileSpec, compile_rule_expr, load_rule_files
 
 __all__ = ["RuleManager", "RuleLoadError", "AlertStateStore", "MemoryAlertStateStore",
-           "JsonFileAlertStateStore", "DEFAULT_INTERVAL"]
+           "JsonFileAlertStateStore", "DEFAULT_INTERVAL", "MIN_DATA_WINDOW"]
 
 DEFAULT_INTERVAL = 15.0
+#: The shortest data window, seconds: data-triggered evaluations of one group are at least this
+#: far apart however often its inputs arrive (a burst of pushed samples cannot spin a group).
+MIN_DATA_WINDOW = 1.0
+#: Series looked at when estimating a group's shortest input interval (bounds the cost).
+_INTERVAL_SCAN_SERIES = 10_000
 log = logging.getLogger("monitor.rules")
 
 
@@ -116,6 +141,25 @@ class RuleLoadError(RuleError):
         super().__init__("\n".join(errors))
 
 
+@dataclass
+class _Triggers:
+    """When one group evaluates next: the wake-up event and the data-window bookkeeping.
+
+    Times are seconds of the manager's clock.
+    """
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: When the first sample the group has not evaluated yet arrived (``None``: nothing new).
+    dirty_since: float | None = None
+    #: When the first of those samples that changed its series' value arrived (``None``: none).
+    changed_since: float | None = None
+    #: When the last data-triggered evaluation ran (any data-triggered one).
+    last_data_eval: float = -math.inf
+    #: The data window and when it was estimated (re-estimated once per group interval).
+    window: float | None = None
+    window_at: float = -math.inf
+
+
 class RuleManager:
     """Loads rule files into groups and evaluates them.
 
@@ -128,7 +172,8 @@ class RuleManager:
     :param default_interval: evaluation interval of groups that set none, seconds.
     :param on_alerts: ``on_alerts(alerts)`` (sync or async) after each group evaluation.
     :param clock: wall-clock seconds (``time.time``); injected so tests can drive it.
-    :param debounce: seconds to wait after new data before evaluating (coalesces bursts).
+    :param debounce: seconds to wait after the first new sample before a data-triggered
+        evaluation (coalesces a burst of appends).
     :param require_severity: reject alerting rules without ``severity`` (our policy).
 
     >>> # mgr = RuleManager(store, Engine(store)); errs = mgr.load(["rules/api.yaml"])
@@ -164,7 +209,7 @@ class RuleManager:
         self._writing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._wake: dict[tuple[str, str], asyncio.Event] = {}
+        self._triggers: dict[tuple[str, str], _Triggers] = {}
         self._saved: Any = None
         self._save_lock: asyncio.Lock | None = None
 
@@ -344,22 +389,37 @@ class RuleManager:
     # ------------------------------------------------------------------ running
 
     def _on_new_data(self, names: set[str]) -> None:
-        """Store listener: wake the groups that read one of ``names`` (runs inside the append)."""
+        """Store listener: mark the groups that read one of ``names`` (runs inside the append)."""
+        self._schedule_wake(names, False)
+
+    def _on_changed_data(self, names: set[str]) -> None:
+        """Store change listener: the new samples of ``names`` changed their series' values."""
+        self._schedule_wake(names, True)
+
+    def _schedule_wake(self, names: set[str], changed: bool) -> None:
         if self._writing or self._loop is None:
             return
         try:
-            self._loop.call_soon_threadsafe(self._wake_groups, set(names))
+            self._loop.call_soon_threadsafe(self._wake_groups, set(names), changed)
         except RuntimeError:  # loop closed
             pass
 
-    def _wake_groups(self, names: set[str]) -> None:
+    def _wake_groups(self, names: set[str], changed: bool = False) -> None:
+        """Mark the groups that read one of ``names`` as having new (or changed) data; wake each
+        one only when that is news to it, so a thousand appends cost a group one wake-up."""
+        now = None
         for g in self._groups:
-            ev = self._wake.get(g.key)
-            if ev is None:
-                continue
+            tr = self._triggers.get(g.key)
+            if tr is None or (tr.changed_since if changed else tr.dirty_since) is not None:
+                continue  # not running, or already due for such an evaluation
             wanted = g.metric_names()
             if wanted is None or wanted & names:
-                ev.set()
+                now = self.clock() if now is None else now
+                if tr.dirty_since is None:
+                    tr.dirty_since = now
+                if changed:
+                    tr.changed_since = now
+                tr.wake.set()
 
     def _reschedule(self) -> None:
         loop = self._loop
@@ -378,9 +438,9 @@ class RuleManager:
         for t in self._tasks.values():
             t.cancel()
         self._tasks = {}
-        self._wake = {}
+        self._triggers = {}
         for g in self._groups:
-            self._wake[g.key] = asyncio.Event()
+            self._triggers[g.key] = _Triggers()
             self._tasks[g.key] = asyncio.get_running_loop().create_task(self._group_loop(g),
                                                                         name=f"rules:{g.file}:{g.name}")
 
@@ -397,26 +457,71 @@ class RuleManager:
                     due = t if due is None else min(due, t)
         return due
 
+    def data_window(self, g: RuleGroup) -> float:
+        """Return the least time between two data-triggered evaluations of ``g``, seconds.
+
+        ``min(group interval, shortest input interval)``, the input interval floored at
+        :data:`MIN_DATA_WINDOW`; the group interval when the inputs are unknown (no samples yet,
+        or expressions whose metric names cannot be known). Re-estimated once per group interval
+        (and at every look while the inputs are still unknown).
+        """
+        tr = self._triggers.get(g.key)
+        now = self.clock()
+        if tr is not None and tr.window is not None and now - tr.window_at < g.interval:
+            return tr.window
+        names = g.metric_names()
+        interval = None
+        if names:
+            sample_interval = getattr(self.store, "sample_interval", None)
+            if sample_interval is not None:
+                interval = sample_interval(names, max_series=_INTERVAL_SCAN_SERIES)
+        if interval is None:
+            return g.interval
+        window = min(g.interval, max(interval, MIN_DATA_WINDOW))
+        if tr is not None:
+            tr.window, tr.window_at = window, now
+        return window
+
+    def _next_wake(self, g: RuleGroup, tr: _Triggers, now: float) -> tuple[float, str]:
+        """Return when ``g`` evaluates next and why (``slot``, ``for``, ``change`` or ``data``)."""
+        wake_at, trigger = g.eval_timestamp(now) + g.interval, "slot"
+        due = self._next_for_deadline(g)
+        if due is not None and now < due < wake_at:
+            wake_at, trigger = due, "for"
+        if tr.changed_since is not None:
+            change_at = max(tr.changed_since + self.debounce, tr.last_data_eval + MIN_DATA_WINDOW)
+            if change_at < wake_at:
+                wake_at, trigger = change_at, "change"
+        if tr.dirty_since is not None:
+            data_at = max(tr.dirty_since + self.debounce, tr.last_data_eval + self.data_window(g))
+            if data_at < wake_at:
+                wake_at, trigger = data_at, "data"
+        return wake_at, trigger
+
     async def _group_loop(self, g: RuleGroup) -> None:
-        """Evaluate ``g`` on its interval, soon after new samples it reads arrive, and exactly
-        when a pending alert's ``for`` elapses (so firing never waits for the next slot)."""
-        ev = self._wake[g.key]
-        await self._safe_eval(g, self.clock())
+        """Evaluate ``g`` at start, then on its slots, when a pending alert's ``for`` elapses, and
+        after new samples it reads arrive — at most once per data window (see the module docstring)."""
+        tr = self._triggers[g.key]
+        await self._safe_eval(g, self.clock(), tr)
         while True:
             now = self.clock()
-            next_slot = g.eval_timestamp(now) + g.interval
-            due = self._next_for_deadline(g)
-            wake_at = next_slot if due is None or due <= now else min(next_slot, due)
+            wake_at, trigger = self._next_wake(g, tr, now)
+            tr.wake.clear()
             try:
-                await asyncio.wait_for(ev.wait(), timeout=max(0.0, wake_at - now))
-                await asyncio.sleep(self.debounce)  # coalesce a burst of appends into one evaluation
-                ev.clear()
-                ts = self.clock()
+                # Set only when the group goes from nothing new to new data: then look again.
+                await asyncio.wait_for(tr.wake.wait(), timeout=max(0.0, wake_at - now))
+                continue
             except (TimeoutError, asyncio.TimeoutError):
-                ts = self.clock() if wake_at < next_slot else g.eval_timestamp(self.clock())
-            await self._safe_eval(g, ts)
+                pass
+            now = self.clock()
+            if trigger in ("data", "change"):
+                tr.last_data_eval = now
+            await self._safe_eval(g, g.eval_timestamp(now) if trigger == "slot" else now, tr, trigger)
 
-    async def _safe_eval(self, g: RuleGroup, ts: float) -> None:
+    async def _safe_eval(self, g: RuleGroup, ts: float, tr: _Triggers, trigger: str = "slot") -> None:
+        # The evaluation reads every sample stored so far: nothing is new for this group any more.
+        tr.dirty_since = tr.changed_since = None
+        g.evaluations_by_trigger[trigger] = g.evaluations_by_trigger.get(trigger, 0) + 1
         try:
             await self.eval_group(g, ts)
         except asyncio.CancelledError:
@@ -429,11 +534,13 @@ class RuleManager:
         self._loop = asyncio.get_running_loop()
         await self.restore()
         self.store.add_listener(self._on_new_data)
+        self.store.add_listener(self._on_changed_data, changed_only=True)
         try:
             self._restart_tasks()
             await asyncio.Event().wait()
         finally:
             self.store.remove_listener(self._on_new_data)
+            self.store.remove_listener(self._on_changed_data)
             for t in self._tasks.values():
                 t.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)

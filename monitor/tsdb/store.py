@@ -56,7 +56,8 @@ __all__ = ["SampleStore", "SeriesSlice", "Listener"]
 
 log = logging.getLogger(__name__)
 
-#: Called with the set of metric names that received new samples (once per append call/batch).
+#: Called with the set of metric names that received new samples (once per append call/batch);
+#: a listener added with ``changed_only=True`` gets only the names whose new samples changed value.
 Listener = Callable[[set[str]], None]
 
 _DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
@@ -64,6 +65,18 @@ _DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
 _COMPACT_DIV = 8
 #: Characters that make a regex more than a literal (for the ``=~"a|b|c"`` fast path).
 _REGEX_META = re.compile(r"[.^$*+?{}\[\]\\()|]")
+
+# Sizes for the running memory estimate (:attr:`SampleStore.estimated_memory_bytes`), bytes:
+#: one stored sample: an int64 and a float64, plus the arrays' ~1/16 over-allocation;
+_SAMPLE_BYTES = 17
+#: a hash-table entry (dicts and large sets, amortised);
+_ENTRY_BYTES = 50
+#: one label pair of a series: its slot in the labels tuple, the pair tuple, its id in a postings set;
+_PER_LABEL_BYTES = 8 + sys.getsizeof(("", "")) + 40
+#: a distinct label value: its postings set and the entry pointing to it (plus the string itself);
+_PER_VALUE_BYTES = sys.getsizeof(set()) + _ENTRY_BYTES
+#: a distinct label name: its dict of values and the entry pointing to it (plus the string itself).
+_PER_NAME_BYTES = sys.getsizeof({}) + _ENTRY_BYTES
 
 
 class SeriesSlice(NamedTuple):
@@ -94,6 +107,12 @@ class _Series:
 
     def __len__(self) -> int:
         return len(self.ts) - self.start
+
+
+#: one series beyond its samples and labels: the object, two empty arrays, the labels tuple,
+#: the id, and its entries in the two series dicts.
+_SERIES_BYTES = (sys.getsizeof(_Series(0, Labels())) + 2 * sys.getsizeof(array("q")) + sys.getsizeof(())
+                 + 28 + 2 * _ENTRY_BYTES)
 
 
 def _intern_labels(labels: Labels) -> Labels:
@@ -140,7 +159,12 @@ class SampleStore:
         self._rank: dict[int, int] | None = None
         self._unranked = 0
         self._listeners: list[Listener] = []
+        self._change_listeners: list[Listener] = []
         self._sample_count = 0
+        # Running totals behind estimated_memory_bytes: array slots held (expired ones not yet
+        # compacted away included) and the bytes of series objects, labels and the index.
+        self._slots = 0
+        self._index_bytes = 0
         self.out_of_order_total = 0
         self.rejected_series_total = 0
         self.appended_total = 0
@@ -157,18 +181,23 @@ class SampleStore:
             out of order, a different value at the last timestamp, a new series beyond
             ``max_series``, or a staleness marker for a series that does not exist.
         """
+        s = self._by_labels.get(labels)
+        prev = s.vs[-1] if s is not None and len(s) else None
         ok = self._append(labels, int(t), float(v))
-        if ok is True and self._listeners:
-            self._notify({labels.name})
+        if ok is True and (self._listeners or self._change_listeners):
+            names = {labels.name}
+            # NaN != NaN: a sample after a staleness marker (or a NaN) counts as a change.
+            self._notify(names, names if prev is None or prev != float(v) else set())
         return ok is not False
 
     def append_batch(self, samples: Iterable[tuple[Labels, int, float]]) -> int:
-        """Append many samples, then notify listeners once.
+        """Append many samples, then notify listeners once (change listeners too, if any changed).
 
         :param samples: ``(labels, t_ms, value)`` triples, any order across series.
         :return: the number of samples accepted (identical duplicates count as accepted).
         """
         names: set[str] = set()
+        changed: set[str] = set()
         accepted = 0
         new = 0
         app = self._append
@@ -179,24 +208,32 @@ class SampleStore:
                 # Fast path: an existing series and a newer int timestamp (every live series
                 # holds at least one sample, so ts[-1] exists).
                 if s is not None and type(t) is int and t > s.ts[-1]:
-                    s.vs.append(v)  # first: it is the one that can raise (a non-number value)
+                    vs = s.vs
+                    vs.append(v)  # first: it is the one that can raise (a non-number value)
                     s.ts.append(t)
                     new += 1
                     accepted += 1
                     # Sorted labels usually start with ("__name__", name).
-                    names.add(labels[0][1] if labels and labels[0][0] == METRIC_NAME else labels.name)
+                    name = labels[0][1] if labels and labels[0][0] == METRIC_NAME else labels.name
+                    names.add(name)
+                    if vs[-1] != vs[-2]:  # NaN != NaN: after a staleness marker, a change
+                        changed.add(name)
                     continue
+                prev = s.vs[-1] if s is not None and len(s) else None
                 ok = app(labels, int(t), float(v))
                 if ok is True:
                     accepted += 1
                     names.add(labels.name)
+                    if prev is None or prev != float(v):
+                        changed.add(labels.name)
                 elif ok is None:
                     accepted += 1
         finally:  # keep the counters and listeners right even if a bad sample raised
             self._sample_count += new
+            self._slots += new
             self.appended_total += new
-            if names and self._listeners:
-                self._notify(names)
+            if names and (self._listeners or self._change_listeners):
+                self._notify(names, changed)
         return accepted
 
     def mark_stale(self, labels: Labels, t: int) -> bool:
@@ -235,6 +272,7 @@ class SampleStore:
         ts.append(t)
         s.vs.append(v)
         self._sample_count += 1
+        self._slots += 1
         self.appended_total += 1
         return True
 
@@ -247,45 +285,70 @@ class SampleStore:
         self._by_id[sid] = s
         self._rank, self._unranked = None, 0
         postings = self._postings
+        size = sys.getsizeof
+        added = _SERIES_BYTES + _PER_LABEL_BYTES * len(labels)
         for k, val in labels:
-            postings.setdefault(k, {}).setdefault(val, set()).add(sid)
+            values = postings.get(k)
+            if values is None:
+                values = postings[k] = {}
+                added += size(k) + _PER_NAME_BYTES
+            ids = values.get(val)
+            if ids is None:
+                ids = values[val] = set()
+                added += size(val) + _PER_VALUE_BYTES
+            ids.add(sid)
+        self._index_bytes += added
         return s
 
     def _drop(self, s: _Series) -> None:
         del self._by_labels[s.labels]
         del self._by_id[s.sid]
         self._rank, self._unranked = None, 0
+        self._slots -= len(s.ts)
+        size = sys.getsizeof
+        removed = _SERIES_BYTES + _PER_LABEL_BYTES * len(s.labels)
         for k, val in s.labels:
             values = self._postings[k]
             ids = values[val]
             ids.discard(s.sid)
             if not ids:
                 del values[val]
+                removed += size(val) + _PER_VALUE_BYTES
                 if not values:
                     del self._postings[k]
+                    removed += size(k) + _PER_NAME_BYTES
+        self._index_bytes -= removed
 
     # ------------------------------------------------------------------ listeners
 
-    def add_listener(self, fn: Listener) -> None:
+    def add_listener(self, fn: Listener, *, changed_only: bool = False) -> None:
         """Call ``fn(metric_names)`` after every append call or batch that stored new samples.
 
         Listeners run synchronously inside the append; they should only schedule work (the
         rule engine wakes the groups that read those metrics). An exception in a listener is
         logged and does not affect the append or the other listeners.
+
+        :param changed_only: call ``fn`` only with the names of series whose new sample differs
+            from the series' previous one (a new series, a value after a staleness marker, a
+            staleness marker and any NaN count as changes), and only when there are any.
         """
-        self._listeners.append(fn)
+        (self._change_listeners if changed_only else self._listeners).append(fn)
 
     def remove_listener(self, fn: Listener) -> None:
         """Stop calling ``fn`` (no error if it was not registered)."""
-        try:
-            self._listeners.remove(fn)
-        except ValueError:
-            pass
-
-    def _notify(self, names: set[str]) -> None:
-        for fn in list(self._listeners):
+        for listeners in (self._listeners, self._change_listeners):
             try:
-                fn(set(names))
+                listeners.remove(fn)
+            except ValueError:
+                pass
+
+    def _notify(self, names: set[str], changed: set[str]) -> None:
+        calls = [(fn, names) for fn in self._listeners]
+        if changed:
+            calls += [(fn, changed) for fn in self._change_listeners]
+        for fn, arg in calls:
+            try:
+                fn(set(arg))
             except Exception:  # noqa: BLE001 - a listener must never break ingestion
                 log.exception("sample store listener %r failed", fn)
 
@@ -421,6 +484,38 @@ class SampleStore:
         vals.discard("")
         return sorted(vals)
 
+    def sample_interval(self, names: Iterable[str], max_series: int = 10_000) -> float | None:
+        """Return the shortest spacing between the last two samples of any series named ``names``.
+
+        For a probed or scraped series that is its probe or scrape interval, so this is the
+        shortest input interval of a rule group reading those metrics (the rule manager spaces
+        data-triggered evaluations by it). Series whose last sample is a staleness marker are
+        skipped.
+
+        :param names: metric names (``__name__`` values).
+        :param max_series: look at no more series than this (bounds the cost; O(series read)).
+        :return: seconds, or ``None`` when no such series has two live samples.
+        """
+        values = self._postings.get(METRIC_NAME)
+        if not values:
+            return None
+        by_id = self._by_id
+        best: int | None = None
+        budget = max_series
+        for name in names:
+            for sid in values.get(name, ()):
+                if budget <= 0:
+                    break
+                budget -= 1
+                s = by_id[sid]
+                ts = s.ts
+                if len(ts) - s.start < 2 or is_stale(s.vs[-1]):
+                    continue
+                gap = ts[-1] - ts[-2]
+                if gap > 0 and (best is None or gap < best):
+                    best = gap
+        return None if best is None else best / 1000.0
+
     def last_timestamp(self, labels: Labels) -> int | None:
         """Return the timestamp (ms) of the series' last sample, or ``None`` if unknown."""
         s = self._by_labels.get(labels)
@@ -467,6 +562,7 @@ class SampleStore:
                 del ts[:i]
                 del s.vs[:i]
                 s.start = 0
+                self._slots -= i
         for s in empty:
             self._drop(s)
         self._sample_count -= dropped
@@ -479,6 +575,20 @@ class SampleStore:
         self._postings.clear()
         self._rank, self._unranked = None, 0
         self._sample_count = 0
+        self._slots = 0
+        self._index_bytes = 0
+
+    @property
+    def estimated_memory_bytes(self) -> int:
+        """A running estimate of the bytes held, cheap to read (``monitor_tsdb_memory_bytes``).
+
+        Kept as samples and series come and go: 17 bytes per stored sample (two 8-byte array
+        slots and ~1/16 over-allocation, expired samples not yet compacted away included), and per
+        series its object, empty arrays, labels tuple, dict entries and postings entries, plus
+        each distinct label name and value once with its postings set. Within a few percent of
+        :meth:`memory_bytes`, which walks everything (O(series)).
+        """
+        return self._slots * _SAMPLE_BYTES + self._index_bytes
 
     def memory_bytes(self) -> int:
         """Estimate the bytes held: arrays (allocated capacity), series objects, labels, index.

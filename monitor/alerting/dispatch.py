@@ -29,7 +29,8 @@ the notification log (:mod:`monitor.alerting.nflog`, ``DedupStage.needsUpdate``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from model.alert import Alert
 from model.labels import Labels, common_labels
 from monitor.alerting.maintenance import TimeIntervals
 from monitor.alerting.mute import MuteStages
-from monitor.alerting.nflog import DEFAULT_RETENTION, NotificationLog
+from monitor.alerting.nflog import DEFAULT_RETENTION, Entry, NotificationLog
 from monitor.alerting.route import Route, RouteMatch
 
 __all__ = ["Notification", "Dispatcher", "GroupView"]
@@ -138,6 +139,18 @@ class Dispatcher:
         self._groups: dict[str, _Group] = {}
         self._alerts: dict[str, Alert] = {}
         self._index: tuple[Any, Any] | None = None  # (instant, mute index) shared by flushes at one instant
+        self._resume: dict[str, float] = {}  # group key -> last notification before a restart
+
+    def restore(self, entries: Mapping[str, Entry]) -> None:
+        """Seed the notification log from persisted entries (restart recovery, before :meth:`put`).
+
+        A group re-formed for a restored entry counts as flushed: it keeps its timers, flushing
+        at the next multiple of ``group_interval`` after its last notification (never waiting
+        ``group_wait`` again), and its ``repeat_interval`` counts from that notification.
+        """
+        for key, entry in entries.items():
+            self.nflog.restore(key, entry)
+            self._resume[key] = entry.at
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -156,6 +169,11 @@ class Dispatcher:
                 g = self._groups.get(key)
                 if g is None:
                     g = _Group(key, match, group_labels, t + match.group_wait)
+                    last = self._resume.pop(key, None)
+                    if last is not None:
+                        g.has_flushed = True
+                        gi = match.group_interval
+                        g.next_flush = last + gi * max(1, math.ceil((t - last) / gi)) if gi > 0 else t
                     self._groups[key] = g
                 g.alerts[fp] = alert
                 # An alert older than group_wait needs no waiting (aggrGroup.insert).

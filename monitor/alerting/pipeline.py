@@ -39,6 +39,7 @@ from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.metrics import AlertMetrics
 from monitor.alerting.mute import MuteStages
+from monitor.alerting.nflog import TransitionLog
 from monitor.alerting.provider import AlertProvider
 from monitor.alerting.route import Route, receivers_for
 from monitor.alerting.silence import Silences
@@ -95,6 +96,8 @@ class AlertPipeline:
         self.clock = clock
         self.metrics = metrics
         self.log = logger or logging.getLogger("monitor.alerting")
+        #: The persisted notification log (entries written after each notification's rows).
+        self.transitions = TransitionLog(provider.store)
         self.lock = asyncio.Lock()
         self.route: Route | None = None
         self.dispatcher: Dispatcher | None = None
@@ -131,9 +134,11 @@ class AlertPipeline:
         return receivers_for(self.route, labels)
 
     async def restore(self, now: float) -> list[Alert]:
-        """Hold the store's firing alerts again and group them (restart recovery; under :attr:`lock`)."""
-        alerts = await self.provider.restore(now)
+        """Hold the store's firing (and recently resolved) alerts again, seed the notification log
+        and group them (restart recovery; under :attr:`lock`)."""
+        alerts = await self.provider.restore(now, resolved_since=now - ESCALATION_RETENTION)
         if self.dispatcher is not None:
+            self.dispatcher.restore(await self.transitions.entries())
             self.dispatcher.put(alerts, now)
         return alerts
 
@@ -199,6 +204,9 @@ class AlertPipeline:
             raise RuntimeError("AlertPipeline.configure() was not called")
         for n in notifications:
             await self.deliver(Context.of(n, now), n.alerts)
+            # Durable after its rows: a crash before this replays the flush into the same rows.
+            await self.transitions.record(n.group_key, (a.fingerprint for a in n.firing),
+                                          (a.fingerprint for a in n.resolved), n.at)
 
     # -- what people change ---------------------------------------------------------------------
 

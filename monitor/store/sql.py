@@ -369,6 +369,12 @@ class SQLStore(ABC):
             row = await c.fetchrow("SELECT value FROM kv WHERE key = $1", key)
         return None if row is None else json.loads(row["value"])
 
+    async def kv_scan(self, prefix: str) -> dict[str, Any]:
+        async with self._tx() as c:
+            rows = await c.fetch("SELECT key, value FROM kv WHERE substr(key, 1, $2) = $1 ORDER BY key",
+                                 prefix, len(prefix))
+        return {r["key"]: json.loads(r["value"]) for r in rows}
+
     async def kv_set(self, key: str, value: Any, now: Any) -> None:
         async with self._tx() as c:
             await c.execute("INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) "

@@ -60,8 +60,9 @@ class Escalations(Protocol):
         ...
 
     async def advance(self, now: float, marked: Sequence[Alert], held: Mapping[str, Alert],
-                      only: set[str] | None = None) -> None:
-        """Start walks for firing unmuted alerts (of ``only``), hold muted ones, step due ones."""
+                      only: set[str] | None = None, waiting: set[str] | None = None) -> None:
+        """Start walks for firing unmuted alerts (of ``only``, not ``waiting`` for their group's
+        first notification), hold muted ones, step due ones."""
         ...
 
     async def prune(self, now: float, retention: float) -> None:
@@ -174,7 +175,8 @@ class AlertPipeline:
                 self.dispatcher.put(converted, now)
                 await self._deliver(self.dispatcher.flush(now), now)
             marked = self.marked(now)
-            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in converted})
+            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in converted},
+                                           waiting=self._waiting(now))
             self.refresh_gauges(now, marked)
         return len(converted)
 
@@ -195,9 +197,12 @@ class AlertPipeline:
                 if wake is not None and wake <= now:
                     await self._deliver(self.dispatcher.flush(now), now)
             marked = self.marked(now)
-            await self.escalations.advance(now, marked, self.provider.current)
+            await self.escalations.advance(now, marked, self.provider.current, waiting=self._waiting(now))
             await self.escalations.prune(now, ESCALATION_RETENTION)
             self.refresh_gauges(now, marked)
+
+    def _waiting(self, now: float) -> set[str]:
+        return self.dispatcher.waiting(now) if self.dispatcher is not None else set()
 
     async def _deliver(self, notifications: list[Notification], now: float) -> None:
         if self.deliver is None:

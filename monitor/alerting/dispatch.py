@@ -29,7 +29,8 @@ the notification log (:mod:`monitor.alerting.nflog`, ``DedupStage.needsUpdate``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from model.alert import Alert
 from model.labels import Labels, common_labels
 from monitor.alerting.maintenance import TimeIntervals
 from monitor.alerting.mute import MuteStages
-from monitor.alerting.nflog import DEFAULT_RETENTION, NotificationLog
+from monitor.alerting.nflog import DEFAULT_RETENTION, Entry, NotificationLog
 from monitor.alerting.route import Route, RouteMatch
 
 __all__ = ["Notification", "Dispatcher", "GroupView"]
@@ -138,6 +139,19 @@ class Dispatcher:
         self._groups: dict[str, _Group] = {}
         self._alerts: dict[str, Alert] = {}
         self._index: tuple[Any, Any] | None = None  # (instant, mute index) shared by flushes at one instant
+        self._resume: dict[str, float] = {}  # group key -> last notification before a restart
+        self._due: dict[str, float] = {}  # fingerprint -> its first group notification (escalation waits)
+
+    def restore(self, entries: Mapping[str, Entry]) -> None:
+        """Seed the notification log from persisted entries (restart recovery, before :meth:`put`).
+
+        A group re-formed for a restored entry counts as flushed: it keeps its timers, flushing
+        at the next multiple of ``group_interval`` after its last notification (never waiting
+        ``group_wait`` again), and its ``repeat_interval`` counts from that notification.
+        """
+        for key, entry in entries.items():
+            self.nflog.restore(key, entry)
+            self._resume[key] = entry.at
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -147,8 +161,11 @@ class Dispatcher:
         for alert in alerts:
             fp = alert.fingerprint
             old = self._alerts.get(fp)
-            alert = old.merge(alert) if old is not None and old.overlaps(alert) else alert
+            new = old is None or not old.overlaps(alert)
+            alert = old.merge(alert) if old is not None and not new else alert
             self._alerts[fp] = alert
+            if new:
+                self._due.pop(fp, None)
             self._index = None
             for match in self.route.routes_for(alert.labels):
                 group_labels = match.opts.group_labels(alert.labels)
@@ -156,11 +173,18 @@ class Dispatcher:
                 g = self._groups.get(key)
                 if g is None:
                     g = _Group(key, match, group_labels, t + match.group_wait)
+                    last = self._resume.pop(key, None)
+                    if last is not None:
+                        g.has_flushed = True
+                        gi = match.group_interval
+                        g.next_flush = last + gi * max(1, math.ceil((t - last) / gi)) if gi > 0 else t
                     self._groups[key] = g
                 g.alerts[fp] = alert
                 # An alert older than group_wait needs no waiting (aggrGroup.insert).
                 if not g.has_flushed and alert.starts_at + match.group_wait < t:
                     g.next_flush = min(g.next_flush, t)
+                if new:
+                    self._due[fp] = min(self._due.get(fp, g.next_flush), g.next_flush)
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -183,6 +207,12 @@ class Dispatcher:
     def next_wakeup(self) -> float | None:
         """Return the earliest time a group is due, or ``None`` when there are no groups."""
         return min((g.next_flush for g in self._groups.values()), default=None)
+
+    def waiting(self, now: float) -> set[str]:
+        """Fingerprints whose first group notification is not due yet at ``now``: escalation
+        waits for the route's ``group_wait`` like the receivers do (and sees the mutes that
+        apply when it is due)."""
+        return {fp for fp, due in self._due.items() if due > now}
 
     # -- views ----------------------------------------------------------------------------------
 
@@ -242,6 +272,7 @@ class Dispatcher:
         held = {fp for g in self._groups.values() for fp in g.alerts}
         for fp in [fp for fp, a in self._alerts.items() if fp not in held and a.resolved(t)]:
             del self._alerts[fp]
+            self._due.pop(fp, None)
             self._index = None
         self.nflog.gc(t, self._groups)
 

@@ -13,7 +13,12 @@ Two records per group key (``<route key>:{<group labels>}``):
   replayed after a restart (the in-memory log is empty then) is the same outbox row and is not
   sent twice; new content, or the same content once ``repeat_interval`` has passed, takes the
   next number. The transition id is computed from the message by the caller
-  (``monitor.notify.outbox_stage.transition_id``).
+  (``monitor.notify.outbox_stage.transition_id``). The same record keeps the group's
+  :class:`Entry` (``"firing"``, ``"resolved"``, ``"notified_at"``), written once the
+  notification's outbox rows are: after a restart :meth:`TransitionLog.entries` seeds the
+  in-memory log, so a group is neither re-announced nor left without its resolved message, and
+  its repeat and group-interval timers resume from the last notification (Alertmanager keeps
+  its nflog on disk for the same reason).
 
 Times are Unix seconds.
 """
@@ -30,6 +35,7 @@ __all__ = ["Entry", "NotificationLog", "TransitionLog", "KV_PREFIX", "DEFAULT_RE
 DEFAULT_RETENTION = 120 * 3600.0
 #: The state store kv key prefix of the persisted numbering.
 KV_PREFIX = "nflog:"
+_ENTRY_FIELDS = ("firing", "resolved", "notified_at")
 
 
 @dataclass(slots=True)
@@ -86,6 +92,14 @@ class NotificationLog:
         for key in [k for k, e in self._entries.items() if e.at < horizon and k not in keep]:
             del self._entries[key]
 
+    def restore(self, key: str, entry: Entry) -> None:
+        """Seed the entry of group ``key`` (restart recovery; :meth:`TransitionLog.entries`)."""
+        self._entries[key] = entry
+
+    def get(self, key: str) -> Entry | None:
+        """Return the entry of group ``key``, or ``None``."""
+        return self._entries.get(key)
+
     def state(self) -> dict[str, Any]:
         """Return the log as ``{group key: {"firing": [fp], "resolved": [fp], "at": seconds}}``."""
         return {k: {"firing": sorted(e.firing), "resolved": sorted(e.resolved), "at": e.at}
@@ -112,10 +126,30 @@ class TransitionLog:
         key = KV_PREFIX + group_key
         last = await self.store.kv_get(key)
         seq = 0
+        kept: dict[str, Any] = {}
         if isinstance(last, dict):
             seq = int(last.get("seq", 0))
             if last.get("tid") == tid and now - float(last.get("at", 0)) < repeat_interval:
                 return f"{tid}#{seq}"
             seq += 1
-        await self.store.kv_set(key, {"tid": tid, "seq": seq, "at": now}, now)
+            kept = {k: v for k, v in last.items() if k in _ENTRY_FIELDS}
+        await self.store.kv_set(key, {**kept, "tid": tid, "seq": seq, "at": now}, now)
         return f"{tid}#{seq}"
+
+    async def record(self, group_key: str, firing: Iterable[str], resolved: Iterable[str], now: float) -> None:
+        """Persist the group's notification-log :class:`Entry` (its outbox rows are written)."""
+        key = KV_PREFIX + group_key
+        last = await self.store.kv_get(key)
+        value = dict(last) if isinstance(last, dict) else {}
+        value.update(firing=sorted(firing), resolved=sorted(resolved), notified_at=now)
+        await self.store.kv_set(key, value, now)
+
+    async def entries(self) -> dict[str, Entry]:
+        """Return the persisted entries by group key (restart recovery)."""
+        out = {}
+        for key, value in (await self.store.kv_scan(KV_PREFIX)).items():
+            if isinstance(value, dict) and "notified_at" in value:
+                out[key[len(KV_PREFIX):]] = Entry(frozenset(value.get("firing") or ()),
+                                                  frozenset(value.get("resolved") or ()),
+                                                  float(value["notified_at"]))
+        return out

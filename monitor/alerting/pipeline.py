@@ -39,6 +39,7 @@ from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.metrics import AlertMetrics
 from monitor.alerting.mute import MuteStages
+from monitor.alerting.nflog import TransitionLog
 from monitor.alerting.provider import AlertProvider
 from monitor.alerting.route import Route, receivers_for
 from monitor.alerting.silence import Silences
@@ -59,8 +60,9 @@ class Escalations(Protocol):
         ...
 
     async def advance(self, now: float, marked: Sequence[Alert], held: Mapping[str, Alert],
-                      only: set[str] | None = None) -> None:
-        """Start walks for firing unmuted alerts (of ``only``), hold muted ones, step due ones."""
+                      only: set[str] | None = None, waiting: set[str] | None = None) -> None:
+        """Start walks for firing unmuted alerts (of ``only``, not ``waiting`` for their group's
+        first notification), hold muted ones, step due ones."""
         ...
 
     async def prune(self, now: float, retention: float) -> None:
@@ -95,6 +97,8 @@ class AlertPipeline:
         self.clock = clock
         self.metrics = metrics
         self.log = logger or logging.getLogger("monitor.alerting")
+        #: The persisted notification log (entries written after each notification's rows).
+        self.transitions = TransitionLog(provider.store)
         self.lock = asyncio.Lock()
         self.route: Route | None = None
         self.dispatcher: Dispatcher | None = None
@@ -131,9 +135,11 @@ class AlertPipeline:
         return receivers_for(self.route, labels)
 
     async def restore(self, now: float) -> list[Alert]:
-        """Hold the store's firing alerts again and group them (restart recovery; under :attr:`lock`)."""
-        alerts = await self.provider.restore(now)
+        """Hold the store's firing (and recently resolved) alerts again, seed the notification log
+        and group them (restart recovery; under :attr:`lock`)."""
+        alerts = await self.provider.restore(now, resolved_since=now - ESCALATION_RETENTION)
         if self.dispatcher is not None:
+            self.dispatcher.restore(await self.transitions.entries())
             self.dispatcher.put(alerts, now)
         return alerts
 
@@ -169,7 +175,8 @@ class AlertPipeline:
                 self.dispatcher.put(converted, now)
                 await self._deliver(self.dispatcher.flush(now), now)
             marked = self.marked(now)
-            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in converted})
+            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in converted},
+                                           waiting=self._waiting(now))
             self.refresh_gauges(now, marked)
         return len(converted)
 
@@ -190,15 +197,21 @@ class AlertPipeline:
                 if wake is not None and wake <= now:
                     await self._deliver(self.dispatcher.flush(now), now)
             marked = self.marked(now)
-            await self.escalations.advance(now, marked, self.provider.current)
+            await self.escalations.advance(now, marked, self.provider.current, waiting=self._waiting(now))
             await self.escalations.prune(now, ESCALATION_RETENTION)
             self.refresh_gauges(now, marked)
+
+    def _waiting(self, now: float) -> set[str]:
+        return self.dispatcher.waiting(now) if self.dispatcher is not None else set()
 
     async def _deliver(self, notifications: list[Notification], now: float) -> None:
         if self.deliver is None:
             raise RuntimeError("AlertPipeline.configure() was not called")
         for n in notifications:
             await self.deliver(Context.of(n, now), n.alerts)
+            # Durable after its rows: a crash before this replays the flush into the same rows.
+            await self.transitions.record(n.group_key, (a.fingerprint for a in n.firing),
+                                          (a.fingerprint for a in n.resolved), n.at)
 
     # -- what people change ---------------------------------------------------------------------
 

@@ -88,10 +88,19 @@ class AlertProvider:
         """Stop holding an alert (its store row stays)."""
         self.current.pop(fingerprint, None)
 
-    async def restore(self, now: float) -> list[Alert]:
-        """Hold the firing alerts of the store again (restart recovery) and return them."""
+    async def restore(self, now: float, resolved_since: float | None = None) -> list[Alert]:
+        """Hold the firing alerts of the store again (restart recovery) and return them.
+
+        :param resolved_since: also hold the alerts resolved at or after this time (Unix
+            seconds), as before the restart: a resolution recorded but not yet announced is
+            still announced, and the walk it ended is ended.
+        """
         alerts = []
-        for row in await self.store.list_alerts("firing"):
+        rows = await self.store.list_alerts("firing")
+        if resolved_since is not None:
+            rows += [r for r in await self.store.list_alerts("resolved")
+                     if r.get("ends_at") is not None and float(r["ends_at"]) >= resolved_since]
+        for row in rows:
             a = alert_from_row(row)
             alerts.append(a)
             self.current[a.fingerprint] = a

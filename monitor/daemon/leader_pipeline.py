@@ -177,6 +177,7 @@ async def start_pipeline(config: Any, store: Any, metrics: PipelineMetrics | Non
                             logger=logging.getLogger("monitor.alerting"))
     await leader.start()
     worker = OutboxWorker(store, integrations, metrics=notify_metrics)
+    leader.outbox.on_write = worker.wake  # event-driven delivery; the poll is the retry fallback
     log.info("alerting started", extra={"receivers": len(integrations),
                                         "integrations": sum(len(v) for v in integrations.values())})
     return leader, worker

@@ -197,16 +197,20 @@ class EscalationRunner:
     # -- the pipeline's stage -------------------------------------------------------------------
 
     async def advance(self, now: float, marked: Sequence[Alert], held: Mapping[str, Alert],
-                      only: set[str] | None = None) -> None:
+                      only: set[str] | None = None, waiting: set[str] | None = None) -> None:
         """Start walks for the firing, unmuted alerts that need one (of ``only``, when given),
         then step the due walks (:meth:`step_due`).
 
         :param marked: every alert held, with its mute markers at ``now``.
         :param held: the latest version of each alert, by fingerprint (what notices show).
+        :param waiting: alerts whose group's first notification is not due yet (``group_wait``):
+            their walk starts at a later call, with the mutes that apply then.
         """
         if self.enabled:
             for a in marked:
                 if only is not None and a.fingerprint not in only:
+                    continue
+                if waiting and a.fingerprint in waiting:
                     continue
                 if a.resolved(now) or a.state != ACTIVE:
                     continue

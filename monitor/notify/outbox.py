@@ -11,9 +11,16 @@ Every notification is a row in the state store before anything is sent
    error -> ``mark_failed`` with ``next_attempt_at = now + backoff`` (full jitter, or the
    receiver's ``Retry-After``); permanent error -> ``mark_failed(next_attempt_at=None)``.
 
-Rows with the same (receiver, integration, incident) go out in order (a resolve after its
-trigger); different ones concurrently. A restart resumes by construction: the rows are in the
-store. Shape after Alertmanager ``notify/notify.go`` (``RetryStage``, ``NewMetrics``).
+Rows of one chain — (receiver, integration, incident key, recipient) — go out in order: the
+store claims only a chain's head, so a RESOLVED never overtakes its FIRING, however long the
+FIRING's ``Retry-After``. Different chains go concurrently, and in :meth:`OutboxWorker.run` no
+send waits for another integration's (per-integration concurrency; a hung webhook holds only
+its own rows). Every outcome (``sent``, ``retry`` with its reason and next attempt, ``failed``,
+``expired``) is written to the timeline of each alert in the message. :meth:`OutboxWorker.wake`
+(called by the :class:`~monitor.notify.outbox_stage.OutboxStage` when it writes rows) starts a
+run at once; the interval is only the fallback for retries coming due. A restart resumes by
+construction: the rows are in the store. Shape after Alertmanager ``notify/notify.go``
+(``RetryStage``, ``NewMetrics``).
 """
 
 from __future__ import annotations
@@ -111,8 +118,21 @@ class OutboxWorker:
         self.lease = lease
         self.concurrency = concurrency
         self.timer = timer
+        self._wake = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task] = {}  # row id -> its send (run() mode)
+        self._limits: dict[tuple[str, str], asyncio.Semaphore] = {}
         if metrics is not None:
             metrics.init_labels(integrations)
+
+    def wake(self) -> None:
+        """Start a run now (rows were written, or a chain's head was sent)."""
+        self._wake.set()
+
+    def _limit(self, receiver: str, name: str) -> asyncio.Semaphore:
+        key = (receiver, name)
+        if key not in self._limits:
+            self._limits[key] = asyncio.Semaphore(self.concurrency)
+        return self._limits[key]
 
     def _find(self, receiver: str, name: str) -> Integration | None:
         for integ in self.integrations.get(receiver, ()):
@@ -124,8 +144,13 @@ class OutboxWorker:
         if self.metrics is not None:
             self.metrics.notifications.labels(receiver, integration, outcome).inc()
 
-    async def run_once(self, now: float | None = None) -> RunStats:
-        """Expire, claim and send what is due at ``now`` (the clock when ``None``)."""
+    async def run_once(self, now: float | None = None, *, wait: bool = True) -> RunStats:
+        """Expire, claim and send what is due at ``now`` (the clock when ``None``).
+
+        :param wait: wait for the sends (tests, and the stats are complete); :meth:`run` passes
+            ``False`` so that a slow integration never holds the next run (the stats then count
+            what was claimed and expired).
+        """
         now = self.clock() if now is None else now
         stats = RunStats()
         for row in await self.store.expire(now):
@@ -134,31 +159,65 @@ class OutboxWorker:
             log.warning("notification expired undelivered", extra={
                 "receiver": row["receiver"], "integration": row["integration"],
                 "attempts": row["attempts"], "last_error": row["last_error"]})
-        rows = await self.store.claim_due(now, self.batch, self.lease)
-        stats.claimed = len(rows)
-        chains: dict[tuple[str, str, str], list[dict]] = {}
-        for row in rows:
-            ref = str((row["payload"] or {}).get("dedup_key", row["id"]))
-            chains.setdefault((row["receiver"], row["integration"], ref), []).append(row)
-        sem = asyncio.Semaphore(self.concurrency)
-
-        async def chain(items: list[dict]) -> None:
-            async with sem:
-                for row in items:
-                    field = _STAT_FIELD[await self._deliver(row, now)]
-                    setattr(stats, field, getattr(stats, field) + 1)
-
-        await asyncio.gather(*(chain(items) for items in chains.values()))
+            await self._timeline(row, now, "expired", {"error": row["last_error"]})
+        if wait:  # a chain's next row is claimable once its head is sent: go on while rows go out
+            for _ in range(self.batch):
+                sent = stats.sent
+                if not await self._round(now, stats, wait=True) or stats.sent == sent:
+                    break
+        else:
+            await self._round(now, stats, wait=False)
         if self.metrics is not None:
             self.metrics.depth.set(await self.store.depth())
         return stats
+
+    async def _round(self, now: float, stats: RunStats, *, wait: bool) -> int:
+        """Claim the due chain heads and send them; return how many were claimed."""
+        rows = [r for r in await self.store.claim_due(now, self.batch, self.lease) if r["id"] not in self._inflight]
+        stats.claimed += len(rows)
+
+        async def send(row: dict) -> None:
+            async with self._limit(row["receiver"], row["integration"]):
+                outcome = await self._deliver(row, self.clock() if not wait else now)
+            field = _STAT_FIELD[outcome]
+            setattr(stats, field, getattr(stats, field) + 1)
+            if outcome == "sent":
+                self.wake()  # the chain's next row may go now
+
+        if wait:
+            await asyncio.gather(*(send(row) for row in rows))
+        else:
+            for row in rows:
+                task = asyncio.create_task(send(row), name=f"outbox-{row['id']}")
+                self._inflight[row["id"]] = task
+                task.add_done_callback(self._done(int(row["id"])))
+        return len(rows)
+
+    def _done(self, row_id: int) -> Callable[[asyncio.Task], None]:
+        def forget(_task: asyncio.Task) -> None:
+            self._inflight.pop(row_id, None)
+        return forget
+
+    async def _timeline(self, row: dict, now: float, outcome: str, detail: dict[str, Any]) -> None:
+        """Write the outcome to the timeline of every alert of the row's message."""
+        payload = row.get("payload") or {}
+        fps = {a.get("fingerprint") for a in payload.get("alerts") or () if isinstance(a, dict)}
+        base = {"integration": f"{row['receiver']}/{row['integration']}", "kind": payload.get("kind", ""),
+                "recipient": payload.get("recipient", ""), "attempt": int(row["attempts"]) + 1}
+        for fp in sorted(f for f in fps if f):
+            try:
+                await self.store.append_timeline(fp, now, f"notification_{outcome}", {**base, **detail})
+            except Exception as exc:  # noqa: BLE001 - the delivery happened; a lost timeline line must not undo it
+                log.error("timeline write failed", extra={"alert": fp, "error": str(exc)})
 
     async def _deliver(self, row: dict, now: float) -> str:
         receiver, name = row["receiver"], row["integration"]
         integ = self._find(receiver, name)
         if integ is None:
-            await self.store.mark_failed(row["id"], now, f"no integration {receiver}/{name} in config", None)
+            err = f"no integration {receiver}/{name} in config"
+            await self.store.mark_failed(row["id"], now, err, None)
             self._count(receiver, name, "failed")
+            await self._timeline(row, now, "failed", {"error": err})
             return "failed"
         secrets = integ.notifier.secrets()
         ref_scope = f"{receiver}/{name}"
@@ -170,6 +229,7 @@ class OutboxWorker:
         except (TypeError, ValueError) as exc:
             await self.store.mark_failed(row["id"], now, f"unreadable payload: {exc}", None)
             self._count(receiver, name, "failed")
+            await self._timeline(row, now, "failed", {"error": f"unreadable payload: {exc}"})
             return "failed"
         started = self.timer()
         try:
@@ -186,6 +246,7 @@ class OutboxWorker:
                 await self.store.put_message_ref(message.ref_key, ref_scope, message.recipient,
                                                  {"channel": meta["channel"], "ts": meta["ts"]}, now)
             self._count(receiver, name, "sent")
+            await self._timeline(row, now, "sent", {})
             return "sent"
         self._observe(receiver, name, started)
         err = redact(err, secrets)
@@ -194,12 +255,14 @@ class OutboxWorker:
             self._count(receiver, name, "failed")
             log.error("notification failed permanently", extra={
                 "receiver": receiver, "integration": name, "error": err})
+            await self._timeline(row, now, "failed", {"error": err})
             return "failed"
         delay = self.backoff.delay(int(row["attempts"]), retry_after)
         await self.store.mark_failed(row["id"], now, err, now + delay)
         self._count(receiver, name, "retry")
         log.warning("notification failed, will retry", extra={
             "receiver": receiver, "integration": name, "error": err, "retry_in_seconds": round(delay, 3)})
+        await self._timeline(row, now, "retry", {"error": err, "retry_at": now + delay})
         return "retry"
 
     def _observe(self, receiver: str, name: str, started: float) -> None:
@@ -207,13 +270,31 @@ class OutboxWorker:
             self.metrics.duration.labels(receiver, name).observe(max(0.0, self.timer() - started))
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        """Call :meth:`run_once` every ``interval`` seconds until ``stop`` is set.
+        """Run at once on :meth:`wake`, else every ``interval`` seconds, until ``stop`` is set;
+        then wait for the sends in flight.
 
-        A store failure is logged and retried on the next tick (rows are safe in the store).
+        Sends run in the background (one concurrency limit per integration), so a run never waits
+        for a slow vendor. A store failure is logged and retried on the next run (rows are safe in
+        the store).
         """
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 - keep the loop alive; the rows wait in the store
-                log.error("outbox run failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-            await self.sleep(interval)
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.run_once(wait=False)
+                except Exception as exc:  # noqa: BLE001 - keep the loop alive; the rows wait in the store
+                    log.error("outbox run failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await self._pause(interval, stop)
+        finally:
+            if self._inflight:
+                await asyncio.gather(*list(self._inflight.values()), return_exceptions=True)
+
+    async def _pause(self, interval: float, stop: asyncio.Event) -> None:
+        """Wait ``interval`` seconds (the injected sleep), a :meth:`wake`, or ``stop``."""
+        waits = [asyncio.ensure_future(self.sleep(interval)), asyncio.ensure_future(self._wake.wait()),
+                 asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()

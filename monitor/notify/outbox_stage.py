@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from model.alert import Alert
@@ -72,6 +72,8 @@ class OutboxStage:
         self.store = store
         self.integrations = integrations
         self.ttl = ttl
+        #: Called when rows were written (the composition root sets the worker's ``wake``).
+        self.on_write: Callable[[], None] | None = None
 
     async def enqueue(self, message: Message, now: float, *, transition: str | None = None,
                       only: Sequence[str] | None = None, ttl: float | None = None) -> list[str]:
@@ -92,6 +94,8 @@ class OutboxStage:
             if await self.store.enqueue(key, message.receiver, integ.name, message.to_dict(),
                                         now + (self.ttl if ttl is None else ttl), now):
                 written.append(integ.name)
+        if written and self.on_write is not None:
+            self.on_write()
         return written
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]] | None:

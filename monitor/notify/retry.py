@@ -143,18 +143,22 @@ async def send_http(client: httpx.AsyncClient, method: str, url: str, *, what: s
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter.
+    """Exponential backoff with jitter, capped low (20 s) so a vendor that recovers gets its
+    pending messages within 30 s (a 300 s cap with full jitter left pages 153 s late).
+
+    The delay is drawn from ``[ceiling / 2, ceiling]`` ("equal jitter"): spread enough to avoid
+    a thundering herd, never zero.
 
     :param base: the first attempt's ceiling in seconds.
     :param cap: the largest ceiling in seconds.
     :param rng: a ``() -> float in [0, 1)`` source (``random.random`` by default).
 
     >>> Backoff(base=2, cap=60, rng=lambda: 0.5).delay(3)
-    8.0
+    12.0
     """
 
     base: float = 5.0
-    cap: float = 300.0
+    cap: float = 20.0
     rng: Callable[[], float] = random.random
 
     def ceiling(self, attempt: int) -> float:
@@ -170,4 +174,5 @@ class Backoff:
         """
         if retry_after is not None:
             return max(0.0, retry_after)
-        return self.rng() * self.ceiling(attempt)
+        ceiling = self.ceiling(attempt)
+        return ceiling / 2 + self.rng() * ceiling / 2

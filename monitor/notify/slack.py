@@ -172,11 +172,21 @@ class SlackNotifier:
     async def _call(self, method: str, **params: Any) -> Any:
         try:
             # chat.postMessage -> client.chat_postMessage: the SDK's own request encoding
-            return await getattr(self.client, method.replace(".", "_"))(**params)
+            resp = await getattr(self.client, method.replace(".", "_"))(**params)
         except SlackApiError as exc:
             raise self._translate(method, exc) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise transport_error(exc, what=f"slack {method}", secrets=self.secrets()) from None
+        # A 2xx that is not Slack's shape (a proxy's HTML page, an empty body) was not posted as
+        # far as we can tell, and posting again would likely repeat it: a permanent failure,
+        # never a re-post loop.
+        data = getattr(resp, "data", None)
+        if not isinstance(data, dict) or data.get("ok") is not True or not _has_shape(method, data):
+            status = getattr(resp, "status_code", 0)
+            what = "not JSON" if not isinstance(data, dict) or not data else "not a Slack answer"
+            raise NotifyError(self._redact(f"slack {method}: status {status}: answer is {what}: "
+                                           f"{trim(str(data))}"), retryable=False)
+        return resp
 
     def _translate(self, method: str, exc: SlackApiError) -> NotifyError:
         resp = exc.response
@@ -185,7 +195,11 @@ class SlackNotifier:
         error = str(data.get("error", "")) if data else ""
         headers = {str(k).lower(): v for k, v in (getattr(resp, "headers", None) or {}).items()}
         retry_after = parse_retry_after(headers.get("retry-after"), self._clock())
-        if status == 429 or error == "ratelimited":
+        if 200 <= status < 300 and not data.get("ok", False) and not error:
+            # HTTP 2xx that is not Slack's JSON (a proxy page, an empty body): permanent
+            err = NotifyError(self._redact(f"slack {method}: status {status}: answer is not JSON: "
+                                           f"{trim(str(getattr(resp, 'data', '')))}"), retryable=False)
+        elif status == 429 or error == "ratelimited":
             err = NotifyError(self._redact(f"slack {method}: rate limited (status {status})"),
                               retryable=True, retry_after=retry_after)
         elif status >= 500 or error in TRANSIENT_ERRORS:
@@ -200,3 +214,10 @@ class SlackNotifier:
 
     def _redact(self, text: str) -> str:
         return redact(text, self.secrets())
+
+
+def _has_shape(method: str, data: dict) -> bool:
+    """Whether a successful answer has the fields we read (``channel``/``ts``, or ``channel.id``)."""
+    if method == "conversations.open":
+        return isinstance(data.get("channel"), dict) and "id" in data["channel"]
+    return bool(data.get("channel")) and bool(data.get("ts"))

@@ -214,6 +214,9 @@ class Store(Protocol):
     async def kv_get(self, key: str) -> Any | None:
         """Return a stored JSON value, or ``None``."""
 
+    async def kv_scan(self, prefix: str) -> dict[str, Any]:
+        """Return every ``{key: value}`` whose key starts with ``prefix`` (restart recovery)."""
+
     async def kv_set(self, key: str, value: Any, now: float) -> None:
         """Store a JSON value under ``key`` (replacing)."""
 

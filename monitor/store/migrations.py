@@ -122,6 +122,10 @@ CREATE TABLE kv (
     updated_at  {ts} NOT NULL
 );
 """),
+    (3, "outbox delivery chains (in-order delivery per group, integration and recipient)", """
+ALTER TABLE outbox ADD COLUMN chain TEXT NOT NULL DEFAULT '';
+CREATE INDEX outbox_chain ON outbox (receiver, integration, chain, status, id);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -72,6 +72,17 @@ def _decode(row: Row | None, *columns: str) -> Row | None:
     return row
 
 
+def chain_of(payload: Any) -> str:
+    """Return the delivery chain of an outbox payload: its incident key and recipient.
+
+    Rows of one chain (and receiver, integration) are delivered in ``id`` order; ``""`` (no
+    incident key) orders nothing.
+    """
+    if not isinstance(payload, dict) or not payload.get("dedup_key"):
+        return ""
+    return f"{payload['dedup_key']}|{payload.get('recipient') or ''}"
+
+
 class SQLStore(ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
@@ -286,9 +297,9 @@ class SQLStore(ABC):
         async with self._tx() as c:
             row = await c.fetchrow(
                 "INSERT INTO outbox (dedup_key, receiver, integration, payload, created_at, not_after, "
-                "next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $5) "
+                "next_attempt_at, chain) VALUES ($1, $2, $3, $4, $5, $6, $5, $7) "
                 "ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-                dedup_key, receiver, integration, dumps(payload), ts(now), ts(not_after))
+                dedup_key, receiver, integration, dumps(payload), ts(now), ts(not_after), chain_of(payload))
         return row is not None
 
     _CLAIM_LOCK = ""  # PostgreSQL adds FOR UPDATE SKIP LOCKED
@@ -297,10 +308,14 @@ class SQLStore(ABC):
         now_s = float(ts(now) or 0.0)
         async with self._tx() as c:
             rows = await c.fetch(
-                "UPDATE outbox SET claimed_until = $3 WHERE id IN (SELECT id FROM outbox "
-                "WHERE status = 'pending' AND next_attempt_at <= $1 AND not_after >= $1 "
-                "AND (claimed_until IS NULL OR claimed_until <= $1) "
-                f"ORDER BY next_attempt_at, id LIMIT $2 {self._CLAIM_LOCK}) RETURNING *",
+                "UPDATE outbox SET claimed_until = $3 WHERE id IN (SELECT o.id FROM outbox o "
+                "WHERE o.status = 'pending' AND o.next_attempt_at <= $1 AND o.not_after >= $1 "
+                "AND (o.claimed_until IS NULL OR o.claimed_until <= $1) "
+                # only the head of each chain: a row never overtakes an earlier pending one
+                "AND (o.chain = '' OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.status = 'pending' "
+                "AND e.receiver = o.receiver AND e.integration = o.integration AND e.chain = o.chain "
+                "AND e.id < o.id)) "
+                f"ORDER BY o.next_attempt_at, o.id LIMIT $2 {self._CLAIM_LOCK}) RETURNING *",
                 now_s, int(limit), now_s + float(lease))
         rows = [_decode(r, "payload", "response") for r in rows]
         return sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
@@ -368,6 +383,12 @@ class SQLStore(ABC):
         async with self._tx() as c:
             row = await c.fetchrow("SELECT value FROM kv WHERE key = $1", key)
         return None if row is None else json.loads(row["value"])
+
+    async def kv_scan(self, prefix: str) -> dict[str, Any]:
+        async with self._tx() as c:
+            rows = await c.fetch("SELECT key, value FROM kv WHERE substr(key, 1, $2) = $1 ORDER BY key",
+                                 prefix, len(prefix))
+        return {r["key"]: json.loads(r["value"]) for r in rows}
 
     async def kv_set(self, key: str, value: Any, now: Any) -> None:
         async with self._tx() as c:

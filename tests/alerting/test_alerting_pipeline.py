@@ -49,7 +49,7 @@ class Escalations:
     async def resolve(self, fingerprint, now, by, alert=None):
         self.calls.append(("resolve", fingerprint, by, alert is not None))
 
-    async def advance(self, now, marked, held, only=None):
+    async def advance(self, now, marked, held, only=None, waiting=None):
         self.calls.append(("advance", [(a.name, a.state) for a in marked], sorted(only) if only else None))
 
     async def prune(self, now, retention):

@@ -30,13 +30,13 @@ def test_retry_after_forms():
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
 
 
-def test_backoff_full_jitter_and_cap():
+def test_backoff_equal_jitter_and_cap():
     b = Backoff(base=2, cap=60, rng=lambda: 0.999999)
     assert [round(b.ceiling(n)) for n in range(7)] == [2, 4, 8, 16, 32, 60, 60]
-    assert Backoff(base=2, cap=60, rng=lambda: 0.0).delay(5) == 0.0
+    assert Backoff(base=2, cap=60, rng=lambda: 0.0).delay(5) == 30.0  # half the ceiling at least
     assert b.delay(3) == pytest.approx(16, rel=1e-3)
     assert b.delay(3, retry_after=120) == 120  # the server's word wins, even past the cap
-    assert Backoff().ceiling(10_000) == 300
+    assert Backoff().ceiling(10_000) == 20  # a recovered vendor is retried within 30 s
 
 
 def test_redact_shows_a_prefix_at_most():

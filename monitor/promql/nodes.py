@@ -18,7 +18,6 @@ from typing import Any
 import promql_parser as pp
 
 from monitor.errors import QueryError
-from monitor.promql.regex import go_regex
 from model.labels import METRIC_NAME
 from model.matchers import Matcher
 
@@ -261,14 +260,7 @@ def _match_op(op: Any) -> str:
 
 def _matcher(m: Any) -> Matcher:
     try:
-        op = _match_op(m.op)
-        value = m.value
-        if op in ("=~", "!~"):
-            try:
-                re.compile(value)
-            except re.error:
-                value = go_regex(value)
-        return Matcher(m.name, op, value)
+        return Matcher(m.name, _match_op(m.op), m.value)  # regexes: RE2, ^(?s:value)$
     except ValueError as e:
         raise QueryError(str(e)) from None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,6 @@ from starlette.routing import Route
 
 from monitor.api.deps import query_deps
 from monitor.errors import QueryError
-from monitor.promql.adhoc import paused_gc
 from monitor.promql.limits import QueryOverloadError, QueryTimeoutError, TooManySamplesError
 from monitor.promql.value import Matrix, Scalar, Series, String, Vector
 from model.duration import parse_duration
@@ -98,30 +97,36 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
-def result_stream(value: Any) -> Iterator[bytes]:
-    """Yield the success envelope of a query result in pieces, consuming ``value``.
+def result_chunks(value: Any) -> list[bytes]:
+    """Encode the success envelope of a query result in pieces, consuming ``value``.
 
     The same JSON as ``{"status": "success", "data": result_json(value)}``, encoded a series
-    (matrix) or :data:`STREAM_SAMPLES` samples (vector) at a time, and each piece freed once
-    encoded: ``StreamingResponse`` runs this in a worker thread, and a result of millions of
-    points encoded or freed in one C call would hold the GIL, and so the event loop, for
-    seconds. The garbage collector stays paused meanwhile (:func:`monitor.promql.adhoc.paused_gc`).
+    (matrix) or :data:`STREAM_SAMPLES` samples (vector) at a time, each piece freed once encoded.
+    The query pool runs this in its worker (``render=``): a result of millions of points
+    encoded or freed in one C call would hold the GIL, and so the event loop, for seconds, and
+    the bytes it returns are nothing the garbage collector has to walk.
     """
-    with paused_gc():
-        if not isinstance(value, (Vector, Matrix)):
-            yield ('{"status":"success","data":' + _dumps(result_json(value)) + "}").encode("utf-8")
-            return
-        kind = "vector" if isinstance(value, Vector) else "matrix"
-        yield ('{"status":"success","data":{"resultType":"' + kind + '","result":[').encode("utf-8")
-        value.reverse()  # pop() from the end, in order
-        per_chunk = STREAM_SAMPLES if kind == "vector" else 1
-        sep = ""
-        while value:
-            items = [value.pop() for _ in range(min(per_chunk, len(value)))]
-            yield (sep + ",".join(_dumps(_item_json(item)) for item in items)).encode("utf-8")
-            sep = ","
-            del items
-        yield b"]}}"
+    if not isinstance(value, (Vector, Matrix)):
+        return [('{"status":"success","data":' + _dumps(result_json(value)) + "}").encode("utf-8")]
+    kind = "vector" if isinstance(value, Vector) else "matrix"
+    out = [('{"status":"success","data":{"resultType":"' + kind + '","result":[').encode("utf-8")]
+    value.reverse()  # pop() from the end, in order
+    per_chunk = STREAM_SAMPLES if kind == "vector" else 1
+    sep = ""
+    while value:
+        items = [value.pop() for _ in range(min(per_chunk, len(value)))]
+        out.append((sep + ",".join(_dumps(_item_json(item)) for item in items)).encode("utf-8"))
+        sep = ","
+        del items
+    out.append(b"]}}")
+    return out
+
+
+async def _send(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    """Yield the encoded pieces, dropping each once sent."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
 
 
 def _item_json(item: Any) -> dict[str, Any]:
@@ -165,10 +170,10 @@ async def query(request: Request) -> Response:
     except ValueError as e:
         return error("bad_data", f'invalid parameter "time": {e}', 400)
     try:
-        value = await query_deps(request).engine.instant_query(p["query"], int(t * 1000))
+        chunks = await query_deps(request).engine.instant_query(p["query"], int(t * 1000), render=result_chunks)
     except QueryError as e:
         return query_error(e)
-    return StreamingResponse(result_stream(value), media_type="application/json")
+    return StreamingResponse(_send(chunks), media_type="application/json")
 
 
 async def query_range(request: Request) -> Response:
@@ -194,11 +199,11 @@ async def query_range(request: Request) -> Response:
         return error("bad_data", "exceeded maximum resolution of 11,000 points per timeseries. "
                                  "Try decreasing the query resolution (?step=XX)", 400)
     try:
-        value = await query_deps(request).engine.range_query(p["query"], int(start * 1000), int(end * 1000),
-                                                             int(step * 1000))
+        chunks = await query_deps(request).engine.range_query(p["query"], int(start * 1000), int(end * 1000),
+                                                              int(step * 1000), render=result_chunks)
     except QueryError as e:
         return query_error(e)
-    return StreamingResponse(result_stream(value), media_type="application/json")
+    return StreamingResponse(_send(chunks), media_type="application/json")
 
 
 ROUTES = [

@@ -36,6 +36,7 @@ Usage::
 
     queries = AdHocQueries(store, max_series=10_000, max_samples=50_000_000, timeout=120.0)
     value = await queries.instant_query("sum(rate(x[5m]))", t_ms)       # in a coroutine
+    body = await queries.instant_query("up", t_ms, render=encode)        # encode() in the worker
     matrix = await queries.range_query("up", start_ms, end_ms, 15_000)
     queries.close()
 """
@@ -187,17 +188,25 @@ class AdHocQueries:
         """Stop taking queries; queued ones are cancelled, running ones end at their deadline."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def instant_query(self, query: str, t_ms: int) -> Value:
-        """``Engine.instant_query`` in a worker. :raises QueryError: as the engine, plus
-        :class:`QueryOverloadError` and :class:`QueryTimeoutError`."""
-        return await self._submit("instant_query", query, t_ms)
+    async def instant_query(self, query: str, t_ms: int, *, render: Callable[[Value], Any] | None = None) -> Any:
+        """``Engine.instant_query`` in a worker.
 
-    async def range_query(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
-        """``Engine.range_query`` in a worker. :raises QueryError: as :meth:`instant_query`."""
-        value: Matrix = await self._submit("range_query", query, start_ms, end_ms, step_ms)
-        return value
+        :param render: applied to the value in the worker (e.g. JSON encoding), whose result is
+            returned instead: big results are then never encoded or freed on the loop.
+        :raises QueryError: as the engine, plus :class:`QueryOverloadError` and
+            :class:`QueryTimeoutError`.
+        """
+        return await self._submit(render, "instant_query", query, t_ms)
 
-    async def _submit(self, method: str, *args: Any) -> Any:
+    async def range_query(self, query: str, start_ms: int, end_ms: int, step_ms: int, *,
+                          render: Callable[[Matrix], Any] | None = None) -> Any:
+        """``Engine.range_query`` in a worker (``render`` as in :meth:`instant_query`).
+
+        :raises QueryError: as :meth:`instant_query`.
+        """
+        return await self._submit(render, "range_query", query, start_ms, end_ms, step_ms)
+
+    async def _submit(self, render: Callable[[Any], Any] | None, method: str, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         if not self._slots.acquire(blocking=False):
             raise QueryOverloadError(self.max_concurrency)
@@ -205,7 +214,7 @@ class AdHocQueries:
         timeout = self.timeout if self.timeout is not None and self.timeout > 0 else None
         deadline = time.monotonic() + timeout if timeout is not None else float("inf")
         try:
-            cfut = self._pool.submit(self._work, loop, deadline, method, args)
+            cfut = self._pool.submit(self._work, loop, deadline, render, method, args)
         except RuntimeError:  # shut down
             self._release()
             raise QueryError("the daemon is shutting down") from None
@@ -237,8 +246,10 @@ class AdHocQueries:
             self._local.engine = got
         return got
 
-    def _work(self, loop: asyncio.AbstractEventLoop, deadline: float, method: str, args: tuple[Any, ...]) -> Any:
-        """Run one query in a worker thread, under the time left until ``deadline``."""
+    def _work(self, loop: asyncio.AbstractEventLoop, deadline: float, render: Callable[[Any], Any] | None,
+              method: str, args: tuple[Any, ...]) -> Any:
+        """Run one query in a worker thread, under the time left until ``deadline``; then
+        ``render`` its value, if given."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise QueryTimeoutError(self.timeout or 0.0)
@@ -247,6 +258,7 @@ class AdHocQueries:
         engine.timeout = remaining if deadline != float("inf") else None
         try:
             with paused_gc():
-                return getattr(engine, method)(*args)
+                value = getattr(engine, method)(*args)
+                return value if render is None else render(value)
         except QueryTimeoutError:
             raise QueryTimeoutError(self.timeout or 0.0) from None

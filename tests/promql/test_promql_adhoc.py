@@ -192,3 +192,23 @@ async def test_paused_gc_nests_and_restores():
         assert not gc.isenabled()  # left as it was
     finally:
         gc.enable()
+
+
+async def test_results_are_encoded_in_the_worker_as_before():
+    """The HTTP API renders in the worker, in pieces; the JSON is the one result_json gave."""
+    import json
+
+    from monitor.api.query import STREAM_SAMPLES, result_chunks, result_json
+
+    store = filled_store(series=STREAM_SAMPLES + 3, minutes=2)
+    engine = Engine(store, result_cache_samples=0)
+    queries = AdHocQueries(store, max_series=100_000)
+    try:
+        for method, args in (("instant_query", ("up", NOW)), ("instant_query", ("scalar(vector(2))", NOW)),
+                             ("instant_query", ('"s"', NOW)), ("range_query", ("up", NOW - 60_000, NOW, 15_000))):
+            chunks = await getattr(queries, method)(*args, render=result_chunks)
+            assert len(chunks) > 1 or method == "instant_query" and "up" not in args[0]
+            expected = {"status": "success", "data": result_json(getattr(engine, method)(*args))}
+            assert json.loads(b"".join(chunks)) == expected, (method, args)
+    finally:
+        queries.close()

@@ -72,19 +72,25 @@ class RuleViews(Protocol):
 
 
 class QueryEngine(Protocol):
-    """PromQL over the sample store, under the engine's limits (``monitor.promql.engine.Engine``).
+    """PromQL over the sample store, evaluated off the event loop under the engine's limits
+    (``monitor.promql.adhoc.AdHocQueries``: a bounded worker pool with an enforced deadline).
 
     Times are integer Unix milliseconds.
     """
 
-    def instant_query(self, query: str, t_ms: int) -> Value:
-        """Evaluate ``query`` at ``t_ms``. :raises QueryError: bad query, too many samples, timeout."""
+    async def instant_query(self, query: str, t_ms: int, *, render: Callable[[Value], Any] | None = None) -> Any:
+        """Evaluate ``query`` at ``t_ms``; return the value, or ``render(value)`` computed off the loop.
+
+        :raises QueryError: bad query, too many samples, timeout, too many concurrent queries.
+        """
         ...
 
-    def range_query(self, query: str, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
-        """Evaluate ``query`` from ``start_ms`` to ``end_ms`` every ``step_ms``.
+    async def range_query(self, query: str, start_ms: int, end_ms: int, step_ms: int, *,
+                          render: Callable[[Matrix], Any] | None = None) -> Any:
+        """Evaluate ``query`` from ``start_ms`` to ``end_ms`` every ``step_ms``; return the
+        :class:`Matrix`, or ``render(matrix)`` computed off the loop.
 
-        :raises QueryError: bad query, too many samples, timeout.
+        :raises QueryError: bad query, too many samples, timeout, too many concurrent queries.
         """
         ...
 

@@ -1,26 +1,33 @@
 """Prometheus's query API: ``GET|POST /api/v1/query`` and ``GET|POST /api/v1/query_range``.
 
 Response envelopes, value encoding (``[<unix seconds>, "<value>"]``) and error types
-(``bad_data`` 400, ``execution`` 422 for too many samples, ``timeout`` 503) follow Prometheus
-``web/api/v1/api.go`` (``returnAPIError``). Queries run under the engine's limits
-(``rules.query_max_samples``, ``rules.query_timeout``; see :mod:`monitor.promql.limits`).
+(``bad_data`` 400, ``execution`` 422 for too many samples, ``timeout`` 503, ``unavailable`` 503
+when the query pool is full) follow Prometheus ``web/api/v1/api.go`` (``returnAPIError``).
+
+Queries never run on the event loop: the engine handed in (``QueryDeps.engine``,
+:class:`monitor.promql.adhoc.AdHocQueries`) evaluates them in a bounded worker pool, under the
+engine's limits (``rules.query_max_samples``, ``rules.query_timeout``; see
+:mod:`monitor.promql.limits`) and the text bounds of :mod:`monitor.promql.bounds`, so a heavy or
+hostile query cannot stall probes, rules or delivery.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from monitor.api.deps import query_deps
 from monitor.errors import QueryError
-from monitor.promql.limits import QueryTimeoutError, TooManySamplesError
-from monitor.promql.value import Matrix, Scalar, String, Vector
+from monitor.promql.limits import QueryOverloadError, QueryTimeoutError, TooManySamplesError
+from monitor.promql.value import Matrix, Scalar, Series, String, Vector
 from model.duration import parse_duration
 from model.labels import Labels
 from model.timestamps import MAX_TIME, parse_api_time
@@ -81,6 +88,54 @@ def result_json(value: Any) -> dict[str, Any]:
     raise TypeError(f"unexpected result {type(value).__name__}")
 
 
+#: Samples of a vector per chunk of a streamed result (a matrix goes a series per chunk).
+STREAM_SAMPLES = 512
+
+
+def _dumps(obj: Any) -> str:
+    # Starlette's JSONResponse.render settings.
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+
+def result_chunks(value: Any) -> list[bytes]:
+    """Encode the success envelope of a query result in pieces, consuming ``value``.
+
+    The same JSON as ``{"status": "success", "data": result_json(value)}``, encoded a series
+    (matrix) or :data:`STREAM_SAMPLES` samples (vector) at a time, each piece freed once encoded.
+    The query pool runs this in its worker (``render=``): a result of millions of points
+    encoded or freed in one C call would hold the GIL, and so the event loop, for seconds, and
+    the bytes it returns are nothing the garbage collector has to walk.
+    """
+    if not isinstance(value, (Vector, Matrix)):
+        return [('{"status":"success","data":' + _dumps(result_json(value)) + "}").encode("utf-8")]
+    kind = "vector" if isinstance(value, Vector) else "matrix"
+    out = [('{"status":"success","data":{"resultType":"' + kind + '","result":[').encode("utf-8")]
+    value.reverse()  # pop() from the end, in order
+    per_chunk = STREAM_SAMPLES if kind == "vector" else 1
+    sep = ""
+    while value:
+        items = [value.pop() for _ in range(min(per_chunk, len(value)))]
+        out.append((sep + ",".join(_dumps(_item_json(item)) for item in items)).encode("utf-8"))
+        sep = ","
+        del items
+    out.append(b"]}}")
+    return out
+
+
+async def _send(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    """Yield the encoded pieces, dropping each once sent."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
+
+
+def _item_json(item: Any) -> dict[str, Any]:
+    if isinstance(item, Series):
+        return {"metric": _metric(item.labels),
+                "values": [[t / 1000, format_sample_value(v)] for t, v in item.points]}
+    return {"metric": _metric(item.labels), "value": [item.t / 1000, format_sample_value(item.v)]}
+
+
 def error(kind: str, message: str, status: int) -> JSONResponse:
     """Return a Prometheus API error envelope."""
     return JSONResponse({"status": "error", "errorType": kind, "error": message}, status_code=status)
@@ -92,6 +147,8 @@ def query_error(e: QueryError) -> JSONResponse:
         return error("execution", str(e), 422)
     if isinstance(e, QueryTimeoutError):
         return error("timeout", str(e), 503)
+    if isinstance(e, QueryOverloadError):
+        return error("unavailable", str(e), 503)
     return error("bad_data", str(e), 400)
 
 
@@ -103,7 +160,7 @@ async def _params(request: Request) -> dict[str, str]:
     return params
 
 
-async def query(request: Request) -> JSONResponse:
+async def query(request: Request) -> Response:
     """``GET|POST /api/v1/query``: ``query``, ``time`` (RFC 3339 or Unix seconds; default now)."""
     p = await _params(request)
     if not p.get("query"):
@@ -113,13 +170,13 @@ async def query(request: Request) -> JSONResponse:
     except ValueError as e:
         return error("bad_data", f'invalid parameter "time": {e}', 400)
     try:
-        value = query_deps(request).engine.instant_query(p["query"], int(t * 1000))
+        chunks = await query_deps(request).engine.instant_query(p["query"], int(t * 1000), render=result_chunks)
     except QueryError as e:
         return query_error(e)
-    return JSONResponse({"status": "success", "data": result_json(value)})
+    return StreamingResponse(_send(chunks), media_type="application/json")
 
 
-async def query_range(request: Request) -> JSONResponse:
+async def query_range(request: Request) -> Response:
     """``GET|POST /api/v1/query_range``: ``query``, ``start``, ``end`` (RFC 3339 or Unix seconds),
     ``step`` (seconds or a duration); at most :data:`MAX_POINTS` points per series."""
     p = await _params(request)
@@ -142,11 +199,11 @@ async def query_range(request: Request) -> JSONResponse:
         return error("bad_data", "exceeded maximum resolution of 11,000 points per timeseries. "
                                  "Try decreasing the query resolution (?step=XX)", 400)
     try:
-        value = query_deps(request).engine.range_query(p["query"], int(start * 1000), int(end * 1000),
-                                                       int(step * 1000))
+        chunks = await query_deps(request).engine.range_query(p["query"], int(start * 1000), int(end * 1000),
+                                                              int(step * 1000), render=result_chunks)
     except QueryError as e:
         return query_error(e)
-    return JSONResponse({"status": "success", "data": result_json(value)})
+    return StreamingResponse(_send(chunks), media_type="application/json")
 
 
 ROUTES = [

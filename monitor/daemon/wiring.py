@@ -31,6 +31,7 @@ from monitor.daemon.scraping import ScrapeTargets
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
+from monitor.promql.adhoc import AdHocQueries
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
 from monitor.store import open_store
@@ -74,6 +75,10 @@ class Daemon:
         self.scrape.configure(config.scrape)
         self.engine = Engine(self.store, max_series=config.rules.query_max_series,
                              max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
+        # Ad-hoc queries (HTTP API) run in worker threads with engines of their own, never on
+        # the loop that probes, evaluates rules and delivers (monitor/promql/adhoc.py).
+        self.queries = AdHocQueries(self.store, max_series=config.rules.query_max_series,
+                                    max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
         self.rules = RuleManager(
             self.store, self.engine, external_labels=config.rules.external_labels,
             resolved_retention=config.rules.resolved_retention,
@@ -181,6 +186,7 @@ class Daemon:
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         stack.callback(log.info, "daemon stopped")
+        stack.callback(self.queries.close)
         self.state = await open_store(self.config.state)
         stack.push_async_callback(self._close_state)
         self.rules.state_store = self.state
@@ -290,7 +296,7 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                             metrics=MetricsExposition(daemon.registry,
                                                       lambda: update_store_gauges(daemon.metrics, daemon.store)),
                             reload=reload),
-        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.engine),
+        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries),
         # Slack signatures are claimed in the state store (open once the daemon has started).
         alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state),
     )

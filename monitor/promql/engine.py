@@ -50,12 +50,16 @@ class Engine:
         the global evaluation interval).
     :param result_cache_samples: how many result samples of calls and aggregations to keep
         for reuse by later queries at the same evaluation time (0 disables the cache).
+    :param release_incrementally: free each query's working data entry by entry when it ends
+        (``Evaluator.release``), for engines in worker threads that share the GIL with the loop.
     """
 
     def __init__(self, store: Any, *, lookback_delta_ms: int = 300_000, max_series: int = 10_000,
                  max_samples: int = 50_000_000, default_subquery_step_ms: int = 60_000,
-                 result_cache_samples: int = 200_000, timeout: float | None = 120.0) -> None:
+                 result_cache_samples: int = 200_000, timeout: float | None = 120.0,
+                 release_incrementally: bool = False) -> None:
         self.store = store
+        self.release_incrementally = release_incrementally
         self.lookback_delta_ms = lookback_delta_ms
         self.max_series = max_series
         self.max_samples = max_samples
@@ -126,7 +130,11 @@ class Engine:
         root = self._compile(query)
         t_ms = int(t_ms)
         q = self._new_query(root, t_ms, t_ms)
-        res = self._run(q, root, t_ms)
+        try:
+            res = self._run(q, root, t_ms)
+        finally:
+            if self.release_incrementally:
+                q.release()
         if root.type == n.SCALAR:
             return Scalar(t_ms, res)
         if root.type == n.STRING:
@@ -157,19 +165,23 @@ class Engine:
         q = self._new_query(root, start_ms, end_ms)
         acc: dict[Labels, list[tuple[int, float]]] = {}
         empty = Labels()
-        for t in range(start_ms, end_ms + 1, step_ms):
-            q.limits.check_deadline()
-            res = self._run(q, root, t)
-            q.limits.add_samples(1 if root.type == n.SCALAR else len(res))  # kept until the query ends
-            if root.type == n.SCALAR:
-                acc.setdefault(empty, []).append((t, res))
-                continue
-            for s in res:
-                pts = acc.get(s.labels)
-                if pts is None:
-                    acc[s.labels] = [(t, s.v)]
-                else:
-                    pts.append((t, s.v))
+        try:
+            for t in range(start_ms, end_ms + 1, step_ms):
+                q.limits.check_deadline()
+                res = self._run(q, root, t)
+                q.limits.add_samples(1 if root.type == n.SCALAR else len(res))  # kept until the query ends
+                if root.type == n.SCALAR:
+                    acc.setdefault(empty, []).append((t, res))
+                    continue
+                for s in res:
+                    pts = acc.get(s.labels)
+                    if pts is None:
+                        acc[s.labels] = [(t, s.v)]
+                    else:
+                        pts.append((t, s.v))
+        finally:
+            if self.release_incrementally:
+                q.release()
         return Matrix(Series(lb, pts) for lb, pts in sorted(acc.items()))
 
     def _new_query(self, root: n.Node, start: int, end: int) -> Evaluator:

@@ -36,7 +36,7 @@ from monitor.promql import nodes as n
 from monitor.promql import rangefuncs as rf
 from monitor.promql.limits import QueryLimits
 from monitor.promql.quantile import bucket_quantile, parse_le, quantile
-from monitor.promql.regex import go_regex
+from monitor.promql.regex import compile_anchored, expand
 from monitor.promql.value import RangeArg, Sample, check_duplicates, div, drop_name, valid_label_name
 from model.labels import METRIC_NAME, Labels
 
@@ -307,43 +307,12 @@ def _histogram_quantile(args: list[Any], call: n.Call, ctx: CallContext) -> list
     return out
 
 
-_GO_GROUP = re.compile(r"\$(\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
-
-
-def _expand(template: str, m: re.Match) -> str:
-    """Go ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; unknown
-    groups expand to the empty string (``$1x`` is the group named ``1x``)."""
-
-    def rep(g: re.Match) -> str:
-        if g.group(1) == "$":
-            return "$"
-        name = g.group(2) or g.group(3)
-        try:
-            val = m.group(int(name)) if name.isdigit() else m.group(name)
-        except IndexError:
-            return ""
-        return val or ""
-
-    return _GO_GROUP.sub(rep, template)
-
-
-
-def _compile_regex(pattern: str, fn: str) -> re.Pattern:
-    try:
-        try:
-            return re.compile("^(?:" + pattern + ")$", re.DOTALL)
-        except re.error:
-            return re.compile("^(?:" + go_regex(pattern) + ")$", re.DOTALL)
-    except re.error:
-        raise QueryError(f"invalid regular expression in {fn}(): {pattern}") from None
-
-
 def _label_replace(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcLabelReplace``: set ``dst`` from ``replacement`` when ``regex`` matches ``src``
     (fully anchored); an empty result removes ``dst``."""
     vec, dst, repl, src, regex = args
     t = ctx.t
-    rx = _compile_regex(regex, "label_replace")
+    rx = compile_anchored(regex, "label_replace")
     if not valid_label_name(dst):
         raise QueryError(f"invalid destination label name in label_replace(): {dst}")
     out = []
@@ -352,7 +321,7 @@ def _label_replace(args: list[Any], call: n.Call, ctx: CallContext) -> list[Samp
         if m is None:
             out.append(s)
             continue
-        res = _expand(repl, m)
+        res = expand(repl, m)
         d = dict(s.labels)
         d.pop(dst, None)
         if res:

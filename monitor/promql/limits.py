@@ -17,7 +17,8 @@ A subquery's step count is known before any evaluation (:func:`subquery_steps`),
 The deadline is checked cooperatively: at every range-query step and subquery step, and every
 :data:`TICK` series in per-series loops (:meth:`QueryLimits.tick`). Both errors are
 :class:`~monitor.errors.QueryError` subclasses, so callers that catch ``QueryError`` (rule
-evaluation) keep working; the HTTP API maps them to 422 ``execution`` and 503 ``timeout``.
+evaluation) keep working; the HTTP API maps them to 422 ``execution`` and 503 ``timeout``
+(and :class:`QueryOverloadError`, from the ad-hoc query pool, to 503 ``unavailable``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ class QueryTimeoutError(QueryError):
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         super().__init__(f"{TIMED_OUT} (timeout {timeout:g}s)")
+
+
+class QueryOverloadError(QueryError):
+    """Too many ad-hoc queries at once (HTTP 503 ``unavailable``): Prometheus's
+    ``--query.max-concurrency``, refused at once instead of queued (:mod:`monitor.promql.adhoc`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"too many concurrent queries: {limit} are running or waiting, the limit; "
+                         "try again later")
 
 
 def subquery_steps(first: int, end: int, step: int) -> int:

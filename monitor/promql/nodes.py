@@ -10,7 +10,6 @@ enforced by ``promql-parser``, the rest are checked in :func:`compile_expr`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import promql_parser as pp
 
 from monitor.errors import QueryError
-from monitor.promql.regex import go_regex
+from monitor.promql.bounds import prepare_query, regex_of_placeholder, restore_placeholders
 from model.labels import METRIC_NAME
 from model.matchers import Matcher
 
@@ -184,10 +183,6 @@ class Paren(Node):
     type: str = VECTOR
 
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_NEGATIVE_AT = re.compile(r"@\s*-")
-
-
 _TYPE_NAMES = {SCALAR: "scalar", VECTOR: "instant vector", MATRIX: "range vector", STRING: "string"}
 
 
@@ -200,24 +195,30 @@ def _value_type(vt: Any) -> str:
 
 
 def parse_expr(query: str) -> pp.Expr:
-    """Parse ``query`` with promql-parser.
+    """Parse ``query`` with promql-parser, after checking its size and shape.
 
-    :raises QueryError: with the parser's message on any syntax or type error.
+    Every expression the daemon parses comes through here (HTTP queries, rule files, the
+    promtool-style test runner), so :func:`monitor.promql.bounds.prepare_query` guards them all:
+    length, nesting depth, operator and regex counts bounded, negative ``@`` timestamps (which
+    make promql-parser 0.12 panic when reading them back) rejected — in one linear scan — and
+    regex patterns replaced by placeholders, so that RE2 compiles them instead of Rust's
+    ``regex`` crate (:func:`compile_expr` puts them back).
+
+    :raises QueryError: with the parser's message on any syntax or type error, or naming the
+        limit a query exceeds.
     """
     if not isinstance(query, str):
         raise QueryError(f"query must be a string, got {type(query).__name__}")
     if not query.strip():
         raise QueryError("empty query")
+    text = prepare_query(query).text
     _register_extra_functions()
-    if _NEGATIVE_AT.search(_STRINGS.sub('""', query)):
-        # promql-parser 0.12 panics when reading a pre-1970 @ timestamp back.
-        raise QueryError("negative @ modifier timestamps are not supported")
     try:
-        expr = pp.parse(query)
+        expr = pp.parse(text)
     except BaseException as e:  # noqa: BLE001 - the Rust side can raise a PanicException (BaseException)
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        raise QueryError(f"parse error: {e}") from None
+        raise QueryError(f"parse error: {restore_placeholders(str(e))}") from None
     try:
         compile_expr(expr)  # type checks that promql-parser misses
     except RecursionError:
@@ -260,17 +261,17 @@ def _match_op(op: Any) -> str:
 
 
 def _matcher(m: Any) -> Matcher:
+    op = _match_op(m.op)
+    value = m.value
+    if op in ("=~", "!~"):
+        # parse_expr gave the parser a placeholder; RE2 compiles the pattern (^(?s:value)$).
+        pattern = regex_of_placeholder(value)
+        if pattern is not None:
+            value = pattern
     try:
-        op = _match_op(m.op)
-        value = m.value
-        if op in ("=~", "!~"):
-            try:
-                re.compile(value)
-            except re.error:
-                value = go_regex(value)
         return Matcher(m.name, op, value)
     except ValueError as e:
-        raise QueryError(str(e)) from None
+        raise QueryError(f"parse error: {e}") from None
 
 
 def _vector_sel(e: Any) -> VectorSel:
@@ -282,7 +283,7 @@ def _vector_sel(e: Any) -> VectorSel:
     ors = [[_matcher(m) for m in group] for group in ms.or_matchers]
     if name is not None and ors:
         ors = [[Matcher(METRIC_NAME, "=", name), *g] for g in ors]
-    return VectorSel(name, matchers, ors, _ms(e.offset), _at(e), str(e))
+    return VectorSel(name, matchers, ors, _ms(e.offset), _at(e), restore_placeholders(str(e)))
 
 
 def compile_expr(e: Any) -> Node:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from monitor.errors import RuleError
+from model.regex import unanchored
 
 __all__ = ["TemplateSample", "NO_VALUE", "FUNCTIONS", "go_str", "go_sprintf", "humanize", "humanize1024",
            "humanize_duration", "humanize_percentage", "humanize_timestamp", "field_of", "truth",
@@ -320,18 +321,14 @@ def _sort_by_label(name: str, v: list[TemplateSample]) -> list[TemplateSample]:
 
 
 def _match(pattern: str, text: str) -> bool:
-    return re.search(_go_re(pattern), text) is not None
+    """``match``: Go ``regexp.MatchString`` (RE2, unanchored, linear time; :mod:`model.regex`)."""
+    return unanchored(pattern).matches(text)
 
 
 def _re_replace_all(pattern: str, repl: str, text: str) -> str:
-    # Go expands $1 / ${1} / ${name}; Python wants \g<1>.
-    py_repl = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: "\\g<" + (m.group(1) or m.group(2)) + ">",
-                     repl.replace("\\", "\\\\"))
-    return re.sub(_go_re(pattern), py_repl, text)
-
-
-def _go_re(pattern: str) -> str:
-    return re.sub(r"\(\?P<", "(?P<", pattern)
+    """``reReplaceAll``: Go ``regexp.MustCompile(pattern).ReplaceAllString(text, repl)``
+    (``$1``, ``${name}``, ``$$`` expanded the Go way)."""
+    return unanchored(pattern).replace_all(text, repl)
 
 
 def _strip_port(host: str) -> str:

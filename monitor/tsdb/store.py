@@ -32,9 +32,12 @@ periodically (every minute is plenty) with the current time. Trimming is amortis
 advances a per-series start offset (O(log n)) and only compacts an array when its expired
 prefix reaches 1/8 of its length.
 
-Thread-safety: none. The store is used from the daemon's single asyncio event loop (probes,
-scrapes, the rule engine and the API all run on it); no method awaits, so each call is atomic
-with respect to other coroutines. Do not share a store across threads without a lock.
+Thread-safety: none, by design. The store is used from the daemon's single asyncio event loop
+(probes, scrapes, the rule engine); no method awaits, so each call is atomic with respect to
+other coroutines. Ad-hoc queries evaluated in worker threads read it through
+:class:`monitor.promql.adhoc.LoopStore`, which runs every read on the loop and takes the copies
+back (:meth:`series`, then :meth:`select_series` in chunks), so appends need no lock. Do not
+call the store from another thread directly.
 """
 
 from __future__ import annotations
@@ -413,6 +416,29 @@ class SampleStore:
             hi = len(ts) if ts and ts[-1] <= maxt else bisect_right(ts, maxt, lo)
             if lo < hi:
                 append(new(SeriesSlice, (s.labels, ts[lo:hi], s.vs[lo:hi])))
+        return out
+
+    def select_series(self, labels: Sequence[Labels], mint: int, maxt: int) -> list[SeriesSlice]:
+        """Return the samples with ``mint <= t <= maxt`` (ms, inclusive) of the given series.
+
+        The second half of :meth:`select`, for readers that take a selection in chunks
+        (:class:`monitor.promql.adhoc.LoopStore`: ``series(matchers)``, then this per chunk).
+
+        :param labels: series as returned by :meth:`series`; unknown ones are skipped.
+        :return: one :class:`SeriesSlice` per series with samples in range, in the given order.
+        """
+        get = self._by_labels.get
+        out: list[SeriesSlice] = []
+        new = tuple.__new__
+        for lb in labels:
+            s = get(lb)
+            if s is None:
+                continue
+            ts = s.ts
+            lo = bisect_left(ts, mint, s.start)
+            hi = len(ts) if ts and ts[-1] <= maxt else bisect_right(ts, maxt, lo)
+            if lo < hi:
+                out.append(new(SeriesSlice, (s.labels, ts[lo:hi], s.vs[lo:hi])))
         return out
 
     def _sorted_ids(self, ids: Iterable[int]) -> list[int]:

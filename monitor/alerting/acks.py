@@ -51,8 +51,8 @@ class AckEscalations(Protocol):
         """Return the walk's status as the API shows it."""
         ...
 
-    async def acknowledge(self, fingerprint: str, now: float, by: str, source: str) -> Any:
-        """Stop the walk (``ack_timeout`` re-triggers it)."""
+    async def acknowledge(self, fingerprint: str, now: float, by: str, source: str, comment: str = "") -> Any:
+        """Stop the walk (``ack_timeout`` re-triggers it); ``comment`` goes on the timeline."""
         ...
 
     async def unacknowledge(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any:
@@ -118,7 +118,7 @@ class Acknowledgements:
                                         comment=comment)
             await self.store.audit(actor, "ack", now, target=fingerprint, source=source,
                                    detail={"comment": comment} if comment else None)
-            await self.escalations.acknowledge(fingerprint, now, actor, source)
+            await self.escalations.acknowledge(fingerprint, now, actor, source, comment)
             if self.acks_counter is not None:
                 self.acks_counter.labels(source.split(":", 1)[0]).inc()
             transition = f"ack:{fingerprint}:{int(now * 1000)}"

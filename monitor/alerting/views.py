@@ -46,10 +46,13 @@ class AlertViews:
 
     def alerts_api(self, now: float | None = None) -> list[dict[str, Any]]:
         """Alerts in the v2 ``gettableAlert`` shape (muted ones included, with markers), plus
-        ``receivers`` and our ``escalation`` status."""
+        ``receivers`` and our ``escalation`` status. Resolved alerts are left out, as Alertmanager's
+        ``GET /api/v2/alerts`` does (their timeline stays readable)."""
         now = self.clock() if now is None else now
         out = []
         for a in self.pipeline.marked(now):
+            if a.resolved(now):
+                continue
             d = a.to_api(now)
             d["receivers"] = [{"name": r} for r in self.pipeline.receivers_for(a.labels)]
             d["escalation"] = self.escalations.status(a.fingerprint)

@@ -264,8 +264,10 @@ def _sla_breach(snap: EscalationSnapshot, acc: _Acc, t: float, lookup: OnCallLoo
 
 
 def acknowledge(snap: EscalationSnapshot, state: EscalationState, now: float,
-                by: str = "") -> StepResult:
+                by: str = "", comment: str = "") -> StepResult:
     """Acknowledge: stop the walk; the acknowledgement expires after ``ack_timeout`` (if > 0).
+
+    ``comment`` (the person's words) goes on the timeline entry.
 
     Acknowledging a resolved escalation changes nothing.
     """
@@ -274,7 +276,7 @@ def acknowledge(snap: EscalationSnapshot, state: EscalationState, now: float,
         return StepResult(state)
     expires = t + snap.ack_timeout if snap.ack_timeout > 0 else None
     new = replace(state, acked_at=t, acked_by=by or None, ack_expires_at=expires, next_at=None)
-    entry = TimelineEntry(t, "acknowledged", None, by or None, "")
+    entry = TimelineEntry(t, "acknowledged", None, by or None, comment)
     return StepResult(new, (), (entry,), _next_deadline(snap, new))
 
 

@@ -272,7 +272,8 @@ class EscalationRunner:
 
     # -- people ---------------------------------------------------------------------------------
 
-    async def acknowledge(self, fingerprint: str, now: float, by: str, source: str) -> Escalation | None:
+    async def acknowledge(self, fingerprint: str, now: float, by: str, source: str,
+                          comment: str = "") -> Escalation | None:
         """Stop the walk (``ack_timeout`` re-triggers it); ``None`` when the alert has no escalation.
 
         The first acknowledgement of a walk is observed in the time-to-acknowledge histogram.
@@ -281,7 +282,7 @@ class EscalationRunner:
         if esc is None or esc.state.resolved_at is not None:
             return esc
         first = esc.state.acked_at is None
-        await self._apply(esc, engine.acknowledge(esc.snap, esc.state, now, by), now, None)
+        await self._apply(esc, engine.acknowledge(esc.snap, esc.state, now, by, comment), now, None)
         if self.metrics is not None and first:
             self.metrics.mtta.labels(esc.snap.priority).observe(max(0.0, now - esc.snap.started_at))
         return esc

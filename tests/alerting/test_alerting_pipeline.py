@@ -61,7 +61,7 @@ class Escalations:
     def status(self, fingerprint):
         return {"fingerprint": fingerprint, "status": "no_escalation"}
 
-    async def acknowledge(self, fingerprint, now, by, source):
+    async def acknowledge(self, fingerprint, now, by, source, comment=""):
         self.calls.append(("ack", fingerprint, by))
 
     async def unacknowledge(self, fingerprint, now, by, alert=None):

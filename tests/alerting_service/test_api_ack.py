@@ -15,7 +15,7 @@ from monitor.cli import main
 from monitor.escalation.schedule import OnCallLookup
 from monitor.notify.links import make_token
 from tests.alerting_service.conftest import (API_TOKEN, CLI_TOKEN, LINK_KEY, PAGER_KEY, PD_KEYS, SIGNING_SECRET, T0,
-                                             firing_rule_alert)
+                                             firing_rule_alert, resolved_rule_alert)
 
 LABELS = {"alertname": "ApiDown", "severity": "critical", "service": "api", "family": "availability"}
 
@@ -199,3 +199,21 @@ async def test_silences_api_v2_shapes_and_auth(harness, api):
         assert (await c.delete(f"/api/v2/silence/{sid}", headers=auth)).status_code == 200
         assert (await c.get(f"/api/v2/silence/{sid}")).json()["status"]["state"] == "expired"
         assert (await c.delete("/api/v2/silence/nope", headers=auth)).status_code == 404
+
+
+async def test_ack_comment_is_on_the_timeline_and_resolved_alerts_leave_the_list(harness, api):
+    """Regression (new-user report): the timeline shows the acknowledger's comment; a resolved
+    alert is no longer listed by ``GET /api/v2/alerts`` (Alertmanager leaves resolved alerts out)."""
+    alert = firing_rule_alert({"alertname": "CommentedDown", "severity": "critical", "service": "api"}, T0 - 60)
+    await harness.service.ingest([alert], now=T0)
+    fp = alert.fingerprint
+    async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {API_TOKEN}"}) as c:
+        r = await c.post(f"/api/v1/alerts/{fp}/ack", json={"comment": "looking at pinecone"})
+        assert r.status_code == 200
+        timeline = (await c.get(f"/api/v1/alerts/{fp}/timeline")).json()["data"]
+        acked = [e for e in timeline if e["event"] == "acknowledged"]
+        assert acked and acked[-1]["detail"]["detail"] == "looking at pinecone"
+        assert fp in {a["fingerprint"] for a in (await c.get("/api/v2/alerts")).json()}
+        harness.clock.advance(60)
+        await harness.service.ingest([resolved_rule_alert(alert, harness.clock())])
+        assert fp not in {a["fingerprint"] for a in (await c.get("/api/v2/alerts")).json()}

@@ -5,6 +5,8 @@
   currently muted by a silence, an inhibition rule, a maintenance window;
 * ``monitor_alerts_received_total{source}``: alerts taken by the pipeline (``rules``, ``api``,
   ``webhook``);
+* ``monitor_alerts_resolve_refused_total{source}``: intake updates that would have resolved (or
+  shortened) an alert raised by another source, dropped;
 * ``monitor_notifications_enqueued_total{receiver}``: outbox rows written for alert groups.
 """
 
@@ -30,6 +32,9 @@ class AlertMetrics:
         self.muted = Gauge("monitor_alerts_muted", "Alerts muted by a maintenance window.", registry=registry)
         self.received = Counter("monitor_alerts_received", "Alerts received, by source (rules, api, webhook).",
                                 ["source"], registry=registry)
+        self.resolve_refused = Counter(
+            "monitor_alerts_resolve_refused", "Intake resolves of alerts raised by another source, ignored.",
+            ["source"], registry=registry)
         self.enqueued = Counter("monitor_notifications_enqueued", "Outbox rows written for alert groups.",
                                 ["receiver"], registry=registry)
         for s in (ACTIVE, SUPPRESSED):

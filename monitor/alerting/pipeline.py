@@ -16,7 +16,8 @@ Stage order (Alertmanager ``dispatch/dispatch.go`` and ``notify/notify.go``, mad
    are held (the injected :class:`Escalations`, ``monitor.escalation.runner``); its notices go
    through the outbox too.
 
-:meth:`AlertPipeline.ingest` runs 1-4 for new alerts; :meth:`AlertPipeline.tick` (every second)
+:meth:`AlertPipeline.ingest` runs 1-4 for new alerts, in chunks of :data:`INGEST_CHUNK` that
+release the lock between them; :meth:`AlertPipeline.tick` (every second)
 resolves intake alerts whose ``endsAt`` passed, flushes due groups and runs 4 for every alert.
 Both hold :attr:`AlertPipeline.lock`, which acknowledgements and silence changes share.
 
@@ -40,12 +41,23 @@ from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.metrics import AlertMetrics
 from monitor.alerting.mute import MuteStages
 from monitor.alerting.nflog import TransitionLog
-from monitor.alerting.provider import AlertProvider
+from monitor.alerting.provider import AlertProvider, source_identity
 from monitor.alerting.route import Route, receivers_for
 from monitor.alerting.silence import Silences
 from monitor.alerting.stage import Context, Stage
 
-__all__ = ["AlertPipeline", "Escalations", "ESCALATION_RETENTION"]
+__all__ = ["AlertPipeline", "Escalations", "ESCALATION_RETENTION", "INGEST_CHUNK"]
+
+#: The most alerts taken per chunk of an intake batch: each chunk is one store transaction under
+#: :attr:`AlertPipeline.lock`, which is released between chunks (acknowledgements wait at most
+#: one chunk).
+INGEST_CHUNK = 200
+#: The first chunk's size; later ones are sized from the time per alert so far.
+INGEST_FIRST_CHUNK = 20
+#: The least alerts per chunk (each chunk also re-marks every held alert).
+INGEST_MIN_CHUNK = 20
+#: Seconds a chunk aims to hold the lock.
+INGEST_SLICE = 0.1
 
 #: Seconds a resolved alert (and its escalation) is remembered, so a by-hand resolved alert
 #: does not page again.
@@ -148,8 +160,20 @@ class AlertPipeline:
     async def ingest(self, alerts: Iterable[Any], now: float | None = None, source: str = "rules") -> int:
         """Take firing and resolved alerts (rule alerts or :class:`Alert`) and act on them.
 
-        :param source: ``rules``, ``api`` (v2 intake) or ``webhook`` (metrics label, audit).
-        :return: the number of alerts taken (pending rule alerts are skipped).
+        A big batch is taken in chunks of at most :data:`INGEST_CHUNK` alerts, sized to hold the
+        lock about :data:`INGEST_SLICE` seconds: each chunk is written in
+        one store transaction and acted on under :attr:`lock`, and the lock is released (and the
+        event loop given a turn) between chunks, so acknowledgements and ticks are served while an
+        intake of thousands of alerts goes on (issue 9).
+
+        An intake source may resolve only the alerts it raised: an alert held firing that was
+        raised by another source (another token, another client, or the rules) is not resolved
+        (nor shortened) by it; the update is dropped, logged and counted
+        (``monitor_alerts_resolve_refused_total``).
+
+        :param source: ``rules``, or ``api:<token>@<client>`` / ``webhook:<token>@<client>``
+            (``api:<client>`` without a token) for the intake (metrics label, audit, ownership).
+        :return: the number of alerts taken (pending rule alerts and refused updates are skipped).
         """
         now = self.clock() if now is None else now
         converted: list[Alert] = []
@@ -162,23 +186,64 @@ class AlertPipeline:
         if not converted:
             return 0
         kind = source.split(":", 1)[0]
+        who = source_identity(source)
         if self.metrics is not None:
             self.metrics.received.labels(kind).inc(len(converted))
-        async with self.lock:
-            for a in converted:  # durable first
-                await self.provider.persist(a, now)
-            for a in converted:
-                self.provider.put(a)
-                if a.resolved(now):
-                    await self.escalations.resolve(a.fingerprint, now, kind, a)
-            if self.dispatcher is not None:
-                self.dispatcher.put(converted, now)
-                await self._deliver(self.dispatcher.flush(now), now)
-            marked = self.marked(now)
-            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in converted},
-                                           waiting=self._waiting(now))
-            self.refresh_gauges(now, marked)
-        return len(converted)
+        taken, start, size = 0, 0, INGEST_FIRST_CHUNK
+        while start < len(converted):
+            if start:
+                await asyncio.sleep(0)  # let acknowledgements and ticks take the lock
+            began = time.perf_counter()
+            async with self.lock:
+                chunk = self._owned(converted[start:start + size], now, kind, who, source)
+                if chunk:
+                    await self._take(chunk, now, kind)
+                taken += len(chunk)
+            start += size
+            # Size the next chunk to hold the lock about INGEST_SLICE seconds (many new groups
+            # flushing at once cost far more per alert than re-sends of held ones).
+            per_alert = max(time.perf_counter() - began, 1e-6) / size
+            size = max(INGEST_MIN_CHUNK, min(INGEST_CHUNK, int(INGEST_SLICE / per_alert)))
+        return taken
+
+    def _owned(self, alerts: list[Alert], now: float, kind: str, who: str, source: str) -> list[Alert]:
+        """Drop the updates ``who`` may not make; record ``who`` as the raiser of the rest. Under :attr:`lock`."""
+        kept = []
+        for a in alerts:
+            held = self.provider.get(a.fingerprint)
+            owner = self.provider.source_of(a.fingerprint)
+            held_firing = held is not None and not held.resolved(now)
+            if held_firing and owner and owner != who:
+                assert held is not None
+                ends_sooner = a.ends_at is not None and (held.ends_at is None or a.ends_at < held.ends_at)
+                if kind != "rules" and (a.resolved(now) or ends_sooner):
+                    # A resolve is worth a warning; an earlier endsAt is what a second Prometheus
+                    # of an HA pair sends every evaluation (the raiser keeps the alert alive).
+                    self.log.log(logging.WARNING if a.resolved(now) else logging.DEBUG,
+                                 "resolve of an alert raised by another source ignored",
+                                 extra={"alert": a.fingerprint, "source": source, "raised_by": owner})
+                    if self.metrics is not None:
+                        self.metrics.resolve_refused.labels(kind).inc()
+                    continue
+            elif not held_firing or not owner:
+                self.provider.set_source(a.fingerprint, who)
+            kept.append(a)
+        return kept
+
+    async def _take(self, chunk: list[Alert], now: float, kind: str) -> None:
+        """Run one chunk of alerts through the pipeline (durable first). Under :attr:`lock`."""
+        await self.provider.persist_many(chunk, now)  # durable first, one transaction
+        for a in chunk:
+            self.provider.put(a)
+            if a.resolved(now):
+                await self.escalations.resolve(a.fingerprint, now, kind, a)
+        if self.dispatcher is not None:
+            self.dispatcher.put(chunk, now)
+            await self._deliver(self.dispatcher.flush(now), now)
+        marked = self.marked(now)
+        await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in chunk},
+                                       waiting=self._waiting(now))
+        self.refresh_gauges(now, marked)
 
     async def tick(self, now: float | None = None) -> None:
         """Advance timers: resolve timed-out intake alerts, flush due groups, step escalations."""

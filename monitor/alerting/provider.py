@@ -7,7 +7,11 @@ is written again (status, times, annotations, generator URL). This module is the
 of the alert model, in (:meth:`AlertProvider.restore`) and out (:func:`alert_row`):
 
 ``{"fingerprint", "labels", "annotations", "state": "firing" | "resolved", "starts_at",
-"ends_at" (Unix seconds | None), "generator_url"}``
+"ends_at" (Unix seconds | None), "generator_url", "source"}``
+
+``source`` is the identity of whoever raised the alert (:func:`source_identity`): ``rules``,
+``token:<name>`` (an intake token) or ``client:<address>`` (open intake). It is kept while the
+alert fires, so the pipeline can refuse a resolve from another intake source.
 
 Times are Unix seconds.
 """
@@ -19,14 +23,28 @@ from typing import Any
 
 from model.alert import Alert
 
-__all__ = ["AlertProvider", "alert_row", "alert_from_row"]
+__all__ = ["AlertProvider", "alert_row", "alert_from_row", "source_identity"]
 
 
-def alert_row(a: Alert, now: float) -> dict[str, Any]:
-    """Return the state-store row of ``a`` at ``now``."""
+def source_identity(source: str) -> str:
+    """Return who an ingest ``source`` is: the token name, else the client address.
+
+    ``api:prometheus@10.0.0.5`` and ``webhook:prometheus@10.0.0.6`` -> ``token:prometheus``;
+    ``api:10.0.0.5`` (open intake, no token) -> ``client:10.0.0.5``; ``rules`` -> ``rules``.
+    """
+    kind, sep, rest = source.partition(":")
+    if not sep:
+        return source
+    if "@" in rest:
+        return "token:" + rest.rsplit("@", 1)[0]
+    return "client:" + rest if kind in ("api", "webhook") else source
+
+
+def alert_row(a: Alert, now: float, source: str = "") -> dict[str, Any]:
+    """Return the state-store row of ``a`` at ``now`` (``source``: who raised it)."""
     return {"fingerprint": a.fingerprint, "labels": a.labels.as_dict(), "annotations": dict(a.annotations),
             "state": a.status(now), "starts_at": a.starts_at, "ends_at": a.ends_at,
-            "generator_url": a.generator_url}
+            "generator_url": a.generator_url, "source": source}
 
 
 def alert_from_row(row: Mapping[str, Any]) -> Alert:
@@ -52,18 +70,42 @@ class AlertProvider:
         self.store = store
         self.current: dict[str, Alert] = {}
         self._persisted: dict[str, tuple] = {}
+        #: Who raised each alert (:func:`source_identity`; ``""``: unknown, e.g. a row written
+        #: before sources were recorded).
+        self.sources: dict[str, str] = {}
 
-    @staticmethod
-    def _key(a: Alert, now: float) -> tuple:
-        return (a.status(now), a.starts_at, a.ends_at, tuple(sorted(a.annotations.items())), a.generator_url)
+    def _key(self, a: Alert, now: float) -> tuple:
+        return (a.status(now), a.starts_at, a.ends_at, tuple(sorted(a.annotations.items())), a.generator_url,
+                self.sources.get(a.fingerprint, ""))
+
+    def source_of(self, fingerprint: str) -> str:
+        """Return who raised the alert (``""`` when unknown)."""
+        return self.sources.get(fingerprint, "")
+
+    def set_source(self, fingerprint: str, source: str) -> None:
+        """Record who raised the alert (written with its next :meth:`persist`)."""
+        self.sources[fingerprint] = source
 
     async def persist(self, a: Alert, now: float) -> None:
         """Write ``a`` to the store unless the store already holds this version."""
-        key = self._key(a, now)
-        if self._persisted.get(a.fingerprint) == key:
+        await self.persist_many([a], now)
+
+    async def persist_many(self, alerts: list[Alert], now: float) -> None:
+        """Write the versions of ``alerts`` the store does not hold yet, in one transaction."""
+        todo = []
+        for a in alerts:
+            key = self._key(a, now)
+            if self._persisted.get(a.fingerprint) != key:
+                todo.append((a, key))
+        if not todo:
             return
-        await self.store.upsert_alert(alert_row(a, now), now)
-        self._persisted[a.fingerprint] = key
+        if len(todo) == 1:
+            a = todo[0][0]
+            await self.store.upsert_alert(alert_row(a, now, self.source_of(a.fingerprint)), now)
+        else:
+            await self.store.upsert_alerts([alert_row(a, now, self.source_of(a.fingerprint)) for a, _ in todo], now)
+        for a, key in todo:
+            self._persisted[a.fingerprint] = key
 
     def persisted_status(self, fingerprint: str) -> str:
         """Return ``firing`` / ``resolved`` as last written, or ``""``."""
@@ -87,6 +129,7 @@ class AlertProvider:
     def forget(self, fingerprint: str) -> None:
         """Stop holding an alert (its store row stays)."""
         self.current.pop(fingerprint, None)
+        self.sources.pop(fingerprint, None)
 
     async def restore(self, now: float, resolved_since: float | None = None) -> list[Alert]:
         """Hold the firing alerts of the store again (restart recovery) and return them.
@@ -104,5 +147,6 @@ class AlertProvider:
             a = alert_from_row(row)
             alerts.append(a)
             self.current[a.fingerprint] = a
+            self.sources[a.fingerprint] = row.get("source") or ""
             self._persisted[a.fingerprint] = self._key(a, now)
         return alerts

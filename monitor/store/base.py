@@ -51,9 +51,16 @@ class Store(Protocol):
         """Insert or update an alert by ``alert["fingerprint"]``.
 
         :param alert: ``{"fingerprint", "labels", "annotations"?, "state"
-            (pending|firing|resolved), "starts_at"?, "ends_at"?, "generator_url"?}``;
+            (pending|firing|resolved), "starts_at"?, "ends_at"?, "generator_url"?, "source"?}``
+            (``source``: who raised it, e.g. ``rules``, ``token:prometheus``, ``client:10.0.0.5``);
             acknowledgement columns are left untouched (see :meth:`record_ack`).
         :param now: written to ``updated_at``.
+        """
+
+    async def upsert_alerts(self, alerts: list[Row], now: float) -> None:
+        """:meth:`upsert_alert` for every row of ``alerts``, in one transaction (all or none).
+
+        Intake batches write their alerts this way (one commit per chunk, not per alert).
         """
 
     async def get_alert(self, fingerprint: str) -> Row | None:

@@ -126,6 +126,9 @@ CREATE TABLE kv (
 ALTER TABLE outbox ADD COLUMN chain TEXT NOT NULL DEFAULT '';
 CREATE INDEX outbox_chain ON outbox (receiver, integration, chain, status, id);
 """),
+    (4, "the intake source that raised an alert (only it may resolve the alert)", """
+ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT '';
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -44,6 +44,9 @@ class _PgConn:
     async def execute(self, sql: str, *args: Any) -> None:
         await self.conn.execute(sql, *args)
 
+    async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        await self.conn.executemany(sql, args)
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         return [dict(r) for r in await self.conn.fetch(sql, *args)]
 

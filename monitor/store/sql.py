@@ -22,7 +22,7 @@ ACK_ACTIONS = ("ack", "unack", "resolve")
 
 
 class Conn(Protocol):
-    """The three calls the shared queries need from a backend connection."""
+    """The calls the shared queries need from a backend connection."""
 
     async def execute(self, sql: str, *args: Any) -> None:
         """Run ``sql`` with positional ``args`` (``$1``, ``$2``...), discarding any result."""
@@ -32,6 +32,9 @@ class Conn(Protocol):
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         """Run ``sql`` and return its first result row, or ``None`` when there is none."""
+
+    async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        """Run ``sql`` once per argument tuple (in the same transaction), discarding results."""
 
 
 def _one(row: Row | None) -> Row:
@@ -125,19 +128,30 @@ class SQLStore(ABC):
         return int(row["v"] or 0) if row else 0
 
     # -- alerts -----------------------------------------------------------------------------
-    async def upsert_alert(self, alert: Row, now: float) -> None:
-        async with self._tx() as c:
-            await c.execute(
-                "INSERT INTO alerts (fingerprint, labels, annotations, state, starts_at, ends_at, "
-                "generator_url, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                "ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, "
-                "annotations = excluded.annotations, state = excluded.state, "
-                "starts_at = excluded.starts_at, ends_at = excluded.ends_at, "
-                "generator_url = excluded.generator_url, updated_at = excluded.updated_at",
-                alert["fingerprint"], dumps(dict(alert.get("labels") or {})),
+    _UPSERT_ALERT = (
+        "INSERT INTO alerts (fingerprint, labels, annotations, state, starts_at, ends_at, "
+        "generator_url, source, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, "
+        "annotations = excluded.annotations, state = excluded.state, "
+        "starts_at = excluded.starts_at, ends_at = excluded.ends_at, "
+        "generator_url = excluded.generator_url, source = excluded.source, updated_at = excluded.updated_at")
+
+    @classmethod
+    def _alert_args(cls, alert: Row, now: float) -> tuple[Any, ...]:
+        return (alert["fingerprint"], dumps(dict(alert.get("labels") or {})),
                 dumps(dict(alert.get("annotations") or {})), alert.get("state", "firing"),
                 ts(alert.get("starts_at")), ts(alert.get("ends_at")),
-                alert.get("generator_url") or "", ts(now))
+                alert.get("generator_url") or "", alert.get("source") or "", ts(now))
+
+    async def upsert_alert(self, alert: Row, now: float) -> None:
+        async with self._tx() as c:
+            await c.execute(self._UPSERT_ALERT, *self._alert_args(alert, now))
+
+    async def upsert_alerts(self, alerts: list[Row], now: float) -> None:
+        if not alerts:
+            return
+        async with self._tx() as c:
+            await c.executemany(self._UPSERT_ALERT, [self._alert_args(a, now) for a in alerts])
 
     async def get_alert(self, fingerprint: str) -> Row | None:
         async with self._tx() as c:

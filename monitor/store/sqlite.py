@@ -32,6 +32,9 @@ class _SQLiteConn:
     async def execute(self, sql: str, *args: Any) -> None:
         await self.db.execute(_PARAM.sub(r"?\1", sql), args)
 
+    async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        await self.db.executemany(_PARAM.sub(r"?\1", sql), args)
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self.db.execute(_PARAM.sub(r"?\1", sql), args) as cur:
             return [dict(r) for r in await cur.fetchall()]

@@ -46,6 +46,28 @@ async def test_alert_upsert_and_ack_lifecycle(store):
         await store.record_ack("fp1", "snooze", "x", T0)
 
 
+async def test_batch_upsert_writes_all_rows_in_one_transaction(store):
+    rows = [{"fingerprint": f"fp{i}", "labels": {"alertname": "Storm", "i": str(i)}, "state": "firing",
+             "starts_at": T0 + i, "source": "token:prometheus"} for i in range(250)]
+    await store.upsert_alerts(rows, now=T0)
+    await store.upsert_alerts([], now=T0)  # nothing to write is fine
+    listed = await store.list_alerts("firing")
+    assert [r["fingerprint"] for r in listed] == [f"fp{i}" for i in range(250)]
+    assert {r["source"] for r in listed} == {"token:prometheus"} and listed[7]["labels"]["i"] == "7"
+    # an update of existing rows and a new one together; acknowledgement columns stay
+    await store.record_ack("fp1", "ack", "alice", T0 + 5)
+    await store.upsert_alerts([{**rows[1], "state": "resolved", "ends_at": T0 + 10},
+                               {"fingerprint": "new", "labels": {"a": "b"}, "state": "firing", "starts_at": T0}],
+                              now=T0 + 10)
+    row = await store.get_alert("fp1")
+    assert (row["state"], row["ends_at"], row["acked_by"], row["updated_at"]) == ("resolved", T0 + 10, "alice", T0 + 10)
+    assert (await store.get_alert("new"))["source"] == ""
+    # all or none: a bad row fails the whole batch and writes nothing of it
+    with pytest.raises(Exception):
+        await store.upsert_alerts([{**rows[2], "state": "resolved"}, {"labels": {}}], now=T0 + 20)
+    assert (await store.get_alert("fp2"))["state"] == "firing"
+
+
 async def test_escalation_snapshot_and_timeline(store):
     snapshot = {"priority": "P0", "ack_deadline_s": 900, "steps": ["primary", "secondary", "manager", "cto"]}
     await store.save_escalation("fp1", snapshot, {"step": 0, "next_at": T0 + 900}, now=T0)

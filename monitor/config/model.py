@@ -175,6 +175,12 @@ class RulesConfig(Section):
         422 ``execution``) (default 5000000).
     :ivar query_timeout: seconds one query may run, like ``--query.timeout``; then it fails
         (HTTP 503 ``timeout``) (default 10s). Both apply to rule evaluations too.
+    :ivar outage_tolerance: alert state (pending ``for`` timers, firing alerts) persisted more
+        than this long before a restart is not restored, like Prometheus
+        ``--rules.alert.for-outage-tolerance`` (default 1h = 3600).
+    :ivar for_grace_period: after a restart, a rule whose ``for`` is longer than this has at
+        least this much of its ``for`` left, like ``--rules.alert.for-grace-period``
+        (default 10m = 600).
     """
 
     files: list[str] = Field(default_factory=list)
@@ -184,6 +190,8 @@ class RulesConfig(Section):
     query_max_series: int = Field(10_000, gt=0)
     query_max_samples: int = Field(5_000_000, gt=0)
     query_timeout: PositiveDuration = 10.0
+    outage_tolerance: PositiveDuration = 3600.0
+    for_grace_period: Duration = 600.0
 
 
 #: What an API token may do (``api.tokens[].scopes``); the README's "HTTP API" table names the

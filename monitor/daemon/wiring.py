@@ -83,7 +83,8 @@ class Daemon:
             self.store, self.engine, external_labels=config.rules.external_labels,
             resolved_retention=config.rules.resolved_retention,
             default_interval=config.rules.evaluation_interval, on_alerts=self._on_alerts,
-            external_url=config.server.external_url)
+            external_url=config.server.external_url, outage_tolerance=config.rules.outage_tolerance,
+            for_grace_period=config.rules.for_grace_period)
         errors = self.rules.load(config.resolved_rule_files())
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
@@ -207,7 +208,7 @@ class Daemon:
     async def _close_state(self) -> None:
         """Save the rule alerts' state, then close the store (last: every other part may use it)."""
         try:
-            await self.rules.persist()
+            await self.rules.persist(force=True)
         finally:
             await self.state.close()
 
@@ -247,6 +248,8 @@ class Daemon:
         if errors:  # check_reload passed, so only a file changed in between gets here
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.rules.external_labels = dict(config.rules.external_labels)
+        self.rules.outage_tolerance = config.rules.outage_tolerance
+        self.rules.for_grace_period = config.rules.for_grace_period
         old = self.probes
         self.config = config
         self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)

@@ -12,7 +12,12 @@ Semantics of Prometheus ``rules/alerting.go`` (``AlertingRule.Eval``), with time
   (15 min) so the resolution can be sent — unless ``keep_firing_for`` keeps it firing for that
   long after the condition cleared;
 * labels (with templates rendered per series) plus ``alertname`` identify an alert; two series
-  that end up with the same label set are an evaluation error.
+  that end up with the same label set are an evaluation error;
+* after a restart, :meth:`AlertingRule.restore` puts the persisted alerts back at once, with
+  Prometheus's ``RestoreForState`` adjustment of ``active_at`` (see :func:`restored_active_at`);
+  they are *held* — neither resolved nor dropped when the expression does not return them —
+  until the caller releases them (:meth:`AlertingRule.release`), i.e. until the new process has
+  data for their inputs (the rule manager decides; see :mod:`monitor.rules.manager`).
 
 Each evaluation also yields the ``ALERTS{alertname, alertstate, ...} 1`` and
 ``ALERTS_FOR_STATE{alertname, ...} <active_at seconds>`` samples for the store.
@@ -33,7 +38,8 @@ from model.labels import METRIC_NAME, Labels
 from model.timestamps import rfc3339
 
 __all__ = ["AlertState", "Alert", "AlertingRule", "QueryFn", "ALERTS_METRIC", "ALERTS_FOR_STATE_METRIC",
-           "DEFAULT_RESOLVED_RETENTION"]
+           "DEFAULT_RESOLVED_RETENTION", "DEFAULT_OUTAGE_TOLERANCE", "DEFAULT_FOR_GRACE_PERIOD",
+           "restored_active_at"]
 
 #: ``query(expr, t_ms) -> Vector``: evaluates an instant query; raises on failure.
 QueryFn = Callable[[Any, int], Vector]
@@ -42,6 +48,46 @@ ALERTS_METRIC = "ALERTS"
 ALERTS_FOR_STATE_METRIC = "ALERTS_FOR_STATE"
 #: How long a resolved alert is kept (Prometheus ``resolvedRetention``), seconds.
 DEFAULT_RESOLVED_RETENTION = 15 * 60.0
+#: State older than this at restart is not restored (Prometheus ``--rules.alert.for-outage-tolerance``).
+DEFAULT_OUTAGE_TOLERANCE = 3600.0
+#: Least ``for`` left after a restart for rules whose ``for`` is longer (``--rules.alert.for-grace-period``).
+DEFAULT_FOR_GRACE_PERIOD = 600.0
+
+
+def restored_active_at(active_at: float, down_at: float, now: float, for_seconds: float,
+                       for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD) -> float:
+    """Return a pending alert's ``active_at`` after a restart (Prometheus ``Group.RestoreForState``).
+
+    :param active_at: the persisted ``active_at``.
+    :param down_at: the last evaluation before the outage at which the alert was active.
+    :param now: the restart (restore) time.
+    :param for_seconds: the rule's ``for``.
+    :param for_grace_period: the ``for`` grace period.
+
+    The time the alert spent pending before the outage counts; the outage does not:
+
+    * ``for`` already elapsed at ``down_at`` (it was about to fire): unchanged, it fires at the
+      first evaluation that returns it;
+    * ``for`` longer than the grace period and less than the grace period left: moved so exactly
+      the grace period is left (``now + grace - for``);
+    * otherwise shifted forward by the downtime (``active_at + (now - down_at)``).
+
+    One deliberate difference: Prometheus does not restore rules whose ``for`` is not longer
+    than the grace period (their timer restarts); here they are restored shifted by the
+    downtime, because the README promises that a restart does not reset a ``for`` timer.
+
+    >>> restored_active_at(100.0, 130.0, 150.0, 60.0)        # 30 s pending, 20 s down
+    120.0
+    >>> restored_active_at(0.0, 900.0, 920.0, 1200.0, 600.0)  # 300 s left < grace: grace left
+    320.0
+    """
+    spent = down_at - active_at
+    remaining = for_seconds - spent
+    if remaining <= 0:
+        return active_at
+    if for_seconds > for_grace_period and remaining < for_grace_period:
+        return now + for_grace_period - for_seconds
+    return active_at + max(0.0, now - down_at)
 
 
 class AlertState:
@@ -152,7 +198,8 @@ class AlertingRule:
         self.active: dict[str, Alert] = {}
         #: ALERTS / ALERTS_FOR_STATE samples of the last evaluation: ``[(labels, value), ...]``.
         self.samples: list[tuple[Labels, float]] = []
-        self._restore: dict[str, Mapping[str, Any]] = {}
+        #: Restored alerts not yet confirmed by an evaluation with data: fingerprint -> restore time.
+        self.held: dict[str, float] = {}
 
     @property
     def kind(self) -> str:
@@ -179,21 +226,88 @@ class AlertingRule:
         """Return the alerts in the pending or firing state."""
         return [a for a in self.alerts() if a.state != AlertState.INACTIVE]
 
-    def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Remember persisted states to apply when their alerts reappear at the next evaluation.
+    def restore(self, rows: Iterable[Mapping[str, Any]], now: float, *,
+                outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
+                for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD) -> int:
+        """Put persisted alerts back after a restart; they are held until :meth:`release`.
 
-        :param rows: ``{"fingerprint": str, "active_at": float, "fired_at": float|None,
-            "state": "pending"|"firing", ...}``. A restored pending alert keeps its ``active_at`` (so
-            ``for`` is not restarted); a restored firing alert stays firing with its ``fired_at``.
-            Rows whose alert is not returned by the first evaluation are dropped.
+        :param rows: ``{"fingerprint": str, "labels": {...}, "active_at": float, "fired_at":
+            float|None, "state": "pending"|"firing", "seen_at": float|None, "annotations": {...}?,
+            "value": float?}``; ``seen_at`` is the last evaluation before the outage at which
+            the alert was active (missing in rows written before it existed: taken as ``now``).
+        :param now: the restart time, seconds.
+        :param outage_tolerance: rows whose ``seen_at`` is older than this are not restored.
+        :param for_grace_period: see :func:`restored_active_at`.
+        :return: how many alerts were restored.
+
+        A firing alert stays firing with its ``active_at`` and ``fired_at``; a pending one gets
+        :func:`restored_active_at`. An alert already active (a reload) is left alone.
         """
+        n = 0
         for r in rows:
-            self._restore[str(r["fingerprint"])] = r
+            fp = str(r.get("fingerprint", ""))
+            try:
+                labels = Labels.of({str(k): str(v) for k, v in dict(r.get("labels") or {}).items()})
+                active_at = float(r["active_at"])
+                seen = r.get("seen_at")
+                down_at = now if seen is None else float(seen)
+            except (KeyError, TypeError, ValueError):
+                continue
+            if fp in self.active or labels.fingerprint() != fp or not math.isfinite(active_at):
+                continue
+            if now - down_at > outage_tolerance:
+                continue
+            value = r.get("value")
+            a = Alert(labels, {str(k): str(v) for k, v in dict(r.get("annotations") or {}).items()},
+                      AlertState.PENDING, active_at,
+                      value=float(value) if isinstance(value, (int, float)) else 0.0)
+            if r.get("state") == AlertState.FIRING:
+                a.state = AlertState.FIRING
+                fired = r.get("fired_at")
+                a.fired_at = float(fired) if fired is not None else active_at
+            else:
+                a.active_at = restored_active_at(active_at, min(down_at, now), now, self.for_seconds,
+                                                 for_grace_period)
+            self.active[fp] = a
+            self.held[fp] = now
+            n += 1
+        return n
+
+    def release(self, fingerprints: Iterable[str] | None = None) -> None:
+        """Stop holding restored alerts (all of them by default): from the next evaluation on, one
+        the expression does not return is resolved (firing) or dropped (pending)."""
+        if fingerprints is None:
+            self.held.clear()
+            return
+        for fp in fingerprints:
+            self.held.pop(fp, None)
+
+    def release_matching(self, series: Iterable[Labels]) -> None:
+        """Release the held alerts that one of ``series`` (input series with new data) may produce.
+
+        A series matches an alert when they agree on every label they both have, leaving out
+        ``__name__``, ``alertname`` and the rule's own labels (aggregations may drop labels, so
+        a series with fewer labels matches too).
+        """
+        if not self.held:
+            return
+        skip = {METRIC_NAME, "alertname", *self.labels}
+        inputs = [[(k, v) for k, v in s.as_dict().items() if k not in skip] for s in series]
+        done = []
+        for fp in self.held:
+            a = self.active.get(fp)
+            if a is None:
+                done.append(fp)
+                continue
+            al = a.labels.as_dict()
+            if any(all(al.get(k, v) == v for k, v in pairs) for pairs in inputs):
+                done.append(fp)
+        self.release(done)
 
     def copy_state(self, old: AlertingRule) -> None:
         """Take over the active alerts of the rule this one replaces (Prometheus ``CopyState``)."""
         self.active = {fp: replace(a) for fp, a in old.active.items()}
-        self._restore.update(old._restore)
+        self.held.update(old.held)
 
     def eval(self, now: float, query: QueryFn, external_labels: Mapping[str, str] | None = None) -> list[Alert]:
         """Evaluate at ``now`` (seconds) and advance every alert's state.
@@ -232,22 +346,22 @@ class AlertingRule:
             fresh[fp] = Alert(labels, annotations, AlertState.PENDING, now, value=float(smpl.v))
 
         for fp, a in fresh.items():
+            self.held.pop(fp, None)  # returned by the expression: a restored alert is confirmed
             cur = self.active.get(fp)
             if cur is not None and cur.state != AlertState.INACTIVE:
                 cur.value, cur.annotations = a.value, a.annotations
                 continue
-            row = self._restore.get(fp)
-            if row is not None:
-                a.active_at = float(row.get("active_at") or now)
-                if row.get("state") == AlertState.FIRING:
-                    a.state = AlertState.FIRING
-                    a.fired_at = float(row.get("fired_at") or a.active_at)
             self.active[fp] = a
-        self._restore.clear()
 
         samples: list[tuple[Labels, float]] = []
         n_active = 0
         for fp, a in list(self.active.items()):
+            if fp not in fresh and fp in self.held:
+                # Restored and not yet confirmed or released: kept as it is (not promoted either).
+                n_active += 1
+                samples.append((a.labels.merge({METRIC_NAME: ALERTS_METRIC, "alertstate": a.state}), 1.0))
+                samples.append((a.labels.merge({METRIC_NAME: ALERTS_FOR_STATE_METRIC}), float(int(a.active_at))))
+                continue
             if fp not in fresh:
                 keep_firing = False
                 if a.state == AlertState.FIRING and self.keep_firing_for_seconds > 0:
@@ -272,6 +386,7 @@ class AlertingRule:
             samples.append((a.labels.merge({METRIC_NAME: ALERTS_FOR_STATE_METRIC}), float(int(a.active_at))))
         if self.limit > 0 and n_active > self.limit:
             self.active = {}
+            self.held = {}
             self.samples = []
             raise RuleError(f"exceeded limit of {self.limit} with {n_active} alerts")
         self.samples = samples

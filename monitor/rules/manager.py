@@ -29,9 +29,26 @@
 
   Writes made by rule evaluation itself do not wake groups (that would loop).
 * After each group evaluation ``on_alerts(alerts)`` receives the alerts that are firing or newly
-  resolved, and the active alerts are saved through an :class:`AlertStateStore`; at start
-  :meth:`RuleManager.restore` gives them back their ``active_at`` (and firing state), so a restart
-  neither restarts a ``for`` nor re-fires a firing alert.
+  resolved, and the active alerts are saved through an :class:`AlertStateStore` — when their
+  states change, and at least every :data:`STATE_REFRESH_INTERVAL` seconds while any is active,
+  with ``seen_at`` (the group's last evaluation: when the process was last known alive with it).
+* At start :meth:`RuleManager.restore` puts them back with Prometheus's ``RestoreForState``
+  semantics (``rules/group.go``): rows whose ``seen_at`` is older than ``outage_tolerance``
+  (1 h) are not restored; a firing alert stays firing with its ``active_at`` and ``fired_at``;
+  a pending one keeps the time it spent pending, shifted by the downtime, and a rule whose
+  ``for`` is longer than ``for_grace_period`` (10 m) gets at least that much ``for`` left
+  (:func:`~monitor.rules.alerting.restored_active_at`).
+* Restored alerts are **held** — neither resolved nor dropped when their expression does not
+  return them — because the sample store starts empty and the first evaluations run before
+  the first probe results. A held alert is released at the first evaluation that either
+  returns it (the normal state machine goes on from the restored state) or sees, in the
+  evaluated range, a sample appended since the restore from an input series that may produce
+  it: a series of a metric the group reads whose labels agree with the alert's on every label
+  both have (``__name__``, ``alertname`` and the rule's own labels left out). Whatever happens,
+  it is released ``for_grace_period`` after the restore (an input that never comes back, or
+  expressions whose metric names cannot be known). While held, a firing alert is listed firing
+  and handed on at each evaluation; a pending one keeps its ``active_at`` but fires only when
+  an evaluation returns it.
 """
 
 from __future__ import annotations
@@ -49,13 +66,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.errors import RuleError
-from monitor.rules.alerting import DEFAULT_RESOLVED_RETENTION, Alert, AlertingRule, AlertState
+from model.matchers import Matcher
+from monitor.rules.alerting import (
+    DEFAULT_FOR_GRACE_PERIOD,
+    DEFAULT_OUTAGE_TOLERANCE,
+    DEFAULT_RESOLVED_RETENTION,
+    Alert,
+    AlertingRule,
+    AlertState,
+)
 from monitor.rules.group import RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
 from monitor.rules.rulefmt import RuleFileSpec, compile_rule_expr, load_rule_files
 
 __all__ = ["RuleManager", "RuleLoadError", "AlertStateStore", "MemoryAlertStateStore",
-           "JsonFileAlertStateStore", "DEFAULT_INTERVAL", "MIN_DATA_WINDOW"]
+           "JsonFileAlertStateStore", "DEFAULT_INTERVAL", "MIN_DATA_WINDOW", "STATE_REFRESH_INTERVAL"]
 
 DEFAULT_INTERVAL = 15.0
 #: The shortest data window, seconds: data-triggered evaluations of one group are at least this
@@ -63,6 +88,11 @@ DEFAULT_INTERVAL = 15.0
 MIN_DATA_WINDOW = 1.0
 #: Series looked at when estimating a group's shortest input interval (bounds the cost).
 _INTERVAL_SCAN_SERIES = 10_000
+#: While alerts are active their rows are rewritten at least this often (seconds), so ``seen_at``
+#: (from which a restart measures the downtime) is at most this old after a crash.
+STATE_REFRESH_INTERVAL = 5.0
+#: Row keys that only refresh (compared for "changed" without them).
+_REFRESH_KEYS = ("seen_at", "annotations", "value")
 log = logging.getLogger("monitor.rules")
 
 
@@ -70,7 +100,9 @@ class AlertStateStore(Protocol):
     """Where active alert states are persisted across restarts (the SQL store implements it too).
 
     Rows: ``{"key": "<file>|<group>|<alertname>|<fingerprint>", "active_at": float seconds,
-    "fired_at": float | None, "state": "pending" | "firing", "labels": {name: value}}``.
+    "fired_at": float | None, "state": "pending" | "firing", "labels": {name: value},
+    "seen_at": float seconds, "annotations": {name: value}, "value": float?}`` (the last three
+    are extra keys: stores keep them as they went in).
     """
 
     async def load_rule_alerts(self) -> list[dict[str, Any]]:
@@ -175,6 +207,8 @@ class RuleManager:
     :param debounce: seconds to wait after the first new sample before a data-triggered
         evaluation (coalesces a burst of appends).
     :param require_severity: reject alerting rules without ``severity`` (our policy).
+    :param outage_tolerance: persisted alert state older than this (seconds) is not restored.
+    :param for_grace_period: least ``for`` left after a restart for rules with a longer ``for``.
 
     >>> # mgr = RuleManager(store, Engine(store)); errs = mgr.load(["rules/api.yaml"])
     >>> # await mgr.run()   # until cancelled
@@ -186,7 +220,9 @@ class RuleManager:
                  default_interval: float = DEFAULT_INTERVAL,
                  on_alerts: Callable[[list[Alert]], Awaitable[None] | None] | None = None,
                  clock: Callable[[], float] = time.time, debounce: float = 0.05,
-                 require_severity: bool = True, external_url: str = "") -> None:
+                 require_severity: bool = True, external_url: str = "",
+                 outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
+                 for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD) -> None:
         self.store = store
         self.engine = engine
         self.external_labels = dict(external_labels or {})
@@ -199,6 +235,8 @@ class RuleManager:
         self.debounce = debounce
         self.require_severity = require_severity
         self.external_url = external_url
+        self.outage_tolerance = outage_tolerance
+        self.for_grace_period = for_grace_period
         self.files: list[str] = []
         self._groups: list[RuleGroup] = []
         self._query = engine_query_fn(engine)
@@ -211,6 +249,7 @@ class RuleManager:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._triggers: dict[tuple[str, str], _Triggers] = {}
         self._saved: Any = None
+        self._saved_at = -math.inf
         self._save_lock: asyncio.Lock | None = None
 
     # ------------------------------------------------------------------ loading
@@ -316,6 +355,7 @@ class RuleManager:
         ts = self.clock() if now is None else now
         if group.last_evaluation is not None and ts <= group.last_evaluation:
             ts = group.last_evaluation + 0.001
+        self._release_held(group, ts)
         alerts = group.eval(ts)
         if alerts and self.on_alerts is not None:
             try:
@@ -343,31 +383,48 @@ class RuleManager:
                 for a in r.alerts():
                     if a.state == AlertState.INACTIVE:
                         continue
-                    rows.append({"key": f"{g.file}|{g.name}|{r.name}|{a.fingerprint}", "active_at": a.active_at,
-                                 "fired_at": a.fired_at, "state": a.state, "labels": a.labels.as_dict()})
+                    row = {"key": f"{g.file}|{g.name}|{r.name}|{a.fingerprint}", "active_at": a.active_at,
+                           "fired_at": a.fired_at, "state": a.state, "labels": a.labels.as_dict(),
+                           "seen_at": g.last_evaluation, "annotations": dict(a.annotations)}
+                    if math.isfinite(a.value):
+                        row["value"] = a.value
+                    rows.append(row)
         rows.sort(key=lambda x: str(x["key"]))
         return rows
 
-    async def persist(self) -> None:
-        """Save the active alerts if they changed since the last save."""
+    @staticmethod
+    def _core(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k not in _REFRESH_KEYS} for r in rows]
+
+    async def persist(self, *, force: bool = False) -> None:
+        """Save the active alerts if their states changed since the last save, or (to refresh
+        ``seen_at``) the last save is :data:`STATE_REFRESH_INTERVAL` old and any is active.
+
+        :param force: save whatever changed, refreshes included (at shutdown).
+        """
         if self.state_store is None:
             return
         rows = self._rows()
-        if rows == self._saved:
+        core = self._core(rows)
+        now = self.clock()
+        if core == self._saved and not (rows and (force or now - self._saved_at >= STATE_REFRESH_INTERVAL)):
             return
         try:
             await self.state_store.save_rule_alerts(rows)
-            self._saved = rows
+            self._saved, self._saved_at = core, now
         except Exception:  # noqa: BLE001 - keep evaluating; the next evaluation retries
             self.log.exception("saving rule alert state failed")
 
-    async def restore(self) -> int:
+    async def restore(self, now: float | None = None) -> int:
         """Give persisted alerts back to their rules (call after :meth:`load`, before evaluating).
 
-        :return: how many rows matched a loaded rule.
+        :param now: the restart time (default: the clock); the downtime of a row is
+            ``now - seen_at``. See the module docstring for the semantics and the hold.
+        :return: how many alerts were restored.
         """
         if self.state_store is None:
             return 0
+        ts = self.clock() if now is None else now
         rows = await self.state_store.load_rule_alerts()
         by_rule: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         for row in rows:
@@ -381,10 +438,35 @@ class RuleManager:
             for r in g.alerting_rules():
                 got = by_rule.get((g.file, g.name, r.name))
                 if got:
-                    r.restore(got)
-                    n += len(got)
-        self._saved = sorted(rows, key=lambda x: x["key"])
+                    n += r.restore(got, ts, outage_tolerance=self.outage_tolerance,
+                                   for_grace_period=self.for_grace_period)
+        self._saved = self._core(sorted(rows, key=lambda x: str(x.get("key", ""))))
+        if n or rows:
+            self.log.info("rule alert state restored", extra={"restored": n, "saved": len(rows)})
         return n
+
+    def _release_held(self, g: RuleGroup, ts: float) -> None:
+        """Release the restored alerts of ``g`` whose inputs have data by ``ts`` (or whose
+        grace period is over) — see the module docstring."""
+        rules = [r for r in g.alerting_rules() if r.held]
+        if not rules:
+            return
+        for r in rules:
+            if ts >= min(r.held.values()) + self.for_grace_period:
+                r.release([fp for fp, at in r.held.items() if ts >= at + self.for_grace_period])
+        rules = [r for r in rules if r.held]
+        names = g.metric_names()
+        if not rules or not names:
+            return
+        mint = int(min(min(r.held.values()) for r in rules) * 1000)
+        maxt = int(round((ts - g.query_offset) * 1000))
+        if maxt < mint:
+            return
+        series = [s.labels for name in sorted(names)
+                  for s in self.store.select([Matcher("__name__", "=", name)], mint, maxt)]
+        if series:
+            for r in rules:
+                r.release_matching(series)
 
     # ------------------------------------------------------------------ running
 

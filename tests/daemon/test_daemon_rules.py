@@ -8,6 +8,8 @@ import math
 import textwrap
 import time
 
+from model.timestamps import parse_rfc3339
+
 from tests.support.daemon_helpers import (PENDING_RULES, TinyHttpServer, eventually, metric_values, run_daemon,
                                           write_config)
 
@@ -107,11 +109,21 @@ async def test_pending_alert_keeps_active_at_across_restart(tmp_path):
     cfg = rules_config(tmp_path)
     async with run_daemon(cfg) as d:
         first = await eventually(lambda: pending_alert(d), what="AlwaysPending pending")
-    # A new daemon on the same state file: the for-timer resumes from the persisted activeAt.
-    await asyncio.sleep(1.1)  # so a reset activeAt could not collide with the old one
+        await asyncio.sleep(3)
+        stopping = time.time()
+        pending_before = stopping - parse_rfc3339(first["activeAt"])  # >= 3 s
+    # A new daemon on the same state file: the for-timer resumes where it was. As in Prometheus
+    # (RestoreForState) the downtime does not count: activeAt moves forward by it, not to now.
+    await asyncio.sleep(2)  # the downtime
     async with run_daemon(cfg) as d2:
         again = await eventually(lambda: pending_alert(d2), what="AlwaysPending pending after restart")
-        assert again["activeAt"] == first["activeAt"]
+        restarted = time.time()
+        shift = parse_rfc3339(again["activeAt"]) - parse_rfc3339(first["activeAt"])
+        # at least the downtime; at most from the last evaluation before the stop (1 s interval)
+        # to the restore
+        assert 2 <= shift <= restarted - stopping + 1.5, shift
+        # the time spent pending before the stop still counts (a reset timer would be at ~0 s)
+        assert restarted - parse_rfc3339(again["activeAt"]) >= pending_before - 1.5
 
 
 async def test_query_api_errors_and_special_values(tmp_path):

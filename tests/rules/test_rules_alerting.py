@@ -181,28 +181,85 @@ def test_query_failure_is_a_rule_error_and_uses_ms_timestamps():
     assert q.calls == [("up == 0", 1500)]
 
 
-def test_restore_keeps_active_at_and_firing_state():
-    r, q = rule(), Source()
-    q.result = {API: 0.0}
-    fp = Labels.of(alertname="InstanceDown", severity="critical", job="api", instance="a:80").fingerprint()
-    r.restore([{"fingerprint": fp, "active_at": -4 * M, "fired_at": None, "state": "pending"}])
-    (a,) = r.eval(0, q)
-    assert (a.state, a.active_at) == ("pending", -4 * M)
-    r.eval(M, q)  # 5 minutes after the restored active_at: fires, the timer was not reset
-    assert r.alerts()[0].state == "firing"
+API_ALERT = {"alertname": "InstanceDown", "severity": "critical", "job": "api", "instance": "a:80"}
+API_FP = Labels.of(API_ALERT).fingerprint()
 
-    r2 = rule()
-    r2.restore([{"fingerprint": fp, "active_at": -10 * M, "fired_at": -5 * M, "state": "firing"}])
-    (b,) = r2.eval(0, q)
+
+def row(**kw):
+    return {"fingerprint": API_FP, "labels": dict(API_ALERT), "fired_at": None, "state": "pending", **kw}
+
+
+def test_restore_keeps_the_time_spent_pending_and_shifts_active_at_by_the_downtime():
+    r, q = rule(), Source()  # for: 5m, shorter than the grace period: restored all the same
+    # pending since -4m, last seen active at -1m, restarted at 0: 1 minute of downtime
+    assert r.restore([row(active_at=-4 * M, seen_at=-M)], 0.0) == 1
+    (a,) = r.alerts()
+    assert (a.state, a.active_at) == ("pending", -3 * M)
+    q.result = {API: 0.0}
+    r.eval(M, q)
+    assert r.alerts()[0].state == "pending"
+    r.eval(2 * M, q)  # 3m pending before the outage + 2m after it: fires, the timer was not reset
+    assert (r.alerts()[0].state, r.alerts()[0].fired_at) == ("firing", 2 * M)
+
+
+def test_restore_gives_a_long_for_at_least_the_grace_period():
+    r = rule(for_seconds=20 * M)
+    # 15 of 20 minutes done at the crash, 1 minute down: 10 minutes (the grace period) left
+    r.restore([row(active_at=-16 * M, seen_at=-M)], 0.0, for_grace_period=10 * M)
+    assert r.alerts()[0].active_at == 10 * M - 20 * M
+    r2 = rule(for_seconds=20 * M)
+    # 2 of 20 minutes done, 1 minute down: shifted by the downtime (18 minutes left)
+    r2.restore([row(active_at=-3 * M, seen_at=-M)], 0.0, for_grace_period=10 * M)
+    assert r2.alerts()[0].active_at == -2 * M
+
+
+def test_restored_firing_alert_stays_firing_with_its_fired_at():
+    r, q = rule(), Source()
+    r.restore([row(active_at=-10 * M, fired_at=-5 * M, state="firing", seen_at=-M,
+                   annotations={"summary": "a:80 down (0)"})], 0.0)
+    (b,) = r.alerts()
+    assert (b.state, b.active_at, b.fired_at) == ("firing", -10 * M, -5 * M)
+    assert b.annotations == {"summary": "a:80 down (0)"}
+    q.result = {API: 0.0}
+    (b,) = r.eval(0, q)
     assert (b.state, b.fired_at) == ("firing", -5 * M)
+    assert r.held == {}
 
 
-def test_restored_rows_for_alerts_that_did_not_come_back_are_dropped():
+def test_state_older_than_the_outage_tolerance_is_not_restored():
+    r = rule()
+    assert r.restore([row(active_at=-2 * 3600.0, seen_at=-3601.0)], 0.0, outage_tolerance=3600.0) == 0
+    assert r.alerts() == []
+    assert r.restore([row(active_at=-2 * 3600.0, seen_at=-3599.0, state="firing")], 0.0,
+                     outage_tolerance=3600.0) == 1
+
+
+def test_rows_that_do_not_match_their_labels_are_ignored():
+    r = rule()
+    assert r.restore([{"fingerprint": "0" * 16, "labels": API_ALERT, "active_at": 0, "state": "firing"}], 0.0) == 0
+
+
+def test_restored_alerts_are_held_until_released_then_resolved_or_dropped():
     r, q = rule(), Source()
-    r.restore([{"fingerprint": "0" * 16, "active_at": 0, "state": "firing"}])
-    assert r.eval(0, q) == []
+    r.restore([row(active_at=-10 * M, fired_at=-5 * M, state="firing", seen_at=-1.0)], 0.0)
+    # Evaluations with no data (the expression returns nothing): neither resolved nor dropped.
+    for t in (0.0, 15.0, 30.0):
+        (a,) = r.eval(t, q)
+        assert a.state == "firing"
+    assert {lbl.get("__name__") for lbl, _ in r.samples} == {ALERTS_METRIC, ALERTS_FOR_STATE_METRIC}
+    r.release_matching([DB])  # data of another instance: still held
+    assert r.eval(45.0, q)[0].state == "firing"
+    r.release_matching([API])
+    (a,) = r.eval(60.0, q)
+    assert (a.state, a.resolved_at) == ("inactive", 60.0)
+
+    p = rule()
+    p.restore([row(active_at=-M, seen_at=-1.0)], 0.0)
+    assert p.eval(0.0, q)[0].state == "pending"
+    p.release()
+    assert p.eval(15.0, q) == []
     q.result = {API: 0.0}
-    assert r.eval(M, q)[0].active_at == M
+    assert p.eval(30.0, q)[0].active_at == 30.0
 
 
 def test_to_api_shape():

@@ -186,7 +186,7 @@ async def test_restore_keeps_active_at_across_a_restart(env, tmp_path):
     # "restart": a new manager over the same store and state file
     mgr2 = RuleManager(store, engine, state_store=JsonFileAlertStateStore(tmp_path / "state" / "alerts.json"))
     mgr2.load([path])
-    assert await mgr2.restore() == 1
+    assert await mgr2.restore(T0 + 2 * M + 30) == 1  # 30 s after the last evaluation
     feed(store, T0 + 3 * M, 1)
     (a,) = await mgr2.eval_all(T0 + 3 * M)
     assert (a.state, a.active_at, a.fired_at) == ("firing", T0, T0 + 2 * M)
@@ -200,13 +200,16 @@ async def test_restore_of_a_pending_alert_does_not_restart_for(env, tmp_path):
     mgr.load([path])
     feed(store, T0, 1)
     await mgr.eval_all(T0)
-    assert [r["state"] for r in state.rows] == ["pending"]
+    feed(store, T0 + M, 1)
+    await mgr.eval_all(T0 + M)
+    await mgr.persist(force=True)
+    assert [(r["state"], r["seen_at"]) for r in state.rows] == [("pending", T0 + M)]
     mgr2 = RuleManager(store, engine, state_store=state)
     mgr2.load([path])
-    await mgr2.restore()
-    feed(store, T0 + 2 * M, 1)
-    (a,) = await mgr2.eval_all(T0 + 2 * M)  # 2m after the original active_at: fires now
-    assert (a.state, a.active_at) == ("firing", T0)
+    await mgr2.restore(T0 + M + 20)  # 20 s down: the alert becomes active 20 s later
+    feed(store, T0 + 2 * M + 20, 1)
+    (a,) = await mgr2.eval_all(T0 + 2 * M + 20)  # 1m before + 1m after the outage: fires now
+    assert (a.state, a.active_at) == ("firing", T0 + 20)
 
 
 async def test_new_samples_wake_the_groups_that_read_them(env, tmp_path):

@@ -240,7 +240,8 @@ class ApiConfig(Section):
         open, as Prometheus's and Alertmanager's are. ``/health``, ``/-/healthy``, ``/-/ready``
         and ``/api/openapi.json`` stay open either way.
     :ivar intake_open: when true, ``POST /api/v2/alerts`` and ``POST /api/v1/intake/alertmanager``
-        take alerts without a token (anyone who reaches the port can raise alerts, and resolve the ones its address raised);
+        take alerts without a token (anyone who reaches the port can raise alerts, and resolve the
+        ones its address raised);
         by default they need a token with the ``intake`` scope.
     :ivar slack_signing_secret: Slack app signing secret; verifies ``POST /api/v1/slack/actions``
         (the endpoint answers 404 without it).

@@ -46,8 +46,8 @@ async def test_one_second_probe_keeps_its_schedule_while_a_million_series_target
                 scrape:
                   - name: huge
                     url: {hostile.url}/metrics
-                    interval: 3s
-                    timeout: 3s
+                    interval: 5s
+                    timeout: 5s  # room for a loaded CI machine: the limit, not the timeout, must end it
                 """)
             before = rss()
             async with run_daemon(cfg) as d:
@@ -64,10 +64,10 @@ async def test_one_second_probe_keeps_its_schedule_while_a_million_series_target
                     assert r.status_code in (200, 503)
                     text = await d.metrics()
                     done = metric_values(text, "monitor_scrapes_total", job="huge", outcome="failure")
-                    return done[0] >= 3 if done else False
+                    return done[0] >= 2 if done else False
 
                 started = time.monotonic()
-                await eventually(failures, timeout=120, interval=0.1, what="three failed scrapes of the huge target")
+                await eventually(failures, timeout=120, interval=0.1, what="two failed scrapes of the huge target")
                 window = time.monotonic() - started
 
                 result = d.daemon.scrape.last["huge"]

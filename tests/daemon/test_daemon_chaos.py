@@ -1,0 +1,35 @@
+"""A small chaos run (``benchmarks/chaos.py``): the real daemon process is killed with ``kill -9``
+four times at random moments while a rule alert and intake alerts fire and resolve; every
+transition must reach the webhook exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _chaos():
+    spec = importlib.util.spec_from_file_location("benchmarks_chaos", ROOT / "benchmarks" / "chaos.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "known defect: a rule alert firing at a kill -9 is dropped by the restarted rule evaluator when its "
+    "first evaluation runs before the first probe result (AlertingRule.restore rows not returned by the "
+    "first evaluation are cleared), so its resolved is never sent and the alert stays firing in the "
+    "alerting store; remove this marker when fixed"))
+async def test_kill_9_loses_duplicates_and_reorders_nothing(tmp_path: Path) -> None:
+    res = await _chaos().run_chaos(kills=4, postgres=False, seed=None, quiet=4.0, workdir=tmp_path,
+                                   round_s=(2.0, 4.0))
+    assert (res.lost, res.duplicated, res.out_of_order) == (0, 0, 0), "\n".join(res.details)
+    assert res.raises > 0 and res.deliveries > 0

@@ -175,6 +175,15 @@ class Store(Protocol):
             oldest due first.
         """
 
+    async def release_claims(self) -> int:
+        """Release every claim on pending rows (a new leader's first act: the claims are those of
+        a process that died or stepped down, whose leases would otherwise hold the rows — and every
+        later row of their chains — for up to ``lease`` seconds). A row whose send had finished but
+        was not yet marked is sent again: delivery is at-least-once across a crash in that gap.
+
+        :return: how many claims were released.
+        """
+
     async def mark_sent(self, outbox_id: int, now: float, response_meta: Any = None) -> None:
         """Mark a row delivered (``status='sent'``, ``attempts += 1``) with channel facts."""
 

@@ -318,6 +318,12 @@ class SQLStore(ABC):
 
     _CLAIM_LOCK = ""  # PostgreSQL adds FOR UPDATE SKIP LOCKED
 
+    async def release_claims(self) -> int:
+        async with self._tx() as c:
+            rows = await c.fetch("UPDATE outbox SET claimed_until = NULL WHERE status = 'pending' "
+                                 "AND claimed_until IS NOT NULL RETURNING id")
+        return len(rows)
+
     async def claim_due(self, now: Any, limit: int = 50, lease: float = 60.0) -> list[Row]:
         now_s = float(ts(now) or 0.0)
         async with self._tx() as c:

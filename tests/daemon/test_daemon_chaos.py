@@ -9,7 +9,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,11 +22,6 @@ def _chaos():
     return mod
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect: a rule alert firing at a kill -9 is dropped by the restarted rule evaluator when its "
-    "first evaluation runs before the first probe result (AlertingRule.restore rows not returned by the "
-    "first evaluation are cleared), so its resolved is never sent and the alert stays firing in the "
-    "alerting store; remove this marker when fixed"))
 async def test_kill_9_loses_duplicates_and_reorders_nothing(tmp_path: Path) -> None:
     res = await _chaos().run_chaos(kills=4, postgres=False, seed=None, quiet=4.0, workdir=tmp_path,
                                    round_s=(2.0, 4.0))

@@ -126,6 +126,17 @@ async def test_outbox_dedup(store):
     assert await store.depth() == 1
 
 
+async def test_release_claims_frees_a_dead_leaders_leases(store):
+    """Regression (benchmarks/chaos.py): a row claimed by a process killed mid-send was held for the
+    whole lease, and every later row of its chain behind it; a new leader releases the claims."""
+    await store.enqueue("k1", "ops", "webhook[0]", {"n": 1}, T0 + 3600, T0)
+    assert [r["dedup_key"] for r in await store.claim_due(T0 + 1)] == ["k1"]
+    assert await store.claim_due(T0 + 2) == []  # leased by the dead process
+    assert await store.release_claims() == 1
+    assert [r["dedup_key"] for r in await store.claim_due(T0 + 2)] == ["k1"]
+    assert await store.release_claims() == 1  # the new claim, released again (a second take-over)
+
+
 async def test_outbox_claim_mark_and_backoff(store):
     await store.enqueue("k1", "ops", "slack[0]", {"n": 1}, T0 + 3600, T0)
     await store.enqueue("k2", "ops", "pagerduty[0]", {"n": 2}, T0 + 3600, T0 + 1)

@@ -115,11 +115,13 @@ class Daemon:
 
     def _schedule(self) -> None:
         for name, s in self.probes.settings.items():
-            self.scheduler.add_interval_job(f"probe:{name}", probe_job(lambda: self.probes, name), s.interval,
-                                            first_delay=spread(name, s.interval))
+            job_id = f"probe:{name}"
+            self.scheduler.add_interval_job(job_id, probe_job(lambda: self.probes, name), s.interval,
+                                            phase=spread(job_id, s.interval))
         for t in self.config.scrape:
-            self.scheduler.add_interval_job(f"scrape:{t.name}", self.scrape.job(t.name), t.interval,
-                                            first_delay=spread(t.name, t.interval))
+            job_id = f"scrape:{t.name}"
+            self.scheduler.add_interval_job(job_id, self.scrape.job(t.name), t.interval,
+                                            phase=spread(job_id, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
@@ -60,10 +61,15 @@ class ProbeRunner:
         return {**s.labels, "probe": name, "target": s.target(), "kind": s.kind}
 
     async def run(self, name: str) -> ProbeResult:
-        """Run probe ``name`` once under its timeout, record and return the result. Never raises."""
+        """Run probe ``name`` once under its timeout, record and return the result. Never raises.
+
+        Its samples carry the time the run started, as Prometheus stamps a scrape's samples with
+        the scrape's start, so a probe's samples are one interval apart whatever each run lasts.
+        """
         s = self.settings[name]
+        started = time.time()
         result = await run_probe(self._probes[name], s.timeout)
-        self._record(name, result)
+        self._record(name, result, started)
         return result
 
     async def run_all(self) -> dict[str, ProbeResult]:
@@ -72,7 +78,7 @@ class ProbeRunner:
         results = await asyncio.gather(*(self.run(n) for n in names))
         return dict(zip(names, results))
 
-    def _record(self, name: str, result: ProbeResult) -> None:
+    def _record(self, name: str, result: ProbeResult, started: float) -> None:
         s = self.settings[name]
         self.last[name] = result
         self.history[name].append(result)
@@ -82,7 +88,7 @@ class ProbeRunner:
         if not result.success:
             log.warning("probe failed", extra={"probe": name, "kind": s.kind, "target": s.target(),
                                                "error": result.error})
-        t_ms = int(result.finished_at * 1000)
+        t_ms = int(started * 1000)
         base = self.base_labels(name)
         batch = []
         seen: set[Labels] = set()

@@ -25,7 +25,8 @@ from monitor.daemon import alerting_glue
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
 from monitor.daemon.health import health_document
 from monitor.daemon.leadership import Leadership
-from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
+from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
+                                    raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
 from monitor.errors import ConfigError, ConfigErrors
@@ -65,9 +66,12 @@ class Daemon:
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.store = SampleStore(retention_seconds=config.tsdb.retention, max_series=config.tsdb.max_series)
-        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.http = httpx.AsyncClient(follow_redirects=False)  # scrapes; probes get clients of their own
         self.scheduler = Scheduler(self.metrics)
-        self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
+        raise_open_files_limit()
+        self.probe_clients = ProbeClients()
+        self.probe_slots = asyncio.Semaphore(probe_concurrency())
+        self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
         self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
         self.scrape.configure(config.scrape)
@@ -112,6 +116,10 @@ class Daemon:
             await ports.intake.ingest(alerts, source="rules")
 
     # -- jobs -------------------------------------------------------------------------------
+
+    def _probe_runner(self, config: Config) -> ProbeRunner:
+        return ProbeRunner(config.probes, self.store, self.metrics, clients=self.probe_clients,
+                           slots=self.probe_slots)
 
     def _schedule(self) -> None:
         for name, s in self.probes.settings.items():
@@ -183,8 +191,8 @@ class Daemon:
             await self.state.close()
 
     async def _close_probes(self) -> None:
-        """Close the running probes (the ones of the latest reload)."""
-        await self.probes.close()
+        """Close the running probes (the ones of the latest reload); runs in flight are cancelled."""
+        await self.probes.close(grace=0)
 
     async def _drain_background(self) -> None:
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -221,7 +229,7 @@ class Daemon:
         self.rules.external_labels = dict(config.rules.external_labels)
         old = self.probes
         self.config = config
-        self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
+        self.probes = self._probe_runner(config)
         self.probes.last.update({n: r for n, r in old.last.items() if n in self.probes.settings})
         self.scrape.configure(config.scrape)
         for job_id in self.scheduler.job_ids():

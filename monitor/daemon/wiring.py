@@ -25,7 +25,8 @@ from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_sto
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
-from monitor.daemon.probing import ProbeCollector, ProbeRunner, probe_job
+from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
+                                    raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
 from monitor.errors import ConfigError, ConfigErrors
@@ -66,10 +67,13 @@ class Daemon:
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.store = SampleStore(retention_seconds=config.tsdb.retention, max_series=config.tsdb.max_series)
-        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.http = httpx.AsyncClient(follow_redirects=False)  # scrapes; probes get clients of their own
         self.lag = LagWindow()  # the heartbeat stops while jobs start badly late
         self.scheduler = Scheduler(self.metrics, on_lag=self.lag.observe)
-        self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
+        raise_open_files_limit()
+        self.probe_clients = ProbeClients()
+        self.probe_slots = asyncio.Semaphore(probe_concurrency())
+        self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
         self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
         self.scrape.configure(config.scrape)
@@ -130,13 +134,19 @@ class Daemon:
 
     # -- jobs -------------------------------------------------------------------------------
 
+    def _probe_runner(self, config: Config) -> ProbeRunner:
+        return ProbeRunner(config.probes, self.store, self.metrics, clients=self.probe_clients,
+                           slots=self.probe_slots)
+
     def _schedule(self) -> None:
         for name, s in self.probes.settings.items():
-            self.scheduler.add_interval_job(f"probe:{name}", probe_job(lambda: self.probes, name), s.interval,
-                                            first_delay=spread(name, s.interval))
+            job_id = f"probe:{name}"
+            self.scheduler.add_interval_job(job_id, probe_job(lambda: self.probes, name), s.interval,
+                                            phase=spread(job_id, s.interval))
         for t in self.config.scrape:
-            self.scheduler.add_interval_job(f"scrape:{t.name}", self.scrape.job(t.name), t.interval,
-                                            first_delay=spread(t.name, t.interval))
+            job_id = f"scrape:{t.name}"
+            self.scheduler.add_interval_job(job_id, self.scrape.job(t.name), t.interval,
+                                            phase=spread(job_id, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
         self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
                                         first_delay=OUTBOX_CHECK_INTERVAL)
@@ -213,8 +223,8 @@ class Daemon:
             await self.state.close()
 
     async def _close_probes(self) -> None:
-        """Close the running probes (the ones of the latest reload)."""
-        await self.probes.close()
+        """Close the running probes (the ones of the latest reload); runs in flight are cancelled."""
+        await self.probes.close(grace=0)
 
     async def _drain_background(self) -> None:
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -252,7 +262,7 @@ class Daemon:
         self.rules.for_grace_period = config.rules.for_grace_period
         old = self.probes
         self.config = config
-        self.probes = ProbeRunner(config.probes, self.store, self.metrics, http_client=self.http)
+        self.probes = self._probe_runner(config)
         self.probes.last.update({n: r for n, r in old.last.items() if n in self.probes.settings})
         self.scrape.configure(config.scrape)
         for job_id in self.scheduler.job_ids():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -65,8 +66,8 @@ def lines_of(text: bytes, name: str) -> list[str]:
 
 def test_render_text_is_generate_latest_byte_for_byte(tmp_path):
     registry, metrics, store, holder = setup(tmp_path, extra_labels=f"\n    labels: {{team: {json.dumps(TRICKY)}}}")
-    holder.runner._record("disk-a", result(1.0))
-    holder.runner._record("disk-b", result(0.0, free=math.inf))
+    holder.runner._record("disk-a", result(1.0), time.time())
+    holder.runner._record("disk-b", result(0.0, free=math.inf), time.time())
     metrics.scheduler_missed.labels(TRICKY).inc(3)
     metrics.scrapes.labels("backend", "success").inc()
     Gauge("plain_gauge", "A plain gauge.", ["x"], registry=registry).labels(TRICKY).set(float("nan"))
@@ -93,12 +94,12 @@ def test_line_prefix_matches_generate_latest():
 def test_probe_lines_follow_results_reloads_and_removals(tmp_path):
     registry, metrics, store, holder = setup(tmp_path)
     assert lines_of(render_text(registry), "probe_success") == []
-    holder.runner._record("disk-a", result(1.0))
-    holder.runner._record("disk-b", result(1.0))
+    holder.runner._record("disk-a", result(1.0), time.time())
+    holder.runner._record("disk-b", result(1.0), time.time())
     text = render_text(registry)
     assert len(lines_of(text, "probe_success")) == 2 and len(lines_of(text, "probe_disk_free_ratio")) == 2
     # a new result replaces the probe's lines; a family it no longer reports goes
-    holder.runner._record("disk-a", result(0.0, with_detail=False))
+    holder.runner._record("disk-a", result(0.0, with_detail=False), time.time())
     text = render_text(registry)
     assert [x for x in lines_of(text, "probe_success") if 'probe="disk-a"' in x][0].endswith(" 0.0")
     assert len(lines_of(text, "probe_disk_free_ratio")) == 1
@@ -112,8 +113,8 @@ def test_probe_lines_follow_results_reloads_and_removals(tmp_path):
     text = render_text(registry)
     assert lines_of(text, "probe_success") == [
         f'probe_success{{env="prod",kind="disk",probe="disk-a",target="{tmp_path}"}} 0.0']
-    old._record("disk-b", result(1.0))  # a run of the old runner finishing late: not shown
-    holder.runner._record("disk-a", result(1.0))
+    old._record("disk-b", result(1.0), time.time())  # a run of the old runner finishing late: not shown
+    holder.runner._record("disk-a", result(1.0), time.time())
     assert lines_of(render_text(registry), "probe_success") == [
         f'probe_success{{env="prod",kind="disk",probe="disk-a",target="{tmp_path}"}} 1.0']
     assert render_text(registry) == generate_latest(registry)
@@ -154,7 +155,7 @@ def test_tsdb_memory_is_set_from_the_store(tmp_path):
     for k in range(10):
         r = result(1.0)
         r.finished_at += 15 * k
-        holder.runner._record("disk-a", r)
+        holder.runner._record("disk-a", r, time.time())
     update_store_gauges(metrics, store)
     got = registry.get_sample_value("monitor_tsdb_memory_bytes")
     assert got == store.estimated_memory_bytes > 0

@@ -11,13 +11,8 @@
 
 from monitor.rules.alerting import Alert, AlertingRule, AlertState
 from monitor.rules.group import RuleGroup
-from monitor.rules.manager import (
-    AlertStateStore,
-    JsonFileAlertStateStore,
-    MemoryAlertStateStore,
-    RuleLoadError,
-    RuleManager,
-)
+from monitor.rules.manager import RuleLoadError, RuleManager
+from monitor.rules.state import AlertStateStore, JsonFileAlertStateStore, MemoryAlertStateStore
 from monitor.rules.recording import RecordingRule
 from monitor.rules.rulefmt import RuleFileError, load_rule_files
 

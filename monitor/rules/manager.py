@@ -55,15 +55,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import math
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from monitor.errors import RuleError
 from model.matchers import Matcher
@@ -78,9 +76,9 @@ from monitor.rules.alerting import (
 from monitor.rules.group import RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
 from monitor.rules.rulefmt import RuleFileSpec, compile_rule_expr, load_rule_files
+from monitor.rules.state import AlertStateStore
 
-__all__ = ["RuleManager", "RuleLoadError", "AlertStateStore", "MemoryAlertStateStore",
-           "JsonFileAlertStateStore", "DEFAULT_INTERVAL", "MIN_DATA_WINDOW", "STATE_REFRESH_INTERVAL"]
+__all__ = ["RuleManager", "RuleLoadError", "DEFAULT_INTERVAL", "MIN_DATA_WINDOW", "STATE_REFRESH_INTERVAL"]
 
 DEFAULT_INTERVAL = 15.0
 #: The shortest data window, seconds: data-triggered evaluations of one group are at least this
@@ -94,72 +92,6 @@ STATE_REFRESH_INTERVAL = 5.0
 #: Row keys that only refresh (compared for "changed" without them).
 _REFRESH_KEYS = ("seen_at", "annotations", "value")
 log = logging.getLogger("monitor.rules")
-
-
-class AlertStateStore(Protocol):
-    """Where active alert states are persisted across restarts (the SQL store implements it too).
-
-    Rows: ``{"key": "<file>|<group>|<alertname>|<fingerprint>", "active_at": float seconds,
-    "fired_at": float | None, "state": "pending" | "firing", "labels": {name: value},
-    "seen_at": float seconds, "annotations": {name: value}, "value": float?}`` (the last three
-    are extra keys: stores keep them as they went in).
-    """
-
-    async def load_rule_alerts(self) -> list[dict[str, Any]]:
-        """Return every saved row."""
-        ...
-
-    async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
-        """Replace the saved rows with ``rows`` (the complete current set)."""
-        ...
-
-
-class MemoryAlertStateStore:
-    """An :class:`AlertStateStore` in memory (tests; a restart in the same process)."""
-
-    def __init__(self, rows: Iterable[dict[str, Any]] = ()) -> None:
-        self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
-        self.saves = 0
-
-    async def load_rule_alerts(self) -> list[dict[str, Any]]:
-        """Return copies of the saved rows."""
-        return [dict(r) for r in self.rows]
-
-    async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
-        """Replace the saved rows with copies of ``rows`` and count the save."""
-        self.rows = [dict(r) for r in rows]
-        self.saves += 1
-
-
-class JsonFileAlertStateStore:
-    """An :class:`AlertStateStore` in a JSON file, replaced atomically (running without a database).
-
-    :param path: the file; a missing file means no saved state.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    async def load_rule_alerts(self) -> list[dict[str, Any]]:
-        """Return the rows under ``rule_alerts`` in the file (none when it is missing)."""
-        def _read() -> list[dict[str, Any]]:
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                return []
-            return list(data.get("rule_alerts", []))
-
-        return await asyncio.to_thread(_read)
-
-    async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
-        """Write ``rows`` to a temporary file and rename it over the file (atomic replace)."""
-        def _write() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps({"rule_alerts": rows}, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
-
-        await asyncio.to_thread(_write)
 
 
 class RuleLoadError(RuleError):

@@ -12,9 +12,8 @@ import pytest
 from monitor.promql.engine import Engine
 from monitor.rules.group import RuleGroup, engine_query_fn
 from monitor.rules.alerting import AlertingRule
+from monitor.rules.state import JsonFileAlertStateStore, MemoryAlertStateStore
 from monitor.rules.manager import (
-    JsonFileAlertStateStore,
-    MemoryAlertStateStore,
     RuleLoadError,
     RuleManager,
 )

@@ -50,26 +50,39 @@ async def _run(config, path, port):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the config and every rule file; exit 1 on any error (``check``)."""
-    from monitor.config.loader import check_config_file
+    """Validate the config, the files it names and every rule file; exit 1 on any error (``check``).
 
-    errors = check_config_file(args.config)
-    if not errors:
-        config = load_config_reporting(args.config)
-        errors = _check_rules(config) if config is not None else ["config failed to load"]
+    Every stage runs even when an earlier one failed (the rule files of an invalid config are
+    still checked), so one round lists every error.
+    """
+    from monitor.config.loader import InvalidConfig, load_config
+    from monitor.errors import ConfigErrors
+
+    config = None
+    try:
+        config = load_config(args.config, check_files=True)
+        errors: list[str] = []
+        rule_files = config.resolved_rule_files()
+    except InvalidConfig as e:
+        errors, rule_files = [str(err) for err in e.errors], e.rule_files
+    except ConfigErrors as e:
+        errors, rule_files = [str(err) for err in e.errors], []
+    errors += _check_rules(rule_files)
     for err in errors:
         print(err, file=sys.stderr)
     if errors:
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{args.config}: OK ({len(config.resolved_rule_files())} rule files)")
+    print(f"{args.config}: OK ({len(rule_files)} rule files)")
     return 0
 
 
-def _check_rules(config) -> list[str]:
+def _check_rules(files: list[Path]) -> list[str]:
     from monitor.rules.rulefmt import load_rule_files
 
-    _, errors = load_rule_files(config.resolved_rule_files())
+    if not files:
+        return []
+    _, errors = load_rule_files(files)
     return [str(e) for e in errors]
 
 

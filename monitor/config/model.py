@@ -463,18 +463,23 @@ class Config(Section):
         :return: paths in pattern order, normalised, relative to the working directory when
             inside it (so messages read ``rules/api.yaml:14:9``), absolute otherwise.
         """
-        out: list[Path] = []
-        for pattern in self.rules.files:
-            full = Path(pattern) if Path(pattern).is_absolute() else self._config_dir / pattern
-            if glob.has_magic(str(full)):
-                matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True)) if Path(p).is_file()]
-            else:
-                matches = [full]
-            for m in matches:
-                m = _display_path(m)
-                if m not in out:
-                    out.append(m)
-        return out
+        return expand_rule_files(self.rules.files, self._config_dir)
+
+
+def expand_rule_files(patterns: list[str], config_dir: Path) -> list[Path]:
+    """Expand rule-file glob ``patterns`` relative to ``config_dir`` (see :meth:`Config.resolved_rule_files`)."""
+    out: list[Path] = []
+    for pattern in patterns:
+        full = Path(pattern) if Path(pattern).is_absolute() else config_dir / pattern
+        if glob.has_magic(str(full)):
+            matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True)) if Path(p).is_file()]
+        else:
+            matches = [full]
+        for m in matches:
+            m = _display_path(m)
+            if m not in out:
+                out.append(m)
+    return out
 
 
 def _display_path(path: Path) -> Path:

@@ -39,6 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     setup_logging(args.log_level or config.log.level, secrets=secret_values(config))
+    config.server.listen_on(args.port)  # links follow --port unless server.external_url is set
     return asyncio.run(_run(config, args.config, args.port))
 
 
@@ -226,16 +227,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    """Return the base URL and headers for commands that talk to the running daemon."""
+    """Return the base URL and headers for commands that talk to the running daemon.
+
+    The URL, first found: ``--url``; ``$MONITOR_URL``; ``--port`` (``http://<server.host>:<port>``,
+    for a daemon run with ``--port``); ``server.external_url`` of ``--config`` (derived from
+    ``server.host``/``server.port`` when not set); ``http://127.0.0.1:9115``.
+    """
     import os
 
     url = args.url or os.environ.get("MONITOR_URL", "")
+    port = getattr(args, "port", None)
     if not url:
-        url = "http://127.0.0.1:9115"
-        if args.config and Path(args.config).exists():
-            config = load_config_reporting(args.config)
-            if config is not None:
-                url = config.server.external_url
+        config = load_config_reporting(args.config) if args.config and Path(args.config).exists() else None
+        if port is not None:
+            from monitor.config.model import ServerConfig
+
+            url = ServerConfig(host=config.server.host if config is not None else "127.0.0.1",
+                               port=port).external_url
+        else:
+            url = config.server.external_url if config is not None else "http://127.0.0.1:9115"
     headers = {"X-Monitor-Client": "cli"}
     token = getattr(args, "token", None) or os.environ.get("MONITOR_API_TOKEN", "")
     if token:
@@ -359,7 +369,9 @@ def _non_empty(text: str) -> str:
 
 def _add_api_args(s: argparse.ArgumentParser, token: bool = True) -> None:
     s.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="read server.external_url from here")
-    s.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then server.external_url)")
+    s.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then --port, then "
+                                 "server.external_url of --config, then http://127.0.0.1:9115)")
+    s.add_argument("--port", type=int, help="the port of a daemon run with --port (on server.host, default 127.0.0.1)")
     if token:
         s.add_argument("--token", help="API bearer token (default: $MONITOR_API_TOKEN)")
 
@@ -462,10 +474,22 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _quiet_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (e.g. captured in tests)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``codebook-monitor`` console script.
 
-    Expected failures (:class:`~monitor.errors.MonitorError`, :class:`OSError`,
+    A closed standard output (``codebook-monitor probe --json | head``) ends the command quietly
+    with exit 1, without a traceback. Expected failures (:class:`~monitor.errors.MonitorError`, :class:`OSError`,
     :class:`ValueError`, e.g. an unwritable output file or an invalid time) print
     ``codebook-monitor: error: <message>`` on stderr and exit 1, without a traceback; usage
     errors stay argparse's (exit 2).
@@ -475,6 +499,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (``probe --json | head``): stop quietly, as a shell tool does.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        _quiet_stdout()
+        return 1
     except (MonitorError, OSError, ValueError, OverflowError) as exc:
         print(f"codebook-monitor: error: {_error_text(exc)}", file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ values.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -403,12 +404,13 @@ class _Builder:
     def add_reference_errors(self, data: dict[Any, Any]) -> None:
         """Check the ``alerting`` section's references on their own (see the module docstring, step 5).
 
-        Nothing is added when ``alerting`` itself is invalid: its own errors are already reported.
+        When ``alerting`` itself has errors (already reported), the keys in error are left out
+        and the rest is checked (:func:`_validate_pruned`): a bad ``group_wait`` does not hide an
+        unknown receiver in the same route.
         """
         section = data.get("alerting")
-        try:
-            alerting = AlertingConfig.model_validate({} if section is None else section)
-        except ValidationError:
+        alerting = _validate_pruned(AlertingConfig, {} if section is None else section)
+        if alerting is None:
             return
         receivers = data.get("receivers")
         names = {r["name"] for r in (receivers if isinstance(receivers, list) else [])
@@ -427,6 +429,50 @@ class _Builder:
             self.error(loc[:-1], f'unknown key "{loc[-1]}"', self._position(loc), record=False)
             return
         self.error(loc, _humanise(err, raw), record=False)
+
+
+#: Rounds of :func:`_validate_pruned` before it gives up.
+_PRUNE_ROUNDS = 10
+
+
+def _validate_pruned(model: type[BaseModel], value: Any) -> Any:
+    """Validate ``value`` as ``model`` after leaving out the mapping keys that are in error.
+
+    Each round validates a copy, deletes every key an error points at (the mapping holding a
+    missing field), and tries again. An error at a list item, or at the top, cannot be left out
+    without renumbering the items the references name: then the result is ``None``.
+
+    :return: the model instance, or ``None``.
+    """
+    data = copy.deepcopy(value)
+    for _ in range(_PRUNE_ROUNDS):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            locs = set()
+            for err in exc.errors():
+                loc, _ = _normalise_loc(tuple(err["loc"]), data)
+                locs.add(loc[:-1] if err["type"] == "missing" else loc)
+            for loc in sorted(locs, key=len, reverse=True):
+                if not _delete_key(data, loc):
+                    return None
+    return None
+
+
+def _delete_key(data: Any, loc: Loc) -> bool:
+    """Delete the mapping key at ``loc`` in ``data``; ``False`` when ``loc`` is not such a key."""
+    if not loc or not isinstance(loc[-1], str):
+        return False
+    parent = data
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return True  # already gone with a deleted ancestor
+    if isinstance(parent, dict):
+        parent.pop(loc[-1], None)
+        return True
+    return False
 
 
 def _unwrap(tp: Any) -> Any:

@@ -44,6 +44,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
 from monitor.config.model import Config, expand_rule_files, probe_settings_class
 from monitor.config.secrets import MIN_SECRET_LENGTH
+from monitor.config.messages import humanise as _humanise, normalise_loc as _normalise_loc, show as _show
 from monitor.config.validation import Loc, parse_path
 from model.secrets import redact
 from monitor.errors import ConfigError, ConfigErrors
@@ -52,7 +53,6 @@ from probes.base import ProbeSettings
 __all__ = ["InvalidConfig", "load_config", "load_config_text", "check_config_file", "format_loc"]
 
 Pos = tuple[int, int]
-_MISSING = object()
 _ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -504,105 +504,3 @@ def _pick_member(members: list[Any], value: Any) -> Any:
                     and value[field.alias or name] in get_args(ann):
                 return model
     return None
-
-
-def _normalise_loc(loc: Loc, data: Any) -> tuple[Loc, Any]:
-    """Drop the tags pydantic inserts into ``loc`` for unions; return the data path and its value.
-
-    A discriminated union adds the tag (``("probes", 2, "api", "interval")``); a plain union adds
-    the member's name (``"int"``, ``"ReceiverConfig"``). A string part that is not a key of the
-    mapping at hand, and is not the last part, or that follows a list or scalar, is such a tag.
-    """
-    cur: Any = data
-    out: list[int | str] = []
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if part == "[key]":
-            continue
-        if isinstance(cur, dict):
-            if part in cur:
-                out.append(part)
-                cur = cur[part]
-                continue
-            if not last and isinstance(part, str):
-                continue
-            out.append(part)
-            cur = _MISSING
-        elif isinstance(cur, list):
-            if isinstance(part, int) and 0 <= part < len(cur):
-                out.append(part)
-                cur = cur[part]
-            elif isinstance(part, str):
-                continue
-            else:
-                out.append(part)
-                cur = _MISSING
-        elif cur is _MISSING:
-            out.append(part)
-        elif isinstance(part, str):
-            continue  # a scalar has no keys: a union member tag
-        else:
-            out.append(part)
-            cur = _MISSING
-    return tuple(out), cur
-
-
-def _show(value: Any) -> str:
-    if value is _MISSING or value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return '"true"' if value else '"false"'
-    if isinstance(value, SecretStr):
-        return "a secret"
-    return f'"{value}"'
-
-
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number",
-    "bool_type": "true or false", "bool_parsing": "true or false",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
-    "list_type": "a list", "tuple_type": "a list", "set_type": "a list",
-}
-_BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "at least"),
-           "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
-
-
-def _humanise(err: Mapping[str, Any], raw: Any) -> str:
-    """Turn one pydantic error into our wording (see the module docstring)."""
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    msg = str(err.get("msg", ""))
-    if kind == "missing":
-        return "field required"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_show(raw)}"
-    if kind in ("value_error", "assertion_error"):
-        if "error" in ctx:
-            return str(ctx["error"])
-        return re.sub(r"^(Value error|Assertion failed), ", "", msg)
-    if kind == "literal_error":
-        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {_show(raw)}"
-    if kind in _BOUNDS:
-        key, words = _BOUNDS[kind]
-        return f"must be {words} {ctx.get(key)}, got {_show(raw)}"
-    if kind == "string_pattern_mismatch":
-        return f"expected text matching {ctx.get('pattern')}, got {_show(raw)}"
-    if kind == "enum":
-        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {_show(raw)}"
-    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
-        return "must not be empty"
-    if kind == "union_tag_invalid":
-        return (f"unknown {ctx.get('discriminator', 'kind').strip(chr(39))} \"{ctx.get('tag')}\" "
-                f"(expected one of {ctx.get('expected_tags')})")
-    if kind == "union_tag_not_found":
-        return f"field required: {ctx.get('discriminator', 'kind').strip(chr(39))}"
-    # Our own (located_error) and anything else: pydantic's text, lower-cased to match ours.
-    if msg[:1].isupper() and not msg[1:2].isupper():
-        return msg[:1].lower() + msg[1:]
-    return msg

@@ -21,7 +21,7 @@ import httpx
 from examples import notify_sinks
 from monitor.config.loader import load_config
 from tests.daemon.test_daemon_cli import _env, stop_process, write
-from tests.support.daemon_helpers import eventually, run_daemon, write_config
+from tests.support.daemon_helpers import TinyHttpServer, eventually, run_daemon, write_config
 from tests.support.probe_servers import closed_port
 
 GOOD = """
@@ -170,3 +170,20 @@ async def test_stopping_the_daemon_cancels_a_slow_probe_query_on_the_server(tmp_
 
     await eventually(gone, timeout=3, interval=0.1, what="the query cancelled on the server after the stop")
     assert time.monotonic() - seen < 10, "stopped well before the probe's own 18 s query timeout"
+
+
+async def test_cli_commands_find_the_daemon_by_port_and_monitor_url(tmp_path, monkeypatch, capsys):
+    from monitor.cli import main
+
+    silences = (200, "application/json", "[]")
+    async with TinyHttpServer({"/api/v2/silences": silences}) as srv:
+        cfg = tmp_path / "monitor.yaml"
+        cfg.write_text("server:\n  port: 1\n")  # what a daemon run with --port does not listen on
+        monkeypatch.delenv("MONITOR_URL", raising=False)
+        assert await asyncio.to_thread(main, ["silence", "list", "--config", str(cfg), "--port", str(srv.port)]) == 0
+        monkeypatch.setenv("MONITOR_URL", srv.url)
+        assert await asyncio.to_thread(main, ["silence", "list", "--config", str(cfg)]) == 0
+        assert srv.hits["/api/v2/silences"] == 2
+        monkeypatch.delenv("MONITOR_URL")
+        assert await asyncio.to_thread(main, ["silence", "list", "--config", str(cfg)]) == 1
+    assert "cannot reach the daemon at http://127.0.0.1:1/api/v2/silences" in capsys.readouterr().err

@@ -180,7 +180,10 @@ class Daemon:
 
     async def _sync_job(self) -> None:
         """Write the samples appended since the last run to the WAL; fsync off the loop."""
-        await asyncio.to_thread(self.store.flush())
+        try:
+            await asyncio.to_thread(self.store.flush())
+        except asyncio.CancelledError:  # shutdown while fsyncing: the store's close syncs again
+            pass
 
     async def _checkpoint_job(self) -> None:
         """Checkpoint the sample store when ``tsdb.checkpoint_interval`` has passed since the last one."""

@@ -3,8 +3,7 @@
 Every series (a :class:`~model.labels.Labels` set, the metric name included as ``__name__``) is a
 :class:`_Series` holding its samples in two parallel typed arrays: ``array('q')`` of timestamps
 (int **milliseconds** since the Unix epoch) and ``array('d')`` of float64 values, plus its
-retention and resolution (from :mod:`monitor.tsdb.retention`) and, for a durable store, how much
-of it the write-ahead log already holds.
+retention and resolution (from :mod:`monitor.tsdb.retention`).
 
 Series are found through an inverted index, as in Prometheus's head block
 (``tsdb/index/postings.go``, ``tsdb/querier.go`` ``PostingsForMatchers``): label name ->
@@ -52,10 +51,9 @@ class _Series:
     :ivar keep: retention, int milliseconds, or ``-1``: the store's default retention.
     :ivar res: resolution, int milliseconds: at most one sample per ``res`` step (the last one
         appended in it); ``0`` keeps every sample.
-    :ivar logged: the index of the first sample the write-ahead log does not hold yet.
     """
 
-    __slots__ = ("sid", "labels", "ts", "vs", "start", "keep", "res", "logged")
+    __slots__ = ("sid", "labels", "ts", "vs", "start", "keep", "res")
 
     def __init__(self, sid: int, labels: Labels, keep: int = -1, res: int = 0) -> None:
         self.sid = sid
@@ -65,7 +63,6 @@ class _Series:
         self.start = 0
         self.keep = keep
         self.res = res
-        self.logged = 0
 
     def __len__(self) -> int:
         return len(self.ts) - self.start

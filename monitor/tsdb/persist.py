@@ -12,15 +12,15 @@ Directory layout (``tsdb.path``)::
 WAL records (payloads; the framing and CRC are :mod:`monitor.tsdb.wal`'s):
 
 - ``SERIES`` (1): msgpack ``[[sid, [name, value, ...]], ...]`` — new series and their ids;
-- ``SAMPLES`` (2): msgpack ``[ids, counts, timestamps, values]``, four little-endian arrays
-  (int64, int64, int64 ms, float64): ``counts[i]`` consecutive samples of series ``ids[i]``;
+- ``SAMPLES`` (2): msgpack ``[ids, timestamps, values]``, three little-endian arrays (int64,
+  int64 ms, float64): sample ``i`` of series ``ids[i]``, in append order;
 - ``CLEAR`` (3): empty — every series was dropped (:meth:`SampleStore.clear`).
 
-What is logged: the store remembers per series how many of its samples the WAL holds
-(``_Series.logged``); :meth:`Durable.flush` writes the rest as one ``SAMPLES`` record (after a
-``SERIES`` record for the series created since), so appends cost nothing extra. When a
-downsampled series replaces its last sample (:mod:`monitor.tsdb.retention`), the replacement is
-logged again and replay applies the same replacement.
+What is logged: every accepted append also goes to three pending arrays (series id, timestamp,
+value: about 100 ns a sample); :meth:`Durable.flush` writes them as one ``SAMPLES`` record (after a
+``SERIES`` record for the series created since). When a downsampled series replaces its last
+sample (:mod:`monitor.tsdb.retention`), the replacement is logged like any append and replay
+applies the same replacement.
 
 Fsync policy: the daemon calls :meth:`Durable.flush` every ``tsdb.sync_interval`` (default 1 s)
 and runs the fsync it returns in a worker thread. A sample is *acknowledged* once a flush after
@@ -130,6 +130,8 @@ class Durable(SeriesIndex):
         self._checkpointing = False
         self._last_checkpoint_ms = 0
         self._wal_bytes_at_checkpoint = 0
+        # Accepted samples not yet in the WAL: (series ids, timestamps, values); None in memory.
+        self._log: tuple[array, array, array] | None = None
         #: WAL writes that failed (disk full, I/O error); their samples are retried at the next flush.
         self.wal_errors_total = 0
 
@@ -184,14 +186,13 @@ class Durable(SeriesIndex):
         self.out_of_order_total, self.rejected_series_total, self.appended_total = counters
         stats.repaired = wal.repaired_total
         self.gc(now)
-        for s in self._by_id.values():
-            s.logged = len(s.ts)
         try:
             wal.start()
         except OSError as e:
             raise StoreError(f"sample store {directory}: {e.strerror or e}") from e
         self.path, self._wal = directory, wal
         self._track_new = True
+        self._log = (array("q"), array("q"), array("d"))
         if not self._last_checkpoint_ms:
             self._last_checkpoint_ms = now
         self._wal_bytes_at_checkpoint = 0
@@ -253,18 +254,13 @@ class Durable(SeriesIndex):
                     by_sid[sid] = s
                     self._next_id = max(self._next_id, sid + 1)
             elif rtype == SAMPLES:
-                ids_b, counts_b, ts_b, vs_b = msgpack.unpackb(payload)
+                ids_b, ts_b, vs_b = msgpack.unpackb(payload)
                 ts, vs = _le_array("q", ts_b), _le_array("d", vs_b)
-                pos = 0
-                for sid, count in zip(_le_array("q", ids_b), _le_array("q", counts_b)):
-                    s = by_sid.get(sid)
+                get = by_sid.get
+                for sid, t, v in zip(_le_array("q", ids_b), ts, vs):
+                    s = get(sid)
                     if s is not None:
-                        if s.sid not in self._by_id:  # dropped meanwhile (never during replay, but be safe)
-                            s = self._by_labels.get(s.labels) or self._create(s.labels)
-                            by_sid[sid] = s
-                        for j in range(pos, pos + count):
-                            add(s, ts[j], vs[j])
-                    pos += count
+                        add(s, t, v)
                 stats.wal_samples += len(ts)
             elif rtype == CLEAR:
                 self.clear()
@@ -275,15 +271,14 @@ class Durable(SeriesIndex):
     def flush(self) -> Callable[[], None]:
         """Write the samples appended since the last flush (and new series) to the WAL.
 
-        Cheap enough for every second: one pass over the series, one or two ``os.write`` calls.
-        A failed write (disk full) is logged and counted in :attr:`wal_errors_total`; its samples
-        stay pending and go out with the next flush.
+        One or two ``os.write`` calls. A failed write (disk full) is logged and counted in
+        :attr:`wal_errors_total`; its samples stay pending and go out with the next flush.
 
         :return: a function that fsyncs what was written; run it in a worker thread
             (``await asyncio.to_thread(store.flush())``). A no-op for an in-memory store.
         """
-        wal = self._wal
-        if wal is None:
+        wal, log_ = self._wal, self._log
+        if wal is None or log_ is None:
             return _noop
         try:
             if self._new_series:
@@ -293,22 +288,13 @@ class Durable(SeriesIndex):
                 except OSError:
                     self._new_series = new + self._new_series
                     raise
-            ids, counts, ts, vs = array("q"), array("q"), array("q"), array("d")
-            dirty = []
-            for s in self._by_id.values():
-                n = len(s.ts)
-                lo = s.logged
-                if n > lo:
-                    lo = max(lo, s.start)
-                    ids.append(s.sid)
-                    counts.append(n - lo)
-                    ts.extend(s.ts[lo:])
-                    vs.extend(s.vs[lo:])
-                    dirty.append(s)
-            if dirty:
-                wal.write(SAMPLES, msgpack.packb([_le_bytes(ids), _le_bytes(counts), _le_bytes(ts), _le_bytes(vs)]))
-                for s in dirty:
-                    s.logged = len(s.ts)
+            if log_[0]:
+                self._log = (array("q"), array("q"), array("d"))
+                try:
+                    wal.write(SAMPLES, msgpack.packb([_le_bytes(a) for a in log_]))
+                except OSError:
+                    self._log = (log_[0] + self._log[0], log_[1] + self._log[1], log_[2] + self._log[2])
+                    raise
         except OSError as e:
             self.wal_errors_total += 1
             log.error("sample store: WAL write failed; retrying at the next flush",
@@ -316,13 +302,23 @@ class Durable(SeriesIndex):
             return _noop
         return wal.fsync_handle()
 
+    def _log_sample(self, sid: int, t: int, v: float) -> None:
+        """Queue one accepted sample for the next :meth:`flush` (durable stores only)."""
+        log_ = self._log
+        if log_ is not None:
+            log_[0].append(sid)
+            log_[1].append(t)
+            log_[2].append(v)
+
     def sync(self) -> None:
         """Flush and fsync, here and now (tests, benchmarks, shutdown)."""
         self.flush()()
 
     def _log_clear(self) -> None:
         if self._wal is not None:
+            # What was pending is cleared too: it need not reach the log.
             self._new_series = []
+            self._log = (array("q"), array("q"), array("d"))
             try:
                 self._wal.write(CLEAR, b"")
             except OSError as e:
@@ -403,6 +399,7 @@ class Durable(SeriesIndex):
             finally:
                 self._wal.close()
                 self._wal = None
+                self._log = None
                 self._track_new = False
         if self._lock_fd is not None:
             os.close(self._lock_fd)

@@ -154,6 +154,9 @@ class SampleStore(Durable):
         new = 0
         app = self._append
         get = self._by_labels.get
+        log = self._log
+        if log is not None:
+            log_sid, log_t, log_v = log[0].append, log[1].append, log[2].append
         try:
             for labels, t, v in samples:
                 s = get(labels)
@@ -163,6 +166,10 @@ class SampleStore(Durable):
                     vs = s.vs
                     vs.append(v)  # first: it is the one that can raise (a non-number value)
                     s.ts.append(t)
+                    if log is not None:
+                        log_v(v)
+                        log_t(t)
+                        log_sid(s.sid)
                     new += 1
                     accepted += 1
                     # Sorted labels usually start with ("__name__", name).
@@ -232,15 +239,17 @@ class SampleStore(Durable):
                 # Same resolution step: the newer sample replaces the step's last one.
                 ts[-1] = t
                 s.vs[-1] = v
-                if s.logged >= n:
-                    s.logged = n - 1
                 self.appended_total += 1
+                if self._log is not None:
+                    self._log_sample(s.sid, t, v)
                 return True
         ts.append(t)
         s.vs.append(v)
         self._sample_count += 1
         self._slots += 1
         self.appended_total += 1
+        if self._log is not None:
+            self._log_sample(s.sid, t, v)
         return True
 
     # ------------------------------------------------------------------ listeners
@@ -431,7 +440,6 @@ class SampleStore(Durable):
                 del ts[:i]
                 del s.vs[:i]
                 s.start = 0
-                s.logged = max(0, s.logged - i)
                 self._slots -= i
         for s in empty:
             self._drop(s)

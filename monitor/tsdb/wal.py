@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,6 +81,7 @@ class WAL:
         self.dir = directory
         self.segment_bytes = segment_bytes
         self._fd: int | None = None
+        self._fd_lock = threading.Lock()  # taken to swap _fd, and by fsync_handle's function to dup it
         self._segment = 0
         self._size = 0
         #: Records dropped by repair since this object was made (torn or corrupt tails).
@@ -142,9 +144,11 @@ class WAL:
 
     def _open(self, n: int) -> None:
         path = self.dir / segment_name(n)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        with self._fd_lock:
+            self._fd = fd
         self._segment = n
-        self._size = os.fstat(self._fd).st_size
+        self._size = os.fstat(fd).st_size
         fsync_dir(self.dir)
 
     def write(self, rtype: int, payload: bytes) -> None:
@@ -177,7 +181,8 @@ class WAL:
         if self._fd is None:
             raise RuntimeError("WAL.cut before start()")
         closed = self._segment
-        fd, self._fd = self._fd, None
+        with self._fd_lock:
+            fd, self._fd = self._fd, None
         try:
             os.fsync(fd)
         finally:
@@ -188,14 +193,16 @@ class WAL:
     def fsync_handle(self) -> Callable[[], None]:
         """Return a function that fsyncs what was written so far to the current segment.
 
-        The function works on a duplicate of the segment's descriptor, so it may run in a worker
-        thread while this WAL goes on writing and cutting on the loop.
+        The function may run in a worker thread while this WAL goes on writing and cutting on the
+        loop: it fsyncs a duplicate of the descriptor, taken under a lock the loop holds only to
+        swap descriptors (a segment cut meanwhile was fsynced by the cut). Dropping the function
+        without calling it holds nothing open.
         """
-        if self._fd is None:
-            return _noop
-        fd = os.dup(self._fd)
-
         def fsync() -> None:
+            with self._fd_lock:
+                fd = None if self._fd is None else os.dup(self._fd)
+            if fd is None:
+                return
             try:
                 os.fsync(fd)
             finally:
@@ -222,13 +229,10 @@ class WAL:
 
     def close(self) -> None:
         """Fsync and close the current segment (idempotent)."""
-        fd, self._fd = self._fd, None
+        with self._fd_lock:
+            fd, self._fd = self._fd, None
         if fd is not None:
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-
-
-def _noop() -> None:
-    return None

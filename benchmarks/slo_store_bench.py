@@ -57,7 +57,7 @@ def rss_bytes() -> int:
 
 
 def make_store() -> SampleStore:
-    """The store as the daemon builds it by default (2 h, ``slo:*`` 35 d at 1 m)."""
+    """Build the store as the daemon does by default (2 h, ``slo:*`` 35 d at 1 m)."""
     rules = [RetentionRule.parse(m, r, s) for m, r, s in DEFAULT_RETENTION_RULES]
     return SampleStore(retention_seconds=7200, retention_rules=rules)
 
@@ -150,6 +150,7 @@ def recover(directory: str) -> None:
 
 
 def main() -> None:
+    """Fill, measure, recover in a fresh process, print."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--slos", type=int, default=50)
     ap.add_argument("--days", type=float, default=30.0)

@@ -63,6 +63,7 @@ def timed(fn, repeat: int = 20) -> float:
 
 
 def main() -> None:
+    """Fill the store as scrapes do, then print sizes and timings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--hours", type=float, default=2.0)
@@ -118,7 +119,8 @@ def main() -> None:
     one = [Matcher("client_id", "=", "client-1234")]
     sl = store.select(one, t_end - five_min, t_end)
     assert len(sl) == 1 and len(sl[0].timestamps) == five_min // step_ms + 1
-    print(f"select 1 series x 5 m (equality matcher): {timed(lambda: store.select(one, t_end - five_min, t_end), 200) * 1e6:.1f} us")
+    took = timed(lambda: store.select(one, t_end - five_min, t_end), 200)
+    print(f"select 1 series x 5 m (equality matcher): {took * 1e6:.1f} us")
     one_h = [Matcher("client_id", "=", "client-1234")]
     print(f"select 1 series x 1 h: {timed(lambda: store.select(one_h, t_end - 3_600_000, t_end), 200) * 1e6:.1f} us")
 
@@ -126,7 +128,8 @@ def main() -> None:
     res = store.select(thousand, t_end - five_min, t_end)
     print(f"select {len(res):,} series x 5 m (name + regex): "
           f"{timed(lambda: store.select(thousand, t_end - five_min, t_end)) * 1e3:.1f} ms")
-    alt = [Matcher("__name__", "=", "http_requests_total"), Matcher("endpoint", "=~", "/api/v1/e1|/api/v1/e2|/api/v1/e3|/api/v1/e4|/api/v1/e5")]
+    alt = [Matcher("__name__", "=", "http_requests_total"),
+           Matcher("endpoint", "=~", "/api/v1/e1|/api/v1/e2|/api/v1/e3|/api/v1/e4|/api/v1/e5")]
     res = store.select(alt, t_end - five_min, t_end)
     print(f"select {len(res):,} series x 5 m (name + literal alternation): "
           f"{timed(lambda: store.select(alt, t_end - five_min, t_end)) * 1e3:.1f} ms")

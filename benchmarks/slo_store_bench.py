@@ -91,6 +91,7 @@ def fill(store: SampleStore, args: argparse.Namespace) -> dict[str, float]:
     last_checkpoint = t0
     append_s = flush_s = checkpoint_s = 0.0
     checkpoints = 0
+    lag = 0.0
     err = [0.001] * args.slos
     for m in range(minutes + 1):
         t = t0 + m * MIN
@@ -118,12 +119,31 @@ def fill(store: SampleStore, args: argparse.Namespace) -> dict[str, float]:
         if (t - last_checkpoint >= 86_400_000 and t < T_END - 3_600_000) or t == T_END - 3_600_000:
             store.gc(t)
             d = time.perf_counter()
-            asyncio.run(store.checkpoint(now_ms=t))
+            lag = asyncio.run(checkpoint_with_ticker(store, t))
             checkpoint_s = time.perf_counter() - d  # the last one: the full 30 days
             checkpoints += 1
             last_checkpoint = t
     store.gc(T_END)
-    return {"append_s": append_s, "flush_s": flush_s, "last_checkpoint_s": checkpoint_s, "checkpoints": checkpoints}
+    return {"append_s": append_s, "flush_s": flush_s, "last_checkpoint_s": checkpoint_s, "checkpoints": checkpoints,
+            "loop_lag_s": lag}
+
+
+async def checkpoint_with_ticker(store: SampleStore, t: int) -> float:
+    """Checkpoint while a 10 ms ticker runs on the same loop; return the ticker's worst lateness, seconds."""
+    worst = 0.0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal worst
+        while not done:
+            a = time.perf_counter()
+            await asyncio.sleep(0.01)
+            worst = max(worst, time.perf_counter() - a - 0.01)
+    task = asyncio.create_task(ticker())
+    await store.checkpoint(now_ms=t)
+    done = True
+    await task
+    return worst
 
 
 def recover(directory: str) -> None:
@@ -182,7 +202,8 @@ def main() -> None:
               f"at 15 s: series={store.series_count:,} samples={n:,} (filled in {wall:.0f} s)")
         print(f"append: {timings['append_s'] / n * 1e9:.0f} ns/sample; WAL flush (write, no fsync) each minute: "
               f"{timings['flush_s'] / n * 1e9:.0f} ns/sample; {timings['checkpoints']:.0f} checkpoints, "
-              f"the last (all {args.days:g} d) {timings['last_checkpoint_s']:.1f} s")
+              f"the last (all {args.days:g} d) {timings['last_checkpoint_s']:.1f} s, event loop late by at most "
+              f"{timings['loop_lag_s'] * 1e3:.0f} ms meanwhile")
         print(f"memory: store accounting (monitor_tsdb_memory_bytes) {est / 2**20:.1f} MiB = {est / n:.1f} B/sample; "
               f"memory_bytes() {walk / 2**20:.1f} MiB; RSS delta {(rss1 - rss0) / 2**20:.1f} MiB "
               f"= {(rss1 - rss0) / n:.1f} B/sample")

@@ -169,7 +169,10 @@ class Durable(SeriesIndex):
         :return: what was found (:class:`ReplayStats`).
         :raises StoreError: the directory cannot be created or written, or another process
             has it open.
+        :raises RuntimeError: the store is already open or holds samples.
         """
+        if self._wal is not None or self._by_id:
+            raise RuntimeError("SampleStore.open: the store is already open or holds samples")
         t0 = time.monotonic()
         now = int(time.time() * 1000) if now_ms is None else now_ms
         directory = Path(path)

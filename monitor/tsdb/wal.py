@@ -158,7 +158,9 @@ class WAL:
             partly written record stays at a segment's end, where replay truncates it.
         """
         if self._fd is None:
-            raise RuntimeError("WAL.write before start()")
+            if not self._segment:
+                raise RuntimeError("WAL.write before start()")
+            self._open(self._segment + 1)  # a cut whose next segment could not be created
         if self._size >= self.segment_bytes:
             self.cut()
         crc = zlib.crc32(payload, zlib.crc32(bytes((rtype,))))
@@ -177,6 +179,8 @@ class WAL:
         """Close the current segment (fsynced) and open the next one.
 
         :return: the number of the segment just closed.
+        :raises OSError: fsyncing the old segment or creating the new one failed (the next
+            :meth:`write` tries to create it again).
         """
         if self._fd is None:
             raise RuntimeError("WAL.cut before start()")
@@ -184,10 +188,12 @@ class WAL:
         with self._fd_lock:
             fd, self._fd = self._fd, None
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._open(closed + 1)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:  # even when the old segment failed to sync: later records go to a new one
+            self._open(closed + 1)
         return closed
 
     def fsync_handle(self) -> Callable[[], None]:

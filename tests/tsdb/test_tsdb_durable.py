@@ -215,6 +215,27 @@ def test_series_dropped_by_retention_and_recreated_replay_under_their_new_id(tmp
     assert got == {L("a"): [(T0 + 2 * MIN, 3.0)], L("b"): [(T0 + 2 * MIN, 2.0)]}
 
 
+def test_a_failed_wal_write_keeps_its_samples_for_the_next_flush(tmp_path):
+    store = SampleStore()
+    store.open(tmp_path, now_ms=T0)
+    store.append(L("a"), T0, 1.0)
+    store.flush()
+    store.append(L("a"), T0 + 1000, 2.0)
+    store.append(L("b"), T0 + 1000, 3.0)
+    # The segment's descriptor turns read-only, as a failing disk would refuse the write.
+    readonly = os.open(tmp_path / "lock", os.O_RDONLY)
+    os.dup2(readonly, store._wal._fd)  # noqa: SLF001
+    os.close(readonly)
+    store.flush()
+    assert store.wal_errors_total == 1
+    store.append(L("a"), T0 + 2000, 4.0)
+    store.flush()  # a new segment: the pending samples and the new one go out
+    assert store.wal_errors_total == 1
+    store.close()
+    assert dump(reopen(tmp_path, now_ms=T0)) == {
+        L("a"): [(T0, 1.0), (T0 + 1000, 2.0), (T0 + 2000, 4.0)], L("b"): [(T0 + 1000, 3.0)]}
+
+
 def test_flushes_whose_fsync_is_never_run_hold_no_descriptor(tmp_path):
     store = SampleStore()
     store.open(tmp_path, now_ms=T0)

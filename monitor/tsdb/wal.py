@@ -82,6 +82,7 @@ class WAL:
         self.segment_bytes = segment_bytes
         self._fd: int | None = None
         self._fd_lock = threading.Lock()  # taken to swap _fd, and by fsync_handle's function to dup it
+        self._closed = False
         self._segment = 0
         self._size = 0
         #: Records dropped by repair since this object was made (torn or corrupt tails).
@@ -157,17 +158,19 @@ class WAL:
         :raises OSError: the write failed (disk full, I/O error); the segment is cut so that a
             partly written record stays at a segment's end, where replay truncates it.
         """
+        if not self._segment or self._closed:
+            raise RuntimeError("WAL.write before start() or after close()")
         if self._fd is None:
-            if not self._segment:
-                raise RuntimeError("WAL.write before start()")
             self._open(self._segment + 1)  # a cut whose next segment could not be created
-        if self._size >= self.segment_bytes:
+        elif self._size >= self.segment_bytes:
             self.cut()
+        fd = self._fd
+        assert fd is not None  # _open set it or raised
         crc = zlib.crc32(payload, zlib.crc32(bytes((rtype,))))
         buf = memoryview(HEADER.pack(len(payload), crc, rtype) + payload)
         try:
             while buf:
-                n = os.write(self._fd, buf)
+                n = os.write(fd, buf)
                 buf = buf[n:]
         except OSError:
             self.cut()
@@ -182,16 +185,17 @@ class WAL:
         :raises OSError: fsyncing the old segment or creating the new one failed (the next
             :meth:`write` tries to create it again).
         """
-        if self._fd is None:
-            raise RuntimeError("WAL.cut before start()")
+        if not self._segment or self._closed:
+            raise RuntimeError("WAL.cut before start() or after close()")
         closed = self._segment
         with self._fd_lock:
             fd, self._fd = self._fd, None
         try:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if fd is not None:
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         finally:  # even when the old segment failed to sync: later records go to a new one
             self._open(closed + 1)
         return closed
@@ -234,7 +238,8 @@ class WAL:
         return sum((self.dir / segment_name(n)).stat().st_size for n in self.segments())
 
     def close(self) -> None:
-        """Fsync and close the current segment (idempotent)."""
+        """Fsync and close the current segment (idempotent); no writes after it."""
+        self._closed = True
         with self._fd_lock:
             fd, self._fd = self._fd, None
         if fd is not None:

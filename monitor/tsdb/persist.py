@@ -181,18 +181,22 @@ class Durable(SeriesIndex):
             self._lock(directory)
             wal = WAL(directory / "wal", segment_bytes)
         except OSError as e:
+            self.close()  # releases the lock, if taken
             raise StoreError(f"sample store {directory}: {e.strerror or e}") from e
         stats = ReplayStats()
         counters = (self.out_of_order_total, self.rejected_series_total, self.appended_total)
-        after = self._load_checkpoint(directory, stats)
-        self._replay_wal(wal, after, stats)
-        self.out_of_order_total, self.rejected_series_total, self.appended_total = counters
-        stats.repaired = wal.repaired_total
-        self.gc(now)
         try:
+            after = self._load_checkpoint(directory, stats)
+            self._replay_wal(wal, after, stats)
+            self.out_of_order_total, self.rejected_series_total, self.appended_total = counters
+            stats.repaired = wal.repaired_total
+            self.gc(now)
             wal.start()
-        except OSError as e:
-            raise StoreError(f"sample store {directory}: {e.strerror or e}") from e
+        except BaseException as e:
+            self.close()  # releases the lock
+            if isinstance(e, OSError):
+                raise StoreError(f"sample store {directory}: {e.strerror or e}") from e
+            raise
         self.path, self._wal = directory, wal
         self._track_new = True
         self._log = (array("q"), array("q"), array("d"))

@@ -174,6 +174,16 @@ def test_one_process_at_a_time(tmp_path):
     s2.close()
 
 
+def test_a_failed_open_releases_the_lock(tmp_path):
+    (tmp_path / "wal").write_text("not a directory")
+    with pytest.raises(StoreError, match="sample store"):
+        SampleStore().open(tmp_path)
+    (tmp_path / "wal").unlink()
+    store = SampleStore()
+    store.open(tmp_path)
+    store.close()
+
+
 def test_unwritable_path_is_a_store_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match="sample store"):

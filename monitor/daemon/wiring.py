@@ -36,12 +36,15 @@ from monitor.promql.adhoc import AdHocQueries
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
 from monitor.store import open_store
+from monitor.tsdb.retention import RetentionRule
 from monitor.tsdb.store import SampleStore
 
 log = logging.getLogger("monitor.daemon")
 
 #: Seconds between sample-store retention sweeps.
 GC_INTERVAL = 60.0
+#: Seconds between looks at whether a sample-store checkpoint is due (``tsdb.checkpoint_interval``).
+CHECKPOINT_CHECK_INTERVAL = 60.0
 
 
 class Daemon:
@@ -66,7 +69,10 @@ class Daemon:
         disable_created_metrics()
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
-        self.store = SampleStore(retention_seconds=config.tsdb.retention, max_series=config.tsdb.max_series)
+        self.store = SampleStore(
+            retention_seconds=config.tsdb.retention, max_series=config.tsdb.max_series,
+            retention_rules=[RetentionRule.parse(r.match, r.retention, r.resolution)
+                             for r in config.tsdb.retention_rules])
         self.http = httpx.AsyncClient(follow_redirects=False)  # scrapes; probes get clients of their own
         self.lag = LagWindow()  # the heartbeat stops while jobs start badly late
         self.scheduler = Scheduler(self.metrics, on_lag=self.lag.observe)
@@ -149,6 +155,11 @@ class Daemon:
             self.scheduler.add_interval_job(job_id, self.scrape.job(t.name), t.interval,
                                             phase=spread(job_id, t.interval))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
+        if self.store.durable:
+            sync = self.config.tsdb.sync_interval
+            self.scheduler.add_interval_job("tsdb:sync", self._sync_job, sync, first_delay=sync)
+            self.scheduler.add_interval_job("tsdb:checkpoint", self._checkpoint_job, CHECKPOINT_CHECK_INTERVAL,
+                                            first_delay=CHECKPOINT_CHECK_INTERVAL)
         self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
                                         first_delay=OUTBOX_CHECK_INTERVAL)
         if self.config.heartbeat is not None:
@@ -168,16 +179,34 @@ class Daemon:
         self.store.gc(int(time.time() * 1000))
         update_store_gauges(self.metrics, self.store)
 
+    async def _sync_job(self) -> None:
+        """Write the samples appended since the last run to the WAL; fsync off the loop."""
+        try:
+            await asyncio.to_thread(self.store.flush())
+        except asyncio.CancelledError:  # shutdown while fsyncing: the store's close syncs again
+            pass
+
+    async def _checkpoint_job(self) -> None:
+        """Checkpoint the sample store when ``tsdb.checkpoint_interval`` has passed since the last one."""
+        if not self.store.checkpoint_due(int(time.time() * 1000), self.config.tsdb.checkpoint_interval):
+            return
+        try:
+            await self.store.checkpoint()
+        except OSError as e:  # disk full: the WAL is kept and the next look tries again
+            log.error("sample store checkpoint failed", extra={"error": str(e)})
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, stack: contextlib.AsyncExitStack | None = None) -> None:
-        """Open the state store, try for the leadership (the leader starts alerting: see
+        """Open the sample store (replaying its WAL, when ``tsdb.path`` is set) and the state
+        store, try for the leadership (the leader starts alerting: see
         :mod:`monitor.daemon.leadership`), start rule evaluation, schedule every probe, scrape
         and housekeeping job, and start the scheduler; push each part's close onto ``stack``.
 
         :param stack: where the closes go (the lifecycle's); ``None``: a stack of the daemon's
             own, closed by :meth:`stop` (or at once, when the start fails).
-        :raises StoreError: the state store cannot be opened.
+        :raises StoreError: the state store or the sample store's directory (``tsdb.path``) cannot
+            be opened.
         :raises ValueError: a job cannot be scheduled.
         """
         if stack is not None:
@@ -199,6 +228,11 @@ class Daemon:
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         stack.callback(log.info, "daemon stopped")
         stack.callback(self.queries.close)
+        tsdb_path = self.config.resolved_tsdb_path()
+        if tsdb_path is not None:
+            # Replay before anything appends or evaluates; closed (flushed, fsynced) last but one.
+            self.store.open(tsdb_path)
+            stack.callback(self.store.close)
         self.state = await open_store(self.config.state)
         stack.push_async_callback(self._close_state)
         self.rules.state_store = self.state

@@ -1,19 +1,10 @@
-"""The in-memory sample store: compact per-series arrays, a postings index, retention.
+"""The sample store: appends, selection, listeners and per-series retention, optionally durable.
 
-Every series (a :class:`~model.labels.Labels` set, the metric name included as
-``__name__``) keeps its samples in two parallel typed arrays: ``array('q')`` of timestamps
-(int **milliseconds** since the Unix epoch) and ``array('d')`` of float64 values. That is
-16 bytes per sample plus the arrays' over-allocation (about 1/16) and roughly a kilobyte per
-series for its labels and index entries: measured 19.9 bytes per sample (RSS delta 20.7) for
-10,000 series x 480 samples (2 h at a 15 s interval), see ``benchmarks/tsdb_bench.py``.
-No Python object is kept per sample.
-
-Series are found through an inverted index, as in Prometheus's head block
-(``tsdb/index/postings.go``, ``tsdb/querier.go`` ``PostingsForMatchers``): label name ->
-label value -> set of series ids. An equality matcher is one dict lookup; a regex matcher
-is evaluated once per distinct *value* of its label (not once per series); matchers that
-also match the empty string (``!=``, ``!~``, ``=~".*"``, ``=""``) are applied as filters on
-the candidates found by the others.
+Every series keeps its samples in two parallel typed arrays (:mod:`monitor.tsdb.index`): 16 bytes
+per sample plus the arrays' over-allocation (about 1/16) and roughly a kilobyte per series for its
+labels and index entries: measured 19.9 bytes per sample (RSS delta 20.7) for 10,000 series x 480
+samples (2 h at a 15 s interval), see ``benchmarks/tsdb_bench.py``. No Python object is kept per
+sample.
 
 Semantics follow the Prometheus head appender (``tsdb/head_append.go``):
 
@@ -27,33 +18,40 @@ Semantics follow the Prometheus head appender (``tsdb/head_append.go``):
 - a new series beyond ``max_series`` is rejected (``rejected_series_total``), like
   Prometheus's ``sample_limit`` / ``storage.tsdb.max-series`` style caps.
 
-Retention is *not* automatic: the owner (``monitor/daemon``) calls :meth:`SampleStore.gc`
-periodically (every minute is plenty) with the current time. Trimming is amortised: ``gc``
-advances a per-series start offset (O(log n)) and only compacts an array when its expired
-prefix reaches 1/8 of its length.
+Retention is per series (:mod:`monitor.tsdb.retention`): a series takes the first retention rule
+matching its labels when it is created (retention and resolution; a downsampled series keeps the
+last sample of each resolution step), else ``retention_seconds`` at full resolution. It is *not*
+automatic: the owner (``monitor/daemon``) calls :meth:`SampleStore.gc` periodically (every
+minute is plenty) with the current time. Trimming is amortised: ``gc`` advances a per-series
+start offset (O(log n)) and only compacts an array when its expired prefix reaches 1/8 of its
+length.
+
+Durability (optional): :meth:`~monitor.tsdb.persist.Durable.open` replays a directory's
+checkpoint and write-ahead log and logs from then on; ``flush`` / ``checkpoint`` / ``close`` are
+the owner's to call (see :mod:`monitor.tsdb.persist` for the fsync policy). Without ``open`` the
+store is in memory only.
 
 Thread-safety: none, by design. The store is used from the daemon's single asyncio event loop
-(probes, scrapes, the rule engine); no method awaits, so each call is atomic with respect to
-other coroutines. Ad-hoc queries evaluated in worker threads read it through
-:class:`monitor.promql.adhoc.LoopStore`, which runs every read on the loop and takes the copies
-back (:meth:`series`, then :meth:`select_series` in chunks), so appends need no lock. Do not
-call the store from another thread directly.
+(probes, scrapes, the rule engine); no method awaits except :meth:`checkpoint`, which hands only
+copies to worker threads, so each call is atomic with respect to other coroutines. Ad-hoc queries
+evaluated in worker threads read it through :class:`monitor.promql.adhoc.LoopStore`, which runs
+every read on the loop and takes the copies back (:meth:`series`, then :meth:`select_series` in
+chunks), so appends need no lock. Do not call the store from another thread directly.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import sys
-from array import array
 from bisect import bisect_left, bisect_right
-from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from model.labels import METRIC_NAME, Labels
-from .series import STALE_NAN, is_stale
 from model.matchers import Matcher
+from .index import _SAMPLE_BYTES, _Series
+from .persist import Durable
+from .retention import DEFAULT_KEEP, RetentionPolicy, RetentionRule
+from .series import STALE_NAN, is_stale
 
 __all__ = ["SampleStore", "SeriesSlice", "Listener"]
 
@@ -66,21 +64,6 @@ Listener = Callable[[set[str]], None]
 _DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
 #: Compact a series' arrays once the expired prefix is at least 1/_COMPACT_DIV of them.
 _COMPACT_DIV = 8
-#: Characters that make a regex more than a literal (for the ``=~"a|b|c"`` fast path).
-_REGEX_META = re.compile(r"[.^$*+?{}\[\]\\()|]")
-
-# Sizes for the running memory estimate (:attr:`SampleStore.estimated_memory_bytes`), bytes:
-#: one stored sample: an int64 and a float64, plus the arrays' ~1/16 over-allocation;
-_SAMPLE_BYTES = 17
-#: a hash-table entry (dicts and large sets, amortised);
-_ENTRY_BYTES = 50
-#: one label pair of a series: its slot in the labels tuple, the pair tuple, its id in a postings set;
-_PER_LABEL_BYTES = 8 + sys.getsizeof(("", "")) + 40
-#: a distinct label value: its postings set and the entry pointing to it (plus the string itself);
-_PER_VALUE_BYTES = sys.getsizeof(set()) + _ENTRY_BYTES
-#: a distinct label name: its dict of values and the entry pointing to it (plus the string itself).
-_PER_NAME_BYTES = sys.getsizeof({}) + _ENTRY_BYTES
-
 
 class SeriesSlice(NamedTuple):
     """The samples of one series in a time range.
@@ -96,33 +79,6 @@ class SeriesSlice(NamedTuple):
     values: Sequence[float]
 
 
-class _Series:
-    """One series: labels, parallel arrays, and the offset of its first live sample."""
-
-    __slots__ = ("sid", "labels", "ts", "vs", "start")
-
-    def __init__(self, sid: int, labels: Labels) -> None:
-        self.sid = sid
-        self.labels = labels
-        self.ts = array("q")
-        self.vs = array("d")
-        self.start = 0
-
-    def __len__(self) -> int:
-        return len(self.ts) - self.start
-
-
-#: one series beyond its samples and labels: the object, two empty arrays, the labels tuple,
-#: the id, and its entries in the two series dicts.
-_SERIES_BYTES = (sys.getsizeof(_Series(0, Labels())) + 2 * sys.getsizeof(array("q")) + sys.getsizeof(())
-                 + 28 + 2 * _ENTRY_BYTES)
-
-
-def _intern_labels(labels: Labels) -> Labels:
-    """Return ``labels`` with interned names and values, so many series share their strings."""
-    intern = sys.intern
-    return tuple.__new__(Labels, tuple((intern(k), intern(v)) for k, v in labels))
-
 
 def _same_value(a: float, b: float) -> bool:
     """Return whether two values are the same sample value (NaNs compared by staleness kind)."""
@@ -131,16 +87,19 @@ def _same_value(a: float, b: float) -> bool:
     return a != a and b != b and is_stale(a) == is_stale(b)
 
 
-class SampleStore:
-    """In-memory time series store with retention, a series cap and matcher queries.
+class SampleStore(Durable):
+    """Time series store with per-series retention, a series cap, matcher queries, optional WAL.
 
-    :param retention_seconds: how long :meth:`gc` keeps samples (seconds, default 2 h);
-        ``None`` keeps everything.
+    :param retention_seconds: how long :meth:`gc` keeps samples of series no retention rule
+        matches (seconds, default 2 h); ``None`` keeps everything. May be changed later: it
+        applies to those series at the next :meth:`gc`.
     :param max_series: the most series held at once; appends that would create more are
         rejected and counted in :attr:`rejected_series_total`.
+    :param retention_rules: longer (or shorter) retention and a resolution for the series they
+        match (:class:`~monitor.tsdb.retention.RetentionRule`; first match wins).
 
     Counters (plain ints, read by ``monitor/metrics.py``): :attr:`out_of_order_total`,
-    :attr:`rejected_series_total`, :attr:`appended_total`.
+    :attr:`rejected_series_total`, :attr:`appended_total`, :attr:`wal_errors_total`.
 
     >>> store = SampleStore()
     >>> up = Labels.of({"__name__": "up", "job": "api"})
@@ -150,27 +109,17 @@ class SampleStore:
     [[1.0]]
     """
 
-    def __init__(self, retention_seconds: float | None = 7200, max_series: int = 200_000) -> None:
+    def __init__(self, retention_seconds: float | None = 7200, max_series: int = 200_000,
+                 retention_rules: Sequence[RetentionRule] = ()) -> None:
+        super().__init__()
         self.retention_seconds = retention_seconds
         self.max_series = max_series
-        self._by_labels: dict[Labels, _Series] = {}
-        self._by_id: dict[int, _Series] = {}
-        self._postings: dict[str, dict[str, set[int]]] = {}
-        self._next_id = 0
-        # Series id -> position in label order (see _sorted_ids); None when series came or
-        # went since, with _unranked series sorted by their labels meanwhile.
-        self._rank: dict[int, int] | None = None
-        self._unranked = 0
+        self.retention = RetentionPolicy(retention_rules)
         self._listeners: list[Listener] = []
         self._change_listeners: list[Listener] = []
-        self._sample_count = 0
-        # Running totals behind estimated_memory_bytes: array slots held (expired ones not yet
-        # compacted away included) and the bytes of series objects, labels and the index.
-        self._slots = 0
-        self._index_bytes = 0
-        self.out_of_order_total = 0
-        self.rejected_series_total = 0
-        self.appended_total = 0
+
+    def _policy(self, labels: Labels) -> tuple[int, int]:
+        return self.retention.for_labels(labels)
 
     # ------------------------------------------------------------------ appending
 
@@ -205,15 +154,22 @@ class SampleStore:
         new = 0
         app = self._append
         get = self._by_labels.get
+        log = self._log
+        if log is not None:
+            log_sid, log_t, log_v = log[0].append, log[1].append, log[2].append
         try:
             for labels, t, v in samples:
                 s = get(labels)
-                # Fast path: an existing series and a newer int timestamp (every live series
-                # holds at least one sample, so ts[-1] exists).
-                if s is not None and type(t) is int and t > s.ts[-1]:
+                # Fast path: an existing full-resolution series and a newer int timestamp
+                # (every live series holds at least one sample, so ts[-1] exists).
+                if s is not None and type(t) is int and t > s.ts[-1] and not s.res:
                     vs = s.vs
                     vs.append(v)  # first: it is the one that can raise (a non-number value)
                     s.ts.append(t)
+                    if log is not None:
+                        log_v(v)
+                        log_t(t)
+                        log_sid(s.sid)
                     new += 1
                     accepted += 1
                     # Sorted labels usually start with ("__name__", name).
@@ -264,63 +220,37 @@ class SampleStore:
                 self.rejected_series_total += 1
                 return False
             s = self._create(labels)
+        return self._add(s, t, v)
+
+    def _add(self, s: _Series, t: int, v: float) -> bool | None:
+        """Append to ``s``: ``True`` stored (or replaced the last sample of its resolution step),
+        ``None`` no-op duplicate, ``False`` out of order."""
         ts = s.ts
-        if len(ts) > s.start:
+        n = len(ts)
+        if n > s.start:
             last = ts[-1]
             if t <= last:
                 if t == last and _same_value(s.vs[-1], v):
                     return None
                 self.out_of_order_total += 1
                 return False
+            res = s.res
+            if res and t // res == last // res:
+                # Same resolution step: the newer sample replaces the step's last one.
+                ts[-1] = t
+                s.vs[-1] = v
+                self.appended_total += 1
+                if self._log is not None:
+                    self._log_sample(s.sid, t, v)
+                return True
         ts.append(t)
         s.vs.append(v)
         self._sample_count += 1
         self._slots += 1
         self.appended_total += 1
+        if self._log is not None:
+            self._log_sample(s.sid, t, v)
         return True
-
-    def _create(self, labels: Labels) -> _Series:
-        labels = _intern_labels(labels)
-        sid = self._next_id
-        self._next_id += 1
-        s = _Series(sid, labels)
-        self._by_labels[labels] = s
-        self._by_id[sid] = s
-        self._rank, self._unranked = None, 0
-        postings = self._postings
-        size = sys.getsizeof
-        added = _SERIES_BYTES + _PER_LABEL_BYTES * len(labels)
-        for k, val in labels:
-            values = postings.get(k)
-            if values is None:
-                values = postings[k] = {}
-                added += size(k) + _PER_NAME_BYTES
-            ids = values.get(val)
-            if ids is None:
-                ids = values[val] = set()
-                added += size(val) + _PER_VALUE_BYTES
-            ids.add(sid)
-        self._index_bytes += added
-        return s
-
-    def _drop(self, s: _Series) -> None:
-        del self._by_labels[s.labels]
-        del self._by_id[s.sid]
-        self._rank, self._unranked = None, 0
-        self._slots -= len(s.ts)
-        size = sys.getsizeof
-        removed = _SERIES_BYTES + _PER_LABEL_BYTES * len(s.labels)
-        for k, val in s.labels:
-            values = self._postings[k]
-            ids = values[val]
-            ids.discard(s.sid)
-            if not ids:
-                del values[val]
-                removed += size(val) + _PER_VALUE_BYTES
-                if not values:
-                    del self._postings[k]
-                    removed += size(k) + _PER_NAME_BYTES
-        self._index_bytes -= removed
 
     # ------------------------------------------------------------------ listeners
 
@@ -356,44 +286,6 @@ class SampleStore:
                 log.exception("sample store listener %r failed", fn)
 
     # ------------------------------------------------------------------ selecting
-
-    def _ids_for(self, matchers: Sequence[Matcher]) -> Iterable[int]:
-        """Return the ids of the series matching every matcher (``tsdb/querier.go``)."""
-        postings = self._postings
-        positive: list[set[int]] = []
-        filters: list[Matcher] = []
-        for m in matchers:
-            if m.matches(""):
-                # Matches series without the label too: filter the others' candidates.
-                filters.append(m)
-                continue
-            values = postings.get(m.name)
-            if not values:
-                return ()
-            if m.op == "=":
-                ids = values.get(m.value)
-                if not ids:
-                    return ()
-                positive.append(ids)
-                continue
-            alts = _literal_alternatives(m)
-            if alts is not None:
-                sets = [values[a] for a in alts if a in values]
-            else:
-                sets = [ids for val, ids in values.items() if m.matches(val)]
-            if not sets:
-                return ()
-            positive.append(sets[0] if len(sets) == 1 else set().union(*sets))
-        if positive:
-            positive.sort(key=len)
-            result: Iterable[int] = positive[0].intersection(*positive[1:]) if len(positive) > 1 else positive[0]
-        else:
-            result = self._by_id.keys()
-        if filters:
-            by_id = self._by_id
-            result = [sid for sid in result
-                      if all(m.matches_labels(by_id[sid].labels) for m in filters)]
-        return result
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[SeriesSlice]:
         """Return the samples with ``mint <= t <= maxt`` (ms, both inclusive) of matching series.
@@ -441,27 +333,6 @@ class SampleStore:
                 out.append(new(SeriesSlice, (s.labels, ts[lo:hi], s.vs[lo:hi])))
         return out
 
-    def _sorted_ids(self, ids: Iterable[int]) -> list[int]:
-        """Return ``ids`` in label order (as Prometheus's postings lists are).
-
-        Sorting by a cached rank (series id -> position in label order) compares ints rather
-        than label tuples. After series come or go the rank is stale: selections are then
-        sorted by their labels, and the rank is rebuilt (O(N log N) over all N series) only
-        once N series have been sorted that way, so churn costs at most about twice the
-        sorting it did before.
-        """
-        rank = self._rank
-        if rank is None:
-            by_id = self._by_id
-            ids = list(ids)
-            self._unranked += len(ids)
-            if self._unranked < len(by_id):
-                ids.sort(key=lambda sid: by_id[sid].labels)
-                return ids
-            ordered = sorted(by_id.values(), key=attrgetter("labels"))
-            self._rank = rank = {s.sid: i for i, s in enumerate(ordered)}
-        return sorted(ids, key=rank.__getitem__)
-
     def instant(self, matchers: Sequence[Matcher], t: int,
                 lookback_ms: int = _DEFAULT_LOOKBACK_MS) -> list[tuple[Labels, int, float]]:
         """Return the latest sample at or before ``t`` within the lookback, per series.
@@ -487,28 +358,6 @@ class SampleStore:
                 continue
             out.append((s.labels, st, v))
         return out
-
-    def series(self, matchers: Sequence[Matcher] = ()) -> list[Labels]:
-        """Return the label sets of the series matching ``matchers``, sorted."""
-        by_id = self._by_id
-        return [by_id[sid].labels for sid in self._sorted_ids(self._ids_for(matchers))]
-
-    def label_names(self, matchers: Sequence[Matcher] | None = None) -> list[str]:
-        """Return every label name in use (of the matching series, if given), sorted."""
-        if not matchers:
-            return sorted(self._postings)
-        names: set[str] = set()
-        for lbl in self.series(matchers):
-            names.update(k for k, _ in lbl)
-        return sorted(names)
-
-    def label_values(self, name: str, matchers: Sequence[Matcher] | None = None) -> list[str]:
-        """Return every value of label ``name`` (of the matching series, if given), sorted."""
-        if not matchers:
-            return sorted(self._postings.get(name, ()))
-        vals = {lbl.get(name) for lbl in self.series(matchers)}
-        vals.discard("")
-        return sorted(vals)
 
     def sample_interval(self, names: Iterable[str], max_series: int = 10_000) -> float | None:
         """Return the shortest spacing between the last two samples of any series named ``names``.
@@ -550,17 +399,12 @@ class SampleStore:
     # ------------------------------------------------------------------ sizes and upkeep
 
     @property
-    def series_count(self) -> int:
-        """The number of series held."""
-        return len(self._by_labels)
-
-    @property
     def sample_count(self) -> int:
         """The number of samples held (staleness markers included)."""
         return self._sample_count
 
     def gc(self, now_ms: int) -> int:
-        """Drop samples older than ``now_ms - retention`` and the series left empty.
+        """Drop each series' samples older than ``now_ms`` minus its retention, and series left empty.
 
         Call it periodically from outside (the daemon does, every minute). Samples with
         ``t >= now_ms - retention_ms`` are kept. Arrays are compacted only once their
@@ -569,17 +413,25 @@ class SampleStore:
         :param now_ms: the current time, int milliseconds.
         :return: the number of samples dropped.
         """
-        if self.retention_seconds is None:
-            return 0
-        cutoff = int(now_ms - self.retention_seconds * 1000)
         dropped = 0
         empty: list[_Series] = []
+        default = None if self.retention_seconds is None else int(self.retention_seconds * 1000)
         for s in self._by_id.values():
             ts = s.ts
-            if ts[s.start] >= cutoff:  # the common case: nothing expired
+            start = s.start
+            if len(ts) == start:  # a series whose samples never came (a replay cut short)
+                empty.append(s)
                 continue
-            i = bisect_left(ts, cutoff, s.start)
-            dropped += i - s.start
+            keep = s.keep
+            if keep == DEFAULT_KEEP:
+                if default is None:
+                    continue
+                keep = default
+            cutoff = now_ms - keep
+            if ts[start] >= cutoff:  # the common case: nothing expired
+                continue
+            i = bisect_left(ts, cutoff, start)
+            dropped += i - start
             if i == len(ts):
                 empty.append(s)
                 continue
@@ -595,7 +447,7 @@ class SampleStore:
         return dropped
 
     def clear(self) -> None:
-        """Drop every series and sample (counters and listeners are kept)."""
+        """Drop every series and sample (counters and listeners are kept; logged when durable)."""
         self._by_labels.clear()
         self._by_id.clear()
         self._postings.clear()
@@ -603,6 +455,7 @@ class SampleStore:
         self._sample_count = 0
         self._slots = 0
         self._index_bytes = 0
+        self._log_clear()
 
     @property
     def estimated_memory_bytes(self) -> int:
@@ -616,34 +469,3 @@ class SampleStore:
         """
         return self._slots * _SAMPLE_BYTES + self._index_bytes
 
-    def memory_bytes(self) -> int:
-        """Estimate the bytes held: arrays (allocated capacity), series objects, labels, index.
-
-        Label strings are interned and shared between series, so each distinct string is
-        counted once (through the postings index); dict/set overheads use ``sys.getsizeof``.
-        """
-        size = sys.getsizeof
-        total = size(self._by_labels) + size(self._by_id) + size(self._postings)
-        for s in self._by_id.values():
-            total += size(s) + size(s.ts) + size(s.vs) + size(s.labels)
-            total += sum(size(p) for p in s.labels)
-        for name, values in self._postings.items():
-            total += size(name) + size(values)
-            for val, ids in values.items():
-                total += size(val) + size(ids)
-        # The ints used as series ids (small ints beyond 256 are separate objects).
-        total += 28 * len(self._by_id)
-        return total
-
-
-def _literal_alternatives(m: Matcher) -> list[str] | None:
-    """Return the literals of a ``=~"a|b|c"`` matcher, or ``None`` if it is a real regex.
-
-    Prometheus's ``FastRegexMatcher`` set-matches optimisation (``model/labels/regexp.go``).
-    """
-    if m.op != "=~":
-        return None
-    parts = m.value.split("|")
-    if any(not p or _REGEX_META.search(p) for p in parts):
-        return None
-    return parts

@@ -544,6 +544,13 @@ class Config(Section):
         """
         return expand_rule_files(self.rules.files, self._config_dir)
 
+    def resolved_tsdb_path(self) -> Path | None:
+        """Return ``tsdb.path`` resolved against :attr:`config_dir` (``None``: samples in memory only)."""
+        if self.tsdb.path is None:
+            return None
+        p = Path(self.tsdb.path).expanduser()
+        return p if p.is_absolute() else self._config_dir / p
+
 
 def expand_rule_files(patterns: list[str], config_dir: Path) -> list[Path]:
     """Expand rule-file glob ``patterns`` relative to ``config_dir`` (see :meth:`Config.resolved_rule_files`)."""
@@ -559,13 +566,6 @@ def expand_rule_files(patterns: list[str], config_dir: Path) -> list[Path]:
             if m not in out:
                 out.append(m)
     return out
-
-    def resolved_tsdb_path(self) -> Path | None:
-        """Return ``tsdb.path`` resolved against :attr:`config_dir` (``None``: samples in memory only)."""
-        if self.tsdb.path is None:
-            return None
-        p = Path(self.tsdb.path).expanduser()
-        return p if p.is_absolute() else self._config_dir / p
 
 
 def _display_path(path: Path) -> Path:

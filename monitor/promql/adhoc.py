@@ -45,14 +45,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import gc
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from monitor.errors import QueryError
+from monitor.gcpause import paused_gc
 from monitor.promql.engine import Engine
 from monitor.promql.limits import QueryOverloadError, QueryTimeoutError
 from monitor.promql.value import Matrix, Value
@@ -63,34 +62,6 @@ __all__ = ["AdHocQueries", "LoopStore", "SELECT_CHUNK", "paused_gc"]
 SELECT_CHUNK = 256
 
 T = TypeVar("T")
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0  # paused_gc() blocks active in any thread
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while the block runs (in any thread; nested and
-    concurrent blocks count, the last one out restores it as it was).
-
-    A full collection walks every live container object with the GIL held, so while a query
-    holds millions of samples one collection would stall the event loop for seconds.
-    """
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
-
 
 class LoopStore:
     """The sample store as a worker thread sees it: every read runs on the event loop.

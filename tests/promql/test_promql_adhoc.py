@@ -212,3 +212,32 @@ async def test_results_are_encoded_in_the_worker_as_before():
             assert json.loads(b"".join(chunks)) == expected, (method, args)
     finally:
         queries.close()
+
+
+
+def test_an_instant_subquery_keeps_its_points_compact_and_no_step_cache():
+    """Issue 9, isolation under attack: ``sum(count_over_time(up[1h:1ms]))`` kept every step's
+    vector in the per-query step cache plus its points as Python ints and floats, about 350
+    bytes a step: two such queries in the pool took the daemon from 90 MB to 1.5 GB. An instant
+    query's outermost subquery asks for each step once, so nothing is cached, and its points
+    are C arrays (16 bytes each). A range query still evaluates each step once."""
+    import tracemalloc
+
+    store = filled_store(series=1, minutes=10)
+    engine = Engine(store, max_samples=50_000_000, timeout=None, result_cache_samples=0)
+    query = "sum(count_over_time(up[2m:1ms]))"
+    root = engine._compile(query)
+    q = engine._new_query(root, NOW, NOW)
+    tracemalloc.start()
+    try:
+        value = engine._run(q, root, NOW)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    steps = 120_001
+    assert value[0].v == steps
+    assert q.subquery_cache == {}
+    assert peak < 64 * steps, peak / steps  # bytes per step (before: about 350)
+    # overlapping windows of a range query: the steps are shared, the answers the same
+    matrix = engine.range_query("count_over_time(up[1m:15s])", NOW - 60_000, NOW, 15_000)
+    assert [v for _, v in matrix[0].points] == [4.0] * 5  # (left-open windows, Prometheus 3)

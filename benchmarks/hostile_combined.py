@@ -25,7 +25,8 @@ The parts, all local:
 
 Meanwhile this process polls ``GET /health`` every 100 ms (latency p50/p99/max), samples the
 daemon's RSS from ``/proc/<pid>/status`` every 250 ms (growth: the largest sample minus the one
-taken when the daemon was ready, before the attack), and at the middle of the attack makes the
+taken when the daemon was ready, before the attack; the daemon's query worker processes, started
+by the first query, are counted in), and at the middle of the attack makes the
 probe target answer 503: fault to webhook delivery of the firing ``TargetDown``. Scheduler lag
 comes from the daemon's own ``monitor_scheduler_lag_seconds`` histogram (every job: probes,
 scrape, rule groups), read from ``/metrics`` before and after the attack: the share of runs that
@@ -189,6 +190,18 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def children(pid: int) -> list[int]:
+    """Return the ids of the child processes of ``pid`` (its query workers)."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out.extend(int(c) for c in f.read().split())
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     """Return the ``q`` quantile (0..1) of ``values``, nearest rank."""
     s = sorted(values)
@@ -295,7 +308,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     bench = Bench()
     for_s = parse_seconds(args.for_)
     with hostile_target() as hostile:
-        async with FakeHTTP(bench.target) as target, FakeHTTP(bench.hook) as hook:
+        async with FakeHTTP(bench.target) as target, FakeHTTP(bench.hook, client_max_size=64 * MiB) as hook:
             (tmp / "rules.yaml").write_text(RULES.format(rule=RULE, for_=args.for_))
             proc, port = await start_run(tmp, CONFIG.format(
                 target=target.url, hostile=hostile, hook=hook.url, scrape_interval=args.scrape_interval,
@@ -303,7 +316,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             url = f"http://127.0.0.1:{port}"
             health: list[float] = []
             health_codes = Counter[str]()
-            rss: list[float] = []
+            rss: list[float] = []  # the daemon's and its query workers' RSS together
+            worker_rss: list[float] = []
             baseline = rss_mib(proc.pid) or 0.0
             stop = asyncio.Event()
             async with httpx.AsyncClient(base_url=url, timeout=30) as c:
@@ -319,7 +333,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 async def poll_rss() -> None:
                     v = rss_mib(proc.pid)
                     if v is not None:
-                        rss.append(v)
+                        workers = [rss_mib(c) or 0.0 for c in children(proc.pid)]
+                        rss.append(v + sum(workers))
+                        worker_rss.append(sum(workers))
 
                 await asyncio.sleep(args.warmup)  # the probe and the rule have run; scrapes are failing
                 before = (await c.get("/metrics")).text
@@ -371,7 +387,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
     return {"figures": figures, "attack": attack, "health_answers": dict(health_codes), "health_polls": len(health),
             "rss_mib": {"at_ready": round(baseline), "max": round(max(rss, default=0)),
-                        "last": round(rss[-1]) if rss else None},
+                        "last": round(rss[-1]) if rss else None,
+                        "of_which_query_workers_max": round(max(worker_rss, default=0))},
             "scrapes_of_huge": scrapes, "webhook": dict(bench.deliveries), "daemon_exit_code": exit_code,
             "daemon_log_tail": err[-1500:] if not alive else ""}
 

@@ -12,8 +12,8 @@ The parts, all local:
   the fault), a rule ``probe_success{probe="target"} == 0`` with ``for: --for`` (evaluation
   interval 1 s), routed (``group_wait: 0s``) to a webhook receiver: a local sink recording each
   POST's arrival time;
-- a scrape job (``--scrape-interval``, default 5 s) of a target exposing 1,000,000 series, with
-  the default ``sample_limit`` (50,000): served by ``benchmarks/hostile_targets.py --serve`` in its
+- a scrape job (``--scrape-interval``, default 15 s as the daemon's) of a target exposing
+  1,000,000 series, with the default ``sample_limit`` (50,000): served by ``benchmarks/hostile_targets.py --serve`` in its
   own process (``tests/support/hostile_servers.py``);
 - the attack, in its own process (this script with ``--attack``), one client per input, each
   sending its input again as soon as it is answered, for ``--seconds``: the 5,000-term
@@ -21,7 +21,8 @@ The parts, all local:
   the nested-quantifier regex in ``label_replace``, ``sum(count_over_time(up[1h:1ms]))`` (two
   clients: the query pool fills up), a 300 MB body to ``/api/v1/slack/actions`` declared by
   ``Content-Length`` and another sent chunked, and a 5,000-alert ``POST /api/v2/alerts`` (intake
-  token); it prints how each was answered.
+  token; the same ``startsAt`` each time, as a Prometheus re-sends its alerts, routed to the
+  same webhook); it prints how each was answered.
 
 Meanwhile this process polls ``GET /health`` every 100 ms (latency p50/p99/max), samples the
 daemon's RSS from ``/proc/<pid>/status`` every 250 ms (growth: the largest sample minus the one
@@ -51,6 +52,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +120,10 @@ groups:
 
 
 def _storm(n: int) -> list[dict[str, Any]]:
+    """``n`` alerts as a Prometheus sends them again and again: the same ``startsAt`` each time."""
+    starts = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     return [{"labels": {"alertname": "Storm", "severity": "warning", "instance": f"host-{i}"},
-             "annotations": {"summary": f"storm {i}"}} for i in range(n)]
+             "annotations": {"summary": f"storm {i}"}, "startsAt": starts} for i in range(n)]
 
 
 async def _big_body(total: int) -> AsyncIterator[bytes]:
@@ -406,7 +410,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="length of the attack (default 60)")
     p.add_argument("--for", dest="for_", default="5s", help="the TargetDown rule's `for` (default 5s)")
-    p.add_argument("--scrape-interval", default="5s", help="interval of the 1,000,000-series scrape (default 5s)")
+    p.add_argument("--scrape-interval", default="15s",
+                   help="interval of the 1,000,000-series scrape (default 15s, the daemon's default)")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds between ready and the attack (default 5)")
     p.add_argument("--keep", type=Path, default=None, help="a folder to keep the config and the daemon's log in")
     p.add_argument("--inputs", default=",".join(ATTACKS), help="the hostile inputs to send (default: all)")

@@ -322,6 +322,7 @@ class Scraper:
                          "scrape_series_added")
         }
         self._label_cache: dict[tuple[str, tuple[tuple[str, str], ...]], Labels] = {}
+        self._over_limit = False  # the last scrape failed at a limit (see scrape_once)
         self._previous: set[Labels] = set()
         self.scrapes_total = 0
         self.failures_total = 0
@@ -334,11 +335,16 @@ class Scraper:
         Never raises for target trouble (connection refused, timeout, non-200, bad lines, a
         limit passed): that is reported in the result and as ``up`` 0.
 
-        The cyclic garbage collector is paused until the scrape's batch is stored or dropped:
-        it holds up to ``sample_limit`` samples (no reference cycles), which every collection
-        meanwhile would walk with the GIL held — 60-100 ms loop stalls, several per scrape of a
-        target at its limit (:mod:`monitor.gcpause`).
+        When the previous scrape failed at a limit, the cyclic garbage collector is paused
+        until this one's batch is stored or dropped: it holds up to ``sample_limit`` samples (no
+        reference cycles), which every full collection meanwhile walks with the GIL held —
+        60-150 ms loop stalls, several per scrape of a target that is always past its limit
+        (:mod:`monitor.gcpause`). Not otherwise: when the samples are kept, the first collection
+        after the pause would walk all of them at once (a target's first scrape of 50,000 new
+        series: a 0.3 s stall).
         """
+        if not self._over_limit:
+            return await self._scrape_once()
         with paused_gc():
             return await self._scrape_once()
 
@@ -405,6 +411,7 @@ class Scraper:
                               malformed_lines=malformed, error=error, series_added=added,
                               timestamp_ms=t_ms, limit=limit)
         self.last_result = result
+        self._over_limit = limit is not None
         return result
 
     async def _read(self, scrape: _Scrape) -> None:

@@ -13,8 +13,8 @@ The parts, all local:
   interval 1 s), routed (``group_wait: 0s``) to a webhook receiver: a local sink recording each
   POST's arrival time;
 - a scrape job (``--scrape-interval``, default 15 s as the daemon's) of a target exposing
-  1,000,000 series, with the default ``sample_limit`` (50,000): served by ``benchmarks/hostile_targets.py --serve`` in its
-  own process (``tests/support/hostile_servers.py``);
+  1,000,000 series, with the default ``sample_limit`` (50,000): served by
+  ``benchmarks/hostile_targets.py --serve`` in its own process (``tests/support/hostile_servers.py``);
 - the attack, in its own process (this script with ``--attack``), one client per input, each
   sending its input again as soon as it is answered, for ``--seconds``: the 5,000-term
   ``1-1-…`` and the 5,000-deep parentheses (``tests/daemon/test_daemon_query_isolation.HOSTILE``),

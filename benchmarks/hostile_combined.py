@@ -33,6 +33,8 @@ comes from the daemon's own ``monitor_scheduler_lag_seconds`` histogram (every j
 scrape, rule groups), read from ``/metrics`` before and after the attack: the share of runs that
 started more than 100 ms late (the 0.1 bucket) and the p99 interpolated as
 ``histogram_quantile`` does; with the probe's runs (``monitor_probe_runs_total``) and missed runs.
+Also printed: the CPU seconds the daemon's main thread (the event loop) used per second of the
+attack, which tells a loop with too much work from a machine too busy to run it.
 
 Each figure is printed against its target, with the load average; exit status 1 when the daemon
 exited during the run, 2 when it lived but a target was missed.
@@ -194,6 +196,16 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def loop_cpu_seconds(pid: int) -> float:
+    """Return the CPU seconds (user + system) the main thread of ``pid`` (the event loop) used."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     """Return the ids of the child processes of ``pid`` (its query workers)."""
     out: list[int] = []
@@ -343,6 +355,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
                 await asyncio.sleep(args.warmup)  # the probe and the rule have run; scrapes are failing
                 before = (await c.get("/metrics")).text
+                cpu_before = loop_cpu_seconds(proc.pid)
                 samplers = [asyncio.create_task(sample(stop, 0.1, poll_health)),
                             asyncio.create_task(sample(stop, 0.25, poll_rss))]
                 t_attack = time.monotonic()
@@ -357,6 +370,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 stop.set()
                 await asyncio.gather(*samplers)
                 attack_s = time.monotonic() - t_attack
+                loop_cpu = loop_cpu_seconds(proc.pid) - cpu_before
                 alive = proc.returncode is None
                 after = (await c.get("/metrics")).text if alive else ""
             err = await stop_process(proc)
@@ -393,7 +407,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "rss_mib": {"at_ready": round(baseline), "max": round(max(rss, default=0)),
                         "last": round(rss[-1]) if rss else None,
                         "of_which_query_workers_max": round(max(worker_rss, default=0))},
-            "scrapes_of_huge": scrapes, "webhook": dict(bench.deliveries), "daemon_exit_code": exit_code,
+            "loop_cpu_share": round(loop_cpu / attack_s, 2), "scrapes_of_huge": scrapes,
+            "webhook": dict(bench.deliveries), "daemon_exit_code": exit_code,
             "daemon_log_tail": err[-1500:] if not alive else ""}
 
 
@@ -427,6 +442,8 @@ def main() -> int:
         res = asyncio.run(run(a, tmp))
     for name, v in res["attack"].items():
         print(f"  attack {name:26} {json.dumps(v)}")
+    print(f"  event loop busy {res['loop_cpu_share']:.0%} of the attack (CPU seconds of the daemon's main thread "
+          "per second: above ~70 % every job waits behind others)")
     print(f"  health answers {res['health_answers']} ({res['health_polls']} polls); rss {res['rss_mib']}; "
           f"scrapes of the 1M-series target {res['scrapes_of_huge']}; webhook {res['webhook']}")
     if res["daemon_log_tail"]:

@@ -199,7 +199,7 @@ async def test_results_are_encoded_in_the_worker_as_before():
     """The HTTP API renders in the worker, in pieces; the JSON is the one result_json gave."""
     import json
 
-    from monitor.api.query import STREAM_SAMPLES, result_chunks, result_json
+    from monitor.promql.jsonfmt import STREAM_SAMPLES, result_chunks, result_json
 
     store = filled_store(series=STREAM_SAMPLES + 3, minutes=2)
     engine = Engine(store, result_cache_samples=0)
@@ -293,3 +293,16 @@ async def test_a_worker_that_dies_fails_its_query_only():
     finally:
         queries.close()
     assert not any(p.alive() for p in queries._procs)
+
+
+def test_a_worker_renders_without_the_http_api():
+    """A worker process imports the engine and the result encoding only: the HTTP API (Starlette
+    and every route) doubled each worker's memory to 62 MB when rendering pulled it in."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pickle, monitor.promql.worker; from monitor.promql.jsonfmt import result_chunks; "
+            "pickle.loads(pickle.dumps(result_chunks)); "
+            "print(sorted(m for m in sys.modules if m.startswith(('starlette', 'monitor.api', 'uvicorn'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

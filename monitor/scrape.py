@@ -47,6 +47,7 @@ import httpx
 from prometheus_client.parser import text_fd_to_metric_families
 
 from model.labels import METRIC_NAME, Labels
+from monitor.gcpause import paused_gc
 from monitor.tsdb.series import STALE_NAN
 from monitor.tsdb.store import SampleStore
 from probes.base import BodyTooLarge, iter_body
@@ -321,6 +322,7 @@ class Scraper:
                          "scrape_series_added")
         }
         self._label_cache: dict[tuple[str, tuple[tuple[str, str], ...]], Labels] = {}
+        self._over_limit = False  # the last scrape failed at a limit (see scrape_once)
         self._previous: set[Labels] = set()
         self.scrapes_total = 0
         self.failures_total = 0
@@ -332,7 +334,21 @@ class Scraper:
 
         Never raises for target trouble (connection refused, timeout, non-200, bad lines, a
         limit passed): that is reported in the result and as ``up`` 0.
+
+        When the previous scrape failed at a limit, the cyclic garbage collector is paused
+        until this one's batch is stored or dropped: it holds up to ``sample_limit`` samples (no
+        reference cycles), which every full collection meanwhile walks with the GIL held —
+        60-150 ms loop stalls, several per scrape of a target that is always past its limit
+        (:mod:`monitor.gcpause`). Not otherwise: when the samples are kept, the first collection
+        after the pause would walk all of them at once (a target's first scrape of 50,000 new
+        series: a 0.3 s stall).
         """
+        if not self._over_limit:
+            return await self._scrape_once()
+        with paused_gc():
+            return await self._scrape_once()
+
+    async def _scrape_once(self) -> ScrapeResult:
         started = self.clock()
         t_ms = int(started * 1000)
         t0 = time.perf_counter()
@@ -362,9 +378,11 @@ class Scraper:
         samples_scraped = scrape.count if up or limit not in (None, "body_size_limit") else 0
         if up:
             batch, current = scrape.batch, scrape.current
-        else:  # a failed scrape stores nothing of what it read: it counts as an empty one
+            self._remember_labels(scrape.new_labels)
+        else:  # a failed scrape stores (and caches) nothing of what it read: it counts as an empty one
             batch, current = [], set()
-            scrape.batch, scrape.current = [], set()
+            await _release(scrape)
+        scrape.new_labels = {}
         added = len(current - self._previous)
         for gone in self._previous - current:
             batch.append((gone, t_ms, STALE_NAN))
@@ -393,6 +411,7 @@ class Scraper:
                               malformed_lines=malformed, error=error, series_added=added,
                               timestamp_ms=t_ms, limit=limit)
         self.last_result = result
+        self._over_limit = limit is not None
         return result
 
     async def _read(self, scrape: _Scrape) -> None:
@@ -427,7 +446,7 @@ class Scraper:
                 scrape.count += 1
                 if sample_limit and scrape.count + parser.malformed > sample_limit:
                     raise self._sample_limit_exceeded(parser)
-                lbl = self._labels_for(name, exposed)
+                lbl = self._labels_for(name, exposed, scrape.new_labels)
                 if ts is None:
                     scrape.current.add(lbl)
                     scrape.batch.append((lbl, t_ms, value))
@@ -461,12 +480,21 @@ class Scraper:
         self._previous = set()
         self.store.append_batch(batch)
 
-    def _labels_for(self, name: str, exposed: dict[str, str]) -> Labels:
-        """Return the stored label set for an exposed sample (``mutateSampleLabels``), cached."""
+    def _labels_for(self, name: str, exposed: dict[str, str],
+                    fresh: dict[tuple[str, tuple[tuple[str, str], ...]], Labels] | None = None) -> Labels:
+        """Return the stored label set for an exposed sample (``mutateSampleLabels``), cached.
+
+        :param fresh: where a label set not cached yet is put (the scrape's own, merged into the
+            cache when the scrape succeeds); by default the cache itself.
+        """
         key = (name, tuple(exposed.items()))
         lbl = self._label_cache.get(key)
         if lbl is not None:
             return lbl
+        if fresh is not None:
+            lbl = fresh.get(key)
+            if lbl is not None:
+                return lbl
         merged = dict(exposed)
         merged[METRIC_NAME] = name
         for k, v in self.target_labels.items():
@@ -480,10 +508,17 @@ class Scraper:
             merged[k] = v
         lbl = Labels.of(merged)
         self._check_labels(lbl)
-        if len(self._label_cache) > 100_000:  # a target churning labels: start over
-            self._label_cache.clear()
-        self._label_cache[key] = lbl
+        if fresh is not None:
+            fresh[key] = lbl
+            return lbl
+        self._remember_labels({key: lbl})
         return lbl
+
+    def _remember_labels(self, fresh: dict[tuple[str, tuple[tuple[str, str], ...]], Labels]) -> None:
+        """Add a successful scrape's new label sets to the cache (at most about 100,000)."""
+        if len(self._label_cache) + len(fresh) > 100_000:  # a target churning labels: start over
+            self._label_cache.clear()
+        self._label_cache.update(fresh)
 
 
     def _check_labels(self, lbl: Labels) -> None:
@@ -523,6 +558,21 @@ class _Pause:
             self._until = time.perf_counter() + SLICE_SECONDS
 
 
+async def _release(scrape: _Scrape) -> None:
+    """Drop what a failed scrape read a slice at a time (freeing 50,000 samples and their label
+    sets in one go held the loop for tens of milliseconds)."""
+    pause = _Pause()
+    scrape.current.clear()  # its label sets are still the batch's: nothing is freed yet
+    fresh, batch = scrape.new_labels, scrape.batch
+    while fresh:
+        for _ in range(min(len(fresh), _APPEND_STEP)):
+            fresh.popitem()
+        await pause()
+    while batch:
+        del batch[-_APPEND_STEP:]
+        await pause()
+
+
 @dataclass(slots=True)
 class _Scrape:
     """What one scrape has read so far."""
@@ -532,6 +582,8 @@ class _Scrape:
     count: int = 0
     batch: list[tuple[Labels, int, float]] = field(default_factory=list)
     current: set[Labels] = field(default_factory=set)
+    #: Label sets this scrape made that the cache did not hold; cached only if it succeeds.
+    new_labels: dict[tuple[str, tuple[tuple[str, str], ...]], Labels] = field(default_factory=dict)
 
 
 def instance_of(url: str) -> str:

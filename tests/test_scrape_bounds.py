@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import gzip
 import time
 import tracemalloc
@@ -224,6 +225,39 @@ async def test_million_series_target_fails_at_the_default_sample_limit_without_r
     assert is_stale(latest(store, "b"))
     assert latest(store, "up") == 0.0 and latest(store, "scrape_samples_scraped") == 50_001
     assert grown < 250 * MiB, grown  # at most what 50,000 parsed samples take, never the million
+
+
+async def test_a_scrape_failed_at_its_limit_keeps_nothing_and_holds_no_collection(client):
+    """Issue 9, isolation under attack: the label sets a failed scrape made are not cached (they
+    were 50,000 entries kept from every failed scrape of a 1,000,000-series target, walked by
+    every full garbage collection after), and the cyclic collector is paused while a scrape of a
+    target that failed at its limit before holds its batch, then restored (each full collection
+    meanwhile walked the batch: loop stalls of 60-150 ms)."""
+    store = SampleStore(max_series=2_000_000)
+    clock = Clock()
+    seen: list[bool] = []
+    with StreamingServer({"/metrics": body(GOOD)}) as srv:
+        url = srv.url + "/metrics"
+        s = Scraper("huge", url, store, client=client, timeout=60, clock=clock, limits=config_defaults(url))
+        parse = s._parse_pending
+
+        async def watched(scrape):
+            seen.append(gc.isenabled())
+            await parse(scrape)
+
+        s._parse_pending = watched
+        assert (await s.scrape_once()).up
+        cached = dict(s._label_cache)
+        assert len(cached) == 3  # a successful scrape's label sets are cached
+        srv.routes["/metrics"] = exposition(1_000_000)
+        for _ in range(2):
+            clock.t += 15
+            r = await s.scrape_once()
+            assert not r.up and r.limit == "sample_limit"
+            assert s._label_cache == cached  # (before: 50,000 more)
+    assert seen[0] and seen[1]  # the collector runs while a scrape within the limits is parsed
+    assert not any(seen[-3:])  # paused while the target is past its limit again
+    assert gc.isenabled()
 
 
 async def test_sample_limit_counts_malformed_lines_too(client):

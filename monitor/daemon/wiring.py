@@ -85,7 +85,7 @@ class Daemon:
         self.scrape.configure(config.scrape)
         self.engine = Engine(self.store, max_series=config.rules.query_max_series,
                              max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
-        # Ad-hoc queries (HTTP API) run in worker threads with engines of their own, never on
+        # Ad-hoc queries (HTTP API) run in worker processes with engines of their own, never on
         # the loop that probes, evaluates rules and delivers (monitor/promql/adhoc.py).
         self.queries = AdHocQueries(self.store, max_series=config.rules.query_max_series,
                                     max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)

@@ -1,36 +1,33 @@
-"""Ad-hoc PromQL queries (the HTTP query API) run off the event loop, in a small bounded pool.
+"""Ad-hoc PromQL queries (the HTTP query API) run off the event loop, in a small bounded pool
+of worker processes.
 
 The paging path — probe schedule, rule evaluation, alerting, outbox — runs on the daemon's one
 asyncio loop. A user's query (``sum(count_over_time(up[1h:1ms]))`` took 8 s) must not hold that
-loop, so :class:`AdHocQueries` evaluates it in a worker thread, as Prometheus bounds its query
-engine (``--query.max-concurrency``, ``--query.timeout``; ``promql/engine.go``):
+loop, so :class:`AdHocQueries` evaluates it elsewhere, as Prometheus bounds its query engine
+(``--query.max-concurrency``, ``--query.timeout``; ``promql/engine.go``):
 
-* **Concurrency**: a ``ThreadPoolExecutor`` of ``workers`` threads (default 2) and at most
-  ``max_concurrency`` queries admitted at once (running or queued, default 4). Past that a query
-  is refused at once with :class:`~monitor.promql.limits.QueryOverloadError` (HTTP 503
-  ``unavailable``) instead of queueing without bound.
+* **Concurrency**: ``workers`` threads (default 2), each driving one worker process
+  (:mod:`monitor.promql.worker`, started on first use), and at most ``max_concurrency`` queries
+  admitted at once (running or queued, default 4). Past that a query is refused at once with
+  :class:`~monitor.promql.limits.QueryOverloadError` (HTTP 503 ``unavailable``) instead of
+  queueing without bound.
 * **Deadline**: ``timeout`` seconds from admission. The engine's cooperative deadline
   (:mod:`monitor.promql.limits`) fires inside the worker with the time left; the caller stops
   waiting at the deadline (``asyncio.wait_for``) and gets
-  :class:`~monitor.promql.limits.QueryTimeoutError` (HTTP 503 ``timeout``). Abandoned work keeps
-  its slot until the worker notices its deadline, so abandoned queries cannot pile up.
-* **Thread safety**: the sample store stays single-threaded (no lock on the append path). A
-  worker reads it through :class:`LoopStore`, which runs each read *on the loop*
-  (``loop.call_soon_threadsafe``) and waits for the copy: the series list first, then the
-  samples in chunks of :data:`SELECT_CHUNK` series, so the loop serves other work between
-  chunks. Each worker thread has its own :class:`~monitor.promql.engine.Engine` (compiled
-  queries, label memos; no result cache), so nothing of the rule evaluator's engine is shared.
-* **The GIL**: a CPU-bound worker still lets the loop run every ``sys.getswitchinterval()``
-  (5 ms); parsing is bounded (:mod:`monitor.promql.bounds`) so promql_parser never holds the
-  GIL for long, and regexes compile with RE2 in milliseconds. What remains are single C calls
-  that hold it throughout, and two grow with a query's size: Python's cyclic garbage collector
-  (a full collection walks every live container — the millions of samples a big subquery
-  holds: loop stalls of 0.3-5 s) and freeing those samples in one cascade (250 ms for 3 million).
-  So the collector is paused while ad-hoc queries run (:func:`paused_gc`: reference counting
-  still frees everything not in a cycle) and workers free a query's data entry by entry
-  (``Engine(release_incrementally=True)``). Measured on ``sum(count_over_time(up[10m:1ms]))``
-  (3 million samples): loop gaps p99 312 ms / max 472 ms before, 24 ms / 195 ms with the
-  collector paused, and no gap over 100 ms once freed incrementally.
+  :class:`~monitor.promql.limits.QueryTimeoutError` (HTTP 503 ``timeout``). A worker still busy
+  :data:`KILL_GRACE` seconds later (a single long C call) is killed and replaced, so abandoned
+  work keeps its slot at most that long.
+* **Why processes**: a worker *thread* shares the GIL with the loop; every return of the loop
+  from a system call then waited up to the switch interval (5 ms) for it. Under two heavy
+  queries ``/health`` took 64 ms at the median, jobs started up to 0.5 s late and a 5,000-alert
+  intake took 60 s instead of 1 s (``benchmarks/hostile_combined.py``). A worker process has its
+  own GIL, runs at a lower CPU priority, can be killed in any C call, and its crash fails only
+  its query. Its memory is its own (about 60 MB each, counted by the benchmark).
+* **The store** stays in the daemon and single-threaded (no lock on the append path). A worker
+  asks for what its selectors need; the worker's thread reads it through :class:`LoopStore`,
+  which runs each read *on the loop* (``loop.call_soon_threadsafe``) — the series list first,
+  then the samples in chunks of :data:`SELECT_CHUNK` series, so the loop serves other work
+  between chunks — and sends it on chunk by chunk. Results are rendered (JSON) in the worker.
 
 Usage::
 
@@ -45,52 +42,27 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import gc
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from monitor.errors import QueryError
-from monitor.promql.engine import Engine
 from monitor.promql.limits import QueryOverloadError, QueryTimeoutError
 from monitor.promql.value import Matrix, Value
+from monitor.promql.worker import WorkerProcess
+from model.matchers import Matcher
 
-__all__ = ["AdHocQueries", "LoopStore", "SELECT_CHUNK", "paused_gc"]
+__all__ = ["KILL_GRACE", "AdHocQueries", "LoopStore", "SELECT_CHUNK"]
+
+#: Seconds past a query's deadline after which its worker process is killed (its own
+#: cooperative deadline normally ends it first).
+KILL_GRACE = 1.0
 
 #: Series copied per trip to the loop (one chunk of 1 h of 15 s samples: ~0.1 ms of loop time).
 SELECT_CHUNK = 256
 
 T = TypeVar("T")
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0  # paused_gc() blocks active in any thread
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while the block runs (in any thread; nested and
-    concurrent blocks count, the last one out restores it as it was).
-
-    A full collection walks every live container object with the GIL held, so while a query
-    holds millions of samples one collection would stall the event loop for seconds.
-    """
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
-
 
 class LoopStore:
     """The sample store as a worker thread sees it: every read runs on the event loop.
@@ -149,8 +121,12 @@ class LoopStore:
             return [(lb, (), ()) for lb in labels]
         out: list[Any] = []
         for i in range(0, len(labels), SELECT_CHUNK):
-            out.extend(self._on_loop(self.store.select_series, labels[i:i + SELECT_CHUNK], mint, maxt))
+            out.extend(self.select_chunk(labels[i:i + SELECT_CHUNK], mint, maxt))
         return out
+
+    def select_chunk(self, labels: Sequence[Any], mint: int, maxt: int) -> list[Any]:
+        """``SampleStore.select_series`` on the loop, for one chunk of series."""
+        return self._on_loop(self.store.select_series, labels, mint, maxt)
 
 
 class AdHocQueries:
@@ -177,6 +153,8 @@ class AdHocQueries:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="promql-query")
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._local = threading.local()
+        self._procs: set[WorkerProcess] = set()  # every worker process started, for close()
+        self._procs_lock = threading.Lock()
         self._admitted = 0  # admitted queries not finished yet (read by tests and metrics)
 
     @property
@@ -185,8 +163,13 @@ class AdHocQueries:
         return self._admitted
 
     def close(self) -> None:
-        """Stop taking queries; queued ones are cancelled, running ones end at their deadline."""
+        """Stop taking queries; queued ones are cancelled, running ones are ended (their worker
+        processes killed)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._procs_lock:
+            procs, self._procs = self._procs, set()
+        for proc in procs:
+            proc.terminate()
 
     async def instant_query(self, query: str, t_ms: int, *, render: Callable[[Value], Any] | None = None) -> Any:
         """``Engine.instant_query`` in a worker.
@@ -236,29 +219,47 @@ class AdHocQueries:
         except RuntimeError:  # the loop is closed: nobody counts any more
             self._slots.release()
 
-    def _engine(self, loop: asyncio.AbstractEventLoop) -> tuple[Engine, LoopStore]:
-        """Return this worker thread's engine and store view (made on first use)."""
-        got: tuple[Engine, LoopStore] | None = getattr(self._local, "engine", None)
-        if got is None or got[1].loop is not loop:
-            view = LoopStore(self.store, loop, self.max_series)
-            got = (Engine(view, result_cache_samples=0, timeout=None, release_incrementally=True,
-                          **self._engine_args), view)
-            self._local.engine = got
-        return got
+    def _worker(self) -> WorkerProcess:
+        """Return this thread's worker process (started on first use, and again after a kill)."""
+        proc: WorkerProcess | None = getattr(self._local, "worker", None)
+        if proc is None or not proc.alive():
+            proc = self._local.worker = WorkerProcess(self._engine_args)
+            with self._procs_lock:
+                self._procs = {p for p in self._procs if p.alive()} | {proc}
+        return proc
 
     def _work(self, loop: asyncio.AbstractEventLoop, deadline: float, render: Callable[[Any], Any] | None,
               method: str, args: tuple[Any, ...]) -> Any:
-        """Run one query in a worker thread, under the time left until ``deadline``; then
-        ``render`` its value, if given."""
+        """Run one query in this thread's worker process, under the time left until
+        ``deadline``, and ``render`` its value there, if given; serve its store reads on the
+        loop meanwhile. The process is killed :data:`KILL_GRACE` seconds past the deadline."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise QueryTimeoutError(self.timeout or 0.0)
-        engine, view = self._engine(loop)
+        view = LoopStore(self.store, loop, self.max_series)
         view.deadline = deadline
-        engine.timeout = remaining if deadline != float("inf") else None
+        proc = self._worker()
+
+        def answer(request: tuple[Any, ...]) -> None:
+            try:
+                matchers = [Matcher(*m) for m in request[1]]
+                if request[0] == "series":
+                    proc.conn.send(("end", view.series(matchers)))
+                    return
+                labels = view.series(matchers)
+                if len(labels) > self.max_series:  # rejected by its count, no samples copied
+                    proc.conn.send(("end", [(lb, (), ()) for lb in labels]))
+                    return
+                for i in range(0, len(labels), SELECT_CHUNK):
+                    proc.conn.send(("part", view.select_chunk(labels[i:i + SELECT_CHUNK], *request[2:])))
+                proc.conn.send(("end", []))
+            except QueryTimeoutError:
+                proc.conn.send(("error", "timeout", ""))
+            except QueryError as e:
+                proc.conn.send(("error", "query", str(e)))
+
         try:
-            with paused_gc():
-                value = getattr(engine, method)(*args)
-                return value if render is None else render(value)
+            return proc.run(method, args, remaining if deadline != float("inf") else None, render,
+                            deadline + KILL_GRACE, answer, time.monotonic)
         except QueryTimeoutError:
             raise QueryTimeoutError(self.timeout or 0.0) from None

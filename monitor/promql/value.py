@@ -21,6 +21,7 @@ operations that drop the metric name.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from monitor.errors import QueryError
@@ -96,7 +97,7 @@ class RangeArg(NamedTuple):
     :param range: the selector's range (ms).
     """
 
-    series: list[tuple[Labels, Labels, list[int], list[float]]]
+    series: list[tuple[Labels, Labels, Sequence[int], Sequence[float]]]
     start: int
     end: int
     range: int

@@ -63,8 +63,10 @@ class FakeHTTP:
             ... srv.url ... srv.requests
     """
 
-    def __init__(self, default: Callable[[Recorded], Reply] | None = None) -> None:
+    def __init__(self, default: Callable[[Recorded], Reply] | None = None, *,
+                 client_max_size: int = 1024 ** 2) -> None:
         self.default = default or (lambda req: Reply(200, {}))
+        self.client_max_size = client_max_size  # aiohttp's limit on request bodies (413 past it)
         self.requests: list[Recorded] = []
         self._script: dict[str, deque[Reply | Callable[[Recorded], Reply]]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
@@ -98,7 +100,7 @@ class FakeHTTP:
         return web.Response(status=reply.status, body=body or b"", headers=reply.headers)
 
     async def __aenter__(self) -> "FakeHTTP":
-        app = web.Application()
+        app = web.Application(client_max_size=self.client_max_size)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()

@@ -17,9 +17,13 @@ FIRING's ``Retry-After``. Different chains go concurrently, and in :meth:`Outbox
 send waits for another integration's (per-integration concurrency; a hung webhook holds only
 its own rows). Every outcome (``sent``, ``retry`` with its reason and next attempt, ``failed``,
 ``expired``) is written to the timeline of each alert in the message. :meth:`OutboxWorker.wake`
-(called by the :class:`~monitor.notify.outbox_stage.OutboxStage` when it writes rows) starts a
-run at once; the interval is only the fallback for retries coming due. A restart resumes by
-construction: the rows are in the store. Shape after Alertmanager ``notify/notify.go``
+(called by the :class:`~monitor.notify.outbox_stage.OutboxStage` once its rows are committed,
+and after each send, since a chain's next row may go then) starts a run at once; the interval is
+only the fallback for retries coming due. Sends that finish together share their commits
+(:class:`~monitor.store.batching.GroupCommit`: the "sent" marks in one transaction, the timeline
+lines in another), so a storm of notifications costs a few commits, not several per message; in
+:meth:`OutboxWorker.run` the expiry sweep and the depth gauge run at most once a second. A
+restart resumes by construction: the rows are in the store. Shape after Alertmanager ``notify/notify.go``
 (``RetryStage``, ``NewMetrics``).
 """
 
@@ -38,8 +42,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from monitor.errors import NotifyError
 from monitor.notify.base import Integration, Message
 from monitor.notify.retry import Backoff, redact
+from monitor.store.batching import GroupCommit
 
 log = logging.getLogger("monitor.notify.outbox")
+
 
 OUTCOMES = ("sent", "retry", "failed", "expired")
 _STAT_FIELD = {"sent": "sent", "retry": "retried", "failed": "failed"}
@@ -121,6 +127,9 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task] = {}  # row id -> its send (run() mode)
         self._limits: dict[tuple[str, str], asyncio.Semaphore] = {}
+        self._marks = GroupCommit(store)  # the outcome of each send: its row marked
+        self._lines = GroupCommit(store)  # the timeline lines (apart: a failed line never undoes a mark)
+        self._swept = -float("inf")  # run(): when expiry and depth last ran (the clock's seconds)
         if metrics is not None:
             metrics.init_labels(integrations)
 
@@ -153,7 +162,12 @@ class OutboxWorker:
         """
         now = self.clock() if now is None else now
         stats = RunStats()
-        for row in await self.store.expire(now):
+        # Woken after every send, run() would sweep expiry and count depth per message: once a
+        # second is enough (rows live an hour; the gauge is scraped every few seconds).
+        sweep = wait or now - self._swept >= 1.0 or now < self._swept
+        if sweep:
+            self._swept = now
+        for row in await self.store.expire(now) if sweep else ():
             stats.expired += 1
             self._count(row["receiver"], row["integration"], "expired")
             log.warning("notification expired undelivered", extra={
@@ -167,7 +181,7 @@ class OutboxWorker:
                     break
         else:
             await self._round(now, stats, wait=False)
-        if self.metrics is not None:
+        if self.metrics is not None and sweep:
             self.metrics.depth.set(await self.store.depth())
         return stats
 
@@ -204,11 +218,11 @@ class OutboxWorker:
         fps = {a.get("fingerprint") for a in payload.get("alerts") or () if isinstance(a, dict)}
         base = {"integration": f"{row['receiver']}/{row['integration']}", "kind": payload.get("kind", ""),
                 "recipient": payload.get("recipient", ""), "attempt": int(row["attempts"]) + 1}
-        for fp in sorted(f for f in fps if f):
-            try:
-                await self.store.append_timeline(fp, now, f"notification_{outcome}", {**base, **detail})
-            except Exception as exc:  # noqa: BLE001 - the delivery happened; a lost timeline line must not undo it
-                log.error("timeline write failed", extra={"alert": fp, "error": str(exc)})
+        entries = [(fp, now, f"notification_{outcome}", {**base, **detail}) for fp in sorted(f for f in fps if f)]
+        try:
+            await self._lines.run(lambda: self.store.append_timelines(entries))
+        except Exception as exc:  # noqa: BLE001 - the delivery happened; a lost timeline line must not undo it
+            log.error("timeline write failed", extra={"alerts": len(entries), "error": str(exc)})
 
     async def _deliver(self, row: dict, now: float) -> str:
         receiver, name = row["receiver"], row["integration"]
@@ -241,10 +255,13 @@ class OutboxWorker:
         else:
             self._observe(receiver, name, started)
             meta = dict(result.meta)
-            await self.store.mark_sent(row["id"], now, meta)
-            if meta.get("channel") and meta.get("ts"):
-                await self.store.put_message_ref(message.ref_key, ref_scope, message.recipient,
-                                                 {"channel": meta["channel"], "ts": meta["ts"]}, now)
+
+            async def mark() -> None:
+                await self.store.mark_sent(row["id"], now, meta)
+                if meta.get("channel") and meta.get("ts"):
+                    await self.store.put_message_ref(message.ref_key, ref_scope, message.recipient,
+                                                     {"channel": meta["channel"], "ts": meta["ts"]}, now)
+            await self._marks.run(mark)  # with the marks of the sends finished meanwhile
             self._count(receiver, name, "sent")
             await self._timeline(row, now, "sent", {})
             return "sent"

@@ -121,7 +121,7 @@ class PostgresStore(SQLStore):
             await pool.close()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[_PgConn]:
+    async def _begin(self) -> AsyncIterator[_PgConn]:
         if self._pool is None:
             raise StoreError("state store is not open")
         try:

@@ -2,15 +2,21 @@
 
 Queries are written once with ``$1``-style parameters (asyncpg's); the SQLite backend turns
 them into ``?1`` (SQLite's numbered parameters), so both engines run the same text. Backends
-supply :meth:`SQLStore._tx` (a transaction yielding a :class:`Conn`) and the dialect name.
+supply :meth:`SQLStore._begin` (a transaction yielding a :class:`Conn`) and the dialect name.
+
+Every method runs in a transaction of its own, unless the calling task has opened a batch with
+:meth:`SQLStore.transaction`: then every call of that task joins the batch's transaction (one
+commit for a whole group flush instead of one per statement; all or none).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from abc import ABC, abstractmethod
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol, overload
 
@@ -86,14 +92,82 @@ def chain_of(payload: Any) -> str:
     return f"{payload['dedup_key']}|{payload.get('recipient') or ''}"
 
 
+class _Batch:
+    """One open :meth:`SQLStore.transaction`: its connection and its after-commit callbacks."""
+
+    __slots__ = ("conn", "callbacks")
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.callbacks: list[Callable[[], None]] = []
+
+
+@asynccontextmanager
+async def _joined(conn: Conn) -> AsyncIterator[Conn]:
+    """Yield the open batch's connection: no BEGIN/COMMIT of its own."""
+    yield conn
+
+
 class SQLStore(ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
     dialect: str = ""
 
     @abstractmethod
+    def _begin(self) -> AbstractAsyncContextManager[Conn]:
+        """Return a context manager running one transaction (the backend's)."""
+
+    @property
+    def _batches(self) -> dict[asyncio.Task[Any], _Batch]:
+        """The open batches (:meth:`transaction`), by the task that opened each."""
+        batches = self.__dict__.get("_open_batches")
+        if batches is None:
+            batches = self.__dict__["_open_batches"] = {}
+        return batches
+
+    def _batch(self) -> _Batch | None:
+        task = asyncio.current_task()
+        return self._batches.get(task) if task is not None else None
+
     def _tx(self) -> AbstractAsyncContextManager[Conn]:
-        """Return a context manager running one transaction."""
+        """Return the transaction a method runs in: the calling task's batch, else a new one."""
+        batch = self._batch()
+        return _joined(batch.conn) if batch is not None else self._begin()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once what the calling task wrote is committed: at once outside a
+        batch, after the batch's commit inside one (never when it rolls back). Wakes a worker
+        only when the rows it is to read are visible to it."""
+        batch = self._batch()
+        if batch is None:
+            callback()
+        else:
+            batch.callbacks.append(callback)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Run every store call of the calling task inside one transaction (all or none).
+
+        Nested use joins the outer batch. Only the calling task joins: a task it creates runs its
+        calls in transactions of their own. With SQLite the batch holds the one connection, so
+        other tasks' calls wait until it commits: keep batches short (a flush's writes).
+
+        :raises StoreError: the commit (or a statement) failed; nothing of the batch is kept.
+        """
+        task = asyncio.current_task()
+        if task is None or task in self._batches:
+            yield
+            return
+        batch = _Batch()
+        async with self._begin() as conn:
+            batch.conn = conn
+            self._batches[task] = batch
+            try:
+                yield
+            finally:
+                del self._batches[task]
+        for callback in dict.fromkeys(batch.callbacks):  # each once, in order
+            callback()
 
     async def open(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -225,6 +299,14 @@ class SQLStore(ABC):
                                    "VALUES ($1, $2, $3, $4) RETURNING id",
                                    fingerprint, ts(at), event, dumps(detail if detail is not None else {}))
         return int(_one(row)["id"])
+
+    async def append_timelines(self, entries: list[tuple[str, Any, str, Any]]) -> None:
+        if not entries:
+            return
+        async with self._tx() as c:
+            await c.executemany("INSERT INTO timeline (fingerprint, at, event, detail) VALUES ($1, $2, $3, $4)",
+                                [(fp, ts(at), event, dumps(detail if detail is not None else {}))
+                                 for fp, at, event, detail in entries])
 
     async def list_timeline(self, fingerprint: str) -> list[Row]:
         async with self._tx() as c:
@@ -415,6 +497,14 @@ class SQLStore(ABC):
             await c.execute("INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
                             "updated_at = excluded.updated_at", key, dumps(value), ts(now))
+
+    async def kv_set_many(self, items: list[tuple[str, Any]], now: Any) -> None:
+        if not items:
+            return
+        async with self._tx() as c:
+            await c.executemany("INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                                "updated_at = excluded.updated_at", [(k, dumps(v), ts(now)) for k, v in items])
 
     async def claim_once(self, namespace: str, key: str, now: Any, ttl: float) -> bool:
         if not namespace or ":" in namespace:

@@ -9,6 +9,7 @@ crashes in WAL mode, which is what a restart needs. One connection serialised by
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 import time
@@ -25,19 +26,26 @@ from monitor.store.sql import Row, SQLStore
 _PARAM = re.compile(r"\$(\d+)")
 
 
+@functools.lru_cache(maxsize=512)
+def _sqlite_sql(sql: str) -> str:
+    """``$1`` -> ``?1`` (the statements are a fixed set: converted once each)."""
+    return _PARAM.sub(r"?\1", sql)
+
+
 class _SQLiteConn:
+    """Each call is one trip to aiosqlite's thread (a query's rows come back with it)."""
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
     async def execute(self, sql: str, *args: Any) -> None:
-        await self.db.execute(_PARAM.sub(r"?\1", sql), args)
+        await self.db.execute(_sqlite_sql(sql), args)
 
     async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
-        await self.db.executemany(_PARAM.sub(r"?\1", sql), args)
+        await self.db.executemany(_sqlite_sql(sql), args)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with self.db.execute(_PARAM.sub(r"?\1", sql), args) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.execute_fetchall(_sqlite_sql(sql), args)]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         rows = await self.fetch(sql, *args)
@@ -88,7 +96,7 @@ class SQLiteStore(SQLStore):
             await db.close()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[_SQLiteConn]:
+    async def _begin(self) -> AsyncIterator[_SQLiteConn]:
         if self._db is None:
             raise StoreError("state store is not open")
         async with self._lock:

@@ -258,15 +258,24 @@ class AlertPipeline:
         return kept
 
     async def _take(self, chunk: list[Alert], now: float, kind: str) -> None:
-        """Run one chunk of alerts through the pipeline (durable first). Under :attr:`lock`."""
-        await self.provider.persist_many(chunk, now)  # durable first, one transaction
-        for a in chunk:
-            self.provider.put(a)
-            if a.resolved(now):
-                await self.escalations.resolve(a.fingerprint, now, kind, a)
-        if self.dispatcher is not None:
-            self.dispatcher.put(chunk, now)
-            await self._deliver(self.dispatcher.flush(now), now)
+        """Run one chunk of alerts through the pipeline (durable first). Under :attr:`lock`.
+
+        One store transaction: the alert rows, the escalation ends of resolved alerts, and the
+        notifications of the groups due now (their rows never exist without the alerts' rows).
+        """
+        try:
+            async with transaction_of(self.provider.store):
+                await self.provider.persist_many(chunk, now)  # durable first
+                for a in chunk:
+                    self.provider.put(a)
+                    if a.resolved(now):
+                        await self.escalations.resolve(a.fingerprint, now, kind, a)
+                if self.dispatcher is not None:
+                    self.dispatcher.put(chunk, now)
+                    await self._deliver(self.dispatcher.flush(now), now)
+        except BaseException:
+            self.provider.unwritten(a.fingerprint for a in chunk)  # rolled back: written again next time
+            raise
 
     async def run(self, stop: asyncio.Event, safety: float = TIMER_SAFETY) -> None:
         """Flush each aggregation group the moment it is due, until ``stop`` is set.

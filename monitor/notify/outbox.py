@@ -167,23 +167,29 @@ class OutboxWorker:
         sweep = wait or now - self._swept >= 1.0 or now < self._swept
         if sweep:
             self._swept = now
-        for row in await self.store.expire(now) if sweep else ():
+        if wait:  # a chain's next row is claimable once its head is sent: go on while rows go out
+            await self._expire(now, stats)
+            for _ in range(self.batch):
+                sent = stats.sent
+                if not await self._round(now, stats, wait=True) or stats.sent == sent:
+                    break
+        else:
+            await self._round(now, stats, wait=False)  # first: a woken run sends before it sweeps
+            if sweep:  # (claim_due never takes a row past its not_after)
+                await self._expire(now, stats)
+        if self.metrics is not None and sweep:
+            self.metrics.depth.set(await self.store.depth())
+        return stats
+
+    async def _expire(self, now: float, stats: RunStats) -> None:
+        """Mark the rows past their ``not_after`` expired; count and record them."""
+        for row in await self.store.expire(now):
             stats.expired += 1
             self._count(row["receiver"], row["integration"], "expired")
             log.warning("notification expired undelivered", extra={
                 "receiver": row["receiver"], "integration": row["integration"],
                 "attempts": row["attempts"], "last_error": row["last_error"]})
             await self._timeline(row, now, "expired", {"error": row["last_error"]})
-        if wait:  # a chain's next row is claimable once its head is sent: go on while rows go out
-            for _ in range(self.batch):
-                sent = stats.sent
-                if not await self._round(now, stats, wait=True) or stats.sent == sent:
-                    break
-        else:
-            await self._round(now, stats, wait=False)
-        if self.metrics is not None and sweep:
-            self.metrics.depth.set(await self.store.depth())
-        return stats
 
     async def _round(self, now: float, stats: RunStats, *, wait: bool) -> int:
         """Claim the due chain heads and send them; return how many were claimed."""

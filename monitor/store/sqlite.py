@@ -3,7 +3,8 @@
 WAL lets readers (``codebook-monitor`` CLI commands) read while the daemon writes
 (https://www.sqlite.org/wal.html); ``synchronous=NORMAL`` is durable across application
 crashes in WAL mode, which is what a restart needs. One connection serialised by an
-:class:`asyncio.Lock`; every method is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction.
+:class:`asyncio.Lock`; every method is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction, or one
+statement in autocommit mode when it is one statement (each aiosqlite call is a trip to its thread).
 """
 
 from __future__ import annotations
@@ -111,6 +112,17 @@ class SQLiteStore(SQLStore):
                     # the connection would stay inside a transaction and every later BEGIN fail.
                     await self._rollback()
                     raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite state store: {exc}") from exc
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[_SQLiteConn]:
+        # isolation_level=None: a statement outside BEGIN is its own transaction (one trip).
+        if self._db is None:
+            raise StoreError("state store is not open")
+        async with self._lock:
+            try:
+                yield _SQLiteConn(self._db)
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite state store: {exc}") from exc
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -130,7 +131,8 @@ class Daemon:
         self.spy: subprocess.Popen[bytes] | None = None
         if PY_SPY:
             out = Path(PY_SPY) / f"{folder.name}.txt"
-            self.spy = subprocess.Popen(["py-spy", "record", "--pid", str(self.proc.pid), "--rate", "250",
+            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            self.spy = subprocess.Popen([spy, "record", "--pid", str(self.proc.pid), "--rate", "250",
                                          "--format", "raw", "--output", str(out), "--nonblocking"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)

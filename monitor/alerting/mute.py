@@ -42,7 +42,10 @@ class MuteStages:
         """Prepare ``sources`` (and the maintenance windows in effect) once for many :meth:`mark`
         calls at ``now``."""
         return MuteIndex(self.inhibitor.index(sources, now) if self.inhibitor else None,
-                         self.maintenance.active(now) if self.maintenance else [], now)
+                         self._windows(now), now)
+
+    def _windows(self, now: float) -> list[MaintenanceWindow]:
+        return self.maintenance.active(now) if self.maintenance else []
 
     def mark(self, alert: Alert, sources: "Iterable[Alert] | MuteIndex", now: float) -> Alert:
         """Return ``alert`` with its status markers computed at ``now`` (``alert`` itself when
@@ -51,7 +54,10 @@ class MuteStages:
         :param sources: every current alert (candidates for inhibiting sources), or
             :meth:`index` of them when marking many alerts at one instant.
         """
-        index = sources if isinstance(sources, MuteIndex) and sources.now == now else self.index(sources, now)
+        if isinstance(sources, MuteIndex):
+            index = sources if sources.now == now else MuteIndex(sources.inhibit, self._windows(now), now)
+        else:
+            index = self.index(sources, now)
         labels = alert.labels
         inhibited = tuple(index.inhibit.mutes(labels)) if index.inhibit is not None else ()
         silenced = tuple(self.silences.mutes(labels, now)) if self.silences else ()

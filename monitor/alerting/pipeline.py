@@ -175,13 +175,16 @@ class AlertPipeline:
         """Take firing and resolved alerts (rule alerts or :class:`Alert`) and act on them.
 
         A big batch is taken in chunks of at most :data:`INGEST_CHUNK` alerts, sized to hold the
-        lock about :data:`INGEST_SLICE` seconds: each chunk is written in
-        one store transaction and acted on under :attr:`lock` (held, grouped, and the groups due
-        now flushed: their notifications written in one transaction), and the lock is released
-        (and the event loop given a turn) between chunks, so acknowledgements and ticks are served
-        while an intake of thousands of alerts goes on (issue 9). The escalation stage and the
-        gauges then see the whole batch at once (the mute markers of every held alert are computed
-        once per batch, not once per chunk), and :meth:`run` is woken for the new groups' timers.
+        lock about :data:`INGEST_SLICE` seconds: each chunk is written in one store transaction
+        and held under :attr:`lock`, which is released (and the event loop given a turn) between
+        chunks, so acknowledgements and ticks are served while an intake of thousands of alerts
+        goes on (issue 9). Then the whole batch is routed at once: put into its groups, and the
+        groups due now flushed (a storm of old alerts is one notification per group, not one per
+        chunk), their notifications written :data:`DELIVER_BATCH` per transaction. The escalation
+        stage and the gauges see the batch once (the mute markers of the held alerts are computed
+        once per batch), and :meth:`run` is woken for the new groups' timers. A batch of at most
+        :data:`INGEST_FIRST_CHUNK` alerts (a rule evaluation, one Prometheus send) is persisted,
+        routed and its notifications written in one transaction.
 
         An intake source may resolve only the alerts it raised: an alert held firing that was
         raised by another source (another token, another client, or the rules) is not resolved
@@ -206,8 +209,9 @@ class AlertPipeline:
         who = source_identity(source)
         if self.metrics is not None:
             self.metrics.received.labels(kind).inc(len(converted))
-        taken: set[str] = set()
-        count, start, size = 0, 0, INGEST_FIRST_CHUNK
+        taken: list[Alert] = []
+        one_chunk = len(converted) <= INGEST_FIRST_CHUNK  # routed with its chunk: one transaction
+        start, size = 0, INGEST_FIRST_CHUNK
         while start < len(converted):
             if start:
                 await asyncio.sleep(0)  # let acknowledgements and ticks take the lock
@@ -215,23 +219,29 @@ class AlertPipeline:
             async with self.lock:
                 chunk = self._owned(converted[start:start + size], now, kind, who, source)
                 if chunk:
-                    await self._take(chunk, now, kind)
-                taken.update(a.fingerprint for a in chunk)
-                count += len(chunk)
+                    await self._take(chunk, now, kind, route=one_chunk)
+                taken.extend(chunk)
             start += size
-            # Size the next chunk to hold the lock about INGEST_SLICE seconds (many new groups
-            # flushing at once cost far more per alert than re-sends of held ones).
+            # Size the next chunk to hold the lock about INGEST_SLICE seconds.
             per_alert = max(time.perf_counter() - began, 1e-6) / size
             size = max(INGEST_MIN_CHUNK, min(INGEST_CHUNK, int(INGEST_SLICE / per_alert)))
-        if taken:
-            self._changed.set()  # new groups: their first flush may be sooner than run() sleeps
+        if not taken:
+            return 0
+        if not one_chunk and self.dispatcher is not None:
             await asyncio.sleep(0)
-            async with self.lock:
-                marked = self.marked(now)
-                await self.escalations.advance(now, marked, self.provider.current, taken,
-                                               waiting=self._waiting(now))
-                self.refresh_gauges(now, marked)
-        return count
+            async with self.lock:  # the whole batch into its groups at once, then what is due now
+                self.dispatcher.put(taken, now)
+                pending = self.dispatcher.flush(now)
+                await self._deliver(pending[:DELIVER_BATCH], now)
+            await self._deliver_rest(pending[DELIVER_BATCH:], now)
+        self._changed.set()  # new groups: their first flush may be sooner than run() sleeps
+        await asyncio.sleep(0)
+        async with self.lock:
+            marked = self.marked(now)
+            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in taken},
+                                           waiting=self._waiting(now))
+            self.refresh_gauges(now, marked)
+        return len(taken)
 
     def _owned(self, alerts: list[Alert], now: float, kind: str, who: str, source: str) -> list[Alert]:
         """Drop the updates ``who`` may not make; record ``who`` as the raiser of the rest. Under :attr:`lock`."""
@@ -257,11 +267,12 @@ class AlertPipeline:
             kept.append(a)
         return kept
 
-    async def _take(self, chunk: list[Alert], now: float, kind: str) -> None:
-        """Run one chunk of alerts through the pipeline (durable first). Under :attr:`lock`.
+    async def _take(self, chunk: list[Alert], now: float, kind: str, *, route: bool) -> None:
+        """Persist and hold one chunk of alerts (durable first); with ``route``, also group them and
+        write the notifications due now. Under :attr:`lock`.
 
-        One store transaction: the alert rows, the escalation ends of resolved alerts, and the
-        notifications of the groups due now (their rows never exist without the alerts' rows).
+        One store transaction: the alert rows, the escalation ends of resolved alerts, and (with
+        ``route``) the notifications of the groups due now (rows never without the alerts' rows).
         """
         try:
             async with transaction_of(self.provider.store):
@@ -270,7 +281,7 @@ class AlertPipeline:
                     self.provider.put(a)
                     if a.resolved(now):
                         await self.escalations.resolve(a.fingerprint, now, kind, a)
-                if self.dispatcher is not None:
+                if route and self.dispatcher is not None:
                     self.dispatcher.put(chunk, now)
                     await self._deliver(self.dispatcher.flush(now), now)
         except BaseException:
@@ -313,11 +324,15 @@ class AlertPipeline:
                 return 0
             pending = self.dispatcher.flush(now)
             await self._deliver(pending[:DELIVER_BATCH], now)
-        for i in range(DELIVER_BATCH, len(pending), DELIVER_BATCH):
-            await asyncio.sleep(0)
+        await self._deliver_rest(pending[DELIVER_BATCH:], now)
+        return len(pending)
+
+    async def _deliver_rest(self, pending: list[Notification], now: float) -> None:
+        """Write the rest of a flush's notifications, a batch per :attr:`lock` hold."""
+        for i in range(0, len(pending), DELIVER_BATCH):
+            await asyncio.sleep(0)  # acknowledgements take the lock between batches
             async with self.lock:
                 await self._deliver(pending[i:i + DELIVER_BATCH], now)
-        return len(pending)
 
     async def tick(self, now: float | None = None) -> None:
         """Advance timers: resolve timed-out intake alerts, flush due groups, step escalations."""

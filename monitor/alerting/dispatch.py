@@ -149,6 +149,7 @@ class Dispatcher:
         self._members: Counter[str] = Counter()  # fingerprint -> how many groups hold it
         self._orphans: set[str] = set()  # fingerprints that left a group (candidates for _gc)
         self._nflog_gc_at = -math.inf
+        self._holds: list[set[str]] = []  # groups an intake batch is still being put into (hold())
 
     def restore(self, entries: Mapping[str, Entry]) -> None:
         """Seed the notification log from persisted entries (restart recovery, before :meth:`put`).
@@ -163,8 +164,30 @@ class Dispatcher:
 
     # -- input ----------------------------------------------------------------------------------
 
-    def put(self, alerts: Iterable[Alert], now: float) -> None:
-        """Add or update alerts (by fingerprint) and insert them into their groups."""
+    def hold(self) -> set[str]:
+        """Start a hold: the groups that :meth:`put` ``(hold=...)`` touches are not flushed until
+        :meth:`release` (an intake batch put in chunks is flushed whole, not a chunk at a time).
+
+        :return: the hold (the set of group keys it holds back), for ``put`` and ``release``.
+        """
+        keys: set[str] = set()
+        self._holds.append(keys)
+        return keys
+
+    def release(self, hold: set[str]) -> None:
+        """End ``hold``: its groups flush at their due times (at once when they are due)."""
+        self._holds = [h for h in self._holds if h is not hold]
+        for key in hold:
+            g = self._groups.get(key)
+            if g is not None:
+                heapq.heappush(self._timers, (g.next_flush, key))
+
+    def put(self, alerts: Iterable[Alert], now: float, *, hold: set[str] | None = None) -> None:
+        """Add or update alerts (by fingerprint) and insert them into their groups.
+
+        :param hold: a :meth:`hold`: the groups touched are held back from :meth:`flush` until
+            it is released.
+        """
         t = now
         for alert in alerts:
             fp = alert.fingerprint
@@ -191,6 +214,8 @@ class Dispatcher:
                 if fp not in g.alerts:
                     self._members[fp] += 1
                 g.alerts[fp] = alert
+                if hold is not None:
+                    hold.add(key)
                 # An alert older than group_wait needs no waiting (aggrGroup.insert).
                 if not g.has_flushed and alert.starts_at + match.group_wait < t and g.next_flush > t:
                     g.next_flush = t
@@ -202,15 +227,20 @@ class Dispatcher:
 
     # -- output ---------------------------------------------------------------------------------
 
-    def flush(self, now: float) -> list[Notification]:
-        """Flush every group due at ``now``; return the notifications to send, in group-key order."""
+    def flush(self, now: float, limit: int | None = None) -> list[Notification]:
+        """Flush the groups due at ``now`` (earliest due first; at most ``limit`` groups: call
+        again while :meth:`next_wakeup` is due); return the notifications to send, in group-key
+        order. Held groups (:meth:`hold`) wait for their release."""
         t = now
-        due = set()
-        while self._timers and self._timers[0][0] <= t:
+        due: set[str] = set()
+        while self._timers and self._timers[0][0] <= t and (limit is None or len(due) < limit):
             at, key = heapq.heappop(self._timers)
             g = self._groups.get(key)
-            if g is not None and g.next_flush == at:  # else a stale entry: re-timed or deleted
-                due.add(key)
+            if g is None or g.next_flush != at or key in due:
+                continue  # a stale entry: re-timed, flushed or deleted
+            if any(key in h for h in self._holds):
+                continue  # pushed again at its release
+            due.add(key)
         out: list[Notification] = []
         for key in sorted(due):
             n = self._flush_group(self._groups[key], t)

@@ -178,9 +178,10 @@ class AlertPipeline:
         lock about :data:`INGEST_SLICE` seconds: each chunk is written in one store transaction
         and held under :attr:`lock`, which is released (and the event loop given a turn) between
         chunks, so acknowledgements and ticks are served while an intake of thousands of alerts
-        goes on (issue 9). Then the whole batch is routed at once: put into its groups, and the
-        groups due now flushed (a storm of old alerts is one notification per group, not one per
-        chunk), their notifications written :data:`DELIVER_BATCH` per transaction. The escalation
+        goes on (issue 9). Each chunk is put into its groups, which are held back
+        (:meth:`Dispatcher.hold`) until the whole batch is in; then the due groups are flushed (a
+        storm of old alerts is one notification per group, not one per chunk),
+        :data:`DELIVER_BATCH` groups per lock hold and transaction. The escalation
         stage and the gauges see the batch once (the mute markers of the held alerts are computed
         once per batch), and :meth:`run` is woken for the new groups' timers. A batch of at most
         :data:`INGEST_FIRST_CHUNK` alerts (a rule evaluation, one Prometheus send) is persisted,
@@ -211,29 +212,30 @@ class AlertPipeline:
             self.metrics.received.labels(kind).inc(len(converted))
         taken: list[Alert] = []
         one_chunk = len(converted) <= INGEST_FIRST_CHUNK  # routed with its chunk: one transaction
-        start, size = 0, INGEST_FIRST_CHUNK
-        while start < len(converted):
-            if start:
-                await asyncio.sleep(0)  # let acknowledgements and ticks take the lock
-            began = time.perf_counter()
-            async with self.lock:
-                chunk = self._owned(converted[start:start + size], now, kind, who, source)
-                if chunk:
-                    await self._take(chunk, now, kind, route=one_chunk)
-                taken.extend(chunk)
-            start += size
-            # Size the next chunk to hold the lock about INGEST_SLICE seconds.
-            per_alert = max(time.perf_counter() - began, 1e-6) / size
-            size = max(INGEST_MIN_CHUNK, min(INGEST_CHUNK, int(INGEST_SLICE / per_alert)))
+        held = self.dispatcher  # a bigger batch: its groups held back until it is all in
+        hold = held.hold() if held is not None and not one_chunk else None
+        try:
+            start, size = 0, INGEST_FIRST_CHUNK
+            while start < len(converted):
+                if start:
+                    await asyncio.sleep(0)  # let acknowledgements and ticks take the lock
+                began = time.perf_counter()
+                async with self.lock:
+                    chunk = self._owned(converted[start:start + size], now, kind, who, source)
+                    if chunk:
+                        await self._take(chunk, now, kind, hold=hold if self.dispatcher is held else None)
+                    taken.extend(chunk)
+                start += size
+                # Size the next chunk to hold the lock about INGEST_SLICE seconds.
+                per_alert = max(time.perf_counter() - began, 1e-6) / size
+                size = max(INGEST_MIN_CHUNK, min(INGEST_CHUNK, int(INGEST_SLICE / per_alert)))
+        finally:
+            if hold is not None and held is not None:
+                held.release(hold)  # (no await since the last chunk: nothing flushed it meanwhile)
         if not taken:
             return 0
-        if not one_chunk and self.dispatcher is not None:
-            await asyncio.sleep(0)
-            async with self.lock:  # the whole batch into its groups at once, then what is due now
-                self.dispatcher.put(taken, now)
-                pending = self.dispatcher.flush(now)
-                await self._deliver(pending[:DELIVER_BATCH], now)
-            await self._deliver_rest(pending[DELIVER_BATCH:], now)
+        if hold is not None:
+            await self.flush_due(now)  # the whole batch's due groups, a slice per lock hold
         self._changed.set()  # new groups: their first flush may be sooner than run() sleeps
         await asyncio.sleep(0)
         async with self.lock:
@@ -267,12 +269,13 @@ class AlertPipeline:
             kept.append(a)
         return kept
 
-    async def _take(self, chunk: list[Alert], now: float, kind: str, *, route: bool) -> None:
-        """Persist and hold one chunk of alerts (durable first); with ``route``, also group them and
-        write the notifications due now. Under :attr:`lock`.
+    async def _take(self, chunk: list[Alert], now: float, kind: str, *, hold: set[str] | None) -> None:
+        """Persist, hold and group one chunk of alerts (durable first), and write the notifications
+        of the groups due now; with a dispatcher ``hold``, the chunk's groups wait for the batch's
+        release instead (:meth:`Dispatcher.hold`). Under :attr:`lock`.
 
-        One store transaction: the alert rows, the escalation ends of resolved alerts, and (with
-        ``route``) the notifications of the groups due now (rows never without the alerts' rows).
+        One store transaction: the alert rows, the escalation ends of resolved alerts, and the
+        notifications of the groups due now (rows never without the alerts' rows).
         """
         try:
             async with transaction_of(self.provider.store):
@@ -281,9 +284,10 @@ class AlertPipeline:
                     self.provider.put(a)
                     if a.resolved(now):
                         await self.escalations.resolve(a.fingerprint, now, kind, a)
-                if route and self.dispatcher is not None:
-                    self.dispatcher.put(chunk, now)
-                    await self._deliver(self.dispatcher.flush(now), now)
+                if self.dispatcher is not None:
+                    self.dispatcher.put(chunk, now, hold=hold)
+                    if hold is None:
+                        await self._deliver(self.dispatcher.flush(now), now)
         except BaseException:
             self.provider.unwritten(a.fingerprint for a in chunk)  # rolled back: written again next time
             raise
@@ -312,27 +316,25 @@ class AlertPipeline:
     async def flush_due(self, now: float | None = None) -> int:
         """Flush the groups due at ``now`` and write their notifications; return how many.
 
-        The writes go in batches of :data:`DELIVER_BATCH` (one transaction each); :attr:`lock`
-        is released between batches so acknowledgements are not held by a big flush.
+        :data:`DELIVER_BATCH` groups at a time, each slice under :attr:`lock` and its
+        notifications in one transaction; the lock is released between slices so
+        acknowledgements are not held by a big flush.
         """
-        if self.dispatcher is None:
-            return 0
-        async with self.lock:
-            now = self.clock() if now is None else now
-            wake = self.dispatcher.next_wakeup()
-            if wake is None or wake > now:
-                return 0
-            pending = self.dispatcher.flush(now)
-            await self._deliver(pending[:DELIVER_BATCH], now)
-        await self._deliver_rest(pending[DELIVER_BATCH:], now)
-        return len(pending)
-
-    async def _deliver_rest(self, pending: list[Notification], now: float) -> None:
-        """Write the rest of a flush's notifications, a batch per :attr:`lock` hold."""
-        for i in range(0, len(pending), DELIVER_BATCH):
-            await asyncio.sleep(0)  # acknowledgements take the lock between batches
+        total = 0
+        t = now
+        while self.dispatcher is not None:
             async with self.lock:
-                await self._deliver(pending[i:i + DELIVER_BATCH], now)
+                if self.dispatcher is None:
+                    break
+                t = self.clock() if t is None else t
+                wake = self.dispatcher.next_wakeup()
+                if wake is None or wake > t:
+                    break
+                pending = self.dispatcher.flush(t, limit=DELIVER_BATCH)
+                await self._deliver(pending, t)
+            total += len(pending)
+            await asyncio.sleep(0)  # acknowledgements take the lock between slices
+        return total
 
     async def tick(self, now: float | None = None) -> None:
         """Advance timers: resolve timed-out intake alerts, flush due groups, step escalations."""

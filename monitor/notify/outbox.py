@@ -127,8 +127,11 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task] = {}  # row id -> its send (run() mode)
         self._limits: dict[tuple[str, str], asyncio.Semaphore] = {}
-        self._marks = GroupCommit(store)  # the outcome of each send: its row marked
-        self._lines = GroupCommit(store)  # the timeline lines (apart: a failed line never undoes a mark)
+        # each send's row marked sent (with its delivery reference), and the timeline lines apart (a
+        # failed line never undoes a mark): the sends finished meanwhile share one statement each
+        self._marks: GroupCommit[tuple[int, float, Any, tuple | None]] = GroupCommit(store, self._write_marks)
+        self._lines: GroupCommit[list[tuple]] = GroupCommit(
+            store, lambda batch: store.append_timelines([line for lines in batch for line in lines]))
         self._swept = -float("inf")  # run(): when expiry and depth last ran (the clock's seconds)
         if metrics is not None:
             metrics.init_labels(integrations)
@@ -225,7 +228,7 @@ class OutboxWorker:
                 "recipient": payload.get("recipient", ""), "attempt": int(row["attempts"]) + 1}
         entries = [(fp, now, f"notification_{outcome}", {**base, **detail}) for fp in sorted(f for f in fps if f)]
         try:
-            await self._lines.run(lambda: self.store.append_timelines(entries))
+            await self._lines.add(entries)
         except Exception as exc:  # noqa: BLE001 - the delivery happened; a lost timeline line must not undo it
             log.error("timeline write failed", extra={"alerts": len(entries), "error": str(exc)})
 
@@ -261,13 +264,9 @@ class OutboxWorker:
         else:
             self._observe(receiver, name, started)
             meta = dict(result.meta)
-
-            async def mark() -> None:
-                await self.store.mark_sent(row["id"], now, meta)
-                if meta.get("channel") and meta.get("ts"):
-                    await self.store.put_message_ref(message.ref_key, ref_scope, message.recipient,
-                                                     {"channel": meta["channel"], "ts": meta["ts"]}, now)
-            await self._marks.run(mark)  # with the marks of the sends finished meanwhile
+            ref = ((message.ref_key, ref_scope, message.recipient, {"channel": meta["channel"], "ts": meta["ts"]},
+                    now) if meta.get("channel") and meta.get("ts") else None)
+            await self._marks.add((int(row["id"]), now, meta, ref))  # with the sends finished meanwhile
             self._count(receiver, name, "sent")
             await self._timeline(row, now, "sent", {})
             return "sent"
@@ -287,6 +286,11 @@ class OutboxWorker:
             "receiver": receiver, "integration": name, "error": err, "retry_in_seconds": round(delay, 3)})
         await self._timeline(row, now, "retry", {"error": err, "retry_at": now + delay})
         return "retry"
+
+    async def _write_marks(self, marks: list[tuple[int, float, Any, tuple | None]]) -> None:
+        """Mark rows sent and remember their delivery references (a :class:`GroupCommit` batch)."""
+        await self.store.mark_sent_many([(i, now, meta) for i, now, meta, _ in marks])
+        await self.store.put_message_refs([ref for *_, ref in marks if ref is not None])
 
     def _observe(self, receiver: str, name: str, started: float) -> None:
         if self.metrics is not None:

@@ -204,6 +204,9 @@ class Store(Protocol):
     async def mark_sent(self, outbox_id: int, now: float, response_meta: Any = None) -> None:
         """Mark a row delivered (``status='sent'``, ``attempts += 1``) with channel facts."""
 
+    async def mark_sent_many(self, rows: list[tuple[int, float, Any]]) -> None:
+        """:meth:`mark_sent` for every ``(outbox_id, now, response_meta)``, in one statement."""
+
     async def mark_failed(self, outbox_id: int, now: float, error: str,
                           next_attempt_at: float | None) -> None:
         """Record a failed attempt (``attempts += 1``, ``last_error``).
@@ -240,6 +243,10 @@ class Store(Protocol):
         :param ref_key: :attr:`monitor.notify.base.Message.ref_key` (the incident key).
         :param integration: ``"<receiver>/<integration name>"``.
         """
+
+    async def put_message_refs(self, refs: list[tuple[str, str, str, Any, float]]) -> None:
+        """:meth:`put_message_ref` for every ``(ref_key, integration, recipient, meta, now)``, in
+        one statement."""
 
     async def get_message_ref(self, ref_key: str, integration: str, recipient: str) -> Any | None:
         """Return the stored reference, or ``None``."""

@@ -9,8 +9,9 @@ its time in those trips. Two ways to share a commit:
   and notification-log entries this way;
 - :class:`GroupCommit` — the writes of *concurrent* tasks in shared transactions (group commit,
   as databases do for their log): the outbox worker's sends finish one by one, and each marks its
-  row sent; whoever writes first takes everyone's writes queued meanwhile into its transaction.
-  A lone write costs what it cost before (one transaction); under load, one commit serves many.
+  row sent; the items queued meanwhile are written together, with one statement
+  (``executemany``) in one transaction. A lone write costs what it cost before; under load, one
+  commit and one trip serve many, and the connection is held for a trip, not for one per item.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 __all__ = ["transaction_of", "GroupCommit"]
+
+T = TypeVar("T")
 
 
 def transaction_of(store: Any) -> Any:
@@ -30,36 +33,39 @@ def transaction_of(store: Any) -> Any:
     return batch() if batch is not None else contextlib.nullcontext()
 
 
-class GroupCommit:
-    """Run writes of concurrent tasks in shared store transactions.
+class GroupCommit(Generic[T]):
+    """Write the items of concurrent tasks together: one transaction, one ``write_many`` call.
 
     :param store: the state store (``transaction()``).
-    :param limit: the most writes in one transaction.
+    :param write_many: ``async (items) -> None``: writes a batch of items (an ``executemany``:
+        one trip to the database for the batch, however many items).
+    :param limit: the most items in one batch.
 
-    ``await commits.run(write)`` returns once ``write()`` (an async callable doing store calls) is
-    committed, or raises what made its transaction fail (every write of that transaction gets the
-    error; none of them is kept). Writes run in the order they were queued.
+    ``await commits.add(item)`` returns once ``item`` is committed, or raises what made its
+    batch fail (every caller of that batch gets the error; none of its items is kept). Items are
+    written in the order they were added, by one writer task, a batch at a time: the items added
+    while a batch is written go in the next one.
 
     Example::
 
-        commits = GroupCommit(store)
-        await commits.run(lambda: store.mark_sent(row_id, now, meta))
+        marks = GroupCommit(store, lambda rows: store.mark_sent_many(rows))
+        await marks.add((row_id, now, meta))
     """
 
-    def __init__(self, store: Any, *, limit: int = 200) -> None:
+    def __init__(self, store: Any, write_many: Callable[[list[T]], Awaitable[Any]], *, limit: int = 500) -> None:
         self.store = store
+        self.write_many = write_many
         self.limit = limit
-        self._queue: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[None]]] = []
+        self._queue: list[tuple[T, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def run(self, write: Callable[[], Awaitable[Any]]) -> None:
-        """Queue ``write`` and return once it is committed (see the class docstring).
+    async def add(self, item: T) -> None:
+        """Queue ``item`` and return once it is committed (see the class docstring).
 
-        The writes run in one writer task (so they join its transaction); a caller cancelled
-        while waiting does not cancel its write.
+        A caller cancelled while waiting does not cancel the write.
         """
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((write, done))
+        self._queue.append((item, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain(), name="store:group-commit")
         await asyncio.shield(done)
@@ -69,8 +75,7 @@ class GroupCommit:
             batch, self._queue = self._queue[:self.limit], self._queue[self.limit:]
             try:
                 async with transaction_of(self.store):
-                    for write, _ in batch:
-                        await write()
+                    await self.write_many([item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
                 for _, done in batch:
                     if not done.done():

@@ -440,6 +440,14 @@ class SQLStore(ABC):
                             "claimed_until = NULL, response = $3 WHERE id = $1",
                             int(outbox_id), ts(now), dumps(response_meta))
 
+    async def mark_sent_many(self, rows: list[tuple[int, Any, Any]]) -> None:
+        if not rows:
+            return
+        async with self._tx() as c:
+            await c.executemany("UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, "
+                                "claimed_until = NULL, response = $3 WHERE id = $1",
+                                [(int(i), ts(now), dumps(meta)) for i, now, meta in rows])
+
     async def mark_failed(self, outbox_id: int, now: Any, error: str, next_attempt_at: Any) -> None:
         async with self._stmt() as c:
             if next_attempt_at is None:
@@ -486,6 +494,16 @@ class SQLStore(ABC):
                 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ref_key, integration, recipient) "
                 "DO UPDATE SET meta = excluded.meta, updated_at = excluded.updated_at",
                 ref_key, integration, recipient or "", dumps(meta), ts(now))
+
+    async def put_message_refs(self, refs: list[tuple[str, str, str, Any, Any]]) -> None:
+        if not refs:
+            return
+        async with self._tx() as c:
+            await c.executemany(
+                "INSERT INTO message_refs (ref_key, integration, recipient, meta, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ref_key, integration, recipient) "
+                "DO UPDATE SET meta = excluded.meta, updated_at = excluded.updated_at",
+                [(k, i, r or "", dumps(m), ts(now)) for k, i, r, m, now in refs])
 
     async def get_message_ref(self, ref_key: str, integration: str, recipient: str) -> Any | None:
         async with self._stmt() as c:

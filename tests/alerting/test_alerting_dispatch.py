@@ -270,3 +270,23 @@ def test_due_times_follow_groups_that_are_retimed_flushed_or_gone(d):
     assert [a.name for a in d.alerts(at(5, 20))] == ["A", "B"]
     assert d.next_wakeup() == at(5, 40)
     assert d.flush(at(5, 39)) == []
+
+
+def test_held_groups_wait_for_their_release(d):
+    hold = d.hold()
+    d.put([firing("Old", start=at(-10), instance="a")], at(0), hold=hold)
+    d.put([firing("Other", start=at(-10))], at(0))  # not held: flushes as usual
+    assert [n.group_labels.get("alertname") for n in d.flush(at(0))] == ["Other"]
+    d.put([firing("Old", start=at(-10), instance="b")], at(0), hold=hold)
+    assert d.flush(at(0)) == []
+    d.release(hold)
+    (n,) = d.flush(at(0))
+    assert names(n) == ["a", "b"]  # one notification for the whole batch
+
+
+def test_flush_takes_at_most_limit_groups_earliest_first(d):
+    d.put([firing(f"G{i}", start=at(-10)) for i in range(5)], at(0))
+    first = d.flush(at(0), limit=2)
+    rest = d.flush(at(0))
+    assert [n.group_labels.get("alertname") for n in first + rest] == ["G0", "G1", "G2", "G3", "G4"]
+    assert d.next_wakeup() == at(5)

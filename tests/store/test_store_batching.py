@@ -92,22 +92,32 @@ async def test_many_rows_methods(store):
 
 async def test_group_commit_shares_transactions_and_hands_errors_to_their_callers(store):
     count = commits(store)
-    group = GroupCommit(store)
+    calls: list[int] = []
 
-    async def write(i: int) -> None:
-        await group.run(lambda: store.kv_set(f"k{i}", i, T))
+    async def write_many(items: list[tuple[str, int]]) -> None:
+        calls.append(len(items))
+        if ("bad", 0) in items:
+            raise StoreError("disk full")
+        await store.kv_set_many(items, T)
 
-    await asyncio.gather(*(write(i) for i in range(20)))
-    assert count[0] <= 2  # the first write alone, then everyone queued meanwhile
+    group: GroupCommit[tuple[str, int]] = GroupCommit(store, write_many)
+    await asyncio.gather(*(group.add((f"k{i}", i)) for i in range(20)))
+    assert calls == [20] and count[0] == 1  # added together: one batch, one transaction
     assert await store.kv_scan("k") == {f"k{i}": i for i in range(20)}
 
-    async def bad() -> None:
-        raise StoreError("disk full")
-
-    results = await asyncio.gather(group.run(bad), group.run(lambda: store.kv_set("after", 1, T)),
-                                   return_exceptions=True)
-    assert isinstance(results[0], StoreError)
-    # the same transaction: none of it kept, the error handed to both callers
-    assert isinstance(results[1], StoreError) and await store.kv_get("after") is None
-    await group.run(lambda: store.kv_set("later", 1, T))  # a failed batch does not stop later ones
+    results = await asyncio.gather(group.add(("bad", 0)), group.add(("after", 1)), return_exceptions=True)
+    # the same batch: none of it kept, the error handed to both callers
+    assert [type(r) for r in results] == [StoreError, StoreError] and await store.kv_get("after") is None
+    await group.add(("later", 1))  # a failed batch does not stop later ones
     assert await store.kv_get("later") == 1
+
+
+async def test_outbox_marks_and_refs_many(store):
+    assert await store.enqueue("k1", "ops", "slack[0]", {"n": 1}, T + 60, T)
+    assert await store.enqueue("k2", "ops", "slack[0]", {"n": 2}, T + 60, T)
+    rows = await store.claim_due(T)
+    await store.mark_sent_many([(r["id"], T + 1, {"ts": str(r["id"])}) for r in rows])
+    assert {(r["status"], r["attempts"], r["sent_at"]) for r in await store.list_outbox()} == {("sent", 1, T + 1)}
+    await store.put_message_refs([("fp1", "ops/slack[0]", "", {"channel": "C1", "ts": "1.0"}, T),
+                                  ("fp1", "ops/slack[0]", "", {"channel": "C1", "ts": "2.0"}, T + 1)])
+    assert await store.get_message_ref("fp1", "ops/slack[0]", "") == {"channel": "C1", "ts": "2.0"}

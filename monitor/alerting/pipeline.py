@@ -62,10 +62,10 @@ INGEST_FIRST_CHUNK = 20
 #: The least alerts per chunk (each chunk also re-marks every held alert).
 INGEST_MIN_CHUNK = 20
 #: Seconds a chunk aims to hold the lock.
-INGEST_SLICE = 0.05
+INGEST_SLICE = 0.1
 #: The most notifications written in one store transaction (the lock is released between batches
 #: of a timer flush).
-DELIVER_BATCH = 50
+DELIVER_BATCH = 100
 #: Seconds :meth:`AlertPipeline.run` sleeps at most between looks at the dispatcher (the safety
 #: poll; wake-ups come from ingests and due times).
 TIMER_SAFETY = 1.0

@@ -46,7 +46,6 @@ from monitor.store.batching import GroupCommit
 
 log = logging.getLogger("monitor.notify.outbox")
 
-
 OUTCOMES = ("sent", "retry", "failed", "expired")
 _STAT_FIELD = {"sent": "sent", "retry": "retried", "failed": "failed"}
 

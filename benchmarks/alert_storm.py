@@ -7,8 +7,9 @@ What is measured (and printed as one JSON document):
    route (critical -> ``pager`` + ``slack-incidents``, warning -> ``slack-alerts`` + ``email``,
    ``group_by: [alertname, service]``), the shipped inhibition rules and maintenance window
    evaluated at every flush, then one :class:`~monitor.notify.base.Message` per notification
-   written by :class:`~monitor.notify.outbox_stage.OutboxStage` into a SQLite store (WAL, one
-   transaction per row) in a temporary folder. ``group_wait`` is not waited for: the alerts
+   written by :class:`~monitor.notify.outbox_stage.OutboxStage` into a SQLite store (WAL) in a
+   temporary folder, :data:`~monitor.alerting.pipeline.DELIVER_BATCH` notifications per
+   transaction, as the pipeline writes a flush. ``group_wait`` is not waited for: the alerts
    are put at ``t0`` and the groups flushed at ``t0 + group_wait`` on the dispatcher's
    injected clock, so the figure is pure processing time. Median of ``--repeat`` runs.
 2. ``grouping``: how many notifications grouping leaves — the same storm with
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import socket
 import statistics
@@ -62,6 +64,7 @@ from monitor.alerting.dispatch import Dispatcher, Notification
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
 from monitor.alerting.mute import MuteStages
+from monitor.alerting.pipeline import DELIVER_BATCH
 from monitor.alerting.route import build_route
 from monitor.config.alerting import AlertingConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig
@@ -175,8 +178,10 @@ async def route_to_outbox(alerts: list[Alert], cfg: AlertingConfig, state_path: 
     dispatched = time.perf_counter()
     now = time.time()
     rows = 0
-    for n in notifications:
-        rows += len(await stage.enqueue(message_of(n), now))
+    for i in range(0, len(notifications), DELIVER_BATCH):
+        async with store.transaction():
+            for n in notifications[i:i + DELIVER_BATCH]:
+                rows += len(await stage.enqueue(message_of(n), now))
     done = time.perf_counter()
     depth = await store.depth()
     assert depth == rows, (depth, rows)
@@ -512,7 +517,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.webhook_server:
         serve_webhook(args.webhook_server, args.smtp_port)
         return
-    print(json.dumps(asyncio.run(run(args)), indent=2))
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    out = asyncio.run(run(args))
+    out["load_average"] = {"before": load, "after": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

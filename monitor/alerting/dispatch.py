@@ -24,12 +24,16 @@ the notification log (:mod:`monitor.alerting.nflog`, ``DedupStage.needsUpdate``)
   dropped from the group after the flush; an empty group is deleted.
 
 ``Dispatcher.process(alerts, now)`` = ``put`` then ``flush``; call it again at
-``next_wakeup()``. All times are Unix seconds.
+``next_wakeup()``. Due times are kept in a heap, so ``flush`` and ``next_wakeup`` cost what is due,
+not what is held (a storm of thousands of groups is flushed by the one call at its due time).
+All times are Unix seconds.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +145,11 @@ class Dispatcher:
         self._index: tuple[Any, Any] | None = None  # (instant, mute index) shared by flushes at one instant
         self._resume: dict[str, float] = {}  # group key -> last notification before a restart
         self._due: dict[str, float] = {}  # fingerprint -> its first group notification (escalation waits)
+        self._timers: list[tuple[float, str]] = []  # heap of (next_flush, group key); stale entries skipped
+        self._members: Counter[str] = Counter()  # fingerprint -> how many groups hold it
+        self._orphans: set[str] = set()  # fingerprints that left a group (candidates for _gc)
+        self._nflog_gc_at = -math.inf
+        self._holds: list[set[str]] = []  # groups an intake batch is still being put into (hold())
 
     def restore(self, entries: Mapping[str, Entry]) -> None:
         """Seed the notification log from persisted entries (restart recovery, before :meth:`put`).
@@ -155,8 +164,30 @@ class Dispatcher:
 
     # -- input ----------------------------------------------------------------------------------
 
-    def put(self, alerts: Iterable[Alert], now: float) -> None:
-        """Add or update alerts (by fingerprint) and insert them into their groups."""
+    def hold(self) -> set[str]:
+        """Start a hold: the groups that :meth:`put` ``(hold=...)`` touches are not flushed until
+        :meth:`release` (an intake batch put in chunks is flushed whole, not a chunk at a time).
+
+        :return: the hold (the set of group keys it holds back), for ``put`` and ``release``.
+        """
+        keys: set[str] = set()
+        self._holds.append(keys)
+        return keys
+
+    def release(self, hold: set[str]) -> None:
+        """End ``hold``: its groups flush at their due times (at once when they are due)."""
+        self._holds = [h for h in self._holds if h is not hold]
+        for key in hold:
+            g = self._groups.get(key)
+            if g is not None:
+                heapq.heappush(self._timers, (g.next_flush, key))
+
+    def put(self, alerts: Iterable[Alert], now: float, *, hold: set[str] | None = None) -> None:
+        """Add or update alerts (by fingerprint) and insert them into their groups.
+
+        :param hold: a :meth:`hold`: the groups touched are held back from :meth:`flush` until
+            it is released.
+        """
         t = now
         for alert in alerts:
             fp = alert.fingerprint
@@ -179,20 +210,39 @@ class Dispatcher:
                         gi = match.group_interval
                         g.next_flush = last + gi * max(1, math.ceil((t - last) / gi)) if gi > 0 else t
                     self._groups[key] = g
+                    heapq.heappush(self._timers, (g.next_flush, key))
+                if fp not in g.alerts:
+                    self._members[fp] += 1
                 g.alerts[fp] = alert
+                if hold is not None:
+                    hold.add(key)
                 # An alert older than group_wait needs no waiting (aggrGroup.insert).
-                if not g.has_flushed and alert.starts_at + match.group_wait < t:
-                    g.next_flush = min(g.next_flush, t)
+                if not g.has_flushed and alert.starts_at + match.group_wait < t and g.next_flush > t:
+                    g.next_flush = t
+                    heapq.heappush(self._timers, (t, key))
                 if new:
                     self._due[fp] = min(self._due.get(fp, g.next_flush), g.next_flush)
+            if not self._members[fp]:
+                self._orphans.add(fp)  # in no group: forgotten once resolved
 
     # -- output ---------------------------------------------------------------------------------
 
-    def flush(self, now: float) -> list[Notification]:
-        """Flush every group due at ``now``; return the notifications to send, in group-key order."""
+    def flush(self, now: float, limit: int | None = None) -> list[Notification]:
+        """Flush the groups due at ``now`` (earliest due first; at most ``limit`` groups: call
+        again while :meth:`next_wakeup` is due); return the notifications to send, in group-key
+        order. Held groups (:meth:`hold`) wait for their release."""
         t = now
+        due: set[str] = set()
+        while self._timers and self._timers[0][0] <= t and (limit is None or len(due) < limit):
+            at, key = heapq.heappop(self._timers)
+            g = self._groups.get(key)
+            if g is None or g.next_flush != at or key in due:
+                continue  # a stale entry: re-timed, flushed or deleted
+            if any(key in h for h in self._holds):
+                continue  # pushed again at its release
+            due.add(key)
         out: list[Notification] = []
-        for key in sorted(k for k, g in self._groups.items() if g.next_flush <= t):
+        for key in sorted(due):
             n = self._flush_group(self._groups[key], t)
             if n is not None:
                 out.append(n)
@@ -206,7 +256,14 @@ class Dispatcher:
 
     def next_wakeup(self) -> float | None:
         """Return the earliest time a group is due, or ``None`` when there are no groups."""
-        return min((g.next_flush for g in self._groups.values()), default=None)
+        timers = self._timers
+        while timers:
+            at, key = timers[0]
+            g = self._groups.get(key)
+            if g is not None and g.next_flush == at:
+                return at
+            heapq.heappop(timers)
+        return None
 
     def waiting(self, now: float) -> set[str]:
         """Fingerprints whose first group notification is not due yet at ``now``: escalation
@@ -236,6 +293,7 @@ class Dispatcher:
     def _flush_group(self, g: _Group, t: float) -> Notification | None:
         g.has_flushed = True
         g.next_flush = t + g.route.group_interval
+        heapq.heappush(self._timers, (g.next_flush, g.key))
         # One index per instant and alert set, shared by every group flushed at ``t``.
         if self._index is None or self._index[0] != t:
             self._index = (t, self.mutes.index(self._alerts.values(), t))
@@ -255,7 +313,11 @@ class Dispatcher:
                 notification = Notification(g.route.receiver, g.key, g.labels, tuple(firing + resolved), t, g.route)
         # Resolved alerts have been handled (sent or muted): drop them (DeleteIfNotModified).
         for fp in resolved_fps:
-            g.alerts.pop(fp, None)
+            if g.alerts.pop(fp, None) is not None:
+                self._members[fp] -= 1
+                if not self._members[fp]:
+                    del self._members[fp]
+                    self._orphans.add(fp)
         if not g.alerts:
             del self._groups[g.key]
         return notification
@@ -269,12 +331,21 @@ class Dispatcher:
         return False
 
     def _gc(self, t: float) -> None:
-        held = {fp for g in self._groups.values() for fp in g.alerts}
-        for fp in [fp for fp, a in self._alerts.items() if fp not in held and a.resolved(t)]:
-            del self._alerts[fp]
-            self._due.pop(fp, None)
-            self._index = None
-        self.nflog.gc(t, self._groups)
+        """Forget resolved alerts no group holds (only those that left a group are looked at);
+        the notification log's expired entries at most once a minute (its retention is hours)."""
+        for fp in list(self._orphans):
+            a = self._alerts.get(fp)
+            if self._members.get(fp):
+                self._orphans.discard(fp)  # back in a group
+            elif a is None or a.resolved(t):
+                self._orphans.discard(fp)
+                if a is not None:
+                    del self._alerts[fp]
+                    self._due.pop(fp, None)
+                    self._index = None
+        if t - self._nflog_gc_at >= 60.0:
+            self._nflog_gc_at = t
+            self.nflog.gc(t, self._groups)
 
 
 def _fmt_labels(labels: Labels) -> str:

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 
 from model.alert import ACTIVE, Alert
 from monitor.alerting.inhibit import InhibitIndex, Inhibitor
-from monitor.alerting.maintenance import MaintenanceWindows
+from monitor.alerting.maintenance import MaintenanceWindow, MaintenanceWindows
 from monitor.alerting.silence import Silences
 
-__all__ = ["MuteStages", "muted_firing"]
+__all__ = ["MuteStages", "MuteIndex", "muted_firing"]
 
 
 class MuteStages:
@@ -38,26 +38,45 @@ class MuteStages:
         self.silences = silences
         self.maintenance = maintenance
 
-    def index(self, sources: Iterable[Alert], now: float) -> "InhibitIndex | list[Alert]":
-        """Prepare ``sources`` once for many :meth:`mark` calls at ``now``."""
-        return self.inhibitor.index(sources, now) if self.inhibitor else list(sources)
+    def index(self, sources: Iterable[Alert], now: float) -> "MuteIndex":
+        """Prepare ``sources`` (and the maintenance windows in effect) once for many :meth:`mark`
+        calls at ``now``."""
+        return MuteIndex(self.inhibitor.index(sources, now) if self.inhibitor else None,
+                         self._windows(now), now)
 
-    def mark(self, alert: Alert, sources: "Iterable[Alert] | InhibitIndex", now: float) -> Alert:
-        """Return ``alert`` with its status markers computed at ``now``.
+    def _windows(self, now: float) -> list[MaintenanceWindow]:
+        return self.maintenance.active(now) if self.maintenance else []
+
+    def mark(self, alert: Alert, sources: "Iterable[Alert] | MuteIndex", now: float) -> Alert:
+        """Return ``alert`` with its status markers computed at ``now`` (``alert`` itself when
+        they are the ones it carries).
 
         :param sources: every current alert (candidates for inhibiting sources), or
             :meth:`index` of them when marking many alerts at one instant.
         """
+        if isinstance(sources, MuteIndex):
+            index = sources if sources.now == now else MuteIndex(sources.inhibit, self._windows(now), now)
+        else:
+            index = self.index(sources, now)
         labels = alert.labels
-        inhibited: tuple[str, ...] = ()
-        if self.inhibitor:
-            index = sources if isinstance(sources, InhibitIndex) else self.inhibitor.index(sources, now)
-            inhibited = tuple(index.mutes(labels))
-        return alert.with_marks(
-            inhibited_by=inhibited,
-            silenced_by=tuple(self.silences.mutes(labels, now)) if self.silences else (),
-            muted_by=tuple(self.maintenance.mutes(labels, now)) if self.maintenance else (),
-        )
+        inhibited = tuple(index.inhibit.mutes(labels)) if index.inhibit is not None else ()
+        silenced = tuple(self.silences.mutes(labels, now)) if self.silences else ()
+        muted = tuple(w.name for w in index.windows if all(m.matches(labels.get(m.name)) for m in w.matchers))
+        if (inhibited, silenced, muted) == (alert.inhibited_by, alert.silenced_by, alert.muted_by):
+            return alert  # unchanged: no copy (a tick marks every held alert)
+        return alert.with_marks(inhibited_by=inhibited, silenced_by=silenced, muted_by=muted)
+
+
+class MuteIndex:
+    """What :meth:`MuteStages.index` prepares for one instant: the inhibition index and the
+    maintenance windows in effect (``MaintenanceWindows.mutes`` semantics)."""
+
+    __slots__ = ("inhibit", "windows", "now")
+
+    def __init__(self, inhibit: InhibitIndex | None, windows: list[MaintenanceWindow], now: float) -> None:
+        self.inhibit = inhibit
+        self.windows = windows
+        self.now = now
 
 
 def muted_firing(marked: Iterable[Alert], now: float) -> set[str]:

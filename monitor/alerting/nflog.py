@@ -18,14 +18,18 @@ Two records per group key (``<route key>:{<group labels>}``):
   notification's outbox rows are: after a restart :meth:`TransitionLog.entries` seeds the
   in-memory log, so a group is neither re-announced nor left without its resolved message, and
   its repeat and group-interval timers resume from the last notification (Alertmanager keeps
-  its nflog on disk for the same reason).
+  its nflog on disk for the same reason). Only the leader writes these keys, so a
+  :class:`TransitionLog` keeps what it read and wrote (write-through): a flush reads nothing back
+  from the store; inside :meth:`TransitionLog.batch` its writes are collected and written with
+  one statement at the end (a group's number and entry are one write).
 
 Times are Unix seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,37 +121,88 @@ class TransitionLog:
         await numbers.number(group_key, transition_id(message), now, repeat_interval=3600)  # 'a1b2...#0'
     """
 
+    #: The most records kept in memory (the cache is dropped beyond it and read again as needed).
+    CACHE_LIMIT = 100_000
+
     def __init__(self, store: Any) -> None:
         self.store = store
+        self._values: dict[str, dict[str, Any] | None] = {}  # kv key -> value (None: no record)
+        self._dirty: dict[str, dict[str, Any]] | None = None  # inside batch(): kv key -> value to write
+        self._dirty_at = 0.0
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Collect the writes of :meth:`number` and :meth:`record` and write them at the end, with
+        one statement (``store.kv_set_many``). Use it inside the store transaction that writes the
+        outbox rows, so numbers, rows and entries commit together. Nested use joins the outer one.
+        """
+        if self._dirty is not None:
+            yield
+            return
+        self._dirty, self._dirty_at = {}, 0.0
+        try:
+            yield
+            dirty = self._dirty
+        finally:
+            self._dirty = None
+        if dirty:
+            await self.store.kv_set_many(list(dirty.items()), self._dirty_at)
+
+    def forget(self) -> None:
+        """Drop what was cached (after a failed transaction: the store may not hold it)."""
+        self._values.clear()
+
+    async def _get(self, key: str) -> dict[str, Any] | None:
+        if key in self._values:
+            return self._values[key]
+        value = await self.store.kv_get(key)
+        value = value if isinstance(value, dict) else None
+        self._remember(key, value)
+        return value
+
+    async def _set(self, key: str, value: dict[str, Any], now: float) -> None:
+        if self._dirty is not None:
+            self._dirty[key] = value
+            self._dirty_at = max(self._dirty_at, now)
+        else:
+            await self.store.kv_set(key, value, now)
+        self._remember(key, value)
+
+    def _remember(self, key: str, value: dict[str, Any] | None) -> None:
+        if len(self._values) >= self.CACHE_LIMIT:
+            self._values.clear()
+        self._values[key] = value
 
     async def number(self, group_key: str, tid: str, now: float, repeat_interval: float) -> str:
         """Return ``<tid>#<n>``: the group's current number when ``tid`` was the last transition
         and ``repeat_interval`` has not passed since, else the next number (stored)."""
         key = KV_PREFIX + group_key
-        last = await self.store.kv_get(key)
+        last = await self._get(key)
         seq = 0
         kept: dict[str, Any] = {}
-        if isinstance(last, dict):
+        if last is not None:
             seq = int(last.get("seq", 0))
             if last.get("tid") == tid and now - float(last.get("at", 0)) < repeat_interval:
                 return f"{tid}#{seq}"
             seq += 1
             kept = {k: v for k, v in last.items() if k in _ENTRY_FIELDS}
-        await self.store.kv_set(key, {**kept, "tid": tid, "seq": seq, "at": now}, now)
+        await self._set(key, {**kept, "tid": tid, "seq": seq, "at": now}, now)
         return f"{tid}#{seq}"
 
     async def record(self, group_key: str, firing: Iterable[str], resolved: Iterable[str], now: float) -> None:
         """Persist the group's notification-log :class:`Entry` (its outbox rows are written)."""
         key = KV_PREFIX + group_key
-        last = await self.store.kv_get(key)
-        value = dict(last) if isinstance(last, dict) else {}
+        last = await self._get(key)
+        value = dict(last) if last is not None else {}
         value.update(firing=sorted(firing), resolved=sorted(resolved), notified_at=now)
-        await self.store.kv_set(key, value, now)
+        await self._set(key, value, now)
 
     async def entries(self) -> dict[str, Entry]:
         """Return the persisted entries by group key (restart recovery)."""
         out = {}
         for key, value in (await self.store.kv_scan(KV_PREFIX)).items():
+            if isinstance(value, dict):
+                self._remember(key, value)
             if isinstance(value, dict) and "notified_at" in value:
                 out[key[len(KV_PREFIX):]] = Entry(frozenset(value.get("firing") or ()),
                                                   frozenset(value.get("resolved") or ()),

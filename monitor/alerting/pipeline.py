@@ -16,10 +16,14 @@ Stage order (Alertmanager ``dispatch/dispatch.go`` and ``notify/notify.go``, mad
    are held (the injected :class:`Escalations`, ``monitor.escalation.runner``); its notices go
    through the outbox too.
 
-:meth:`AlertPipeline.ingest` runs 1-4 for new alerts, in chunks of :data:`INGEST_CHUNK` that
-release the lock between them; :meth:`AlertPipeline.tick` (every second)
-resolves intake alerts whose ``endsAt`` passed, flushes due groups and runs 4 for every alert.
-Both hold :attr:`AlertPipeline.lock`, which acknowledgements and silence changes share.
+:meth:`AlertPipeline.ingest` runs 1-3 for new alerts, in chunks of :data:`INGEST_CHUNK` that
+release the lock between them, then 4 once for the whole batch; :meth:`AlertPipeline.run` flushes
+each group the moment it is due (it sleeps until the dispatcher's next due time, and is woken when
+an ingest changes it); :meth:`AlertPipeline.tick` (every second, the safety poll) resolves intake
+alerts whose ``endsAt`` passed, flushes due groups and runs 4 for every alert. All hold
+:attr:`AlertPipeline.lock`, which acknowledgements and silence changes share. The notifications
+of one flush are written in batches of :data:`DELIVER_BATCH`, each one store transaction
+(transition numbers, outbox rows, notification-log entries: all or none).
 
 All times are Unix seconds; methods take ``now`` (default: the injected clock).
 """
@@ -29,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from model.alert import Alert
@@ -45,6 +49,7 @@ from monitor.alerting.provider import AlertProvider, source_identity
 from monitor.alerting.route import Route, receivers_for
 from monitor.alerting.silence import Silences
 from monitor.alerting.stage import Context, Stage
+from monitor.store.batching import transaction_of
 
 __all__ = ["AlertPipeline", "Escalations", "ESCALATION_RETENTION", "INGEST_CHUNK"]
 
@@ -58,6 +63,12 @@ INGEST_FIRST_CHUNK = 20
 INGEST_MIN_CHUNK = 20
 #: Seconds a chunk aims to hold the lock.
 INGEST_SLICE = 0.1
+#: The most notifications written in one store transaction (the lock is released between batches
+#: of a timer flush).
+DELIVER_BATCH = 100
+#: Seconds :meth:`AlertPipeline.run` sleeps at most between looks at the dispatcher (the safety
+#: poll; wake-ups come from ingests and due times).
+TIMER_SAFETY = 1.0
 
 #: Seconds a resolved alert (and its escalation) is remembered, so a by-hand resolved alert
 #: does not page again.
@@ -112,6 +123,7 @@ class AlertPipeline:
         #: The persisted notification log (entries written after each notification's rows).
         self.transitions = TransitionLog(provider.store)
         self.lock = asyncio.Lock()
+        self._changed = asyncio.Event()  # set when the dispatcher's next due time may have moved
         self.route: Route | None = None
         self.dispatcher: Dispatcher | None = None
         self.deliver: Stage | None = None
@@ -141,6 +153,7 @@ class AlertPipeline:
         if old is not None and self.dispatcher is not None:
             now = self.clock()
             self.dispatcher.put(old.alerts(now), now)  # carry alerts over (markers are recomputed)
+        self._changed.set()
 
     def receivers_for(self, labels: Labels | Mapping[str, str]) -> list[str]:
         """Return the receivers an alert with ``labels`` routes to, in route order."""
@@ -153,6 +166,7 @@ class AlertPipeline:
         if self.dispatcher is not None:
             self.dispatcher.restore(await self.transitions.entries())
             self.dispatcher.put(alerts, now)
+            self._changed.set()
         return alerts
 
     # -- the flow -------------------------------------------------------------------------------
@@ -161,10 +175,17 @@ class AlertPipeline:
         """Take firing and resolved alerts (rule alerts or :class:`Alert`) and act on them.
 
         A big batch is taken in chunks of at most :data:`INGEST_CHUNK` alerts, sized to hold the
-        lock about :data:`INGEST_SLICE` seconds: each chunk is written in
-        one store transaction and acted on under :attr:`lock`, and the lock is released (and the
-        event loop given a turn) between chunks, so acknowledgements and ticks are served while an
-        intake of thousands of alerts goes on (issue 9).
+        lock about :data:`INGEST_SLICE` seconds: each chunk is written in one store transaction
+        and held under :attr:`lock`, which is released (and the event loop given a turn) between
+        chunks, so acknowledgements and ticks are served while an intake of thousands of alerts
+        goes on (issue 9). Each chunk is put into its groups, which are held back
+        (:meth:`Dispatcher.hold`) until the whole batch is in; then the due groups are flushed (a
+        storm of old alerts is one notification per group, not one per chunk),
+        :data:`DELIVER_BATCH` groups per lock hold and transaction. The escalation
+        stage and the gauges see the batch once (the mute markers of the held alerts are computed
+        once per batch), and :meth:`run` is woken for the new groups' timers. A batch of at most
+        :data:`INGEST_FIRST_CHUNK` alerts (a rule evaluation, one Prometheus send) is persisted,
+        routed and its notifications written in one transaction.
 
         An intake source may resolve only the alerts it raised: an alert held firing that was
         raised by another source (another token, another client, or the rules) is not resolved
@@ -189,22 +210,40 @@ class AlertPipeline:
         who = source_identity(source)
         if self.metrics is not None:
             self.metrics.received.labels(kind).inc(len(converted))
-        taken, start, size = 0, 0, INGEST_FIRST_CHUNK
-        while start < len(converted):
-            if start:
-                await asyncio.sleep(0)  # let acknowledgements and ticks take the lock
-            began = time.perf_counter()
-            async with self.lock:
-                chunk = self._owned(converted[start:start + size], now, kind, who, source)
-                if chunk:
-                    await self._take(chunk, now, kind)
-                taken += len(chunk)
-            start += size
-            # Size the next chunk to hold the lock about INGEST_SLICE seconds (many new groups
-            # flushing at once cost far more per alert than re-sends of held ones).
-            per_alert = max(time.perf_counter() - began, 1e-6) / size
-            size = max(INGEST_MIN_CHUNK, min(INGEST_CHUNK, int(INGEST_SLICE / per_alert)))
-        return taken
+        taken: list[Alert] = []
+        one_chunk = len(converted) <= INGEST_FIRST_CHUNK  # routed with its chunk: one transaction
+        held = self.dispatcher  # a bigger batch: its groups held back until it is all in
+        hold = held.hold() if held is not None and not one_chunk else None
+        try:
+            start, size = 0, INGEST_FIRST_CHUNK
+            while start < len(converted):
+                if start:
+                    await asyncio.sleep(0)  # let acknowledgements and ticks take the lock
+                began = time.perf_counter()
+                async with self.lock:
+                    chunk = self._owned(converted[start:start + size], now, kind, who, source)
+                    if chunk:
+                        await self._take(chunk, now, kind, hold=hold if self.dispatcher is held else None)
+                    taken.extend(chunk)
+                start += size
+                # Size the next chunk to hold the lock about INGEST_SLICE seconds.
+                per_alert = max(time.perf_counter() - began, 1e-6) / size
+                size = max(INGEST_MIN_CHUNK, min(INGEST_CHUNK, int(INGEST_SLICE / per_alert)))
+        finally:
+            if hold is not None and held is not None:
+                held.release(hold)  # (no await since the last chunk: nothing flushed it meanwhile)
+        if not taken:
+            return 0
+        if hold is not None:
+            await self.flush_due(now)  # the whole batch's due groups, a slice per lock hold
+        self._changed.set()  # new groups: their first flush may be sooner than run() sleeps
+        await asyncio.sleep(0)
+        async with self.lock:
+            marked = self.marked(now)
+            await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in taken},
+                                           waiting=self._waiting(now))
+            self.refresh_gauges(now, marked)
+        return len(taken)
 
     def _owned(self, alerts: list[Alert], now: float, kind: str, who: str, source: str) -> list[Alert]:
         """Drop the updates ``who`` may not make; record ``who`` as the raiser of the rest. Under :attr:`lock`."""
@@ -230,24 +269,77 @@ class AlertPipeline:
             kept.append(a)
         return kept
 
-    async def _take(self, chunk: list[Alert], now: float, kind: str) -> None:
-        """Run one chunk of alerts through the pipeline (durable first). Under :attr:`lock`."""
-        await self.provider.persist_many(chunk, now)  # durable first, one transaction
-        for a in chunk:
-            self.provider.put(a)
-            if a.resolved(now):
-                await self.escalations.resolve(a.fingerprint, now, kind, a)
-        if self.dispatcher is not None:
-            self.dispatcher.put(chunk, now)
-            await self._deliver(self.dispatcher.flush(now), now)
-        marked = self.marked(now)
-        await self.escalations.advance(now, marked, self.provider.current, {a.fingerprint for a in chunk},
-                                       waiting=self._waiting(now))
-        self.refresh_gauges(now, marked)
+    async def _take(self, chunk: list[Alert], now: float, kind: str, *, hold: set[str] | None) -> None:
+        """Persist, hold and group one chunk of alerts (durable first), and write the notifications
+        of the groups due now; with a dispatcher ``hold``, the chunk's groups wait for the batch's
+        release instead (:meth:`Dispatcher.hold`). Under :attr:`lock`.
+
+        One store transaction: the alert rows, the escalation ends of resolved alerts, and the
+        notifications of the groups due now (rows never without the alerts' rows).
+        """
+        try:
+            async with transaction_of(self.provider.store):
+                await self.provider.persist_many(chunk, now)  # durable first
+                for a in chunk:
+                    self.provider.put(a)
+                    if a.resolved(now):
+                        await self.escalations.resolve(a.fingerprint, now, kind, a)
+                if self.dispatcher is not None:
+                    self.dispatcher.put(chunk, now, hold=hold)
+                    if hold is None:
+                        await self._deliver(self.dispatcher.flush(now), now)
+        except BaseException:
+            self.provider.unwritten(a.fingerprint for a in chunk)  # rolled back: written again next time
+            raise
+
+    async def run(self, stop: asyncio.Event, safety: float = TIMER_SAFETY) -> None:
+        """Flush each aggregation group the moment it is due, until ``stop`` is set.
+
+        Sleeps until the dispatcher's next due time (at most ``safety`` seconds), or until an
+        ingest, a restore or a reload may have moved it; a failed flush is logged and retried
+        after ``safety`` seconds (its alerts stay held). Escalation deadlines and intake timeouts
+        stay with :meth:`tick`.
+        """
+        while not stop.is_set():
+            self._changed.clear()
+            wake = self.dispatcher.next_wakeup() if self.dispatcher is not None else None
+            delay = safety if wake is None else min(max(wake - self.clock(), 0.0), safety)
+            if delay > 0:
+                await _first(self._changed.wait(), stop.wait(), timeout=delay)
+                continue
+            try:
+                await self.flush_due()
+            except Exception as exc:  # noqa: BLE001 - keep the loop alive; the alerts are held and persisted
+                self.log.error("group flush failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+                await _first(stop.wait(), timeout=safety)
+
+    async def flush_due(self, now: float | None = None) -> int:
+        """Flush the groups due at ``now`` and write their notifications; return how many.
+
+        :data:`DELIVER_BATCH` groups at a time, each slice under :attr:`lock` and its
+        notifications in one transaction; the lock is released between slices so
+        acknowledgements are not held by a big flush.
+        """
+        total = 0
+        t = now
+        while self.dispatcher is not None:
+            async with self.lock:
+                if self.dispatcher is None:
+                    break
+                t = self.clock() if t is None else t
+                wake = self.dispatcher.next_wakeup()
+                if wake is None or wake > t:
+                    break
+                pending = self.dispatcher.flush(t, limit=DELIVER_BATCH)
+                await self._deliver(pending, t)
+            total += len(pending)
+            await asyncio.sleep(0)  # acknowledgements take the lock between slices
+        return total
 
     async def tick(self, now: float | None = None) -> None:
         """Advance timers: resolve timed-out intake alerts, flush due groups, step escalations."""
         now = self.clock() if now is None else now
+        await self.flush_due(now)
         async with self.lock:
             for fp, a in self.provider.items():
                 if not a.resolved(now):
@@ -257,10 +349,6 @@ class AlertPipeline:
                 await self.escalations.resolve(fp, now, "timeout" if a.timeout else "rule", a)
                 if a.ends_at is not None and a.ends_at < now - ESCALATION_RETENTION:
                     self.provider.forget(fp)
-            if self.dispatcher is not None:
-                wake = self.dispatcher.next_wakeup()
-                if wake is not None and wake <= now:
-                    await self._deliver(self.dispatcher.flush(now), now)
             marked = self.marked(now)
             await self.escalations.advance(now, marked, self.provider.current, waiting=self._waiting(now))
             await self.escalations.prune(now, ESCALATION_RETENTION)
@@ -270,13 +358,22 @@ class AlertPipeline:
         return self.dispatcher.waiting(now) if self.dispatcher is not None else set()
 
     async def _deliver(self, notifications: list[Notification], now: float) -> None:
+        """Run the receiver stages for ``notifications`` in batches of :data:`DELIVER_BATCH`, each
+        one store transaction. Under :attr:`lock`."""
         if self.deliver is None:
             raise RuntimeError("AlertPipeline.configure() was not called")
-        for n in notifications:
-            await self.deliver(Context.of(n, now), n.alerts)
-            # Durable after its rows: a crash before this replays the flush into the same rows.
-            await self.transitions.record(n.group_key, (a.fingerprint for a in n.firing),
-                                          (a.fingerprint for a in n.resolved), n.at)
+        for i in range(0, len(notifications), DELIVER_BATCH):
+            try:
+                async with transaction_of(self.provider.store), self.transitions.batch():
+                    for n in notifications[i:i + DELIVER_BATCH]:
+                        await self.deliver(Context.of(n, now), n.alerts)
+                        # After its rows (in the same transaction; without one, a crash before
+                        # this replays the flush into the same rows).
+                        await self.transitions.record(n.group_key, (a.fingerprint for a in n.firing),
+                                                      (a.fingerprint for a in n.resolved), n.at)
+            except BaseException:
+                self.transitions.forget()  # the rolled-back numbers must be read again
+                raise
 
     # -- what people change ---------------------------------------------------------------------
 
@@ -304,3 +401,13 @@ class AlertPipeline:
         held = self.marked(now) if marked is None else marked
         self.metrics.observe(a for a in held if not a.resolved(now))
 
+
+
+async def _first(*waits: Awaitable[Any], timeout: float) -> None:
+    """Wait until the first of ``waits`` completes, or ``timeout`` seconds; cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()

@@ -18,7 +18,7 @@ Times are Unix seconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from model.alert import Alert
@@ -106,6 +106,12 @@ class AlertProvider:
             await self.store.upsert_alerts([alert_row(a, now, self.source_of(a.fingerprint)) for a, _ in todo], now)
         for a, key in todo:
             self._persisted[a.fingerprint] = key
+
+    def unwritten(self, fingerprints: Iterable[str]) -> None:
+        """Forget that these alerts' versions were written (their transaction rolled back): the
+        next :meth:`persist_many` writes them again."""
+        for fp in fingerprints:
+            self._persisted.pop(fp, None)
 
     def persisted_status(self, fingerprint: str) -> str:
         """Return ``firing`` / ``resolved`` as last written, or ``""``."""

@@ -32,7 +32,6 @@ from prometheus_client import CollectorRegistry
 
 from monitor.alerting.acks import Acknowledgements
 from monitor.alerting.metrics import AlertMetrics
-from monitor.alerting.nflog import TransitionLog
 from monitor.alerting.pipeline import AlertPipeline
 from monitor.alerting.ports import AlertingPorts
 from monitor.alerting.provider import AlertProvider
@@ -101,7 +100,8 @@ class LeaderPipeline:
         leader = LeaderPipeline(config, store, build_integrations(config.receivers))
         await leader.start()            # restore silences, escalations, firing alerts
         ports = leader.ports()          # for the API
-        await leader.tick()             # every second
+        await leader.tick()             # every second (the safety poll)
+        await leader.run(stop)          # a task: flushes each group when it is due
     """
 
     def __init__(self, config: Any, store: Any, integrations: Mapping[str, Sequence[Integration]], *,
@@ -140,7 +140,8 @@ class LeaderPipeline:
         route, links = _route(config), LinkBuilder.from_config(config, self.clock)
         self.escalation.configure(config.alerting, self._notices(route, links))
         self.acks.updates = AlertUpdates(self.outbox, links, route)
-        stages = receiver_stages(TransitionLog(self.store), self.outbox, links, self.escalation.policy,
+        # The pipeline's own TransitionLog: one write-through cache of the nflog records.
+        stages = receiver_stages(self.pipeline.transitions, self.outbox, links, self.escalation.policy,
                                  self.metrics.alerts.enqueued if self.metrics else None)
         self.pipeline.configure(config.alerting, route=route, deliver=stages, external_url=config.server.external_url,
                                 send_resolved=lambda r: any(i.send_resolved for i in integrations.get(r, ())))
@@ -158,6 +159,11 @@ class LeaderPipeline:
     async def tick(self, now: float | None = None) -> None:
         """Advance the pipeline's timers (see :meth:`AlertPipeline.tick`)."""
         await self.pipeline.tick(now)
+
+    async def run(self, stop: Any) -> None:
+        """Flush each group the moment it is due until ``stop`` (an ``asyncio.Event``) is set
+        (see :meth:`AlertPipeline.run`; :meth:`tick` stays the safety poll)."""
+        await self.pipeline.run(stop)
 
     async def announce(self, now: float) -> list:
         """Enqueue due on-call handoff announcements (:func:`monitor.notify.handoff.announce_handoffs`)."""

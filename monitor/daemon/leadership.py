@@ -113,6 +113,7 @@ class Leadership:
         self._lock = asyncio.Lock()
         self._worker_stop: asyncio.Event | None = None
         self._worker_task: asyncio.Task | None = None
+        self._timer_task: asyncio.Task | None = None
 
     # -- scheduling -----------------------------------------------------------------------------
 
@@ -191,6 +192,8 @@ class Leadership:
         self.on_change(leader.ports())
         self._worker_stop = asyncio.Event()
         self._worker_task = asyncio.create_task(worker.run(self._worker_stop, OUTBOX_INTERVAL), name="outbox")
+        # groups flush when due (event-driven); the alerting:tick job is the safety poll
+        self._timer_task = asyncio.create_task(leader.run(self._worker_stop), name="alerting:timers")
         self.is_leader = True
         self.metrics.leader.set(1)
         self._add_leader_jobs()
@@ -199,11 +202,12 @@ class Leadership:
     async def _stop_worker(self) -> None:
         if self._worker_stop is not None:
             self._worker_stop.set()
-        task, self._worker_task = self._worker_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in (self._timer_task, self._worker_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._timer_task = self._worker_task = None
 
     async def _close_pipeline(self) -> None:
         leader, self.leader, self.worker = self.leader, None, None

@@ -13,7 +13,7 @@ Shape after Alertmanager ``notify/notify.go`` (``Notifier``, ``ResolvedSender``,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from model.labels import common_labels
@@ -136,7 +136,8 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (the outbox payload)."""
-        d = asdict(self)
+        # Shallow (the payload is encoded at once): asdict() would deep-copy every alert.
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["alerts"] = list(self.alerts)
         return d
 

@@ -17,9 +17,13 @@ FIRING's ``Retry-After``. Different chains go concurrently, and in :meth:`Outbox
 send waits for another integration's (per-integration concurrency; a hung webhook holds only
 its own rows). Every outcome (``sent``, ``retry`` with its reason and next attempt, ``failed``,
 ``expired``) is written to the timeline of each alert in the message. :meth:`OutboxWorker.wake`
-(called by the :class:`~monitor.notify.outbox_stage.OutboxStage` when it writes rows) starts a
-run at once; the interval is only the fallback for retries coming due. A restart resumes by
-construction: the rows are in the store. Shape after Alertmanager ``notify/notify.go``
+(called by the :class:`~monitor.notify.outbox_stage.OutboxStage` once its rows are committed,
+and after each send, since a chain's next row may go then) starts a run at once; the interval is
+only the fallback for retries coming due. Sends that finish together share their commits
+(:class:`~monitor.store.batching.GroupCommit`: the "sent" marks in one transaction, the timeline
+lines in another), so a storm of notifications costs a few commits, not several per message; in
+:meth:`OutboxWorker.run` the expiry sweep and the depth gauge run at most once a second. A
+restart resumes by construction: the rows are in the store. Shape after Alertmanager ``notify/notify.go``
 (``RetryStage``, ``NewMetrics``).
 """
 
@@ -38,6 +42,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from monitor.errors import NotifyError
 from monitor.notify.base import Integration, Message
 from monitor.notify.retry import Backoff, redact
+from monitor.store.batching import GroupCommit
 
 log = logging.getLogger("monitor.notify.outbox")
 
@@ -121,6 +126,12 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task] = {}  # row id -> its send (run() mode)
         self._limits: dict[tuple[str, str], asyncio.Semaphore] = {}
+        # each send's row marked sent (with its delivery reference), and the timeline lines apart (a
+        # failed line never undoes a mark): the sends finished meanwhile share one statement each
+        self._marks: GroupCommit[tuple[int, float, Any, tuple | None]] = GroupCommit(store, self._write_marks)
+        self._lines: GroupCommit[list[tuple]] = GroupCommit(
+            store, lambda batch: store.append_timelines([line for lines in batch for line in lines]))
+        self._swept = -float("inf")  # run(): when expiry and depth last ran (the clock's seconds)
         if metrics is not None:
             metrics.init_labels(integrations)
 
@@ -153,6 +164,27 @@ class OutboxWorker:
         """
         now = self.clock() if now is None else now
         stats = RunStats()
+        # Woken after every send, run() would sweep expiry and count depth per message: once a
+        # second is enough (rows live an hour; the gauge is scraped every few seconds).
+        sweep = wait or now - self._swept >= 1.0 or now < self._swept
+        if sweep:
+            self._swept = now
+        if wait:  # a chain's next row is claimable once its head is sent: go on while rows go out
+            await self._expire(now, stats)
+            for _ in range(self.batch):
+                sent = stats.sent
+                if not await self._round(now, stats, wait=True) or stats.sent == sent:
+                    break
+        else:
+            await self._round(now, stats, wait=False)  # first: a woken run sends before it sweeps
+            if sweep:  # (claim_due never takes a row past its not_after)
+                await self._expire(now, stats)
+        if self.metrics is not None and sweep:
+            self.metrics.depth.set(await self.store.depth())
+        return stats
+
+    async def _expire(self, now: float, stats: RunStats) -> None:
+        """Mark the rows past their ``not_after`` expired; count and record them."""
         for row in await self.store.expire(now):
             stats.expired += 1
             self._count(row["receiver"], row["integration"], "expired")
@@ -160,16 +192,6 @@ class OutboxWorker:
                 "receiver": row["receiver"], "integration": row["integration"],
                 "attempts": row["attempts"], "last_error": row["last_error"]})
             await self._timeline(row, now, "expired", {"error": row["last_error"]})
-        if wait:  # a chain's next row is claimable once its head is sent: go on while rows go out
-            for _ in range(self.batch):
-                sent = stats.sent
-                if not await self._round(now, stats, wait=True) or stats.sent == sent:
-                    break
-        else:
-            await self._round(now, stats, wait=False)
-        if self.metrics is not None:
-            self.metrics.depth.set(await self.store.depth())
-        return stats
 
     async def _round(self, now: float, stats: RunStats, *, wait: bool) -> int:
         """Claim the due chain heads and send them; return how many were claimed."""
@@ -177,8 +199,7 @@ class OutboxWorker:
         stats.claimed += len(rows)
 
         async def send(row: dict) -> None:
-            async with self._limit(row["receiver"], row["integration"]):
-                outcome = await self._deliver(row, self.clock() if not wait else now)
+            outcome = await self._deliver(row, self.clock() if not wait else now)
             field = _STAT_FIELD[outcome]
             setattr(stats, field, getattr(stats, field) + 1)
             if outcome == "sent":
@@ -204,11 +225,11 @@ class OutboxWorker:
         fps = {a.get("fingerprint") for a in payload.get("alerts") or () if isinstance(a, dict)}
         base = {"integration": f"{row['receiver']}/{row['integration']}", "kind": payload.get("kind", ""),
                 "recipient": payload.get("recipient", ""), "attempt": int(row["attempts"]) + 1}
-        for fp in sorted(f for f in fps if f):
-            try:
-                await self.store.append_timeline(fp, now, f"notification_{outcome}", {**base, **detail})
-            except Exception as exc:  # noqa: BLE001 - the delivery happened; a lost timeline line must not undo it
-                log.error("timeline write failed", extra={"alert": fp, "error": str(exc)})
+        entries = [(fp, now, f"notification_{outcome}", {**base, **detail}) for fp in sorted(f for f in fps if f)]
+        try:
+            await self._lines.add(entries)
+        except Exception as exc:  # noqa: BLE001 - the delivery happened; a lost timeline line must not undo it
+            log.error("timeline write failed", extra={"alerts": len(entries), "error": str(exc)})
 
     async def _deliver(self, row: dict, now: float) -> str:
         receiver, name = row["receiver"], row["integration"]
@@ -233,7 +254,8 @@ class OutboxWorker:
             return "failed"
         started = self.timer()
         try:
-            result = await integ.notify(message)
+            async with self._limit(receiver, name):  # the vendor's share: the send, not our bookkeeping
+                result = await integ.notify(message)
         except NotifyError as exc:
             err, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
         except Exception as exc:  # noqa: BLE001 - a bug or an untranslated SDK error: keep the row, retry
@@ -241,10 +263,9 @@ class OutboxWorker:
         else:
             self._observe(receiver, name, started)
             meta = dict(result.meta)
-            await self.store.mark_sent(row["id"], now, meta)
-            if meta.get("channel") and meta.get("ts"):
-                await self.store.put_message_ref(message.ref_key, ref_scope, message.recipient,
-                                                 {"channel": meta["channel"], "ts": meta["ts"]}, now)
+            ref = ((message.ref_key, ref_scope, message.recipient, {"channel": meta["channel"], "ts": meta["ts"]},
+                    now) if meta.get("channel") and meta.get("ts") else None)
+            await self._marks.add((int(row["id"]), now, meta, ref))  # with the sends finished meanwhile
             self._count(receiver, name, "sent")
             await self._timeline(row, now, "sent", {})
             return "sent"
@@ -264,6 +285,11 @@ class OutboxWorker:
             "receiver": receiver, "integration": name, "error": err, "retry_in_seconds": round(delay, 3)})
         await self._timeline(row, now, "retry", {"error": err, "retry_at": now + delay})
         return "retry"
+
+    async def _write_marks(self, marks: list[tuple[int, float, Any, tuple | None]]) -> None:
+        """Mark rows sent and remember their delivery references (a :class:`GroupCommit` batch)."""
+        await self.store.mark_sent_many([(i, now, meta) for i, now, meta, _ in marks])
+        await self.store.put_message_refs([ref for *_, ref in marks if ref is not None])
 
     def _observe(self, receiver: str, name: str, started: float) -> None:
         if self.metrics is not None:

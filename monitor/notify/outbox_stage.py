@@ -72,7 +72,7 @@ class OutboxStage:
         self.store = store
         self.integrations = integrations
         self.ttl = ttl
-        #: Called when rows were written (the composition root sets the worker's ``wake``).
+        #: Called when rows were written and committed (the composition root sets the worker's ``wake``).
         self.on_write: Callable[[], None] | None = None
 
     async def enqueue(self, message: Message, now: float, *, transition: str | None = None,
@@ -85,17 +85,23 @@ class OutboxStage:
         :raises KeyError: the receiver is unknown (config validation should make this impossible).
         """
         written = []
+        payload = None  # built once for every integration
         for integ in self.integrations[message.receiver]:
             if only is not None and integ.kind not in only and integ.name not in only:
                 continue
             if not integ.wants(message):
                 continue
             key = outbox_key(message, integ, transition)
-            if await self.store.enqueue(key, message.receiver, integ.name, message.to_dict(),
+            payload = message.to_dict() if payload is None else payload
+            if await self.store.enqueue(key, message.receiver, integ.name, payload,
                                         now + (self.ttl if ttl is None else ttl), now):
                 written.append(integ.name)
         if written and self.on_write is not None:
-            self.on_write()
+            after_commit = getattr(self.store, "after_commit", None)
+            if after_commit is not None:
+                after_commit(self.on_write)  # inside a batch: once the rows are visible
+            else:
+                self.on_write()
         return written
 
     async def __call__(self, ctx: Context, alerts: Sequence[Alert]) -> tuple[Context, Sequence[Alert]] | None:

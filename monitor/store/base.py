@@ -46,6 +46,19 @@ class Store(Protocol):
     async def schema_version(self) -> int:
         """Return the highest applied migration version (0 on an empty database)."""
 
+    # -- batching ---------------------------------------------------------------------------
+    def transaction(self) -> Any:
+        """Return an async context manager in which every call of the calling task joins one
+        transaction (all or none; nested use joins the outer one). A group flush writes its
+        transition numbers, outbox rows and notification-log entries this way: one commit.
+
+        :raises StoreError: the commit failed (nothing of the batch is kept).
+        """
+
+    def after_commit(self, callback: Any) -> None:
+        """Call ``callback()`` once the calling task's writes are committed: at once outside a
+        :meth:`transaction`, after its commit inside one, never if it rolls back."""
+
     # -- alerts -----------------------------------------------------------------------------
     async def upsert_alert(self, alert: Row, now: float) -> None:
         """Insert or update an alert by ``alert["fingerprint"]``.
@@ -108,6 +121,10 @@ class Store(Protocol):
         :param event: e.g. ``"step 1 triggered"``, ``"step 2 failed: no_one_on_call"``, ``"acked"``.
         :param detail: JSON data (who, channel, level...).
         """
+
+    async def append_timelines(self, entries: list[tuple[str, float, str, Any]]) -> None:
+        """:meth:`append_timeline` for every ``(fingerprint, at, event, detail)``, in one
+        statement, in order (ids are not returned)."""
 
     async def list_timeline(self, fingerprint: str) -> list[Row]:
         """Return ``[{"id", "fingerprint", "at", "event", "detail"}]`` in append order."""
@@ -187,6 +204,9 @@ class Store(Protocol):
     async def mark_sent(self, outbox_id: int, now: float, response_meta: Any = None) -> None:
         """Mark a row delivered (``status='sent'``, ``attempts += 1``) with channel facts."""
 
+    async def mark_sent_many(self, rows: list[tuple[int, float, Any]]) -> None:
+        """:meth:`mark_sent` for every ``(outbox_id, now, response_meta)``, in one statement."""
+
     async def mark_failed(self, outbox_id: int, now: float, error: str,
                           next_attempt_at: float | None) -> None:
         """Record a failed attempt (``attempts += 1``, ``last_error``).
@@ -224,6 +244,10 @@ class Store(Protocol):
         :param integration: ``"<receiver>/<integration name>"``.
         """
 
+    async def put_message_refs(self, refs: list[tuple[str, str, str, Any, float]]) -> None:
+        """:meth:`put_message_ref` for every ``(ref_key, integration, recipient, meta, now)``, in
+        one statement."""
+
     async def get_message_ref(self, ref_key: str, integration: str, recipient: str) -> Any | None:
         """Return the stored reference, or ``None``."""
 
@@ -235,6 +259,10 @@ class Store(Protocol):
 
     async def kv_set(self, key: str, value: Any, now: float) -> None:
         """Store a JSON value under ``key`` (replacing)."""
+
+    async def kv_set_many(self, items: list[tuple[str, Any]], now: float) -> None:
+        """:meth:`kv_set` for every ``(key, value)`` pair, in one statement (a later pair for
+        the same key wins)."""
 
     async def claim_once(self, namespace: str, key: str, now: float, ttl: float) -> bool:
         """Claim ``key`` once for ``ttl`` seconds: the first caller wins, across restarts and replicas.

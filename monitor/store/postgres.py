@@ -121,11 +121,24 @@ class PostgresStore(SQLStore):
             await pool.close()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[_PgConn]:
+    async def _begin(self) -> AsyncIterator[_PgConn]:
         if self._pool is None:
             raise StoreError("state store is not open")
         try:
             async with self._pool.acquire() as conn, conn.transaction():
+                yield _PgConn(conn)
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"PostgreSQL state store: {type(exc).__name__}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"PostgreSQL state store: connection lost: {exc}") from exc
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[_PgConn]:
+        # one statement, no BEGIN/COMMIT round trips (PostgreSQL commits it by itself)
+        if self._pool is None:
+            raise StoreError("state store is not open")
+        try:
+            async with self._pool.acquire() as conn:
                 yield _PgConn(conn)
         except asyncpg.PostgresError as exc:
             raise StoreError(f"PostgreSQL state store: {type(exc).__name__}: {exc}") from exc

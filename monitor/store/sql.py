@@ -2,15 +2,22 @@
 
 Queries are written once with ``$1``-style parameters (asyncpg's); the SQLite backend turns
 them into ``?1`` (SQLite's numbered parameters), so both engines run the same text. Backends
-supply :meth:`SQLStore._tx` (a transaction yielding a :class:`Conn`) and the dialect name.
+supply :meth:`SQLStore._begin` (a transaction yielding a :class:`Conn`) and the dialect name.
+
+Every method runs in a transaction of its own (a method that is one statement runs it alone: it
+commits by itself), unless the calling task has opened a batch with :meth:`SQLStore.transaction`:
+then every call of that task joins the batch's transaction (one commit for a whole group flush
+instead of one per statement; all or none).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from abc import ABC, abstractmethod
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol, overload
 
@@ -86,14 +93,93 @@ def chain_of(payload: Any) -> str:
     return f"{payload['dedup_key']}|{payload.get('recipient') or ''}"
 
 
+class _Batch:
+    """One open :meth:`SQLStore.transaction`: its connection and its after-commit callbacks."""
+
+    __slots__ = ("conn", "callbacks")
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.callbacks: list[Callable[[], None]] = []
+
+
+@asynccontextmanager
+async def _joined(conn: Conn) -> AsyncIterator[Conn]:
+    """Yield the open batch's connection: no BEGIN/COMMIT of its own."""
+    yield conn
+
+
 class SQLStore(ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
     dialect: str = ""
 
     @abstractmethod
+    def _begin(self) -> AbstractAsyncContextManager[Conn]:
+        """Return a context manager running one transaction (the backend's)."""
+
+    @property
+    def _batches(self) -> dict[asyncio.Task[Any], _Batch]:
+        """The open batches (:meth:`transaction`), by the task that opened each."""
+        batches = self.__dict__.get("_open_batches")
+        if batches is None:
+            batches = self.__dict__["_open_batches"] = {}
+        return batches
+
+    def _batch(self) -> _Batch | None:
+        task = asyncio.current_task()
+        return self._batches.get(task) if task is not None else None
+
     def _tx(self) -> AbstractAsyncContextManager[Conn]:
-        """Return a context manager running one transaction."""
+        """Return the transaction a method runs in: the calling task's batch, else a new one."""
+        batch = self._batch()
+        return _joined(batch.conn) if batch is not None else self._begin()
+
+    def _stmt(self) -> AbstractAsyncContextManager[Conn]:
+        """Return the context of a method that is one statement: the calling task's batch, else
+        the statement alone (it commits by itself: no BEGIN/COMMIT round trips)."""
+        batch = self._batch()
+        return _joined(batch.conn) if batch is not None else self._autocommit()
+
+    def _autocommit(self) -> AbstractAsyncContextManager[Conn]:
+        """Return a context for one statement that commits by itself (backends override; by
+        default a transaction of its own)."""
+        return self._begin()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once what the calling task wrote is committed: at once outside a
+        batch, after the batch's commit inside one (never when it rolls back). Wakes a worker
+        only when the rows it is to read are visible to it."""
+        batch = self._batch()
+        if batch is None:
+            callback()
+        else:
+            batch.callbacks.append(callback)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Run every store call of the calling task inside one transaction (all or none).
+
+        Nested use joins the outer batch. Only the calling task joins: a task it creates runs its
+        calls in transactions of their own. With SQLite the batch holds the one connection, so
+        other tasks' calls wait until it commits: keep batches short (a flush's writes).
+
+        :raises StoreError: the commit (or a statement) failed; nothing of the batch is kept.
+        """
+        task = asyncio.current_task()
+        if task is None or task in self._batches:
+            yield
+            return
+        batch = _Batch()
+        async with self._begin() as conn:
+            batch.conn = conn
+            self._batches[task] = batch
+            try:
+                yield
+            finally:
+                del self._batches[task]
+        for callback in dict.fromkeys(batch.callbacks):  # each once, in order
+            callback()
 
     async def open(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -123,7 +209,7 @@ class SQLStore(ABC):
                                 "VALUES ($1, $2, $3)", version, description, float(now))
 
     async def schema_version(self) -> int:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("SELECT MAX(version) AS v FROM schema_migrations")
         return int(row["v"] or 0) if row else 0
 
@@ -144,7 +230,7 @@ class SQLStore(ABC):
                 alert.get("generator_url") or "", alert.get("source") or "", ts(now))
 
     async def upsert_alert(self, alert: Row, now: float) -> None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             await c.execute(self._UPSERT_ALERT, *self._alert_args(alert, now))
 
     async def upsert_alerts(self, alerts: list[Row], now: float) -> None:
@@ -154,12 +240,12 @@ class SQLStore(ABC):
             await c.executemany(self._UPSERT_ALERT, [self._alert_args(a, now) for a in alerts])
 
     async def get_alert(self, fingerprint: str) -> Row | None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("SELECT * FROM alerts WHERE fingerprint = $1", fingerprint)
         return _decode(row, "labels", "annotations")
 
     async def list_alerts(self, state: str | None = None) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             if state is None:
                 rows = await c.fetch("SELECT * FROM alerts ORDER BY starts_at, fingerprint")
             else:
@@ -192,13 +278,13 @@ class SQLStore(ABC):
         return dict(_one(row))
 
     async def list_acks(self, fingerprint: str) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             return await c.fetch("SELECT * FROM acknowledgements WHERE fingerprint = $1 ORDER BY at, id",
                                  fingerprint)
 
     # -- escalation -------------------------------------------------------------------------
     async def save_escalation(self, fingerprint: str, snapshot: Any, state: Any, now: Any) -> None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             await c.execute(
                 "INSERT INTO escalations (fingerprint, snapshot, state, updated_at) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (fingerprint) DO UPDATE SET snapshot = excluded.snapshot, "
@@ -206,28 +292,36 @@ class SQLStore(ABC):
                 fingerprint, dumps(snapshot), dumps(state), ts(now))
 
     async def load_escalation(self, fingerprint: str) -> Row | None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("SELECT * FROM escalations WHERE fingerprint = $1", fingerprint)
         return _decode(row, "snapshot", "state")
 
     async def list_escalations(self) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             rows = await c.fetch("SELECT * FROM escalations ORDER BY fingerprint")
         return [_decode(r, "snapshot", "state") for r in rows]
 
     async def delete_escalation(self, fingerprint: str) -> None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             await c.execute("DELETE FROM escalations WHERE fingerprint = $1", fingerprint)
 
     async def append_timeline(self, fingerprint: str, at: Any, event: str, detail: Any = None) -> int:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("INSERT INTO timeline (fingerprint, at, event, detail) "
                                    "VALUES ($1, $2, $3, $4) RETURNING id",
                                    fingerprint, ts(at), event, dumps(detail if detail is not None else {}))
         return int(_one(row)["id"])
 
-    async def list_timeline(self, fingerprint: str) -> list[Row]:
+    async def append_timelines(self, entries: list[tuple[str, Any, str, Any]]) -> None:
+        if not entries:
+            return
         async with self._tx() as c:
+            await c.executemany("INSERT INTO timeline (fingerprint, at, event, detail) VALUES ($1, $2, $3, $4)",
+                                [(fp, ts(at), event, dumps(detail if detail is not None else {}))
+                                 for fp, at, event, detail in entries])
+
+    async def list_timeline(self, fingerprint: str) -> list[Row]:
+        async with self._stmt() as c:
             rows = await c.fetch("SELECT * FROM timeline WHERE fingerprint = $1 ORDER BY id", fingerprint)
         return [_decode(r, "detail") for r in rows]
 
@@ -235,21 +329,21 @@ class SQLStore(ABC):
     async def create_silence(self, matchers: Any, starts_at: Any, ends_at: Any, created_by: str, now: Any,
                              *, comment: str = "", silence_id: str | None = None) -> str:
         sid = silence_id or str(uuid.uuid4())
-        async with self._tx() as c:
+        async with self._stmt() as c:
             await c.execute("INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, "
                             "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
                             sid, dumps(matchers), ts(starts_at), ts(ends_at), created_by, comment, ts(now))
         return sid
 
     async def get_silence(self, silence_id: str) -> Row:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("SELECT * FROM silences WHERE id = $1", silence_id)
         if row is None:
             raise NotFoundError("silence", silence_id)
         return _decode(row, "matchers")
 
     async def list_silences(self, active_at: Any = None) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             if active_at is None:
                 rows = await c.fetch("SELECT * FROM silences ORDER BY starts_at, id")
             else:
@@ -258,7 +352,7 @@ class SQLStore(ABC):
         return [_decode(r, "matchers") for r in rows]
 
     async def expire_silence(self, silence_id: str, now: Any) -> None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("UPDATE silences SET ends_at = CASE WHEN ends_at > $2 THEN $2 ELSE ends_at END, "
                                    "updated_at = $2 WHERE id = $1 RETURNING id", silence_id, ts(now))
         if row is None:
@@ -267,7 +361,7 @@ class SQLStore(ABC):
     # -- audit ------------------------------------------------------------------------------
     async def audit(self, actor: str, action: str, at: Any, *, target: str = "", source: str = "",
                     detail: Any = None) -> int:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("INSERT INTO audit_log (at, actor, action, target, source, detail) "
                                    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                                    ts(at), actor, action, target, source,
@@ -275,7 +369,7 @@ class SQLStore(ABC):
         return int(_one(row)["id"])
 
     async def list_audit(self, *, target: str | None = None, limit: int = 100) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             if target is None:
                 rows = await c.fetch("SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT $1", int(limit))
             else:
@@ -285,7 +379,7 @@ class SQLStore(ABC):
 
     # -- rule alert state -------------------------------------------------------------------
     async def load_rule_alerts(self) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             rows = await c.fetch("SELECT * FROM rule_alerts ORDER BY key")
         out = []
         for r in rows:
@@ -308,7 +402,7 @@ class SQLStore(ABC):
     # -- outbox -----------------------------------------------------------------------------
     async def enqueue(self, dedup_key: str, receiver: str, integration: str, payload: Any,
                       not_after: Any, now: Any) -> bool:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow(
                 "INSERT INTO outbox (dedup_key, receiver, integration, payload, created_at, not_after, "
                 "next_attempt_at, chain) VALUES ($1, $2, $3, $4, $5, $6, $5, $7) "
@@ -319,14 +413,14 @@ class SQLStore(ABC):
     _CLAIM_LOCK = ""  # PostgreSQL adds FOR UPDATE SKIP LOCKED
 
     async def release_claims(self) -> int:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             rows = await c.fetch("UPDATE outbox SET claimed_until = NULL WHERE status = 'pending' "
                                  "AND claimed_until IS NOT NULL RETURNING id")
         return len(rows)
 
     async def claim_due(self, now: Any, limit: int = 50, lease: float = 60.0) -> list[Row]:
         now_s = float(ts(now) or 0.0)
-        async with self._tx() as c:
+        async with self._stmt() as c:
             rows = await c.fetch(
                 "UPDATE outbox SET claimed_until = $3 WHERE id IN (SELECT o.id FROM outbox o "
                 "WHERE o.status = 'pending' AND o.next_attempt_at <= $1 AND o.not_after >= $1 "
@@ -341,13 +435,21 @@ class SQLStore(ABC):
         return sorted(rows, key=lambda r: (r["next_attempt_at"], r["id"]))
 
     async def mark_sent(self, outbox_id: int, now: Any, response_meta: Any = None) -> None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             await c.execute("UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, "
                             "claimed_until = NULL, response = $3 WHERE id = $1",
                             int(outbox_id), ts(now), dumps(response_meta))
 
-    async def mark_failed(self, outbox_id: int, now: Any, error: str, next_attempt_at: Any) -> None:
+    async def mark_sent_many(self, rows: list[tuple[int, Any, Any]]) -> None:
+        if not rows:
+            return
         async with self._tx() as c:
+            await c.executemany("UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, "
+                                "claimed_until = NULL, response = $3 WHERE id = $1",
+                                [(int(i), ts(now), dumps(meta)) for i, now, meta in rows])
+
+    async def mark_failed(self, outbox_id: int, now: Any, error: str, next_attempt_at: Any) -> None:
+        async with self._stmt() as c:
             if next_attempt_at is None:
                 await c.execute("UPDATE outbox SET status = 'failed', attempts = attempts + 1, "
                                 "claimed_until = NULL, last_error = $2 WHERE id = $1", int(outbox_id), error)
@@ -357,18 +459,18 @@ class SQLStore(ABC):
                                 int(outbox_id), error, ts(next_attempt_at))
 
     async def expire(self, now: Any) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             rows = await c.fetch("UPDATE outbox SET status = 'expired', claimed_until = NULL "
                                  "WHERE status = 'pending' AND not_after < $1 RETURNING *", ts(now))
         return sorted((_decode(r, "payload", "response") for r in rows), key=lambda r: r["id"])
 
     async def depth(self) -> int:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
         return int(_one(row)["n"])
 
     async def list_outbox(self, status: str | None = None) -> list[Row]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             if status is None:
                 rows = await c.fetch("SELECT * FROM outbox ORDER BY id")
             else:
@@ -376,7 +478,7 @@ class SQLStore(ABC):
         return [_decode(r, "payload", "response") for r in rows]
 
     async def outbox_backlog(self) -> Row:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = _one(await c.fetchrow(
                 "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest, COALESCE(MAX(attempts), 0) AS attempts "
                 "FROM outbox WHERE status = 'pending'"))
@@ -386,35 +488,53 @@ class SQLStore(ABC):
     # -- delivery references and kv ---------------------------------------------------------
     async def put_message_ref(self, ref_key: str, integration: str, recipient: str, meta: Any,
                               now: Any) -> None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             await c.execute(
                 "INSERT INTO message_refs (ref_key, integration, recipient, meta, updated_at) "
                 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ref_key, integration, recipient) "
                 "DO UPDATE SET meta = excluded.meta, updated_at = excluded.updated_at",
                 ref_key, integration, recipient or "", dumps(meta), ts(now))
 
-    async def get_message_ref(self, ref_key: str, integration: str, recipient: str) -> Any | None:
+    async def put_message_refs(self, refs: list[tuple[str, str, str, Any, Any]]) -> None:
+        if not refs:
+            return
         async with self._tx() as c:
+            await c.executemany(
+                "INSERT INTO message_refs (ref_key, integration, recipient, meta, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ref_key, integration, recipient) "
+                "DO UPDATE SET meta = excluded.meta, updated_at = excluded.updated_at",
+                [(k, i, r or "", dumps(m), ts(now)) for k, i, r, m, now in refs])
+
+    async def get_message_ref(self, ref_key: str, integration: str, recipient: str) -> Any | None:
+        async with self._stmt() as c:
             row = await c.fetchrow("SELECT meta FROM message_refs WHERE ref_key = $1 AND integration = $2 "
                                    "AND recipient = $3", ref_key, integration, recipient or "")
         return None if row is None else json.loads(row["meta"])
 
     async def kv_get(self, key: str) -> Any | None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             row = await c.fetchrow("SELECT value FROM kv WHERE key = $1", key)
         return None if row is None else json.loads(row["value"])
 
     async def kv_scan(self, prefix: str) -> dict[str, Any]:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             rows = await c.fetch("SELECT key, value FROM kv WHERE substr(key, 1, $2) = $1 ORDER BY key",
                                  prefix, len(prefix))
         return {r["key"]: json.loads(r["value"]) for r in rows}
 
     async def kv_set(self, key: str, value: Any, now: Any) -> None:
-        async with self._tx() as c:
+        async with self._stmt() as c:
             await c.execute("INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
                             "updated_at = excluded.updated_at", key, dumps(value), ts(now))
+
+    async def kv_set_many(self, items: list[tuple[str, Any]], now: Any) -> None:
+        if not items:
+            return
+        async with self._tx() as c:
+            await c.executemany("INSERT INTO kv (key, value, updated_at) VALUES ($1, $2, $3) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                                "updated_at = excluded.updated_at", [(k, dumps(v), ts(now)) for k, v in items])
 
     async def claim_once(self, namespace: str, key: str, now: Any, ttl: float) -> bool:
         if not namespace or ":" in namespace:

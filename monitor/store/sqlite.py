@@ -3,12 +3,14 @@
 WAL lets readers (``codebook-monitor`` CLI commands) read while the daemon writes
 (https://www.sqlite.org/wal.html); ``synchronous=NORMAL`` is durable across application
 crashes in WAL mode, which is what a restart needs. One connection serialised by an
-:class:`asyncio.Lock`; every method is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction.
+:class:`asyncio.Lock`; every method is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction, or one
+statement in autocommit mode when it is one statement (each aiosqlite call is a trip to its thread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 import time
@@ -25,19 +27,26 @@ from monitor.store.sql import Row, SQLStore
 _PARAM = re.compile(r"\$(\d+)")
 
 
+@functools.lru_cache(maxsize=512)
+def _sqlite_sql(sql: str) -> str:
+    """``$1`` -> ``?1`` (the statements are a fixed set: converted once each)."""
+    return _PARAM.sub(r"?\1", sql)
+
+
 class _SQLiteConn:
+    """Each call is one trip to aiosqlite's thread (a query's rows come back with it)."""
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
     async def execute(self, sql: str, *args: Any) -> None:
-        await self.db.execute(_PARAM.sub(r"?\1", sql), args)
+        await self.db.execute(_sqlite_sql(sql), args)
 
     async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
-        await self.db.executemany(_PARAM.sub(r"?\1", sql), args)
+        await self.db.executemany(_sqlite_sql(sql), args)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with self.db.execute(_PARAM.sub(r"?\1", sql), args) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        return [dict(r) for r in await self.db.execute_fetchall(_sqlite_sql(sql), args)]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         rows = await self.fetch(sql, *args)
@@ -88,7 +97,7 @@ class SQLiteStore(SQLStore):
             await db.close()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[_SQLiteConn]:
+    async def _begin(self) -> AsyncIterator[_SQLiteConn]:
         if self._db is None:
             raise StoreError("state store is not open")
         async with self._lock:
@@ -103,6 +112,17 @@ class SQLiteStore(SQLStore):
                     # the connection would stay inside a transaction and every later BEGIN fail.
                     await self._rollback()
                     raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite state store: {exc}") from exc
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[_SQLiteConn]:
+        # isolation_level=None: a statement outside BEGIN is its own transaction (one trip).
+        if self._db is None:
+            raise StoreError("state store is not open")
+        async with self._lock:
+            try:
+                yield _SQLiteConn(self._db)
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite state store: {exc}") from exc
 

@@ -250,3 +250,43 @@ def test_intake_alerts_go_through_routing_and_time_out(shipped):
     # Not re-sent by Prometheus: it resolves after resolve_timeout (5m) and the next flush says so.
     (pager,) = d.process([], at(5, 10))
     assert pager.status == "resolved" and pager.resolved[0].ends_at == at(5)
+
+
+def test_due_times_follow_groups_that_are_retimed_flushed_or_gone(d):
+    # Many groups: the next due time is the earliest live one, whatever was re-timed or deleted.
+    d.put([firing("A"), firing("B", start=at(0, 10))], at(0, 10))
+    assert d.next_wakeup() == at(0, 40)  # both groups formed at 0:10, group_wait 30 s
+    d.put([firing("C", start=at(-10))], at(0, 20))  # started long ago: its group flushes at once
+    assert d.next_wakeup() == at(0, 20)
+    assert [n.group_labels.get("alertname") for n in d.flush(at(0, 20))] == ["C"]
+    assert d.next_wakeup() == at(0, 40)
+    assert sorted(n.group_labels.get("alertname") for n in d.flush(at(0, 40))) == ["A", "B"]
+    assert d.next_wakeup() == at(5, 20)  # C's group_interval
+    # C resolves: announced at its next flush, then the group and the alert are gone.
+    d.put([firing("C", start=at(-10)).resolve(at(1))], at(1))
+    (n,) = d.flush(at(5, 20))
+    assert n.status == "resolved"
+    assert [g.labels.get("alertname") for g in d.groups()] == ["A", "B"]
+    assert [a.name for a in d.alerts(at(5, 20))] == ["A", "B"]
+    assert d.next_wakeup() == at(5, 40)
+    assert d.flush(at(5, 39)) == []
+
+
+def test_held_groups_wait_for_their_release(d):
+    hold = d.hold()
+    d.put([firing("Old", start=at(-10), instance="a")], at(0), hold=hold)
+    d.put([firing("Other", start=at(-10))], at(0))  # not held: flushes as usual
+    assert [n.group_labels.get("alertname") for n in d.flush(at(0))] == ["Other"]
+    d.put([firing("Old", start=at(-10), instance="b")], at(0), hold=hold)
+    assert d.flush(at(0)) == []
+    d.release(hold)
+    (n,) = d.flush(at(0))
+    assert names(n) == ["a", "b"]  # one notification for the whole batch
+
+
+def test_flush_takes_at_most_limit_groups_earliest_first(d):
+    d.put([firing(f"G{i}", start=at(-10)) for i in range(5)], at(0))
+    first = d.flush(at(0), limit=2)
+    rest = d.flush(at(0))
+    assert [n.group_labels.get("alertname") for n in first + rest] == ["G0", "G1", "G2", "G3", "G4"]
+    assert d.next_wakeup() == at(5)

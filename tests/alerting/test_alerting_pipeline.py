@@ -187,3 +187,15 @@ async def test_views_show_markers_receivers_and_timeline(parts):
         {"at": T0 + 1.5, "time": "2026-11-30T10:00:01.500Z", "event": "triggered", "detail": {"level": 0}}]
     with pytest.raises(NotFoundError):
         await views.timeline("0000000000000000")
+
+
+async def test_a_big_intake_is_taken_in_chunks_and_escalated_as_one_batch(parts):
+    store, clock, deliver, esc, _, pipeline = parts
+    storm = [Alert.firing(dict(CRIT, instance=f"host-{i}"), starts_at=T0 - 3600) for i in range(500)]
+    assert await pipeline.ingest(storm, source="api:10.0.0.5") == 500
+    assert len(await store.list_alerts("firing")) == 500
+    # the escalation stage sees the whole batch once (not once per chunk)
+    [(kind, marked, only)] = esc.calls
+    assert kind == "advance" and len(marked) == 500 and only == sorted(a.fingerprint for a in storm)
+    # started an hour ago: their groups (one per receiver) flushed at once, all 500 alerts in each
+    assert [(r, len(names)) for r, names in deliver.groups] == [("pager", 500), ("slack-incidents", 500)]

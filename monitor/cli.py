@@ -269,6 +269,18 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_timeline(args: argparse.Namespace) -> int:
+    """Print an alert's timeline from the running daemon, with who acted and their comments (``timeline``)."""
+    from monitor.alerting.views import format_timeline
+
+    base, headers = _api(args)
+    resp = _request("GET", f"{base}/api/v1/alerts/{args.fingerprint}/timeline", headers)
+    if _failed(resp):
+        return 1
+    print(format_timeline(resp.json().get("data", [])))
+    return 0
+
+
 def cmd_silence_add(args: argparse.Namespace) -> int:
     """Add a silence on the running daemon and print its id (``silence add``)."""
     from datetime import datetime, timezone
@@ -380,6 +392,11 @@ def _add_alerting_parsers(sub) -> None:
     s.add_argument("--comment", default="")
     _add_api_args(s)
     s.set_defaults(func=cmd_ack)
+
+    s = sub.add_parser("timeline", help="print an alert's timeline (escalation steps, acks and resolves with comments)")
+    s.add_argument("fingerprint")
+    _add_api_args(s)
+    s.set_defaults(func=cmd_timeline)
 
     s = sub.add_parser("silence", help="create, list and expire silences on the running daemon")
     ssub = s.add_subparsers(dest="silence_command", required=True)

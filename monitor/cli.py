@@ -204,7 +204,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     at = _parse_at(args.at)
     try:
-        rows = simulate(config.alerting, args.labels, at)
+        rows = simulate(config.alerting, args.labels, at, receivers=config.receivers)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2

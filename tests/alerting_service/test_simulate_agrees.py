@@ -109,3 +109,22 @@ def test_simulate_cli_in_the_examples_monthly_window(capsys):
     out = capsys.readouterr().out
     assert "2026-12-05 02:00:00 UTC" in out and "paused: muted by maintenance window monthly-maintenance" in out
     assert "2026-12-05 06:00:00 UTC  L1" in out
+
+
+def test_demo_quota_warning_stays_with_the_primary_on_slack_and_no_step_fails():
+    """Issue 16: in the demo the seeded 85 % quota warning reached the CTO within 20 minutes, and
+    every email step failed with no_integration. Warnings keep DESIGN's P2 SLA (acknowledge within
+    4h) on Slack; the demo's chain has no step its receivers cannot deliver."""
+    from monitor.config.loader import load_config
+
+    config = load_config(EXAMPLES)
+    at = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+    quota = {"alertname": "LLMTokenQuotaHigh", "severity": "warning", "service": "quota", "client_id": "acme"}
+    rows = simulate(config.alerting, quota, at, receivers=config.receivers)
+    first_hours = [r for r in rows if r.at.timestamp() < at.timestamp() + 3 * 3600]
+    assert [(r.level, r.channels) for r in first_hours] == [(0, ("slack_dm",))]
+    assert not any(r.person == "cto" and r.at.timestamp() < at.timestamp() + 20 * 60 for r in rows)
+    assert all("page" not in r.channels for r in rows)
+    for labels in (quota, {"alertname": "ApiDown", "severity": "critical", "service": "api"}):
+        rows = simulate(config.alerting, labels, at, receivers=config.receivers)
+        assert rows and not [r.note for r in rows if r.note.startswith("failed")]

@@ -90,3 +90,19 @@ async def test_scrape_failure_logged_when_it_starts_then_every_5_minutes_then_re
         await scraper.scrape_once()
         messages = _messages(caplog, "tests.scrape_failures")
         assert len(messages) == 3 and messages[2] == (f"scrape of {srv.url}/metrics recovered", 13)
+
+
+async def test_a_failing_scrape_job_logs_one_line_not_one_per_scrape(caplog):
+    """The daemon's scrape job logged its own "scrape failed" beside the scraper's, at every scrape."""
+    from monitor.config.model import ScrapeTarget
+    from monitor.daemon.scraping import ScrapeTargets
+
+    caplog.set_level(logging.INFO)
+    async with HttpServer(lambda req: Response(500, b"oops")) as srv, httpx.AsyncClient() as client:
+        targets = ScrapeTargets(SampleStore(), client, Metrics(CollectorRegistry()))
+        targets.configure([ScrapeTarget(name="backend", url=srv.url + "/metrics")])
+        job = targets.job("backend")
+        for _ in range(10):
+            await job()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and lines[0].startswith(f"scrape of {srv.url}/metrics failed"), lines

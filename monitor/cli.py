@@ -218,7 +218,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     at = _parse_at(args.at)
     try:
-        rows = simulate(config.alerting, args.labels, at)
+        rows = simulate(config.alerting, args.labels, at, receivers=config.receivers)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
@@ -289,6 +289,18 @@ def cmd_ack(args: argparse.Namespace) -> int:
         return 1
     data = resp.json().get("data", {})
     print(f"{args.fingerprint}: {data.get('status', 'ok')}")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    """Print an alert's timeline from the running daemon, with who acted and their comments (``timeline``)."""
+    from monitor.alerting.views import format_timeline
+
+    base, headers = _api(args)
+    resp = _request("GET", f"{base}/api/v1/alerts/{args.fingerprint}/timeline", headers)
+    if _failed(resp):
+        return 1
+    print(format_timeline(resp.json().get("data", [])))
     return 0
 
 
@@ -405,6 +417,11 @@ def _add_alerting_parsers(sub) -> None:
     s.add_argument("--comment", default="")
     _add_api_args(s)
     s.set_defaults(func=cmd_ack)
+
+    s = sub.add_parser("timeline", help="print an alert's timeline (escalation steps, acks and resolves with comments)")
+    s.add_argument("fingerprint")
+    _add_api_args(s)
+    s.set_defaults(func=cmd_timeline)
 
     s = sub.add_parser("silence", help="create, list and expire silences on the running daemon")
     ssub = s.add_subparsers(dest="silence_command", required=True)

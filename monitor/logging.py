@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
@@ -32,7 +33,7 @@ from monitor.config.secrets import MIN_SECRET_LENGTH
 from model.secrets import redact
 
 __all__ = ["setup_logging", "bind", "BoundLogger", "add_secrets", "JsonFormatter", "RedactingFilter",
-           "Redactor"]
+           "Redactor", "FailureLog"]
 
 # Attributes every LogRecord has; anything else on a record is context from ``extra=``.
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -224,3 +225,48 @@ def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
     return handler
+
+
+class FailureLog:
+    """Decide when a repeating failure is logged: when it starts, then at most once every ``every``
+    seconds while it lasts, and once when it ends — not at every probe run or scrape (issue 16:
+    "probe failed" every 5 s for the whole of a fault).
+
+    :param every: seconds between two reminders of one ongoing failure (default 5 minutes).
+    :param clock: seconds (monotonic); injected by tests.
+
+    Usage (one per component; ``key`` names what fails, e.g. the probe)::
+
+        failures = FailureLog()
+        if (n := failures.failed("api", now)) is not None:
+            log.warning("probe failed" if n == 1 else "probe still failing", extra={"failures": n})
+        if (n := failures.recovered("api", now)) is not None:
+            log.info("probe recovered", extra={"failures": n})
+    """
+
+    def __init__(self, every: float = 300.0, clock: Any = None) -> None:
+        self.every = every
+        self.clock = clock or time.monotonic
+        self._state: dict[str, tuple[int, float]] = {}  # key -> (failures in a row, last logged at)
+
+    def failed(self, key: str, now: float | None = None) -> int | None:
+        """Count a failure of ``key``; return the failures in a row when it should be logged now
+        (the first one, or the first after ``every`` seconds), else ``None``."""
+        now = self.clock() if now is None else now
+        count, logged = self._state.get(key, (0, 0.0))
+        count += 1
+        if count == 1 or now - logged >= self.every:
+            self._state[key] = (count, now)
+            return count
+        self._state[key] = (count, logged)
+        return None
+
+    def recovered(self, key: str, now: float | None = None) -> int | None:
+        """Note a success of ``key``; return the failures in a row it ends (log it), or ``None``
+        when ``key`` was not failing."""
+        state = self._state.pop(key, None)
+        return None if state is None else state[0]
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` (its probe or target was removed)."""
+        self._state.pop(key, None)

@@ -48,6 +48,7 @@ from prometheus_client.parser import text_fd_to_metric_families
 
 from model.labels import METRIC_NAME, Labels
 from monitor.gcpause import paused_gc
+from monitor.logging import FailureLog
 from monitor.tsdb.series import STALE_NAN
 from monitor.tsdb.store import SampleStore
 from probes.base import BodyTooLarge, iter_body
@@ -328,6 +329,8 @@ class Scraper:
         self.failures_total = 0
         self.malformed_lines_total = 0
         self.last_result: ScrapeResult | None = None
+        #: a failing target is logged when it starts failing, then every 5 minutes, and once recovered
+        self.failures = FailureLog()
 
     async def scrape_once(self) -> ScrapeResult:
         """Scrape the target once, store samples, staleness markers and report series.
@@ -399,11 +402,20 @@ class Scraper:
         self.malformed_lines_total += malformed
         if not up:
             self.failures_total += 1
-            self.log.warning("scrape of %s failed: %s", self.url, error, extra=self._log_extra)
-        for err in errors[:_MAX_WARNINGS_PER_SCRAPE]:
+            if (n := self.failures.failed(self.url)) is not None:
+                self.log.warning("scrape of %s failed: %s" if n == 1 else "scrape of %s still failing: %s",
+                                 self.url, error, extra={**self._log_extra, "failures": n})
+        elif (n := self.failures.recovered(self.url)) is not None:
+            self.log.info("scrape of %s recovered", self.url, extra={**self._log_extra, "failures": n})
+        # the same malformed lines come back at every scrape: logged like a failure (start, then
+        # every 5 minutes), counted always (monitor_scrape_malformed_lines_total)
+        shown = bool(malformed) and self.failures.failed("malformed") is not None
+        if not malformed:
+            self.failures.recovered("malformed")
+        for err in errors[:_MAX_WARNINGS_PER_SCRAPE] if shown else ():
             self.log.warning("malformed exposition line from %s: %s", self.url, err,
                              extra=self._log_extra)
-        if malformed > _MAX_WARNINGS_PER_SCRAPE:
+        if shown and malformed > _MAX_WARNINGS_PER_SCRAPE:
             self.log.warning("%d more malformed exposition lines from %s",
                              malformed - _MAX_WARNINGS_PER_SCRAPE, self.url,
                              extra=self._log_extra)

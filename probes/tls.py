@@ -17,6 +17,12 @@ Exported, after blackbox_exporter ``prober/tls.go``:
 - ``probe_tls_chain_verified``, ``probe_tls_hostname_match`` (1/0);
 - ``probe_tls_cert_info{subject,issuer,sans,serial}`` = 1 for the leaf (RFC 4514 names,
   SANs comma-separated);
+- ``probe_tls_cert_expiry{position,serial,fingerprint_sha256,subject}``: Unix seconds of each
+  presented certificate's ``notAfter``, one series per certificate (``position`` ``leaf`` or
+  ``intermediate``; serial in hex; the SHA-256 of its DER, as blackbox_exporter's
+  ``probe_ssl_last_chain_info``). Keyed by the certificate, it lets an alert follow one
+  certificate while a CDN rolling out a renewal serves old and new by turns (the label-less
+  ``probe_ssl_earliest_cert_expiry`` then jumps between the two);
 - ``probe_tls_version_info{version}`` = 1.
 
 Hostname matching follows RFC 6125 §6.4 as OpenSSL's ``X509_check_host`` does by default in
@@ -39,6 +45,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from pydantic import Field
 
@@ -155,6 +162,8 @@ class TlsProbe:
         "probe_tls_chain_verified": "Whether the presented chain verifies against the trust store or ca_file.",
         "probe_tls_hostname_match": "Whether the leaf certificate is valid for the checked host name.",
         "probe_tls_cert_info": "Leaf certificate subject, issuer, SANs and serial as labels; value 1.",
+        "probe_tls_cert_expiry": "Unix seconds of each presented certificate's notAfter, keyed by position, "
+                                 "serial, SHA-256 fingerprint and subject.",
         "probe_tls_version_info": "Negotiated TLS version as a label; value 1.",
         "probe_tls_chain_certs": "Number of certificates the server presented.",
     }
@@ -228,6 +237,15 @@ class TlsProbe:
         result.add("probe_tls_cert_info", 1, subject=leaf.subject.rfc4514_string(),
                    issuer=leaf.issuer.rfc4514_string(), sans=",".join(_sans(leaf)),
                    serial=format(leaf.serial_number, "x"))
+        seen: set[str] = set()
+        for i, cert in enumerate(chain):
+            fingerprint = cert.fingerprint(hashes.SHA256()).hex()
+            if fingerprint in seen:  # a server may send one certificate twice: one series
+                continue
+            seen.add(fingerprint)
+            result.add("probe_tls_cert_expiry", _not_after(cert), position="leaf" if i == 0 else "intermediate",
+                       serial=format(cert.serial_number, "x"), fingerprint_sha256=fingerprint,
+                       subject=cert.subject.rfc4514_string())
         if version:
             result.add("probe_tls_version_info", 1, version=version)
         expiring = min(chain, key=_not_after)

@@ -7,11 +7,18 @@ entry (who, what, when, from where: ``api:10.0.0.5``, ``slack:U123``, ``link:10.
 
 - *acknowledge*: the walk stops (``ack_timeout`` re-triggers it); Slack messages are updated and
   PagerDuty incidents acknowledged (receivers' ``slack``/``pagerduty`` integrations), and
-  everyone paged so far hears of it;
-- *unacknowledge*: the walk restarts from its first step at once;
+  everyone paged so far hears of it — once: acknowledging an alert already acknowledged records
+  the acknowledgement and its comment but sends nothing again;
+- *unacknowledge*: the walk restarts from its first step at once, and the Slack channel
+  messages are updated back to their firing form (``unacknowledged``, ``chat.update``);
 - *resolve* (by hand): the walk ends (resolved notices to everyone notified), every receiver
-  gets ``resolved`` and the alert's groups hold it as resolved, so no flush announces it as
-  firing afterwards.
+  gets ``resolved``, and the alert stays resolved until its episode ends
+  (:mod:`monitor.alerting.episodes`): it is neither listed nor announced as firing while its
+  condition holds, and fires anew once the condition cleared and returned.
+
+Each writes a timeline entry (``acknowledged``, ``unacknowledged``, ``resolved``) with the
+person (``person``) and their ``--comment`` (``detail``): through the escalation walk when one
+runs, directly otherwise (an alert without escalation, or whose walk ended).
 
 Messages leave through the injected :class:`ReceiverUpdates` (the outbox, ``monitor.notify``).
 Times are Unix seconds.
@@ -59,8 +66,9 @@ class AckEscalations(Protocol):
         """Restart the walk from its first step."""
         ...
 
-    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None) -> Any:
-        """End the walk; resolved notices to everyone notified."""
+    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None,
+                      comment: str = "") -> Any:
+        """End the walk; resolved notices to everyone notified; ``comment`` goes on the timeline."""
         ...
 
     async def notify_notified(self, fingerprint: str, kind: str, now: float, transition: str,
@@ -91,6 +99,24 @@ class Acknowledgements:
         self.acks_counter = acks_counter
         self.log = logger or logging.getLogger("monitor.alerting")
 
+    def _walking(self, fingerprint: str) -> Any:
+        """Return the alert's escalation walk while it runs (not resolved), else ``None``."""
+        esc = self.escalations.get(fingerprint)
+        return None if esc is None or esc.state.resolved_at is not None else esc
+
+    async def _acknowledged(self, fingerprint: str, esc: Any) -> bool:
+        """Whether the alert is acknowledged now (its walk stopped by an acknowledgement, or, without
+        a walk, an ``ack`` as its last acknowledgement record)."""
+        if esc is not None:
+            return esc.state.acked_at is not None
+        rows = await self.store.list_acks(fingerprint)
+        return bool(rows) and rows[-1]["action"] == "ack"
+
+    async def _timeline(self, fingerprint: str, now: float, event: str, actor: str, comment: str) -> None:
+        """Write a timeline entry for an alert without a running walk (the walk writes its own)."""
+        await self.store.append_timeline(fingerprint, now, event, {"level": None, "person": actor,
+                                                                   "detail": comment})
+
     async def _known(self, fingerprint: str) -> Alert | None:
         """Return the held alert (``None`` when only stored). :raises NotFoundError: unknown alert."""
         alert = self.pipeline.provider.get(fingerprint)
@@ -110,21 +136,23 @@ class Acknowledgements:
         now = self.clock() if now is None else now
         async with self.pipeline.lock:
             alert = await self._known(fingerprint)
-            esc = self.escalations.get(fingerprint)
-            if esc is not None and esc.state.resolved_at is not None:
-                esc = None  # nothing to stop; the ack is still recorded
+            esc = self._walking(fingerprint)  # None: nothing to stop; the ack is still recorded
+            again = await self._acknowledged(fingerprint, esc)
             expires = (now + esc.snap.ack_timeout) if esc is not None and esc.snap.ack_timeout > 0 else None
             await self.store.record_ack(fingerprint, "ack", actor, now, source=source, expires_at=expires,
                                         comment=comment)
             await self.store.audit(actor, "ack", now, target=fingerprint, source=source,
                                    detail={"comment": comment} if comment else None)
             await self.escalations.acknowledge(fingerprint, now, actor, source, comment)
+            if esc is None:
+                await self._timeline(fingerprint, now, "acknowledged", actor, comment)
             if self.acks_counter is not None:
                 self.acks_counter.labels(source.split(":", 1)[0]).inc()
-            transition = f"ack:{fingerprint}:{int(now * 1000)}"
-            if alert is not None:
-                await self.updates(alert, "acknowledged", now, transition, ["slack", "pagerduty"])
-            await self.escalations.notify_notified(fingerprint, "acknowledged", now, transition, alert)
+            if not again:  # Slack and PagerDuty already show it acknowledged: nothing to resend
+                transition = f"ack:{fingerprint}:{int(now * 1000)}"
+                if alert is not None:
+                    await self.updates(alert, "acknowledged", now, transition, ["slack", "pagerduty"])
+                await self.escalations.notify_notified(fingerprint, "acknowledged", now, transition, alert)
         self.log.info("alert acknowledged", extra={"alert": fingerprint, "actor": actor, "source": source})
         return self.escalations.status(fingerprint)
 
@@ -137,9 +165,16 @@ class Acknowledgements:
         now = self.clock() if now is None else now
         async with self.pipeline.lock:
             alert = await self._known(fingerprint)
+            esc = self._walking(fingerprint)
+            was_acked = await self._acknowledged(fingerprint, esc)
             await self.store.record_ack(fingerprint, "unack", actor, now, source=source)
             await self.store.audit(actor, "unack", now, target=fingerprint, source=source)
             await self.escalations.unacknowledge(fingerprint, now, actor, alert)
+            if esc is None:
+                await self._timeline(fingerprint, now, "unacknowledged", actor, "")
+            if was_acked and alert is not None and not alert.resolved(now):
+                # the channel messages lose their [ACK] (chat.update back to the firing form)
+                await self.updates(alert, "unacknowledged", now, f"unack:{fingerprint}:{int(now * 1000)}", ["slack"])
         self.log.info("alert unacknowledged", extra={"alert": fingerprint, "actor": actor, "source": source})
         return self.escalations.status(fingerprint)
 
@@ -153,12 +188,15 @@ class Acknowledgements:
         now = self.clock() if now is None else now
         async with self.pipeline.lock:
             alert = await self._known(fingerprint)
+            esc = self._walking(fingerprint)
             await self.store.record_ack(fingerprint, "resolve", actor, now, source=source, comment=comment)
             await self.store.audit(actor, "resolve", now, target=fingerprint, source=source,
                                    detail={"comment": comment} if comment else None)
-            await self.escalations.resolve(fingerprint, now, actor, alert)
-            if alert is not None:
+            await self.escalations.resolve(fingerprint, now, actor, alert, comment=comment)
+            if esc is None:
+                await self._timeline(fingerprint, now, "resolved", actor, comment)
+            if alert is not None and not alert.resolved(now):
                 await self.updates(alert, "resolved", now, f"resolve:{fingerprint}:{int(now * 1000)}", None)
-            self.pipeline.resolve_held(fingerprint, now)
+            await self.pipeline.resolve_by_hand(fingerprint, now)
         self.log.info("alert resolved by hand", extra={"alert": fingerprint, "actor": actor, "source": source})
         return self.escalations.status(fingerprint)

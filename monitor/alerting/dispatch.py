@@ -225,6 +225,33 @@ class Dispatcher:
             if not self._members[fp]:
                 self._orphans.add(fp)  # in no group: forgotten once resolved
 
+    def forget_resolved(self, fingerprint: str) -> dict[str, Entry]:
+        """Drop an alert its receivers were told is resolved outside the groups (resolved by hand):
+        out of every group, and counted as resolved in each group's notification log, so no
+        flush announces it again — neither firing nor resolved — and its next episode is new.
+
+        :return: the changed log entries by group key (to persist: ``TransitionLog.record``).
+        """
+        alert = self._alerts.pop(fingerprint, None)
+        self._due.pop(fingerprint, None)
+        self._index = None
+        if alert is None:
+            return {}
+        changed: dict[str, Entry] = {}
+        for match in self.route.routes_for(alert.labels):
+            key = f"{match.route_key}:{_fmt_labels(match.opts.group_labels(alert.labels))}"
+            g = self._groups.get(key)
+            if g is not None:
+                g.alerts.pop(fingerprint, None)
+                if not g.alerts:
+                    del self._groups[key]
+            entry = self.nflog.get(key)
+            if entry is not None and fingerprint in entry.firing:
+                new = Entry(entry.firing - {fingerprint}, entry.resolved | {fingerprint}, entry.at)
+                self.nflog.restore(key, new)
+                changed[key] = new
+        return changed
+
     # -- output ---------------------------------------------------------------------------------
 
     def flush(self, now: float, limit: int | None = None) -> list[Notification]:

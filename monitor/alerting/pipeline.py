@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from model.alert import Alert
 from model.labels import Labels
 from monitor.alerting.dispatch import Dispatcher, Notification
+from monitor.alerting.episodes import HandResolved
 from monitor.alerting.inhibit import Inhibitor
 from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.maintenance import MaintenanceWindows, TimeIntervals
@@ -122,6 +123,8 @@ class AlertPipeline:
         self.log = logger or logging.getLogger("monitor.alerting")
         #: The persisted notification log (entries written after each notification's rows).
         self.transitions = TransitionLog(provider.store)
+        #: Alerts resolved by hand while their episode goes on (:mod:`monitor.alerting.episodes`).
+        self.hand_resolved = HandResolved(provider.store)
         self.lock = asyncio.Lock()
         self._changed = asyncio.Event()  # set when the dispatcher's next due time may have moved
         self.route: Route | None = None
@@ -162,6 +165,7 @@ class AlertPipeline:
     async def restore(self, now: float) -> list[Alert]:
         """Hold the store's firing (and recently resolved) alerts again, seed the notification log
         and group them (restart recovery; under :attr:`lock`)."""
+        await self.hand_resolved.load()
         alerts = await self.provider.restore(now, resolved_since=now - ESCALATION_RETENTION)
         if self.dispatcher is not None:
             self.dispatcher.restore(await self.transitions.entries())
@@ -277,15 +281,19 @@ class AlertPipeline:
         One store transaction: the alert rows, the escalation ends of resolved alerts, and the
         notifications of the groups due now (rows never without the alerts' rows).
         """
+        told: set[str] = set()
         try:
             async with transaction_of(self.provider.store):
+                if self.hand_resolved.resolved_at:
+                    chunk, told = await self.hand_resolved.apply(chunk, now)
                 await self.provider.persist_many(chunk, now)  # durable first
                 for a in chunk:
                     self.provider.put(a)
                     if a.resolved(now):
                         await self.escalations.resolve(a.fingerprint, now, kind, a)
                 if self.dispatcher is not None:
-                    self.dispatcher.put(chunk, now, hold=hold)
+                    # a hand-resolved episode's receivers were told: its groups do not hear of it again
+                    self.dispatcher.put([a for a in chunk if a.fingerprint not in told], now, hold=hold)
                     if hold is None:
                         await self._deliver(self.dispatcher.flush(now), now)
         except BaseException:
@@ -377,14 +385,20 @@ class AlertPipeline:
 
     # -- what people change ---------------------------------------------------------------------
 
-    def resolve_held(self, fingerprint: str, now: float) -> None:
-        """Resolve a held alert in its groups (resolved by hand), so no group announces it as
-        firing afterwards (e.g. at its first flush). Call under :attr:`lock`."""
-        if self.dispatcher is None:
-            return
-        held = next((a for a in self.dispatcher.alerts(now) if a.fingerprint == fingerprint), None)
+    async def resolve_by_hand(self, fingerprint: str, now: float) -> None:
+        """Resolve a held alert by hand: it stays resolved until its episode ends
+        (:mod:`monitor.alerting.episodes`), held and stored resolved. Its receivers were told
+        (``monitor.alerting.acks``), so its groups drop it and log it as resolved: no flush
+        announces it again, firing or resolved. Call under :attr:`lock`."""
+        await self.hand_resolved.mark(fingerprint, now)
+        held = self.provider.get(fingerprint)
         if held is not None and not held.resolved(now):
-            self.dispatcher.put([held.resolve(now).with_marks()], now)
+            resolved = held.resolve(now)
+            await self.provider.persist(resolved, now)
+            self.provider.put(resolved)
+        if self.dispatcher is not None:
+            for key, entry in self.dispatcher.forget_resolved(fingerprint).items():
+                await self.transitions.record(key, entry.firing, entry.resolved, entry.at)
 
     # -- views ----------------------------------------------------------------------------------
 

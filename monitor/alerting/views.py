@@ -3,8 +3,9 @@
 - :meth:`AlertViews.alerts_api`: Alertmanager v2 ``gettableAlert`` (``api/v2/api.go``
   ``getAlertsHandler``) — muted alerts included with their markers — plus ``receivers`` (route
   order) and our ``escalation`` status;
-- :meth:`AlertViews.timeline`: the alert's timeline entries (escalation steps, acknowledgements,
-  pauses), oldest first, with RFC 3339 times.
+- :meth:`AlertViews.timeline`: the alert's timeline entries (escalation steps, acknowledgements
+  and resolves with who and their comment, pauses, deliveries), oldest first, with RFC 3339 times;
+- :func:`format_timeline`: those entries as the text ``codebook-monitor timeline`` prints.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from model.timestamps import rfc3339
 from monitor.alerting.pipeline import AlertPipeline
 from monitor.errors import NotFoundError
 
-__all__ = ["AlertViews", "EscalationStatus"]
+__all__ = ["AlertViews", "EscalationStatus", "format_timeline"]
 
 
 class EscalationStatus(Protocol):
@@ -69,3 +70,31 @@ class AlertViews:
             raise NotFoundError("alert", fingerprint)
         return [{"at": r["at"], "time": rfc3339(r["at"]), "event": r["event"], "detail": r.get("detail")}
                 for r in rows]
+
+
+def format_timeline(rows: list[dict[str, Any]]) -> str:
+    """Format :meth:`AlertViews.timeline` entries, one line each: time, event, level, person, then
+    the comment or detail (acknowledgements and resolves show the person's ``--comment``) and any
+    other fields as ``key=value``.
+
+    >>> format_timeline([{"time": "2026-11-30T10:00:20.000Z", "event": "resolved",
+    ...                   "detail": {"level": None, "person": "alice", "detail": "restarted the pool"}}])
+    '2026-11-30T10:00:20.000Z  resolved          alice  restarted the pool'
+    """
+    lines = []
+    for r in rows:
+        d = r.get("detail")
+        d = dict(d) if isinstance(d, dict) else ({"detail": d} if d else {})
+        level = d.pop("level", None)
+        parts = [r["time"], f"{r['event']:<16}"]
+        if level is not None:
+            parts.append(f"L{int(level) + 1}")
+        if d.get("person"):
+            parts.append(str(d.pop("person")))
+        d.pop("person", None)
+        text = d.pop("detail", "")
+        if text:
+            parts.append(str(text))
+        parts.extend(f"{k}={v}" for k, v in sorted(d.items()) if v not in (None, ""))
+        lines.append("  ".join(parts))
+    return "\n".join(lines) if lines else "no timeline entries"

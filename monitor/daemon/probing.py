@@ -32,6 +32,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from monitor.logging import FailureLog
 from monitor.metrics import Metrics, RenderedMetric, line_prefix
 from model.labels import METRIC_NAME, Labels
 from monitor.tsdb.store import SampleStore
@@ -158,6 +159,9 @@ class ProbeRunner:
         #: exposition renders it then, not all at once when scraped).
         self.on_result: list[Callable[[str, ProbeResult], None]] = []
         self._running: set[asyncio.Task[Any]] = set()
+        #: "probe failed" once when a probe starts failing, then every 5 minutes while it fails,
+        #: "probe recovered" when it succeeds again (not a line at every run of a failing probe).
+        self.failures = FailureLog()
 
     def _resources(self, clients: ProbeClients | None, shared: dict[str, Any]) -> dict[str, Any]:
         if clients is None:
@@ -209,8 +213,12 @@ class ProbeRunner:
         self._metrics.probe_runs.labels(name, s.kind, outcome).inc()
         self._metrics.probe_duration.labels(s.kind).observe(result.duration_seconds)
         if not result.success:
-            log.warning("probe failed", extra={"probe": name, "kind": s.kind, "target": s.target(),
-                                               "error": result.error})
+            if (n := self.failures.failed(name)) is not None:
+                log.warning("probe failed" if n == 1 else "probe still failing",
+                            extra={"probe": name, "kind": s.kind, "target": s.target(), "error": result.error,
+                                   "failures": n})
+        elif (n := self.failures.recovered(name)) is not None:
+            log.info("probe recovered", extra={"probe": name, "kind": s.kind, "target": s.target(), "failures": n})
         t_ms = int(started * 1000)
         base = self.base_labels(name)
         batch = []

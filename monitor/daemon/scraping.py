@@ -105,7 +105,7 @@ class ScrapeTargets:
         self.last[name] = result
         self._metrics.scrapes.labels(name, "success" if result.up else "failure").inc()
         if not result.up:
+            # logged by the scraper itself: when it starts failing, every 5 minutes, once recovered
             self._metrics.scrape_errors.labels(name, "failed").inc()
-            log.warning("scrape failed", extra={"job": name, "error": result.error, "limit": result.limit})
         if result.malformed_lines:
             self._metrics.scrape_errors.labels(name, "malformed_line").inc(result.malformed_lines)

@@ -292,8 +292,11 @@ def unacknowledge(snap: EscalationSnapshot, state: EscalationState, now: float,
     return replace(res, timeline=(entry,) + res.timeline)
 
 
-def resolve(snap: EscalationSnapshot, state: EscalationState, now: float, by: str = "rule") -> StepResult:
+def resolve(snap: EscalationSnapshot, state: EscalationState, now: float, by: str = "rule",
+            comment: str = "") -> StepResult:
     """End the escalation; return a ``resolved_notice`` for each person notified (once each).
+
+    ``comment`` (the words of whoever resolved it by hand) goes on the ``resolved`` timeline entry.
 
     Each person gets the union of the channels they were notified on, at the highest level
     they were notified at. Resolving twice changes nothing.
@@ -313,4 +316,4 @@ def resolve(snap: EscalationSnapshot, state: EscalationState, now: float, by: st
                            _key(snap, f"resolved:{n.person}:{RESOLVED_NOTICE}"))
                     for n in people.values())
     new = replace(state, resolved_at=t, resolved_by=by, next_at=None, ack_expires_at=None)
-    return StepResult(new, actions, (TimelineEntry(t, "resolved", None, by, ""),), None)
+    return StepResult(new, actions, (TimelineEntry(t, "resolved", None, by, comment),), None)

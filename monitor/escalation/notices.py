@@ -13,19 +13,26 @@ escalation channel    integration     recipient (``Notice.recipient``)
 ``slack_dm``          ``slack``       the person's ``slack_user_id`` (a DM)
 ``email``             ``email``       the person's ``email``
 ====================  ==============  ===============================================
+
+Which integration delivers a channel is decided by :func:`pick_integration`, shared by the
+daemon's sink (``monitor.notify.notices``) and ``codebook-monitor simulate``
+(:mod:`monitor.escalation.simulate`), so the two cannot disagree: an integration of the channel's
+kind from the receivers the alert routes to first (route order), then from any receiver; none
+-> the step fails with ``no_integration``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from model.alert import Alert
 from monitor.escalation.engine import NOTIFY, RESOLVED_NOTICE, SLA_BREACH, Action
 from monitor.escalation.policy import EscalationSnapshot
 
-__all__ = ["Notice", "NoticeSink", "Contacts", "CHANNEL_INTEGRATION", "CHANNEL_CONTACT", "MESSAGE_KIND"]
+__all__ = ["Notice", "NoticeSink", "Contacts", "CHANNEL_INTEGRATION", "CHANNEL_CONTACT", "MESSAGE_KIND",
+           "pick_integration"]
 
 #: Escalation channel -> integration kind that delivers it.
 CHANNEL_INTEGRATION = {"page": "pagerduty", "slack_dm": "slack", "email": "email"}
@@ -33,6 +40,24 @@ CHANNEL_INTEGRATION = {"page": "pagerduty", "slack_dm": "slack", "email": "email
 CHANNEL_CONTACT = {"page": "pagerduty_routing_key", "slack_dm": "slack_user_id", "email": "email"}
 #: Engine action kind -> message kind.
 MESSAGE_KIND = {NOTIFY: "escalation", SLA_BREACH: "sla_breach", RESOLVED_NOTICE: "resolved"}
+
+IntegT = TypeVar("IntegT")
+
+
+def pick_integration(kind: str, routed: Sequence[str], integrations: Mapping[str, Sequence[IntegT]],
+                     kind_of: Callable[[IntegT], str]) -> IntegT | None:
+    """Return the integration that delivers an escalation notice of integration ``kind``, or ``None``.
+
+    :param kind: ``pagerduty``, ``slack`` or ``email`` (:data:`CHANNEL_INTEGRATION` of the channel).
+    :param routed: the receivers the alert routes to, in route order (tried first).
+    :param integrations: ``{receiver: [integration, ...]}`` in config order (tried next).
+    :param kind_of: an integration's kind.
+    """
+    for receiver in dict.fromkeys(list(routed) + list(integrations)):
+        for integ in integrations.get(receiver, ()):
+            if kind_of(integ) == kind:
+                return integ
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -296,12 +296,13 @@ class EscalationRunner:
         await self._apply(esc, engine.unacknowledge(esc.snap, esc.state, now, self.lookup, by), now, alert)
         return esc
 
-    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None = None) -> Escalation | None:
-        """End the walk and send a resolved notice to everyone notified."""
+    async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None = None,
+                      comment: str = "") -> Escalation | None:
+        """End the walk and send a resolved notice to everyone notified; ``comment`` goes on the timeline."""
         esc = self.escalations.get(fingerprint)
         if esc is None or esc.state.resolved_at is not None:
             return esc
-        await self._apply(esc, engine.resolve(esc.snap, esc.state, now, by), now, alert)
+        await self._apply(esc, engine.resolve(esc.snap, esc.state, now, by, comment), now, alert)
         return esc
 
     async def notify_notified(self, fingerprint: str, kind: str, now: float, transition: str,

@@ -19,12 +19,15 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from model.labels import common_labels
 from monitor.notify.payload import dedup_key, with_defaults
 
-#: What a message is about. ``firing``/``resolved``/``acknowledged`` follow an alert group's
-#: life; ``escalation`` pages the next person of an escalation chain; ``sla_breach`` tells the
+#: What a message is about. ``firing``/``resolved``/``acknowledged``/``unacknowledged`` follow an
+#: alert group's life; ``escalation`` pages the next person of an escalation chain; ``sla_breach`` tells the
 #: next level that the resolve deadline has passed; ``handoff`` announces who is on call now
 #: (no alerts; Slack only, other channels skip it).
-Kind = Literal["firing", "resolved", "acknowledged", "escalation", "sla_breach", "handoff"]
-KINDS: tuple[str, ...] = ("firing", "resolved", "acknowledged", "escalation", "sla_breach", "handoff")
+Kind = Literal["firing", "resolved", "acknowledged", "unacknowledged", "escalation", "sla_breach", "handoff"]
+KINDS: tuple[str, ...] = ("firing", "resolved", "acknowledged", "unacknowledged", "escalation", "sla_breach",
+                          "handoff")
+#: Kinds that update the message sent before for the same alert (Slack ``chat.update``).
+UPDATE_KINDS: tuple[str, ...] = ("acknowledged", "unacknowledged", "resolved")
 
 
 @dataclass(frozen=True)

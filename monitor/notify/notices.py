@@ -24,7 +24,7 @@ from typing import Any
 
 from model.alert import Alert
 from monitor.alerting.route import Route, receivers_for
-from monitor.escalation.notices import Notice
+from monitor.escalation.notices import Notice, pick_integration
 from monitor.notify.base import Integration, Message
 from monitor.notify.links import LinkBuilder
 from monitor.notify.outbox_stage import OutboxStage
@@ -73,13 +73,9 @@ class EscalationNotices:
         return ""
 
     def _integration(self, kind: str, labels: Mapping[str, str]) -> Integration | None:
-        integrations = self.outbox.integrations
-        order = list(dict.fromkeys(receivers_for(self.route, labels) + list(integrations)))
-        for receiver in order:
-            for integ in integrations.get(receiver, ()):
-                if integ.kind == kind:
-                    return integ
-        return None
+        # the rule simulate uses too (monitor.escalation.notices.pick_integration)
+        return pick_integration(kind, receivers_for(self.route, labels), self.outbox.integrations,
+                                lambda integ: integ.kind)
 
 
 class AlertUpdates:

@@ -40,7 +40,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.errors import NotifyError
-from monitor.notify.base import Integration, Message
+from monitor.notify.base import UPDATE_KINDS, Integration, Message
 from monitor.notify.retry import Backoff, redact
 from monitor.store.batching import GroupCommit
 
@@ -244,7 +244,7 @@ class OutboxWorker:
         ref_scope = f"{receiver}/{name}"
         try:
             message = Message.from_dict(row["payload"])
-            if message.kind in ("acknowledged", "resolved"):
+            if message.kind in UPDATE_KINDS:
                 prev = await self.store.get_message_ref(message.ref_key, ref_scope, message.recipient)
                 message = message.with_previous(prev)
         except (TypeError, ValueError) as exc:

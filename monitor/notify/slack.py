@@ -7,7 +7,8 @@ Web API methods used (https://api.slack.com/methods):
 * ``conversations.open`` (``users``) -> ``{"ok": true, "channel": {"id": "D.."}}`` to open the
   DM with a user id (``U..``/``W..``) before posting, so the stored ``channel`` is the DM's;
 * ``chat.update`` (``channel``, ``ts``, ``text``, ``blocks``) to turn the original message into
-  its acknowledged or resolved form (the outbox hands us the stored ``channel``/``ts``).
+  its acknowledged or resolved form, or back to its firing form after an unacknowledge
+  (the outbox hands us the stored ``channel``/``ts``).
 
 Errors come as ``{"ok": false, "error": "channel_not_found"}`` (HTTP 200) or as HTTP 429 with
 ``Retry-After`` seconds (https://api.slack.com/docs/rate-limits). slack-sdk's own retry
@@ -31,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from monitor.config.receivers import SlackConfig
 from monitor.errors import NotifyError
-from monitor.notify.base import Message, NotifyResult
+from monitor.notify.base import UPDATE_KINDS, Message, NotifyResult
 from monitor.notify.retry import parse_retry_after, redact, transport_error, trim
 from monitor.notify.templates import Templates, truncate
 
@@ -78,7 +79,7 @@ def build_payload(message: Message, templates: Templates) -> dict[str, Any]:
         {"type": "mrkdwn", "text": truncate(" | ".join(context), SECTION_LIMIT)}]})
     value = truncate(",".join(message.fingerprints), BUTTON_VALUE_LIMIT, marker="")
     buttons = []
-    if message.kind in ("firing", "escalation", "sla_breach"):
+    if message.kind in ("firing", "unacknowledged", "escalation", "sla_breach"):
         buttons.append({"type": "button", "action_id": "ack", "style": "primary",
                         "text": {"type": "plain_text", "text": "Acknowledge"}, "value": value})
     if message.kind != "resolved":
@@ -152,7 +153,7 @@ class SlackNotifier:
         except Exception as exc:  # noqa: BLE001 - a broken user template is a config problem: permanent
             raise NotifyError(self._redact(f"slack: template error: {exc}"), retryable=False) from None
         prev = message.previous or {}
-        if message.kind in ("acknowledged", "resolved") and prev.get("channel") and prev.get("ts"):
+        if message.kind in UPDATE_KINDS and prev.get("channel") and prev.get("ts"):
             try:
                 resp = await self._call("chat.update", channel=prev["channel"], ts=prev["ts"], **payload)
                 return NotifyResult(meta={"channel": resp["channel"], "ts": resp["ts"], "updated": True})

@@ -46,7 +46,7 @@ class Escalations:
     def __init__(self) -> None:
         self.calls: list[tuple] = []
 
-    async def resolve(self, fingerprint, now, by, alert=None):
+    async def resolve(self, fingerprint, now, by, alert=None, comment=""):
         self.calls.append(("resolve", fingerprint, by, alert is not None))
 
     async def advance(self, now, marked, held, only=None, waiting=None):
@@ -149,7 +149,10 @@ async def test_acknowledgements_audit_first_and_tell_receivers(parts):
     assert esc.calls[-1] == ("unack", a.fingerprint, "alice")
     await acks.resolve(a.fingerprint, "bob", "cli:x")
     assert updates.sent[-1][:2] == ("ApiDown", "resolved")
-    assert [m.resolved(T0) for m in pipeline.marked(T0)] == [True]  # its groups hold it as resolved
+    # held resolved; its groups drop it, as its receivers were told (no flush announces it again)
+    assert pipeline.provider.get(a.fingerprint).resolved(T0) and pipeline.marked(T0) == []
+    assert [e["event"] for e in await store.list_timeline(a.fingerprint)] == [
+        "acknowledged", "unacknowledged", "resolved"]  # no walk: acks write the timeline themselves
     assert [r["action"] for r in await store.list_acks(a.fingerprint)] == ["ack", "unack", "resolve"]
 
 

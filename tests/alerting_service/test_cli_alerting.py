@@ -12,7 +12,13 @@ def _config(tmp_path):
     data = yaml.safe_load(SHIPPED.read_text())
     for pid, key in PD_KEYS.items():
         data["alerting"]["people"][pid]["pagerduty_routing_key"] = key
-    data["receivers"] = [{"name": n} for n in ("pager", "slack-incidents", "slack-alerts", "email")]
+    slack = {"token": "xoxb-test-slack-bot-token-4242"}
+    data["receivers"] = [  # each with an integration, so simulate shows every step triggered
+        {"name": "pager", "pagerduty_configs": [{"routing_key": "pagerroutingkey0000000000000001"}]},
+        {"name": "slack-incidents", "slack_configs": [dict(slack, channel="#incidents")]},
+        {"name": "slack-alerts", "slack_configs": [dict(slack, channel="#alerts")]},
+        {"name": "email", "email_configs": [{"to": "ops@example.com", "from": "monitor@example.com",
+                                             "smarthost": "127.0.0.1:25"}]}]
     data["state"] = {"path": str(tmp_path / "state.db")}
     path = tmp_path / "monitor.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -42,3 +48,4 @@ def test_oncall_and_simulate(tmp_path, capsys):
     assert lines[0].startswith("P0: acknowledge within 15m, resolve within 4h")
     assert "10:15:00 UTC  L2  alice (Alice Martin)" in lines[2]
     assert "SLA breached" in lines[-1]
+    assert not [ln for ln in lines if "failed" in ln]

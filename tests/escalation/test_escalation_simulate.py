@@ -40,8 +40,10 @@ schedules: {primary: {start: 2030-01-07, members: [em]}}
 escalation: {chain: [{target: "schedule:primary"}, {target: "person:em", channels: [email]}]}
 """)
     rows = simulate(cfg, {"severity": "critical"}, AT, horizon=3600)
-    assert [(r.level, r.person, r.note) for r in rows] == [
-        (0, None, "failed: no_one_on_call (schedule:primary)"), (1, "em", "triggered (person:em)")]
+    # em has no email address: the daemon's step fails with no_contact, and so does the simulation
+    assert [(r.level, r.person, r.channels, r.note) for r in rows] == [
+        (0, None, (), "failed: no_one_on_call (schedule:primary)"), (1, "em", (), "triggered (person:em)"),
+        (1, "em", ("email",), "failed: no_contact (email)")]
     assert format_timeline(simulate(load_alerting("{}"), {"severity": "critical"}, AT, 3600)).endswith(
         "nobody would be notified (empty escalation chain)")
 

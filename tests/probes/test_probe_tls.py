@@ -133,3 +133,29 @@ def test_hostname_rules():
 
 def test_target():
     assert TlsSettings(name="t", host="api.example").target() == "api.example:443"
+
+
+async def test_each_certificate_has_its_own_expiry_series_keyed_by_the_certificate(tmp_path, root):
+    """Issue 16: a CDN rolling out a renewal serves old and new certificates by turns; one expiry
+    series per certificate (serial, SHA-256 fingerprint) lets the shipped rule follow each."""
+    from cryptography.hazmat.primitives import hashes
+
+    inter = issue("Test Intermediate", issuer=root, ca=True, days=400)
+    old = issue("localhost", issuer=inter, days=10, sans=["localhost"])
+    new = issue("localhost", issuer=inter, days=90, sans=["localhost"])
+    ca = write_ca(tmp_path, root)
+    seen = {}
+    for name, leaf in (("old", old), ("new", new)):
+        result = await probe_server(tmp_path, leaf, inter, ca_file=ca)
+        assert result.success, result.error
+        series = {s.labels["position"]: (s.labels, s.value) for s in result.samples
+                  if s.name == "probe_tls_cert_expiry"}
+        assert set(series) == {"leaf", "intermediate"}
+        labels, expiry = series["leaf"]
+        assert expiry == leaf.cert.not_valid_after_utc.timestamp()
+        assert labels["serial"] == format(leaf.cert.serial_number, "x")
+        assert labels["fingerprint_sha256"] == leaf.cert.fingerprint(hashes.SHA256()).hex()
+        assert labels["subject"] == "CN=localhost"
+        assert series["intermediate"][1] == inter.cert.not_valid_after_utc.timestamp()
+        seen[name] = labels
+    assert seen["old"]["fingerprint_sha256"] != seen["new"]["fingerprint_sha256"]

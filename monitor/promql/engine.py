@@ -37,6 +37,9 @@ from monitor.promql.memo import RangeMemos
 from monitor.promql.value import Matrix, Scalar, Series, String, Value, Vector
 from model.labels import Labels
 
+#: ``rules.promql_compat``: ``"3"`` (Prometheus 3.x semantics, the default) or ``"2"`` (2.53).
+COMPAT_LEVELS = frozenset({"2", "3"})
+
 
 class Engine:
     """Evaluate PromQL over a sample store.
@@ -52,13 +55,24 @@ class Engine:
         for reuse by later queries at the same evaluation time (0 disables the cache).
     :param release_incrementally: free each query's working data entry by entry when it ends
         (``Evaluator.release``), for engines in worker threads that share the GIL with the loop.
+    :param compat: ``"3"`` (default) for Prometheus 3 semantics, ``"2"`` for 2.53's: range
+        selectors and the lookback window closed on the left (``[t - range, t]``), regex ``.``
+        not matching newlines, ``holt_winters`` instead of ``double_exponential_smoothing``.
+    :param features: enabled feature flags, named as Prometheus's ``--enable-feature``
+        (``promql-experimental-functions``, ``promql-duration-expr``).
+    :raises ValueError: for an unknown ``compat``.
     """
 
     def __init__(self, store: Any, *, lookback_delta_ms: int = 300_000, max_series: int = 10_000,
                  max_samples: int = 50_000_000, default_subquery_step_ms: int = 60_000,
                  result_cache_samples: int = 200_000, timeout: float | None = 120.0,
-                 release_incrementally: bool = False) -> None:
+                 release_incrementally: bool = False, compat: str = "3",
+                 features: frozenset[str] = frozenset()) -> None:
+        if compat not in COMPAT_LEVELS:
+            raise ValueError(f"promql_compat must be one of {sorted(COMPAT_LEVELS)}, not {compat!r}")
         self.store = store
+        self.compat = compat
+        self.features = frozenset(features)
         self.release_incrementally = release_incrementally
         self.lookback_delta_ms = lookback_delta_ms
         self.max_series = max_series

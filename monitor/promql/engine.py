@@ -209,7 +209,7 @@ class Engine:
                 limits=QueryLimits(self.max_series, self.max_samples, self.timeout),
                 nameless=self.nameless, group_keys=self.group_keys,
                 result_cache=self.result_cache if shared else None,
-                range_memos=self.range_memos if shared else None)
+                range_memos=self.range_memos if shared else None, left_open=self.compat != "2")
         except RecursionError:
             raise QueryError("query is nested too deeply") from None
 

@@ -31,6 +31,7 @@ import promql_parser as pp
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
+from monitor.promql.compat import KNOWN_FEATURES, check_query
 from monitor.promql.evaluator import Evaluator
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import RangeMemos
@@ -70,6 +71,8 @@ class Engine:
                  features: frozenset[str] = frozenset()) -> None:
         if compat not in COMPAT_LEVELS:
             raise ValueError(f"promql_compat must be one of {sorted(COMPAT_LEVELS)}, not {compat!r}")
+        if not KNOWN_FEATURES.issuperset(features):
+            raise ValueError(f"unknown feature flags {sorted(set(features) - KNOWN_FEATURES)}")
         self.store = store
         self.compat = compat
         self.features = frozenset(features)
@@ -119,6 +122,7 @@ class Engine:
             if node is not None:
                 return node
             node = n.compile_expr(n.parse_expr(query))
+            check_query(node, self.compat, self.features)
             if len(self._compiled) >= 4096:
                 self._compiled.pop(next(iter(self._compiled)))
             self._compiled[query] = node
@@ -126,7 +130,9 @@ class Engine:
         if not isinstance(query, pp.Expr):
             raise QueryError(f"query must be a string or a parsed expression, got {type(query).__name__}")
         try:
-            return n.compile_expr(query)
+            node = n.compile_expr(query)
+            check_query(node, self.compat, self.features)
+            return node
         except QueryError:
             raise
         except RecursionError:
@@ -209,7 +215,7 @@ class Engine:
                 limits=QueryLimits(self.max_series, self.max_samples, self.timeout),
                 nameless=self.nameless, group_keys=self.group_keys,
                 result_cache=self.result_cache if shared else None,
-                range_memos=self.range_memos if shared else None, left_open=self.compat != "2")
+                range_memos=self.range_memos if shared else None, compat=self.compat)
         except RecursionError:
             raise QueryError("query is nested too deeply") from None
 

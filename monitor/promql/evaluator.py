@@ -1,7 +1,7 @@
 """The PromQL evaluator: one query's expression tree evaluated over the sample store.
 
 Semantics follow Prometheus v3.5 ``promql/engine.go`` (``evaluator``), or v2.53 with
-``left_open=False`` (``rules.promql_compat: "2"``): instant selectors look back ``lookback_ms``
+``compat="2"`` (``rules.promql_compat: "2"``): instant selectors look back ``lookback_ms``
 (5 m) and stop at staleness markers (``vectorSelectorSingle``); range selectors take the
 samples in ``(t - range, t]`` (2.x: ``[t - range, t]``), staleness markers dropped
 (``matrixIterSlice``), and the lookback window is left-open likewise; ``offset`` and ``@``
@@ -33,7 +33,8 @@ from monitor.promql import nodes as n
 from monitor.promql.aggregations import SAMPLE_AGGREGATIONS, aggregate, aggregate_samples
 from monitor.promql.binops import apply_binary
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
-from monitor.promql.functions import FUNCTION_CALLS, CallContext, RangeKernel
+from monitor.promql.compat import functions_for
+from monitor.promql.functions import CallContext, RangeKernel
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import ABSENT, RangeMemos
 from monitor.promql.value import RangeArg, Sample, check_duplicate_labels, check_duplicates, drop_name
@@ -64,7 +65,8 @@ class Evaluator:
         to share no results (range queries, cache disabled).
     :param range_memos: the engine's :class:`~monitor.promql.memo.RangeMemos`, or ``None``
         (as ``result_cache``).
-    :param left_open: windows exclude their start (Prometheus 3; ``False``: 2.x).
+    :param compat: ``"3"``: windows exclude their start and 3.x functions apply
+        (:func:`monitor.promql.compat.functions_for`); ``"2"``: 2.53's.
     :raises RecursionError: for a tree nested too deeply (the engine reports it).
 
     Usage::
@@ -78,9 +80,10 @@ class Evaluator:
     def __init__(self, store: Any, root: n.Node, start: int, end: int, *, lookback_ms: int,
                  subquery_step_ms: int, limits: QueryLimits, nameless: NamelessLabels,
                  group_keys: GroupKeyMemo, result_cache: ResultCache | None = None,
-                 range_memos: RangeMemos | None = None, left_open: bool = True) -> None:
+                 range_memos: RangeMemos | None = None, compat: str = "3") -> None:
         self.store = store
-        self.left_open = left_open
+        self.left_open = compat != "2"
+        self.functions = functions_for(compat)
         self.start = start
         self.end = end
         self.lookback = lookback_ms
@@ -289,7 +292,7 @@ class Evaluator:
         while isinstance(node, n.Paren):
             node = node.expr
         if isinstance(node, n.Call):
-            fn = FUNCTION_CALLS.get(node.name)
+            fn = self.functions.get(node.name)
             if isinstance(fn, RangeKernel):
                 hit = None
                 if node.cache_key is not None and self.result_cache is not None:
@@ -443,7 +446,7 @@ class Evaluator:
     def eval_call(self, node: n.Call, t: int) -> Any:
         """Evaluate a function call at ``t``: a :class:`RangeKernel` series by series (see
         :meth:`range_columns`), any other function on its evaluated arguments."""
-        fn = FUNCTION_CALLS.get(node.name)
+        fn = self.functions.get(node.name)
         if fn is None:
             raise QueryError(f"function {node.name!r} is not supported")
         if isinstance(fn, RangeKernel):

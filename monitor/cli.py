@@ -148,7 +148,7 @@ def cmd_test_rules(args: argparse.Namespace) -> int:
     """Run rule unit tests in promtool's ``test rules`` format (``test-rules``)."""
     from monitor.rules.unittest import run_test_files
 
-    return run_test_files(args.files, sys.stdout)
+    return run_test_files(args.files, sys.stdout, compat=args.promql_compat)
 
 
 def _parse_at(text: str | None, option: str = "--at") -> float:
@@ -458,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("test-rules", help="run rule unit tests in promtool's test format")
     s.add_argument("files", nargs="+")
+    s.add_argument("--promql-compat", choices=("2", "3"), default="3",
+                   help='PromQL semantics: "3" (default) as promtool 3.x, "2" as promtool 2.x')
     s.set_defaults(func=cmd_test_rules)
 
     _add_alerting_parsers(sub)

@@ -77,12 +77,16 @@ class Daemon:
         self.registry.register(ProbeCollector(lambda: self.probes))
         self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
         self.scrape.configure(config.scrape)
+        promql: dict[str, Any] = {"compat": config.rules.promql_compat,
+                                  "features": frozenset(config.rules.enable_features)}
         self.engine = Engine(self.store, max_series=config.rules.query_max_series,
-                             max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
+                             max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout,
+                             **promql)
         # Ad-hoc queries (HTTP API) run in worker threads with engines of their own, never on
         # the loop that probes, evaluates rules and delivers (monitor/promql/adhoc.py).
         self.queries = AdHocQueries(self.store, max_series=config.rules.query_max_series,
-                                    max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
+                                    max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout,
+                                    **promql)
         self.rules = RuleManager(
             self.store, self.engine, external_labels=config.rules.external_labels,
             resolved_retention=config.rules.resolved_retention,

@@ -63,7 +63,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import RuleError
+from monitor.errors import QueryError, RuleError
+from monitor.promql.compat import check_query
 from model.matchers import Matcher
 from monitor.rules.alerting import (
     DEFAULT_FOR_GRACE_PERIOD,
@@ -194,10 +195,31 @@ class RuleManager:
         specs, errs = load_rule_files(files, require_severity=self.require_severity)
         if errs:
             return [], [str(e) for e in errs]
+        compat_errors = self._compat_errors(specs)
+        if compat_errors:
+            return [], compat_errors
         groups: list[RuleGroup] = []
         for spec in specs:
             groups.extend(self._groups_of(spec))
         return groups, []
+
+    def _compat_errors(self, specs: Sequence[RuleFileSpec]) -> list[str]:
+        """Errors for rule expressions the engine's ``promql_compat``/``enable_features`` reject
+        (``holt_winters`` under 3, a disabled experimental function)."""
+        compat = getattr(self.engine, "compat", None)
+        features: frozenset[str] = getattr(self.engine, "features", frozenset())
+        if compat is None:
+            return []
+        out = []
+        for spec in specs:
+            for g in spec.groups:
+                for r in g.rules:
+                    try:
+                        check_query(compile_rule_expr(r.expr), compat, features)
+                    except QueryError as e:
+                        out.append(f'{spec.path}:{r.line}:{r.column}: group "{g.name}", rule {r.index}, '
+                                   f'"{r.name}": could not parse expression: {e}')
+        return out
 
     def _groups_of(self, spec: RuleFileSpec) -> list[RuleGroup]:
         out = []

@@ -71,8 +71,10 @@ def test_every_shipped_rule_has_a_unit_test():
 
 
 def test_shipped_unit_tests_pass_with_our_runner():
+    # The shipped tests are written for (and checked with) promtool 2.x: LLMErrorRateHigh's
+    # annotation at 14m is 3/11 over [4m, 14m]; Prometheus 3's (4m, 14m] gives 2/10.
     out = io.StringIO()
-    assert run_test_files(TEST_FILES, out) == 0, out.getvalue()
+    assert run_test_files(TEST_FILES, out, compat="2") == 0, out.getvalue()
     assert out.getvalue().count("SUCCESS") == len(TEST_FILES)
 
 

@@ -31,7 +31,8 @@ import promql_parser as pp
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
-from monitor.promql.compat import KNOWN_FEATURES, check_query
+from monitor.promql.compat import DURATION_EXPR, KNOWN_FEATURES, check_query
+from monitor.promql.durations import rewrite_durations
 from monitor.promql.evaluator import Evaluator
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import RangeMemos
@@ -121,7 +122,8 @@ class Engine:
             node = self._compiled.get(query)
             if node is not None:
                 return node
-            node = n.compile_expr(n.parse_expr(query))
+            text = rewrite_durations(query) if DURATION_EXPR in self.features else query
+            node = n.compile_expr(n.parse_expr(text))
             check_query(node, self.compat, self.features)
             if len(self._compiled) >= 4096:
                 self._compiled.pop(next(iter(self._compiled)))

@@ -64,7 +64,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import QueryError, RuleError
-from monitor.promql.compat import check_query
+from monitor.promql.compat import DURATION_EXPR, check_query
+from monitor.promql.durations import rewrite_durations
 from model.matchers import Matcher
 from monitor.rules.alerting import (
     DEFAULT_FOR_GRACE_PERIOD,
@@ -216,6 +217,9 @@ class RuleManager:
                 for r in g.rules:
                     try:
                         check_query(compile_rule_expr(r.expr), compat, features)
+                        if DURATION_EXPR not in features and rewrite_durations(r.expr) != r.expr:
+                            raise QueryError(f"parse error: duration expressions are not enabled: add "
+                                             f"{DURATION_EXPR!r} to rules.enable_features")
                     except QueryError as e:
                         out.append(f'{spec.path}:{r.line}:{r.column}: group "{g.name}", rule {r.index}, '
                                    f'"{r.name}": could not parse expression: {e}')

@@ -175,9 +175,15 @@ def compile_rule_expr(text: str) -> Any:
     The node can be handed to ``Engine.instant_query`` as is (no re-parsing per evaluation);
     ``node.type`` is ``"vector"``, ``"scalar"``, ``"matrix"`` or ``"string"``.
 
+    Duration expressions (``x[5m+1m]``) are accepted here; whether they are enabled
+    (``rules.enable_features``) is the rule manager's check.
+
     :raises QueryError: on syntax errors, unknown functions and type errors.
     """
     from monitor.promql import nodes
+    from monitor.promql.durations import rewrite_durations
+
+    text = rewrite_durations(text)
 
     return nodes.compile_expr(nodes.parse_expr(text))
 

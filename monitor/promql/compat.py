@@ -19,12 +19,17 @@ under compat 2 ``holt_winters`` exists and ``double_exponential_smoothing`` does
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
-from monitor.promql.functions import FUNCTION_CALLS, CallContext, FunctionCall, RangeKernel, _holt_winters, _natless
-from monitor.promql.value import Sample
+from monitor.promql.functions import (
+    FUNCTION_CALLS, CallContext, FunctionCall, RangeKernel, _holt_winters, _natless, _values_fn)
+from monitor.promql.kahan import kahan_inc
+from monitor.promql.quantile import bucket_fraction, parse_le
+from monitor.promql.value import Sample, check_duplicates, drop_name
+from model.labels import Labels
 
 EXPERIMENTAL_FUNCTIONS = "promql-experimental-functions"
 DURATION_EXPR = "promql-duration-expr"
@@ -110,6 +115,47 @@ def _last_extreme(better: Any) -> Any:
     return pick
 
 
+def _histogram_fraction(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+    """``funcHistogramFraction`` over classic buckets (``le``), grouped as ``histogram_quantile``."""
+    lower, upper, vec = args
+    groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
+    for s in vec:
+        ub = parse_le(s.labels.get("le"))
+        if ub is None:
+            continue
+        key = s.labels.without("le")
+        g = groups.get(key)
+        if g is None:
+            groups[key] = (drop_name(key), [(ub, s.v)])
+        else:
+            g[1].append((ub, s.v))
+    out = [Sample(lb, ctx.t, bucket_fraction(lower, upper, bs)) for lb, bs in groups.values()]
+    check_duplicates(out)
+    return out
+
+
+def avg_over_time_v3(vs: list[float]) -> float:
+    """``funcAvgOverTime`` (v3.5): Kahan sum divided by the count, switching to an incremental
+    mean only once the sum overflows."""
+    total, c, mean = vs[0], 0.0, 0.0
+    incremental = False
+    for i, v in enumerate(vs[1:]):
+        count = float(i + 2)
+        if not incremental:
+            new_sum, new_c = kahan_inc(v, total, c)
+            if not math.isinf(new_sum):
+                total, c = new_sum, new_c
+                continue
+            incremental = True
+            mean = total / (count - 1)
+            c /= count - 1
+        q = (count - 1) / count
+        mean, c = kahan_inc(v / count, q * mean, q * c)
+    if incremental:
+        return mean + c
+    return total / len(vs) + c / len(vs)
+
+
 def _holt_winters_v3(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcDoubleExponentialSmoothing``: ``holt_winters`` under its 3.x name."""
     return _holt_winters(args, call, ctx)
@@ -118,6 +164,8 @@ def _holt_winters_v3(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sa
 #: Functions of Prometheus 3 (and their 3.x forms), keyed by name; see :func:`functions_for`.
 V3_FUNCTIONS: dict[str, FunctionCall | RangeKernel] = {
     "double_exponential_smoothing": _holt_winters_v3,
+    "histogram_fraction": _histogram_fraction,
+    "avg_over_time": _values_fn(avg_over_time_v3),
     "sort_by_label": _sort_by_label_v3(False),
     "sort_by_label_desc": _sort_by_label_v3(True),
     "ts_of_min_over_time": _ts_of(_last_extreme(lambda v, best: v <= best)),

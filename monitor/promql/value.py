@@ -114,10 +114,22 @@ def check_duplicate_labels(labels: list[Labels]) -> None:
         raise QueryError("vector cannot contain metrics with the same labelset")
 
 
+#: Dropped with the name (Prometheus 3.5 ``type-and-unit-labels``: ``DropReserved``).
+TYPE_AND_UNIT = ("__type__", "__unit__")
+
+
 def drop_name(lb: Labels) -> Labels:
-    """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
+    """Return ``lb`` without ``__name__``, and without ``__type__``/``__unit__`` (metadata
+    labels that describe the name, dropped with it as Prometheus 3.5 ``type-and-unit-labels``
+    does). Labels sort by name: only those before ``__unit__`` (``__*`` and upper-case) are
+    looked at."""
     if lb and lb[0][0] == METRIC_NAME:
-        return tuple.__new__(Labels, lb[1:])
+        lb = tuple.__new__(Labels, lb[1:])
+    for k, _ in lb:
+        if k > "__unit__":
+            break
+        if k in TYPE_AND_UNIT:
+            return tuple.__new__(Labels, tuple(kv for kv in lb if kv[0] not in TYPE_AND_UNIT))
     return lb
 
 

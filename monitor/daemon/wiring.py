@@ -75,7 +75,8 @@ class Daemon:
         self.probe_slots = asyncio.Semaphore(probe_concurrency())
         self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
-        self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
+        self.scrape = ScrapeTargets(self.store, self.http, self.metrics,
+                                    normalize_float_labels=config.rules.promql_compat != "2")
         self.scrape.configure(config.scrape)
         promql: dict[str, Any] = {"compat": config.rules.promql_compat,
                                   "features": frozenset(config.rules.enable_features)}

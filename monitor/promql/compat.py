@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from typing import Any
 
 from monitor.errors import QueryError
@@ -30,6 +31,7 @@ from monitor.promql.kahan import kahan_inc
 from monitor.promql.quantile import bucket_fraction, parse_le
 from monitor.promql.value import Sample, check_duplicates, drop_name
 from model.labels import Labels
+from model.matchers import Matcher
 
 EXPERIMENTAL_FUNCTIONS = "promql-experimental-functions"
 DURATION_EXPR = "promql-duration-expr"
@@ -67,6 +69,31 @@ def check_query(root: n.Node, compat: str, features: frozenset[str]) -> None:
         if name in experimental and EXPERIMENTAL_FUNCTIONS not in features:
             raise QueryError(f"parse error: function {name!r} is not enabled: add {EXPERIMENTAL_FUNCTIONS!r} "
                              "to rules.enable_features")
+
+
+_ADAPTED: weakref.WeakSet[n.Node] = weakref.WeakSet()  # trees already adapted to compat "2"
+
+
+def apply_compat(root: n.Node, compat: str) -> n.Node:
+    """Adapt a compiled tree to ``compat`` in place, once: under ``"2"`` regex matchers no longer
+    let ``.`` match a newline (2.x anchored them as ``^(?:re)$``; 3.x as ``^(?s:re)$``).
+    ``label_replace`` keeps the 3.x form.
+
+    :return: ``root``.
+    """
+    if compat != "2" or root in _ADAPTED:
+        return root
+    for node in n.iter_nodes(root):
+        if isinstance(node, n.VectorSel):
+            node.matchers = [_no_dotall(m) for m in node.matchers]
+            node.or_matchers = [[_no_dotall(m) for m in group] for group in node.or_matchers]
+            node.__post_init__()  # the key names the matchers
+    _ADAPTED.add(root)
+    return root
+
+
+def _no_dotall(m: Matcher) -> Matcher:
+    return Matcher(m.name, m.op, f"(?-s:{m.value})") if m.op in ("=~", "!~") else m
 
 
 def _sort_by_label_v3(desc: bool) -> FunctionCall:

@@ -31,7 +31,7 @@ import promql_parser as pp
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
-from monitor.promql.compat import DURATION_EXPR, KNOWN_FEATURES, check_query
+from monitor.promql.compat import DURATION_EXPR, KNOWN_FEATURES, apply_compat, check_query
 from monitor.promql.durations import rewrite_durations
 from monitor.promql.evaluator import Evaluator
 from monitor.promql.limits import QueryLimits
@@ -117,7 +117,7 @@ class Engine:
 
     def _compile(self, query: str | pp.Expr | n.Node) -> n.Node:
         if isinstance(query, n.Node):
-            return query
+            return apply_compat(query, self.compat)
         if isinstance(query, str):
             node = self._compiled.get(query)
             if node is not None:
@@ -125,6 +125,7 @@ class Engine:
             text = rewrite_durations(query) if DURATION_EXPR in self.features else query
             node = n.compile_expr(n.parse_expr(text))
             check_query(node, self.compat, self.features)
+            apply_compat(node, self.compat)
             if len(self._compiled) >= 4096:
                 self._compiled.pop(next(iter(self._compiled)))
             self._compiled[query] = node
@@ -134,7 +135,7 @@ class Engine:
         try:
             node = n.compile_expr(query)
             check_query(node, self.compat, self.features)
-            return node
+            return apply_compat(node, self.compat)
         except QueryError:
             raise
         except RecursionError:

@@ -222,3 +222,26 @@ def test_rule_loading_follows_compat_and_features(tmp_path, store, expr, feature
         assert errors == []
     else:
         assert len(errors) == 1 and error in errors[0] and "r.yaml:5:" in errors[0]
+
+
+def test_limitk_and_limit_ratio():
+    st = SampleStore(retention_seconds=None)
+    for i in range(8):
+        st.append(lbl("w", i=str(i), g=str(i % 2)), 0, float(i))
+    eng = Engine(st, features=EXPERIMENTAL)
+    assert len(eng.instant_query("limitk(3, w)", S)) == 3
+    assert len(eng.instant_query("limitk by (g) (1, w)", S)) == 2
+    assert eng.instant_query("limitk(0, w)", S) == Vector()
+    half = {s.labels for s in eng.instant_query("limit_ratio(0.5, w)", S)}
+    rest = {s.labels for s in eng.instant_query("limit_ratio(-0.5, w)", S)}
+    assert half.isdisjoint(rest) and len(half | rest) == 8  # complements: every series once
+    assert len(eng.instant_query("limit_ratio(1.5, w)", S)) == 8
+    with pytest.raises(QueryError, match="NaN"):
+        eng.instant_query("limit_ratio(NaN, w)", S)
+
+
+def test_label_hash_is_prometheus_labels_hash():
+    from monitor.promql.aggregations import label_hash
+    import xxhash
+
+    assert label_hash(Labels.of({"a": "b"})) == xxhash.xxh64_intdigest(b"a\xffb\xff")

@@ -68,7 +68,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         errors, rule_files = [str(err) for err in e.errors], e.rule_files
     except ConfigErrors as e:
         errors, rule_files = [str(err) for err in e.errors], []
-    errors += _check_rules(rule_files)
+    errors += _check_rules(rule_files, config)
+    for warning in _rule_warnings(rule_files, config):
+        print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
         print(err, file=sys.stderr)
     if errors:
@@ -78,13 +80,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_rules(files: list[Path]) -> list[str]:
+def _check_rules(files: list[Path], config: Any = None) -> list[str]:
+    """Rule file errors, and rules the configured ``promql_compat``/``enable_features`` reject."""
+    from monitor.rules.compat_check import compat_errors
     from monitor.rules.rulefmt import load_rule_files
 
     if not files:
         return []
-    _, errors = load_rule_files(files)
-    return [str(e) for e in errors]
+    specs, errors = load_rule_files(files)
+    if errors or config is None:
+        return [str(e) for e in errors]
+    return compat_errors(specs, config.rules.promql_compat, frozenset(config.rules.enable_features))
+
+
+def _rule_warnings(files: list[Path], config: Any = None) -> list[str]:
+    """Rules whose meaning differs between Prometheus 2 and 3 (monitor.rules.compat_check)."""
+    from monitor.rules.compat_check import migration_warnings
+    from monitor.rules.rulefmt import load_rule_files
+
+    if not files:
+        return []
+    specs, errors = load_rule_files(files)
+    interval = config.rules.evaluation_interval if config is not None else 15.0
+    return [] if errors else migration_warnings(specs, interval)
 
 
 def _fmt_details(details: dict, width: int = 72) -> str:

@@ -63,9 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import QueryError, RuleError
-from monitor.promql.compat import DURATION_EXPR, check_query
-from monitor.promql.durations import rewrite_durations
+from monitor.errors import RuleError
 from model.matchers import Matcher
 from monitor.rules.alerting import (
     DEFAULT_FOR_GRACE_PERIOD,
@@ -75,6 +73,7 @@ from monitor.rules.alerting import (
     AlertingRule,
     AlertState,
 )
+from monitor.rules.compat_check import compat_errors
 from monitor.rules.group import RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
 from monitor.rules.rulefmt import RuleFileSpec, compile_rule_expr, load_rule_files
@@ -208,22 +207,9 @@ class RuleManager:
         """Errors for rule expressions the engine's ``promql_compat``/``enable_features`` reject
         (``holt_winters`` under 3, a disabled experimental function)."""
         compat = getattr(self.engine, "compat", None)
-        features: frozenset[str] = getattr(self.engine, "features", frozenset())
         if compat is None:
             return []
-        out = []
-        for spec in specs:
-            for g in spec.groups:
-                for r in g.rules:
-                    try:
-                        check_query(compile_rule_expr(r.expr), compat, features)
-                        if DURATION_EXPR not in features and rewrite_durations(r.expr) != r.expr:
-                            raise QueryError(f"parse error: duration expressions are not enabled: add "
-                                             f"{DURATION_EXPR!r} to rules.enable_features")
-                    except QueryError as e:
-                        out.append(f'{spec.path}:{r.line}:{r.column}: group "{g.name}", rule {r.index}, '
-                                   f'"{r.name}": could not parse expression: {e}')
-        return out
+        return compat_errors(specs, compat, getattr(self.engine, "features", frozenset()))
 
     def _groups_of(self, spec: RuleFileSpec) -> list[RuleGroup]:
         out = []

@@ -245,3 +245,12 @@ def test_label_hash_is_prometheus_labels_hash():
     import xxhash
 
     assert label_hash(Labels.of({"a": "b"})) == xxhash.xxh64_intdigest(b"a\xffb\xff")
+
+
+def test_name_dropped_when_an_upper_case_label_sorts_before_it():
+    """Regression: ``A`` sorts before ``__name__``; ``rate`` and ``* 2`` must still drop the name."""
+    st = SampleStore(retention_seconds=None)
+    st.append(Labels.of({"__name__": "u", "Host": "h"}), 0, 1)
+    st.append(Labels.of({"__name__": "u", "Host": "h"}), 60 * S, 2)
+    assert [s.labels for s in Engine(st).instant_query("u * 2", 60 * S)] == [Labels.of({"Host": "h"})]
+    assert [s.labels for s in Engine(st).instant_query("rate(u[5m])", 60 * S)] == [Labels.of({"Host": "h"})]

@@ -68,7 +68,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         errors, rule_files = [str(err) for err in e.errors], e.rule_files
     except ConfigErrors as e:
         errors, rule_files = [str(err) for err in e.errors], []
-    errors += _check_rules(rule_files)
+    errors += _check_rules(rule_files, config)
+    for warning in _rule_warnings(rule_files, config):
+        print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
         print(err, file=sys.stderr)
     if errors:
@@ -78,13 +80,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_rules(files: list[Path]) -> list[str]:
+def _check_rules(files: list[Path], config: Any = None) -> list[str]:
+    """Rule file errors, and rules the configured ``promql_compat``/``enable_features`` reject."""
+    from monitor.rules.compat_check import compat_errors
     from monitor.rules.rulefmt import load_rule_files
 
     if not files:
         return []
-    _, errors = load_rule_files(files)
-    return [str(e) for e in errors]
+    specs, errors = load_rule_files(files)
+    if errors or config is None:
+        return [str(e) for e in errors]
+    return compat_errors(specs, config.rules.promql_compat, frozenset(config.rules.enable_features))
+
+
+def _rule_warnings(files: list[Path], config: Any = None) -> list[str]:
+    """Rules whose meaning differs between Prometheus 2 and 3 (monitor.rules.compat_check)."""
+    from monitor.rules.compat_check import migration_warnings
+    from monitor.rules.rulefmt import load_rule_files
+
+    if not files:
+        return []
+    specs, errors = load_rule_files(files)
+    interval = config.rules.evaluation_interval if config is not None else 15.0
+    return [] if errors else migration_warnings(specs, interval)
 
 
 def _fmt_details(details: dict, width: int = 72) -> str:
@@ -148,7 +166,7 @@ def cmd_test_rules(args: argparse.Namespace) -> int:
     """Run rule unit tests in promtool's ``test rules`` format (``test-rules``)."""
     from monitor.rules.unittest import run_test_files
 
-    return run_test_files(args.files, sys.stdout)
+    return run_test_files(args.files, sys.stdout, compat=args.promql_compat)
 
 
 def _parse_at(text: str | None, option: str = "--at") -> float:
@@ -475,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("test-rules", help="run rule unit tests in promtool's test format")
     s.add_argument("files", nargs="+")
+    s.add_argument("--promql-compat", choices=("2", "3"), default="3",
+                   help='PromQL semantics: "3" (default) as promtool 3.x, "2" as promtool 2.x')
     s.set_defaults(func=cmd_test_rules)
 
     _add_alerting_parsers(sub)

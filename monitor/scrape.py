@@ -36,9 +36,11 @@ checks (``# EOF``, family order) are not made.
 from __future__ import annotations
 
 import asyncio
+import math
 import codecs
 import logging
 import time
+from decimal import Decimal
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -302,8 +304,10 @@ class Scraper:
     def __init__(self, job: str, url: str, store: SampleStore, *, client: httpx.AsyncClient,
                  timeout: float, labels: dict[str, str] | None = None,
                  honor_labels: bool = False, limits: ScrapeLimits | None = None,
-                 clock: Callable[[], float] = time.time, logger: logging.Logger | None = None) -> None:
+                 clock: Callable[[], float] = time.time, logger: logging.Logger | None = None,
+                 normalize_float_labels: bool = True) -> None:
         self.job = job
+        self.normalize_float_labels = normalize_float_labels
         self.url = url
         self.store = store
         self.client = client
@@ -508,6 +512,8 @@ class Scraper:
             if lbl is not None:
                 return lbl
         merged = dict(exposed)
+        if self.normalize_float_labels:
+            normalize_float_labels(name, merged)
         merged[METRIC_NAME] = name
         for k, v in self.target_labels.items():
             if k in merged and merged[k] != "":
@@ -596,6 +602,52 @@ class _Scrape:
     current: set[Labels] = field(default_factory=set)
     #: Label sets this scrape made that the cache did not hold; cached only if it succeeds.
     new_labels: dict[tuple[str, tuple[tuple[str, str], ...]], Labels] = field(default_factory=dict)
+
+
+def normalize_float_labels(name: str, labels: dict[str, str]) -> None:
+    """Rewrite ``le`` (of ``*_bucket`` series) and ``quantile`` values in float form, in place,
+    as Prometheus 3 does on ingest (``normalizeFloatsInLabelValues``: ``le="1"`` is stored as
+    ``le="1.0"``, ``quantile="0.50"`` as ``"0.5"``). Prometheus keys this on the family's TYPE,
+    which the text parser here does not pass on, so the series name and label decide."""
+    for key in ("le", "quantile"):
+        v = labels.get(key)
+        if v is None or (key == "le" and not name.endswith("_bucket")):
+            continue
+        try:
+            f = float(v)
+        except ValueError:
+            continue
+        labels[key] = format_float_label(f)
+
+
+def format_float_label(f: float) -> str:
+    """``formatOpenMetricsFloat``: Go's shortest ``%g`` (exponent form from 1e+06 and below
+    1e-04), with ``.0`` added when neither ``.`` nor ``e`` is in it: ``1.0``, ``0.25``,
+    ``123456.0``, ``1e+06``, ``1e-05``, ``+Inf``, ``NaN``."""
+    if f != f:
+        return "NaN"
+    if f in (math.inf, -math.inf):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "0.0"
+    sign, digit_tuple, exp = Decimal(repr(f)).as_tuple()
+    assert isinstance(exp, int)  # a finite number
+    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    exp += len(digit_tuple) - len(digits)
+    point = len(digits) + exp  # digits before the decimal point
+    x = point - 1
+    if x < -4 or x >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        text = f"{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"
+    elif point <= 0:
+        text = "0." + "0" * -point + digits
+    elif point >= len(digits):
+        text = digits + "0" * (point - len(digits))
+    else:
+        text = digits[:point] + "." + digits[point:]
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return ("-" if sign else "") + text
 
 
 def instance_of(url: str) -> str:

@@ -240,6 +240,11 @@ class TSDBConfig(Section):
     retention_rules: list[RetentionRuleConfig] = Field(default_factory=_default_retention_rules)
 
 
+#: ``rules.promql_compat`` and ``rules.enable_features`` (monitor.promql.compat).
+PromqlCompat = Literal["2", "3"]
+PromqlFeature = Literal["promql-experimental-functions", "promql-duration-expr"]
+
+
 class RulesConfig(Section):
     """``rules:`` — Prometheus rule files and their evaluation.
 
@@ -260,6 +265,10 @@ class RulesConfig(Section):
     :ivar for_grace_period: after a restart, a rule whose ``for`` is longer than this has at
         least this much of its ``for`` left, like ``--rules.alert.for-grace-period``
         (default 10m = 600).
+    :ivar promql_compat: ``"3"`` (default): Prometheus 3 PromQL (left-open range and lookback
+        windows, no ``holt_winters``); ``"2"``: Prometheus 2.53's. Read at start.
+    :ivar enable_features: PromQL feature flags, named as Prometheus's ``--enable-feature``:
+        ``promql-experimental-functions``, ``promql-duration-expr``. Read at start.
     """
 
     files: list[str] = Field(default_factory=list)
@@ -271,6 +280,13 @@ class RulesConfig(Section):
     query_timeout: PositiveDuration = 10.0
     outage_tolerance: PositiveDuration = 3600.0
     for_grace_period: Duration = 600.0
+    promql_compat: PromqlCompat = "3"
+    enable_features: list[PromqlFeature] = Field(default_factory=list)
+
+    @field_validator("promql_compat", mode="before")
+    @classmethod
+    def _compat_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 #: What an API token may do (``api.tokens[].scopes``); the README's "HTTP API" table names the

@@ -47,8 +47,10 @@ class ScrapeTargets:
         scheduler.add_interval_job("scrape:api", targets.job("api"), 15.0)
     """
 
-    def __init__(self, store: SampleStore, client: httpx.AsyncClient, metrics: Metrics) -> None:
+    def __init__(self, store: SampleStore, client: httpx.AsyncClient, metrics: Metrics, *,
+                 normalize_float_labels: bool = True) -> None:
         self._store = store
+        self.normalize_float_labels = normalize_float_labels  # le/quantile as Prometheus 3 stores them
         self._client = client
         self._metrics = metrics
         self.scrapers: dict[str, Scraper] = {}
@@ -70,7 +72,8 @@ class ScrapeTargets:
             if prev is not None:
                 prev.stop()
             self.scrapers[t.name] = Scraper(t.name, t.url, self._store, client=self._client, timeout=t.timeout,
-                                            labels=t.labels, honor_labels=t.honor_labels, limits=_limits(t))
+                                            labels=t.labels, honor_labels=t.honor_labels, limits=_limits(t),
+                                            normalize_float_labels=self.normalize_float_labels)
             self._keys[t.name] = key
         for gone in old.values():
             gone.stop()

@@ -81,14 +81,19 @@ class Daemon:
         self.probe_slots = asyncio.Semaphore(probe_concurrency())
         self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
-        self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
+        self.scrape = ScrapeTargets(self.store, self.http, self.metrics,
+                                    normalize_float_labels=config.rules.promql_compat != "2")
         self.scrape.configure(config.scrape)
+        promql: dict[str, Any] = {"compat": config.rules.promql_compat,
+                                  "features": frozenset(config.rules.enable_features)}
         self.engine = Engine(self.store, max_series=config.rules.query_max_series,
-                             max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
+                             max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout,
+                             **promql)
         # Ad-hoc queries (HTTP API) run in worker processes with engines of their own, never on
         # the loop that probes, evaluates rules and delivers (monitor/promql/adhoc.py).
         self.queries = AdHocQueries(self.store, max_series=config.rules.query_max_series,
-                                    max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout)
+                                    max_samples=config.rules.query_max_samples, timeout=config.rules.query_timeout,
+                                    **promql)
         self.rules = RuleManager(
             self.store, self.engine, external_labels=config.rules.external_labels,
             resolved_retention=config.rules.resolved_retention,

@@ -10,6 +10,8 @@ summation (``kahanSumInc`` in ``promql/functions.go``).
 from __future__ import annotations
 
 import math
+
+import xxhash
 from typing import Any, Callable
 
 from monitor.errors import QueryError
@@ -78,7 +80,7 @@ def group_keys(memos: GroupKeyMemo, node: n.Aggregate, labels: list[Labels]) -> 
 
 #: Aggregations of whole samples (:func:`aggregate_samples`); the others reduce values by
 #: group (:func:`aggregate`).
-SAMPLE_AGGREGATIONS = frozenset({"topk", "bottomk", "count_values"})
+SAMPLE_AGGREGATIONS = frozenset({"topk", "bottomk", "count_values", "limitk", "limit_ratio"})
 
 
 def aggregate_samples(node: n.Aggregate, vec: list[Sample], param: Any, t: int) -> list[Sample]:
@@ -86,6 +88,8 @@ def aggregate_samples(node: n.Aggregate, vec: list[Sample], param: Any, t: int) 
     to the evaluated vector ``vec`` at ``t`` (ms)."""
     if node.op == "count_values":
         return _count_values(node, vec, param, t)
+    if node.op == "limit_ratio":
+        return _limit_ratio(node, vec, param, t)
     return _topk(node, vec, param, t)
 
 
@@ -230,6 +234,10 @@ def _topk(node: n.Aggregate, vec: list[Sample], param: float, t: int) -> list[Sa
         groups.setdefault(key(s.labels), []).append(s)
     top = node.op == "topk"
     out: list[Sample] = []
+    if node.op == "limitk":  # the first k of each group, in input order (Prometheus 3)
+        for members in groups.values():
+            out.extend(Sample(s.labels, t, s.v) for s in members[:k])
+        return out
     for members in groups.values():
         if top:
             ordered = sorted(members, key=lambda s: (s.v != s.v, -s.v if s.v == s.v else 0.0))
@@ -237,6 +245,29 @@ def _topk(node: n.Aggregate, vec: list[Sample], param: float, t: int) -> list[Sa
             ordered = sorted(members, key=lambda s: (s.v != s.v, s.v if s.v == s.v else 0.0))
         out.extend(Sample(s.labels, t, s.v) for s in ordered[:k])
     return out
+
+
+def _limit_ratio(node: n.Aggregate, vec: list[Sample], ratio: float, t: int) -> list[Sample]:
+    r"""``limit_ratio`` (Prometheus 3 ``AddRatioSample``): keep a series when its label hash
+    (xxHash64 of ``name\xffvalue\xff...``, as ``Labels.Hash``) over 2^64-1 is below ``ratio``,
+    or for a negative ratio at least ``1 + ratio``; ``|ratio|`` above 1 counts as 1. The same
+    series are kept at every step, and ``limit_ratio(r, x)`` and ``limit_ratio(r - 1, x)`` split
+    ``x`` in two."""
+    if ratio != ratio:
+        raise QueryError(f"Ratio value is NaN for {node.op}")
+    ratio = max(-1.0, min(1.0, ratio))
+    key = _grouping_key(node)
+    groups: dict[Labels, list[Sample]] = {}
+    for s in vec:
+        offset = label_hash(s.labels) / 0xFFFF_FFFF_FFFF_FFFF
+        if (ratio >= 0 and offset < ratio) or (ratio < 0 and offset >= 1.0 + ratio):
+            groups.setdefault(key(s.labels), []).append(Sample(s.labels, t, s.v))
+    return [s for members in groups.values() for s in members]
+
+
+def label_hash(labels: Labels) -> int:
+    """Prometheus ``labels.Labels.Hash``: xxHash64 of every ``name 0xff value 0xff``."""
+    return xxhash.xxh64_intdigest(b"".join(k.encode() + b"\xff" + v.encode() + b"\xff" for k, v in labels))
 
 
 def _count_values(node: n.Aggregate, vec: list[Sample], label: str, t: int) -> list[Sample]:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
-from monitor.promql.value import Sample, check_duplicates, div
+from monitor.promql.value import TYPE_AND_UNIT, Sample, check_duplicates, div, drop_name
 from model.labels import METRIC_NAME, Labels
 
 _ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
@@ -103,16 +103,16 @@ def _vector_scalar(op: str, vec: list[Sample], scalar: float, swap: bool, return
     if f is not None:
         if swap:
             for s in vec:
-                out.append(Sample(s.labels.without(METRIC_NAME), s.t, f(scalar, s.v)))
+                out.append(Sample(drop_name(s.labels), s.t, f(scalar, s.v)))
         else:
             for s in vec:
-                out.append(Sample(s.labels.without(METRIC_NAME), s.t, f(s.v, scalar)))
+                out.append(Sample(drop_name(s.labels), s.t, f(s.v, scalar)))
         return out
     cmp = COMPARE[op]
     for s in vec:
         keep = cmp(scalar, s.v) if swap else cmp(s.v, scalar)
         if return_bool:
-            out.append(Sample(s.labels.without(METRIC_NAME), s.t, 1.0 if keep else 0.0))
+            out.append(Sample(drop_name(s.labels), s.t, 1.0 if keep else 0.0))
         elif keep:
             out.append(s)
     return out
@@ -120,11 +120,11 @@ def _vector_scalar(op: str, vec: list[Sample], scalar: float, swap: bool, return
 
 def _signature(node: n.Binary) -> Callable[[Labels], tuple]:
     """``signatureFunc``: the matching key of a label set (``on`` keeps, ``ignoring`` drops
-    the listed labels and the metric name)."""
+    the listed labels, the metric name and ``__type__``/``__unit__``)."""
     names = frozenset(node.matching)
     if node.on:
         return lambda lb: tuple(p for p in lb if p[0] in names)
-    drop = names | {METRIC_NAME}
+    drop = names | {METRIC_NAME, *TYPE_AND_UNIT}
     return lambda lb: tuple(p for p in lb if p[0] not in drop)
 
 
@@ -150,7 +150,7 @@ def _vector_binop(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[
         right[k] = r
     arith = ARITH.get(op)
     cmp = COMPARE.get(op)
-    drop_name = op in _ARITHMETIC
+    drops_name = op in _ARITHMETIC
     return_bool = node.return_bool
     matched: dict[tuple, Any] = {}
     out = []
@@ -171,9 +171,9 @@ def _vector_binop(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[
             value = 1.0 if keep else 0.0
         elif not keep:
             continue
-        metric = _result_metric(ls.labels, rs.labels, node, drop_name)
+        metric = _result_metric(ls.labels, rs.labels, node, drops_name)
         if return_bool:
-            metric = metric.without(METRIC_NAME)
+            metric = drop_name(metric)
         if card == "one-to-one":
             if k in matched:
                 raise QueryError("multiple matches for labels: many-to-one matching must be explicit "
@@ -194,11 +194,12 @@ def _fmt(k: tuple) -> str:
     return "{" + ", ".join(f'{a}="{b}"' for a, b in k) + "}"
 
 
-def _result_metric(lhs: Labels, rhs: Labels, node: n.Binary, drop_name: bool) -> Labels:
+def _result_metric(lhs: Labels, rhs: Labels, node: n.Binary, drops_name: bool) -> Labels:
     """``resultMetric``: the output labels of a matched pair."""
     d = dict(lhs)
-    if drop_name:
-        d.pop(METRIC_NAME, None)
+    if drops_name:
+        for name in (METRIC_NAME, *TYPE_AND_UNIT):
+            d.pop(name, None)
     if node.card == "one-to-one":
         if node.on:
             keep = set(node.matching)

@@ -31,11 +31,16 @@ import promql_parser as pp
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
+from monitor.promql.compat import DURATION_EXPR, KNOWN_FEATURES, apply_compat, check_query
+from monitor.promql.durations import rewrite_durations
 from monitor.promql.evaluator import Evaluator
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import RangeMemos
 from monitor.promql.value import Matrix, Scalar, Series, String, Value, Vector
 from model.labels import Labels
+
+#: ``rules.promql_compat``: ``"3"`` (Prometheus 3.x semantics, the default) or ``"2"`` (2.53).
+COMPAT_LEVELS = frozenset({"2", "3"})
 
 
 class Engine:
@@ -52,13 +57,26 @@ class Engine:
         for reuse by later queries at the same evaluation time (0 disables the cache).
     :param release_incrementally: free each query's working data entry by entry when it ends
         (``Evaluator.release``), for engines in worker threads that share the GIL with the loop.
+    :param compat: ``"3"`` (default) for Prometheus 3 semantics, ``"2"`` for 2.53's: range
+        selectors and the lookback window closed on the left (``[t - range, t]``), regex ``.``
+        not matching newlines, ``holt_winters`` instead of ``double_exponential_smoothing``.
+    :param features: enabled feature flags, named as Prometheus's ``--enable-feature``
+        (``promql-experimental-functions``, ``promql-duration-expr``).
+    :raises ValueError: for an unknown ``compat``.
     """
 
     def __init__(self, store: Any, *, lookback_delta_ms: int = 300_000, max_series: int = 10_000,
                  max_samples: int = 50_000_000, default_subquery_step_ms: int = 60_000,
                  result_cache_samples: int = 200_000, timeout: float | None = 120.0,
-                 release_incrementally: bool = False) -> None:
+                 release_incrementally: bool = False, compat: str = "3",
+                 features: frozenset[str] = frozenset()) -> None:
+        if compat not in COMPAT_LEVELS:
+            raise ValueError(f"promql_compat must be one of {sorted(COMPAT_LEVELS)}, not {compat!r}")
+        if not KNOWN_FEATURES.issuperset(features):
+            raise ValueError(f"unknown feature flags {sorted(set(features) - KNOWN_FEATURES)}")
         self.store = store
+        self.compat = compat
+        self.features = frozenset(features)
         self.release_incrementally = release_incrementally
         self.lookback_delta_ms = lookback_delta_ms
         self.max_series = max_series
@@ -99,12 +117,15 @@ class Engine:
 
     def _compile(self, query: str | pp.Expr | n.Node) -> n.Node:
         if isinstance(query, n.Node):
-            return query
+            return apply_compat(query, self.compat)
         if isinstance(query, str):
             node = self._compiled.get(query)
             if node is not None:
                 return node
-            node = n.compile_expr(n.parse_expr(query))
+            text = rewrite_durations(query) if DURATION_EXPR in self.features else query
+            node = n.compile_expr(n.parse_expr(text))
+            check_query(node, self.compat, self.features)
+            apply_compat(node, self.compat)
             if len(self._compiled) >= 4096:
                 self._compiled.pop(next(iter(self._compiled)))
             self._compiled[query] = node
@@ -112,7 +133,9 @@ class Engine:
         if not isinstance(query, pp.Expr):
             raise QueryError(f"query must be a string or a parsed expression, got {type(query).__name__}")
         try:
-            return n.compile_expr(query)
+            node = n.compile_expr(query)
+            check_query(node, self.compat, self.features)
+            return apply_compat(node, self.compat)
         except QueryError:
             raise
         except RecursionError:
@@ -195,7 +218,7 @@ class Engine:
                 limits=QueryLimits(self.max_series, self.max_samples, self.timeout),
                 nameless=self.nameless, group_keys=self.group_keys,
                 result_cache=self.result_cache if shared else None,
-                range_memos=self.range_memos if shared else None)
+                range_memos=self.range_memos if shared else None, compat=self.compat)
         except RecursionError:
             raise QueryError("query is nested too deeply") from None
 

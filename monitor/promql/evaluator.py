@@ -1,11 +1,13 @@
 """The PromQL evaluator: one query's expression tree evaluated over the sample store.
 
-Semantics follow Prometheus v2.53 ``promql/engine.go`` (``evaluator``): instant selectors look
-back ``lookback_ms`` (5 m) and stop at staleness markers (``vectorSelectorSingle``); range
-selectors take the samples in ``[t - range, t]``, both ends included, staleness markers
-dropped (``matrixIterSlice``); ``offset`` and ``@`` (incl. ``start()``/``end()``) shift the
-evaluation time of a selector or subquery; subqueries evaluate their inner expression at
-absolute multiples of their step (``SubqueryExpr`` in ``eval``).
+Semantics follow Prometheus v3.5 ``promql/engine.go`` (``evaluator``), or v2.53 with
+``compat="2"`` (``rules.promql_compat: "2"``): instant selectors look back ``lookback_ms``
+(5 m) and stop at staleness markers (``vectorSelectorSingle``); range selectors take the
+samples in ``(t - range, t]`` (2.x: ``[t - range, t]``), staleness markers dropped
+(``matrixIterSlice``), and the lookback window is left-open likewise; ``offset`` and ``@``
+(incl. ``start()``/``end()``) shift the evaluation time of a selector or subquery; subqueries
+evaluate their inner expression at absolute multiples of their step after (2.x: from) the
+window start (``SubqueryExpr`` in ``eval``).
 
 Range queries are evaluated step by step, but every selector reads the store once per query,
 over the union of the times it will need (``FindMinMaxTime``), and then slides over that data
@@ -32,7 +34,8 @@ from monitor.promql import nodes as n
 from monitor.promql.aggregations import SAMPLE_AGGREGATIONS, aggregate, aggregate_samples
 from monitor.promql.binops import apply_binary
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
-from monitor.promql.functions import FUNCTION_CALLS, CallContext, RangeKernel
+from monitor.promql.compat import functions_for
+from monitor.promql.functions import CallContext, RangeKernel
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import ABSENT, RangeMemos
 from monitor.promql.value import RangeArg, Sample, check_duplicate_labels, check_duplicates, drop_name
@@ -63,6 +66,8 @@ class Evaluator:
         to share no results (range queries, cache disabled).
     :param range_memos: the engine's :class:`~monitor.promql.memo.RangeMemos`, or ``None``
         (as ``result_cache``).
+    :param compat: ``"3"``: windows exclude their start and 3.x functions apply
+        (:func:`monitor.promql.compat.functions_for`); ``"2"``: 2.53's.
     :raises RecursionError: for a tree nested too deeply (the engine reports it).
 
     Usage::
@@ -76,8 +81,10 @@ class Evaluator:
     def __init__(self, store: Any, root: n.Node, start: int, end: int, *, lookback_ms: int,
                  subquery_step_ms: int, limits: QueryLimits, nameless: NamelessLabels,
                  group_keys: GroupKeyMemo, result_cache: ResultCache | None = None,
-                 range_memos: RangeMemos | None = None) -> None:
+                 range_memos: RangeMemos | None = None, compat: str = "3") -> None:
         self.store = store
+        self.left_open = compat != "2"
+        self.functions = functions_for(compat)
         self.start = start
         self.end = end
         self.lookback = lookback_ms
@@ -287,7 +294,7 @@ class Evaluator:
         while isinstance(node, n.Paren):
             node = node.expr
         if isinstance(node, n.Call):
-            fn = FUNCTION_CALLS.get(node.name)
+            fn = self.functions.get(node.name)
             if isinstance(fn, RangeKernel):
                 hit = None
                 if node.cache_key is not None and self.result_cache is not None:
@@ -352,12 +359,13 @@ class Evaluator:
 
     def select_instant(self, sel: n.VectorSel, t: int, keep_time: bool = False) -> list[Sample]:
         """Instant vector selection (``vectorSelectorSingle``): the latest sample in
-        ``[ref - lookback, ref]`` with ``ref = t - offset`` (``t`` replaced by ``@``), unless it
-        is a staleness marker. Sample time is ``t`` (the sample's own time if ``keep_time``)."""
+        ``(ref - lookback, ref]`` (2.x: ``[ref - lookback, ref]``) with ``ref = t - offset``
+        (``t`` replaced by ``@``), unless it is a staleness marker. Sample time is ``t`` (the
+        sample's own time if ``keep_time``)."""
         if sel.at is not None:
             t = self.at_time(sel.at, t)
         ref = t - sel.offset
-        oldest = ref - self.lookback
+        oldest = ref - self.lookback + (1 if self.left_open else 0)
         out: list[Sample] = []
         append = out.append
         for labels, _, ts, vs in self.series_of(sel, False):
@@ -380,17 +388,19 @@ class Evaluator:
         return ref - node.range, ref
 
     def select_range(self, node: n.MatrixSel, t: int) -> RangeArg:
-        """Range selection (``matrixIterSlice``): samples in ``[ref - range, ref]``."""
+        """Range selection (``matrixIterSlice``): samples in ``(ref - range, ref]`` (2.x:
+        ``[ref - range, ref]``); the returned window start stays ``ref - range``."""
         sel = node.vs
         lo_t, ref = self.range_window(node, t)
+        first = lo_t + 1 if self.left_open else lo_t
         out: list[tuple[Labels, Labels, Any, Any]] = []
         append = out.append
         for item in self.series_of(sel, True):
             ts = item[2]
-            if ts[0] >= lo_t and ts[-1] <= ref:  # the usual instant-query case: all of it
+            if ts[0] >= first and ts[-1] <= ref:  # the usual instant-query case: all of it
                 append(item)
                 continue
-            lo = bisect_left(ts, lo_t)
+            lo = bisect_left(ts, first)
             hi = bisect_right(ts, ref, lo)
             if hi > lo:
                 append((item[0], item[1], ts[lo:hi], item[3][lo:hi]))
@@ -398,13 +408,15 @@ class Evaluator:
 
     def eval_subquery(self, node: n.Subquery, t: int) -> RangeArg:
         """Evaluate a subquery at ``t``: the inner expression at every multiple of the step in
-        ``[t - offset - range, t - offset]`` (engine.go ``SubqueryExpr``)."""
+        ``(t - offset - range, t - offset]`` (2.x: ``[...]``) (engine.go ``SubqueryExpr``)."""
         if node.at is not None:
             t = self.at_time(node.at, t)
         end = t - node.offset
         step = node.step or self.subquery_step_ms
         begin = end - node.range
         first = -((-begin) // step) * step
+        if self.left_open and first == begin:
+            first += step
         self.limits.check_subquery(first, end, step)  # before evaluating anything: [1y:1ms] fails here
         # Points as C arrays (16 bytes each, not ~70 as Python ints and floats in lists): a
         # subquery of millions of steps neither fills the memory nor gives the garbage collector
@@ -451,7 +463,7 @@ class Evaluator:
     def eval_call(self, node: n.Call, t: int) -> Any:
         """Evaluate a function call at ``t``: a :class:`RangeKernel` series by series (see
         :meth:`range_columns`), any other function on its evaluated arguments."""
-        fn = FUNCTION_CALLS.get(node.name)
+        fn = self.functions.get(node.name)
         if fn is None:
             raise QueryError(f"function {node.name!r} is not supported")
         if isinstance(fn, RangeKernel):

@@ -401,6 +401,11 @@ def _walk(node: Node):
         yield from _walk(child)
 
 
+def iter_nodes(node: Node):
+    """Yield ``node`` and every node below it (depth first)."""
+    return _walk(node)
+
+
 def _uses_range_bounds(node: Node) -> bool:
     at = getattr(node, "at", None)
     return at is not None and at.kind in ("start", "end")

@@ -42,8 +42,12 @@ from monitor.tsdb.series import STALE_NAN, is_stale
 EPSILON = 1e-6
 MIN_NORMAL = 2.2250738585072014e-308
 
-_EVAL_RE = re.compile(r"^(eval(?:_fail|_ordered)?)\s+instant\s+at\s+(\S+)\s+(.+)$")
-_RANGE_RE = re.compile(r"^(eval(?:_fail|_ordered)?)\s+range\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)\s+(.+)$")
+_EVAL_RE = re.compile(r"^(eval(?:_fail|_ordered|_warn|_info)?)\s+instant\s+at\s+(\S+)\s+(.+)$")
+_RANGE_RE = re.compile(
+    r"^(eval(?:_fail|_ordered|_warn|_info)?)\s+range\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)\s+(.+)$")
+_EXPECT_RE = re.compile(r"^expect\s+(fail|warn|info|no_warn|no_info|ordered)(?:\s+(msg|regex)\s*:\s*(.*))?$")
+#: Every feature flag the scripts may use (Prometheus's test runner enables them all).
+ALL_FEATURES = frozenset({"promql-experimental-functions", "promql-duration-expr"})
 _NUM = r"(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?[Ii]nf|[Nn]a[Nn])"
 _SEQ_RE = re.compile(rf"^(?P<a>{_NUM})(?:(?P<op>[-+])(?P<b>{_NUM}))?x(?P<n>\d+)$")
 
@@ -56,6 +60,8 @@ class FileReport:
     passed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: passed cases whose annotation or error-message expectation was not checked.
+    unchecked: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def pass_ratio(self) -> float:
@@ -65,9 +71,11 @@ class FileReport:
 
     def summary(self) -> str:
         """Return the per-file line and every failure and skip reason."""
-        lines = [f"{self.path}: passed {self.passed}, failed {len(self.failed)}, skipped {len(self.skipped)}"]
+        lines = [f"{self.path}: passed {self.passed}, failed {len(self.failed)}, skipped {len(self.skipped)}"
+                 f" (passed without checking an annotation or error message: {len(self.unchecked)})"]
         lines += [f"  FAIL {name}: {why}" for name, why in self.failed]
         lines += [f"  SKIP {name}: {why}" for name, why in self.skipped]
+        lines += [f"  UNCHECKED {name}: {why}" for name, why in self.unchecked]
         return "\n".join(lines)
 
 
@@ -186,12 +194,16 @@ def parse_labels(desc: str) -> Labels:
 @dataclass
 class _Case:
     name: str
-    kind: str
     expr: str
     start: int
     end: int
     step: int
     expected: list[tuple[Labels | None, list[float | None]]]
+    fail: bool = False
+    ordered: bool = False
+    #: ``warn``/``info`` expectations and expected error messages: our engine reports no
+    #: annotations and words its errors its own way, so these are listed, never checked.
+    unchecked: list[str] = field(default_factory=list)
     fmt_error: str = ""
     expected_string: str | None = None
 
@@ -202,42 +214,60 @@ def _default_store_factory() -> Any:
     return SampleStore(retention_seconds=None)
 
 
+def script_blocks(text: str) -> list[tuple[int, str, list[tuple[int, str]]]]:
+    """Split a script into commands as ``promqltest`` ``getLines``/``parse`` does: a command
+    line and the non-empty lines after it, up to an empty line or a comment (``clear`` takes
+    none: the next line is a command).
+
+    :return: ``[(line_number, command, [(line_number, body_line)])]``, lines stripped.
+    """
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = ["" if ln.startswith("#") else ln for ln in lines]
+    out: list[tuple[int, str, list[tuple[int, str]]]] = []
+    i = 0
+    while i < len(lines):
+        if not lines[i]:
+            i += 1
+            continue
+        start, body = i, []
+        i += 1
+        while i < len(lines) and lines[i] and lines[start] != "clear":
+            body.append((i + 1, lines[i]))
+            i += 1
+        out.append((start + 1, lines[start], body))
+    return out
+
+
 def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store_factory, *,
-             result_cache: bool = True) -> FileReport:
+             result_cache: bool = True, compat: str = "3",
+             features: frozenset[str] = ALL_FEATURES) -> FileReport:
     """Run one test script against a fresh store and :class:`Engine`.
 
-    :param path: the ``.test`` file.
+    :param path: the ``.test`` file (v2.53 or v3.x language).
     :param store_factory: builds an empty sample store (default ``SampleStore``).
     :param result_cache: whether the engine shares results between queries (its default).
+    :param compat: the engine's PromQL semantics, ``"3"`` or ``"2"`` (``rules.promql_compat``).
+    :param features: the engine's enabled feature flags (default: all, as ``promqltest`` does).
     :return: the :class:`FileReport`.
     """
     path = Path(path)
     report = FileReport(str(path))
-    lines = path.read_text().splitlines()
     cache = 200_000 if result_cache else 0
     native: set[str] = set()  # metric names loaded as native histograms (not stored)
-    store = store_factory()
-    engine = Engine(store, result_cache_samples=cache)
-    i = 0
-    while i < len(lines):
-        raw = lines[i]
-        line = raw.strip()
-        lineno = i + 1
-        i += 1
-        if not line or line.startswith("#"):
-            continue
-        block = []
-        while i < len(lines) and lines[i][:1] in (" ", "\t") and lines[i].strip():
-            block.append((i + 1, lines[i]))
-            i += 1
+
+    def new_engine() -> tuple[Any, Engine]:
+        store = store_factory()
+        return store, Engine(store, result_cache_samples=cache, compat=compat, features=features)
+
+    store, engine = new_engine()
+    for lineno, line, block in script_blocks(path.read_text()):
         word = line.split()[0]
         if word == "clear":
-            store = store_factory()
-            engine = Engine(store, result_cache_samples=cache)
+            store, engine = new_engine()
             native.clear()
             continue
-        if word == "load":
-            native |= _load(store, line, block)
+        if word in ("load", "load_with_nhcb"):
+            native |= _load(store, line, block, nhcb=word == "load_with_nhcb")
             continue
         if word.startswith("eval"):
             case = _parse_eval(path.name, lineno, line, block)
@@ -260,15 +290,20 @@ def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store
                 report.failed.append((case.name, err))
             else:
                 report.passed += 1
+                if case.unchecked:
+                    report.unchecked.append((case.name, "; ".join(case.unchecked)))
             continue
         report.skipped.append((f"{path.name}:{lineno} {line}", f"unsupported directive {word!r}"))
     return report
 
 
-def _load(store: Any, line: str, block: list[tuple[int, str]]) -> set[str]:
+def _load(store: Any, line: str, block: list[tuple[int, str]], *, nhcb: bool = False) -> set[str]:
     """Append a ``load`` block; a series listed twice keeps the later value per timestamp
     (as Prometheus's test storage does).
 
+    :param nhcb: ``load_with_nhcb``: the float series are loaded, and Prometheus also loads
+        each classic histogram as a native one named without ``_bucket``/``_count``/``_sum``,
+        which we do not (its name is returned).
     :return: the metric names of native-histogram series, which are not loaded.
     """
     parts = line.split()
@@ -280,7 +315,10 @@ def _load(store: Any, line: str, block: list[tuple[int, str]]) -> set[str]:
         if "{{" in rest:
             native.add(parse_labels(desc).name)
             continue
-        points = series.setdefault(parse_labels(desc), {})
+        labels = parse_labels(desc)
+        if nhcb:
+            native.add(re.sub(r"_(bucket|count|sum)$", "", labels.name))
+        points = series.setdefault(labels, {})
         for k, v in enumerate(expand_values(rest.split())):
             if v is not None:
                 points[k * step] = v
@@ -302,10 +340,28 @@ def _parse_eval(fname: str, lineno: int, line: str, block: list[tuple[int, str]]
             return None
         kind, s, e, st, expr = m.groups()
         start, end, step = parse_duration_ms(s), parse_duration_ms(e), parse_duration_ms(st)
-    case = _Case(f"{fname}:{lineno} {expr}", kind, expr, start, end, step, [])
-    for _, text in block:
-        t = text.strip()
+    case = _Case(f"{fname}:{lineno} {expr}", expr, start, end, step, [],
+                 fail=kind == "eval_fail", ordered=kind == "eval_ordered")
+    if kind in ("eval_warn", "eval_info"):
+        case.unchecked.append(f"expects a {kind[5:]} annotation")
+    for _, t in block:
         if t.startswith("expected_fail_message") or t.startswith("expected_fail_regexp"):
+            case.unchecked.append(f"expects the error {t.split(None, 1)[-1]!r}")
+            continue
+        ex = _EXPECT_RE.match(t)
+        if ex:
+            what, how, text = ex.groups()
+            if what == "fail":
+                case.fail = True
+                if how:
+                    case.unchecked.append(f"expects the error ({how}) {text!r}")
+            elif what == "ordered":
+                case.ordered = True
+            elif what in ("warn", "info"):
+                case.unchecked.append(f"expects a {what} annotation" + (f" ({how}) {text!r}" if how else ""))
+            continue  # no_warn / no_info: the engine reports no annotations at all
+        if t.startswith("expect"):
+            case.fmt_error = f"unknown expect line {t!r}"
             continue
         try:
             if t[:1] in "\"'`" and len(t) > 1 and t[-1] == t[0]:
@@ -332,17 +388,17 @@ def _run_case(engine: Engine, case: _Case) -> str:
         else:
             result = engine.instant_query(case.expr, case.start)
     except QueryError as e:
-        if case.kind == "eval_fail":
+        if case.fail:
             return ""
         return f"unexpected error: {e}"
     except Exception as e:  # noqa: BLE001 - a crash is a failure of this case, not of the run
         return f"engine crashed: {type(e).__name__}: {e}"
-    if case.kind == "eval_fail":
+    if case.fail:
         return "expected an error, got a result"
     if case.step:
         return _compare_matrix(case, result)
     err = _compare_instant(case, result)
-    if err or case.kind == "eval_ordered" or isinstance(result, (String, Matrix)):
+    if err or case.ordered or isinstance(result, (String, Matrix)):
         return err
     # As Prometheus's test.go: the same query in range mode (t-1m .. t+1m, step 1m) must give
     # the same result at its middle step.
@@ -392,7 +448,7 @@ def _compare_instant(case: _Case, result: Any) -> str:
         e = by_labels.get(s.labels)
         if e is None:
             return f"unexpected sample {s.labels} {_fmt(s.v)}"
-        if case.kind == "eval_ordered" and e[0] != pos:
+        if case.ordered and e[0] != pos:
             return f"expected {s.labels} at position {e[0]}, got position {pos}"
         if e[1] is None or not almost_equal(e[1], s.v):
             return f"expected {e[1]!r} for {s.labels}, got {_fmt(s.v)}"
@@ -418,10 +474,14 @@ def _compare_matrix(case: _Case, result: Matrix) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every ``.test`` file given (or found in given directories); print the reports."""
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        print("usage: python -m monitor.promql.promqltest DIR_OR_FILE...", file=sys.stderr)
+    """Run every ``.test`` file given (or found in given directories); print the reports and
+    the total (``--compat 2`` for the 2.x semantics). Exit status 1 if any case failed."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    compat = "3"
+    if len(args) >= 2 and args[0] == "--compat":
+        compat, args = args[1], args[2:]
+    if not args or compat not in ("2", "3"):
+        print("usage: python -m monitor.promql.promqltest [--compat 2|3] DIR_OR_FILE...", file=sys.stderr)
         return 2
     files: list[Path] = []
     for a in args:
@@ -430,11 +490,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{a}: no such file or directory", file=sys.stderr)
             return 2
         files.extend(sorted(p.glob("*.test")) if p.is_dir() else [p])
-    failed = 0
+    passed = failed = skipped = unchecked = 0
     for f in files:
-        rep = run_file(f)
+        rep = run_file(f, compat=compat)
         print(rep.summary())
+        passed += rep.passed
         failed += len(rep.failed)
+        skipped += len(rep.skipped)
+        unchecked += len(rep.unchecked)
+    ran = passed + failed
+    print(f"TOTAL (compat {compat}): passed {passed} of {ran} ({100 * passed / ran if ran else 100:.1f} %), "
+          f"failed {failed}, skipped {skipped}; passed without checking an annotation or error message: "
+          f"{unchecked}")
     return 1 if failed else 0
 
 

@@ -83,6 +83,46 @@ def bucket_quantile(phi: float, buckets: list[tuple[float, float]]) -> float:
     return start + (end - start) * (rank / count)
 
 
+def bucket_fraction(lower: float, upper: float, buckets: list[tuple[float, float]]) -> float:
+    """``BucketFraction`` (Prometheus 3 ``promql/quantile.go``): the estimated fraction of
+    observations in ``[lower, upper]`` of classic buckets ``[(upper_bound, cumulative_count)]``,
+    interpolated linearly inside a bucket (the lowest one starting at 0 if its bound is > 0).
+
+    :return: NaN without a +Inf bucket, without observations or for a NaN bound; 0 when
+        ``lower >= upper``.
+    """
+    buckets = sorted(buckets, key=lambda b: b[0])
+    if not buckets or not math.isinf(buckets[-1][0]) or buckets[-1][0] < 0:
+        return math.nan
+    merged: list[list[float]] = []
+    for ub, c in buckets:
+        if merged and merged[-1][0] == ub:
+            merged[-1][1] += c
+        else:
+            merged.append([ub, c])
+    count = merged[-1][1]
+    if count == 0 or lower != lower or upper != upper:
+        return math.nan
+    if lower >= upper:
+        return 0.0
+    rank = 0.0
+    ranks: list[float | None] = [None, None]  # lower, upper
+    for i, (ub, c) in enumerate(merged):
+        lb = merged[i - 1][0] if i else (0.0 if ub > 0 else -math.inf)
+        for j, v in enumerate((lower, upper)):
+            if ranks[j] is None:
+                if lb >= v:
+                    ranks[j] = rank
+                elif ub > v:
+                    ranks[j] = rank if math.isinf(lb) else rank + (c - rank) * (v - lb) / (ub - lb)
+        if ranks[0] is not None and ranks[1] is not None:
+            break
+        rank = c
+    lo = count if ranks[0] is None or ranks[0] > count else ranks[0]
+    hi = count if ranks[1] is None or ranks[1] > count else ranks[1]
+    return (hi - lo) / count
+
+
 def parse_le(s: str) -> float | None:
     """Parse an ``le`` label value (``strconv.ParseFloat``); ``None`` if it is not a number."""
     try:

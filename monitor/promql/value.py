@@ -115,10 +115,23 @@ def check_duplicate_labels(labels: list[Labels]) -> None:
         raise QueryError("vector cannot contain metrics with the same labelset")
 
 
+#: Dropped with the name (Prometheus 3.5 ``type-and-unit-labels``: ``DropReserved``).
+TYPE_AND_UNIT = ("__type__", "__unit__")
+_DROPPED_WITH_NAME = frozenset({METRIC_NAME, *TYPE_AND_UNIT})
+
+
 def drop_name(lb: Labels) -> Labels:
-    """Return ``lb`` without ``__name__`` (the name sorts first: ``__`` < any letter)."""
-    if lb and lb[0][0] == METRIC_NAME:
+    """Return ``lb`` without ``__name__``, and without ``__type__``/``__unit__`` (metadata
+    labels that describe the name, dropped with it as Prometheus 3.5 ``type-and-unit-labels``
+    does). Labels sort by name, so only those up to ``__unit__`` (upper-case and ``__*``
+    names) are looked at; usually ``__name__`` comes first and a lower-case name follows."""
+    if lb and lb[0][0] == METRIC_NAME and (len(lb) < 2 or lb[1][0] > "__unit__"):
         return tuple.__new__(Labels, lb[1:])
+    for k, _ in lb:
+        if k > "__unit__":
+            return lb
+        if k in _DROPPED_WITH_NAME:
+            return tuple.__new__(Labels, tuple(kv for kv in lb if kv[0] not in _DROPPED_WITH_NAME))
     return lb
 
 

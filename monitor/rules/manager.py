@@ -73,6 +73,7 @@ from monitor.rules.alerting import (
     AlertingRule,
     AlertState,
 )
+from monitor.rules.compat_check import compat_errors
 from monitor.rules.group import RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
 from monitor.rules.rulefmt import RuleFileSpec, compile_rule_expr, load_rule_files
@@ -194,10 +195,21 @@ class RuleManager:
         specs, errs = load_rule_files(files, require_severity=self.require_severity)
         if errs:
             return [], [str(e) for e in errs]
+        compat_errors = self._compat_errors(specs)
+        if compat_errors:
+            return [], compat_errors
         groups: list[RuleGroup] = []
         for spec in specs:
             groups.extend(self._groups_of(spec))
         return groups, []
+
+    def _compat_errors(self, specs: Sequence[RuleFileSpec]) -> list[str]:
+        """Errors for rule expressions the engine's ``promql_compat``/``enable_features`` reject
+        (``holt_winters`` under 3, a disabled experimental function)."""
+        compat = getattr(self.engine, "compat", None)
+        if compat is None:
+            return []
+        return compat_errors(specs, compat, getattr(self.engine, "features", frozenset()))
 
     def _groups_of(self, spec: RuleFileSpec) -> list[RuleGroup]:
         out = []

@@ -7,6 +7,8 @@ Format and checks follow Prometheus ``model/rulefmt/rulefmt.go`` (``RuleGroups.V
       - name: api                 # unique in the file
         interval: 30s             # optional, else the global evaluation interval
         limit: 0                  # optional, max alerts/series per rule (0 = no limit)
+        query_offset: 1m          # optional, evaluate queries this far in the past
+        labels: {team: api}       # optional (Prometheus 3), added to every rule; a rule's own win
         rules:
           - alert: HighLatency    # or: record: endpoint:http_requests:rate5m
             expr: histogram_quantile(0.95, ...) > 5
@@ -45,7 +47,7 @@ SEVERITIES = ("critical", "warning", "info", "none")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _FILE_KEYS = ("groups",)
-_GROUP_KEYS = ("name", "interval", "query_offset", "limit", "rules")
+_GROUP_KEYS = ("name", "interval", "query_offset", "limit", "labels", "rules")
 _RULE_KEYS = ("record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations")
 
 
@@ -102,6 +104,8 @@ class GroupSpec:
     limit: int = 0
     line: int = 0
     column: int = 0
+    #: the group's ``labels`` (Prometheus 3), already merged into each rule's labels.
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,15 @@ def compile_rule_expr(text: str) -> Any:
     The node can be handed to ``Engine.instant_query`` as is (no re-parsing per evaluation);
     ``node.type`` is ``"vector"``, ``"scalar"``, ``"matrix"`` or ``"string"``.
 
+    Duration expressions (``x[5m+1m]``) are accepted here; whether they are enabled
+    (``rules.enable_features``) is the rule manager's check.
+
     :raises QueryError: on syntax errors, unknown functions and type errors.
     """
     from monitor.promql import nodes
+    from monitor.promql.durations import rewrite_durations
+
+    text = rewrite_durations(text)
 
     return nodes.compile_expr(nodes.parse_expr(text))
 
@@ -296,21 +306,26 @@ class _FileParser:
                 self.err(f"limit must be a non-negative integer, got {lt!r}", keys["limit"][1], **ctx)
             else:
                 limit = int(lt)
+        group_labels = self.string_map(keys["labels"][1], "labels", **ctx) if "labels" in keys else {}
+        for k, (_, kn, _) in group_labels.items():
+            if not _LABEL_NAME_RE.match(k) or k == "__name__":
+                self.err(f"invalid label name: {k}", kn, **ctx)
         rules: list[RuleSpec] = []
         if "rules" in keys:
             rnode = keys["rules"][1]
             if isinstance(rnode, yaml.SequenceNode):
                 alert_names: dict[str, int] = {}
                 for i, r in enumerate(rnode.value, start=1):
-                    spec = self.rule(r, name, i, alert_names)
+                    spec = self.rule(r, name, i, alert_names, group_labels)
                     if spec is not None:
                         rules.append(spec)
             elif _scalar(rnode) != "":
                 self.err(f"rules must be a sequence, got a {_kind(rnode)}", rnode, **ctx)
         line, col = _pos(node)
-        return GroupSpec(name, rules, interval, offset, limit, line, col)
+        return GroupSpec(name, rules, interval, offset, limit, line, col, {k: v[0] for k, v in group_labels.items()})
 
-    def rule(self, node: yaml.Node, group: str, index: int, alert_names: dict[str, int]) -> RuleSpec | None:
+    def rule(self, node: yaml.Node, group: str, index: int, alert_names: dict[str, int],
+             group_labels: dict[str, tuple[str, yaml.Node, yaml.Node]] | None = None) -> RuleSpec | None:
         ctx: dict[str, Any] = {"group": group, "rule_index": index}
         if isinstance(node, yaml.MappingNode):  # name the rule in every error, unknown keys included
             names = {_scalar(k): _scalar(v) for k, v in node.value}
@@ -359,14 +374,18 @@ class _FileParser:
                              keys["alert"][1], **ctx)
                 else:
                     alert_names[alert] = index
-        labels = self.string_map(keys["labels"][1], "labels", **ctx) if "labels" in keys else {}
-        for k, (v, kn, vn) in labels.items():
+        own = self.string_map(keys["labels"][1], "labels", **ctx) if "labels" in keys else {}
+        labels = {**(group_labels or {}), **own}  # Prometheus 3 group labels; the rule's win
+        for k, (v, kn, vn) in own.items():
             if not _LABEL_NAME_RE.match(k):
                 self.err(f"invalid label name: {k}", kn, **ctx)
             elif k == "__name__":
                 self.err("invalid label name: __name__ cannot be set by a rule", kn, **ctx)
             elif kind == "alert":
                 self.template(v, f'label "{k}"', vn, ctx)
+        for k, (v, _, vn) in labels.items():
+            if k not in own and kind == "alert" and _LABEL_NAME_RE.match(k):
+                self.template(v, f'group label "{k}"', vn, ctx)
         annotations = self.string_map(keys["annotations"][1], "annotations", **ctx) if "annotations" in keys else {}
         if kind == "alert":
             for k, (v, kn, vn) in annotations.items():

@@ -176,6 +176,7 @@ class _Ctx:
     order: list[str]
     rule_files: list[str]
     fuzzy: bool = False
+    compat: str = "3"
 
 
 def _dur(v: Any, what: str) -> float:
@@ -190,7 +191,7 @@ def _run_group(ctx: _Ctx, tg: Mapping[str, Any]) -> list[str]:
     interval = _dur(tg.get("interval") or ctx.eval_interval, "interval") if tg.get("interval") else ctx.eval_interval
     ext = {str(k): str(v) for k, v in (tg.get("external_labels") or {}).items()}
     store = SampleStore(retention_seconds=None)
-    engine = Engine(store, default_subquery_step_ms=int(ctx.eval_interval * 1000))
+    engine = Engine(store, default_subquery_step_ms=int(ctx.eval_interval * 1000), compat=ctx.compat)
     batch = []
     for s in tg.get("input_series") or []:
         lbl = parse_series(str(s["series"]))
@@ -314,8 +315,12 @@ def _samples_str(ss: list[tuple[Labels, float]]) -> str:
     return ", ".join(f"{_labels_str(dict(lb)) if not lb.name else lb} {_fmt_e(v)}" for lb, v in ss)
 
 
-def run_test_file(path: str | Path, out: TextIO = sys.stdout) -> bool:
-    """Run one promtool test file, printing promtool-style results; return ``True`` on success."""
+def run_test_file(path: str | Path, out: TextIO = sys.stdout, *, compat: str = "3") -> bool:
+    """Run one promtool test file, printing promtool-style results; return ``True`` on success.
+
+    :param compat: PromQL semantics, as ``rules.promql_compat``: ``"3"`` agrees with promtool
+        3.x, ``"2"`` with promtool 2.x (range windows closed on the left).
+    """
     p = Path(path)
     print(f"Unit Testing:  {p}", file=out)
     try:
@@ -333,7 +338,7 @@ def run_test_file(path: str | Path, out: TextIO = sys.stdout) -> bool:
             matched = sorted(glob.glob(pattern))
             files.extend(matched or [pattern])
         ctx = _Ctx(p, ev, [str(x) for x in doc.get("group_eval_order") or []], files,
-                   bool(doc.get("fuzzy_compare", False)))
+                   bool(doc.get("fuzzy_compare", False)), compat)
         errors: list[str] = []
         for tg in doc.get("tests") or []:
             errors.extend(_run_group(ctx, tg))
@@ -350,9 +355,10 @@ def run_test_file(path: str | Path, out: TextIO = sys.stdout) -> bool:
     return True
 
 
-def run_test_files(paths: Iterable[str | Path], out: TextIO = sys.stdout) -> int:
-    """Run promtool-format rule test files; return the exit code (0 all passed, 1 otherwise)."""
+def run_test_files(paths: Iterable[str | Path], out: TextIO = sys.stdout, *, compat: str = "3") -> int:
+    """Run promtool-format rule test files (``compat`` as :func:`run_test_file`); return the exit
+    code (0 all passed, 1 otherwise)."""
     ok = True
     for p in paths:
-        ok = run_test_file(p, out) and ok
+        ok = run_test_file(p, out, compat=compat) and ok
     return 0 if ok else 1

@@ -2,7 +2,8 @@
 
 The scripts live beside the repository (``<repo>/../shared/conformance``), never inside it
 (see tests.support.conformance): without them these tests skip, or fail under ``CI=true``.
-Each file must pass at least 97% of the cases it runs; skipped cases (native histograms,
+The engine runs with ``promql_compat: "2"`` (the 2.x semantics these scripts test). Each file
+must pass at least 97% of the cases it runs; skipped cases (native histograms,
 unsupported directives) are listed with their reason and never counted as passed.
 """
 
@@ -30,7 +31,7 @@ def test_conformance_data_is_present() -> None:
 @pytest.mark.parametrize("result_cache", [True, False], ids=["cache", "nocache"])
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_conformance_file(path: Path, result_cache: bool) -> None:
-    report = run_file(path, result_cache=result_cache)
+    report = run_file(path, result_cache=result_cache, compat="2")
     print(report.summary())
     assert report.passed + len(report.failed) > 0, f"{path.name}: no case ran"
     assert report.pass_ratio >= MIN_PASS_RATIO, report.summary()

@@ -16,9 +16,9 @@ def engine() -> Engine:
     for i in range(5):
         for t in range(0, 300_000, 15_000):
             store.append(Labels.of({"__name__": "x", "i": str(i)}), t, float(t))
-    store.append(Labels.of({"__name__": "a", "src": "1"}), 0, 1)
-    store.append(Labels.of({"__name__": "b", "src": "1"}), 0, 1)
-    return Engine(store, max_series=10)
+    store.append(Labels.of({"__name__": "a", "src": "1"}), 15_000, 1)
+    store.append(Labels.of({"__name__": "b", "src": "1"}), 15_000, 1)
+    return Engine(store, max_series=10, features=frozenset({"promql-experimental-functions"}))
 
 
 @pytest.mark.parametrize(
@@ -41,8 +41,9 @@ def engine() -> Engine:
         ("label_replace(x, \"dst\", \"v\", \"i\", \"(.*\")", "invalid regular expression"),
         ("label_replace(x, \"bad-name\", \"v\", \"i\", \"(.*)\")", "invalid destination label name"),
         ("label_replace(x, \"i\", \"\", \"\", \"\")", "same labelset"),
-        ("holt_winters(x[5m], 0, 0.5)", "smoothing factor"),
-        ("holt_winters(x[5m], 0.5, 1)", "trend factor"),
+        ("double_exponential_smoothing(x[5m], 0, 0.5)", "smoothing factor"),
+        ("double_exponential_smoothing(x[5m], 0.5, 1)", "trend factor"),
+        ("holt_winters(x[5m], 0.5, 0.5)", "renamed it double_exponential_smoothing"),
         ("topk(NaN, x)", "NaN"),
         ("count_values(\"0bad\", x)", "invalid label name"),
         ("ceil({__name__=~\"a|b\"})", "same labelset"),

@@ -58,14 +58,21 @@ def test_rate_without_extrapolation(store, engine):
     assert one(engine.instant_query("increase(x[5m])", 300 * S)) == pytest.approx(300.0)
 
 
-def test_rate_counter_reset(store, engine):
+def test_rate_counter_reset(store):
+    engine = Engine(store, compat="2")
     load(store, lbl("x"), 15 * S, [0, 10, 20, 5, 15])
-    # 15 - 0 plus the 20 lost at the reset; window [0s, 60s] is fully covered.
+    # 2.x: 15 - 0 plus the 20 lost at the reset; window [0s, 60s] is fully covered.
     assert one(engine.instant_query("increase(x[1m])", 60 * S)) == pytest.approx(35.0)
     assert one(engine.instant_query("rate(x[1m])", 60 * S)) == pytest.approx(35.0 / 60)
     assert one(engine.instant_query("resets(x[1m])", 60 * S)) == 1
     # delta() ignores resets.
     assert one(engine.instant_query("delta(x[1m])", 60 * S)) == pytest.approx(15.0)
+    # Prometheus 3: the window (0s, 60s] leaves out the sample at 0s: 10 -> 20, reset, 5 -> 15
+    # is 25 over 45s of samples, extrapolated to the 60s window (the gap at its start is < 1.1
+    # x the 15s interval).
+    v3 = Engine(store)
+    assert one(v3.instant_query("increase(x[1m])", 60 * S)) == pytest.approx(25.0 * 60 / 45)
+    assert one(v3.instant_query("resets(x[1m])", 60 * S)) == 1
 
 
 def test_rate_extrapolates_to_window_edges(store, engine):
@@ -102,10 +109,18 @@ def test_deriv_and_predict_linear(store, engine):
 # --- lookback and staleness: engine.go vectorSelectorSingle -------------------------------
 
 
-def test_lookback_is_five_minutes_inclusive(store, engine):
+def test_lookback_is_five_minutes_inclusive_under_compat_2(store):
+    engine = Engine(store, compat="2")
     load(store, lbl("x"), 10 * S, [1])
     assert one(engine.instant_query("x", 300 * S)) == 1
     assert engine.instant_query("x", 300 * S + 1) == Vector()
+
+
+def test_lookback_is_left_open_in_prometheus_3(store, engine):
+    """Prometheus 3: a sample exactly 5 minutes old is out of the lookback window."""
+    load(store, lbl("x"), 10 * S, [1])
+    assert one(engine.instant_query("x", 300 * S - 1)) == 1
+    assert engine.instant_query("x", 300 * S) == Vector()
 
 
 def test_staleness_marker_ends_series(store, engine):
@@ -259,7 +274,9 @@ def test_subquery(store, engine):
     load(store, lbl("x"), 30 * S, [i * 30.0 for i in range(21)])
     # rate is 1/s everywhere; max over a 5m subquery at 1m resolution.
     assert one(engine.instant_query("max_over_time(rate(x[1m])[5m:1m])", 10 * M)) == pytest.approx(1.0)
-    assert one(engine.instant_query("count_over_time(x[5m:1m])", 10 * M)) == 6
+    # Prometheus 3: steps after the window start (5m, 10m]; 2.x: from it, [5m, 10m].
+    assert one(engine.instant_query("count_over_time(x[5m:1m])", 10 * M)) == 5
+    assert one(Engine(store, compat="2").instant_query("count_over_time(x[5m:1m])", 10 * M)) == 6
 
 
 def test_range_query_matches_instant_queries(store, engine):
@@ -277,7 +294,9 @@ def test_range_query_matches_instant_queries(store, engine):
 def test_result_types(store, engine):
     load(store, lbl("x"), 10 * S, [1, 2, 3])
     assert engine.instant_query('"hello"', 0) == String(0, "hello")
-    mat = engine.instant_query("x[20s]", 20 * S)
+    mat = engine.instant_query("x[20s]", 20 * S)  # Prometheus 3: (0s, 20s]
+    assert isinstance(mat, Matrix) and mat[0].points == [(10 * S, 2.0), (20 * S, 3.0)]
+    mat = Engine(store, compat="2").instant_query("x[20s]", 20 * S)  # 2.x: [0s, 20s]
     assert isinstance(mat, Matrix) and mat[0].points == [(0, 1.0), (10 * S, 2.0), (20 * S, 3.0)]
 
 

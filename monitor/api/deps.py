@@ -34,7 +34,8 @@ from probes.base import ProbeResult, ProbeSettings
 
 __all__ = ["AlertingDeps", "ApiDeps", "ApiSettings", "MetricsExposition", "NamedToken", "NoApiSettings",
            "OnceClaims", "ProbeViews", "ProcessDeps", "QueryDeps", "QueryEngine", "ReloadResult", "RuleViews",
-           "Secret", "alerting_deps", "deps_of", "process_deps", "query_deps", "running_ports"]
+           "Secret", "SeriesCatalog", "StatusDeps", "alerting_deps", "deps_of", "process_deps", "query_deps",
+           "running_ports"]
 
 
 # -- what the routes read ----------------------------------------------------------------------------
@@ -93,6 +94,42 @@ class QueryEngine(Protocol):
         :raises QueryError: bad query, too many samples, timeout, too many concurrent queries.
         """
         ...
+
+
+class SeriesCatalog(Protocol):
+    """The series index of the sample store (``monitor.tsdb.store.SampleStore``), read on the loop."""
+
+    def series(self, matchers: Sequence[Any] = ()) -> list[Any]:
+        """Return the label sets (:class:`~model.labels.Labels`) of the series matching every matcher."""
+        ...
+
+    def label_names(self, matchers: Sequence[Any] | None = None) -> list[str]:
+        """Return every label name in use, sorted."""
+        ...
+
+    def label_values(self, name: str, matchers: Sequence[Any] | None = None) -> list[str]:
+        """Return every value of label ``name``, sorted."""
+        ...
+
+    def select(self, matchers: Sequence[Any], mint: int, maxt: int) -> list[Any]:
+        """Return the series (``.labels``) with samples in ``[mint, maxt]`` (ms)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StatusDeps:
+    """What Prometheus's status API shows (``/api/v1/status/*``, ``/api/v1/targets``).
+
+    :ivar runtime: returns the ``runtimeinfo`` data (``startTime``, ``reloadConfigSuccess``, ...).
+    :ivar config_yaml: returns the running configuration as YAML, secrets masked.
+    :ivar flags: returns the command line's flags, ``{name: value}``.
+    :ivar targets: returns the scrape targets in ``activeTargets`` shape (``scrapePool``, ``labels``, ...).
+    """
+
+    runtime: Callable[[], dict[str, Any]]
+    config_yaml: Callable[[], str]
+    flags: Callable[[], dict[str, str]] = dict
+    targets: Callable[[], list[dict[str, Any]]] = list
 
 
 class Secret(Protocol):
@@ -221,11 +258,18 @@ class QueryDeps:
     :ivar probes: returns the running probes (a reload replaces them).
     :ivar rules: the rule manager (reloaded in place).
     :ivar engine: the PromQL engine ad-hoc queries run on.
+    :ivar catalog: the series index (``/api/v1/labels``, ``/label/{name}/values``, ``/series``);
+        ``None`` leaves those routes out.
+    :ivar metadata: returns ``{metric family: [{"type", "help", "unit"}]}`` (``/api/v1/metadata``).
+    :ivar status: the status API's views; ``None`` leaves ``/api/v1/status/*`` and ``/targets`` out.
     """
 
     probes: Callable[[], ProbeViews]
     rules: RuleViews
     engine: QueryEngine
+    catalog: SeriesCatalog | None = None
+    metadata: Callable[[], dict[str, list[dict[str, str]]]] = dict
+    status: StatusDeps | None = None
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,14 @@ from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, p
                                     raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
+from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, registry_metadata
+from monitor.daemon.status_views import status_deps
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
 from monitor.promql.adhoc import AdHocQueries
 from monitor.promql.engine import Engine
+from monitor.scrape import instance_of
 from monitor.rules.manager import RuleManager
 from monitor.store import open_store
 from monitor.tsdb.retention import RetentionRule
@@ -104,6 +107,10 @@ class Daemon:
                                    HeartbeatMetrics(self.registry), lag=self.lag)
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
+        self.self_scrape = SelfScrape(self.registry, self.store,
+                                      lambda: instance_of(self.config.server.external_url),
+                                      refresh=lambda: update_store_gauges(self.metrics, self.store))
+        self.started_at = time.time()
         self.state: Any = None  # the state store, opened by start()
         self._ports: AlertingPorts | None = None  # handed over by the leadership while leading
         self.leadership = Leadership(state=lambda: self.state, config=lambda: self.config, scheduler=self.scheduler,
@@ -154,6 +161,9 @@ class Daemon:
             job_id = f"scrape:{t.name}"
             self.scheduler.add_interval_job(job_id, self.scrape.job(t.name), t.interval,
                                             phase=spread(job_id, t.interval))
+        # monitor_* / process_* into the store, so PromQL (Grafana on the daemon) sees them
+        self.scheduler.add_interval_job("self:scrape", self.self_scrape.run, SELF_SCRAPE_INTERVAL,
+                                        phase=spread("self:scrape", SELF_SCRAPE_INTERVAL))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
         if self.store.durable:
             sync = self.config.tsdb.sync_interval
@@ -324,6 +334,10 @@ class Daemon:
 
     # -- status ---------------------------------------------------------------------------------
 
+    def config_status(self) -> tuple[bool, float]:
+        """Return whether the last reload succeeded and when the running configuration was loaded."""
+        return self._config_problem is None, self._config_loaded_at
+
     def health(self) -> dict[str, Any]:
         """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
         return health_document(scheduler_running=self.scheduler.running, config_problem=self._config_problem,
@@ -347,7 +361,9 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                             metrics=MetricsExposition(daemon.registry,
                                                       lambda: update_store_gauges(daemon.metrics, daemon.store)),
                             reload=reload),
-        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries),
+        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries,
+                          catalog=daemon.store, metadata=lambda: registry_metadata(daemon.registry),
+                          status=status_deps(daemon, daemon.started_at)),
         # Slack signatures are claimed in the state store (open once the daemon has started).
         alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state),
     )

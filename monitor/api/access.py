@@ -143,6 +143,10 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     # who acknowledged, with their comments, and who was paged: always behind a token
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): Access("read", leader_only=True),
     ("GET", "/api/v2/alerts"): ALERTING_VIEW,
+    ("GET", "/api/v2/alerts/groups"): ALERTING_VIEW,
+    ("GET", "/api/v2/receivers"): ALERTING_VIEW,
+    # the alerting configuration, secrets masked (amtool config show): behind a token
+    ("GET", "/api/v2/status"): Access("read", leader_only=True),
     ("POST", "/api/v2/alerts"): INTAKE,
     ("POST", "/api/v1/intake/alertmanager"): INTAKE,
     ("GET", "/api/v2/silences"): ALERTING_VIEW,

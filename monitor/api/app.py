@@ -8,8 +8,8 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.rules`, :mod:`~monitor.api.query` — Prometheus's rule and query API
 * :mod:`~monitor.api.catalog`, :mod:`~monitor.api.status` — Prometheus's metadata and status API
   (labels, series, metadata, exemplars; buildinfo, runtimeinfo, config, flags, targets, format_query)
-* :mod:`~monitor.api.alerts`, :mod:`~monitor.api.intake`, :mod:`~monitor.api.silences`,
-  :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
+* :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
+  :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
 
 Handlers read their dependencies from ``request.app.state`` (``deps``: the :class:`ApiDeps`;
 ``credentials``: the :class:`~monitor.api.auth.Credentials` built from its settings accessor).
@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from monitor.api import (
-    alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, status,
+    alertmanager, alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, status,
 )
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
@@ -49,7 +49,7 @@ def create_app(deps: ApiDeps) -> Starlette:
         if deps.queries.status is not None:
             routes += status.ROUTES
     if deps.alerting is not None:
-        routes += [*alerts.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
+        routes += [*alerts.ROUTES, *alertmanager.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
     app.state.credentials = Credentials(deps.settings)

@@ -281,10 +281,18 @@ class AlertingDeps:
     :ivar claims: returns the state store that remembers Slack request signatures (replay
         cache), or ``None`` while none is open; then a per-process memory is used, which a
         restart forgets.
+    :ivar route: returns the running routing tree (:class:`monitor.alerting.route.Route`), or
+        ``None`` without one (``/api/v2/alerts/groups`` groups as it does).
+    :ivar receivers: returns the configured receiver names (``/api/v2/receivers``).
+    :ivar status: returns Alertmanager's ``alertmanagerStatus`` (``/api/v2/status``: ``cluster``,
+        ``config.original``, ``uptime``, ``versionInfo``).
     """
 
     ports: Callable[[], AlertingPorts | None]
     claims: Callable[[], OnceClaims | None] = lambda: None
+    route: Callable[[], Any] = lambda: None
+    receivers: Callable[[], list[str]] = list
+    status: Callable[[], dict[str, Any]] = dict
 
 
 def _no_settings() -> ApiSettings:

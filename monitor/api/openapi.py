@@ -131,6 +131,18 @@ _SERIES = [{"name": "match[]", "in": "query", "required": False, "description": 
            _query("start", "RFC 3339 or Unix seconds"), _query("end", "RFC 3339 or Unix seconds"),
            _query("limit", "most entries returned (0: all)")]
 
+
+def _bool(name: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": f"include {name} alerts (default true)",
+            "schema": {"type": "boolean"}}
+
+
+_AM_FILTERS = [{"name": "filter", "in": "query", "required": False, "style": "form", "explode": True,
+                "description": 'matchers such as alertname="X" (repeatable)',
+                "schema": {"type": "array", "items": {"type": "string"}}},
+               _query("receiver", "receiver name regex"),
+               _bool("active"), _bool("silenced"), _bool("inhibited")]
+
 #: ``(method, path) -> operation`` without security and responses (added from the access table).
 OPERATIONS: dict[tuple[str, str], Schema] = {
     ("GET", "/-/healthy"): {"summary": "Liveness: OK while the server answers", "tags": ["process"]},
@@ -191,12 +203,19 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
         "requestBody": _json(_ref("Comment"), required=False)},
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): {
         "summary": "The alert's escalation timeline", "tags": ["alerts"], "parameters": [_FP]},
-    ("GET", "/api/v2/alerts"): {"summary": "Alerts (Alertmanager gettableAlerts)", "tags": ["alerts"]},
+    ("GET", "/api/v2/alerts"): {"summary": "Alerts (Alertmanager gettableAlerts)", "tags": ["alerts"],
+                                "parameters": [*_AM_FILTERS, _bool("unprocessed")]},
+    ("GET", "/api/v2/alerts/groups"): {"summary": "Alerts grouped as the routing tree groups them (alertGroups)",
+                                       "tags": ["alerts"], "parameters": _AM_FILTERS},
+    ("GET", "/api/v2/receivers"): {"summary": "Configured receivers", "tags": ["alerts"]},
+    ("GET", "/api/v2/status"): {"summary": "Alertmanager status: cluster, config (secrets masked), uptime, version",
+                                "tags": ["alerts"]},
     ("POST", "/api/v2/alerts"): {"summary": "Alert intake (Alertmanager v2 postableAlerts)", "tags": ["intake"],
                                  "requestBody": _json(_ref("PostableAlerts"))},
     ("POST", "/api/v1/intake/alertmanager"): {"summary": "Alertmanager webhook (version 4)", "tags": ["intake"],
                                               "requestBody": _json(_ref("WebhookMessage"))},
-    ("GET", "/api/v2/silences"): {"summary": "Every silence (gettableSilences)", "tags": ["silences"]},
+    ("GET", "/api/v2/silences"): {"summary": "Every silence (gettableSilences)", "tags": ["silences"],
+                                  "parameters": _AM_FILTERS[:1]},
     ("POST", "/api/v2/silences"): {"summary": "Create or replace a silence", "tags": ["silences"],
                                    "requestBody": _json(_ref("PostableSilence"))},
     ("GET", "/api/v2/silence/{id}"): {"summary": "One silence", "tags": ["silences"], "parameters": [_SILENCE_ID]},

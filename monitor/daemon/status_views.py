@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from monitor.api.deps import StatusDeps
+from monitor.api.status import build_info
 from monitor.config.secrets import secret_values
 from monitor.daemon.self_scrape import SELF_JOB
 
 if TYPE_CHECKING:
     from monitor.daemon.wiring import Daemon
 
-__all__ = ["MASK", "config_yaml", "status_deps"]
+__all__ = ["MASK", "alertmanager_status", "config_yaml", "status_deps"]
 
 #: What a secret is shown as (pydantic's ``SecretStr`` rendering; Prometheus shows ``<secret>``).
 MASK = "**********"
@@ -48,6 +49,23 @@ def config_yaml(config: Any) -> str:
     for secret in secret_values(config):
         text = text.replace(secret, MASK)
     return text
+
+
+def alertmanager_status(daemon: Daemon) -> dict[str, Any]:
+    """Return Alertmanager's ``alertmanagerStatus`` for ``daemon``: ``cluster`` (``disabled``: no
+    gossip, one leader alerts), ``config.original`` (``alerting:`` and ``receivers:`` as YAML,
+    secrets masked), ``uptime`` (the start time, RFC 3339), ``versionInfo``."""
+    config = daemon.config
+    doc = {"alerting": config.alerting.model_dump(mode="json"),
+           "receivers": [r.model_dump(mode="json") for r in config.receivers]}
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    for secret in secret_values(config):
+        text = text.replace(secret, MASK)
+    info = build_info()
+    return {"cluster": {"name": "", "status": "disabled", "peers": []},
+            "config": {"original": text}, "uptime": _rfc3339(daemon.started_at),
+            "versionInfo": {k: info[k] for k in ("branch", "buildDate", "buildUser", "goVersion", "revision",
+                                                 "version")}}
 
 
 def _targets(daemon: Daemon) -> list[dict[str, Any]]:

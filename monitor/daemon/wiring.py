@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, disable_creat
 
 from monitor import __version__
 from monitor.alerting.ports import AlertingPorts
+from monitor.alerting.route import build_route
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
@@ -30,7 +31,7 @@ from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, p
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
 from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, registry_metadata
-from monitor.daemon.status_views import status_deps
+from monitor.daemon.status_views import alertmanager_status, status_deps
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
@@ -350,6 +351,20 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+_routes: dict[int, tuple[Any, Any]] = {}
+
+
+def route_of(config: Config) -> Any:
+    """Return the routing tree of ``config.alerting.route`` (``None`` without one), built once per config."""
+    cached = _routes.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    route = build_route(config.alerting.route) if config.alerting.route is not None else None
+    _routes.clear()
+    _routes[id(config)] = (config, route)
+    return route
+
+
 def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
     """Build what the HTTP API reads from ``daemon``.
 
@@ -365,5 +380,8 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                           catalog=daemon.store, metadata=lambda: registry_metadata(daemon.registry),
                           status=status_deps(daemon, daemon.started_at)),
         # Slack signatures are claimed in the state store (open once the daemon has started).
-        alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state),
+        alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state,
+                              route=lambda: route_of(daemon.config),
+                              receivers=lambda: [r.name for r in daemon.config.receivers],
+                              status=lambda: alertmanager_status(daemon)),
     )

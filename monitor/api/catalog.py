@@ -69,6 +69,7 @@ async def _params(request: Request) -> tuple[dict[str, str], list[str]]:
     params = dict(request.query_params)
     matches = request.query_params.getlist("match[]")
     if request.method == "POST":
+        await request.body()  # read (bounded: 413 past the limit) whatever its content type
         form = await request.form()
         params.update({k: str(v) for k, v in form.items()})
         matches += [str(v) for v in form.getlist("match[]")]

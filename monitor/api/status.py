@@ -70,6 +70,7 @@ async def format_query(request: Request) -> Response:
     Prometheus's ``parser.Prettify`` does (promql-parser's ``prettify``)."""
     params = dict(request.query_params)
     if request.method == "POST":
+        await request.body()  # read (bounded: 413 past the limit) whatever its content type
         form = await request.form()
         params.update({k: str(v) for k, v in form.items()})
     query = params.get("query")

@@ -18,6 +18,7 @@ import httpx
 from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 
 from monitor import __version__
+from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.ports import AlertingPorts
 from monitor.alerting.route import build_route
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
@@ -145,7 +146,11 @@ class Daemon:
         the alert pipeline (routing, mutes, outbox, escalation); a follower drops them."""
         ports = self.alerting_ports()
         if ports is not None:
-            await ports.intake.ingest(alerts, source="rules")
+            # As Prometheus sends them: startsAt when fired, the external labels added.
+            url = f"{self.config.server.external_url}/api/v1/alerts"
+            ext = self.config.rules.external_labels
+            converted = [c for a in alerts if (c := from_rule_alert(a, url, ext)) is not None]
+            await ports.intake.ingest(converted, source="rules")
 
     # -- jobs -------------------------------------------------------------------------------
 

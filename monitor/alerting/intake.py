@@ -29,8 +29,8 @@ and Unix seconds from here on (:func:`model.timestamps.parse_rfc3339`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from model.alert import Alert
@@ -38,7 +38,7 @@ from model.labels import LABEL_NAME_RE, Labels
 from model.timestamps import parse_rfc3339
 
 __all__ = ["IntakeError", "IntakeResult", "IntakeTooLarge", "MAX_ALERTS", "MAX_VALUE_LENGTH",
-           "from_rule_alert", "parse_v2_alerts", "parse_webhook"]
+           "drop_labels", "from_rule_alert", "parse_v2_alerts", "parse_webhook"]
 
 #: The most alerts one request may carry (Prometheus sends at most ``max_alerts`` per batch).
 MAX_ALERTS = 10_000
@@ -73,6 +73,19 @@ def from_rule_alert(a: Any, generator_url: str = "", external_labels: Mapping[st
         if missing:
             labels = Labels.of({**missing, **labels.as_dict()})
     return Alert(labels, dict(a.annotations), starts, ends, generator_url, value=text)
+
+
+def drop_labels(alerts: list[Alert], names: Iterable[str]) -> list[Alert]:
+    """Return ``alerts`` without the labels ``names`` (``api.intake_drop_labels``), so their
+    fingerprints are computed without them; an alert left with no label is kept as it was."""
+    names = tuple(names)
+    if not names:
+        return alerts
+    out = []
+    for a in alerts:
+        kept = a.labels.without(*names)
+        out.append(replace(a, labels=kept) if len(kept) and kept != a.labels else a)
+    return out
 
 
 def _json_type(value: Any) -> str:

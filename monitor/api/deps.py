@@ -178,6 +178,11 @@ class ApiSettings(Protocol):
         ...
 
     @property
+    def intake_drop_labels(self) -> Sequence[str]:
+        """Label names the intake removes from every alert before fingerprinting."""
+        ...
+
+    @property
     def slack_signing_secret(self) -> Secret | None:
         """Verifies ``POST /api/v1/slack/actions`` (none: that route answers 404)."""
         ...
@@ -195,6 +200,7 @@ class NoApiSettings:
     tokens: Sequence[NamedToken] = ()
     read_requires_token: bool = False
     intake_open: bool = False
+    intake_drop_labels: Sequence[str] = ()
     slack_signing_secret: Secret | None = None
     link_key: Secret | None = None
 

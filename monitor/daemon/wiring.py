@@ -23,7 +23,7 @@ from monitor.alerting.ports import AlertingPorts
 from monitor.alerting.route import build_route
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
-from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
+from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
@@ -86,6 +86,7 @@ class Daemon:
         self.probe_slots = asyncio.Semaphore(probe_concurrency())
         self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
+        self.registry.register(StoreCounters(self.store))
         self.scrape = ScrapeTargets(self.store, self.http, self.metrics)
         self.scrape.configure(config.scrape)
         self.engine = Engine(self.store, max_series=config.rules.query_max_series,

@@ -12,7 +12,8 @@ from typing import Any
 from monitor.config.loader import load_config_reporting
 from monitor.export.alertmanager import DEFAULT_SECRETS_DIR, DEFAULT_TEMPLATES, alertmanager_config
 from monitor.export.document import Export, render
-from monitor.export.prometheus import prometheus_config
+from monitor.export.prometheus import DEFAULT_SECRETS_DIR as PROMETHEUS_SECRETS_DIR
+from monitor.export.prometheus import EVALUATORS, prometheus_config
 
 __all__ = ["add_parser"]
 
@@ -39,6 +40,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--config", "-c", default="monitor.yaml")
     p.add_argument("--output", "-o", help="write here instead of standard output (rule-file paths become "
                                           "relative to its directory)")
+    p.add_argument("--evaluator", choices=EVALUATORS, default="daemon",
+                   help="who evaluates the alerting rules and pages: the daemon (default; Prometheus loads the "
+                        "rules but sends no alerts) or prometheus (it sends its alerts to the daemon's intake; "
+                        "empty rules.files in monitor.yaml)")
+    p.add_argument("--secrets-dir", default=PROMETHEUS_SECRETS_DIR,
+                   help=f"directory of the token files (credentials_file; default {PROMETHEUS_SECRETS_DIR})")
     p.set_defaults(func=_cmd_prometheus)
 
 
@@ -77,6 +84,7 @@ def _cmd_prometheus(args: Any) -> int:
     if config is None:
         return 1
     relative_to = Path(args.output).absolute().parent if args.output else None
-    export = prometheus_config(config, relative_to=relative_to)
+    export = prometheus_config(config, relative_to=relative_to, evaluator=args.evaluator,
+                               secrets_dir=args.secrets_dir)
     text = render(export, title="Prometheus configuration", source=args.config)
     return _write(text, args.output, export)

@@ -236,13 +236,8 @@ class Metrics:
             "monitor_tsdb_memory_bytes",
             "Estimated memory of the sample store in bytes (sample arrays and label strings; set at each "
             "retention sweep and scrape).", registry=registry)
-        self.tsdb_rejected_series = Gauge(
-            "monitor_tsdb_rejected_series_total",
-            "New series rejected because the store was at its series limit (a counter kept by the store).",
-            registry=registry)
-        self.tsdb_out_of_order = Gauge(
-            "monitor_tsdb_out_of_order_samples_total",
-            "Samples rejected as out of order (a counter kept by the store).", registry=registry)
+        # monitor_tsdb_rejected_series_total and monitor_tsdb_out_of_order_samples_total are
+        # counters kept by the store, exposed by monitor.daemon.collectors.StoreCounters.
         self.config_reload_ok = Gauge(
             "monitor_config_last_reload_successful", "Whether the last configuration reload succeeded (1) or not (0).",
             registry=registry)

@@ -29,8 +29,8 @@ and Unix seconds from here on (:func:`model.timestamps.parse_rfc3339`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from model.alert import Alert
@@ -38,7 +38,7 @@ from model.labels import LABEL_NAME_RE, Labels
 from model.timestamps import parse_rfc3339
 
 __all__ = ["IntakeError", "IntakeResult", "IntakeTooLarge", "MAX_ALERTS", "MAX_VALUE_LENGTH",
-           "from_rule_alert", "parse_v2_alerts", "parse_webhook"]
+           "drop_labels", "from_rule_alert", "parse_v2_alerts", "parse_webhook"]
 
 #: The most alerts one request may carry (Prometheus sends at most ``max_alerts`` per batch).
 MAX_ALERTS = 10_000
@@ -49,21 +49,43 @@ _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "a numbe
                bool: "a boolean", type(None): "null"}
 
 
-def from_rule_alert(a: Any, generator_url: str = "") -> Alert | None:
+def from_rule_alert(a: Any, generator_url: str = "", external_labels: Mapping[str, str] | None = None
+                    ) -> Alert | None:
     """Convert a ``monitor.rules.alerting.Alert`` (``None`` for a pending one).
 
-    Prometheus ``rules/alerting.go`` ``sendAlerts``: ``StartsAt = ActiveAt``, ``EndsAt =
-    ResolvedAt`` for a resolved alert. The rule's sample value travels as text (``%g``) for the
-    messages.
+    Prometheus ``cmd/prometheus/main.go`` ``sendAlerts``: ``StartsAt = FiredAt`` (when the alert
+    started firing, not when it became pending), ``EndsAt = ResolvedAt`` for a resolved alert;
+    the notifier then adds the ``external_labels`` an alert's own labels do not have
+    (``notifier/notifier.go``). The rule's sample value travels as text (``%g``) for the messages.
     """
     if a.state == "pending":
         return None
     ends = a.resolved_at if a.state == "inactive" else None
     if a.state == "inactive" and ends is None:
         ends = a.active_at
+    fired = getattr(a, "fired_at", None)
+    starts = a.active_at if fired is None else fired
     value = getattr(a, "value", None)
     text = "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
-    return Alert(a.labels, dict(a.annotations), a.active_at, ends, generator_url, value=text)
+    labels = a.labels
+    if external_labels:
+        missing = {k: v for k, v in external_labels.items() if v and labels.get(k) == ""}
+        if missing:
+            labels = Labels.of({**missing, **labels.as_dict()})
+    return Alert(labels, dict(a.annotations), starts, ends, generator_url, value=text)
+
+
+def drop_labels(alerts: list[Alert], names: Iterable[str]) -> list[Alert]:
+    """Return ``alerts`` without the labels ``names`` (``api.intake_drop_labels``), so their
+    fingerprints are computed without them; an alert left with no label is kept as it was."""
+    names = tuple(names)
+    if not names:
+        return alerts
+    out = []
+    for a in alerts:
+        kept = a.labels.without(*names)
+        out.append(replace(a, labels=kept) if len(kept) and kept != a.labels else a)
+    return out
 
 
 def _json_type(value: Any) -> str:

@@ -95,6 +95,7 @@ class Access:
 
 OPEN = Access()
 VIEW = Access("read", toggle="read_requires_token")
+VIEW_FORM = Access("read", QUERY_FORM_LIMIT, toggle="read_requires_token")
 ALERTING_VIEW = Access("read", toggle="read_requires_token", leader_only=True)
 ACK = Access("ack", COMMENT_LIMIT, leader_only=True)
 INTAKE = Access("intake", INTAKE_LIMIT, toggle="intake_open", leader_only=True)
@@ -118,6 +119,23 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/query"): Access("read", QUERY_FORM_LIMIT, toggle="read_requires_token"),
     ("GET", "/api/v1/query_range"): VIEW,
     ("POST", "/api/v1/query_range"): Access("read", QUERY_FORM_LIMIT, toggle="read_requires_token"),
+    # Prometheus's metadata and status API (monitor.api.catalog, .status)
+    ("GET", "/api/v1/labels"): VIEW,
+    ("POST", "/api/v1/labels"): VIEW_FORM,
+    ("GET", "/api/v1/label/{name}/values"): VIEW,
+    ("GET", "/api/v1/series"): VIEW,
+    ("POST", "/api/v1/series"): VIEW_FORM,
+    ("GET", "/api/v1/metadata"): VIEW,
+    ("GET", "/api/v1/query_exemplars"): VIEW,
+    ("POST", "/api/v1/query_exemplars"): VIEW_FORM,
+    ("GET", "/api/v1/format_query"): VIEW,
+    ("POST", "/api/v1/format_query"): VIEW_FORM,
+    ("GET", "/api/v1/status/buildinfo"): VIEW,
+    ("GET", "/api/v1/status/runtimeinfo"): VIEW,
+    # the running configuration (secrets masked) and command line: behind a token, like the timeline
+    ("GET", "/api/v1/status/config"): Access("read"),
+    ("GET", "/api/v1/status/flags"): VIEW,
+    ("GET", "/api/v1/targets"): VIEW,
     # the alert pipeline (monitor.api.alerts, .intake, .silences, .slack, .links)
     ("POST", "/api/v1/alerts/{fingerprint}/ack"): ACK,
     ("POST", "/api/v1/alerts/{fingerprint}/unack"): ACK,
@@ -125,6 +143,10 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     # who acknowledged, with their comments, and who was paged: always behind a token
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): Access("read", leader_only=True),
     ("GET", "/api/v2/alerts"): ALERTING_VIEW,
+    ("GET", "/api/v2/alerts/groups"): ALERTING_VIEW,
+    ("GET", "/api/v2/receivers"): ALERTING_VIEW,
+    # the alerting configuration, secrets masked (amtool config show): behind a token
+    ("GET", "/api/v2/status"): Access("read", leader_only=True),
     ("POST", "/api/v2/alerts"): INTAKE,
     ("POST", "/api/v1/intake/alertmanager"): INTAKE,
     ("GET", "/api/v2/silences"): ALERTING_VIEW,

@@ -6,7 +6,7 @@
   401, 403, 404 unknown alert. The audit source is ``api:<client>``, or ``cli:<client>`` when
   the request carries ``X-Monitor-Client: cli...``.
 * ``GET /api/v1/alerts/{fingerprint}/timeline`` — the escalation timeline, oldest first (``read``).
-* ``GET /api/v2/alerts`` — alerts in Alertmanager's ``gettableAlerts`` shape (muted ones marked).
+* ``GET /api/v2/alerts`` — in :mod:`monitor.api.alertmanager` (with its filters).
 
 Scopes and limits: :mod:`monitor.api.access`.
 
@@ -73,15 +73,9 @@ async def timeline(request: Request) -> Response:
     return JSONResponse({"status": "success", "data": rows})
 
 
-async def list_alerts(request: Request) -> Response:
-    """``GET /api/v2/alerts``."""
-    return JSONResponse(running_ports(request).views.alerts_api())
-
-
 ROUTES = [
     Route("/api/v1/alerts/{fingerprint}/ack", acknowledge, methods=["POST"]),
     Route("/api/v1/alerts/{fingerprint}/unack", unacknowledge, methods=["POST"]),
     Route("/api/v1/alerts/{fingerprint}/resolve", resolve, methods=["POST"]),
     Route("/api/v1/alerts/{fingerprint}/timeline", timeline, methods=["GET"]),
-    Route("/api/v2/alerts", list_alerts, methods=["GET"]),
 ]

@@ -6,8 +6,10 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.management` — ``/health``, ``/metrics``, ``/-/healthy``, ``/-/ready``, ``/-/reload``
 * :mod:`~monitor.api.probes` — ``/api/v1/probes``
 * :mod:`~monitor.api.rules`, :mod:`~monitor.api.query` — Prometheus's rule and query API
-* :mod:`~monitor.api.alerts`, :mod:`~monitor.api.intake`, :mod:`~monitor.api.silences`,
-  :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
+* :mod:`~monitor.api.catalog`, :mod:`~monitor.api.status` — Prometheus's metadata and status API
+  (labels, series, metadata, exemplars; buildinfo, runtimeinfo, config, flags, targets, format_query)
+* :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
+  :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
 
 Handlers read their dependencies from ``request.app.state`` (``deps``: the :class:`ApiDeps`;
 ``credentials``: the :class:`~monitor.api.auth.Credentials` built from its settings accessor).
@@ -21,7 +23,9 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from monitor.api import alerts, intake, links, management, openapi, probes, query, rules, silences, slack
+from monitor.api import (
+    alertmanager, alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, status,
+)
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
 from monitor.api.bodies import ApiError, api_error_handler
@@ -40,8 +44,12 @@ def create_app(deps: ApiDeps) -> Starlette:
         routes += management.ROUTES
     if deps.queries is not None:
         routes += [*probes.ROUTES, *rules.ROUTES, *query.ROUTES]
+        if deps.queries.catalog is not None:
+            routes += catalog.ROUTES
+        if deps.queries.status is not None:
+            routes += status.ROUTES
     if deps.alerting is not None:
-        routes += [*alerts.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
+        routes += [*alerts.ROUTES, *alertmanager.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
     app.state.credentials = Credentials(deps.settings)

@@ -34,7 +34,8 @@ from probes.base import ProbeResult, ProbeSettings
 
 __all__ = ["AlertingDeps", "ApiDeps", "ApiSettings", "MetricsExposition", "NamedToken", "NoApiSettings",
            "OnceClaims", "ProbeViews", "ProcessDeps", "QueryDeps", "QueryEngine", "ReloadResult", "RuleViews",
-           "Secret", "alerting_deps", "deps_of", "process_deps", "query_deps", "running_ports"]
+           "Secret", "SeriesCatalog", "StatusDeps", "alerting_deps", "deps_of", "process_deps", "query_deps",
+           "running_ports"]
 
 
 # -- what the routes read ----------------------------------------------------------------------------
@@ -95,6 +96,42 @@ class QueryEngine(Protocol):
         ...
 
 
+class SeriesCatalog(Protocol):
+    """The series index of the sample store (``monitor.tsdb.store.SampleStore``), read on the loop."""
+
+    def series(self, matchers: Sequence[Any] = ()) -> list[Any]:
+        """Return the label sets (:class:`~model.labels.Labels`) of the series matching every matcher."""
+        ...
+
+    def label_names(self, matchers: Sequence[Any] | None = None) -> list[str]:
+        """Return every label name in use, sorted."""
+        ...
+
+    def label_values(self, name: str, matchers: Sequence[Any] | None = None) -> list[str]:
+        """Return every value of label ``name``, sorted."""
+        ...
+
+    def select(self, matchers: Sequence[Any], mint: int, maxt: int) -> list[Any]:
+        """Return the series (``.labels``) with samples in ``[mint, maxt]`` (ms)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StatusDeps:
+    """What Prometheus's status API shows (``/api/v1/status/*``, ``/api/v1/targets``).
+
+    :ivar runtime: returns the ``runtimeinfo`` data (``startTime``, ``reloadConfigSuccess``, ...).
+    :ivar config_yaml: returns the running configuration as YAML, secrets masked.
+    :ivar flags: returns the command line's flags, ``{name: value}``.
+    :ivar targets: returns the scrape targets in ``activeTargets`` shape (``scrapePool``, ``labels``, ...).
+    """
+
+    runtime: Callable[[], dict[str, Any]]
+    config_yaml: Callable[[], str]
+    flags: Callable[[], dict[str, str]] = dict
+    targets: Callable[[], list[dict[str, Any]]] = list
+
+
 class Secret(Protocol):
     """A secret value that never prints itself (pydantic ``SecretStr``)."""
 
@@ -141,6 +178,11 @@ class ApiSettings(Protocol):
         ...
 
     @property
+    def intake_drop_labels(self) -> Sequence[str]:
+        """Label names the intake removes from every alert before fingerprinting."""
+        ...
+
+    @property
     def slack_signing_secret(self) -> Secret | None:
         """Verifies ``POST /api/v1/slack/actions`` (none: that route answers 404)."""
         ...
@@ -158,6 +200,7 @@ class NoApiSettings:
     tokens: Sequence[NamedToken] = ()
     read_requires_token: bool = False
     intake_open: bool = False
+    intake_drop_labels: Sequence[str] = ()
     slack_signing_secret: Secret | None = None
     link_key: Secret | None = None
 
@@ -221,11 +264,18 @@ class QueryDeps:
     :ivar probes: returns the running probes (a reload replaces them).
     :ivar rules: the rule manager (reloaded in place).
     :ivar engine: the PromQL engine ad-hoc queries run on.
+    :ivar catalog: the series index (``/api/v1/labels``, ``/label/{name}/values``, ``/series``);
+        ``None`` leaves those routes out.
+    :ivar metadata: returns ``{metric family: [{"type", "help", "unit"}]}`` (``/api/v1/metadata``).
+    :ivar status: the status API's views; ``None`` leaves ``/api/v1/status/*`` and ``/targets`` out.
     """
 
     probes: Callable[[], ProbeViews]
     rules: RuleViews
     engine: QueryEngine
+    catalog: SeriesCatalog | None = None
+    metadata: Callable[[], dict[str, list[dict[str, str]]]] = dict
+    status: StatusDeps | None = None
 
 
 @dataclass(frozen=True)
@@ -237,10 +287,18 @@ class AlertingDeps:
     :ivar claims: returns the state store that remembers Slack request signatures (replay
         cache), or ``None`` while none is open; then a per-process memory is used, which a
         restart forgets.
+    :ivar route: returns the running routing tree (:class:`monitor.alerting.route.Route`), or
+        ``None`` without one (``/api/v2/alerts/groups`` groups as it does).
+    :ivar receivers: returns the configured receiver names (``/api/v2/receivers``).
+    :ivar status: returns Alertmanager's ``alertmanagerStatus`` (``/api/v2/status``: ``cluster``,
+        ``config.original``, ``uptime``, ``versionInfo``).
     """
 
     ports: Callable[[], AlertingPorts | None]
     claims: Callable[[], OnceClaims | None] = lambda: None
+    route: Callable[[], Any] = lambda: None
+    receivers: Callable[[], list[str]] = list
+    status: Callable[[], dict[str, Any]] = dict
 
 
 def _no_settings() -> ApiSettings:

@@ -13,6 +13,10 @@ Both need a token with the ``intake`` scope (a Prometheus sends it with ``author
 ``webhook:<token>@<client>`` (``api:<client>`` without a token). Bodies over 4 MiB and batches
 over ``monitor.alerting.intake.MAX_ALERTS`` alerts are answered 413 and nothing is taken. Both
 answer 503 on a follower.
+
+Before fingerprinting, the labels named in ``api.intake_drop_labels`` are removed; an alert that
+one of the daemon's own alerting rules also raises is warned about
+(:class:`~monitor.api.duplicates.DuplicateRules`).
 """
 
 from __future__ import annotations
@@ -21,16 +25,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from monitor.alerting.intake import IntakeTooLarge, parse_v2_alerts, parse_webhook
-from monitor.api.auth import identity_of
+from model.alert import Alert
+from monitor.alerting.intake import IntakeTooLarge, drop_labels, parse_v2_alerts, parse_webhook
+from monitor.api.auth import credentials_of, identity_of
 from monitor.api.bodies import client_host, error_response, read_json
-from monitor.api.deps import running_ports
+from monitor.api.deps import deps_of, running_ports
+from monitor.api.duplicates import DuplicateRules
 
 
 def _source(request: Request, kind: str) -> str:
     identity = identity_of(request)
     who = f"{identity.name}@" if identity is not None else ""
     return f"{kind}:{who}{client_host(request)}"
+
+
+def _prepare(request: Request, alerts: list[Alert], source: str, now: float) -> list[Alert]:
+    """Drop ``api.intake_drop_labels``, then warn about alerts the daemon's own rules also raise."""
+    alerts = drop_labels(alerts, credentials_of(request).settings().intake_drop_labels)
+    queries = deps_of(request).queries
+    if queries is not None and queries.rules is not None:
+        state = request.app.state
+        if getattr(state, "duplicates", None) is None:
+            state.duplicates = DuplicateRules(queries.rules.to_api)
+        state.duplicates.check(alerts, source, now)
+    return alerts
 
 
 async def post_alerts(request: Request) -> Response:
@@ -43,7 +61,8 @@ async def post_alerts(request: Request) -> Response:
     except IntakeTooLarge as exc:
         return error_response(413, str(exc))
     if result.alerts:
-        await ports.intake.ingest(result.alerts, t, source=_source(request, "api"))
+        source = _source(request, "api")
+        await ports.intake.ingest(_prepare(request, result.alerts, source, t), t, source=source)
     if not result.ok:
         return error_response(400, result.error_text())
     return Response(status_code=200)
@@ -60,7 +79,8 @@ async def post_webhook(request: Request) -> Response:
     except ValueError as exc:
         return error_response(400, str(exc))
     if msg.result.alerts:
-        await ports.intake.ingest(msg.result.alerts, ports.clock(), source=_source(request, "webhook"))
+        source, t = _source(request, "webhook"), ports.clock()
+        await ports.intake.ingest(_prepare(request, msg.result.alerts, source, t), t, source=source)
     if not msg.result.ok:
         return error_response(400, msg.result.error_text())
     return JSONResponse({"status": "success", "data": {"alerts": len(msg.result.alerts)}})

@@ -81,6 +81,10 @@ SCHEMAS: dict[str, Schema] = {
     "QueryForm": {"type": "object", "required": ["query"],
                   "properties": {"query": {"type": "string"}, "time": {"type": "string"},
                                  "timeout": {"type": "string"}}},
+    "SeriesForm": {"type": "object",
+                   "properties": {"match[]": {"type": "array", "items": {"type": "string"}},
+                                  "start": {"type": "string"}, "end": {"type": "string"},
+                                  "limit": {"type": "string"}}},
     "RangeQueryForm": {"type": "object", "required": ["query", "start", "end", "step"],
                        "properties": {"query": {"type": "string"}, "start": {"type": "string"},
                                       "end": {"type": "string"}, "step": {"type": "string"}}},
@@ -109,8 +113,8 @@ def _json(schema: Schema, required: bool = True) -> Schema:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def _form(schema: Schema) -> Schema:
-    return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+def _form(schema: Schema, required: bool = True) -> Schema:
+    return {"required": required, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
 
 
 _FP = _path("fingerprint", "the alert's fingerprint (16 hex digits)")
@@ -122,6 +126,22 @@ _RANGE = [_query("query", "PromQL expression", required=True),
           _query("start", "RFC 3339 or Unix seconds", required=True),
           _query("end", "RFC 3339 or Unix seconds", required=True),
           _query("step", "seconds or a duration (15s)", required=True)]
+_SERIES = [{"name": "match[]", "in": "query", "required": False, "description": "series selector (repeatable)",
+            "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": True},
+           _query("start", "RFC 3339 or Unix seconds"), _query("end", "RFC 3339 or Unix seconds"),
+           _query("limit", "most entries returned (0: all)")]
+
+
+def _bool(name: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": f"include {name} alerts (default true)",
+            "schema": {"type": "boolean"}}
+
+
+_AM_FILTERS = [{"name": "filter", "in": "query", "required": False, "style": "form", "explode": True,
+                "description": 'matchers such as alertname="X" (repeatable)',
+                "schema": {"type": "array", "items": {"type": "string"}}},
+               _query("receiver", "receiver name regex"),
+               _bool("active"), _bool("silenced"), _bool("inhibited")]
 
 #: ``(method, path) -> operation`` without security and responses (added from the access table).
 OPERATIONS: dict[tuple[str, str], Schema] = {
@@ -142,6 +162,37 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
     ("GET", "/api/v1/query_range"): {"summary": "Range PromQL query", "tags": ["query"], "parameters": _RANGE},
     ("POST", "/api/v1/query_range"): {"summary": "Range PromQL query (form)", "tags": ["query"],
                                       "requestBody": _form(_ref("RangeQueryForm"))},
+    ("GET", "/api/v1/labels"): {"summary": "Label names", "tags": ["query"], "parameters": _SERIES},
+    ("POST", "/api/v1/labels"): {"summary": "Label names (form)", "tags": ["query"],
+                                 "requestBody": _form(_ref("SeriesForm"), required=False)},
+    ("GET", "/api/v1/label/{name}/values"): {
+        "summary": "Values of one label", "tags": ["query"],
+        "parameters": [_path("name", "the label name (U__ escaping for UTF-8)"), *_SERIES]},
+    ("GET", "/api/v1/series"): {"summary": "Series matching match[]", "tags": ["query"],
+                                "parameters": [{**_SERIES[0], "required": True}, *_SERIES[1:]]},
+    ("POST", "/api/v1/series"): {"summary": "Series matching match[] (form)", "tags": ["query"],
+                                 "requestBody": _form(_ref("SeriesForm"))},
+    ("GET", "/api/v1/metadata"): {
+        "summary": "Metric metadata (type, help, unit)", "tags": ["query"],
+        "parameters": [_query("metric", "one metric family"), _query("limit", "families at most"),
+                       _query("limit_per_metric", "entries per family at most")]},
+    ("GET", "/api/v1/query_exemplars"): {"summary": "Exemplars (none are stored: always [])", "tags": ["query"],
+                                         "parameters": _RANGE[:3]},
+    ("POST", "/api/v1/query_exemplars"): {"summary": "Exemplars (form; always [])", "tags": ["query"],
+                                          "requestBody": _form(_ref("QueryForm"))},
+    ("GET", "/api/v1/format_query"): {"summary": "Pretty-print a PromQL expression", "tags": ["query"],
+                                      "parameters": _QUERY[:1]},
+    ("POST", "/api/v1/format_query"): {"summary": "Pretty-print a PromQL expression (form)", "tags": ["query"],
+                                       "requestBody": _form(_ref("QueryForm"))},
+    ("GET", "/api/v1/status/buildinfo"): {"summary": "Version (Prometheus buildinfo shape)", "tags": ["status"]},
+    ("GET", "/api/v1/status/runtimeinfo"): {"summary": "Start time, reload status, retention", "tags": ["status"]},
+    ("GET", "/api/v1/status/config"): {"summary": "The running configuration as YAML, secrets masked",
+                                       "tags": ["status"]},
+    ("GET", "/api/v1/status/flags"): {"summary": "The command line's flags", "tags": ["status"]},
+    ("GET", "/api/v1/targets"): {
+        "summary": "Scrape targets and their health", "tags": ["status"],
+        "parameters": [_query("state", "active, dropped or any", enum=["active", "dropped", "any"]),
+                       _query("scrapePool", "one scrape job")]},
     ("POST", "/api/v1/alerts/{fingerprint}/ack"): {
         "summary": "Acknowledge: stop the escalation", "tags": ["alerts"], "parameters": [_FP],
         "requestBody": _json(_ref("Comment"), required=False)},
@@ -152,12 +203,19 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
         "requestBody": _json(_ref("Comment"), required=False)},
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): {
         "summary": "The alert's escalation timeline", "tags": ["alerts"], "parameters": [_FP]},
-    ("GET", "/api/v2/alerts"): {"summary": "Alerts (Alertmanager gettableAlerts)", "tags": ["alerts"]},
+    ("GET", "/api/v2/alerts"): {"summary": "Alerts (Alertmanager gettableAlerts)", "tags": ["alerts"],
+                                "parameters": [*_AM_FILTERS, _bool("unprocessed")]},
+    ("GET", "/api/v2/alerts/groups"): {"summary": "Alerts grouped as the routing tree groups them (alertGroups)",
+                                       "tags": ["alerts"], "parameters": _AM_FILTERS},
+    ("GET", "/api/v2/receivers"): {"summary": "Configured receivers", "tags": ["alerts"]},
+    ("GET", "/api/v2/status"): {"summary": "Alertmanager status: cluster, config (secrets masked), uptime, version",
+                                "tags": ["alerts"]},
     ("POST", "/api/v2/alerts"): {"summary": "Alert intake (Alertmanager v2 postableAlerts)", "tags": ["intake"],
                                  "requestBody": _json(_ref("PostableAlerts"))},
     ("POST", "/api/v1/intake/alertmanager"): {"summary": "Alertmanager webhook (version 4)", "tags": ["intake"],
                                               "requestBody": _json(_ref("WebhookMessage"))},
-    ("GET", "/api/v2/silences"): {"summary": "Every silence (gettableSilences)", "tags": ["silences"]},
+    ("GET", "/api/v2/silences"): {"summary": "Every silence (gettableSilences)", "tags": ["silences"],
+                                  "parameters": _AM_FILTERS[:1]},
     ("POST", "/api/v2/silences"): {"summary": "Create or replace a silence", "tags": ["silences"],
                                    "requestBody": _json(_ref("PostableSilence"))},
     ("GET", "/api/v2/silence/{id}"): {"summary": "One silence", "tags": ["silences"], "parameters": [_SILENCE_ID]},

@@ -1,6 +1,6 @@
 """Silences, Alertmanager API v2 shapes.
 
-* ``GET /api/v2/silences`` — every silence (``gettableSilences``).
+* ``GET /api/v2/silences`` — every silence (``gettableSilences``); ``filter`` matchers narrow it.
 * ``GET /api/v2/silence/{id}`` — one silence; 404 unknown id.
 * ``POST /api/v2/silences`` — a token with the ``ack`` scope; ``postableSilence`` (``matchers``:
   a list of ``{name, value, isRegex, isEqual}`` objects or a matcher string like
@@ -21,7 +21,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from model.timestamps import parse_rfc3339
+from model.matchers import parse_matcher
 from monitor.alerting.silence import SilenceError
+from monitor.api.alertmanager import match_filter_labels
 from monitor.api.auth import actor_of
 from monitor.api.bodies import ApiError, client_host, error_response, json_object, json_type
 from monitor.api.deps import running_ports
@@ -29,8 +31,17 @@ from monitor.errors import NotFoundError
 
 
 async def list_silences(request: Request) -> Response:
-    """``GET /api/v2/silences``."""
-    return JSONResponse(running_ports(request).silences.list_silences())
+    """``GET /api/v2/silences``: ``filter`` (repeatable matchers) keeps the silences whose matchers,
+    read as ``{name: value}``, pass them all (Alertmanager ``CheckSilenceMatchesFilterLabels``)."""
+    filters = []
+    for text in request.query_params.getlist("filter"):
+        try:
+            filters.append(parse_matcher(text))
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+    silences = running_ports(request).silences.list_silences()
+    return JSONResponse([s for s in silences
+                         if match_filter_labels(filters, {m["name"]: m["value"] for m in s["matchers"]})])
 
 
 async def get_silence(request: Request) -> Response:

@@ -343,9 +343,13 @@ class ApiConfig(Section):
     :ivar link_key: HMAC key of the signed acknowledge/resolve links in pages and emails (no links
         without it).
     :ivar link_ttl: how long a signed link stays valid (seconds; default 24h).
+    :ivar intake_drop_labels: label names removed from every alert the intake takes, before its
+        fingerprint is computed (e.g. ``[prometheus, prometheus_replica]``: the same alert from
+        two HA Prometheus replicas is then one alert); default none.
     """
 
     tokens: Annotated[list[ApiToken], unique_by("name", "token name")] = Field(default_factory=list)
+    intake_drop_labels: list[str] = Field(default_factory=list)
     read_requires_token: bool = False
     intake_open: bool = False
     slack_signing_secret: SecretStr | None = None

@@ -98,10 +98,25 @@ class OnCallCollector(Collector):
 
 
 def update_store_gauges(metrics: Metrics, store: SampleStore) -> None:
-    """Set the ``monitor_tsdb_*`` gauges (series, samples, estimated memory, rejected series,
-    out-of-order samples) from ``store``; O(1), run at each retention sweep and ``/metrics``."""
+    """Set the ``monitor_tsdb_*`` gauges (series, samples, estimated memory) from ``store``; O(1),
+    run at each retention sweep and ``/metrics``."""
     metrics.tsdb_series.set(store.series_count)
     metrics.tsdb_samples.set(store.sample_count)
     metrics.tsdb_memory.set(store.estimated_memory_bytes)
-    metrics.tsdb_rejected_series.set(store.rejected_series_total)
-    metrics.tsdb_out_of_order.set(store.out_of_order_total)
+
+
+class StoreCounters(Collector):
+    """The sample store's own counters as counters (``TYPE counter``, so ``promtool check
+    metrics`` accepts their ``_total`` names): ``monitor_tsdb_rejected_series_total`` (new series
+    refused at ``tsdb.max_series``) and ``monitor_tsdb_out_of_order_samples_total``."""
+
+    def __init__(self, store: SampleStore) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield both counters, read from the store at collection time."""
+        yield CounterMetricFamily("monitor_tsdb_rejected_series",
+                                  "New series rejected because the store was at its series limit.",
+                                  value=self._store.rejected_series_total)
+        yield CounterMetricFamily("monitor_tsdb_out_of_order_samples", "Samples rejected as out of order.",
+                                  value=self._store.out_of_order_total)

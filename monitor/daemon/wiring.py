@@ -18,10 +18,12 @@ import httpx
 from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 
 from monitor import __version__
+from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.ports import AlertingPorts
+from monitor.alerting.route import build_route
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
-from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
+from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
@@ -29,11 +31,14 @@ from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, p
                                     raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
+from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, registry_metadata
+from monitor.daemon.status_views import alertmanager_status, status_deps
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
 from monitor.promql.adhoc import AdHocQueries
 from monitor.promql.engine import Engine
+from monitor.scrape import instance_of
 from monitor.rules.manager import RuleManager
 from monitor.store import open_store
 from monitor.tsdb.retention import RetentionRule
@@ -81,6 +86,7 @@ class Daemon:
         self.probe_slots = asyncio.Semaphore(probe_concurrency())
         self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
+        self.registry.register(StoreCounters(self.store))
         self.scrape = ScrapeTargets(self.store, self.http, self.metrics,
                                     normalize_float_labels=config.rules.promql_compat != "2")
         self.scrape.configure(config.scrape)
@@ -109,6 +115,10 @@ class Daemon:
                                    HeartbeatMetrics(self.registry), lag=self.lag)
         self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
+        self.self_scrape = SelfScrape(self.registry, self.store,
+                                      lambda: instance_of(self.config.server.external_url),
+                                      refresh=lambda: update_store_gauges(self.metrics, self.store))
+        self.started_at = time.time()
         self.state: Any = None  # the state store, opened by start()
         self._ports: AlertingPorts | None = None  # handed over by the leadership while leading
         self.leadership = Leadership(state=lambda: self.state, config=lambda: self.config, scheduler=self.scheduler,
@@ -142,7 +152,11 @@ class Daemon:
         the alert pipeline (routing, mutes, outbox, escalation); a follower drops them."""
         ports = self.alerting_ports()
         if ports is not None:
-            await ports.intake.ingest(alerts, source="rules")
+            # As Prometheus sends them: startsAt when fired, the external labels added.
+            url = f"{self.config.server.external_url}/api/v1/alerts"
+            ext = self.config.rules.external_labels
+            converted = [c for a in alerts if (c := from_rule_alert(a, url, ext)) is not None]
+            await ports.intake.ingest(converted, source="rules")
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -159,6 +173,9 @@ class Daemon:
             job_id = f"scrape:{t.name}"
             self.scheduler.add_interval_job(job_id, self.scrape.job(t.name), t.interval,
                                             phase=spread(job_id, t.interval))
+        # monitor_* / process_* into the store, so PromQL (Grafana on the daemon) sees them
+        self.scheduler.add_interval_job("self:scrape", self.self_scrape.run, SELF_SCRAPE_INTERVAL,
+                                        phase=spread("self:scrape", SELF_SCRAPE_INTERVAL))
         self.scheduler.add_interval_job("tsdb:gc", self._gc_job, GC_INTERVAL, first_delay=GC_INTERVAL)
         if self.store.durable:
             sync = self.config.tsdb.sync_interval
@@ -329,6 +346,10 @@ class Daemon:
 
     # -- status ---------------------------------------------------------------------------------
 
+    def config_status(self) -> tuple[bool, float]:
+        """Return whether the last reload succeeded and when the running configuration was loaded."""
+        return self._config_problem is None, self._config_loaded_at
+
     def health(self) -> dict[str, Any]:
         """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
         return health_document(scheduler_running=self.scheduler.running, config_problem=self._config_problem,
@@ -339,6 +360,20 @@ class Daemon:
 async def _cancel(task: asyncio.Task[Any]) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+_routes: dict[int, tuple[Any, Any]] = {}
+
+
+def route_of(config: Config) -> Any:
+    """Return the routing tree of ``config.alerting.route`` (``None`` without one), built once per config."""
+    cached = _routes.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    route = build_route(config.alerting.route) if config.alerting.route is not None else None
+    _routes.clear()
+    _routes[id(config)] = (config, route)
+    return route
 
 
 def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
@@ -352,7 +387,12 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                             metrics=MetricsExposition(daemon.registry,
                                                       lambda: update_store_gauges(daemon.metrics, daemon.store)),
                             reload=reload),
-        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries),
+        queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries,
+                          catalog=daemon.store, metadata=lambda: registry_metadata(daemon.registry),
+                          status=status_deps(daemon, daemon.started_at)),
         # Slack signatures are claimed in the state store (open once the daemon has started).
-        alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state),
+        alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state,
+                              route=lambda: route_of(daemon.config),
+                              receivers=lambda: [r.name for r in daemon.config.receivers],
+                              status=lambda: alertmanager_status(daemon)),
     )

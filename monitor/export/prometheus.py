@@ -1,8 +1,20 @@
 """Export ``monitor.yaml`` as configuration for a real Prometheus running beside this daemon.
 
-:func:`prometheus_config` writes a ``prometheus.yml`` that scrapes this daemon's ``/metrics`` and
-the backend's scrape targets, loads the rule files, and sends alerts to this daemon's
-Alertmanager-compatible intake (``POST /api/v2/alerts``), accepted by ``promtool check config``.
+:func:`prometheus_config` writes a ``prometheus.yml`` that scrapes this daemon's ``/metrics``
+(``honor_labels``: the daemon's own ``job`` labels, e.g. ``monitor_scrapes_total{job="backend"}``,
+stay as they are) and the backend's scrape targets with their limits, and loads the rule files;
+accepted by ``promtool check config``.
+
+**One evaluator pages** (``evaluator``): when Prometheus and the daemon both evaluate the same
+alerting rules and Prometheus sends its alerts to the daemon, every alert arrives twice with
+different labels (``job``/``instance``, external labels) and pages twice.
+
+* ``daemon`` (the default): the daemon evaluates the rules and pages; Prometheus loads the same
+  rule files (recording rules, the alerts in its UI) but sends its alerts nowhere (no
+  ``alerting:`` section).
+* ``prometheus``: Prometheus evaluates and sends to the daemon's Alertmanager v2 intake
+  (``POST /api/v2/alerts``, with the intake token from a ``credentials_file``); a warning says to
+  empty ``rules.files`` in ``monitor.yaml`` if it still lists rule files.
 """
 
 from __future__ import annotations
@@ -16,7 +28,12 @@ from monitor.config.model import Config
 from monitor.export.document import Export
 from model.duration import format_duration
 
-__all__ = ["prometheus_config", "DAEMON_DROP"]
+__all__ = ["DAEMON_DROP", "DEFAULT_SECRETS_DIR", "EVALUATORS", "prometheus_config"]
+
+#: Who evaluates the alerting rules and pages (see the module docstring).
+EVALUATORS = ("daemon", "prometheus")
+#: Where the generated file expects the daemon's tokens (``credentials_file``).
+DEFAULT_SECRETS_DIR = "/etc/prometheus/secrets"
 
 #: The daemon writes ``ALERTS``/``ALERTS_FOR_STATE`` for its own rule evaluation; a Prometheus
 #: evaluating the same rule files writes its own, so the scraped copies are dropped.
@@ -32,23 +49,49 @@ def _host_port(url: str) -> tuple[str, str, str]:
     return parts.scheme or "http", f"{host}:{port}", parts.path or ""
 
 
+def _size(n: int) -> str:
+    """Prometheus's ``body_size_limit`` text (``units.Base2Bytes``): ``16MiB``, ``512KiB``, ``100B``."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n and n % factor == 0:
+            return f"{n // factor}{unit}"
+    return f"{n}B"
+
+
+def _token_name(config: Config, scope: str) -> str | None:
+    for t in config.api.tokens:
+        if scope in t.scopes:
+            return t.name
+    return None
+
+
 def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | None = None,
-                      job_name: str = "codebook-monitor") -> Export:
+                      job_name: str = "codebook-monitor", evaluator: str = "daemon",
+                      secrets_dir: str = DEFAULT_SECRETS_DIR) -> Export:
     """Build a Prometheus configuration that runs beside this daemon.
 
-    Scrapes the daemon's ``/metrics`` (at ``server.external_url``) and every ``scrape:`` target
-    with its own interval, timeout, labels and ``honor_labels``; loads ``rules.files``; sends
-    alerts to the daemon's Alertmanager v2 intake. ``global.evaluation_interval`` is
-    ``rules.evaluation_interval``; ``global.scrape_interval`` the shortest scrape interval
+    Scrapes the daemon's ``/metrics`` (at ``server.external_url``, ``honor_labels: true``, with a
+    ``read`` token when ``api.read_requires_token``) and every ``scrape:`` target with its own
+    interval, timeout, labels, ``honor_labels`` and limits (``sample_limit``, ``label_limit``,
+    ``label_name_length_limit``, ``label_value_length_limit``, ``body_size_limit``); loads
+    ``rules.files``; with ``evaluator="prometheus"`` sends alerts to the daemon's Alertmanager v2
+    intake (with an ``intake`` token unless ``api.intake_open``). ``global.evaluation_interval``
+    is ``rules.evaluation_interval``; ``global.scrape_interval`` the shortest scrape interval
     (15 s without targets).
 
     :param config: a validated config.
     :param relative_to: write rule-file paths relative to this directory (where the Prometheus
         config will live); absolute paths when ``None``.
     :param job_name: the job name of the daemon's own scrape.
-    :return: the config data (no secrets) and warnings.
+    :param evaluator: ``daemon`` or ``prometheus``: who evaluates the alerting rules and pages.
+    :param secrets_dir: where the token files referred to (``credentials_file``) live.
+    :return: the config data (no secrets: tokens are ``credentials_file`` references listed in
+        ``secret_files``) and warnings.
+    :raises ValueError: an unknown ``evaluator``.
     """
+    if evaluator not in EVALUATORS:
+        raise ValueError(f"evaluator must be one of {', '.join(EVALUATORS)}, not {evaluator!r}")
     warnings: list[str] = []
+    secret_files: dict[str, str] = {}
     scheme, address, prefix = _host_port(config.server.external_url)
     intervals = [t.interval for t in config.scrape]
     scrape_interval = min(intervals) if intervals else 15.0
@@ -71,11 +114,17 @@ def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | N
         "job_name": job_name,
         "scheme": scheme,
         "metrics_path": prefix.rstrip("/") + "/metrics",
+        "honor_labels": True,  # the daemon's own job labels (monitor_scrapes_total{job=...}) stay
         "static_configs": [{"targets": [address]}],
         "metric_relabel_configs": [
             {"source_labels": ["__name__"], "regex": DAEMON_DROP, "action": "drop"},
         ],
     }
+    if config.api.read_requires_token:
+        token_file = f"{secrets_dir.rstrip('/')}/codebook-monitor-read"
+        name = _token_name(config, "read")
+        daemon_job["authorization"] = {"type": "Bearer", "credentials_file": token_file}
+        secret_files[token_file] = f"a token of api.tokens with the read scope{f' ({name})' if name else ''}"
     jobs = [daemon_job]
     for t in config.scrape:
         t_scheme, t_address, t_path = _host_port(t.url)
@@ -91,21 +140,32 @@ def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | N
             job["params"] = parse_qs(query)
         if t.honor_labels:
             job["honor_labels"] = True
+        job.update(sample_limit=t.sample_limit, label_limit=t.label_limit,
+                   label_name_length_limit=t.label_name_length_limit,
+                   label_value_length_limit=t.label_value_length_limit,
+                   body_size_limit=_size(int(t.body_size_limit)))
         static: dict[str, Any] = {"targets": [t_address]}
         if t.labels:
             static["labels"] = dict(t.labels)
         job["static_configs"] = [static]
         jobs.append(job)
 
-    data: dict[str, Any] = {
-        "global": glob,
-        "rule_files": rule_files,
-        "alerting": {"alertmanagers": [{
-            "api_version": "v2",
-            "scheme": scheme,
-            **({"path_prefix": prefix} if prefix.strip("/") else {}),
-            "static_configs": [{"targets": [address]}],
-        }]},
-        "scrape_configs": jobs,
-    }
-    return Export(data, {}, warnings)
+    data: dict[str, Any] = {"global": glob, "rule_files": rule_files}
+    if evaluator == "prometheus":
+        am: dict[str, Any] = {"api_version": "v2", "scheme": scheme,
+                              **({"path_prefix": prefix} if prefix.strip("/") else {}),
+                              "static_configs": [{"targets": [address]}]}
+        if not config.api.intake_open:
+            token_file = f"{secrets_dir.rstrip('/')}/codebook-monitor-intake"
+            name = _token_name(config, "intake")
+            am["authorization"] = {"type": "Bearer", "credentials_file": token_file}
+            secret_files[token_file] = f"a token of api.tokens with the intake scope{f' ({name})' if name else ''}"
+            if name is None:
+                warnings.append("no api.tokens entry has the intake scope: add one, or Prometheus's alerts are "
+                                "refused (401)")
+        data["alerting"] = {"alertmanagers": [am]}
+        if config.rules.files:
+            warnings.append("Prometheus evaluates the alerting rules and sends them to the daemon: remove "
+                            "rules.files from monitor.yaml (the daemon would evaluate them too and page twice)")
+    data["scrape_configs"] = jobs
+    return Export(data, secret_files, warnings)

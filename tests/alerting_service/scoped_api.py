@@ -6,7 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
+from monitor.api.deps import (
+    AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult, StatusDeps,
+)
 from monitor.config.model import ApiConfig
 from monitor.daemon.probing import ProbeRunner
 from monitor.metrics import Metrics
@@ -57,7 +59,9 @@ async def scoped(harness):
     deps = ApiDeps(settings=lambda: settings["api"],
                    process=ProcessDeps(health=lambda: {"status": "healthy"},
                                        metrics=MetricsExposition(CollectorRegistry()), reload=reloads),
-                   queries=QueryDeps(probes=lambda: probes, rules=RuleManager(store, engine), engine=engine),
+                   queries=QueryDeps(probes=lambda: probes, rules=RuleManager(store, engine), engine=engine,
+                                     catalog=store,
+                                     status=StatusDeps(runtime=dict, config_yaml=lambda: "api: {}\n")),
                    alerting=AlertingDeps(ports=harness.service.ports,
                                          claims=lambda: harness.store))
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as client:

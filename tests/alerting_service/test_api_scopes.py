@@ -129,12 +129,14 @@ def test_every_mounted_route_has_an_access_rule_and_a_description():
     from starlette.routing import Route
 
     from monitor.api.access import guard_routes
-    from monitor.api.deps import QueryDeps
+    from monitor.api.deps import QueryDeps, StatusDeps
+    from monitor.tsdb.store import SampleStore
     from monitor.api.openapi import OPERATIONS
 
     deps = ApiDeps(process=ProcessDeps(health=dict, metrics=MetricsExposition(CollectorRegistry()),
                                        reload=ReloadResult),
-                   queries=QueryDeps(probes=lambda: None, rules=None, engine=None),  # never called here
+                   queries=QueryDeps(probes=lambda: None, rules=None, engine=None,  # never called here
+                                     catalog=SampleStore(), status=StatusDeps(runtime=dict, config_yaml=str)),
                    alerting=AlertingDeps(ports=lambda: None))
     mounted = set(mounted_endpoints(create_app(deps).routes))
     assert mounted == set(ROUTE_ACCESS) == set(OPERATIONS)

@@ -62,14 +62,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if errors:
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{args.config}: OK ({len(config.resolved_rule_files())} rule files)")
+    print(f"{args.config}: OK ({len(config.resolved_rule_files())} rule files, {len(config.all_slos())} SLOs)")
     return 0
 
 
 def _check_rules(config) -> list[str]:
+    from monitor.daemon.wiring import rule_sources
     from monitor.rules.rulefmt import load_rule_files
 
-    _, errors = load_rule_files(config.resolved_rule_files())
+    _, errors = load_rule_files(rule_sources(config))
     return [str(e) for e in errors]
 
 
@@ -440,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli_export import add_parser as add_export_parser
 
     add_export_parser(sub)
+    # `slo generate` / `slo status` (rules built by monitor.slo)
+    from monitor.cli_slo import add_parser as add_slo_parser
+
+    add_slo_parser(sub)
     return p
 
 

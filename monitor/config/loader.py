@@ -36,6 +36,8 @@ from monitor.config.secrets import MIN_SECRET_LENGTH
 from monitor.config.validation import Loc
 from model.secrets import redact
 from monitor.errors import ConfigError, ConfigErrors
+from monitor.slo.files import convert_documents
+from monitor.slo.model import SLO
 from probes.base import ProbeSettings
 
 __all__ = ["load_config", "load_config_text", "check_config_file", "format_loc"]
@@ -114,6 +116,7 @@ def load_config_text(text: str, filename: str = "monitor.yaml", *, base_dir: str
         raise ConfigErrors(_sorted(builder.scrubbed_errors()))
     assert config is not None
     config.set_origin(source_file, base)
+    _load_slos(config, builder, os.environ if env is None else env)
     return config
 
 
@@ -137,6 +140,76 @@ def check_config_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | 
     except ConfigErrors as exc:
         return [str(e) for e in exc.errors]
     return []
+
+
+def _load_slos(config: Config, builder: _Builder, env: Mapping[str, str]) -> None:
+    """Read ``slo_files`` into ``config`` and check SLO ids are unique across all SLOs.
+
+    Each file is read like ``monitor.yaml`` (marks, ``${VAR}``); its documents are converted by
+    :func:`monitor.slo.files.convert_documents` and validated as :class:`~monitor.slo.model.SLO`,
+    every error located in the SLO file (``slos/api.yaml:7:16: slos[0].objective: ...``).
+
+    :raises ConfigErrors: every error of every file (and duplicate ids), in file order per file.
+    """
+    errors: list[ConfigError] = []
+    seen: dict[str, str] = {}
+    for i, slo in enumerate(config.slos):
+        slo.source = builder.filename
+        if slo.id in seen:
+            line, col = builder.position(("slos", i, "name"))
+            errors.append(ConfigError(f'duplicate SLO "{slo.id}" (service-name)', file=builder.filename, line=line,
+                                      column=col, path=format_loc(("slos", i, "name"))))
+        seen[slo.id] = builder.filename
+    loaded: list[SLO] = []
+    for path in config.resolved_slo_files():
+        file_errors: list[ConfigError] = []
+        try:
+            text = path.read_text(encoding="utf-8")
+            nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            errors.append(ConfigError(f"cannot read SLO file: {reason}", file=str(path)))
+            continue
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            errors.append(ConfigError(f"invalid YAML: {exc.problem or exc.context}", file=str(path),
+                                      line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None))
+            continue
+        fb = _Builder(str(path), env, config.config_dir)
+        docs = []
+        for d, node in enumerate(nodes):
+            fb.marks[(d,)] = _pos(node.start_mark)
+            docs.append(fb.convert(node, (d,)))
+        single = len(nodes) == 1
+
+        def err(loc: Loc, message: str, fb: _Builder = fb, single: bool = single,
+                out: list[ConfigError] = file_errors) -> None:
+            line, col = fb.position(loc)
+            out.append(ConfigError(message, file=fb.filename, line=line, column=col,
+                                   path=format_loc(loc[1:] if single else loc)))
+
+        converted, problems = convert_documents(docs)
+        for loc, message in problems:
+            err(loc, message)
+        for c in converted:
+            try:
+                slo = SLO.model_validate(c.data)
+            except ValidationError as exc:
+                for e in exc.errors():
+                    loc, raw = _normalise_loc(tuple(e["loc"]), c.data)
+                    err(c.source_loc(loc), _humanise(e, raw))
+                continue
+            slo.source = str(path)
+            if slo.id in seen:
+                err(c.source_loc(("name",)), f'duplicate SLO "{slo.id}" (service-name; also in {seen[slo.id]})')
+                continue
+            seen[slo.id] = str(path)
+            loaded.append(slo)
+        errors.extend(fb.errors)
+        errors.extend(_sorted(file_errors))
+    if errors:
+        raise ConfigErrors(errors)
+    config.set_file_slos(loaded)
 
 
 def format_loc(loc: Loc) -> str:
@@ -199,6 +272,10 @@ class _Builder:
             out.append(e if message == e.message else
                        ConfigError(message, file=e.file, line=e.line, column=e.column, path=e.path))
         return out
+
+    def position(self, loc: Loc) -> Pos:
+        """Return the ``(line, column)`` of ``loc``, or of its nearest located ancestor."""
+        return self._position(loc)
 
     def _position(self, loc: Loc) -> Pos:
         for n in range(len(loc), -1, -1):

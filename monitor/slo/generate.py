@@ -188,7 +188,8 @@ def _annotations(slo: SLO, tier: Tier) -> dict[str, str]:
     long, short = _w(tier.long), _w(tier.short_window)
     sel = "{sloth_id='%s'}"
     remaining = f'printf "slo:period_error_budget_remaining:ratio{sel}" $labels.sloth_id'
-    exhaustion = (f'printf "slo:period_error_budget_remaining:ratio{sel} * {_num(slo.period_seconds)}'
+    # Empty (the "else" text) when the budget is spent: remaining <= 0 has no time left.
+    exhaustion = (f'printf "(slo:period_error_budget_remaining:ratio{sel} > 0) * {_num(slo.period_seconds)}'
                   f' / on(sloth_id) slo:current_burn_rate:ratio{sel}" $labels.sloth_id $labels.sloth_id')
     budget_pct = _num(round(slo.error_budget * 100, 6))
     out = {
@@ -199,8 +200,8 @@ def _annotations(slo: SLO, tier: Tier) -> dict[str, str]:
             f"and {short} is above {factor}x the error budget of {budget_pct}%. "
             f"Budget left: {{{{ with {remaining} | query }}}}{{{{ . | first | value | humanizePercentage }}}}"
             f"{{{{ else }}}}unknown{{{{ end }}}}. "
-            f"Exhausted at the current (5m) burn rate in: {{{{ with {exhaustion} | query }}}}"
-            f"{{{{ . | first | value | humanizeDuration }}}}{{{{ else }}}}unknown{{{{ end }}}}."),
+            f"At the current (5m) burn rate it lasts {{{{ with {exhaustion} | query }}}}"
+            f"{{{{ . | first | value | humanizeDuration }}}}{{{{ else }}}}no longer (spent){{{{ end }}}}."),
     }
     if slo.alerting.runbook_url:
         out["runbook_url"] = slo.alerting.runbook_url

@@ -49,6 +49,10 @@ _ON = "on(sloth_id, sloth_service, sloth_slo)"
 
 
 def _w(seconds: float) -> str:
+    """Format a window as Sloth names it: whole days as ``30d`` (never ``4w2d``), then ``h``, ``m``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
     return format_duration(seconds)
 
 

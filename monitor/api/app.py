@@ -6,6 +6,7 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.management` — ``/health``, ``/metrics``, ``/-/healthy``, ``/-/ready``, ``/-/reload``
 * :mod:`~monitor.api.probes` — ``/api/v1/probes``
 * :mod:`~monitor.api.rules`, :mod:`~monitor.api.query` — Prometheus's rule and query API
+* :mod:`~monitor.api.slos` — ``/api/v1/slos``
 * :mod:`~monitor.api.alerts`, :mod:`~monitor.api.intake`, :mod:`~monitor.api.silences`,
   :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from monitor.api import alerts, intake, links, management, openapi, probes, query, rules, silences, slack
+from monitor.api import alerts, intake, links, management, openapi, probes, query, rules, silences, slack, slos
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
 from monitor.api.bodies import ApiError, api_error_handler
@@ -39,7 +40,7 @@ def create_app(deps: ApiDeps) -> Starlette:
     if deps.process is not None:
         routes += management.ROUTES
     if deps.queries is not None:
-        routes += [*probes.ROUTES, *rules.ROUTES, *query.ROUTES]
+        routes += [*probes.ROUTES, *rules.ROUTES, *query.ROUTES, *slos.ROUTES]
     if deps.alerting is not None:
         routes += [*alerts.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})

@@ -137,6 +137,8 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
     ("GET", "/api/v1/rules"): {"summary": "Rule groups (Prometheus shape)", "tags": ["rules"],
                                "parameters": [_query("type", "alert or record", enum=["alert", "record"])]},
     ("GET", "/api/v1/query"): {"summary": "Instant PromQL query", "tags": ["query"], "parameters": _QUERY},
+    ("GET", "/api/v1/slos"): {"summary": "Every SLO now: objective, SLI, budget left, burn rate, tiers firing",
+                              "tags": ["query"]},
     ("POST", "/api/v1/query"): {"summary": "Instant PromQL query (form)", "tags": ["query"],
                                 "requestBody": _form(_ref("QueryForm"))},
     ("GET", "/api/v1/query_range"): {"summary": "Range PromQL query", "tags": ["query"], "parameters": _RANGE},

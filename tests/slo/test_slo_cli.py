@@ -7,9 +7,11 @@ import asyncio
 import subprocess
 import time
 
+import httpx
+
 from model.labels import Labels
 from monitor.cli import main
-from monitor.cli_slo import format_status, status_rows
+from monitor.slo.status import format_status, status_rows
 from tests.shipped.shipped_helpers import EXAMPLE_CONFIG, ROOT, require_tool
 from monitor.config.loader import load_config
 from monitor.daemon.lifecycle import Lifecycle
@@ -96,6 +98,8 @@ async def test_status_against_the_running_daemon_shows_the_fast_burn_page(tmp_pa
         port = lifecycle.server.servers[0].sockets[0].getsockname()[1]
         await daemon.rules.eval_all()
         assert await asyncio.to_thread(main, ["slo", "status", "--url", f"http://127.0.0.1:{port}"]) == 0
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"http://127.0.0.1:{port}/api/v1/slos")
     finally:
         lifecycle.server.should_exit = True
         await asyncio.wait_for(task, 30)
@@ -108,3 +112,8 @@ async def test_status_against_the_running_daemon_shows_the_fast_burn_page(tmp_pa
     assert 95.0 < float(cells[3].rstrip("%")) < 98.0, cells
     assert cells[4].startswith("-") and 900 < float(cells[5].rstrip("x")) <= 1000, cells
     assert cells[6] == "page-fast"
+    # GET /api/v1/slos: the same rows as JSON
+    assert r.status_code == 200
+    (row,) = r.json()["data"]
+    assert row["slo"] == "database-availability" and row["objective"] == 0.999 and row["period"] == "30d"
+    assert row["firing"] == ["page-fast"] and row["budget_remaining"] < 0 and 0.95 < row["sli"] < 0.98

@@ -358,7 +358,7 @@ def slos() -> dict[str, Any]:
             st("SLI over the period",
                [(f"1 - slo:period_burn_rate:ratio{SLO} * on(sloth_id) group_left slo:error_budget:ratio{SLO}",
                  "{{sloth_id}}")], unit="percentunit", decimals=3),
-            tbl("Burn-rate alerts firing", [(f'ALERTS{{alertstate="firing", sloth_id=~"$sloth_id"}}', "")], w=6, h=4,
+            tbl("Burn-rate alerts firing", [('ALERTS{alertstate="firing", sloth_id=~"$sloth_id"}', "")], w=6, h=4,
                 hide=("Time", "__name__", "Value", "alertstate", "sloth_service", "sloth_slo")),
         ]),
         ("Burn rate", [

@@ -5,6 +5,8 @@
 - ``slo status`` asks the running daemon's query API (``GET /api/v1/query``, the Prometheus HTTP
   API) for the recorded ``slo:*`` series and the firing burn-rate alerts, and prints one line per
   SLO: objective, SLI over the period, budget remaining, burn rate now (5m), tier firing.
+- ``slo report [--month YYYY-MM]`` asks it for each SLO's compliance over a calendar month
+  (:mod:`monitor.slo.report`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from monitor.config.loader import load_config_reporting
 from monitor.slo.generate import rule_file_text
+from monitor.slo.report import format_report, month_window, report_queries, report_rows
 from monitor.slo.status import fetch_status, format_status, status_rows
 
 __all__ = ["add_parser"]
@@ -41,6 +44,14 @@ def add_parser(sub: Any) -> None:
     st.add_argument("--token", help="API bearer token when reads need one (default: $MONITOR_API_TOKEN)")
     st.add_argument("--json", action="store_true", help="print the rows as JSON")
     st.set_defaults(func=_cmd_status)
+    rp = kinds.add_parser("report", help="calendar-month compliance of every SLO from the running daemon: SLI over "
+                                         "the month, budget used, objective met")
+    rp.add_argument("--month", help="YYYY-MM, UTC (default: this month, to date)")
+    rp.add_argument("--config", "-c", default="monitor.yaml")
+    rp.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then server.external_url)")
+    rp.add_argument("--token", help="API bearer token when reads need one (default: $MONITOR_API_TOKEN)")
+    rp.add_argument("--json", action="store_true", help="print the rows as JSON")
+    rp.set_defaults(func=_cmd_report)
 
 
 def _cmd_generate(args: Any) -> int:
@@ -62,7 +73,8 @@ def _cmd_generate(args: Any) -> int:
     return 0
 
 
-def _cmd_status(args: Any) -> int:
+def _client(args: Any) -> Any:
+    """Return an ``httpx.Client`` for the daemon's API (``--url``, ``$MONITOR_URL``, the config's URL)."""
     import httpx
 
     url = args.url or os.environ.get("MONITOR_URL", "")
@@ -76,11 +88,18 @@ def _cmd_status(args: Any) -> int:
     token = args.token or os.environ.get("MONITOR_API_TOKEN", "")
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    return httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30.0)
+
+
+def _cmd_status(args: Any) -> int:
+    import httpx
+
+    client = _client(args)
     try:
-        with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=10.0) as client:
+        with client:
             results = fetch_status(lambda q: _query(client, q))
     except httpx.HTTPError as exc:
-        print(f"cannot reach the daemon at {url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"cannot reach the daemon at {client.base_url}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except RuntimeError as exc:
         print(str(exc), file=sys.stderr)
@@ -95,8 +114,35 @@ def _cmd_status(args: Any) -> int:
     return 0
 
 
-def _query(client: Any, expr: str) -> list[dict[str, Any]]:
-    resp = client.get("/api/v1/query", params={"query": expr})
+def _cmd_report(args: Any) -> int:
+    import time
+
+    import httpx
+
+    month, start, end, complete = month_window(args.month, time.time())
+    client = _client(args)
+    try:
+        with client:
+            results = {k: _query(client, q, at=end) for k, q in report_queries(start, end).items()}
+    except httpx.HTTPError as exc:
+        print(f"cannot reach the daemon at {client.base_url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    rows = report_rows(results, month, complete)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no SLO samples in {month}")
+    else:
+        print(format_report(rows))
+    return 0
+
+
+def _query(client: Any, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+    params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+    resp = client.get("/api/v1/query", params=params)
     if resp.status_code >= 400:
         try:
             detail = resp.json().get("error", resp.text)

@@ -118,6 +118,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/query"): Access("read", QUERY_FORM_LIMIT, toggle="read_requires_token"),
     ("GET", "/api/v1/query_range"): VIEW,
     ("GET", "/api/v1/slos"): VIEW,
+    ("GET", "/api/v1/slos/{name}/report"): VIEW,
     ("POST", "/api/v1/query_range"): Access("read", QUERY_FORM_LIMIT, toggle="read_requires_token"),
     # the alert pipeline (monitor.api.alerts, .intake, .silences, .slack, .links)
     ("POST", "/api/v1/alerts/{fingerprint}/ack"): ACK,

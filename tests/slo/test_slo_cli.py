@@ -100,6 +100,11 @@ async def test_status_against_the_running_daemon_shows_the_fast_burn_page(tmp_pa
         assert await asyncio.to_thread(main, ["slo", "status", "--url", f"http://127.0.0.1:{port}"]) == 0
         async with httpx.AsyncClient() as client:
             r = await client.get(f"http://127.0.0.1:{port}/api/v1/slos")
+            rep = await client.get(f"http://127.0.0.1:{port}/api/v1/slos/database-availability/report")
+            missing = await client.get(f"http://127.0.0.1:{port}/api/v1/slos/nope/report")
+            bad_month = await client.get(f"http://127.0.0.1:{port}/api/v1/slos/database-availability/report",
+                                         params={"month": "2026-13"})
+        assert await asyncio.to_thread(main, ["slo", "report", "--url", f"http://127.0.0.1:{port}"]) == 0
     finally:
         lifecycle.server.should_exit = True
         await asyncio.wait_for(task, 30)
@@ -117,3 +122,11 @@ async def test_status_against_the_running_daemon_shows_the_fast_burn_page(tmp_pa
     (row,) = r.json()["data"]
     assert row["slo"] == "database-availability" and row["objective"] == 0.999 and row["period"] == "30d"
     assert row["firing"] == ["page-fast"] and row["budget_remaining"] < 0 and 0.95 < row["sli"] < 0.98
+    # the month to date (the 2 hours of samples, or their part in this month)
+    assert rep.status_code == 200, rep.text
+    report = rep.json()["data"]
+    assert report["slo"] == "database-availability" and report["complete"] is False
+    assert report["compliant"] is False and 0.9 < report["sli"] < 0.999 and report["budget_used"] > 1
+    assert missing.status_code == 404 and bad_month.status_code == 400
+    report_lines = lines[2 + lines[2:].index(next(x for x in lines[2:] if x.startswith("SLO "))):]
+    assert report_lines[1].split()[0] == "database-availability" and report_lines[1].split()[-1] == "NO"

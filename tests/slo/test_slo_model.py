@@ -98,6 +98,18 @@ def test_period_sli_is_traffic_weighted():
     assert "sum_over_time(slo:sli_events:count5m{" in period["expr"]
 
 
+def test_long_windows_read_the_recorded_5m_counts_not_days_of_raw_samples():
+    rules = {r["record"]: r["expr"] for r in _rules(_slo()) if "record" in r}
+    assert "http_requests_total" in rules["slo:sli_error:ratio_rate1h"]
+    for w, spans in (("2h", 24), ("6h", 72), ("1d", 288), ("3d", 864)):
+        assert "http_requests_total" not in rules[f"slo:sli_error:ratio_rate{w}"]
+        assert rules[f"slo:sli_error:ratio_rate{w}"].startswith("sum_over_time(slo:sli_error_events:count5m{")
+        assert rules[f"slo:sli_events:count{w}"].endswith(f"[{w}]) * {spans}")
+    # recorded before any rule reads it
+    names = [r.get("record") for r in _rules(_slo())]
+    assert names.index("slo:sli_error_events:count5m") < names.index("slo:sli_error:ratio_rate2h")
+
+
 def test_one_alert_per_tier_with_tier_label_guard_and_inhibition():
     slo = _slo()
     alerts = [r for r in _rules(slo) if "alert" in r]

@@ -261,13 +261,15 @@ def generate_groups(slos: Iterable[SLO], *, interval: float | None = None) -> li
 
     One group keeps the order: each evaluation records the SLI windows before the alerts read them.
 
-    :param interval: the groups' ``interval`` in seconds (``None``: the global evaluation interval).
+    :param interval: the groups' ``interval`` in seconds, for SLOs that set none (``None``: the
+        global evaluation interval).
     """
     groups = []
     for slo in slos:
         group: dict[str, Any] = {"name": f"slo-{slo.id}"}
-        if interval:
-            group["interval"] = _w(interval)
+        every = slo.interval or interval
+        if every:
+            group["interval"] = format_duration(every)
         group["rules"] = _recording_rules(slo) + _alerting_rules(slo)
         groups.append(group)
     return groups

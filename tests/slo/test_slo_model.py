@@ -148,3 +148,9 @@ def test_generated_file_passes_our_rule_validation():
     assert errors == []
     assert [g.name for g in spec.groups] == ["slo-api-availability", "slo-db-up"]
     assert yaml.safe_load(text)["groups"][1]["rules"][0]["expr"].count("[5m:]") == 2
+
+
+def test_group_interval_per_slo_or_for_all():
+    groups = generate_groups([_slo(interval="30s"), _slo(name="other")], interval=60)
+    assert [g.get("interval") for g in groups] == ["30s", "1m"]
+    assert "interval" not in generate_groups([_slo()])[0]

@@ -39,6 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     setup_logging(args.log_level or config.log.level, secrets=secret_values(config))
+    config.server.listen_on(args.port)  # links follow --port unless server.external_url is set
     return asyncio.run(_run(config, args.config, args.port))
 
 
@@ -50,27 +51,51 @@ async def _run(config, path, port):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the config and every rule file; exit 1 on any error (``check``)."""
-    from monitor.config.loader import check_config_file
+    """Validate the config, the files it names and every rule file; exit 1 on any error (``check``).
 
-    errors = check_config_file(args.config)
-    if not errors:
-        config = load_config_reporting(args.config)
-        errors = _check_rules(config) if config is not None else ["config failed to load"]
+    Every stage runs even when an earlier one failed (the rule files of an invalid config are
+    still checked), so one round lists every error.
+    """
+    from monitor.config.loader import InvalidConfig, load_config
+    from monitor.errors import ConfigErrors
+
+    config = None
+    try:
+        config = load_config(args.config, check_files=True)
+        errors: list[str] = []
+        rule_files = config.resolved_rule_files()
+    except InvalidConfig as e:
+        errors, rule_files = [str(err) for err in e.errors], e.rule_files
+    except ConfigErrors as e:
+        errors, rule_files = [str(err) for err in e.errors], []
+    errors += _check_rules(rule_files)
+    if config is not None:
+        errors += _check_slo_rules(config)
     for err in errors:
         print(err, file=sys.stderr)
     if errors:
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{args.config}: OK ({len(config.resolved_rule_files())} rule files, {len(config.all_slos())} SLOs)")
+    slos = len(config.all_slos()) if config is not None else 0
+    print(f"{args.config}: OK ({len(rule_files)} rule files, {slos} SLOs)")
     return 0
 
 
-def _check_rules(config) -> list[str]:
-    from monitor.daemon.wiring import rule_sources
+def _check_rules(files: list[Path]) -> list[str]:
     from monitor.rules.rulefmt import load_rule_files
 
-    _, errors = load_rule_files(rule_sources(config))
+    if not files:
+        return []
+    _, errors = load_rule_files(files)
+    return [str(e) for e in errors]
+
+
+def _check_slo_rules(config) -> list[str]:
+    """Validate the rules generated from the config's SLOs, as the daemon loads them."""
+    from monitor.daemon.wiring import rule_sources
+    from monitor.rules.rulefmt import RuleText, load_rule_files
+
+    _, errors = load_rule_files([s for s in rule_sources(config) if isinstance(s, RuleText)])
     return [str(e) for e in errors]
 
 
@@ -214,16 +239,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    """Return the base URL and headers for commands that talk to the running daemon."""
+    """Return the base URL and headers for commands that talk to the running daemon.
+
+    The URL, first found: ``--url``; ``$MONITOR_URL``; ``--port`` (``http://<server.host>:<port>``,
+    for a daemon run with ``--port``); ``server.external_url`` of ``--config`` (derived from
+    ``server.host``/``server.port`` when not set); ``http://127.0.0.1:9115``.
+    """
     import os
 
     url = args.url or os.environ.get("MONITOR_URL", "")
+    port = getattr(args, "port", None)
     if not url:
-        url = "http://127.0.0.1:9115"
-        if args.config and Path(args.config).exists():
-            config = load_config_reporting(args.config)
-            if config is not None:
-                url = config.server.external_url
+        config = load_config_reporting(args.config) if args.config and Path(args.config).exists() else None
+        if port is not None:
+            from monitor.config.model import ServerConfig
+
+            url = ServerConfig(host=config.server.host if config is not None else "127.0.0.1",
+                               port=port).external_url
+        else:
+            url = config.server.external_url if config is not None else "http://127.0.0.1:9115"
     headers = {"X-Monitor-Client": "cli"}
     token = getattr(args, "token", None) or os.environ.get("MONITOR_API_TOKEN", "")
     if token:
@@ -347,7 +381,9 @@ def _non_empty(text: str) -> str:
 
 def _add_api_args(s: argparse.ArgumentParser, token: bool = True) -> None:
     s.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="read server.external_url from here")
-    s.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then server.external_url)")
+    s.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then --port, then "
+                                 "server.external_url of --config, then http://127.0.0.1:9115)")
+    s.add_argument("--port", type=int, help="the port of a daemon run with --port (on server.host, default 127.0.0.1)")
     if token:
         s.add_argument("--token", help="API bearer token (default: $MONITOR_API_TOKEN)")
 
@@ -454,10 +490,22 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _quiet_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (e.g. captured in tests)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``codebook-monitor`` console script.
 
-    Expected failures (:class:`~monitor.errors.MonitorError`, :class:`OSError`,
+    A closed standard output (``codebook-monitor probe --json | head``) ends the command quietly
+    with exit 1, without a traceback. Expected failures (:class:`~monitor.errors.MonitorError`, :class:`OSError`,
     :class:`ValueError`, e.g. an unwritable output file or an invalid time) print
     ``codebook-monitor: error: <message>`` on stderr and exit 1, without a traceback; usage
     errors stay argparse's (exit 2).
@@ -467,6 +515,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (``probe --json | head``): stop quietly, as a shell tool does.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        _quiet_stdout()
+        return 1
     except (MonitorError, OSError, ValueError, OverflowError) as exc:
         print(f"codebook-monitor: error: {_error_text(exc)}", file=sys.stderr)
         return 1

@@ -27,6 +27,8 @@ and ``sql`` probes (:class:`PostgresSettings`, :func:`pg_connect`).
 from __future__ import annotations
 
 import asyncio
+import linecache
+import logging
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, ClassVar, Literal
@@ -43,6 +45,10 @@ from model.secrets import scrub_secrets
 #: Share of the probe's timeout its own deadlines use, so a slow step is reported by name
 #: before the harness's timeout cancels the whole run.
 RUN_BUDGET = 0.9
+#: Seconds a cancelled or failed run waits for its query to be cancelled on the server.
+CANCEL_GRACE = 2.0
+
+log = logging.getLogger("probes.database")
 
 DEFAULT_JOBS_QUERY = (
     "SELECT count(*) AS depth, "
@@ -98,17 +104,66 @@ class PostgresSettings(ProbeSettings):
         return dsn_target(self.dsn.get_secret_value())
 
 
-def describe_pg_error(exc: BaseException, settings: PostgresSettings) -> str:
-    """Return a one-line reason for a PostgreSQL/asyncpg/OS error, with the DSN's secrets scrubbed."""
+def describe_pg_error(exc: BaseException, settings: PostgresSettings, *, timeout: float | None = None) -> str:
+    """Return a one-line reason for a PostgreSQL/asyncpg/OS error, with the DSN's secrets scrubbed.
+
+    A timeout says what timed out: a query cancelled after ``timeout`` seconds (the client-side
+    statement timeout; asyncpg cancels the query on the server), the server's own
+    ``statement_timeout``, or the connection step that waited (:func:`connect_timeout_reason`).
+
+    :param timeout: the query's timeout in seconds, when ``exc`` ended a query.
+    """
     dsn = settings.dsn.get_secret_value()
     password = urlsplit(dsn).password if "://" in dsn else None
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        text = "timed out"
+        text = (f"query cancelled by statement timeout after {timeout:.3g}s" if timeout is not None
+                else connect_timeout_reason(exc))
     else:
         text = one_line(str(exc) or type(exc).__name__)
-    if isinstance(exc, asyncpg.PostgresError):
+    if isinstance(exc, asyncpg.QueryCanceledError) and "statement timeout" in str(exc):
+        text = f"query cancelled by the server's statement_timeout ({type(exc).__name__}: {text})"
+    elif isinstance(exc, asyncpg.PostgresError):
         text = f"{type(exc).__name__}: {text}"
     return scrub_secrets(text, dsn, password)
+
+
+#: The step asyncpg's connect was waiting in when its timeout struck, by the deepest asyncpg
+#: frame (function, a word of its source line) -> what to say. asyncpg 0.29-0.30
+#: ``connect_utils.py``: ``_create_ssl_connection`` sends PostgreSQL's SSLRequest and waits for
+#: its one-byte answer (``on_data``), then runs the TLS handshake (``start_tls``);
+#: ``__connect_addr`` opens TCP (``connector``) and waits for startup and authentication
+#: (``connected``).
+_CONNECT_STEPS: tuple[tuple[str, str, str], ...] = (
+    ("_create_ssl_connection", "on_data",
+     "TLS negotiation timed out: the server accepted the TCP connection but never answered the SSL "
+     "request (not PostgreSQL, or a proxy that swallows it? sslmode=disable skips TLS)"),
+    ("_create_ssl_connection", "start_tls", "TLS handshake timed out"),
+    ("_create_ssl_connection", "create_connection", "TCP connect timed out"),
+    ("__connect_addr", "connector", "TCP connect timed out"),
+    ("__connect_addr", "connected", "timed out waiting for the server's startup and authentication"),
+)
+
+
+def connect_timeout_reason(exc: BaseException) -> str:
+    """Return what timed out while connecting, from where asyncpg was waiting (``"timed out"``
+    when that cannot be told).
+
+    The timeout cancels the waiting coroutine: the ``CancelledError`` in ``exc.__context__``
+    carries the frames down to the ``await`` that was waiting.
+    """
+    inner = exc.__context__ if isinstance(exc.__context__, asyncio.CancelledError) else exc
+    tb = inner.__traceback__
+    deepest: tuple[str, str] | None = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if "/asyncpg/" in code.co_filename.replace("\\", "/"):
+            deepest = (code.co_name, linecache.getline(code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    if deepest is not None:
+        for function, word, reason in _CONNECT_STEPS:
+            if deepest[0] == function and word in deepest[1]:
+                return reason
+    return "timed out"
 
 
 @asynccontextmanager
@@ -134,13 +189,32 @@ async def pg_connect(settings: PostgresSettings) -> AsyncIterator[asyncpg.Connec
     try:
         yield conn
     except BaseException:
-        conn.terminate()
+        await _close_cancelling(conn)
         raise
     else:
         try:
             await asyncio.wait_for(conn.close(), 1.0)
         except (asyncio.TimeoutError, OSError, asyncpg.InterfaceError):
             conn.terminate()
+
+
+async def _close_cancelling(conn: asyncpg.Connection) -> None:
+    """Close ``conn`` after a failed or cancelled run so that no query of it keeps running.
+
+    A cancelled query (the daemon stopping, the harness's timeout) makes asyncpg send a cancel
+    request on a second connection; closing gracefully lets that finish, where ``terminate()``
+    alone dropped it and left the query running on the server (issue 16). Bounded by
+    :data:`CANCEL_GRACE` seconds and shielded from a second cancellation; then the socket is cut.
+    """
+    close = asyncio.ensure_future(conn.close(timeout=CANCEL_GRACE))
+    try:
+        await asyncio.wait_for(asyncio.shield(close), CANCEL_GRACE)
+    except asyncio.CancelledError:
+        conn.terminate()
+        raise
+    except Exception as exc:  # noqa: BLE001 - a server that hangs or errs on close: cut the socket
+        log.debug("closing after a failed run failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        conn.terminate()
 
 
 class DatabaseSettings(PostgresSettings):
@@ -192,18 +266,23 @@ class DatabaseProbe:
         async with pg_connect(s) as conn:
             connected = time.monotonic()
             result.add("probe_db_connect_duration_seconds", connected - start)
-            await conn.fetchval("SELECT 1", timeout=max(deadline - time.monotonic(), 0.01))
+            select_timeout = max(deadline - time.monotonic(), 0.01)
+            try:
+                await conn.fetchval("SELECT 1", timeout=select_timeout)
+            except (asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+                return ProbeResult(False, error=f"SELECT 1: {describe_pg_error(exc, s, timeout=select_timeout)}")
             query_seconds = time.monotonic() - connected
             result.add("probe_db_query_duration_seconds", query_seconds)
             result.details["query_ms"] = round(query_seconds * 1000, 1)
 
             async def sub(check: str, fn: Any) -> None:
+                timeout = max(deadline - time.monotonic(), 0.01)
                 try:
-                    await fn(conn, max(deadline - time.monotonic(), 0.01), result)
+                    await fn(conn, timeout, result)
                     result.add("probe_db_check_success", 1, check=check)
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError, ValueError,
                         TypeError, KeyError) as exc:
-                    reason = describe_pg_error(exc, s)
+                    reason = describe_pg_error(exc, s, timeout=timeout)
                     result.add("probe_db_check_success", 0, check=check)
                     result.details[check] = f"error: {reason}"
                     result.logs.append(f"{check} check failed: {reason}")

@@ -19,6 +19,7 @@ too high is for alert rules; the probe succeeds when its queries ran.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
 from typing import Annotated, Callable, ClassVar, Literal
@@ -126,12 +127,14 @@ class QuotaProbe:
     async def _fetch_pairs(self, conn: asyncpg.Connection, query: str, args: tuple, deadline: float,
                            what: str) -> dict[str, float]:
         """Run ``query`` with as many of ``args`` as it has parameters; map column 0 -> float(column 1)."""
+        timeout = max(deadline - time.monotonic(), 0.01)
         try:
-            stmt = await conn.prepare(query, timeout=max(deadline - time.monotonic(), 0.01))
+            stmt = await conn.prepare(query, timeout=timeout)
             n = len(stmt.get_parameters())
-            rows = await stmt.fetch(*args[:n], timeout=max(deadline - time.monotonic(), 0.01))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise RuntimeError(f"{what} failed: {describe_pg_error(exc, self.settings)}") from None
+            timeout = max(deadline - time.monotonic(), 0.01)
+            rows = await stmt.fetch(*args[:n], timeout=timeout)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            raise RuntimeError(f"{what} failed: {describe_pg_error(exc, self.settings, timeout=timeout)}") from None
         out: dict[str, float] = {}
         for row in rows:
             if len(row) < 2:

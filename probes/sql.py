@@ -121,9 +121,7 @@ class SqlProbe:
                     rows = await conn.fetch(q.query, timeout=timeout)
                     samples = self._samples(q, rows)
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
-                    reason: str | None = describe_pg_error(exc, s)
-                    if isinstance(exc, asyncio.TimeoutError):
-                        reason = f"timeout after {timeout:g}s"
+                    reason: str | None = describe_pg_error(exc, s, timeout=timeout)
                 except ValueError as exc:
                     reason = one_line(str(exc))
                 else:

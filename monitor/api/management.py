@@ -1,7 +1,9 @@
 """The process's own endpoints: health, metrics exposition and Prometheus's management API.
 
 * ``GET /health`` — the health document (``status``, ``timestamp``, ``version``, ``checks``):
-  200 when ``status`` is ``healthy``, 503 when ``degraded``.
+  200 when ``status`` is ``healthy``, 503 when ``degraded`` — except when the only degraded
+  check is ``config`` (a rejected reload; the last good config keeps running): 200, ``status``
+  ``degraded``, the cause in ``checks.config``.
 * ``GET /metrics`` — every metric of the process in the Prometheus text format.
 * ``GET /-/healthy``, ``GET /-/ready`` — ``OK`` while the server answers (Prometheus's probes).
 * ``POST|PUT /-/reload`` — a token with the ``admin`` scope (:mod:`monitor.api.access`); reload
@@ -21,11 +23,19 @@ from starlette.routing import Route
 from monitor.api.deps import process_deps
 from monitor.metrics import render_text
 
+#: Checks whose degradation alone answers 200 (``monitor.daemon.health.NOT_FAILING``; the API
+#: may not import the daemon): a rejected reload leaves the last good config running.
+_NOT_FAILING = frozenset({"config"})
+
 
 async def health(request: Request) -> JSONResponse:
     """``GET /health``."""
     body = process_deps(request).health()
-    return JSONResponse(body, status_code=200 if body["status"] == "healthy" else 503)
+    checks = body.get("checks") or {}
+    failing = [name for name, value in checks.items()
+               if isinstance(value, str) and value != "healthy" and name not in _NOT_FAILING]
+    ok = body.get("status") == "healthy" or (checks and not failing)
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 async def metrics(request: Request) -> Response:

@@ -10,16 +10,26 @@ Steps (STYLE 7, after Prometheus ``model/rulefmt`` positions and Alertmanager ``
 3. Secret companions: for a model field ``<f>`` typed ``SecretStr``, a sibling key ``<f>_file``
    names a file (relative to the config's directory) whose content, trailing newline stripped,
    becomes ``<f>``. The model class of each mapping is found by walking :class:`Config`'s fields
-   alongside the data (probes by their ``kind``). Other ``*_file`` keys (``ca_file``) are left alone.
+   alongside the data (probes by their ``kind``). Other ``*_file`` keys (``ca_file``) are paths.
+3b. File paths are resolved against the config file's directory, as rule files are:
+   ``state.path`` and every probe's ``ca_file`` become absolute. ``codebook-monitor check``
+   (``check_files``) also rejects a ``ca_file`` that is not a readable file; the daemon does not
+   (the TLS probe fails with the reason until the file appears).
 4. ``Config.model_validate``; each pydantic error's ``loc`` is mapped back to the deepest node
    found and printed human-readably:
    ``monitor.yaml:14:5: probes[2].interval: expected a duration such as 30s, got "-5"``.
+5. When validation failed, the cross-references of ``alerting`` (receivers, people, schedules,
+   time intervals) are still checked on their own — the whole-config check that holds them only
+   runs once every section is valid — so one round reports a bad duration and an unknown receiver
+   together (Prometheus ``rulefmt`` and ``amtool check-config`` report everything at once too).
 
-Errors come out sorted by position in the file. Error messages never contain secret values.
+Errors come out sorted by position in the file, each once. Error messages never contain secret
+values.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -31,31 +41,48 @@ from typing import Annotated, Any, Literal, TextIO, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from monitor.config.model import Config, probe_settings_class
+from monitor.config.alerting import AlertingConfig, validate_alerting_refs
+from monitor.config.model import Config, expand_rule_files, probe_settings_class
 from monitor.config.secrets import MIN_SECRET_LENGTH
-from monitor.config.validation import Loc
+from monitor.config.messages import humanise as _humanise, normalise_loc as _normalise_loc, show as _show
+from monitor.config.validation import Loc, parse_path
 from model.secrets import redact
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.slo.files import convert_documents
-from monitor.slo.model import SLO
+from monitor.config.slofiles import load_slos
 from probes.base import ProbeSettings
 
-__all__ = ["load_config", "load_config_text", "check_config_file", "format_loc"]
+__all__ = ["InvalidConfig", "load_config", "load_config_text", "check_config_file", "format_loc"]
 
 Pos = tuple[int, int]
-_MISSING = object()
 _ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+class InvalidConfig(ConfigErrors):
+    """The config file parsed but did not validate: every error, and the rule files it names.
+
+    :ivar rule_files: what ``rules.files`` expands to (relative to the config file's directory),
+        so ``codebook-monitor check`` can report the rule files' errors in the same round;
+        empty when ``rules.files`` itself is invalid.
+    """
+
+    def __init__(self, errors: list[ConfigError], rule_files: list[Path]) -> None:
+        super().__init__(errors)
+        self.rule_files = rule_files
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None,
+                check_files: bool = False) -> Config:
     """Read, validate and default the config file at ``path``.
 
     :param path: the YAML file; error messages name it as given.
     :param env: variables for ``${VAR}`` substitution (default ``os.environ``).
+    :param check_files: also reject files the config names that do not exist (``ca_file``), as
+        ``codebook-monitor check`` does.
     :return: the config, with :attr:`Config.source_file` and :attr:`Config.config_dir` set.
-    :raises ConfigErrors: every error found (unreadable file, YAML syntax, validation).
+    :raises ConfigErrors: every error found (unreadable file, YAML syntax); :class:`InvalidConfig`
+        (a ``ConfigErrors``) when the file parsed but did not validate.
     """
     p = Path(path)
     try:
@@ -68,11 +95,12 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigErrors([ConfigError(f"cannot read config file: {reason}", file=str(path))]) from None
     return load_config_text(text, str(path), base_dir=p.absolute().parent, env=env,
-                            source_file=p.absolute())
+                            source_file=p.absolute(), check_files=check_files)
 
 
 def load_config_text(text: str, filename: str = "monitor.yaml", *, base_dir: str | os.PathLike[str] | None = None,
-                     env: Mapping[str, str] | None = None, source_file: Path | None = None) -> Config:
+                     env: Mapping[str, str] | None = None, source_file: Path | None = None,
+                     check_files: bool = False) -> Config:
     """Validate YAML ``text`` as a config; like :func:`load_config` without reading a file.
 
     :param text: the YAML document.
@@ -81,7 +109,8 @@ def load_config_text(text: str, filename: str = "monitor.yaml", *, base_dir: str
         directory of ``filename``).
     :param env: variables for ``${VAR}`` substitution (default ``os.environ``).
     :param source_file: recorded as :attr:`Config.source_file`.
-    :raises ConfigErrors: every error found, in file order.
+    :param check_files: see :func:`load_config`.
+    :raises ConfigErrors: every error found, in file order (:class:`InvalidConfig` once the YAML parsed).
     """
     base = Path(base_dir) if base_dir is not None else Path(filename).absolute().parent
     builder = _Builder(filename, os.environ if env is None else env, base)
@@ -106,17 +135,20 @@ def load_config_text(text: str, filename: str = "monitor.yaml", *, base_dir: str
         data = builder.convert(node, ())
     if isinstance(data, dict):
         builder.resolve_secret_files(data, Config, ())
+        builder.resolve_paths(data, check_files=check_files)
     config = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             builder.add_pydantic_error(err, data)
+        if isinstance(data, dict):
+            builder.add_reference_errors(data)
     if builder.errors:
-        raise ConfigErrors(_sorted(builder.scrubbed_errors()))
+        raise InvalidConfig(_sorted(builder.scrubbed_errors()), _rule_files(data, base))
     assert config is not None
     config.set_origin(source_file, base)
-    _load_slos(config, builder, os.environ if env is None else env)
+    load_slos(config, builder, os.environ if env is None else env, format_loc)
     return config
 
 
@@ -131,85 +163,15 @@ def load_config_reporting(path: str | os.PathLike[str], out: TextIO | None = Non
 
 
 def check_config_file(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> list[str]:
-    """Validate the config file at ``path`` for ``codebook-monitor check``.
+    """Validate the config file at ``path`` for ``codebook-monitor check`` (files it names included).
 
     :return: formatted errors (``file:line:col: path: message``), in file order; empty when valid.
     """
     try:
-        load_config(path, env=env)
+        load_config(path, env=env, check_files=True)
     except ConfigErrors as exc:
         return [str(e) for e in exc.errors]
     return []
-
-
-def _load_slos(config: Config, builder: _Builder, env: Mapping[str, str]) -> None:
-    """Read ``slo_files`` into ``config`` and check SLO ids are unique across all SLOs.
-
-    Each file is read like ``monitor.yaml`` (marks, ``${VAR}``); its documents are converted by
-    :func:`monitor.slo.files.convert_documents` and validated as :class:`~monitor.slo.model.SLO`,
-    every error located in the SLO file (``slos/api.yaml:7:16: slos[0].objective: ...``).
-
-    :raises ConfigErrors: every error of every file (and duplicate ids), in file order per file.
-    """
-    errors: list[ConfigError] = []
-    seen: dict[str, str] = {}
-    for i, slo in enumerate(config.slos):
-        slo.source = builder.filename
-        if slo.id in seen:
-            line, col = builder.position(("slos", i, "name"))
-            errors.append(ConfigError(f'duplicate SLO "{slo.id}" (service-name)', file=builder.filename, line=line,
-                                      column=col, path=format_loc(("slos", i, "name"))))
-        seen[slo.id] = builder.filename
-    loaded: list[SLO] = []
-    for path in config.resolved_slo_files():
-        file_errors: list[ConfigError] = []
-        try:
-            text = path.read_text(encoding="utf-8")
-            nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            errors.append(ConfigError(f"cannot read SLO file: {reason}", file=str(path)))
-            continue
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            errors.append(ConfigError(f"invalid YAML: {exc.problem or exc.context}", file=str(path),
-                                      line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None))
-            continue
-        fb = _Builder(str(path), env, config.config_dir)
-        docs = []
-        for d, node in enumerate(nodes):
-            fb.marks[(d,)] = _pos(node.start_mark)
-            docs.append(fb.convert(node, (d,)))
-        single = len(nodes) == 1
-
-        def err(loc: Loc, message: str, fb: _Builder = fb, single: bool = single,
-                out: list[ConfigError] = file_errors) -> None:
-            line, col = fb.position(loc)
-            out.append(ConfigError(message, file=fb.filename, line=line, column=col,
-                                   path=format_loc(loc[1:] if single else loc)))
-
-        converted, problems = convert_documents(docs)
-        for loc, message in problems:
-            err(loc, message)
-        for c in converted:
-            try:
-                slo = SLO.model_validate(c.data)
-            except ValidationError as exc:
-                for e in exc.errors():
-                    loc, raw = _normalise_loc(tuple(e["loc"]), c.data)
-                    err(c.source_loc(loc), _humanise(e, raw))
-                continue
-            slo.source = str(path)
-            if slo.id in seen:
-                err(c.source_loc(("name",)), f'duplicate SLO "{slo.id}" (service-name; also in {seen[slo.id]})')
-                continue
-            seen[slo.id] = str(path)
-            loaded.append(slo)
-        errors.extend(fb.errors)
-        errors.extend(_sorted(file_errors))
-    if errors:
-        raise ConfigErrors(errors)
-    config.set_file_slos(loaded)
 
 
 def format_loc(loc: Loc) -> str:
@@ -225,6 +187,15 @@ def format_loc(loc: Loc) -> str:
 
 def _pos(mark: yaml.Mark) -> Pos:
     return (mark.line + 1, mark.column + 1)
+
+
+def _rule_files(data: Any, base: Path) -> list[Path]:
+    """Return what ``rules.files`` of an invalid config expands to (empty when not a list of strings)."""
+    rules = data.get("rules") if isinstance(data, dict) else None
+    files = rules.get("files") if isinstance(rules, dict) else None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return []
+    return expand_rule_files(files, base)
 
 
 def _sorted(errors: list[ConfigError]) -> list[ConfigError]:
@@ -256,8 +227,9 @@ class _Builder:
         """Add an error at ``loc``; with ``record``, later pydantic errors at/under ``failed``
         (default ``loc``) are dropped as consequences of this one."""
         pos = pos or self._position(loc)
-        self.errors.append(ConfigError(message, file=self.filename, line=pos[0], column=pos[1],
-                                       path=format_loc(loc)))
+        err = ConfigError(message, file=self.filename, line=pos[0], column=pos[1], path=format_loc(loc))
+        if str(err) not in {str(e) for e in self.errors}:
+            self.errors.append(err)
         if record:
             self.failed.add(loc if failed is None else failed)
 
@@ -410,6 +382,48 @@ class _Builder:
             value[field] = content.rstrip("\r\n")
         self.secrets.update(v for k, v in value.items() if k in secrets and isinstance(v, str))
 
+    # -- paths -------------------------------------------------------------------------------
+
+    def resolve_paths(self, data: dict[Any, Any], *, check_files: bool) -> None:
+        """Make ``state.path`` and every probe's ``ca_file`` absolute against the config's directory.
+
+        With ``check_files`` a ``ca_file`` that is not a readable file is an error at its key.
+        """
+        state = data.get("state")
+        if isinstance(state, dict) and isinstance(state.get("path"), str) and state["path"] \
+                and state["path"] != ":memory:":
+            state["path"] = os.path.normpath(self.base_dir / Path(state["path"]).expanduser())
+        probes = data.get("probes")
+        for i, probe in enumerate(probes if isinstance(probes, list) else []):
+            if not isinstance(probe, dict) or not isinstance(probe.get("ca_file"), str) or not probe["ca_file"]:
+                continue
+            given = probe["ca_file"]
+            full = Path(os.path.normpath(self.base_dir / Path(given).expanduser()))
+            probe["ca_file"] = str(full)
+            if check_files and not (full.is_file() and os.access(full, os.R_OK)):
+                reason = "not readable" if full.is_file() else "no such file"
+                where = "" if str(full) == given else f" (resolved against the config file's directory: {full})"
+                self.error(("probes", i, "ca_file"), f'cannot read ca_file "{given}": {reason}{where}', record=False)
+
+    # -- cross-references when the whole config did not validate -------------------------------
+
+    def add_reference_errors(self, data: dict[Any, Any]) -> None:
+        """Check the ``alerting`` section's references on their own (see the module docstring, step 5).
+
+        When ``alerting`` itself has errors (already reported), the keys in error are left out
+        and the rest is checked (:func:`_validate_pruned`): a bad ``group_wait`` does not hide an
+        unknown receiver in the same route.
+        """
+        section = data.get("alerting")
+        alerting = _validate_pruned(AlertingConfig, {} if section is None else section)
+        if alerting is None:
+            return
+        receivers = data.get("receivers")
+        names = {r["name"] for r in (receivers if isinstance(receivers, list) else [])
+                 if isinstance(r, dict) and isinstance(r.get("name"), str)}
+        for path, message in validate_alerting_refs(alerting, names):
+            self.add_pydantic_error({"loc": parse_path(path), "type": "config", "msg": message}, data)
+
     # -- pydantic errors -> ConfigError ------------------------------------------------------
 
     def add_pydantic_error(self, err: Mapping[str, Any], data: Any) -> None:
@@ -421,6 +435,50 @@ class _Builder:
             self.error(loc[:-1], f'unknown key "{loc[-1]}"', self._position(loc), record=False)
             return
         self.error(loc, _humanise(err, raw), record=False)
+
+
+#: Rounds of :func:`_validate_pruned` before it gives up.
+_PRUNE_ROUNDS = 10
+
+
+def _validate_pruned(model: type[BaseModel], value: Any) -> Any:
+    """Validate ``value`` as ``model`` after leaving out the mapping keys that are in error.
+
+    Each round validates a copy, deletes every key an error points at (the mapping holding a
+    missing field), and tries again. An error at a list item, or at the top, cannot be left out
+    without renumbering the items the references name: then the result is ``None``.
+
+    :return: the model instance, or ``None``.
+    """
+    data = copy.deepcopy(value)
+    for _ in range(_PRUNE_ROUNDS):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            locs = set()
+            for err in exc.errors():
+                loc, _ = _normalise_loc(tuple(err["loc"]), data)
+                locs.add(loc[:-1] if err["type"] == "missing" else loc)
+            for loc in sorted(locs, key=len, reverse=True):
+                if not _delete_key(data, loc):
+                    return None
+    return None
+
+
+def _delete_key(data: Any, loc: Loc) -> bool:
+    """Delete the mapping key at ``loc`` in ``data``; ``False`` when ``loc`` is not such a key."""
+    if not loc or not isinstance(loc[-1], str):
+        return False
+    parent = data
+    for part in loc[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return True  # already gone with a deleted ancestor
+    if isinstance(parent, dict):
+        parent.pop(loc[-1], None)
+        return True
+    return False
 
 
 def _unwrap(tp: Any) -> Any:
@@ -452,105 +510,3 @@ def _pick_member(members: list[Any], value: Any) -> Any:
                     and value[field.alias or name] in get_args(ann):
                 return model
     return None
-
-
-def _normalise_loc(loc: Loc, data: Any) -> tuple[Loc, Any]:
-    """Drop the tags pydantic inserts into ``loc`` for unions; return the data path and its value.
-
-    A discriminated union adds the tag (``("probes", 2, "api", "interval")``); a plain union adds
-    the member's name (``"int"``, ``"ReceiverConfig"``). A string part that is not a key of the
-    mapping at hand, and is not the last part, or that follows a list or scalar, is such a tag.
-    """
-    cur: Any = data
-    out: list[int | str] = []
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if part == "[key]":
-            continue
-        if isinstance(cur, dict):
-            if part in cur:
-                out.append(part)
-                cur = cur[part]
-                continue
-            if not last and isinstance(part, str):
-                continue
-            out.append(part)
-            cur = _MISSING
-        elif isinstance(cur, list):
-            if isinstance(part, int) and 0 <= part < len(cur):
-                out.append(part)
-                cur = cur[part]
-            elif isinstance(part, str):
-                continue
-            else:
-                out.append(part)
-                cur = _MISSING
-        elif cur is _MISSING:
-            out.append(part)
-        elif isinstance(part, str):
-            continue  # a scalar has no keys: a union member tag
-        else:
-            out.append(part)
-            cur = _MISSING
-    return tuple(out), cur
-
-
-def _show(value: Any) -> str:
-    if value is _MISSING or value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return '"true"' if value else '"false"'
-    if isinstance(value, SecretStr):
-        return "a secret"
-    return f'"{value}"'
-
-
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number",
-    "bool_type": "true or false", "bool_parsing": "true or false",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
-    "list_type": "a list", "tuple_type": "a list", "set_type": "a list",
-}
-_BOUNDS = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "at least"),
-           "less_than": ("lt", "less than"), "less_than_equal": ("le", "at most")}
-
-
-def _humanise(err: Mapping[str, Any], raw: Any) -> str:
-    """Turn one pydantic error into our wording (see the module docstring)."""
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    msg = str(err.get("msg", ""))
-    if kind == "missing":
-        return "field required"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_show(raw)}"
-    if kind in ("value_error", "assertion_error"):
-        if "error" in ctx:
-            return str(ctx["error"])
-        return re.sub(r"^(Value error|Assertion failed), ", "", msg)
-    if kind == "literal_error":
-        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {_show(raw)}"
-    if kind in _BOUNDS:
-        key, words = _BOUNDS[kind]
-        return f"must be {words} {ctx.get(key)}, got {_show(raw)}"
-    if kind == "string_pattern_mismatch":
-        return f"expected text matching {ctx.get('pattern')}, got {_show(raw)}"
-    if kind == "enum":
-        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {_show(raw)}"
-    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
-        return "must not be empty"
-    if kind == "union_tag_invalid":
-        return (f"unknown {ctx.get('discriminator', 'kind').strip(chr(39))} \"{ctx.get('tag')}\" "
-                f"(expected one of {ctx.get('expected_tags')})")
-    if kind == "union_tag_not_found":
-        return f"field required: {ctx.get('discriminator', 'kind').strip(chr(39))}"
-    # Our own (located_error) and anything else: pydantic's text, lower-cased to match ours.
-    if msg[:1].isupper() and not msg[1:2].isupper():
-        return msg[:1].lower() + msg[1:]
-    return msg

@@ -60,13 +60,19 @@ class ServerConfig(Section):
 
     :ivar host: listen address (default ``127.0.0.1``; ``0.0.0.0`` for all interfaces).
     :ivar port: listen TCP port (default ``9115``, blackbox_exporter's).
-    :ivar external_url: base URL used in links (alerts, acks). Default, resolved at load:
-        ``http://<host>:<port>`` (``127.0.0.1`` when listening on all interfaces). No trailing slash.
+    :ivar external_url: the URL people reach this daemon at, used in links (acknowledge/resolve
+        links in pages, Slack and email; ``externalURL`` of webhooks): Alertmanager's
+        ``--web.external-url``. Default, resolved at load: ``http://<host>:<port>``
+        (``127.0.0.1`` when listening on all interfaces), following ``--port``
+        (:meth:`listen_on`). No trailing slash.
     """
 
     host: str = "127.0.0.1"
     port: int = Field(9115, ge=0, le=65535)
     external_url: str = ""
+
+    #: Whether ``external_url`` was set in the file (else it follows the listen port).
+    _url_configured: bool = PrivateAttr(default=False)
 
     @field_validator("external_url")
     @classmethod
@@ -77,11 +83,33 @@ class ServerConfig(Section):
 
     @model_validator(mode="after")
     def _default_url(self) -> ServerConfig:
+        self._url_configured = bool(self.external_url)
         if not self.external_url:
-            host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-            host = f"[{host}]" if ":" in host else host
-            self.external_url = f"http://{host}:{self.port}"
+            self.external_url = self._derived_url()
         return self
+
+    def _derived_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def external_url_configured(self) -> bool:
+        """Whether ``external_url`` was given in the file (else it is derived from host and port)."""
+        return self._url_configured
+
+    def listen_on(self, port: int | None) -> None:
+        """Apply a ``--port`` override: the daemon listens on ``port``, and a derived ``external_url``
+        (links in pages, Slack messages and emails) follows it; a configured one is kept
+        (Alertmanager's ``--web.external-url``: the address people reach, e.g. behind a proxy).
+
+        :param port: the TCP port, or ``None`` to keep ``server.port``.
+        """
+        if port is None:
+            return
+        self.port = port
+        if not self._url_configured:
+            self.external_url = self._derived_url()
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -470,7 +498,7 @@ class Config(Section):
 
     def resolved_slo_files(self) -> list[Path]:
         """Expand ``slo_files`` like :meth:`resolved_rule_files` expands ``rules.files``."""
-        return self._expand(self.slo_files)
+        return expand_rule_files(self.slo_files, self._config_dir)
 
     def resolved_rule_files(self) -> list[Path]:
         """Expand ``rules.files`` into rule-file paths, relative to :attr:`config_dir`.
@@ -482,21 +510,23 @@ class Config(Section):
         :return: paths in pattern order, normalised, relative to the working directory when
             inside it (so messages read ``rules/api.yaml:14:9``), absolute otherwise.
         """
-        return self._expand(self.rules.files)
+        return expand_rule_files(self.rules.files, self._config_dir)
 
-    def _expand(self, patterns: list[str]) -> list[Path]:
-        out: list[Path] = []
-        for pattern in patterns:
-            full = Path(pattern) if Path(pattern).is_absolute() else self._config_dir / pattern
-            if glob.has_magic(str(full)):
-                matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True)) if Path(p).is_file()]
-            else:
-                matches = [full]
-            for m in matches:
-                m = _display_path(m)
-                if m not in out:
-                    out.append(m)
-        return out
+
+def expand_rule_files(patterns: list[str], config_dir: Path) -> list[Path]:
+    """Expand rule-file glob ``patterns`` relative to ``config_dir`` (see :meth:`Config.resolved_rule_files`)."""
+    out: list[Path] = []
+    for pattern in patterns:
+        full = Path(pattern) if Path(pattern).is_absolute() else config_dir / pattern
+        if glob.has_magic(str(full)):
+            matches = [Path(p) for p in sorted(glob.glob(str(full), recursive=True)) if Path(p).is_file()]
+        else:
+            matches = [full]
+        for m in matches:
+            m = _display_path(m)
+            if m not in out:
+                out.append(m)
+    return out
 
 
 def _display_path(path: Path) -> Path:

@@ -65,6 +65,7 @@ async def _demo(port: int, backend_port: int, config_path: str) -> int:
             print(err, file=sys.stderr)
         return 1
     setup_logging(config.log.level, secrets=secret_values(config))
+    config.server.listen_on(port)  # links in messages follow --port unless server.external_url is set
     try:
         await seed.seed(os.environ["DATABASE_URL"], schema=os.environ["DEMO_SCHEMA"])
         log.info("seeded the example tables", extra={"schema": os.environ["DEMO_SCHEMA"]})

@@ -9,6 +9,13 @@ Shape (the Codebook backend's health guide)::
 Each check is ``healthy`` or ``degraded`` (the scheduler: ``unhealthy`` when stopped); the status
 is ``healthy`` when every check is. ``leader`` is informative only: a follower is healthy too.
 
+``config`` is ``degraded: config reload failed: <first error> (and N more), running the config
+loaded at <RFC 3339>`` after a rejected reload (:func:`config_problem`), until a reload succeeds.
+The daemon keeps running the last good config, so that alone is not a failing daemon: ``/health``
+then answers HTTP 200 with ``status`` ``degraded`` (:data:`NOT_FAILING`, read by
+``monitor.api.management``); any other degraded check answers 503. Liveness (``/-/healthy``)
+answers 200 whatever the checks say.
+
 The two self-monitoring checks say why they are not healthy, after ``degraded:``
 (:class:`PagingPathChecks`; the heartbeat, :mod:`monitor.daemon.heartbeat`, stops on them too):
 
@@ -52,6 +59,26 @@ STALL_FACTOR = 3.0
 MAX_NAMED = 3
 
 HEALTHY = "healthy"
+#: Checks whose degradation alone leaves ``/health`` at HTTP 200: the daemon does its work.
+NOT_FAILING = frozenset({"config"})
+#: Characters of the first reload error kept in the ``config`` check.
+CONFIG_ERROR_CHARS = 300
+
+
+def config_problem(errors: list[str], loaded_at: float) -> str:
+    """Return the ``config`` check's cause after a rejected reload.
+
+    :param errors: the reload's errors, formatted (``file:line:col: path: message``).
+    :param loaded_at: Unix seconds when the running config was loaded.
+    :return: e.g. ``config reload failed: monitor.yaml:3:5: ...: undefined receiver "x" (and 2 more
+        errors), running the config loaded at 2026-12-04T23:50:01.123+00:00``.
+    """
+    first = errors[0] if errors else "unknown error"
+    if len(first) > CONFIG_ERROR_CHARS:
+        first = first[: CONFIG_ERROR_CHARS - 3] + "..."
+    more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    since = datetime.fromtimestamp(loaded_at, timezone.utc).isoformat(timespec="milliseconds")
+    return f"config reload failed: {first}{more}, running the config loaded at {since}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +225,13 @@ class PagingPathChecks:
                 for name in ("rule_evaluation", "outbox")}
 
 
-def health_document(*, scheduler_running: bool, config_ok: bool, store: SampleStore, rules: RuleManager,
+def health_document(*, scheduler_running: bool, config_problem: str | None, store: SampleStore, rules: RuleManager,
                     is_leader: bool, paging: PagingPathChecks | None = None) -> dict[str, Any]:
     """Return the health document.
 
     :param scheduler_running: whether the job scheduler runs.
-    :param config_ok: whether the last reload succeeded (``monitor_config_last_reload_successful``).
+    :param config_problem: why the last reload was rejected (:func:`config_problem`), ``None``
+        when it succeeded (``monitor_config_last_reload_successful``).
     :param store: the sample store: ``degraded`` once it holds its series limit.
     :param rules: the rule manager: ``degraded`` while a rule's last evaluation failed.
     :param is_leader: whether this replica leads (runs alerting).
@@ -211,7 +239,7 @@ def health_document(*, scheduler_running: bool, config_ok: bool, store: SampleSt
     """
     checks: dict[str, Any] = {
         "scheduler": HEALTHY if scheduler_running else "unhealthy",
-        "config": HEALTHY if config_ok else "degraded",
+        "config": HEALTHY if config_problem is None else f"degraded: {config_problem}",
         "tsdb": HEALTHY if store.series_count < store.max_series else "degraded",
         "rules": HEALTHY if all(st.health != "err" for g in rules.groups() for st in g.status) else "degraded",
     }

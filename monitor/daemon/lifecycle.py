@@ -53,9 +53,14 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     return warnings
 
 
-def reload_config(daemon: Daemon, path: str | Path) -> ReloadResult:
+def reload_config(daemon: Daemon, path: str | Path, *, port: int | None = None) -> ReloadResult:
     """Reload ``path`` into ``daemon`` all-or-nothing: the config file and every rule file it
-    names are validated first; on any error nothing changes.
+    names are validated first; on any error nothing changes, and ``/health`` says so (``config``
+    degraded with the first error and when the running config was loaded; HTTP 200: the daemon
+    keeps working on the last good config).
+
+    :param port: the ``--port`` the daemon listens on, applied to the new config as at start
+        (:meth:`~monitor.config.model.ServerConfig.listen_on`), so links keep pointing at it.
 
     Settings only a restart applies (see :func:`restart_needed`) keep their running values;
     each is logged as a WARNING and returned in ``warnings``.
@@ -64,11 +69,12 @@ def reload_config(daemon: Daemon, path: str | Path) -> ReloadResult:
     """
     try:
         config = load_config(path)
+        config.server.listen_on(port)
         errors = daemon.check_reload(config)
     except ConfigErrors as e:
         errors = [str(err) for err in e.errors]
     if errors:
-        daemon.reload_rejected()
+        daemon.reload_rejected(errors)
         for err in errors:
             log.error("reload rejected; previous configuration kept", extra={"error": err})
         return ReloadResult(errors=errors)
@@ -101,6 +107,7 @@ class Lifecycle:
                  port: int | None = None, on_started: Callable[[Daemon], Awaitable[None]] | None = None) -> None:
         self.daemon = daemon
         self.config_path = Path(config_path)
+        self._port = port
         self._on_started = on_started
         app = create_app(api_deps(daemon, self.reload))
         self.server = _Server(uvicorn.Config(
@@ -109,7 +116,7 @@ class Lifecycle:
 
     def reload(self) -> ReloadResult:
         """Reload the config file into the running daemon (``POST /-/reload`` and SIGHUP)."""
-        return reload_config(self.daemon, self.config_path)
+        return reload_config(self.daemon, self.config_path, port=self._port)
 
     def stop(self) -> None:
         """Ask the server to stop; :meth:`serve` then shuts everything down and returns."""

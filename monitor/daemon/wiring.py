@@ -23,7 +23,7 @@ from monitor.alerting.ports import AlertingPorts
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, update_store_gauges
-from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, health_document
+from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
 from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
@@ -123,9 +123,10 @@ class Daemon:
         self.metrics.leader.set(0)
         self._own_stack: contextlib.AsyncExitStack | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._config_ok = True
+        self._config_problem: str | None = None  # why the last reload was rejected
+        self._config_loaded_at = time.time()
         self.metrics.config_reload_ok.set(1)
-        self.metrics.config_reload_time.set(time.time())
+        self.metrics.config_reload_time.set(self._config_loaded_at)
 
     # -- alerting -----------------------------------------------------------------------------
 
@@ -291,21 +292,24 @@ class Daemon:
             self._schedule()
         self._in_background(old.close())
         self.leadership.reconfigure(config)
-        self._config_ok = True
+        self._config_problem = None
+        self._config_loaded_at = time.time()
         self.metrics.config_reload_ok.set(1)
-        self.metrics.config_reload_time.set(time.time())
+        self.metrics.config_reload_time.set(self._config_loaded_at)
 
-    def reload_rejected(self) -> None:
+    def reload_rejected(self, errors: list[str] | None = None) -> None:
         """Record a rejected reload: ``monitor_config_last_reload_successful 0`` and ``/health``
-        config ``degraded`` until a reload succeeds (the running configuration is unchanged)."""
-        self._config_ok = False
+        config ``degraded: config reload failed: <first error>, running the config loaded at <time>``
+        until a reload succeeds (the running configuration is unchanged; see
+        :func:`monitor.daemon.health.config_problem`)."""
+        self._config_problem = config_problem(errors or [], self._config_loaded_at)
         self.metrics.config_reload_ok.set(0)
 
     # -- status ---------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         """Return the daemon's own health document (:func:`monitor.daemon.health.health_document`)."""
-        return health_document(scheduler_running=self.scheduler.running, config_ok=self._config_ok,
+        return health_document(scheduler_running=self.scheduler.running, config_problem=self._config_problem,
                                store=self.store, rules=self.rules, is_leader=self.leadership.is_leader,
                                paging=self.paging_checks)
 

@@ -59,9 +59,11 @@ def build_event(message: Message, conf: PagerDutyConfig, templates: Templates,
     labels = message.common_labels
     severity = message.severity if message.severity in SEVERITIES else conf.severity
     first = message.alerts[0] if message.alerts else {}
+    full_summary = templates.render("pagerduty_summary.j2", message).replace("\n", " ")
     payload: dict[str, Any] = {
-        "summary": truncate(templates.render("pagerduty_summary.j2", message).replace("\n", " "),
-                            SUMMARY_LIMIT) or "alert",
+        # PagerDuty cuts at 1,024 characters silently; we cut first, ending with "…", and keep
+        # the whole text in custom_details.summary.
+        "summary": truncate(full_summary, SUMMARY_LIMIT) or "alert",
         "source": labels.get("instance") or conf.source,
         "severity": severity,
     }
@@ -81,6 +83,8 @@ def build_event(message: Message, conf: PagerDutyConfig, templates: Templates,
         details["priority"] = message.priority
     if message.title:
         details["title"] = message.title
+    if len(full_summary) > SUMMARY_LIMIT:
+        details["summary"] = truncate(full_summary, 64 * SUMMARY_LIMIT)  # the event stays under 512 KB
     if len(message.alerts) > DETAILS_ALERTS_LIMIT:
         details["truncated_alerts"] = len(message.alerts) - DETAILS_ALERTS_LIMIT
     payload["custom_details"] = details

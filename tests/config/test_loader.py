@@ -79,7 +79,8 @@ def test_full_config(tmp_path):
     api, llm = config.probes
     assert isinstance(api, HttpCheckSettings) and isinstance(llm, KeyCheckSettings)
     assert (api.interval, api.timeout, api.labels) == (60.0, 5.0, {"team": "core"})
-    assert api.ca_file == "certs/ca.pem", "a *_file key that is no secret's companion is left alone"
+    assert api.ca_file == str(tmp_path / "certs" / "ca.pem"), \
+        "a *_file key that is no secret's companion is a path, resolved against the config's directory"
     assert llm.api_key.get_secret_value() == "sk-test-0123456789abcdef", "trailing newline stripped"
     assert (llm.interval, llm.timeout) == (30.0, 10.0)
     (job,) = config.scrape

@@ -150,7 +150,7 @@ async def test_health_document_names_the_causes_and_is_degraded(tmp_path):
     rules, clock = manager(tmp_path), Clock()
     checks = checks_for(rules, clock)
     await rules.eval_all(T0)
-    doc = health_document(scheduler_running=True, config_ok=True, store=SampleStore(), rules=rules,
+    doc = health_document(scheduler_running=True, config_problem=None, store=SampleStore(), rules=rules,
                           is_leader=True, paging=checks)
     assert doc["status"] == "healthy"
     assert {k: doc["checks"][k] for k in ("rule_evaluation", "outbox")} == {
@@ -162,7 +162,7 @@ async def test_health_document_names_the_causes_and_is_degraded(tmp_path):
         await checks.read_outbox(store)
     finally:
         await store.close()
-    doc = health_document(scheduler_running=True, config_ok=True, store=SampleStore(), rules=rules,
+    doc = health_document(scheduler_running=True, config_problem=None, store=SampleStore(), rules=rules,
                           is_leader=True, paging=checks)
     assert doc["status"] == "degraded"
     assert doc["checks"]["rule_evaluation"].startswith('degraded: group "fast"')

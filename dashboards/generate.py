@@ -331,6 +331,52 @@ def monitor_self(process_metrics: bool = False) -> dict[str, Any]:
     ])
 
 
+SLO = '{sloth_id=~"$sloth_id"}'
+#: The windows of the default burn-rate tiers (monitor.slo.model.default_tiers), fastest first.
+SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+
+
+def slos() -> dict[str, Any]:
+    """Return the SLOs dashboard: budget remaining, burn rate by window, SLI over time, budget burn-down.
+
+    It reads the Sloth-compatible series generated from the SLO definitions (README "SLOs"), so it
+    works on a real Prometheus that loads ``codebook-monitor slo generate``'s rule file too.
+    """
+    burn = [(f"slo:sli_error:ratio_rate{w}{SLO} / on(sloth_id) group_left slo:error_budget:ratio{SLO}",
+             f"{{{{sloth_id}}}} {w}") for w in SLO_WINDOWS]
+    return build("codebook-slos", "Codebook · SLOs",
+                 "Service level objectives: error budget remaining over the period, burn rate by alert window "
+                 "(1 = exactly on budget; the page tiers fire above 14.4x over 1h and 6x over 6h), the SLI "
+                 "over time against its objective, and the budget burn-down.",
+                 ["slo"], [
+        ("Now", [
+            st("Error budget remaining", [(f"slo:period_error_budget_remaining:ratio{SLO}", "{{sloth_id}}")],
+               unit="percentunit", thresholds=[(None, "red"), (0.25, "orange"), (0.5, "green")], decimals=1,
+               desc="Share of the period's error budget left (negative when overspent)."),
+            st("Burn rate now (5m)", [(f"slo:current_burn_rate:ratio{SLO}", "{{sloth_id}}")], unit="suffix:x",
+               thresholds=[(None, "green"), (1, "orange"), (14.4, "red")], decimals=2),
+            st("SLI over the period",
+               [(f"1 - slo:period_burn_rate:ratio{SLO} * on(sloth_id) group_left slo:error_budget:ratio{SLO}",
+                 "{{sloth_id}}")], unit="percentunit", decimals=3),
+            tbl("Burn-rate alerts firing", [('ALERTS{alertstate="firing", sloth_id=~"$sloth_id"}', "")], w=6, h=4,
+                hide=("Time", "__name__", "Value", "alertstate", "sloth_service", "sloth_slo")),
+        ]),
+        ("Burn rate", [
+            ts("Burn rate by window", burn, unit="suffix:x", w=24,
+               thresholds=[(None, "green"), (1, "orange"), (6, "red"), (14.4, "dark-red")],
+               desc="Error ratio over each alert window divided by the error budget."),
+        ]),
+        ("SLI and budget over time", [
+            ts("SLI over time (1h) and objective",
+               [(f"1 - slo:sli_error:ratio_rate1h{SLO}", "{{sloth_id}} 1h"),
+                (f"slo:objective:ratio{SLO}", "{{sloth_id}} objective")], unit="percentunit"),
+            ts("Budget burn-down", [(f"slo:period_error_budget_remaining:ratio{SLO}", "{{sloth_id}}")],
+               unit="percentunit", thresholds=[(None, "red"), (0, "green")],
+               desc="Error budget remaining over the period, as it was at each moment."),
+        ]),
+    ], variables=[label_var("sloth_id", "SLO", "sloth_slo_info")])
+
+
 #: File name -> builder. The test regenerates each and compares with the committed file.
 DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "backend.json": backend,
@@ -338,6 +384,7 @@ DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     "dependencies.json": dependencies,
     "alerts.json": lambda: alerts(ONCALL_METRIC),
     "monitor.json": lambda: monitor_self(PROCESS_METRICS),
+    "slos.json": slos,
 }
 
 

@@ -69,6 +69,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ConfigErrors as e:
         errors, rule_files = [str(err) for err in e.errors], []
     errors += _check_rules(rule_files, config)
+    if config is not None:
+        errors += _check_slo_rules(config)
     for warning in _rule_warnings(rule_files, config):
         print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
@@ -76,7 +78,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if errors:
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{args.config}: OK ({len(rule_files)} rule files)")
+    slos = len(config.all_slos()) if config is not None else 0
+    print(f"{args.config}: OK ({len(rule_files)} rule files, {slos} SLOs)")
     return 0
 
 
@@ -103,6 +106,15 @@ def _rule_warnings(files: list[Path], config: Any = None) -> list[str]:
     specs, errors = load_rule_files(files)
     interval = config.rules.evaluation_interval if config is not None else 15.0
     return [] if errors else migration_warnings(specs, interval)
+
+
+def _check_slo_rules(config) -> list[str]:
+    """Validate the rules generated from the config's SLOs, as the daemon loads them."""
+    from monitor.daemon.wiring import rule_sources
+    from monitor.rules.rulefmt import RuleText, load_rule_files
+
+    _, errors = load_rule_files([s for s in rule_sources(config) if isinstance(s, RuleText)])
+    return [str(e) for e in errors]
 
 
 def _fmt_details(details: dict, width: int = 72) -> str:
@@ -502,6 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli_export import add_parser as add_export_parser
 
     add_export_parser(sub)
+    # `slo generate` / `slo status` (rules built by monitor.slo)
+    from monitor.cli_slo import add_parser as add_slo_parser
+
+    add_slo_parser(sub)
     return p
 
 

@@ -118,6 +118,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/query"): VIEW,
     ("POST", "/api/v1/query"): Access("read", QUERY_FORM_LIMIT, toggle="read_requires_token"),
     ("GET", "/api/v1/query_range"): VIEW,
+    ("GET", "/api/v1/slos"): VIEW,
+    ("GET", "/api/v1/slos/{name}/report"): VIEW,
     ("POST", "/api/v1/query_range"): Access("read", QUERY_FORM_LIMIT, toggle="read_requires_token"),
     # Prometheus's metadata and status API (monitor.api.catalog, .status)
     ("GET", "/api/v1/labels"): VIEW,

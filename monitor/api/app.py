@@ -8,6 +8,7 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.rules`, :mod:`~monitor.api.query` — Prometheus's rule and query API
 * :mod:`~monitor.api.catalog`, :mod:`~monitor.api.status` — Prometheus's metadata and status API
   (labels, series, metadata, exemplars; buildinfo, runtimeinfo, config, flags, targets, format_query)
+* :mod:`~monitor.api.slos` — ``/api/v1/slos``
 * :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
   :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
 
@@ -24,7 +25,8 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from monitor.api import (
-    alertmanager, alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, status,
+    alertmanager, alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, slos,
+    status,
 )
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
@@ -43,7 +45,7 @@ def create_app(deps: ApiDeps) -> Starlette:
     if deps.process is not None:
         routes += management.ROUTES
     if deps.queries is not None:
-        routes += [*probes.ROUTES, *rules.ROUTES, *query.ROUTES]
+        routes += [*probes.ROUTES, *rules.ROUTES, *query.ROUTES, *slos.ROUTES]
         if deps.queries.catalog is not None:
             routes += catalog.ROUTES
         if deps.queries.status is not None:

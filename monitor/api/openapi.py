@@ -157,6 +157,12 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
     ("GET", "/api/v1/rules"): {"summary": "Rule groups (Prometheus shape)", "tags": ["rules"],
                                "parameters": [_query("type", "alert or record", enum=["alert", "record"])]},
     ("GET", "/api/v1/query"): {"summary": "Instant PromQL query", "tags": ["query"], "parameters": _QUERY},
+    ("GET", "/api/v1/slos"): {"summary": "Every SLO now: objective, SLI, budget left, burn rate, tiers firing",
+                              "tags": ["query"]},
+    ("GET", "/api/v1/slos/{name}/report"): {
+        "summary": "One SLO's compliance over a calendar month", "tags": ["query"],
+        "parameters": [_path("name", "the SLO id (service-name)"),
+                       _query("month", "YYYY-MM, UTC (default: this month, to date)")]},
     ("POST", "/api/v1/query"): {"summary": "Instant PromQL query (form)", "tags": ["query"],
                                 "requestBody": _form(_ref("QueryForm"))},
     ("GET", "/api/v1/query_range"): {"summary": "Range PromQL query", "tags": ["query"], "parameters": _RANGE},

@@ -48,6 +48,7 @@ from monitor.config.messages import humanise as _humanise, normalise_loc as _nor
 from monitor.config.validation import Loc, parse_path
 from model.secrets import redact
 from monitor.errors import ConfigError, ConfigErrors
+from monitor.config.slofiles import load_slos
 from probes.base import ProbeSettings
 
 __all__ = ["InvalidConfig", "load_config", "load_config_text", "check_config_file", "format_loc"]
@@ -147,6 +148,7 @@ def load_config_text(text: str, filename: str = "monitor.yaml", *, base_dir: str
         raise InvalidConfig(_sorted(builder.scrubbed_errors()), _rule_files(data, base))
     assert config is not None
     config.set_origin(source_file, base)
+    load_slos(config, builder, os.environ if env is None else env, format_loc)
     return config
 
 
@@ -242,6 +244,10 @@ class _Builder:
             out.append(e if message == e.message else
                        ConfigError(message, file=e.file, line=e.line, column=e.column, path=e.path))
         return out
+
+    def position(self, loc: Loc) -> Pos:
+        """Return the ``(line, column)`` of ``loc``, or of its nearest located ancestor."""
+        return self._position(loc)
 
     def _position(self, loc: Loc) -> Pos:
         for n in range(len(loc), -1, -1):

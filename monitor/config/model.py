@@ -47,6 +47,7 @@ from monitor.config.validation import (
     LabelMap, Section, error_detail, located_error, parse_path, reraise_details, unique_by,
 )
 from model.matchers import parse_matchers
+from monitor.slo.model import SLO
 from probes import PROBES
 from probes.base import ByteSize, ProbeSettings
 
@@ -502,6 +503,9 @@ class Config(Section):
     :ivar api: API authentication (:class:`ApiConfig`).
     :ivar health: self-monitoring thresholds of ``/health`` (:class:`HealthConfig`).
     :ivar heartbeat: the optional outgoing heartbeat (:class:`HeartbeatConfig`), ``None`` when off.
+    :ivar slos: service level objectives (:class:`monitor.slo.model.SLO`); ids (``service-name``) unique.
+    :ivar slo_files: glob patterns of SLO files (ours, Sloth ``prometheus/v1``, OpenSLO v1), relative
+        to the config file's directory; the loader reads them (:meth:`all_slos`).
     """
 
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -517,7 +521,10 @@ class Config(Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     heartbeat: HeartbeatConfig | None = None
+    slos: list[SLO] = Field(default_factory=list)
+    slo_files: list[str] = Field(default_factory=list)
 
+    _file_slos: list[SLO] = PrivateAttr(default_factory=list)
     _source_file: Path | None = PrivateAttr(default=None)
     _config_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -551,6 +558,18 @@ class Config(Section):
         """Record where this config came from (called by the loader)."""
         self._source_file = source_file
         self._config_dir = config_dir
+
+    def set_file_slos(self, slos: list[SLO]) -> None:
+        """Record the SLOs read from :attr:`slo_files` (called by the loader)."""
+        self._file_slos = list(slos)
+
+    def all_slos(self) -> list[SLO]:
+        """Return every SLO: ``slos:`` first, then those of ``slo_files:`` in file order."""
+        return [*self.slos, *self._file_slos]
+
+    def resolved_slo_files(self) -> list[Path]:
+        """Expand ``slo_files`` like :meth:`resolved_rule_files` expands ``rules.files``."""
+        return expand_rule_files(self.slo_files, self._config_dir)
 
     def resolved_rule_files(self) -> list[Path]:
         """Expand ``rules.files`` into rule-file paths, relative to :attr:`config_dir`.

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,6 +41,8 @@ from monitor.promql.adhoc import AdHocQueries
 from monitor.promql.engine import Engine
 from monitor.scrape import instance_of
 from monitor.rules.manager import RuleManager
+from monitor.rules.rulefmt import RuleText
+from monitor.slo.generate import rule_file_text
 from monitor.store import open_store
 from monitor.tsdb.retention import RetentionRule
 from monitor.tsdb.store import SampleStore
@@ -50,6 +53,20 @@ log = logging.getLogger("monitor.daemon")
 GC_INTERVAL = 60.0
 #: Seconds between looks at whether a sample-store checkpoint is due (``tsdb.checkpoint_interval``).
 CHECKPOINT_CHECK_INTERVAL = 60.0
+
+
+#: The name the generated SLO rules go by, in errors and as their groups' ``file``.
+SLO_RULES_NAME = "<slos>"
+
+
+def rule_sources(config: Config) -> list[Path | RuleText]:
+    """Return what the rule manager loads: the rule files, then the rules generated from the
+    config's SLOs (``slos:`` and ``slo_files:``) as one in-memory rule file, when there are any."""
+    sources: list[Path | RuleText] = list(config.resolved_rule_files())
+    slos = config.all_slos()
+    if slos:
+        sources.append(RuleText(SLO_RULES_NAME, rule_file_text(slos)))
+    return sources
 
 
 class Daemon:
@@ -106,7 +123,7 @@ class Daemon:
             default_interval=config.rules.evaluation_interval, on_alerts=self._on_alerts,
             external_url=config.server.external_url, outage_tolerance=config.rules.outage_tolerance,
             for_grace_period=config.rules.for_grace_period)
-        errors = self.rules.load(config.resolved_rule_files())
+        errors = self.rules.load(rule_sources(config))
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.registry.register(RuleCollector(self.rules))
@@ -302,7 +319,7 @@ class Daemon:
 
         :return: every error, formatted; empty when ``reload(config)`` may proceed.
         """
-        _, errors = self.rules.build(config.resolved_rule_files())
+        _, errors = self.rules.build(rule_sources(config))
         return errors
 
     def reload(self, config: Config) -> None:
@@ -311,7 +328,7 @@ class Daemon:
 
         Jobs of removed probes and targets are removed; samples already stored are kept.
         """
-        errors = self.rules.load(config.resolved_rule_files())
+        errors = self.rules.load(rule_sources(config))
         if errors:  # check_reload passed, so only a file changed in between gets here
             raise ConfigErrors([ConfigError(e) for e in errors])
         self.rules.external_labels = dict(config.rules.external_labels)

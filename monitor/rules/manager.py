@@ -76,7 +76,7 @@ from monitor.rules.alerting import (
 from monitor.rules.compat_check import compat_errors
 from monitor.rules.group import RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
-from monitor.rules.rulefmt import RuleFileSpec, compile_rule_expr, load_rule_files
+from monitor.rules.rulefmt import RuleFileSpec, RuleText, compile_rule_expr, load_rule_files
 from monitor.rules.state import AlertStateStore
 
 __all__ = ["RuleManager", "RuleLoadError", "DEFAULT_INTERVAL", "MIN_DATA_WINDOW", "STATE_REFRESH_INTERVAL"]
@@ -170,7 +170,7 @@ class RuleManager:
         self.external_url = external_url
         self.outage_tolerance = outage_tolerance
         self.for_grace_period = for_grace_period
-        self.files: list[str] = []
+        self.files: list[str | Path | RuleText] = []
         self._groups: list[RuleGroup] = []
         self._query = engine_query_fn(engine)
         #: ``False`` after a rejected reload (``monitor_config_last_reload_successful``).
@@ -187,8 +187,10 @@ class RuleManager:
 
     # ------------------------------------------------------------------ loading
 
-    def build(self, files: Sequence[str | Path]) -> tuple[list[RuleGroup], list[str]]:
+    def build(self, files: Sequence[str | Path | RuleText]) -> tuple[list[RuleGroup], list[str]]:
         """Parse, validate and construct groups for ``files`` without touching the running set.
+
+        ``files`` are paths or :class:`~monitor.rules.rulefmt.RuleText` (generated SLO rules).
 
         :return: ``(groups, errors)``; ``groups`` is empty when there is any error.
         """
@@ -230,7 +232,7 @@ class RuleManager:
                                  limit=g.limit, query_offset=g.query_offset_seconds, logger=self.log))
         return out
 
-    def load(self, files: Sequence[str | Path]) -> list[str]:
+    def load(self, files: Sequence[str | Path | RuleText]) -> list[str]:
         """Load ``files`` all-or-nothing; return every error (empty on success).
 
         On error the running groups are kept and :attr:`last_reload_successful` becomes ``False``.
@@ -249,14 +251,14 @@ class RuleManager:
             if prev is not None:
                 g.copy_state(prev)
         self._groups = groups
-        self.files = [str(f) for f in files]
+        self.files = [f if isinstance(f, RuleText) else str(f) for f in files]
         self.last_reload_successful = True
         self.last_reload_success_time = self.clock()
         self.last_reload_errors = []
         self._reschedule()
         return []
 
-    def update(self, files: Sequence[str | Path]) -> None:
+    def update(self, files: Sequence[str | Path | RuleText]) -> None:
         """Like :meth:`load` but raise :class:`RuleLoadError` (with every error) on failure."""
         errors = self.load(files)
         if errors:

@@ -40,7 +40,7 @@ from monitor.errors import QueryError, RuleError
 from monitor.rules.templates import check_template
 
 __all__ = ["RuleSpec", "GroupSpec", "RuleFileSpec", "RuleFileError", "parse_rule_text",
-           "load_rule_file", "load_rule_files", "parse_duration", "compile_rule_expr", "SEVERITIES"]
+           "load_rule_file", "load_rule_files", "RuleText", "parse_duration", "compile_rule_expr", "SEVERITIES"]
 
 #: Accepted ``severity`` values; ``none`` marks alerts meant for machines (the Watchdog), never a person.
 SEVERITIES = ("critical", "warning", "info", "none")
@@ -438,12 +438,29 @@ def load_rule_file(path: str | Path, *, require_severity: bool = True) -> tuple[
     return parse_rule_text(text, p, require_severity=require_severity)
 
 
-def load_rule_files(paths: Iterable[str | Path], *,
+@dataclass(frozen=True)
+class RuleText:
+    """A rule file held in memory rather than on disk: the SLO rules generated at load
+    (:mod:`monitor.slo.generate`). ``path`` names it in errors and as its groups' ``file``
+    (``<slos>``); ``text`` is the rule file's YAML."""
+
+    path: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def load_rule_files(paths: Iterable[str | Path | RuleText], *,
                     require_severity: bool = True) -> tuple[list[RuleFileSpec], list[RuleFileError]]:
-    """Validate many files; return every spec and all errors of all files (nothing is partial)."""
+    """Validate many files (paths, or :class:`RuleText` held in memory); return every spec and all
+    errors of all files (nothing is partial)."""
     specs, errors = [], []
     for p in paths:
-        s, e = load_rule_file(p, require_severity=require_severity)
+        if isinstance(p, RuleText):
+            s, e = parse_rule_text(p.text, p.path, require_severity=require_severity)
+        else:
+            s, e = load_rule_file(p, require_severity=require_severity)
         specs.append(s)
         errors.extend(e)
     return specs, errors

@@ -155,6 +155,7 @@ def test_amtool_accepts_the_cli_output(tmp_path):
     # the secrets' ${VAR} get fake defaults; rule files stay where they are
     for name in FAKE_ENV:
         text = text.replace(f"${{{name}}}", f"${{{name}:-{FAKE_ENV[name]}}}")
+    text = text.replace("\n- slos.yaml\n", f"\n- {ROOT / 'examples' / 'slos.yaml'}\n")  # slo_files
     (tmp_path / "monitor.yaml").write_text(text.replace("../rules/", str(ROOT / "rules") + "/"))
     out = tmp_path / "am" / "alertmanager.yml"
     out.parent.mkdir()

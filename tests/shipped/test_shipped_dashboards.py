@@ -51,10 +51,10 @@ def _generator():
     return generate
 
 
-def test_the_five_dashboards_are_shipped():
+def test_the_six_dashboards_are_shipped():
     titles = {_load(p)["title"] for p in FILES}
     assert titles == {"Codebook · Backend", "Codebook · Business", "Codebook · Dependencies",
-                      "Codebook · Alerts and on-call", "Codebook · The monitor itself"}
+                      "Codebook · Alerts and on-call", "Codebook · The monitor itself", "Codebook · SLOs"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
@@ -161,6 +161,8 @@ def test_every_requested_panel_is_there():
                         "SLA breaches by priority"],
         "monitor.json": ["Probe runs by outcome", "Probe failures by probe", "Scheduler lag p50 / p99",
                          "Rule group evaluation duration", "Outbox depth", "Memory"],
+        "slos.json": ["Error budget remaining", "Burn rate by window", "SLI over time (1h) and objective",
+                      "Budget burn-down"],
     }
     for name, titles in expected.items():
         have = {p["title"] for p in _panels(_load(DASHBOARDS / name))}

@@ -21,11 +21,23 @@ its own rows). Every outcome (``sent``, ``retry`` with its reason and next attem
 run at once; the interval is only the fallback for retries coming due. A restart resumes by
 construction: the rows are in the store. Shape after Alertmanager ``notify/notify.go``
 (``RetryStage``, ``NewMetrics``).
+
+Exactly-once across a crash between a send and its mark. Every attempt carries the row's
+:func:`delivery_id` (:attr:`~monitor.notify.base.Message.delivery_id`), stable across retries,
+restarts and replicas: the webhook sends it as ``Idempotency-Key`` (the receiver drops a
+redelivery), Slack as message metadata. A new leader calls :meth:`OutboxWorker.recover_claims`
+first: the rows a dead leader had claimed were in flight at the crash (their send may have
+completed); their claims are released, and before such a row is sent again through an
+integration whose notifier can look for an earlier delivery (``find_delivery``: Slack searches
+the channel's history for the id), the worker asks it; found, the row is marked sent with that
+delivery's facts (the Slack ``ts`` later updates need). PagerDuty needs nothing: Events v2
+deduplicates a repeated event by ``dedup_key``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -36,13 +48,20 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.errors import NotifyError
-from monitor.notify.base import Integration, Message
+from monitor.notify.base import Integration, Message, NotifyResult
 from monitor.notify.retry import Backoff, redact
 
 log = logging.getLogger("monitor.notify.outbox")
 
 OUTCOMES = ("sent", "retry", "failed", "expired")
 _STAT_FIELD = {"sent": "sent", "retry": "retried", "failed": "failed"}
+
+
+def delivery_id(outbox_key: str) -> str:
+    """Return the stable id of one transition through one integration: 32 hex digits of the
+    SHA-256 of the outbox row's key (the key names receiver, integration, incident, recipient
+    and transition; hashed so that no label value or routing key shows in a header)."""
+    return hashlib.sha256(outbox_key.encode()).hexdigest()[:32]
 
 
 class NotifyMetrics:
@@ -121,8 +140,23 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task] = {}  # row id -> its send (run() mode)
         self._limits: dict[tuple[str, str], asyncio.Semaphore] = {}
+        #: row id -> earliest time its send can have happened, for rows a dead leader had claimed
+        self._in_flight_at_crash: dict[int, float] = {}
         if metrics is not None:
             metrics.init_labels(integrations)
+
+    async def recover_claims(self) -> int:
+        """Release a dead leader's claims (a new leader's first act) and remember the rows: their
+        send may have completed before the crash, so each is looked up before it is sent again
+        (see the module docstring). The lower bound of such a send is the row's ``created_at``:
+        the dead leader's own claim time is lost if a second leader dies while recovering.
+
+        :return: how many claims were released.
+        """
+        claimed = [r for r in await self.store.list_outbox("pending") if r.get("claimed_until") is not None]
+        for row in claimed:
+            self._in_flight_at_crash[int(row["id"])] = float(row["created_at"])
+        return await self.store.release_claims()
 
     def wake(self) -> None:
         """Start a run now (rows were written, or a chain's head was sent)."""
@@ -222,7 +256,7 @@ class OutboxWorker:
         secrets = integ.notifier.secrets()
         ref_scope = f"{receiver}/{name}"
         try:
-            message = Message.from_dict(row["payload"])
+            message = Message.from_dict(row["payload"]).with_delivery_id(delivery_id(row["dedup_key"]))
             if message.kind in ("acknowledged", "resolved"):
                 prev = await self.store.get_message_ref(message.ref_key, ref_scope, message.recipient)
                 message = message.with_previous(prev)
@@ -233,7 +267,10 @@ class OutboxWorker:
             return "failed"
         started = self.timer()
         try:
-            result = await integ.notify(message)
+            result = await self._earlier_delivery(row, integ, message)
+            recovered = result is not None
+            if result is None:
+                result = await integ.notify(message)
         except NotifyError as exc:
             err, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
         except Exception as exc:  # noqa: BLE001 - a bug or an untranslated SDK error: keep the row, retry
@@ -246,7 +283,10 @@ class OutboxWorker:
                 await self.store.put_message_ref(message.ref_key, ref_scope, message.recipient,
                                                  {"channel": meta["channel"], "ts": meta["ts"]}, now)
             self._count(receiver, name, "sent")
-            await self._timeline(row, now, "sent", {})
+            if recovered:
+                log.info("notification found delivered before a crash; not sent again", extra={
+                    "receiver": receiver, "integration": name, "delivery": message.delivery_id})
+            await self._timeline(row, now, "sent", {"found_delivered": True} if recovered else {})
             return "sent"
         self._observe(receiver, name, started)
         err = redact(err, secrets)
@@ -264,6 +304,20 @@ class OutboxWorker:
             "receiver": receiver, "integration": name, "error": err, "retry_in_seconds": round(delay, 3)})
         await self._timeline(row, now, "retry", {"error": err, "retry_at": now + delay})
         return "retry"
+
+    async def _earlier_delivery(self, row: dict, integ: Integration, message: Message) -> NotifyResult | None:
+        """For a row in flight at a crash: ask the notifier for an earlier delivery of it
+        (``find_delivery(message, since)``); ``None`` when there is none, or nothing to ask.
+
+        :raises NotifyError: the look-up failed (the row stays to be looked up at the next attempt).
+        """
+        since = self._in_flight_at_crash.get(int(row["id"]))
+        if since is None:
+            return None
+        find = getattr(integ.notifier, "find_delivery", None)
+        found = await find(message, since) if find is not None else None
+        del self._in_flight_at_crash[int(row["id"])]
+        return found
 
     def _observe(self, receiver: str, name: str, started: float) -> None:
         if self.metrics is not None:

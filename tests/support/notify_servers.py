@@ -231,7 +231,7 @@ class PagerDutyEvents:
     incident; with none open it has no effect: :attr:`resolve_repeated` when the key had an
     incident before (a redelivered resolve), :attr:`resolve_unknown` when it never had one (a
     resolve for something never announced). :attr:`events` keeps ``(time, event)`` of every
-    accepted event; :attr:`pages_by_key` the page count per key.
+    accepted event; :attr:`paged` the triggers that opened an incident.
     """
 
     def __init__(self) -> None:
@@ -241,7 +241,7 @@ class PagerDutyEvents:
         self.deduplicated = 0
         self.resolve_repeated = 0
         self.resolve_unknown = 0
-        self.pages_by_key: Counter = Counter()
+        self.paged: list[dict[str, Any]] = []
         self._seen: set[str] = set()
 
     def apply(self, event: dict[str, Any]) -> None:
@@ -254,7 +254,7 @@ class PagerDutyEvents:
             else:
                 self.open.add(key)
                 self.pages += 1
-                self.pages_by_key[key] += 1
+                self.paged.append(event)
             self._seen.add(key)
         elif action == "resolve":
             if key in self.open:

@@ -18,8 +18,9 @@ with its own ``startsAt``, each resolve the same alert with ``endsAt`` now, retr
 daemon answers 200, as a Prometheus would) and toggles the target, at random moments.
 
 Each round runs the daemon a few seconds and ends with ``kill -9`` at a random moment of one of
-the kinds: ``random``; ``after_resolve`` (0-50 ms after an intake resolve was answered 200, before
-its notification can be sent); ``after_raise`` (0-50 ms after an intake raise); ``after_target_up``
+the kinds: ``random``; ``in_send`` (the webhook, Slack or PagerDuty sink kills the daemon while
+it handles a request: the send completes, its mark never happens); ``after_resolve`` (0-50 ms
+after an intake resolve was answered 200, before its notification can be sent); ``after_raise`` (0-50 ms after an intake raise); ``after_target_up``
 (0.3-1.5 s after the target came back, around the rule's resolve and its send). After the last
 round the daemon is restarted, the target made healthy, every open intake alert resolved, and it
 runs until the webhook has been quiet for ``--quiet`` seconds.
@@ -216,6 +217,7 @@ class Chaos:
         self.hook_log: list[tuple[float, dict[str, Any], str]] = []  # (time, body, Idempotency-Key)
         self.pd = PagerDutyEvents()
         self.slack = SlackWorkspace(SLACK_TOKEN, channels=("chaos",))
+        self.kill_on: str | None = None  # the sink whose next request kills the daemon (in_send)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.kill_kinds: Counter = Counter()
@@ -234,7 +236,27 @@ class Chaos:
         self.hook_log.append((time.time(), body, idempotency_key(req.headers.get(IDEMPOTENCY_HEADER))))
         self._event("webhook: " + ", ".join(f"{a['labels'].get('alertname')} {a['labels'].get('slot', '')} "
                                             f"{a['status']} startsAt={a['startsAt']}" for a in body["alerts"]))
+        self._kill_in_send("webhook")
         return Reply(200, b"")
+
+    def _slack(self, req: Recorded) -> Reply:
+        reply = self.slack(req)
+        if req.path == "/api/chat.postMessage":
+            self._kill_in_send("slack")
+        return reply
+
+    def _pd(self, req: Recorded) -> Reply:
+        reply = self.pd(req)
+        self._kill_in_send("pagerduty")
+        return reply
+
+    def _kill_in_send(self, sink: str) -> None:
+        """Kill the daemon while ``sink`` handles its request (the ``in_send`` kill): the sink has
+        the message, the daemon never learns it, and its outbox row stays claimed, unmarked."""
+        if self.kill_on == sink and self.proc is not None:
+            self.kill_on = None
+            self.proc.send_signal(signal.SIGKILL)
+            self._event(f"kill -9 inside a {sink} send")
 
     def _set_target(self, healthy: bool) -> None:
         if healthy != self.healthy:
@@ -335,7 +357,7 @@ class Chaos:
         return "resolve" if await self._resolve(c, self.rng.choice(sorted(self.open))) else "noop"
 
     async def _round(self, c: httpx.AsyncClient) -> None:
-        kind = self.rng.choice(["random", "after_resolve", "after_raise", "after_target_up"])
+        kind = self.rng.choice(["random", "after_resolve", "after_raise", "after_target_up", "in_send"])
         end = time.monotonic() + self.rng.uniform(*self.round_s)
         while time.monotonic() < end:
             await asyncio.sleep(self.rng.uniform(0.1, 0.9))
@@ -349,6 +371,17 @@ class Chaos:
             if self.open:
                 await self._resolve(c, self.rng.choice(sorted(self.open)))
             await asyncio.sleep(self.rng.uniform(0, 0.05))
+        elif kind == "in_send":
+            self.kill_on = self.rng.choice(["webhook", "slack", "pagerduty"])
+            until = time.monotonic() + 8
+            while self.kill_on is not None and time.monotonic() < until:
+                closed = self._closed()
+                if closed:
+                    await self._raise(c, self.rng.choice(closed))
+                elif self.open:
+                    await self._resolve(c, self.rng.choice(sorted(self.open)))
+                await asyncio.sleep(0.5)
+            self.kill_on = None
         elif kind == "after_raise":
             closed = self._closed()
             if closed:
@@ -365,8 +398,8 @@ class Chaos:
     async def run(self) -> Result:
         """Run every round, let the last daemon go quiet, and check the deliveries."""
         t0 = time.monotonic()
-        async with FakeHTTP(self._target) as target, FakeHTTP(self._hook) as hook, FakeHTTP(self.pd) as pd, \
-                FakeHTTP(self.slack) as slack:
+        async with FakeHTTP(self._target) as target, FakeHTTP(self._hook) as hook, FakeHTTP(self._pd) as pd, \
+                FakeHTTP(self._slack) as slack:
             cfg = _config(self.tmp, target.url, hook.url, pd.url, slack.url, self.schema)
             headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
             async with httpx.AsyncClient(headers=headers) as c:

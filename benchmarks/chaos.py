@@ -20,8 +20,9 @@ daemon answers 200, as a Prometheus would) and toggles the target, at random mom
 Each round runs the daemon a few seconds and ends with ``kill -9`` at a random moment of one of
 the kinds: ``random``; ``in_send`` (the webhook, Slack or PagerDuty sink kills the daemon while
 it handles a request: the send completes, its mark never happens); ``after_resolve`` (0-50 ms
-after an intake resolve was answered 200, before its notification can be sent); ``after_raise`` (0-50 ms after an intake raise); ``after_target_up``
-(0.3-1.5 s after the target came back, around the rule's resolve and its send). After the last
+after an intake resolve was answered 200, before its notification can be sent); ``after_raise``
+(0-50 ms after an intake raise); ``after_target_up`` (0.3-1.5 s after the target came back, around
+the rule's resolve and its send). After the last
 round the daemon is restarted, the target made healthy, every open intake alert resolved, and it
 runs until the webhook has been quiet for ``--quiet`` seconds.
 

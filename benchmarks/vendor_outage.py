@@ -70,6 +70,11 @@ def _pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+def _summary(xs: list[float]) -> list[float]:
+    """Return ``[p50, p99, max]`` of ``xs`` in seconds, rounded to the millisecond."""
+    return [round(_pct(xs, 0.5), 3), round(_pct(xs, 0.99), 3), round(max(xs, default=0.0), 3)]
+
+
 class Outage:
     """The sinks, the alert generator, and the tally."""
 
@@ -164,6 +169,7 @@ class Outage:
     # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
+        """Run the baseline, the outage and the drain; return :meth:`report`'s figures."""
         with tempfile.TemporaryDirectory(prefix="outage-") as tmp:
             store = SQLiteStore(Path(tmp) / "state.db")
             await store.open()
@@ -209,6 +215,7 @@ class Outage:
         return self.report(outage_start, outage_end, depth)
 
     def report(self, outage_start: float, outage_end: float, depth: int) -> dict[str, Any]:
+        """Tally the arrivals per integration (see the module docstring)."""
         out: dict[str, Any] = {"pending_at_end": depth, "integrations": {}}
         for name in INTEGRATIONS:
             arr = self.arrivals.get(name, [])
@@ -243,8 +250,8 @@ class Outage:
                 "due": self.due.get(name, 0), "delivered": delivered, "duplicated": dup,
                 "redelivered": redelivered, "out_of_order": disorder,
                 "recovery_to_last_delivery_s": round(last - self.recovered_at, 2),
-                "latency_baseline": [round(_pct(lat_base, q), 3) for q in (0.5, 0.99)] + [round(max(lat_base, default=0), 3)],
-                "latency_outage": [round(_pct(lat_out, q), 3) for q in (0.5, 0.99)] + [round(max(lat_out, default=0), 3)],
+                "latency_baseline": _summary(lat_base),
+                "latency_outage": _summary(lat_out),
             }
         return out
 

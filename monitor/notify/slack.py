@@ -35,6 +35,7 @@ header text 150, section text 3,000, button text 75, button value 2,000, 50 bloc
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -49,6 +50,8 @@ from monitor.errors import NotifyError
 from monitor.notify.base import Message, NotifyResult
 from monitor.notify.retry import parse_retry_after, redact, transport_error, trim
 from monitor.notify.templates import Templates, truncate
+
+log = logging.getLogger("monitor.notify.slack")
 
 TEXT_LIMIT = 40_000
 HEADER_LIMIT = 150
@@ -206,12 +209,25 @@ class SlackNotifier:
         :return: ``{"channel", "ts", "found": True}`` of that message, or ``None`` when there is
             none, when the message has no delivery id, or when sending it would update an
             existing message (``chat.update`` twice has one effect).
-        :raises NotifyError: as :meth:`notify` (a failed look-up is retried like a send).
+        :raises NotifyError: a retryable failure (429, 5xx, timeout: the look-up is retried like a
+            send). A permanent one (``missing_scope``, ``not_in_channel``) is logged and answers
+            ``None``: the message is posted again, a possible duplicate rather than a loss.
         """
         prev = message.previous or {}
         if not message.delivery_id or (message.kind in ("acknowledged", "resolved")
                                        and prev.get("channel") and prev.get("ts")):
             return None
+        try:
+            return await self._find(message, since)
+        except NotifyError as exc:
+            if exc.retryable:
+                raise
+            # e.g. missing_scope (no channels:history): posting again risks a duplicate, never a loss
+            log.warning("slack: cannot look for an earlier delivery; posting again",
+                        extra={"error": str(exc), "delivery": message.delivery_id})
+            return None
+
+    async def _find(self, message: Message, since: float) -> NotifyResult | None:
         channel = await self._channel_id(message.recipient or self.conf.channel)
         if not channel:
             return None

@@ -24,7 +24,7 @@ from monitor.notify.webhook import IDEMPOTENCY_HEADER, idempotency_key
 from monitor.store.postgres import PostgresStore
 from monitor.store.sqlite import SQLiteStore
 from tests.notify.notify_kit import firing_message, resolved_message
-from tests.support.notify_servers import FakeHTTP, PagerDutyEvents, slack_api, webhook_sink
+from tests.support.notify_servers import FakeHTTP, PagerDutyEvents, Reply, slack_api, webhook_sink
 
 TOKEN = "xoxb-7777777777-6666666666-ExactlyOnceToken"
 
@@ -189,3 +189,46 @@ async def test_pagerduty_sink_pages_once_per_open_incident():
     assert pd.resolve_unknown == 0 and pd.open == {"fp"}
     pd.apply({"routing_key": "k", "event_action": "resolve", "dedup_key": "never"})
     assert pd.resolve_unknown == 1
+
+
+async def test_slack_lookup_without_the_history_scope_posts_again_rather_than_lose(make_store):
+    slack = slack_api(TOKEN, channels=("incidents",))
+    async with FakeHTTP(slack) as srv:
+        srv.script("/api/conversations.history", Reply(200, {"ok": False, "error": "missing_scope",
+                                                             "needed": "channels:history"}))
+        integrations = build_integrations(receivers(srv.url))
+        first = make_store()
+        await first.open()
+        now = time.time()
+        await OutboxStage(first, integrations).enqueue(firing_message(), now)
+        await crash_after_send(first, integrations, now)
+        second = make_store()
+        await second.open()
+        worker = OutboxWorker(second, integrations)
+        await worker.recover_claims()
+        assert (await worker.run_once()).sent == 1
+        assert len(slack.posts) == 2  # at-least-once: the row is not lost to a missing scope
+        await second.close()
+        await close_all(integrations)
+
+
+async def test_slack_lookup_rate_limited_is_retried_before_posting(make_store):
+    slack = slack_api(TOKEN)
+    async with FakeHTTP(slack) as srv:
+        srv.script("/api/conversations.history", Reply(429, {"ok": False, "error": "ratelimited"},
+                                                       {"Retry-After": "1"}))
+        integrations = build_integrations(receivers(srv.url))
+        first = make_store()
+        await first.open()
+        now = time.time()
+        await OutboxStage(first, integrations).enqueue(firing_message(), now)
+        await crash_after_send(first, integrations, now)
+        second = make_store()
+        await second.open()
+        worker = OutboxWorker(second, integrations)
+        await worker.recover_claims()
+        assert (await worker.run_once()).retried == 1
+        assert (await worker.run_once(time.time() + 2)).sent == 1
+        assert len(slack.posts) == 1 and len(srv.on("/api/conversations.history")) == 2
+        await second.close()
+        await close_all(integrations)

@@ -298,11 +298,15 @@ class OutboxWorker:
             await self._timeline(row, now, "failed", {"error": err})
             return "failed"
         delay = self.backoff.delay(int(row["attempts"]), retry_after)
-        await self.store.mark_failed(row["id"], now, err, now + delay)
+        # The backoff counts from the failure, not from the attempt's start: an attempt that hung
+        # for its whole timeout would otherwise be due again before its task ends, and a run
+        # claiming it then (in flight, so skipped) would hide it for the whole lease.
+        retry_at = max(now, self.clock()) + delay
+        await self.store.mark_failed(row["id"], now, err, retry_at)
         self._count(receiver, name, "retry")
         log.warning("notification failed, will retry", extra={
             "receiver": receiver, "integration": name, "error": err, "retry_in_seconds": round(delay, 3)})
-        await self._timeline(row, now, "retry", {"error": err, "retry_at": now + delay})
+        await self._timeline(row, now, "retry", {"error": err, "retry_at": retry_at})
         return "retry"
 
     async def _earlier_delivery(self, row: dict, integ: Integration, message: Message) -> NotifyResult | None:

@@ -278,10 +278,13 @@ class OutboxWorker:
         else:
             self._observe(receiver, name, started)
             meta = dict(result.meta)
-            await self.store.mark_sent(row["id"], now, meta)
+            # The delivery reference first: a crash between the two writes leaves the row to be
+            # sent again (found by its delivery id), never a sent row whose later updates go to
+            # an earlier message of the same alert.
             if meta.get("channel") and meta.get("ts"):
                 await self.store.put_message_ref(message.ref_key, ref_scope, message.recipient,
                                                  {"channel": meta["channel"], "ts": meta["ts"]}, now)
+            await self.store.mark_sent(row["id"], now, meta)
             self._count(receiver, name, "sent")
             if recovered:
                 log.info("notification found delivered before a crash; not sent again", extra={

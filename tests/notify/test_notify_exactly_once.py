@@ -232,3 +232,48 @@ async def test_slack_lookup_rate_limited_is_retried_before_posting(make_store):
         assert len(slack.posts) == 1 and len(srv.on("/api/conversations.history")) == 2
         await second.close()
         await close_all(integrations)
+
+
+async def test_a_crash_between_reference_and_mark_never_leaves_a_stale_slack_reference(tmp_path):
+    """The delivery reference is written before the row is marked sent: killed between the two
+    writes, the row is found delivered after the restart and the resolved message updates the
+    episode's own message (found by benchmarks/chaos.py: killed after the mark, before the
+    reference, the resolved updated the alert's previous message and left the new one FIRING)."""
+
+    class DiesAtReference(SQLiteStore):  # killed as it writes the delivery reference
+        async def put_message_ref(self, *args, **kw):
+            raise RuntimeError("kill -9")
+
+    slack = slack_api(TOKEN)
+    async with FakeHTTP(slack) as srv:
+        integrations = build_integrations(receivers(srv.url))
+        now = time.time()
+        earlier = SQLiteStore(tmp_path / "state.db")  # an earlier episode of the alert, delivered
+        await earlier.open()
+        await OutboxStage(earlier, integrations).enqueue(firing_message(title="episode 1"), now)
+        await OutboxStage(earlier, integrations).enqueue(resolved_message(title="episode 1"), now)
+        worker = OutboxWorker(earlier, integrations)
+        await worker.run_once()
+        await worker.run_once()
+        await earlier.close()
+
+        dying = DiesAtReference(tmp_path / "state.db")
+        await dying.open()
+        await OutboxStage(dying, integrations).enqueue(firing_message(title="episode 2"), now)
+        with pytest.raises(RuntimeError):
+            await OutboxWorker(dying, integrations).run_once()
+        await dying.close()
+        second_post = slack.posts[-1]["ts"]
+
+        store = SQLiteStore(tmp_path / "state.db")
+        await store.open()
+        worker = OutboxWorker(store, integrations)
+        await worker.recover_claims()
+        await worker.run_once()
+        await OutboxStage(store, integrations).enqueue(resolved_message(title="episode 2"), now)
+        await worker.run_once()
+        assert len(slack.posts) == 2  # episode 2 was found, not posted again
+        assert srv.on("/api/chat.update")[-1].data["ts"] == second_post
+        assert all(m["text"].startswith("[RESOLVED]") for m in slack.history["CINCIDENTS"])
+        await store.close()
+        await close_all(integrations)

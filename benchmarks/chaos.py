@@ -1,24 +1,28 @@
 """Chaos: ``kill -9`` the daemon at random moments while alerts fire and resolve; then check, per
-alert, that every transition reached the webhook once, in order.
+alert, that every transition had its effect once, in order, at every sink (webhook, Slack, PagerDuty).
 
     .venv/bin/python benchmarks/chaos.py --kills 20 [--postgres] [--seed 7]
 
-Local parts only: a webhook receiver and a PagerDuty Events v2 sink that record every POST with
-its arrival time (``tests/support/notify_servers.py``), and an HTTP target whose ``/health`` is
+Local parts only (``tests/support/notify_servers.py``): a webhook receiver that records every POST
+with its arrival time and ``Idempotency-Key``, a Slack Web API workspace (channel history with
+message metadata, ``chat.update``, ``conversations.history``), a PagerDuty Events v2 sink that
+models incidents by ``dedup_key`` (a trigger on an open incident pages nobody), and an HTTP target whose ``/health`` is
 toggled healthy / 503. The daemon is the real process (``python -m monitor run --config ...``), on
 its own port each round, with SQLite state (default) or PostgreSQL (``--postgres``:
 127.0.0.1:5432 db ``test``, a fresh schema dropped at the end). Its config: an ``api`` probe of the
 target every 1 s; a rule ``probe_success == 0`` with ``for: 2s``; route ``group_by: ['...']``
 (one group per alert), ``group_wait: 0s``, ``group_interval: 1s``, ``repeat_interval: 1h`` (so no
-repeat falls in the run) to a webhook and a PagerDuty receiver, ``send_resolved: true``; an intake
+repeat falls in the run) to a webhook, a Slack and a PagerDuty receiver, ``send_resolved: true``; an intake
 token. Meanwhile the driver raises and resolves intake alerts (``POST /api/v2/alerts``, each raise
 with its own ``startsAt``, each resolve the same alert with ``endsAt`` now, retried until the
 daemon answers 200, as a Prometheus would) and toggles the target, at random moments.
 
 Each round runs the daemon a few seconds and ends with ``kill -9`` at a random moment of one of
-the kinds: ``random``; ``after_resolve`` (0-50 ms after an intake resolve was answered 200, before
-its notification can be sent); ``after_raise`` (0-50 ms after an intake raise); ``after_target_up``
-(0.3-1.5 s after the target came back, around the rule's resolve and its send). After the last
+the kinds: ``random``; ``in_send`` (the webhook, Slack or PagerDuty sink kills the daemon while
+it handles a request: the send completes, its mark never happens); ``after_resolve`` (0-50 ms
+after an intake resolve was answered 200, before its notification can be sent); ``after_raise``
+(0-50 ms after an intake raise); ``after_target_up`` (0.3-1.5 s after the target came back, around
+the rule's resolve and its send). After the last
 round the daemon is restarted, the target made healthy, every open intake alert resolved, and it
 runs until the webhook has been quiet for ``--quiet`` seconds.
 
@@ -29,12 +33,21 @@ Per alert (fingerprint) and episode (``startsAt``), from the webhook's deliverie
   firing; an intake raise answered 200 that stayed open at least ``MIN_UP_S`` seconds of daemon
   uptime but was never delivered firing; a target-down window of at least ``MIN_DOWN_S`` seconds
   inside one daemon run without a firing ``TargetDown`` covering it.
-- **duplicated**: the same (fingerprint, status, startsAt) delivered more than once.
+- **duplicated**: the same (fingerprint, status, startsAt) delivered under two different
+  ``Idempotency-Key`` values, or twice without one (a receiver could not tell them apart). The
+  same key delivered again is a **redelivery**, printed apart: at-least-once delivery that a
+  receiver drops by the key (IETF httpapi Idempotency-Key draft).
 - **out of order**: an episode whose resolved was delivered before its firing.
 
-Prints the three counts, the PagerDuty sink's anomalies (a resolve before any trigger, a
-dedup_key still triggered at the end) and the command line; exit status 1 when any count is
-not 0. ``run_chaos()`` is the same for the tests (``tests/daemon/test_daemon_chaos.py``).
+At the other sinks, by effect: Slack — a delivery id (message metadata) posted twice is a
+duplicated message; a message still FIRING at the end (everything is resolved then) is a lost
+update. PagerDuty — an episode (``dedup_key``, ``payload.timestamp``) that paged twice is
+duplicated (a repeated trigger on an open incident is deduplicated by PagerDuty and is no
+effect); a ``resolve`` for a key never triggered, or an incident still open at the end, is lost;
+a resolve of an already resolved incident is a redelivery (no effect).
+
+Prints the counts per sink and their sums, and the command line; exit status 1 when a sum is not
+0. ``run_chaos()`` is the same for the tests (``tests/daemon/test_daemon_chaos.py``).
 """
 
 from __future__ import annotations
@@ -64,11 +77,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.notify_servers import FakeHTTP, Recorded, Reply, pagerduty_api  # noqa: E402
+from tests.support.notify_servers import (FakeHTTP, PagerDutyEvents, Recorded, Reply,  # noqa: E402
+                                          SlackWorkspace)
+from monitor.notify.webhook import IDEMPOTENCY_HEADER, idempotency_key  # noqa: E402
 
 ADMIN_TOKEN = "ck_chaos_admin_token_0123456789abcdef"
 INTAKE_TOKEN = "ck_chaos_intake_token_0123456789abcd"
 PD_KEY = "R0CHAOS00000000000000000000000demo"
+SLACK_TOKEN = "xoxb-0000000000-0000000000-ChaosSlackToken"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 HEALTH_DOC = {"status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "1.0.0",
               "checks": {"database": "healthy"}}
@@ -112,7 +128,7 @@ def _norm(ts: str) -> float:
     return round(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp(), 3)
 
 
-def _config(tmp: Path, target: str, hook: str, pd: str, schema: str | None) -> Path:
+def _config(tmp: Path, target: str, hook: str, pd: str, slack: str, schema: str | None) -> Path:
     state = (f"state: {{backend: postgres, dsn: '{PG_DSN}', schema: {schema}}}" if schema
              else f"state: {{backend: sqlite, path: '{tmp / 'state.db'}'}}")
     (tmp / "rules.yaml").write_text(RULES)
@@ -130,6 +146,7 @@ receivers:
   - name: chaos
     webhook_configs: [{{url: '{hook}/hook', send_resolved: true}}]
     pagerduty_configs: [{{routing_key: {PD_KEY}, url: '{pd}', send_resolved: true}}]
+    slack_configs: [{{channel: '#chaos', token: {SLACK_TOKEN}, api_url: '{slack}/api/', send_resolved: true}}]
 alerting:
   resolve_timeout: 1h
   route: {{receiver: chaos, group_by: ['...'], group_wait: 0s, group_interval: 1s, repeat_interval: 1h}}
@@ -163,9 +180,18 @@ class Result:
     episodes: int = 0
     raises: int = 0
     down_windows_checked: int = 0
+    redeliveries: int = 0
     pd_events: int = 0
-    pd_resolve_before_trigger: int = 0
-    pd_left_triggered: int = 0
+    pd_pages: int = 0
+    pd_deduplicated: int = 0
+    pd_duplicated: int = 0
+    pd_resolve_repeated: int = 0
+    pd_resolve_unknown: int = 0
+    pd_left_open: int = 0
+    slack_posts: int = 0
+    slack_duplicated: int = 0
+    slack_left_firing: int = 0
+    webhook: tuple[int, int, int] = (0, 0, 0)  # lost, duplicated, out of order at the webhook
     kills: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -189,8 +215,10 @@ class Chaos:
         self.events: list[tuple[float, str]] = []  # the driver's log, for the details
         self.last_resolve: dict[int, float] = {}
         self.open: dict[int, Raise] = {}
-        self.hook_log: list[tuple[float, dict[str, Any]]] = []
-        self.pd_log: list[tuple[float, dict[str, Any]]] = []
+        self.hook_log: list[tuple[float, dict[str, Any], str]] = []  # (time, body, Idempotency-Key)
+        self.pd = PagerDutyEvents()
+        self.slack = SlackWorkspace(SLACK_TOKEN, channels=("chaos",))
+        self.kill_on: str | None = None  # the sink whose next request kills the daemon (in_send)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.kill_kinds: Counter = Counter()
@@ -206,16 +234,30 @@ class Chaos:
 
     def _hook(self, req: Recorded) -> Reply:
         body = json.loads(req.body)
-        self.hook_log.append((time.time(), body))
+        self.hook_log.append((time.time(), body, idempotency_key(req.headers.get(IDEMPOTENCY_HEADER))))
         self._event("webhook: " + ", ".join(f"{a['labels'].get('alertname')} {a['labels'].get('slot', '')} "
                                             f"{a['status']} startsAt={a['startsAt']}" for a in body["alerts"]))
+        self._kill_in_send("webhook")
         return Reply(200, b"")
 
-    def _pd(self, req: Recorded) -> Reply:
-        reply = pagerduty_api(req)
-        if reply.status == 202:
-            self.pd_log.append((time.time(), json.loads(req.body)))
+    def _slack(self, req: Recorded) -> Reply:
+        reply = self.slack(req)
+        if req.path == "/api/chat.postMessage":
+            self._kill_in_send("slack")
         return reply
+
+    def _pd(self, req: Recorded) -> Reply:
+        reply = self.pd(req)
+        self._kill_in_send("pagerduty")
+        return reply
+
+    def _kill_in_send(self, sink: str) -> None:
+        """Kill the daemon while ``sink`` handles its request (the ``in_send`` kill): the sink has
+        the message, the daemon never learns it, and its outbox row stays claimed, unmarked."""
+        if self.kill_on == sink and self.proc is not None:
+            self.kill_on = None
+            self.proc.send_signal(signal.SIGKILL)
+            self._event(f"kill -9 inside a {sink} send")
 
     def _set_target(self, healthy: bool) -> None:
         if healthy != self.healthy:
@@ -316,7 +358,7 @@ class Chaos:
         return "resolve" if await self._resolve(c, self.rng.choice(sorted(self.open))) else "noop"
 
     async def _round(self, c: httpx.AsyncClient) -> None:
-        kind = self.rng.choice(["random", "after_resolve", "after_raise", "after_target_up"])
+        kind = self.rng.choice(["random", "after_resolve", "after_raise", "after_target_up", "in_send"])
         end = time.monotonic() + self.rng.uniform(*self.round_s)
         while time.monotonic() < end:
             await asyncio.sleep(self.rng.uniform(0.1, 0.9))
@@ -330,6 +372,17 @@ class Chaos:
             if self.open:
                 await self._resolve(c, self.rng.choice(sorted(self.open)))
             await asyncio.sleep(self.rng.uniform(0, 0.05))
+        elif kind == "in_send":
+            self.kill_on = self.rng.choice(["webhook", "slack", "pagerduty"])
+            until = time.monotonic() + 8
+            while self.kill_on is not None and time.monotonic() < until:
+                closed = self._closed()
+                if closed:
+                    await self._raise(c, self.rng.choice(closed))
+                elif self.open:
+                    await self._resolve(c, self.rng.choice(sorted(self.open)))
+                await asyncio.sleep(0.5)
+            self.kill_on = None
         elif kind == "after_raise":
             closed = self._closed()
             if closed:
@@ -346,8 +399,9 @@ class Chaos:
     async def run(self) -> Result:
         """Run every round, let the last daemon go quiet, and check the deliveries."""
         t0 = time.monotonic()
-        async with FakeHTTP(self._target) as target, FakeHTTP(self._hook) as hook, FakeHTTP(self._pd) as pd:
-            cfg = _config(self.tmp, target.url, hook.url, pd.url, self.schema)
+        async with FakeHTTP(self._target) as target, FakeHTTP(self._hook) as hook, FakeHTTP(self._pd) as pd, \
+                FakeHTTP(self._slack) as slack:
+            cfg = _config(self.tmp, target.url, hook.url, pd.url, slack.url, self.schema)
             headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
             async with httpx.AsyncClient(headers=headers) as c:
                 try:
@@ -389,7 +443,7 @@ class Chaos:
         async with httpx.AsyncClient(timeout=5) as c:
             while time.time() - start < SETTLE_MAX_S:
                 await asyncio.sleep(0.25)
-                last = max([t for t, _ in self.hook_log] + [start])
+                last = max([t for t, _, _ in self.hook_log] + [start])
                 if time.time() - last < self.quiet:
                     continue
                 depth = -1.0
@@ -409,26 +463,29 @@ class Chaos:
     def analyse(self) -> Result:
         """Count lost, duplicated and out-of-order transitions from the recorded deliveries."""
         details: list[str] = []
-        seen: Counter = Counter()
+        # (fp, startsAt, status) -> Idempotency-Key of each delivery ("" without one)
+        keys: dict[tuple[tuple[str, float], str], list[str]] = defaultdict(list)
         # (fp, startsAt) -> {"firing": [times], "resolved": [times], "name": alertname}
         eps: dict[tuple[str, float], dict[str, Any]] = defaultdict(lambda: {"firing": [], "resolved": []})
         deliveries = 0
-        for t, body in self.hook_log:
+        for t, body, key in self.hook_log:
             for a in body.get("alerts", []):
                 deliveries += 1
-                key = (a["fingerprint"], _norm(a["startsAt"]))
-                seen[(key, a["status"])] += 1
-                ep = eps[key]
+                ep_key = (a["fingerprint"], _norm(a["startsAt"]))
+                keys[(ep_key, a["status"])].append(key)
+                ep = eps[ep_key]
                 ep[a["status"]].append(t)
                 ep["name"] = a["labels"].get("alertname")
                 ep["labels"] = a["labels"]
-        duplicated = 0
-        for (key, status), n in seen.items():
-            if n > 1:
-                duplicated += n - 1
-                ep = eps[key]
-                details.append(f"duplicated: {ep['name']} {ep['labels'].get('slot', '')} startsAt={_iso(key[1])} "
-                               f"{status} x{n} at {[_iso(t) for t in ep[status]]}")
+        duplicated = redeliveries = 0
+        for (ep_key, status), ks in keys.items():
+            effects = len({k for k in ks if k}) + ks.count("")  # what a receiver deduplicating by key sees
+            redeliveries += len(ks) - effects
+            if effects > 1:
+                duplicated += effects - 1
+                ep = eps[ep_key]
+                details.append(f"duplicated: {ep['name']} {ep['labels'].get('slot', '')} startsAt={_iso(ep_key[1])} "
+                               f"{status} x{effects} (keys {sorted(set(ks))}) at {[_iso(t) for t in ep[status]]}")
         lost = out_of_order = 0
         for key, ep in eps.items():
             what = f"{ep['name']} {ep['labels'].get('slot', '')} startsAt={_iso(key[1])}"
@@ -469,17 +526,34 @@ class Chaos:
             if not ok:
                 lost += 1
                 details.append(f"lost firing: {RULE} target down {_iso(a)}..{_iso(b)} inside one run, no firing")
-        # PagerDuty sink
-        pd_state: dict[str, str] = {}
-        pd_bad = 0
-        for _, ev in self.pd_log:
-            k, act = ev.get("dedup_key", ""), ev.get("event_action")
-            if act == "resolve" and pd_state.get(k) != "trigger":
-                pd_bad += 1
-            pd_state[k] = act or ""
-        return Result(lost, duplicated, out_of_order, details, deliveries, len(eps), len(self.raises), checked,
-                      len(self.pd_log), pd_bad, sum(1 for v in pd_state.values() if v == "trigger"),
-                      self.kill_kinds)
+        webhook = (lost, duplicated, out_of_order)
+        # PagerDuty, by effect: pages per episode (dedup_key, payload.timestamp)
+        pages = Counter((str(e.get("dedup_key")), str((e.get("payload") or {}).get("timestamp", "")))
+                        for e in self.pd.paged)
+        pd_dup = sum(n - 1 for n in pages.values() if n > 1)
+        for (k, ts), n in pages.items():
+            if n > 1:
+                details.append(f"pagerduty duplicated: dedup_key {k} episode {ts} paged x{n}")
+        if self.pd.resolve_unknown:
+            details.append(f"pagerduty lost: {self.pd.resolve_unknown} resolve(s) for a dedup_key never triggered")
+        if self.pd.open:
+            details.append(f"pagerduty lost: incidents still open at the end: {sorted(self.pd.open)}")
+        # Slack, by effect: one channel message per delivery id; every message resolved at the end
+        slack_dup = sum(n - 1 for n in self.slack.duplicates().values())
+        for k, n in self.slack.duplicates().items():
+            details.append(f"slack duplicated: delivery {k} posted x{n}")
+        left_firing = [m for msgs in self.slack.history.values() for m in msgs
+                       if not str(m.get("text", "")).startswith("[RESOLVED]")]
+        for m in left_firing:
+            details.append(f"slack lost: message {m['ts']} still says {str(m.get('text', ''))[:60]!r}")
+        return Result(lost + self.pd.resolve_unknown + len(self.pd.open) + len(left_firing),
+                      duplicated + pd_dup + slack_dup, out_of_order, details, deliveries, len(eps),
+                      len(self.raises), checked, redeliveries=redeliveries, pd_events=len(self.pd.events),
+                      pd_pages=self.pd.pages, pd_deduplicated=self.pd.deduplicated, pd_duplicated=pd_dup,
+                      pd_resolve_repeated=self.pd.resolve_repeated, pd_resolve_unknown=self.pd.resolve_unknown,
+                      pd_left_open=len(self.pd.open), slack_posts=len(self.slack.posts),
+                      slack_duplicated=slack_dup, slack_left_firing=len(left_firing), webhook=webhook,
+                      kills=self.kill_kinds)
 
 
 async def _drop_schema(schema: str) -> None:
@@ -528,9 +602,13 @@ def main() -> int:
     print(f"state={'postgres' if a.postgres else 'sqlite'} kills={a.kills} seed={seed} "
           f"kill_kinds={dict(res.kills)} intake_raises={res.raises} episodes={res.episodes} "
           f"webhook_alert_deliveries={res.deliveries} down_windows_checked={res.down_windows_checked} "
-          f"pagerduty_events={res.pd_events} seconds={res.seconds:.0f}")
-    print(f"pagerduty: resolve_before_trigger={res.pd_resolve_before_trigger} "
-          f"left_triggered={res.pd_left_triggered}")
+          f"seconds={res.seconds:.0f} loadavg={tuple(round(x, 2) for x in os.getloadavg())}")
+    print(f"webhook: lost={res.webhook[0]} duplicated={res.webhook[1]} out_of_order={res.webhook[2]} "
+          f"redeliveries_same_key={res.redeliveries}")
+    print(f"slack: posts={res.slack_posts} duplicated={res.slack_duplicated} left_firing={res.slack_left_firing}")
+    print(f"pagerduty: events={res.pd_events} pages={res.pd_pages} duplicated_pages={res.pd_duplicated} "
+          f"deduplicated_triggers={res.pd_deduplicated} resolve_repeated={res.pd_resolve_repeated} "
+          f"resolve_unknown={res.pd_resolve_unknown} left_open={res.pd_left_open}")
     print(f"lost={res.lost} duplicated={res.duplicated} out_of_order={res.out_of_order}")
     cmd = [".venv/bin/python", "benchmarks/chaos.py", "--kills", str(a.kills), "--seed", str(seed)]
     if a.postgres:

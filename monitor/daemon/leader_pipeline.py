@@ -182,10 +182,10 @@ async def start_pipeline(config: Any, store: Any, metrics: PipelineMetrics | Non
     leader = LeaderPipeline(config, store, integrations, clock=time.time, metrics=metrics,
                             logger=logging.getLogger("monitor.alerting"))
     await leader.start()
-    released = await store.release_claims()  # a dead leader's leases must not hold its rows
+    worker = OutboxWorker(store, integrations, metrics=notify_metrics)
+    released = await worker.recover_claims()  # a dead leader's leases must not hold its rows
     if released:
         log.info("outbox claims of an earlier leader released", extra={"rows": released})
-    worker = OutboxWorker(store, integrations, metrics=notify_metrics)
     leader.outbox.on_write = worker.wake  # event-driven delivery; the poll is the retry fallback
     log.info("alerting started", extra={"receivers": len(integrations),
                                         "integrations": sum(len(v) for v in integrations.values())})

@@ -66,6 +66,11 @@ class Message:
     :param previous: delivery reference of an earlier send of the same alert through the same
         integration and recipient (Slack ``{"channel", "ts"}``), filled in by the outbox so
         acknowledge and resolve update the original message. ``None`` when unknown.
+    :param delivery_id: the stable id of this transition through this integration (32 hex
+        digits, derived from the outbox row's key), the same on every attempt, across restarts
+        and replicas; filled in by the outbox. The webhook sends it as ``Idempotency-Key``, Slack
+        as message ``metadata``, so a receiver (or a new leader) can tell a redelivery. ``""``
+        when unknown.
     """
 
     kind: str
@@ -85,6 +90,7 @@ class Message:
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     previous: dict[str, Any] | None = None
+    delivery_id: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -136,6 +142,10 @@ class Message:
     def with_previous(self, previous: dict[str, Any] | None) -> "Message":
         """Return a copy with :attr:`previous` set."""
         return replace(self, previous=previous)
+
+    def with_delivery_id(self, delivery_id: str) -> "Message":
+        """Return a copy with :attr:`delivery_id` set."""
+        return replace(self, delivery_id=delivery_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (the outbox payload)."""

@@ -25,11 +25,23 @@ lines in another), so a storm of notifications costs a few commits, not several 
 :meth:`OutboxWorker.run` the expiry sweep and the depth gauge run at most once a second. A
 restart resumes by construction: the rows are in the store. Shape after Alertmanager ``notify/notify.go``
 (``RetryStage``, ``NewMetrics``).
+
+Exactly-once across a crash between a send and its mark. Every attempt carries the row's
+:func:`delivery_id` (:attr:`~monitor.notify.base.Message.delivery_id`), stable across retries,
+restarts and replicas: the webhook sends it as ``Idempotency-Key`` (the receiver drops a
+redelivery), Slack as message metadata. A new leader calls :meth:`OutboxWorker.recover_claims`
+first: the rows a dead leader had claimed were in flight at the crash (their send may have
+completed); their claims are released, and before such a row is sent again through an
+integration whose notifier can look for an earlier delivery (``find_delivery``: Slack searches
+the channel's history for the id), the worker asks it; found, the row is marked sent with that
+delivery's facts (the Slack ``ts`` later updates need). PagerDuty needs nothing: Events v2
+deduplicates a repeated event by ``dedup_key``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -40,7 +52,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitor.errors import NotifyError
-from monitor.notify.base import UPDATE_KINDS, Integration, Message
+from monitor.notify.base import UPDATE_KINDS, Integration, Message, NotifyResult
 from monitor.notify.retry import Backoff, redact
 from monitor.store.batching import GroupCommit
 
@@ -48,6 +60,13 @@ log = logging.getLogger("monitor.notify.outbox")
 
 OUTCOMES = ("sent", "retry", "failed", "expired")
 _STAT_FIELD = {"sent": "sent", "retry": "retried", "failed": "failed"}
+
+
+def delivery_id(outbox_key: str) -> str:
+    """Return the stable id of one transition through one integration: 32 hex digits of the
+    SHA-256 of the outbox row's key (the key names receiver, integration, incident, recipient
+    and transition; hashed so that no label value or routing key shows in a header)."""
+    return hashlib.sha256(outbox_key.encode()).hexdigest()[:32]
 
 
 class NotifyMetrics:
@@ -132,8 +151,23 @@ class OutboxWorker:
         self._lines: GroupCommit[list[tuple]] = GroupCommit(
             store, lambda batch: store.append_timelines([line for lines in batch for line in lines]))
         self._swept = -float("inf")  # run(): when expiry and depth last ran (the clock's seconds)
+        #: row id -> earliest time its send can have happened, for rows a dead leader had claimed
+        self._in_flight_at_crash: dict[int, float] = {}
         if metrics is not None:
             metrics.init_labels(integrations)
+
+    async def recover_claims(self) -> int:
+        """Release a dead leader's claims (a new leader's first act) and remember the rows: their
+        send may have completed before the crash, so each is looked up before it is sent again
+        (see the module docstring). The lower bound of such a send is the row's ``created_at``:
+        the dead leader's own claim time is lost if a second leader dies while recovering.
+
+        :return: how many claims were released.
+        """
+        claimed = [r for r in await self.store.list_outbox("pending") if r.get("claimed_until") is not None]
+        for row in claimed:
+            self._in_flight_at_crash[int(row["id"])] = float(row["created_at"])
+        return await self.store.release_claims()
 
     def wake(self) -> None:
         """Start a run now (rows were written, or a chain's head was sent)."""
@@ -243,7 +277,7 @@ class OutboxWorker:
         secrets = integ.notifier.secrets()
         ref_scope = f"{receiver}/{name}"
         try:
-            message = Message.from_dict(row["payload"])
+            message = Message.from_dict(row["payload"]).with_delivery_id(delivery_id(row["dedup_key"]))
             if message.kind in UPDATE_KINDS:
                 prev = await self.store.get_message_ref(message.ref_key, ref_scope, message.recipient)
                 message = message.with_previous(prev)
@@ -254,8 +288,11 @@ class OutboxWorker:
             return "failed"
         started = self.timer()
         try:
-            async with self._limit(receiver, name):  # the vendor's share: the send, not our bookkeeping
-                result = await integ.notify(message)
+            result = await self._earlier_delivery(row, integ, message)
+            recovered = result is not None
+            if result is None:
+                async with self._limit(receiver, name):  # the vendor's share: the send, not our bookkeeping
+                    result = await integ.notify(message)
         except NotifyError as exc:
             err, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
         except Exception as exc:  # noqa: BLE001 - a bug or an untranslated SDK error: keep the row, retry
@@ -267,7 +304,10 @@ class OutboxWorker:
                     now) if meta.get("channel") and meta.get("ts") else None)
             await self._marks.add((int(row["id"]), now, meta, ref))  # with the sends finished meanwhile
             self._count(receiver, name, "sent")
-            await self._timeline(row, now, "sent", {})
+            if recovered:
+                log.info("notification found delivered before a crash; not sent again", extra={
+                    "receiver": receiver, "integration": name, "delivery": message.delivery_id})
+            await self._timeline(row, now, "sent", {"found_delivered": True} if recovered else {})
             return "sent"
         self._observe(receiver, name, started)
         err = redact(err, secrets)
@@ -279,17 +319,38 @@ class OutboxWorker:
             await self._timeline(row, now, "failed", {"error": err})
             return "failed"
         delay = self.backoff.delay(int(row["attempts"]), retry_after)
-        await self.store.mark_failed(row["id"], now, err, now + delay)
+        # The backoff counts from the failure, not from the attempt's start: an attempt that hung
+        # for its whole timeout would otherwise be due again before its task ends, and a run
+        # claiming it then (in flight, so skipped) would hide it for the whole lease.
+        retry_at = max(now, self.clock()) + delay
+        await self.store.mark_failed(row["id"], now, err, retry_at)
         self._count(receiver, name, "retry")
         log.warning("notification failed, will retry", extra={
             "receiver": receiver, "integration": name, "error": err, "retry_in_seconds": round(delay, 3)})
-        await self._timeline(row, now, "retry", {"error": err, "retry_at": now + delay})
+        await self._timeline(row, now, "retry", {"error": err, "retry_at": retry_at})
         return "retry"
 
     async def _write_marks(self, marks: list[tuple[int, float, Any, tuple | None]]) -> None:
-        """Mark rows sent and remember their delivery references (a :class:`GroupCommit` batch)."""
-        await self.store.mark_sent_many([(i, now, meta) for i, now, meta, _ in marks])
+        """Remember the rows' delivery references and mark them sent (a :class:`GroupCommit` batch:
+        one transaction; the references first all the same, so that even without one a crash
+        between the writes leaves the row to be sent again, found by its delivery id, never a sent
+        row whose later updates go to an earlier message of the same alert)."""
         await self.store.put_message_refs([ref for *_, ref in marks if ref is not None])
+        await self.store.mark_sent_many([(i, now, meta) for i, now, meta, _ in marks])
+
+    async def _earlier_delivery(self, row: dict, integ: Integration, message: Message) -> NotifyResult | None:
+        """For a row in flight at a crash: ask the notifier for an earlier delivery of it
+        (``find_delivery(message, since)``); ``None`` when there is none, or nothing to ask.
+
+        :raises NotifyError: the look-up failed (the row stays to be looked up at the next attempt).
+        """
+        since = self._in_flight_at_crash.get(int(row["id"]))
+        if since is None:
+            return None
+        find = getattr(integ.notifier, "find_delivery", None)
+        found = await find(message, since) if find is not None else None
+        del self._in_flight_at_crash[int(row["id"])]
+        return found
 
     def _observe(self, receiver: str, name: str, started: float) -> None:
         if self.metrics is not None:

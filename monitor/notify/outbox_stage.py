@@ -39,12 +39,19 @@ def transition_id(message: Message) -> str:
     Two messages with the same id are the same transition: the second is a duplicate. A caller
     that means to notify again (a ``repeat_interval`` tick, the next escalation step) passes
     its own id to :meth:`OutboxStage.enqueue` instead.
+
+    An alert is identified by fingerprint, status and ``starts_at`` (its episode), not by
+    ``ends_at``: a firing intake alert's ``endsAt`` moves forward with every re-post of it, and
+    a notification replayed after a crash (its rows written, the notification log not) must be
+    the same outbox row, not a second announcement of the same episode. Alertmanager's
+    notification log likewise knows a group's alerts by fingerprint and resolved flag only
+    (``nflog``, ``notify.go`` ``hashAlerts``).
     """
     h = hashlib.sha256()
     for part in (message.kind, message.recipient, message.title, message.dedup_key):
         h.update(part.encode() + b"\x00")
     for a in sorted(message.alerts, key=lambda a: a["fingerprint"]):
-        h.update(f"{a['fingerprint']}|{a['status']}|{a['starts_at']}|{a['ends_at']}".encode() + b"\x00")
+        h.update(f"{a['fingerprint']}|{a['status']}|{a['starts_at']}".encode() + b"\x00")
     return h.hexdigest()[:32]
 
 

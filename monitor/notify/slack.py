@@ -8,7 +8,22 @@ Web API methods used (https://api.slack.com/methods):
   DM with a user id (``U..``/``W..``) before posting, so the stored ``channel`` is the DM's;
 * ``chat.update`` (``channel``, ``ts``, ``text``, ``blocks``) to turn the original message into
   its acknowledged or resolved form, or back to its firing form after an unacknowledge
-  (the outbox hands us the stored ``channel``/``ts``).
+  (the outbox hands us the stored ``channel``/``ts``);
+* ``conversations.history`` (``channel`` id, ``oldest``, ``include_all_metadata``, ``limit``,
+  ``cursor``) -> ``{"messages": [{"ts", "metadata": {"event_type", "event_payload"}}, ...],
+  "has_more", "response_metadata": {"next_cursor"}}`` (newest first), and ``conversations.list``
+  (``types``, ``cursor``) -> ``{"channels": [{"id", "name"}]}`` to find a channel's id by name:
+  :meth:`SlackNotifier.find_delivery` (scopes ``channels:history``/``groups:history``/
+  ``im:history`` and ``channels:read``/``groups:read``).
+
+Exactly-once across a crash: ``chat.postMessage`` has no idempotency key, so every post carries
+message metadata (https://api.slack.com/metadata) ``{"event_type": "codebook_notification",
+"event_payload": {"delivery_id": <the outbox transition id>, "kind": ...}}``. When a new leader
+finds a row that a dead leader had claimed (its post may have gone out), the outbox calls
+:meth:`SlackNotifier.find_delivery`, which reads the channel's history since the row was created
+for a message with that id; found, the row is marked sent with that message's ``ts`` (later
+acknowledge/resolve updates need it) instead of being posted twice.
+>>>>>>> exact
 
 Errors come as ``{"ok": false, "error": "channel_not_found"}`` (HTTP 200) or as HTTP 429 with
 ``Retry-After`` seconds (https://api.slack.com/docs/rate-limits). slack-sdk's own retry
@@ -22,6 +37,8 @@ header text 150, section text 3,000, button text 75, button value 2,000, 50 bloc
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +53,8 @@ from monitor.notify.base import UPDATE_KINDS, Message, NotifyResult
 from monitor.notify.retry import parse_retry_after, redact, transport_error, trim
 from monitor.notify.templates import Templates, truncate
 
+log = logging.getLogger("monitor.notify.slack")
+
 TEXT_LIMIT = 40_000
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3_000
@@ -45,6 +64,12 @@ MAX_BLOCKS = 50
 #: ``error`` codes that say "try again later" rather than "you are wrong".
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
                               "request_timeout", "team_added_to_org"})
+#: The ``metadata.event_type`` of our posts (Slack: alphanumeric and underscores).
+EVENT_TYPE = "codebook_notification"
+#: Pages of ``conversations.history`` (and of ``conversations.list``) read at most by one look-up.
+LOOKUP_PAGES = 20
+#: Messages per page (``limit``; Slack's maximum is 999, 200 is its recommendation).
+PAGE_LIMIT = 200
 #: ``chat.update`` errors after which we post a fresh message instead.
 UPDATE_FALLBACK_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed",
                                     "channel_not_found"})
@@ -132,6 +157,7 @@ class SlackNotifier:
                                                timeout=conf.timeout,  # type: ignore[arg-type]
                                                retry_handlers=[])
         self._clock = clock
+        self._channel_ids: dict[str, str] = {}  # "#name" -> "C..", from our posts and conversations.list
 
     def secrets(self) -> list[str]:
         """Return the bot token."""
@@ -166,9 +192,83 @@ class SlackNotifier:
         if _is_user(channel):
             opened = await self._call("conversations.open", users=channel)
             channel = opened["channel"]["id"]
-        extra = {k: v for k, v in (("username", self.conf.username), ("icon_emoji", self.conf.icon_emoji)) if v}
+        extra: dict[str, Any] = {k: v for k, v in (("username", self.conf.username),
+                                                   ("icon_emoji", self.conf.icon_emoji)) if v}
+        if message.delivery_id:
+            extra["metadata"] = {"event_type": EVENT_TYPE,
+                                 "event_payload": {"delivery_id": message.delivery_id, "kind": message.kind}}
         resp = await self._call("chat.postMessage", channel=channel, unfurl_links=False, **extra, **payload)
+        if channel.startswith("#"):
+            self._channel_ids[channel] = resp["channel"]
         return NotifyResult(meta={"channel": resp["channel"], "ts": resp["ts"]})
+
+    async def find_delivery(self, message: Message, since: float) -> NotifyResult | None:
+        """Look for a message posted for ``message.delivery_id`` at or after ``since``.
+
+        Reads ``conversations.history`` of the message's channel (``oldest`` = ``since``, Unix
+        seconds; ``include_all_metadata``; at most :data:`LOOKUP_PAGES` pages, newest first).
+
+        :return: ``{"channel", "ts", "found": True}`` of that message, or ``None`` when there is
+            none, when the message has no delivery id, or when sending it would update an
+            existing message (``chat.update`` twice has one effect).
+        :raises NotifyError: a retryable failure (429, 5xx, timeout: the look-up is retried like a
+            send). A permanent one (``missing_scope``, ``not_in_channel``) is logged and answers
+            ``None``: the message is posted again, a possible duplicate rather than a loss.
+        """
+        prev = message.previous or {}
+        if not message.delivery_id or (message.kind in ("acknowledged", "resolved")
+                                       and prev.get("channel") and prev.get("ts")):
+            return None
+        try:
+            return await self._find(message, since)
+        except NotifyError as exc:
+            if exc.retryable:
+                raise
+            # e.g. missing_scope (no channels:history): posting again risks a duplicate, never a loss
+            log.warning("slack: cannot look for an earlier delivery; posting again",
+                        extra={"error": str(exc), "delivery": message.delivery_id})
+            return None
+
+    async def _find(self, message: Message, since: float) -> NotifyResult | None:
+        channel = await self._channel_id(message.recipient or self.conf.channel)
+        if not channel:
+            return None
+        cursor = ""
+        for _ in range(LOOKUP_PAGES):
+            resp = await self._call("conversations.history", channel=channel, oldest=_slack_ts(since),
+                                    inclusive=True, include_all_metadata=True, limit=PAGE_LIMIT,
+                                    **({"cursor": cursor} if cursor else {}))
+            for m in resp["messages"]:
+                meta = m.get("metadata") if isinstance(m, dict) else None
+                if (isinstance(meta, dict) and meta.get("event_type") == EVENT_TYPE
+                        and isinstance(meta.get("event_payload"), dict)
+                        and meta["event_payload"].get("delivery_id") == message.delivery_id and m.get("ts")):
+                    return NotifyResult(meta={"channel": channel, "ts": str(m["ts"]), "found": True})
+            cursor = str((resp.get("response_metadata") or {}).get("next_cursor") or "")
+            if not resp.get("has_more") or not cursor:
+                break
+        return None
+
+    async def _channel_id(self, channel: str) -> str:
+        """Return the conversation id of a configured channel (``#name``, an id, or a user's DM)."""
+        if _is_user(channel):
+            opened = await self._call("conversations.open", users=channel)
+            return str(opened["channel"]["id"])
+        if not channel.startswith("#"):
+            return channel
+        if channel not in self._channel_ids:
+            cursor = ""
+            for _ in range(LOOKUP_PAGES):
+                resp = await self._call("conversations.list", types="public_channel,private_channel",
+                                        exclude_archived=True, limit=PAGE_LIMIT,
+                                        **({"cursor": cursor} if cursor else {}))
+                for c in resp["channels"]:
+                    if isinstance(c, dict) and c.get("name") and c.get("id"):
+                        self._channel_ids.setdefault("#" + str(c["name"]), str(c["id"]))
+                cursor = str((resp.get("response_metadata") or {}).get("next_cursor") or "")
+                if channel in self._channel_ids or not cursor:
+                    break
+        return self._channel_ids.get(channel, "")
 
     async def _call(self, method: str, **params: Any) -> Any:
         try:
@@ -217,8 +317,19 @@ class SlackNotifier:
         return redact(text, self.secrets())
 
 
+def _slack_ts(t: float) -> str:
+    """Return Unix seconds as a Slack timestamp (microseconds, rounded down: never after ``t``)."""
+    micros = math.floor(t * 1_000_000)
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
 def _has_shape(method: str, data: dict) -> bool:
-    """Whether a successful answer has the fields we read (``channel``/``ts``, or ``channel.id``)."""
+    """Whether a successful answer has the fields we read (``channel``/``ts``, ``channel.id``,
+    ``messages`` or ``channels``)."""
     if method == "conversations.open":
         return isinstance(data.get("channel"), dict) and "id" in data["channel"]
+    if method == "conversations.history":
+        return isinstance(data.get("messages"), list)
+    if method == "conversations.list":
+        return isinstance(data.get("channels"), list)
     return bool(data.get("channel")) and bool(data.get("ts"))

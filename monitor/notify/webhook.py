@@ -19,6 +19,14 @@ Signing (when ``hmac_secret`` is set): header ``X-Codebook-Timestamp: <unix seco
 timestamp into the MAC lets a receiver reject replays (check the age) as Slack's request
 signing does; :func:`verify_signature` is the reference check. The URL and the secret are
 redacted from every error.
+
+Idempotency (IETF httpapi draft "The Idempotency-Key HTTP Header Field",
+draft-ietf-httpapi-idempotency-key-header): every POST carries ``Idempotency-Key: "<id>"`` (a
+structured-field String), the message's :attr:`~monitor.notify.base.Message.delivery_id` — the
+same on every attempt of one transition through one webhook, across retries, restarts and
+replicas. Delivery is at-least-once (a send that completed just before a crash, or whose answer
+was lost, is sent again); a receiver that keeps the keys it has seen drops the redelivery, which
+makes the effect exactly-once. Messages without an id (built outside the outbox) go without it.
 """
 
 from __future__ import annotations
@@ -40,6 +48,15 @@ from monitor.notify.templates import Templates
 
 SIGNATURE_HEADER = "X-Codebook-Signature"
 TIMESTAMP_HEADER = "X-Codebook-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(header: str | None) -> str:
+    """Return the key of an ``Idempotency-Key`` header value (the sf-string unquoted), or ``""``."""
+    value = (header or "").strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return value
 
 
 def build_payload(message: Message, max_alerts: int = 0) -> dict[str, Any]:
@@ -120,6 +137,8 @@ class WebhookNotifier:
         """Return the raw body and headers to send (signed when configured)."""
         body = json.dumps(build_payload(message, self.conf.max_alerts), separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "codebook-monitor"}
+        if message.delivery_id:  # hex digits: a valid sf-string as it is
+            headers[IDEMPOTENCY_HEADER] = f'"{message.delivery_id}"'
         if self._secret:
             ts = str(int(self._clock()))
             headers[TIMESTAMP_HEADER] = ts

@@ -223,3 +223,46 @@ async def test_run_loop_until_stopped(store):
         await OutboxWorker(store, integrations, clock=Clock(), sleep=sleep).run(stop, interval=0.5)
         assert ticks == [0.5, 0.5] and len(slack.on("/api/chat.postMessage")) == 1
         await close_all(integrations)
+
+
+async def test_an_attempt_that_hung_its_whole_timeout_backs_off_from_its_end(tmp_path):
+    """A retry is due ``delay`` after the failure, not after the attempt's start: an attempt that
+    hung for its timeout was otherwise due again while its task was still ending, and a run that
+    claimed it then skipped it as in flight, hiding it for the whole 60 s lease (found by
+    benchmarks/vendor_outage.py: a never-answering webhook's last message came 60 s after recovery)."""
+    import asyncio
+    import time
+
+    class SlowTimeline(SQLiteStore):  # a loaded store: a timeline write takes 0.25 s (0.5 s for 2 alerts)
+        async def append_timeline(self, *args, **kw):
+            await asyncio.sleep(0.25)
+            return await super().append_timeline(*args, **kw)
+
+    answered: list[float] = []
+
+    def hook(req: Recorded) -> Reply:
+        if not answered and len(srv.requests) == 1:
+            return Reply(200, b"", delay=5.0)  # never answers in time: the client gives up after 1 s
+        answered.append(time.time())
+        return Reply(200, b"")
+
+    store = SlowTimeline(tmp_path / "state.db")
+    await store.open()
+    async with FakeHTTP(hook) as srv:
+        conf = ReceiverConfig.model_validate({"name": "ops", "webhook_configs": [{"url": srv.url + "/hook",
+                                                                                   "timeout": 1.0}]})
+        integrations = build_integrations([conf])
+        worker = OutboxWorker(store, integrations, backoff=Backoff(base=1.2, cap=1.2, rng=lambda: 0.5))
+        started = time.time()
+        await OutboxStage(store, integrations).enqueue(firing_message(), started)
+        stop = asyncio.Event()
+        runner = asyncio.create_task(worker.run(stop, interval=0.05))
+        deadline = time.time() + 6
+        while not answered and time.time() < deadline:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await runner
+        assert answered, "the retry was hidden by a claim taken while its attempt was ending"
+        assert answered[0] - started < 4.0  # 1 s timeout + 0.5 s timeline + 0.9 s backoff
+        await close_all(integrations)
+    await store.close()

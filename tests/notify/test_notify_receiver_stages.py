@@ -151,3 +151,18 @@ async def test_receiver_stages_from_group_to_rows_and_a_replay_is_a_no_op(sqlite
     assert registry.get_sample_value("monitor_notifications_enqueued_total", {"receiver": "ops"}) == 2
     c3, _ = await pipeline(ctx("null"), [a])
     assert c3.written == ()  # a receiver without integrations (Alertmanager's null receiver)
+
+
+async def test_a_replayed_transition_is_the_same_row_when_only_ends_at_moved(sqlite_store):
+    # A firing intake alert's endsAt moves forward with every re-post; a notification replayed after a
+    # crash (rows written, notification log not) must number the same transition, not announce the
+    # episode again (found by benchmarks/chaos.py: a kill inside a send, then a re-post of the alert).
+    before, _ = await MessageStage(LINKS, POLICY)(ctx(), [alert("ApiDown", ends_at=T0 + 3600)])
+    after, _ = await MessageStage(LINKS, POLICY)(ctx(), [alert("ApiDown", ends_at=T0 + 3700)])
+    assert transition_id(before.message) == transition_id(after.message)
+    stage = NflogStage(TransitionLog(sqlite_store))
+    first, _ = await stage(before, [])
+    replay, _ = await stage(after.with_(now=T0 + 5), [])
+    assert replay.transition == first.transition
+    resolved, _ = await MessageStage(LINKS, POLICY)(ctx(), [alert("ApiDown").resolve(T0)])
+    assert transition_id(resolved.message) != transition_id(before.message)

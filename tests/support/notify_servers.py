@@ -10,11 +10,11 @@ reply code to ``RCPT``/``DATA``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import ssl
+import time
 from pathlib import Path
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl
@@ -116,30 +116,101 @@ class FakeHTTP:
 
 # -- vendor defaults ------------------------------------------------------------------------
 
-_ts = itertools.count(1)
+class SlackWorkspace:
+    """A Slack Web API holding the channels' history (bearer ``token``), callable as a handler.
 
+    Methods, in Slack's shapes (https://api.slack.com/methods): ``chat.postMessage`` (a message
+    with its ``ts``, a Unix time with microseconds as Slack's, and its ``metadata``
+    ``{"event_type", "event_payload"}``), ``chat.update``, ``conversations.open`` (DM ``D<user>``),
+    ``conversations.list`` (channels by ``name``) and ``conversations.history`` (newest first,
+    ``oldest`` exclusive unless ``inclusive``, ``limit``, ``cursor`` ->
+    ``response_metadata.next_cursor``, ``has_more``; ``metadata`` only with
+    ``include_all_metadata``). A channel name ``#ops-alerts`` has the id ``COPSALERTS``; the
+    workspace has the ``channels`` given (names without ``#``) and every one posted to.
+    :attr:`posts` lists every message posted, :meth:`duplicates` the delivery ids posted twice.
+    """
 
-def slack_api(token: str) -> Callable[[Recorded], Reply]:
-    """A Slack Web API: chat.postMessage / chat.update / conversations.open (bearer ``token``)."""
+    def __init__(self, token: str, channels: tuple[str, ...] = ()) -> None:
+        self.token = token
+        self.history: dict[str, list[dict[str, Any]]] = defaultdict(list)  # channel id -> messages, oldest first
+        self.names: dict[str, str] = {}  # channel name -> id
+        for name in channels:
+            self._channel("#" + name)
+        self.posts: list[dict[str, Any]] = []
+        self._last_ts = 0.0
 
-    def handle(req: Recorded) -> Reply:
-        if req.headers.get("Authorization") != f"Bearer {token}":
+    def _next_ts(self) -> str:
+        t = max(time.time(), self._last_ts + 1e-6)
+        self._last_ts = t
+        return f"{t:.6f}"
+
+    def _channel(self, channel: str) -> str:
+        if channel.startswith("#"):
+            cid = "C" + channel[1:].upper().replace("-", "")
+            self.names[channel[1:]] = cid
+            return cid
+        return channel
+
+    def delivery_ids(self) -> Counter:
+        """How many messages were posted with each ``metadata.event_payload.delivery_id``."""
+        return Counter(str(((m.get("metadata") or {}).get("event_payload") or {}).get("delivery_id", ""))
+                       for m in self.posts)
+
+    def duplicates(self) -> dict[str, int]:
+        """Delivery ids posted more than once (two channel messages for one transition)."""
+        return {k: n for k, n in self.delivery_ids().items() if k and n > 1}
+
+    def __call__(self, req: Recorded) -> Reply:
+        if req.headers.get("Authorization") != f"Bearer {self.token}":
             return Reply(200, {"ok": False, "error": "invalid_auth"})
         data = req.data
         if req.path == "/api/conversations.open":
             return Reply(200, {"ok": True, "channel": {"id": "D" + data["users"]}})
         if req.path == "/api/chat.postMessage":
-            channel = data["channel"]
-            if channel.startswith("#"):
-                channel = "C" + channel[1:].upper().replace("-", "")
-            return Reply(200, {"ok": True, "channel": channel, "ts": f"1700000000.{next(_ts):06d}",
-                               "message": {"text": data.get("text", "")}})
+            channel = self._channel(data["channel"])
+            msg: dict[str, Any] = {"type": "message", "ts": self._next_ts(), "text": data.get("text", ""),
+                                   "blocks": data.get("blocks", [])}
+            if isinstance(data.get("metadata"), dict):
+                msg["metadata"] = data["metadata"]
+            self.history[channel].append(msg)
+            self.posts.append({**msg, "channel": channel})
+            return Reply(200, {"ok": True, "channel": channel, "ts": msg["ts"],
+                               "message": {"text": msg["text"]}})
         if req.path == "/api/chat.update":
+            for m in self.history.get(data["channel"], []):
+                if m["ts"] == data["ts"]:
+                    m.update(text=data.get("text", ""), blocks=data.get("blocks", []), edited=True)
             return Reply(200, {"ok": True, "channel": data["channel"], "ts": data["ts"],
                                "text": data.get("text", "")})
+        if req.path == "/api/conversations.list":
+            return Reply(200, {"ok": True, "channels": [{"id": cid, "name": name, "is_channel": True}
+                                                        for name, cid in self.names.items()],
+                               "response_metadata": {"next_cursor": ""}})
+        if req.path == "/api/conversations.history":
+            return self._history(data)
         return Reply(404, {"ok": False, "error": "unknown_method"})
 
-    return handle
+    def _history(self, data: dict[str, Any]) -> Reply:
+        channel = data.get("channel", "")
+        if channel not in self.history and channel not in self.names.values():
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        oldest = float(data.get("oldest") or 0)
+        inclusive = str(data.get("inclusive", "")).lower() in ("1", "true")
+        with_meta = str(data.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = min(int(data.get("limit") or 100), 999)
+        start = int(data.get("cursor") or 0)
+        found = [m for m in reversed(self.history.get(channel, []))
+                 if float(m["ts"]) > oldest or (inclusive and float(m["ts"]) == oldest)]
+        page = found[start:start + limit]
+        more = start + limit < len(found)
+        messages = [{k: v for k, v in m.items() if k != "metadata" or with_meta} for m in page]
+        return Reply(200, {"ok": True, "messages": messages, "has_more": more,
+                           "response_metadata": {"next_cursor": str(start + limit) if more else ""}})
+
+
+def slack_api(token: str, channels: tuple[str, ...] = ()) -> SlackWorkspace:
+    """A Slack Web API (see :class:`SlackWorkspace`) accepting bearer ``token``, with ``channels``."""
+    return SlackWorkspace(token, channels)
 
 
 def pagerduty_api(req: Recorded) -> Reply:
@@ -151,6 +222,55 @@ def pagerduty_api(req: Recorded) -> Reply:
         return Reply(400, {"status": "invalid event", "message": "Event object is invalid",
                            "errors": ["'routing_key' is missing or blank"]})
     return Reply(202, {"status": "success", "message": "Event processed", "dedup_key": data.get("dedup_key")})
+
+
+class PagerDutyEvents:
+    """A PagerDuty Events API v2 that models incidents by ``dedup_key``, callable as a handler.
+
+    Events v2 semantics (PagerDuty "Events API v2 Overview", deduplication): a ``trigger`` with
+    a ``dedup_key`` that has an open (unresolved) incident is appended to it and pages nobody;
+    otherwise it opens an incident and pages (:attr:`pages`). A ``resolve`` closes the open
+    incident; with none open it has no effect: :attr:`resolve_repeated` when the key had an
+    incident before (a redelivered resolve), :attr:`resolve_unknown` when it never had one (a
+    resolve for something never announced). :attr:`events` keeps ``(time, event)`` of every
+    accepted event; :attr:`paged` the triggers that opened an incident.
+    """
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self.pages = 0
+        self.deduplicated = 0
+        self.resolve_repeated = 0
+        self.resolve_unknown = 0
+        self.paged: list[dict[str, Any]] = []
+        self._seen: set[str] = set()
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Apply one valid event to the incidents."""
+        self.events.append((time.time(), event))
+        key, action = str(event.get("dedup_key", "")), event.get("event_action")
+        if action == "trigger":
+            if key in self.open:
+                self.deduplicated += 1
+            else:
+                self.open.add(key)
+                self.pages += 1
+                self.paged.append(event)
+            self._seen.add(key)
+        elif action == "resolve":
+            if key in self.open:
+                self.open.discard(key)
+            elif key in self._seen:
+                self.resolve_repeated += 1
+            else:
+                self.resolve_unknown += 1
+
+    def __call__(self, req: Recorded) -> Reply:
+        reply = pagerduty_api(req)
+        if reply.status == 202:
+            self.apply(req.data)
+        return reply
 
 
 def webhook_sink(req: Recorded) -> Reply:

@@ -244,6 +244,9 @@ async def test_a_crash_between_reference_and_mark_never_leaves_a_stale_slack_ref
         async def put_message_ref(self, *args, **kw):
             raise RuntimeError("kill -9")
 
+        async def put_message_refs(self, *args, **kw):  # the outbox's batched write (GroupCommit)
+            raise RuntimeError("kill -9")
+
     slack = slack_api(TOKEN)
     async with FakeHTTP(slack) as srv:
         integrations = build_integrations(receivers(srv.url))

@@ -243,6 +243,19 @@ class Metrics:
         self.tsdb_out_of_order = Gauge(
             "monitor_tsdb_out_of_order_samples_total",
             "Samples rejected as out of order (a counter kept by the store).", registry=registry)
+        self.tsdb_disk = Gauge(
+            "monitor_tsdb_disk_bytes",
+            "Bytes the sample store holds on disk (checkpoint, blocks, WAL; 0 in memory only).", registry=registry)
+        self.tsdb_wal_errors = Gauge(
+            "monitor_tsdb_wal_errors_total",
+            "Failed WAL writes (disk full, I/O error; retried at the next flush; a counter kept by the store).",
+            registry=registry)
+        self.tsdb_checkpoint_duration = Gauge(
+            "monitor_tsdb_checkpoint_duration_seconds",
+            "Wall time of the sample store's last checkpoint, seconds (0 before the first).", registry=registry)
+        self.tsdb_checkpoint_written = Gauge(
+            "monitor_tsdb_checkpoint_written_bytes",
+            "Bytes the sample store's last checkpoint wrote (head file and new block file).", registry=registry)
         self.config_reload_ok = Gauge(
             "monitor_config_last_reload_successful", "Whether the last configuration reload succeeded (1) or not (0).",
             registry=registry)

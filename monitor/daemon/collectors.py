@@ -99,9 +99,14 @@ class OnCallCollector(Collector):
 
 def update_store_gauges(metrics: Metrics, store: SampleStore) -> None:
     """Set the ``monitor_tsdb_*`` gauges (series, samples, estimated memory, rejected series,
-    out-of-order samples) from ``store``; O(1), run at each retention sweep and ``/metrics``."""
+    out-of-order samples, disk bytes, WAL errors, last checkpoint's duration and bytes) from
+    ``store``; O(1) (disk bytes: a running total), run at each retention sweep and ``/metrics``."""
     metrics.tsdb_series.set(store.series_count)
     metrics.tsdb_samples.set(store.sample_count)
     metrics.tsdb_memory.set(store.estimated_memory_bytes)
     metrics.tsdb_rejected_series.set(store.rejected_series_total)
     metrics.tsdb_out_of_order.set(store.out_of_order_total)
+    metrics.tsdb_disk.set(store.disk_bytes())
+    metrics.tsdb_wal_errors.set(store.wal_errors_total)
+    metrics.tsdb_checkpoint_duration.set(store.last_checkpoint_seconds)
+    metrics.tsdb_checkpoint_written.set(store.last_checkpoint_bytes)

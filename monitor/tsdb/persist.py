@@ -134,6 +134,9 @@ class Durable(SeriesIndex):
         self._log: tuple[array, array, array] | None = None
         #: WAL writes that failed (disk full, I/O error); their samples are retried at the next flush.
         self.wal_errors_total = 0
+        #: The last checkpoint's wall time, seconds, and bytes written (0 before the first).
+        self.last_checkpoint_seconds = 0.0
+        self.last_checkpoint_bytes = 0
 
     # Provided by SampleStore.
     def _add(self, s: _Series, t: int, v: float) -> bool | None:
@@ -359,6 +362,7 @@ class Durable(SeriesIndex):
             return None
         self._checkpointing = True
         now = int(time.time() * 1000) if now_ms is None else now_ms
+        t0 = time.monotonic()
         try:
             self.flush()
             segment = wal.cut()
@@ -383,6 +387,8 @@ class Durable(SeriesIndex):
             wal.delete_through(segment)
             self._last_checkpoint_ms = now
             self._wal_bytes_at_checkpoint = wal.written_total
+            self.last_checkpoint_seconds = time.monotonic() - t0
+            self.last_checkpoint_bytes = path.stat().st_size
             log.info("sample store checkpoint written", extra={
                 "path": str(path), "series": writer.series, "samples": writer.samples})
             return path

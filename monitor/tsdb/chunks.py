@@ -1,0 +1,176 @@
+"""Closed chunks: a series' older samples, encoded compactly in memory and on disk.
+
+A series keeps its recent samples in plain arrays (the *head*, :mod:`monitor.tsdb.index`) so
+appends stay a pair of ``array.append`` calls; the store's retention sweep moves runs of
+:data:`CHUNK_SAMPLES` samples older than the head span into *closed chunks*, immutable ``bytes``
+decoded on read. The idea is Prometheus's (``tsdb/chunkenc``: a head chunk, then closed ones of
+120 samples), the encoding is not Gorilla's bit stream (``chunkenc/xor.go``), which costs a
+Python-level loop per sample to decode; it is what measured best in Python (2026-12-05, 50
+random-walk SLO series x 30 days: 5.6 B/sample against 6.2 without the shuffle and ~7 for
+Gorilla-style XOR on such full-entropy values; constant and integer-valued series take well under
+1 B/sample):
+
+- timestamps: a regular chunk (every step equal, the usual case for probes, scrapes and
+  downsampled series) is ``first`` and ``step`` only; otherwise the ``n - 1`` differences as
+  int64, byte-shuffled and zlib-compressed;
+- values: the ``n`` float64 values byte-shuffled (byte ``k`` of every value together, as Blosc's
+  shuffle filter does, so sign/exponent bytes compress) and zlib-compressed (level 6). Every bit
+  pattern is kept, staleness markers included.
+
+Layout of one chunk (little-endian): ``<q first_t ms> <q step ms, 0: irregular> <i n> <i len of
+the timestamp part>``, the timestamp part, the value part.
+
+A series' closed chunks are a :class:`Cold`: parallel arrays, one entry per chunk, oldest first,
+all older than the head's samples.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import zlib
+from array import array
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from operator import sub
+
+__all__ = ["CHUNK_SAMPLES", "HEAD_MS", "CHUNK_OVERHEAD_BYTES", "Cold", "encode", "decode", "decode_timestamps"]
+
+#: Samples per closed chunk (a chunk holds 4 h of a 1 m series).
+CHUNK_SAMPLES = 240
+#: Samples younger than this (ms, against the retention sweep's clock) stay in the head.
+HEAD_MS = 2 * 3600 * 1000
+_HEADER = struct.Struct("<qqii")
+_LEVEL = 6
+_LITTLE = sys.byteorder == "little"
+#: Memory of one chunk beyond its encoded bytes: the bytes object and its slots in the arrays/list.
+CHUNK_OVERHEAD_BYTES = sys.getsizeof(b"") + 8 + 4 * 8
+
+
+def _shuffle(raw: bytes) -> bytes:
+    return b"".join([raw[k::8] for k in range(8)])
+
+
+def _unshuffle(data: bytes) -> bytes:
+    m = len(data) // 8
+    out = bytearray(len(data))
+    for k in range(8):
+        out[k::8] = data[k * m:(k + 1) * m]
+    return bytes(out)
+
+
+def to_le_bytes(a: array) -> bytes:
+    if not _LITTLE:
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def from_le_bytes(typecode: str, data: bytes) -> array:
+    a = array(typecode)
+    a.frombytes(data)
+    if not _LITTLE:
+        a.byteswap()
+    return a
+
+
+def encode(ts: array, vs: array) -> bytes:
+    """Encode ``n >= 1`` samples (``array('q')`` ascending ms, ``array('d')``) as one chunk."""
+    n = len(ts)
+    first = ts[0]
+    step = ts[1] - first if n > 1 else 0
+    if n > 1 and step > 0 and ts == array("q", range(first, first + step * n, step)):
+        tpart = b""
+    else:
+        step = 0
+        tpart = zlib.compress(_shuffle(to_le_bytes(array("q", map(sub, ts[1:], ts[:-1])))), _LEVEL) if n > 1 else b""
+    return _HEADER.pack(first, step, n, len(tpart)) + tpart + zlib.compress(_shuffle(to_le_bytes(vs)), _LEVEL)
+
+
+def decode_timestamps(chunk: bytes) -> array:
+    """Return a chunk's timestamps (``array('q')``, ms)."""
+    first, step, n, tlen = _HEADER.unpack_from(chunk)
+    if step:
+        return array("q", range(first, first + step * n, step))
+    if n == 1:
+        return array("q", [first])
+    deltas = from_le_bytes("q", _unshuffle(zlib.decompress(chunk[_HEADER.size:_HEADER.size + tlen])))
+    return array("q", accumulate(deltas, initial=first))
+
+
+def decode(chunk: bytes) -> tuple[array, array]:
+    """Return a chunk's ``(timestamps, values)`` arrays (``'q'`` ms, ``'d'``).
+
+    :raises zlib.error: the chunk is corrupt.
+    """
+    tlen = _HEADER.unpack_from(chunk)[3]
+    vs = from_le_bytes("d", _unshuffle(zlib.decompress(chunk[_HEADER.size + tlen:])))
+    return decode_timestamps(chunk), vs
+
+
+def chunk_size(chunk: bytes) -> int:
+    """Return the number of samples a chunk holds (from its header)."""
+    return int(_HEADER.unpack_from(chunk)[2])
+
+
+class Cold:
+    """The closed chunks of one series, oldest first, as parallel arrays.
+
+    :ivar mint: per chunk, the oldest *live* timestamp, ms (retention raises the first one's).
+    :ivar maxt: per chunk, its newest timestamp, ms.
+    :ivar n: per chunk, its live samples (those at or after ``mint``).
+    :ivar data: per chunk, its encoding (:func:`encode`).
+    :ivar block: per chunk, the block file holding it (its number), 0 while only in memory.
+    """
+
+    __slots__ = ("mint", "maxt", "n", "data", "block")
+
+    def __init__(self) -> None:
+        self.mint = array("q")
+        self.maxt = array("q")
+        self.n = array("q")
+        self.data: list[bytes] = []
+        self.block = array("q")
+
+    def add(self, chunk: bytes, mint: int, maxt: int, n: int, block: int = 0) -> None:
+        """Append a chunk newer than every chunk held."""
+        self.mint.append(mint)
+        self.maxt.append(maxt)
+        self.n.append(n)
+        self.data.append(chunk)
+        self.block.append(block)
+
+    def drop_first(self, k: int) -> None:
+        """Forget the ``k`` oldest chunks."""
+        del self.mint[:k], self.maxt[:k], self.n[:k], self.data[:k], self.block[:k]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def read(self, mint: int, maxt: int, ts: array, vs: array) -> None:
+        """Append the live samples with ``mint <= t <= maxt`` (ms) to ``ts`` and ``vs``."""
+        i = bisect_left(self.maxt, mint)
+        j = bisect_right(self.mint, maxt)
+        for k in range(i, j):
+            cts, cvs = decode(self.data[k])
+            lo = bisect_left(cts, max(mint, self.mint[k]))
+            hi = len(cts) if cts[-1] <= maxt else bisect_right(cts, maxt, lo)
+            if lo == 0 and hi == len(cts):
+                ts.extend(cts)
+                vs.extend(cvs)
+            else:
+                ts.extend(cts[lo:hi])
+                vs.extend(cvs[lo:hi])
+
+    def at(self, t: int) -> tuple[int, float] | None:
+        """Return the latest live sample at or before ``t`` (ms), or ``None``."""
+        k = bisect_right(self.mint, t) - 1
+        if k < 0:
+            return None
+        cts, cvs = decode(self.data[k])
+        i = bisect_right(cts, t) - 1
+        return (cts[i], cvs[i]) if i >= 0 and cts[i] >= self.mint[k] else None
+
+    def bytes_held(self) -> int:
+        """Return the memory of the chunks (encodings and per-chunk overhead), bytes."""
+        return sum(map(len, self.data)) + CHUNK_OVERHEAD_BYTES * len(self.data)

@@ -27,7 +27,7 @@ from operator import attrgetter
 
 from model.labels import Labels
 from model.matchers import Matcher
-from .chunks import CHUNK_OVERHEAD_BYTES, Cold
+from .chunks import CHUNK_OVERHEAD_BYTES, COLD_BYTES, Cold
 
 __all__ = ["SeriesIndex"]
 
@@ -162,6 +162,7 @@ class SeriesIndex:
         self._slots -= len(s.ts)
         if s.cold is not None:
             self._forget_chunks(s.cold, len(s.cold))
+            self._cold_bytes -= COLD_BYTES
             s.cold = None
         size = sys.getsizeof
         removed = _SERIES_BYTES + _PER_LABEL_BYTES * len(s.labels)

@@ -57,7 +57,7 @@ from model.labels import Labels
 from monitor.errors import StoreError
 from .blocks import BlockError, BlockRecord, block_path, list_blocks, read_block, remove_blocks, write_block
 from .checkpoint import CheckpointError, CheckpointWriter, latest_checkpoint, read_checkpoint, remove_stale
-from .chunks import CHUNK_OVERHEAD_BYTES, Cold, decode
+from .chunks import CHUNK_OVERHEAD_BYTES, COLD_BYTES, Cold, decode
 from .index import SeriesIndex, _Series
 from .wal import WAL
 
@@ -282,6 +282,7 @@ class Durable(SeriesIndex):
                 c = s.cold
                 if c is None:
                     c = s.cold = Cold()
+                    self._cold_bytes += COLD_BYTES
                 head_first = s.ts[s.start] if len(s.ts) > s.start else 1 << 62
                 for k, chunk in enumerate(data):
                     if (len(c) and mints[k] <= c.maxt[-1]) or maxts[k] >= head_first:
@@ -294,6 +295,7 @@ class Durable(SeriesIndex):
                         self._block_live[mark] = self._block_live.get(mark, 0) + 1
                 if not len(c):
                     s.cold = None
+                    self._cold_bytes -= COLD_BYTES
                 elif len(s.ts) == s.start:  # chunks but no head (a lost checkpoint): reopen the last
                     ts, vs = decode(c.data[-1])
                     i = bisect_left(ts, c.mint[-1])
@@ -306,6 +308,7 @@ class Durable(SeriesIndex):
                     self._slots += len(ts)
                     if not len(c):
                         s.cold = None
+                        self._cold_bytes -= COLD_BYTES
 
     def _replay_wal(self, wal: WAL, after: int, stats: ReplayStats) -> None:
         by_sid: dict[int, _Series] = dict(self._by_id)

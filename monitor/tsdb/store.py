@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 from model.labels import METRIC_NAME, Labels
 from model.matchers import Matcher
-from .chunks import CHUNK_OVERHEAD_BYTES, CHUNK_SAMPLES, HEAD_MS, Cold, decode_timestamps, encode
+from .chunks import CHUNK_OVERHEAD_BYTES, CHUNK_SAMPLES, COLD_BYTES, HEAD_MS, Cold, decode_timestamps, encode
 from .index import _SAMPLE_BYTES, _Series
 from .persist import Durable
 from .retention import DEFAULT_KEEP, RetentionPolicy, RetentionRule
@@ -507,6 +507,7 @@ class SampleStore(Durable):
             c.drop_first(k)
         if not len(c):
             s.cold = None
+            self._cold_bytes -= COLD_BYTES
         elif c.mint[0] < cutoff:
             cts = decode_timestamps(c.data[0])
             i = bisect_left(cts, cutoff)
@@ -526,6 +527,7 @@ class SampleStore(Durable):
         c = s.cold
         if c is None:
             c = s.cold = Cold()
+            self._cold_bytes += COLD_BYTES
         while made < budget and len(ts) - a > chunk and ts[a + chunk - 1] < before:
             b = a + chunk
             data = encode(ts[a:b], vs[a:b])

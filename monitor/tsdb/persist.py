@@ -6,7 +6,8 @@ store made without :meth:`Durable.open` is purely in memory and none of this run
 Directory layout (``tsdb.path``)::
 
     lock                     flock(2)-held while a process has the store open
-    checkpoint.00000041      every series and sample up to the cut of segment 41 (checkpoint.py)
+    block.00000017 ...       closed chunks, each written once by the checkpoint at that segment (blocks.py)
+    checkpoint.00000041      every series' head at the cut of segment 41, and the live blocks (checkpoint.py)
     wal/00000042 ...         records appended since (wal.py)
 
 WAL records (payloads; the framing and CRC are :mod:`monitor.tsdb.wal`'s):
@@ -29,10 +30,16 @@ system's page cache), and once that flush's fsync ran, neither does a power loss
 last interval of samples is lost to a crash. :meth:`Durable.close` flushes and fsyncs.
 
 Checkpoints (Prometheus's ``tsdb/wlog/checkpoint.go`` idea, over the in-memory state rather than
-the log): :meth:`Durable.checkpoint` cuts the WAL at segment N, copies the series on the event
-loop a chunk at a time, writes them from a worker thread, renames the file into place and
-deletes segments up to N and the older checkpoint. Disk use is thus one checkpoint plus the WAL
-written since it. Replay is idempotent (a sample already held is a no-op, an older one is
+the log), incremental: :meth:`Durable.checkpoint` cuts the WAL at segment N; writes the closed
+chunks not yet on disk to ``block.N`` (from a worker thread: fsync, rename, directory fsync);
+copies every series' head on the event loop a slice at a time and writes them from a worker
+thread to ``checkpoint.N``, whose trailer names the blocks holding live chunks; renames it into
+place; then deletes segments up to N, the older checkpoint and the blocks it no longer names
+(all their chunks expired). A kill at any point leaves either the old checkpoint (with its blocks
+and the WAL after it; a newer unnamed block is deleted at open) or the new one complete. No chunk
+is closed while a checkpoint runs (:meth:`SampleStore.gc` waits), so its copy of the heads and
+its block are disjoint and whole. Disk use is thus one checkpoint, the live blocks and the WAL
+written since. Replay is idempotent (a sample already held is a no-op, an older one is
 dropped), so samples appended while the copy runs, which land both in the checkpoint and in
 segment N+1, replay to the same state.
 """

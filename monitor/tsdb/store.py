@@ -1,10 +1,13 @@
 """The sample store: appends, selection, listeners and per-series retention, optionally durable.
 
-Every series keeps its samples in two parallel typed arrays (:mod:`monitor.tsdb.index`): 16 bytes
-per sample plus the arrays' over-allocation (about 1/16) and roughly a kilobyte per series for its
-labels and index entries: measured 19.9 bytes per sample (RSS delta 20.7) for 10,000 series x 480
-samples (2 h at a 15 s interval), see ``benchmarks/tsdb_bench.py``. No Python object is kept per
-sample.
+Every series keeps its recent samples (the head) in two parallel typed arrays
+(:mod:`monitor.tsdb.index`): 16 bytes per sample plus the arrays' over-allocation (about 1/16) and
+roughly a kilobyte per series for its labels and index entries: measured 19.9 bytes per sample
+(RSS delta 20.7) for 10,000 series x 480 samples (2 h at a 15 s interval), see
+``benchmarks/tsdb_bench.py``. No Python object is kept per sample. Samples older than ``head_ms``
+(2 h) are moved by :meth:`SampleStore.gc` into closed chunks of ``chunk_samples`` (240), encoded
+by :mod:`monitor.tsdb.chunks` (about 6 bytes a sample for full-precision values, under 1 for
+constant ones) and decoded by reads; appends never touch them.
 
 Semantics follow the Prometheus head appender (``tsdb/head_append.go``):
 
@@ -26,8 +29,8 @@ minute is plenty) with the current time. Trimming is amortised: ``gc`` advances 
 start offset (O(log n)) and only compacts an array when its expired prefix reaches 1/8 of its
 length.
 
-Durability (optional): :meth:`~monitor.tsdb.persist.Durable.open` replays a directory's
-checkpoint and write-ahead log and logs from then on; ``flush`` / ``checkpoint`` / ``close`` are
+Durability (optional): :meth:`~monitor.tsdb.persist.Durable.open` loads a directory's
+checkpoint and blocks, replays its write-ahead log and logs from then on; ``flush`` / ``checkpoint`` / ``close`` are
 the owner's to call (see :mod:`monitor.tsdb.persist` for the fsync policy). Without ``open`` the
 store is in memory only.
 
@@ -237,10 +240,6 @@ class SampleStore(Durable):
         ``None`` no-op duplicate, ``False`` out of order."""
         ts = s.ts
         n = len(ts)
-        if n == s.start and s.cold is not None:  # the head was emptied (never by gc): check the chunks
-            if t <= s.cold.maxt[-1]:
-                self.out_of_order_total += 1
-                return False
         if n > s.start:
             last = ts[-1]
             if t <= last:
@@ -257,6 +256,9 @@ class SampleStore(Durable):
                 if self._log is not None:
                     self._log_sample(s.sid, t, v)
                 return True
+        elif s.cold is not None and t <= s.cold.maxt[-1]:  # an empty head (never left so by gc)
+            self.out_of_order_total += 1
+            return False
         ts.append(t)
         s.vs.append(v)
         self._sample_count += 1
@@ -559,10 +561,11 @@ class SampleStore(Durable):
     def estimated_memory_bytes(self) -> int:
         """A running estimate of the bytes held, cheap to read (``monitor_tsdb_memory_bytes``).
 
-        Kept as samples and series come and go: 17 bytes per stored sample (two 8-byte array
-        slots and ~1/16 over-allocation, expired samples not yet compacted away included), and per
-        series its object, empty arrays, labels tuple, dict entries and postings entries, plus
-        each distinct label name and value once with its postings set. Within a few percent of
+        Kept as samples and series come and go: 17 bytes per head sample (two 8-byte array
+        slots and ~1/16 over-allocation, expired samples not yet compacted away included), the
+        encoded bytes of closed chunks plus ~73 bytes a chunk, and per series its object, empty
+        arrays, labels tuple, dict entries and postings entries, plus each distinct label name
+        and value once with its postings set. Within a few percent of
         :meth:`memory_bytes`, which walks everything (O(series)).
         """
         return self._slots * _SAMPLE_BYTES + self._index_bytes + self._cold_bytes

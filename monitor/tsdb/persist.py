@@ -56,6 +56,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 import msgpack
@@ -269,6 +270,7 @@ class Durable(SeriesIndex):
 
     def _load_blocks(self, directory: Path, blocks: list[int], stats: ReplayStats) -> None:
         """Attach the chunks of ``blocks`` (ascending) to their series (created if missing)."""
+        found: dict[int, list[tuple[int, int, int, bytes, int]]] = {}
         for b in blocks:
             p = block_path(directory, b)
             records: list[BlockRecord] = []
@@ -285,37 +287,49 @@ class Durable(SeriesIndex):
                     p.rename(p.with_name(p.name + ".corrupt"))
                 mark = 0
             for sid, labels, mints, maxts, ns, data in records:
-                s = self._by_labels.get(labels) or self._create(labels, sid)
-                c = s.cold
-                if c is None:
-                    c = s.cold = Cold()
-                    self._cold_bytes += COLD_BYTES
-                head_first = s.ts[s.start] if len(s.ts) > s.start else 1 << 62
-                for k, chunk in enumerate(data):
-                    if (len(c) and mints[k] <= c.maxt[-1]) or maxts[k] >= head_first:
-                        continue  # overlaps what is held (never written so; a safeguard)
-                    c.add(chunk, mints[k], maxts[k], ns[k], mark)
-                    self._cold_bytes += len(chunk) + CHUNK_OVERHEAD_BYTES
-                    self._sample_count += ns[k]
-                    stats.checkpoint_samples += ns[k]
-                    if mark:
-                        self._block_live[mark] = self._block_live.get(mark, 0) + 1
-                if not len(c):
-                    s.cold = None
-                    self._cold_bytes -= COLD_BYTES
-                elif len(s.ts) == s.start:  # chunks but no head (a lost checkpoint): reopen the last
-                    ts, vs = decode(c.data[-1])
-                    i = bisect_left(ts, c.mint[-1])
-                    ts, vs = ts[i:], vs[i:]
-                    self._cold_bytes -= len(c.data[-1]) + CHUNK_OVERHEAD_BYTES
-                    if c.block[-1]:
-                        self._block_live[c.block[-1]] -= 1
-                    del c.mint[-1], c.maxt[-1], c.n[-1], c.data[-1], c.block[-1]
-                    s.ts, s.vs, s.start = ts, vs, 0
-                    self._slots += len(ts)
-                    if not len(c):
-                        s.cold = None
-                        self._cold_bytes -= COLD_BYTES
+                s = self._by_labels.get(labels)
+                if s is None:  # not ``or``: a series without head samples is falsy (``__len__``)
+                    s = self._create(labels, sid)
+                found.setdefault(s.sid, []).extend(zip(mints, maxts, ns, data, [mark] * len(data)))
+        # Per series, oldest first (a re-written damaged block's chunks are older than later blocks').
+        for sid, chunks in found.items():
+            s = self._by_id[sid]
+            chunks.sort(key=itemgetter(0))
+            c = s.cold
+            if c is None:
+                c = s.cold = Cold()
+                self._cold_bytes += COLD_BYTES
+            head_first = s.ts[s.start] if len(s.ts) > s.start else 1 << 62
+            for mint, maxt, n, chunk, mark in chunks:
+                if (len(c) and mint <= c.maxt[-1]) or maxt >= head_first:
+                    continue  # overlaps what is held (never written so; a safeguard)
+                c.add(chunk, mint, maxt, n, mark)
+                self._cold_bytes += len(chunk) + CHUNK_OVERHEAD_BYTES
+                self._sample_count += n
+                stats.checkpoint_samples += n
+                if mark:
+                    self._block_live[mark] = self._block_live.get(mark, 0) + 1
+            if not len(c):
+                s.cold = None
+                self._cold_bytes -= COLD_BYTES
+        for s in self._by_id.values():
+            c = s.cold
+            if c is not None and len(s.ts) == s.start:  # chunks but no head (a lost checkpoint)
+                self._reopen_last_chunk(s, c)
+
+    def _reopen_last_chunk(self, s: _Series, c: Cold) -> None:
+        """Move the newest chunk of ``s`` back into its (empty) head, so appends find a last sample."""
+        ts, vs = decode(c.data[-1])
+        i = bisect_left(ts, c.mint[-1])
+        self._cold_bytes -= len(c.data[-1]) + CHUNK_OVERHEAD_BYTES
+        if c.block[-1]:
+            self._block_live[c.block[-1]] -= 1
+        del c.mint[-1], c.maxt[-1], c.n[-1], c.data[-1], c.block[-1]
+        s.ts, s.vs, s.start = ts[i:], vs[i:], 0
+        self._slots += len(ts) - i
+        if not len(c):
+            s.cold = None
+            self._cold_bytes -= COLD_BYTES
 
     def _replay_wal(self, wal: WAL, after: int, stats: ReplayStats) -> None:
         by_sid: dict[int, _Series] = dict(self._by_id)

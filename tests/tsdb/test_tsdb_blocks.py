@@ -157,3 +157,26 @@ def test_a_format_1_checkpoint_of_the_first_release_is_read(tmp_path: Path) -> N
     store.open(tmp_path, now_ms=T0)
     assert dump(store) == {Labels.of(__name__="up"): [(t, v) for t, v in zip(ts, vs)]}
     store.close()
+
+
+def test_a_corrupt_checkpoint_keeps_the_blocks_and_reopens_a_head_from_the_last_chunk(tmp_path: Path) -> None:
+    store = make()
+    store.open(tmp_path, now_ms=T0)
+    fill(store, 0, 300)
+    head_first = {lb: store._by_labels[lb].ts[store._by_labels[lb].start] for lb in SERIES}
+    in_blocks = {lb: [(t, v) for t, v in samples if t < head_first[lb]] for lb, samples in dump(store).items()}
+    assert all(len(w) >= 150 for w in in_blocks.values())
+    store.close()
+    [checkpoint] = tmp_path.glob("checkpoint.*")
+    checkpoint.write_bytes(checkpoint.read_bytes()[:40])
+    again = make()
+    again.open(tmp_path, now_ms=T0 + 300 * MIN)
+    got = dump(again)
+    # Every chunk of the blocks is back (the WAL before the checkpoint is gone, as before blocks).
+    assert all(set(in_blocks[lb]) <= set(got[lb]) for lb in SERIES)
+    s = again._by_labels[SERIES[0]]
+    assert len(s.ts) > s.start  # a head to append to, taken back from the last chunk
+    last = got[SERIES[0]][-1][0]
+    assert not again.append(SERIES[0], last - MIN, 1.0)
+    assert again.append(SERIES[0], last + MIN, 1.0)
+    again.close()

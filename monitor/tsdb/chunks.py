@@ -13,12 +13,18 @@ Gorilla-style XOR on such full-entropy values; constant and integer-valued serie
 - timestamps: a regular chunk (every step equal, the usual case for probes, scrapes and
   downsampled series) is ``first`` and ``step`` only; otherwise the ``n - 1`` differences as
   int64, byte-shuffled and zlib-compressed;
-- values: the ``n`` float64 values byte-shuffled (byte ``k`` of every value together, as Blosc's
-  shuffle filter does, so sign/exponent bytes compress) and zlib-compressed (level 6). Every bit
+- values: split into byte planes (byte ``k`` of every value together, as Blosc's shuffle filter
+  does, so sign/exponent bytes compress). A chunk that compresses well as a whole (at most
+  :data:`_WHOLE_MAX` bytes a sample: constant, integer-valued, mostly-zero series) is the planes
+  in a row, zlib-compressed (level 6); otherwise each plane is zlib-compressed only if that saves
+  a tenth, else kept raw: the low mantissa bytes of full-precision values are noise that zlib
+  cannot shrink and is slow to inflate (decoding 240 such values: 3 us instead of 19). Every bit
   pattern is kept, staleness markers included.
 
 Layout of one chunk (little-endian): ``<q first_t ms> <q step ms, 0: irregular> <i n> <i len of
-the timestamp part>``, the timestamp part, the value part.
+the timestamp part>``, the timestamp part, the value part: ``<B 0>`` and the zlib stream of the
+planes in a row, or ``<B 1> <B mask: bit k set when plane k is compressed> <8H plane lengths>``
+and the eight planes.
 
 A series' closed chunks are a :class:`Cold`: parallel arrays, one entry per chunk, oldest first,
 all older than the head's samples.
@@ -44,6 +50,8 @@ CHUNK_SAMPLES = 240
 HEAD_MS = 2 * 3600 * 1000
 _HEADER = struct.Struct("<qqii")
 _LEVEL = 6
+_WHOLE_MAX = 2
+_PLANES = struct.Struct("<BB8H")
 _LITTLE = sys.byteorder == "little"
 #: Memory of one chunk beyond its encoded bytes: the bytes object and its slots in the arrays/list.
 CHUNK_OVERHEAD_BYTES = sys.getsizeof(b"") + 8 + 4 * 8
@@ -86,7 +94,37 @@ def encode(ts: array, vs: array) -> bytes:
     else:
         step = 0
         tpart = zlib.compress(_shuffle(to_le_bytes(array("q", map(sub, ts[1:], ts[:-1])))), _LEVEL) if n > 1 else b""
-    return _HEADER.pack(first, step, n, len(tpart)) + tpart + zlib.compress(_shuffle(to_le_bytes(vs)), _LEVEL)
+    return _HEADER.pack(first, step, n, len(tpart)) + tpart + _encode_values(to_le_bytes(vs), n)
+
+
+def _encode_values(raw: bytes, n: int) -> bytes:
+    whole = zlib.compress(_shuffle(raw), _LEVEL)
+    if len(whole) <= _WHOLE_MAX * n:
+        return b"\0" + whole
+    mask = 0
+    planes = []
+    for k in range(8):
+        plane = raw[k::8]
+        z = zlib.compress(plane, _LEVEL)
+        if len(z) * 10 < len(plane) * 9:
+            mask |= 1 << k
+            plane = z
+        planes.append(plane)
+    return _PLANES.pack(1, mask, *map(len, planes)) + b"".join(planes)
+
+
+def _decode_values(part: bytes, n: int) -> array:
+    if part[0] == 0:
+        return from_le_bytes("d", _unshuffle(zlib.decompress(part[1:])))
+    _, mask, *lengths = _PLANES.unpack_from(part)
+    out = bytearray(8 * n)
+    pos = _PLANES.size
+    inflate = zlib.decompress
+    for k in range(8):
+        end = pos + lengths[k]
+        out[k::8] = inflate(part[pos:end]) if mask >> k & 1 else part[pos:end]
+        pos = end
+    return from_le_bytes("d", out)
 
 
 @lru_cache(maxsize=16)
@@ -117,9 +155,8 @@ def decode(chunk: bytes) -> tuple[array, array]:
 
     :raises zlib.error: the chunk is corrupt.
     """
-    tlen = _HEADER.unpack_from(chunk)[3]
-    vs = from_le_bytes("d", _unshuffle(zlib.decompress(chunk[_HEADER.size + tlen:])))
-    return decode_timestamps(chunk), vs
+    n, tlen = _HEADER.unpack_from(chunk)[2:]
+    return decode_timestamps(chunk), _decode_values(chunk[_HEADER.size + tlen:], n)
 
 
 def chunk_size(chunk: bytes) -> int:

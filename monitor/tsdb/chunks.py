@@ -76,7 +76,7 @@ def to_le_bytes(a: array) -> bytes:
     return a.tobytes()
 
 
-def from_le_bytes(typecode: str, data: bytes) -> array:
+def from_le_bytes(typecode: str, data: bytes | bytearray) -> array:
     a = array(typecode)
     a.frombytes(data)
     if not _LITTLE:

@@ -4,11 +4,11 @@ A series keeps its recent samples in plain arrays (the *head*, :mod:`monitor.tsd
 appends stay a pair of ``array.append`` calls; the store's retention sweep moves runs of
 :data:`CHUNK_SAMPLES` samples older than the head span into *closed chunks*, immutable ``bytes``
 decoded on read. The idea is Prometheus's (``tsdb/chunkenc``: a head chunk, then closed ones of
-120 samples), the encoding is not Gorilla's bit stream (``chunkenc/xor.go``), which costs a
-Python-level loop per sample to decode; it is what measured best in Python (2026-12-05, 50
-random-walk SLO series x 30 days: 5.6 B/sample against 6.2 without the shuffle and ~7 for
-Gorilla-style XOR on such full-entropy values; constant and integer-valued series take well under
-1 B/sample):
+120 samples), the encoding is not Gorilla's bit stream (``chunkenc/xor.go``), which needs a
+Python-level loop per sample to decode; it is what measured best of the stdlib-only options tried
+(2026-12-05, the SLO bench's 600 random-walk series x 30 days, zlib over 240-sample chunks: 6.6
+B/sample raw, 5.8 byte-shuffled, no better with an XOR of consecutive values first; constant and
+integer-valued series take under 1 B/sample):
 
 - timestamps: a regular chunk (every step equal, the usual case for probes, scrapes and
   downsampled series) is ``first`` and ``step`` only; otherwise the ``n - 1`` differences as
@@ -70,6 +70,7 @@ def _unshuffle(data: bytes) -> bytes:
 
 
 def to_le_bytes(a: array) -> bytes:
+    """Return the bytes of ``a`` in little-endian order (the on-disk order)."""
     if not _LITTLE:
         a = array(a.typecode, a)
         a.byteswap()
@@ -77,6 +78,7 @@ def to_le_bytes(a: array) -> bytes:
 
 
 def from_le_bytes(typecode: str, data: bytes | bytearray) -> array:
+    """Return an ``array(typecode)`` of little-endian ``data``."""
     a = array(typecode)
     a.frombytes(data)
     if not _LITTLE:

@@ -59,6 +59,7 @@ def test_hourly_checkpoints_write_the_new_chunks_once_and_reopen_whole(tmp_path:
     again = make()
     again.open(tmp_path, now_ms=T0 + 900 * MIN)
     assert dump(again) == expected and again.sample_count == 20 * 900
+    assert 0.85 <= again.estimated_memory_bytes / again.memory_bytes() <= 1.15  # chunks loaded from blocks count
     # Appends continue; the next checkpoint and restart keep everything.
     fill(again, 900, 960)
     expected = dump(again)

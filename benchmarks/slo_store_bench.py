@@ -5,13 +5,16 @@ series each (``slo:sli_error:ratio_rate5m`` ... ``ratio_rate30d``, ``slo:objecti
 ``slo:error_budget:ratio``, ``slo:current_burn_rate:ratio``,
 ``slo:period_error_budget_remaining:ratio``) at the default retention rule's 1 m resolution for
 30 days, plus the last 2 h of ``--probe-series`` probe series at 15 s. It flushes the WAL every
-simulated minute (the daemon: every second), fsyncs it every simulated hour, and checkpoints every
-simulated day (the daemon: every hour) and an hour before the end, so the WAL holds the last hour
-(the most a crash can leave to replay with ``checkpoint_interval: 1h``). Then it prints:
+simulated minute (the daemon: every second), fsyncs it and runs the retention sweep (which closes
+chunks) every simulated hour (the daemon: every minute), and checkpoints every simulated day (the
+daemon: every hour) and two hours and one hour before the end, so the last checkpoint is an hourly
+one and the WAL holds the last hour (the most a crash can leave to replay with
+``checkpoint_interval: 1h``). Then it prints:
 
 - memory: the store's own accounting (``estimated_memory_bytes``, the ``monitor_tsdb_memory_bytes``
   gauge; and the full walk ``memory_bytes()``) and the RSS growth of this process;
-- disk: the checkpoint and WAL bytes;
+- the last (hourly) checkpoint: bytes written, wall time, the event loop's worst lateness;
+- disk: the checkpoint, block and WAL bytes;
 - restart recovery: a fresh process opens the directory (checkpoint + WAL replay): wall time and
   its RSS;
 - a 30-day PromQL query over the downsampled series (``sum_over_time(...[30d])``), one SLO and all.
@@ -114,18 +117,20 @@ def fill(store: SampleStore, args: argparse.Namespace) -> dict[str, float]:
         flush_s += c - b
         if m % 60 == 0:  # the daemon fsyncs every second of real time, off the loop; here hourly
             fsync()
-        # A checkpoint a simulated day (the daemon: every hour; each is a full copy, so the fill
-        # would spend its time rewriting the history) and the last one an hour before the end.
-        if (t - last_checkpoint >= 86_400_000 and t < T_END - 3_600_000) or t == T_END - 3_600_000:
+            store.gc(t)
+        # A checkpoint a simulated day (the daemon: every hour; the fill would spend its time
+        # copying heads) and the last two two hours and one hour before the end.
+        if ((t - last_checkpoint >= 86_400_000 and t < T_END - 7_200_000)
+                or t in (T_END - 7_200_000, T_END - 3_600_000)):
             store.gc(t)
             d = time.perf_counter()
             lag = asyncio.run(checkpoint_with_ticker(store, t))
-            checkpoint_s = time.perf_counter() - d  # the last one: the full 30 days
+            checkpoint_s = time.perf_counter() - d  # the last one: an hourly one
             checkpoints += 1
             last_checkpoint = t
     store.gc(T_END)
     return {"append_s": append_s, "flush_s": flush_s, "last_checkpoint_s": checkpoint_s, "checkpoints": checkpoints,
-            "loop_lag_s": lag}
+            "loop_lag_s": lag, "last_checkpoint_bytes": store.last_checkpoint_bytes}
 
 
 async def checkpoint_with_ticker(store: SampleStore, t: int) -> float:
@@ -197,18 +202,23 @@ def main() -> None:
         n = store.sample_count
         store.close()
         checkpoint = sum(p.stat().st_size for p in directory.glob("checkpoint.*"))
+        blocks = list(directory.glob("block.*"))
+        block_bytes = sum(p.stat().st_size for p in blocks)
         wal = sum(p.stat().st_size for p in (directory / "wal").iterdir())
         print(f"{args.slos} SLOs x 12 slo:* series x {args.days:g} d at 1 m + {args.probe_series} probe series x 2 h "
               f"at 15 s: series={store.series_count:,} samples={n:,} (filled in {wall:.0f} s)")
         print(f"append: {timings['append_s'] / n * 1e9:.0f} ns/sample; WAL flush (write, no fsync) each minute: "
               f"{timings['flush_s'] / n * 1e9:.0f} ns/sample; {timings['checkpoints']:.0f} checkpoints, "
-              f"the last (all {args.days:g} d) {timings['last_checkpoint_s']:.1f} s, event loop late by at most "
+              f"the last (an hour after the one before) wrote {timings['last_checkpoint_bytes'] / 2**20:.2f} MiB in "
+              f"{timings['last_checkpoint_s']:.2f} s, event loop late by at most "
               f"{timings['loop_lag_s'] * 1e3:.0f} ms meanwhile")
         print(f"memory: store accounting (monitor_tsdb_memory_bytes) {est / 2**20:.1f} MiB = {est / n:.1f} B/sample; "
               f"memory_bytes() {walk / 2**20:.1f} MiB; RSS delta {(rss1 - rss0) / 2**20:.1f} MiB "
               f"= {(rss1 - rss0) / n:.1f} B/sample")
-        print(f"disk: checkpoint {checkpoint / 2**20:.1f} MiB ({checkpoint / n:.2f} B/sample), "
-              f"WAL (last hour) {wal / 2**20:.2f} MiB, total {(checkpoint + wal) / 2**20:.1f} MiB")
+        print(f"disk: checkpoint (heads) {checkpoint / 2**20:.1f} MiB, "
+              f"{len(blocks)} blocks {block_bytes / 2**20:.1f} MiB, "
+              f"WAL (last hour) {wal / 2**20:.2f} MiB, total {(checkpoint + block_bytes + wal) / 2**20:.1f} MiB "
+              f"({(checkpoint + block_bytes + wal) / n:.2f} B/sample)")
         out = subprocess.run([sys.executable, __file__, "--recover", str(directory)], check=True,
                              capture_output=True, text=True).stdout
         r = json.loads(out)

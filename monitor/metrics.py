@@ -236,8 +236,18 @@ class Metrics:
             "monitor_tsdb_memory_bytes",
             "Estimated memory of the sample store in bytes (sample arrays and label strings; set at each "
             "retention sweep and scrape).", registry=registry)
-        # monitor_tsdb_rejected_series_total and monitor_tsdb_out_of_order_samples_total are
-        # counters kept by the store, exposed by monitor.daemon.collectors.StoreCounters.
+        # monitor_tsdb_rejected_series_total, monitor_tsdb_out_of_order_samples_total and
+        # monitor_tsdb_wal_errors_total are counters kept by the store, exposed by
+        # monitor.daemon.collectors.StoreCounters.
+        self.tsdb_disk = Gauge(
+            "monitor_tsdb_disk_bytes",
+            "Bytes the sample store holds on disk (checkpoint, blocks, WAL; 0 in memory only).", registry=registry)
+        self.tsdb_checkpoint_duration = Gauge(
+            "monitor_tsdb_checkpoint_duration_seconds",
+            "Wall time of the sample store's last checkpoint, seconds (0 before the first).", registry=registry)
+        self.tsdb_checkpoint_written = Gauge(
+            "monitor_tsdb_checkpoint_written_bytes",
+            "Bytes the sample store's last checkpoint wrote (head file and new block file).", registry=registry)
         self.config_reload_ok = Gauge(
             "monitor_config_last_reload_successful", "Whether the last configuration reload succeeded (1) or not (0).",
             registry=registry)

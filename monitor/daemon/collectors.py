@@ -98,25 +98,33 @@ class OnCallCollector(Collector):
 
 
 def update_store_gauges(metrics: Metrics, store: SampleStore) -> None:
-    """Set the ``monitor_tsdb_*`` gauges (series, samples, estimated memory) from ``store``; O(1),
-    run at each retention sweep and ``/metrics``."""
+    """Set the ``monitor_tsdb_*`` gauges (series, samples, estimated memory, disk bytes, the last
+    checkpoint's duration and bytes) from ``store``; O(1) (disk bytes: a running total), run at each
+    retention sweep and ``/metrics``. The store's counters are :class:`StoreCounters`."""
     metrics.tsdb_series.set(store.series_count)
     metrics.tsdb_samples.set(store.sample_count)
     metrics.tsdb_memory.set(store.estimated_memory_bytes)
+    metrics.tsdb_disk.set(store.disk_bytes())
+    metrics.tsdb_checkpoint_duration.set(store.last_checkpoint_seconds)
+    metrics.tsdb_checkpoint_written.set(store.last_checkpoint_bytes)
 
 
 class StoreCounters(Collector):
     """The sample store's own counters as counters (``TYPE counter``, so ``promtool check
     metrics`` accepts their ``_total`` names): ``monitor_tsdb_rejected_series_total`` (new series
-    refused at ``tsdb.max_series``) and ``monitor_tsdb_out_of_order_samples_total``."""
+    refused at ``tsdb.max_series``), ``monitor_tsdb_out_of_order_samples_total`` and
+    ``monitor_tsdb_wal_errors_total`` (failed WAL writes, retried at the next flush)."""
 
     def __init__(self, store: SampleStore) -> None:
         self._store = store
 
     def collect(self) -> Iterator[Metric]:
-        """Yield both counters, read from the store at collection time."""
+        """Yield the counters, read from the store at collection time."""
         yield CounterMetricFamily("monitor_tsdb_rejected_series",
                                   "New series rejected because the store was at its series limit.",
                                   value=self._store.rejected_series_total)
         yield CounterMetricFamily("monitor_tsdb_out_of_order_samples", "Samples rejected as out of order.",
                                   value=self._store.out_of_order_total)
+        yield CounterMetricFamily("monitor_tsdb_wal_errors",
+                                  "Failed WAL writes (disk full, I/O error; retried at the next flush).",
+                                  value=self._store.wal_errors_total)

@@ -36,7 +36,9 @@ log = logging.getLogger("monitor.daemon")
 
 def restart_needed(old: Config, new: Config) -> list[str]:
     """Return a warning for each changed setting a reload cannot apply (``server.host``,
-    ``server.port``: the listener is already bound; ``state``: the store is already open).
+    ``server.port``: the listener is already bound; ``state``: the store is already open;
+    ``tsdb.path``, ``tsdb.retention``, ``tsdb.retention_rules``: the sample store is open and its
+    series took their retention when created).
 
     State values are not quoted: a DSN may hold a password.
     """
@@ -50,6 +52,10 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     for key in state_keys:
         alias = type(old.state).model_fields[key].alias or key
         warnings.append(f"state.{alias} changed: the open state store is kept; restart the daemon to apply it")
+    for key in ("path", "retention", "retention_rules"):
+        if getattr(old.tsdb, key) != getattr(new.tsdb, key):
+            warnings.append(f"tsdb.{key} changed: the open sample store keeps its directory and retention; "
+                            "restart the daemon to apply it")
     return warnings
 
 

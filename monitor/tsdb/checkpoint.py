@@ -1,15 +1,20 @@
-"""Checkpoints: the whole sample store in one file, so the WAL segments it covers can go.
+"""Checkpoints: the heads of the sample store and the list of its blocks, so the WAL segments
+they cover can go.
 
-``checkpoint.NNNNNNNN`` holds every series and sample of the store as it was when WAL segment
-``NNNNNNNN`` was cut: replay loads it, then the segments numbered above it. It is a msgpack
-stream (the ``msgpack`` library's encoding; our own layout):
+``checkpoint.NNNNNNNN`` holds, as the store was when WAL segment ``NNNNNNNN`` was cut, every
+series' head samples (those not yet in closed chunks) and names the block files
+(:mod:`monitor.tsdb.blocks`) holding the closed chunks: replay loads both, then the segments
+numbered above it. Closed chunks are written once, to a block, so a checkpoint rewrites only the
+heads (about two hours of each series). It is a msgpack stream (the ``msgpack`` library's
+encoding; our own layout):
 
-1. a header map ``{"format": 1, "segment": N, "time_ms": t}``;
+1. a header map ``{"format": 2, "segment": N, "time_ms": t}``;
 2. one array per series ``[sid, [name, value, name, value, ...], n, first_t, deltas, values]``:
-   ``n`` samples, ``first_t`` int milliseconds, ``deltas`` the ``n - 1`` timestamp differences
-   as little-endian int64 and ``values`` the ``n`` float64 values, each zlib-compressed
-   (level 1: differences of a regular series are one repeated number);
-3. a trailer map ``{"series": count, "samples": count}``; a file without it is incomplete.
+   ``n`` head samples, ``first_t`` int milliseconds, ``deltas`` the ``n - 1`` timestamp
+   differences as little-endian int64 and ``values`` the ``n`` float64 values, each
+   zlib-compressed (level 1: differences of a regular series are one repeated number);
+3. a trailer map ``{"series": count, "samples": count, "blocks": [N, ...]}``; a file without it
+   is incomplete. Format 1 (the first release: every sample in the file, no blocks) is still read.
 
 It is written to ``checkpoint.N.tmp``, fsynced, renamed into place and the directory fsynced, so a
 checkpoint file is complete or absent; ``.tmp`` files left by a kill are deleted at the next
@@ -36,7 +41,8 @@ from .wal import fsync_dir
 
 __all__ = ["CheckpointError", "CheckpointWriter", "latest_checkpoint", "read_checkpoint"]
 
-FORMAT = 1
+FORMAT = 2
+_READABLE = (1, 2)
 _NAME = re.compile(r"^checkpoint\.(\d{8})$")
 _LITTLE = sys.byteorder == "little"
 _LEVEL = 1
@@ -118,9 +124,10 @@ class CheckpointWriter:
             self.samples += n
         self._f.write(b"".join(out))
 
-    def commit(self) -> Path:
-        """Write the trailer, fsync, rename into place, fsync the directory; return the path."""
-        self._f.write(self._packer.pack({"series": self.series, "samples": self.samples}))
+    def commit(self, blocks: Sequence[int] = ()) -> Path:
+        """Write the trailer (naming ``blocks``), fsync, rename into place, fsync the directory;
+        return the path."""
+        self._f.write(self._packer.pack({"series": self.series, "samples": self.samples, "blocks": list(blocks)}))
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
@@ -134,8 +141,9 @@ class CheckpointWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Any], Iterator[SeriesRecord]]:
-    """Open a checkpoint: return its header and an iterator over its series.
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], Iterator[SeriesRecord], dict[str, Any]]:
+    """Open a checkpoint: return its header, an iterator over its series, and its trailer (a
+    dict filled once the iterator is exhausted: ``blocks`` the block numbers it names).
 
     :raises CheckpointError: not a checkpoint of a known format; the iterator raises it too
         when the file is truncated or corrupt (after yielding the series before the damage).
@@ -147,13 +155,14 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Any], Iterator[SeriesRecord]]
     except (StopIteration, ValueError, msgpack.UnpackException) as e:
         f.close()
         raise CheckpointError(f"{path}: no header: {e}") from e
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in _READABLE:
         f.close()
         raise CheckpointError(f"{path}: unknown checkpoint format {header!r:.80}")
-    return header, _series(path, f, unpacker)
+    trailer: dict[str, Any] = {}
+    return header, _series(path, f, unpacker, trailer), trailer
 
 
-def _series(path: Path, f: Any, unpacker: msgpack.Unpacker) -> Iterator[SeriesRecord]:
+def _series(path: Path, f: Any, unpacker: msgpack.Unpacker, trailer: dict[str, Any]) -> Iterator[SeriesRecord]:
     count = 0
     with f:
         try:
@@ -161,6 +170,8 @@ def _series(path: Path, f: Any, unpacker: msgpack.Unpacker) -> Iterator[SeriesRe
                 if isinstance(item, dict):
                     if item.get("series") != count:
                         raise CheckpointError(f"{path}: trailer says {item.get('series')} series, read {count}")
+                    trailer.update(item)
+                    trailer.setdefault("blocks", [])
                     return
                 sid, flat, n, first, deltas, values = item
                 ts = array("q", accumulate(_from_le("q", zlib.decompress(deltas)), initial=first))

@@ -1,9 +1,10 @@
 """The series index of the sample store: series objects, their ids, and the postings index.
 
 Every series (a :class:`~model.labels.Labels` set, the metric name included as ``__name__``) is a
-:class:`_Series` holding its samples in two parallel typed arrays: ``array('q')`` of timestamps
-(int **milliseconds** since the Unix epoch) and ``array('d')`` of float64 values, plus its
-retention and resolution (from :mod:`monitor.tsdb.retention`).
+:class:`_Series` holding its recent samples (the head) in two parallel typed arrays:
+``array('q')`` of timestamps (int **milliseconds** since the Unix epoch) and ``array('d')`` of
+float64 values, its older ones in closed chunks (:mod:`monitor.tsdb.chunks`), plus its retention
+and resolution (from :mod:`monitor.tsdb.retention`).
 
 Series are found through an inverted index, as in Prometheus's head block
 (``tsdb/index/postings.go``, ``tsdb/querier.go`` ``PostingsForMatchers``): label name ->
@@ -26,6 +27,7 @@ from operator import attrgetter
 
 from model.labels import Labels
 from model.matchers import Matcher
+from .chunks import CHUNK_OVERHEAD_BYTES, COLD_BYTES, Cold
 
 __all__ = ["SeriesIndex"]
 
@@ -53,7 +55,7 @@ class _Series:
         appended in it); ``0`` keeps every sample.
     """
 
-    __slots__ = ("sid", "labels", "ts", "vs", "start", "keep", "res")
+    __slots__ = ("sid", "labels", "ts", "vs", "start", "keep", "res", "cold")
 
     def __init__(self, sid: int, labels: Labels, keep: int = -1, res: int = 0) -> None:
         self.sid = sid
@@ -63,6 +65,9 @@ class _Series:
         self.start = 0
         self.keep = keep
         self.res = res
+        #: Closed chunks of older samples (:class:`~monitor.tsdb.chunks.Cold`), ``None`` until
+        #: the retention sweep closes the first one.
+        self.cold: Cold | None = None
 
     def __len__(self) -> int:
         return len(self.ts) - self.start
@@ -100,6 +105,10 @@ class SeriesIndex:
         # compacted away included) and the bytes of series objects, labels and the index.
         self._slots = 0
         self._index_bytes = 0
+        # Bytes of closed chunks (encodings and per-chunk overhead), and per block file (by its
+        # number, :mod:`monitor.tsdb.blocks`) the chunks held in memory that it stores.
+        self._cold_bytes = 0
+        self._block_live: dict[int, int] = {}
         # Series created since the write-ahead log last recorded new series (durable stores only).
         self._new_series: list[_Series] = []
         self._track_new = False
@@ -137,12 +146,24 @@ class SeriesIndex:
         self._index_bytes += added
         return s
 
+    def _forget_chunks(self, cold: Cold, k: int) -> None:
+        """Account for the ``k`` oldest chunks of ``cold`` going (the caller removes them)."""
+        self._cold_bytes -= sum(map(len, cold.data[:k])) + CHUNK_OVERHEAD_BYTES * k
+        live = self._block_live
+        for b in cold.block[:k]:
+            if b:
+                live[b] -= 1
+
     def _drop(self, s: _Series) -> None:
         """Remove a series from the index (its samples are gone or expired)."""
         del self._by_labels[s.labels]
         del self._by_id[s.sid]
         self._rank, self._unranked = None, 0
         self._slots -= len(s.ts)
+        if s.cold is not None:
+            self._forget_chunks(s.cold, len(s.cold))
+            self._cold_bytes -= COLD_BYTES
+            s.cold = None
         size = sys.getsizeof
         removed = _SERIES_BYTES + _PER_LABEL_BYTES * len(s.labels)
         for k, val in s.labels:
@@ -259,6 +280,10 @@ class SeriesIndex:
         total = size(self._by_labels) + size(self._by_id) + size(self._postings)
         for s in self._by_id.values():
             total += size(s) + size(s.ts) + size(s.vs) + size(s.labels)
+            if s.cold is not None:
+                c = s.cold
+                total += size(c) + size(c.mint) + size(c.maxt) + size(c.n) + size(c.block) + size(c.data)
+                total += sum(size(b) for b in c.data)
             total += sum(size(p) for p in s.labels)
         for name, values in self._postings.items():
             total += size(name) + size(values)

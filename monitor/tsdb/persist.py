@@ -6,7 +6,8 @@ store made without :meth:`Durable.open` is purely in memory and none of this run
 Directory layout (``tsdb.path``)::
 
     lock                     flock(2)-held while a process has the store open
-    checkpoint.00000041      every series and sample up to the cut of segment 41 (checkpoint.py)
+    block.00000017 ...       closed chunks, each written once by the checkpoint at that segment (blocks.py)
+    checkpoint.00000041      every series' head at the cut of segment 41, and the live blocks (checkpoint.py)
     wal/00000042 ...         records appended since (wal.py)
 
 WAL records (payloads; the framing and CRC are :mod:`monitor.tsdb.wal`'s):
@@ -29,10 +30,16 @@ system's page cache), and once that flush's fsync ran, neither does a power loss
 last interval of samples is lost to a crash. :meth:`Durable.close` flushes and fsyncs.
 
 Checkpoints (Prometheus's ``tsdb/wlog/checkpoint.go`` idea, over the in-memory state rather than
-the log): :meth:`Durable.checkpoint` cuts the WAL at segment N, copies the series on the event
-loop a chunk at a time, writes them from a worker thread, renames the file into place and
-deletes segments up to N and the older checkpoint. Disk use is thus one checkpoint plus the WAL
-written since it. Replay is idempotent (a sample already held is a no-op, an older one is
+the log), incremental: :meth:`Durable.checkpoint` cuts the WAL at segment N; writes the closed
+chunks not yet on disk to ``block.N`` (from a worker thread: fsync, rename, directory fsync);
+copies every series' head on the event loop a slice at a time and writes them from a worker
+thread to ``checkpoint.N``, whose trailer names the blocks holding live chunks; renames it into
+place; then deletes segments up to N, the older checkpoint and the blocks it no longer names
+(all their chunks expired). A kill at any point leaves either the old checkpoint (with its blocks
+and the WAL after it; a newer unnamed block is deleted at open) or the new one complete. No chunk
+is closed while a checkpoint runs (:meth:`SampleStore.gc` waits), so its copy of the heads and
+its block are disjoint and whole. Disk use is thus one checkpoint, the live blocks and the WAL
+written since. Replay is idempotent (a sample already held is a no-op, an older one is
 dropped), so samples appended while the copy runs, which land both in the checkpoint and in
 segment N+1, replay to the same state.
 """
@@ -46,15 +53,19 @@ import os
 import sys
 import time
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 import msgpack
 
 from model.labels import Labels
 from monitor.errors import StoreError
+from .blocks import BlockError, BlockRecord, block_path, list_blocks, read_block, remove_blocks, write_block
 from .checkpoint import CheckpointError, CheckpointWriter, latest_checkpoint, read_checkpoint, remove_stale
+from .chunks import CHUNK_OVERHEAD_BYTES, COLD_BYTES, Cold, decode
 from .index import SeriesIndex, _Series
 from .wal import WAL
 
@@ -134,13 +145,18 @@ class Durable(SeriesIndex):
         self._log: tuple[array, array, array] | None = None
         #: WAL writes that failed (disk full, I/O error); their samples are retried at the next flush.
         self.wal_errors_total = 0
+        #: The last checkpoint's wall time, seconds, and bytes written (0 before the first).
+        self.last_checkpoint_seconds = 0.0
+        self.last_checkpoint_bytes = 0
+        # Block files on disk by number: their size, bytes.
+        self._block_bytes: dict[int, int] = {}
 
     # Provided by SampleStore.
     def _add(self, s: _Series, t: int, v: float) -> bool | None:
         raise NotImplementedError
 
-    def gc(self, now_ms: int) -> int:
-        """Apply retention (see ``SampleStore.gc``)."""
+    def gc(self, now_ms: int, max_chunks: int | None = 0) -> int:
+        """Apply retention, close chunks (see ``SampleStore.gc``)."""
         raise NotImplementedError
 
     def clear(self) -> None:
@@ -190,7 +206,7 @@ class Durable(SeriesIndex):
             self._replay_wal(wal, after, stats)
             self.out_of_order_total, self.rejected_series_total, self.appended_total = counters
             stats.repaired = wal.repaired_total
-            self.gc(now)
+            self.gc(now, max_chunks=None)
             wal.start()
         except BaseException as e:
             self.close()  # releases the lock
@@ -220,14 +236,17 @@ class Durable(SeriesIndex):
         self._lock_fd = fd
 
     def _load_checkpoint(self, directory: Path, stats: ReplayStats) -> int:
-        """Load the newest checkpoint; return the last WAL segment it covers (0 without one)."""
+        """Load the newest checkpoint and the blocks it names; return the last WAL segment it
+        covers (0 without one). Blocks it does not name (a kill before their checkpoint was
+        written) are deleted: the previous checkpoint and the WAL still hold their samples."""
         found = latest_checkpoint(directory)
         remove_stale(directory, found[1] if found else None)
         if found is None:
+            remove_blocks(directory, ())
             return 0
         segment, path = found
         try:
-            header, records = read_checkpoint(path)
+            header, records, trailer = read_checkpoint(path)
             self._last_checkpoint_ms = int(header.get("time_ms") or 0)
             for sid, labels, ts, vs in records:
                 s = self._by_labels.get(labels) or self._create(labels, sid)
@@ -238,12 +257,79 @@ class Durable(SeriesIndex):
                 self._sample_count += len(ts)
                 stats.checkpoint_series += 1
                 stats.checkpoint_samples += len(ts)
+            blocks = sorted(int(b) for b in trailer["blocks"])
         except CheckpointError as e:
-            log.error("sample store: corrupt checkpoint set aside; replaying the WAL left",
+            log.error("sample store: corrupt checkpoint set aside; loading every block and replaying the WAL left",
                       extra={"path": str(path), "error": str(e)})
             path.rename(path.with_name(path.name + ".corrupt"))
+            self._load_blocks(directory, sorted(list_blocks(directory)), stats)
             return 0
+        remove_blocks(directory, blocks)
+        self._load_blocks(directory, blocks, stats)
         return segment
+
+    def _load_blocks(self, directory: Path, blocks: list[int], stats: ReplayStats) -> None:
+        """Attach the chunks of ``blocks`` (ascending) to their series (created if missing)."""
+        found: dict[int, list[tuple[int, int, int, bytes, int]]] = {}
+        for b in blocks:
+            p = block_path(directory, b)
+            records: list[BlockRecord] = []
+            try:
+                for rec in read_block(p):
+                    records.append(rec)
+                self._block_bytes[b] = p.stat().st_size
+                mark = b
+            except BlockError as e:
+                # Keep what was read, as chunks only in memory: the next checkpoint rewrites them.
+                log.error("sample store: corrupt block set aside; its chunks up to the damage are kept",
+                          extra={"path": str(p), "error": str(e)})
+                if p.exists():
+                    p.rename(p.with_name(p.name + ".corrupt"))
+                mark = 0
+            for sid, labels, mints, maxts, ns, data in records:
+                s = self._by_labels.get(labels)
+                if s is None:  # not ``or``: a series without head samples is falsy (``__len__``)
+                    s = self._create(labels, sid)
+                found.setdefault(s.sid, []).extend(zip(mints, maxts, ns, data, [mark] * len(data)))
+        # Per series, oldest first (a re-written damaged block's chunks are older than later blocks').
+        for sid, chunks in found.items():
+            s = self._by_id[sid]
+            chunks.sort(key=itemgetter(0))
+            c = s.cold
+            if c is None:
+                c = s.cold = Cold()
+                self._cold_bytes += COLD_BYTES
+            head_first = s.ts[s.start] if len(s.ts) > s.start else 1 << 62
+            for mint, maxt, n, chunk, mark in chunks:
+                if (len(c) and mint <= c.maxt[-1]) or maxt >= head_first:
+                    continue  # overlaps what is held (never written so; a safeguard)
+                c.add(chunk, mint, maxt, n, mark)
+                self._cold_bytes += len(chunk) + CHUNK_OVERHEAD_BYTES
+                self._sample_count += n
+                stats.checkpoint_samples += n
+                if mark:
+                    self._block_live[mark] = self._block_live.get(mark, 0) + 1
+            if not len(c):
+                s.cold = None
+                self._cold_bytes -= COLD_BYTES
+        for s in self._by_id.values():
+            c = s.cold
+            if c is not None and len(s.ts) == s.start:  # chunks but no head (a lost checkpoint)
+                self._reopen_last_chunk(s, c)
+
+    def _reopen_last_chunk(self, s: _Series, c: Cold) -> None:
+        """Move the newest chunk of ``s`` back into its (empty) head, so appends find a last sample."""
+        ts, vs = decode(c.data[-1])
+        i = bisect_left(ts, c.mint[-1])
+        self._cold_bytes -= len(c.data[-1]) + CHUNK_OVERHEAD_BYTES
+        if c.block[-1]:
+            self._block_live[c.block[-1]] -= 1
+        del c.mint[-1], c.maxt[-1], c.n[-1], c.data[-1], c.block[-1]
+        s.ts, s.vs, s.start = ts[i:], vs[i:], 0
+        self._slots += len(ts) - i
+        if not len(c):
+            s.cold = None
+            self._cold_bytes -= COLD_BYTES
 
     def _replay_wal(self, wal: WAL, after: int, stats: ReplayStats) -> None:
         by_sid: dict[int, _Series] = dict(self._by_id)
@@ -359,9 +445,14 @@ class Durable(SeriesIndex):
             return None
         self._checkpointing = True
         now = int(time.time() * 1000) if now_ms is None else now_ms
+        t0 = time.monotonic()
         try:
             self.flush()
             segment = wal.cut()
+            new_chunks = self._unwritten_chunks()
+            block_size = 0
+            if new_chunks:
+                block_size = await asyncio.to_thread(write_block, directory, segment, new_chunks)
             writer = CheckpointWriter(directory, segment, now)
             try:
                 series = list(self._by_id.values())
@@ -375,28 +466,72 @@ class Durable(SeriesIndex):
                             chunk.append((s.sid, s.labels, s.ts[s.start:], s.vs[s.start:]))
                             budget -= len(s)
                     await asyncio.to_thread(writer.write_series, chunk)
-                path = await asyncio.to_thread(writer.commit)
+                blocks = sorted(b for b, n in self._block_live.items() if n > 0)
+                if new_chunks:
+                    blocks.append(segment)
+                path = await asyncio.to_thread(writer.commit, blocks)
             except BaseException:
                 writer.abort()
+                if new_chunks:
+                    remove_blocks(directory, list(self._block_bytes))
                 raise
+            if new_chunks:
+                self._block_bytes[segment] = block_size
+                self._mark_written(segment)
             remove_stale(directory, path)
+            for b in [b for b in self._block_bytes if b not in blocks]:
+                del self._block_bytes[b]
+                self._block_live.pop(b, None)
+            remove_blocks(directory, blocks)
             wal.delete_through(segment)
             self._last_checkpoint_ms = now
             self._wal_bytes_at_checkpoint = wal.written_total
+            self.last_checkpoint_seconds = time.monotonic() - t0
+            self.last_checkpoint_bytes = path.stat().st_size + block_size
             log.info("sample store checkpoint written", extra={
-                "path": str(path), "series": writer.series, "samples": writer.samples})
+                "path": str(path), "series": writer.series, "samples": writer.samples,
+                "block_chunks": sum(len(r[5]) for r in new_chunks), "bytes": self.last_checkpoint_bytes,
+                "seconds": round(self.last_checkpoint_seconds, 3)})
             return path
         finally:
             self._checkpointing = False
 
+    def _unwritten_chunks(self) -> list[BlockRecord]:
+        """Collect the closed chunks not yet in a block file (references: chunks are immutable)."""
+        out: list[BlockRecord] = []
+        for s in self._by_id.values():
+            c = s.cold
+            if c is None or not c.block.count(0):
+                continue
+            ks = [k for k, b in enumerate(c.block) if not b]
+            out.append((s.sid, s.labels, array("q", [c.mint[k] for k in ks]), array("q", [c.maxt[k] for k in ks]),
+                        array("q", [c.n[k] for k in ks]), [c.data[k] for k in ks]))
+        return out
+
+    def _mark_written(self, block: int) -> None:
+        """Record that every chunk only in memory is now in block ``block`` (no chunk is closed
+        while a checkpoint runs, so they are the ones it wrote, less any that expired since)."""
+        live = 0
+        for s in self._by_id.values():
+            c = s.cold
+            if c is None or not c.block.count(0):
+                continue
+            bl = c.block
+            for k in range(len(bl)):
+                if not bl[k]:
+                    bl[k] = block
+                    live += 1
+        self._block_live[block] = live
+
     # ------------------------------------------------------------------ sizes and closing
 
     def disk_bytes(self) -> int:
-        """Return the bytes the store holds on disk (checkpoint and WAL), 0 in memory."""
+        """Return the bytes the store holds on disk (checkpoint, blocks and WAL), 0 in memory."""
         if self.path is None or self._wal is None:
             return 0
         found = latest_checkpoint(self.path)
-        return (found[1].stat().st_size if found else 0) + self._wal.size_bytes()
+        return ((found[1].stat().st_size if found else 0) + self._wal.size_bytes()
+                + sum(self._block_bytes.values()))
 
     def close(self) -> None:
         """Flush, fsync and close the WAL, release the lock (idempotent; no-op in memory)."""

@@ -1,10 +1,13 @@
 """The sample store: appends, selection, listeners and per-series retention, optionally durable.
 
-Every series keeps its samples in two parallel typed arrays (:mod:`monitor.tsdb.index`): 16 bytes
-per sample plus the arrays' over-allocation (about 1/16) and roughly a kilobyte per series for its
-labels and index entries: measured 19.9 bytes per sample (RSS delta 20.7) for 10,000 series x 480
-samples (2 h at a 15 s interval), see ``benchmarks/tsdb_bench.py``. No Python object is kept per
-sample.
+Every series keeps its recent samples (the head) in two parallel typed arrays
+(:mod:`monitor.tsdb.index`): 16 bytes per sample plus the arrays' over-allocation (about 1/16) and
+roughly a kilobyte per series for its labels and index entries: measured 19.9 bytes per sample
+(RSS delta 20.7) for 10,000 series x 480 samples (2 h at a 15 s interval), see
+``benchmarks/tsdb_bench.py``. No Python object is kept per sample. Samples older than ``head_ms``
+(2 h) are moved by :meth:`SampleStore.gc` into closed chunks of ``chunk_samples`` (240), encoded
+by :mod:`monitor.tsdb.chunks` (about 6 bytes a sample for full-precision values, under 1 for
+constant ones) and decoded by reads; appends never touch them.
 
 Semantics follow the Prometheus head appender (``tsdb/head_append.go``):
 
@@ -26,8 +29,8 @@ minute is plenty) with the current time. Trimming is amortised: ``gc`` advances 
 start offset (O(log n)) and only compacts an array when its expired prefix reaches 1/8 of its
 length.
 
-Durability (optional): :meth:`~monitor.tsdb.persist.Durable.open` replays a directory's
-checkpoint and write-ahead log and logs from then on; ``flush`` / ``checkpoint`` / ``close`` are
+Durability (optional): :meth:`~monitor.tsdb.persist.Durable.open` loads a directory's
+checkpoint and blocks, replays its write-ahead log and logs from then on; ``flush`` / ``checkpoint`` / ``close`` are
 the owner's to call (see :mod:`monitor.tsdb.persist` for the fsync policy). Without ``open`` the
 store is in memory only.
 
@@ -42,12 +45,14 @@ chunks), so appends need no lock. Do not call the store from another thread dire
 from __future__ import annotations
 
 import logging
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from model.labels import METRIC_NAME, Labels
 from model.matchers import Matcher
+from .chunks import CHUNK_OVERHEAD_BYTES, CHUNK_SAMPLES, COLD_BYTES, HEAD_MS, Cold, decode_timestamps, encode
 from .index import _SAMPLE_BYTES, _Series
 from .persist import Durable
 from .retention import DEFAULT_KEEP, RetentionPolicy, RetentionRule
@@ -64,6 +69,9 @@ Listener = Callable[[set[str]], None]
 _DEFAULT_LOOKBACK_MS = 5 * 60 * 1000
 #: Compact a series' arrays once the expired prefix is at least 1/_COMPACT_DIV of them.
 _COMPACT_DIV = 8
+#: Chunks one :meth:`SampleStore.gc` call closes at most (~30 us each: bounds its time on the loop).
+GC_MAX_CHUNKS = 500
+_NO_TIME = 1 << 62
 
 class SeriesSlice(NamedTuple):
     """The samples of one series in a time range.
@@ -97,6 +105,8 @@ class SampleStore(Durable):
         rejected and counted in :attr:`rejected_series_total`.
     :param retention_rules: longer (or shorter) retention and a resolution for the series they
         match (:class:`~monitor.tsdb.retention.RetentionRule`; first match wins).
+    :param chunk_samples: samples per closed chunk (:mod:`monitor.tsdb.chunks`).
+    :param head_ms: samples younger than this (ms, by :meth:`gc`'s clock) stay in the head.
 
     Counters (plain ints, read by ``monitor/metrics.py``): :attr:`out_of_order_total`,
     :attr:`rejected_series_total`, :attr:`appended_total`, :attr:`wal_errors_total`.
@@ -110,10 +120,13 @@ class SampleStore(Durable):
     """
 
     def __init__(self, retention_seconds: float | None = 7200, max_series: int = 200_000,
-                 retention_rules: Sequence[RetentionRule] = ()) -> None:
+                 retention_rules: Sequence[RetentionRule] = (), *, chunk_samples: int = CHUNK_SAMPLES,
+                 head_ms: int = HEAD_MS) -> None:
         super().__init__()
         self.retention_seconds = retention_seconds
         self.max_series = max_series
+        self.chunk_samples = chunk_samples
+        self.head_ms = head_ms
         self.retention = RetentionPolicy(retention_rules)
         self._listeners: list[Listener] = []
         self._change_listeners: list[Listener] = []
@@ -243,6 +256,9 @@ class SampleStore(Durable):
                 if self._log is not None:
                     self._log_sample(s.sid, t, v)
                 return True
+        elif s.cold is not None and t <= s.cold.maxt[-1]:  # an empty head (never left so by gc)
+            self.out_of_order_total += 1
+            return False
         ts.append(t)
         s.vs.append(v)
         self._sample_count += 1
@@ -303,6 +319,11 @@ class SampleStore(Durable):
         for sid in self._sorted_ids(self._ids_for(matchers)):
             s = by_id[sid]
             ts = s.ts
+            if s.cold is not None and mint < (ts[s.start] if len(ts) > s.start else _NO_TIME):
+                sl = self._read(s, mint, maxt)
+                if sl is not None:
+                    append(sl)
+                continue
             lo = bisect_left(ts, mint, s.start)
             # The usual query ends at or after the last sample: one binary search, not two.
             hi = len(ts) if ts and ts[-1] <= maxt else bisect_right(ts, maxt, lo)
@@ -327,11 +348,30 @@ class SampleStore(Durable):
             if s is None:
                 continue
             ts = s.ts
+            if s.cold is not None and mint < (ts[s.start] if len(ts) > s.start else _NO_TIME):
+                sl = self._read(s, mint, maxt)
+                if sl is not None:
+                    out.append(sl)
+                continue
             lo = bisect_left(ts, mint, s.start)
             hi = len(ts) if ts and ts[-1] <= maxt else bisect_right(ts, maxt, lo)
             if lo < hi:
                 out.append(new(SeriesSlice, (s.labels, ts[lo:hi], s.vs[lo:hi])))
         return out
+
+    @staticmethod
+    def _read(s: _Series, mint: int, maxt: int) -> SeriesSlice | None:
+        """Return the samples of ``s`` in ``[mint, maxt]`` from its closed chunks and its head."""
+        assert s.cold is not None
+        out_ts, out_vs = array("q"), array("d")
+        s.cold.read(mint, maxt, out_ts, out_vs)
+        ts = s.ts
+        lo = bisect_left(ts, mint, s.start)
+        hi = bisect_right(ts, maxt, lo)
+        if lo < hi:
+            out_ts += ts[lo:hi]
+            out_vs += s.vs[lo:hi]
+        return tuple.__new__(SeriesSlice, (s.labels, out_ts, out_vs)) if out_ts else None
 
     def instant(self, matchers: Sequence[Matcher], t: int,
                 lookback_ms: int = _DEFAULT_LOOKBACK_MS) -> list[tuple[Labels, int, float]]:
@@ -349,11 +389,14 @@ class SampleStore(Durable):
             s = by_id[sid]
             i = bisect_right(s.ts, t, s.start) - 1
             if i < s.start:
-                continue
-            st = s.ts[i]
+                found = s.cold.at(t) if s.cold is not None else None
+                if found is None:
+                    continue
+                st, v = found
+            else:
+                st, v = s.ts[i], s.vs[i]
             if st <= t - lookback_ms:
                 continue
-            v = s.vs[i]
             if v != v and is_stale(v):
                 continue
             out.append((s.labels, st, v))
@@ -403,19 +446,27 @@ class SampleStore(Durable):
         """The number of samples held (staleness markers included)."""
         return self._sample_count
 
-    def gc(self, now_ms: int) -> int:
-        """Drop each series' samples older than ``now_ms`` minus its retention, and series left empty.
+    def gc(self, now_ms: int, max_chunks: int | None = GC_MAX_CHUNKS) -> int:
+        """Drop each series' samples older than ``now_ms`` minus its retention, and series left
+        empty; close chunks of head samples older than ``head_ms``.
 
         Call it periodically from outside (the daemon does, every minute). Samples with
-        ``t >= now_ms - retention_ms`` are kept. Arrays are compacted only once their
-        expired prefix reaches 1/8 of their length, so the cost is amortised.
+        ``t >= now_ms - retention_ms`` are kept. Head arrays are compacted only once their
+        expired prefix reaches 1/8 of their length, so the cost is amortised; whole closed
+        chunks go at once, a partly expired one is trimmed at read. While a checkpoint runs no
+        chunk is closed (its copy of the heads must stay whole).
 
         :param now_ms: the current time, int milliseconds.
+        :param max_chunks: close at most this many chunks (``None``: all due); the rest wait for
+            the next call.
         :return: the number of samples dropped.
         """
         dropped = 0
         empty: list[_Series] = []
         default = None if self.retention_seconds is None else int(self.retention_seconds * 1000)
+        budget = 0 if self._checkpointing else (_NO_TIME if max_chunks is None else max_chunks)
+        head_limit = now_ms - self.head_ms
+        chunk = self.chunk_samples
         for s in self._by_id.values():
             ts = s.ts
             start = s.start
@@ -424,27 +475,73 @@ class SampleStore(Durable):
                 continue
             keep = s.keep
             if keep == DEFAULT_KEEP:
-                if default is None:
-                    continue
-                keep = default
-            cutoff = now_ms - keep
-            if ts[start] >= cutoff:  # the common case: nothing expired
-                continue
-            i = bisect_left(ts, cutoff, start)
-            dropped += i - start
-            if i == len(ts):
-                empty.append(s)
-                continue
-            s.start = i
-            if i * _COMPACT_DIV >= len(ts):
-                del ts[:i]
-                del s.vs[:i]
-                s.start = 0
-                self._slots -= i
+                keep = -1 if default is None else default
+            if keep >= 0:
+                cutoff = now_ms - keep
+                if s.cold is not None and s.cold.mint[0] < cutoff:
+                    dropped += self._expire_chunks(s, s.cold, cutoff)
+                if s.cold is None and ts[start] < cutoff:
+                    i = bisect_left(ts, cutoff, start)
+                    dropped += i - start
+                    if i == len(ts):
+                        empty.append(s)
+                        continue
+                    s.start = start = i
+                    if i * _COMPACT_DIV >= len(ts):
+                        del ts[:i]
+                        del s.vs[:i]
+                        s.start = start = 0
+                        self._slots -= i
+            if budget > 0 and len(ts) - start > chunk and ts[start + chunk - 1] < head_limit:
+                budget -= self._close_chunks(s, head_limit, budget)
         for s in empty:
             self._drop(s)
         self._sample_count -= dropped
         return dropped
+
+    def _expire_chunks(self, s: _Series, c: Cold, cutoff: int) -> int:
+        """Drop the closed chunks of ``s`` older than ``cutoff`` (ms), trim the one it falls in;
+        return the samples dropped."""
+        k = bisect_left(c.maxt, cutoff)  # chunks [0, k) end before the cutoff
+        dropped = sum(c.n[:k])
+        if k:
+            self._forget_chunks(c, k)
+            c.drop_first(k)
+        if not len(c):
+            s.cold = None
+            self._cold_bytes -= COLD_BYTES
+        elif c.mint[0] < cutoff:
+            cts = decode_timestamps(c.data[0])
+            i = bisect_left(cts, cutoff)
+            live = len(cts) - i
+            dropped += c.n[0] - live
+            c.n[0] = live
+            c.mint[0] = cts[i]
+        return dropped
+
+    def _close_chunks(self, s: _Series, before: int, budget: int) -> int:
+        """Move runs of ``chunk_samples`` head samples older than ``before`` (ms) into closed
+        chunks, leaving at least one sample in the head; return the chunks closed."""
+        ts, vs = s.ts, s.vs
+        chunk = self.chunk_samples
+        a = s.start
+        made = 0
+        c = s.cold
+        if c is None:
+            c = s.cold = Cold()
+            self._cold_bytes += COLD_BYTES
+        while made < budget and len(ts) - a > chunk and ts[a + chunk - 1] < before:
+            b = a + chunk
+            data = encode(ts[a:b], vs[a:b])
+            c.add(data, ts[a], ts[b - 1], chunk)
+            self._cold_bytes += len(data) + CHUNK_OVERHEAD_BYTES
+            a = b
+            made += 1
+        del ts[:a]
+        del vs[:a]
+        self._slots -= a
+        s.start = 0
+        return made
 
     def clear(self) -> None:
         """Drop every series and sample (counters and listeners are kept; logged when durable)."""
@@ -455,17 +552,21 @@ class SampleStore(Durable):
         self._sample_count = 0
         self._slots = 0
         self._index_bytes = 0
+        self._cold_bytes = 0
+        for b in self._block_live:
+            self._block_live[b] = 0
         self._log_clear()
 
     @property
     def estimated_memory_bytes(self) -> int:
         """A running estimate of the bytes held, cheap to read (``monitor_tsdb_memory_bytes``).
 
-        Kept as samples and series come and go: 17 bytes per stored sample (two 8-byte array
-        slots and ~1/16 over-allocation, expired samples not yet compacted away included), and per
-        series its object, empty arrays, labels tuple, dict entries and postings entries, plus
-        each distinct label name and value once with its postings set. Within a few percent of
+        Kept as samples and series come and go: 17 bytes per head sample (two 8-byte array
+        slots and ~1/16 over-allocation, expired samples not yet compacted away included), the
+        encoded bytes of closed chunks plus ~73 bytes a chunk, and per series its object, empty
+        arrays, labels tuple, dict entries and postings entries, plus each distinct label name
+        and value once with its postings set. Within a few percent of
         :meth:`memory_bytes`, which walks everything (O(series)).
         """
-        return self._slots * _SAMPLE_BYTES + self._index_bytes
+        return self._slots * _SAMPLE_BYTES + self._index_bytes + self._cold_bytes
 

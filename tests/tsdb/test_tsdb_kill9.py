@@ -4,7 +4,8 @@ A real process (:mod:`tests.tsdb.wal_writer`) writes through the store and is ki
 at random moments — mid-append, mid-flush, mid-checkpoint — several times over the same
 directory. After each kill the store must open (torn tails cut off, no error), hold every round
 the victim acknowledged (printed ``acked r`` after its flush), hold nothing but whole, correct
-rounds in order, and the next victim resumes where the store ends.
+rounds in order, and the next victim resumes where the store ends. The victim closes chunks and
+checkpoints write them to block files, so kills also land between a block and its checkpoint.
 """
 
 from __future__ import annotations
@@ -103,3 +104,4 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_sample(tmp_path: Path) -
     print(f"seed {seed}: {expect_start} rounds over {KILLS} kills")
     assert expect_start > w.CHECKPOINT_EVERY, "the runs were too short to reach a checkpoint"
     assert any(p.name.startswith("checkpoint.") for p in path.iterdir())
+    assert any(p.name.startswith("block.") for p in path.iterdir()), "no closed chunk reached a block file"

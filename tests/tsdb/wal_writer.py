@@ -6,7 +6,9 @@ store holds. Round ``r`` goes to :data:`SERIES` full-resolution series at ``T0 +
 (value :func:`value`) and to one downsampled ``slo:`` series at ``T0 + r * 15000`` ms (value
 ``r``). After each round's flush it prints ``acked <r>``: from then on a kill -9 must not lose
 round ``r``. Every :data:`CHECKPOINT_EVERY` rounds it writes a checkpoint, so kills also land
-inside checkpoints.
+inside checkpoints; every :data:`SWEEP_EVERY` rounds it runs the retention sweep, which closes
+chunks of :data:`CHUNK_SAMPLES` samples older than :data:`HEAD_MS`, so checkpoints write block files
+and kills land between a block and the checkpoint naming it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from monitor.tsdb.store import SampleStore
 T0 = 1_700_000_000_000
 SERIES = 20
 CHECKPOINT_EVERY = 150
+SWEEP_EVERY = 7
+CHUNK_SAMPLES = 25
+HEAD_MS = 20_000
 SLO_RULE = RetentionRule.parse('{__name__=~"slo:.*"}', retention=35 * 86400, resolution=60)
 
 
@@ -39,7 +44,8 @@ def value(i: int, r: int) -> float:
 
 def make_store() -> SampleStore:
     """The store as the victim and the checker open it."""
-    return SampleStore(retention_seconds=None, retention_rules=[SLO_RULE])
+    return SampleStore(retention_seconds=None, retention_rules=[SLO_RULE], chunk_samples=CHUNK_SAMPLES,
+                       head_ms=HEAD_MS)
 
 
 def main(path: str) -> None:
@@ -56,6 +62,8 @@ def main(path: str) -> None:
         print(f"acked {r}", flush=True)
         if r % 10 == 0:
             fsync()
+        if r % SWEEP_EVERY == 0:
+            store.gc(t)
         if r % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
             asyncio.run(store.checkpoint(now_ms=t))
         r += 1

@@ -37,6 +37,7 @@ from model.labels import METRIC_NAME, Labels
 from monitor.tsdb.store import SampleStore
 from probes import PROBES
 from probes.base import ProbeResult, ProbeSettings, Sample, run_probe
+from probes.transport import ProbeTransport
 
 log = logging.getLogger("monitor.probes")
 
@@ -124,7 +125,7 @@ class ProbeClients:
         """Return a new client for one probe (the caller closes it)."""
         if self._env_proxies:  # let httpx mount the environment's proxies, as its default client does
             return httpx.AsyncClient(verify=self._ssl, limits=self._limits, follow_redirects=False)
-        transport = httpx.AsyncHTTPTransport(verify=self._ssl, limits=self._limits)
+        transport = ProbeTransport(self._ssl, self._limits)
         return httpx.AsyncClient(transport=transport, follow_redirects=False)
 
 

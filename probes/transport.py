@@ -1,0 +1,209 @@
+"""An httpx transport for probes whose connections run on the event loop's own streams.
+
+httpx's default transport reaches the network through httpcore's ``anyio`` backend: every
+connect, read and write enters an anyio cancel scope and a task group, which was a third of the
+CPU of a probe run against a local target (``benchmarks/compare_stack.py``, issue 10).
+:class:`AsyncioBackend` is an ``httpcore.AsyncNetworkBackend`` (httpcore's documented extension
+point, ``network_backend=``) on plain ``asyncio`` streams with ``asyncio.timeout``: the same
+requests, connections, TLS and timeouts, at less cost per call. It runs on any asyncio event
+loop, uvloop's included.
+
+What a probe measures does not change: every request still opens a connection of its own
+(:class:`ProbeTransport` keeps none alive), resolves the host with the loop's resolver, connects
+(with Happy Eyeballs, RFC 8305, when a name has several addresses), does its TLS handshake and
+reads its response, as blackbox_exporter's ``prober/http.go`` does with a client per probe and
+keep-alives off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+#: Seconds Happy Eyeballs waits before racing the next address (RFC 8305's recommended 250 ms,
+#: anyio's default, which httpcore's default backend uses).
+HAPPY_EYEBALLS_DELAY = 0.25
+#: A socket option as httpcore takes it: ``(level, option, value)`` or ``(level, option, None, length)``.
+#: Loop types known to take (or not) ``happy_eyeballs_delay`` in ``create_connection``.
+_HAPPY_EYEBALLS: dict[type, bool] = {}
+SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One connection (TCP, or TLS over TCP) as httpcore reads and writes it.
+
+    Timeouts are seconds (``None``: none); an expired timeout raises httpcore's
+    ``ReadTimeout``/``WriteTimeout``/``ConnectTimeout``, an OS or TLS error its ``ReadError``/
+    ``WriteError``/``ConnectError`` with the original error as ``__cause__`` (httpx then maps
+    them to its own exceptions, as for its default backend).
+    """
+
+    __slots__ = ("_reader", "_writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """Return up to ``max_bytes`` bytes; ``b""`` at the end of the stream."""
+        try:
+            if timeout is None:
+                return await self._reader.read(max_bytes)
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(str(exc) or "timed out") from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Send ``buffer`` (all of it, once the transport has room)."""
+        if not buffer:
+            return
+        try:
+            self._writer.write(buffer)
+            if timeout is None:
+                await self._writer.drain()
+                return
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(str(exc) or "timed out") from exc
+        except (OSError, ssl.SSLError, RuntimeError) as exc:  # RuntimeError: write after close
+            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        """Close the connection without waiting for the peer (its socket is closed by the loop)."""
+        self._writer.close()
+
+    async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        """Do the TLS handshake on this connection; return the stream that reads and writes
+        through TLS. On failure the connection is closed.
+
+        :raises httpcore.ConnectTimeout: the handshake did not end within ``timeout``.
+        :raises httpcore.ConnectError: the handshake failed (``__cause__``: the ``ssl.SSLError``,
+            e.g. ``SSLCertVerificationError``).
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname,
+                                             ssl_handshake_timeout=timeout)
+        except TimeoutError as exc:
+            self._writer.close()
+            raise httpcore.ConnectTimeout(str(exc) or "TLS handshake timed out") from exc
+        except (OSError, ssl.SSLError, EOFError) as exc:
+            self._writer.close()
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        except BaseException:
+            self._writer.close()
+            raise
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        """Return ``ssl_object``, ``client_addr``, ``server_addr``, ``socket`` or ``is_readable``
+        (what httpcore asks of a stream); ``None`` for anything else."""
+        writer = self._writer
+        if info == "ssl_object":
+            return writer.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return writer.get_extra_info("sockname")
+        if info == "server_addr":
+            return writer.get_extra_info("peername")
+        if info == "socket":
+            return writer.get_extra_info("socket")
+        if info == "is_readable":
+            # readable while idle: the peer closed it (or it failed), so it cannot be reused
+            return self._reader.at_eof() or self._reader.exception() is not None
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend on the running asyncio event loop (see the module docstring).
+
+    Usage::
+
+        pool = httpcore.AsyncConnectionPool(network_backend=AsyncioBackend())
+    """
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[SocketOption] | None = None) -> httpcore.AsyncNetworkStream:
+        """Resolve ``host`` and connect to ``port`` within ``timeout`` seconds (both together).
+
+        :raises httpcore.ConnectTimeout: not connected within ``timeout``.
+        :raises httpcore.ConnectError: refused, unreachable or unresolvable (``__cause__``: the
+            ``OSError``, e.g. ``ConnectionRefusedError`` or ``socket.gaierror``).
+        """
+        kw: dict[str, Any] = {"local_addr": (local_address, 0)} if local_address else {}
+        loop_type = type(asyncio.get_running_loop())
+        if _HAPPY_EYEBALLS.get(loop_type, True):
+            kw["happy_eyeballs_delay"] = HAPPY_EYEBALLS_DELAY
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    reader, writer = await asyncio.open_connection(host, port, **kw)
+                except TypeError:
+                    if "happy_eyeballs_delay" not in kw:
+                        raise
+                    # uvloop's loop takes no happy_eyeballs_delay (it tries addresses in turn)
+                    _HAPPY_EYEBALLS[loop_type] = False
+                    del kw["happy_eyeballs_delay"]
+                    reader, writer = await asyncio.open_connection(host, port, **kw)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        if socket_options:
+            sock = writer.get_extra_info("socket")
+            for option in socket_options:
+                sock.setsockopt(*option)
+        return AsyncioStream(reader, writer)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[SocketOption] | None = None
+                                  ) -> httpcore.AsyncNetworkStream:
+        """Connect to the Unix socket at ``path`` within ``timeout`` seconds.
+
+        :raises httpcore.ConnectTimeout: not connected within ``timeout``.
+        :raises httpcore.ConnectError: the socket cannot be reached.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(path)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc) or "timed out") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        for option in socket_options or ():
+            writer.get_extra_info("socket").setsockopt(*option)
+        return AsyncioStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` on the loop."""
+        await asyncio.sleep(seconds)
+
+
+class ProbeTransport(httpx.AsyncHTTPTransport):
+    """httpx's HTTP transport (HTTP/1.1, no proxy) whose connection pool reaches the network
+    through :class:`AsyncioBackend`; everything else (request and response conversion, the
+    mapping of httpcore's exceptions to httpx's) is httpx's own.
+
+    :param ssl_context: verifies the servers' certificates.
+    :param limits: the pool's limits (a probe's: a couple of connections, none kept alive).
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
+        super().__init__(verify=ssl_context, limits=limits)
+        # httpx takes no network backend: replace the pool it built by the same one on ours
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context, max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
+            network_backend=AsyncioBackend())
+

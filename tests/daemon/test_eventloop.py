@@ -1,0 +1,40 @@
+"""The daemon's event loop choice and the start-up freeze (``monitor/daemon/eventloop.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+from monitor.daemon.eventloop import freeze_startup_objects, loop_factory, run
+
+
+def test_asyncio_when_asked_and_uvloop_by_default_when_installed():
+    assert loop_factory("asyncio") == ("asyncio", None)
+    uvloop = pytest.importorskip("uvloop")
+    name, factory = loop_factory("auto")
+    assert name == "uvloop" and factory is uvloop.new_event_loop
+    assert loop_factory("uvloop")[0] == "uvloop"
+
+
+def test_unknown_loop_is_an_error():
+    with pytest.raises(ValueError, match="unknown event loop 'tokio'"):
+        loop_factory("tokio")
+
+
+@pytest.mark.parametrize("choice", ["asyncio", "auto"])
+def test_run_calls_main_on_the_chosen_loop(choice):
+    async def main():
+        return type(asyncio.get_running_loop()).__module__
+
+    module = run(main, choice)
+    assert module.startswith("asyncio" if choice == "asyncio" or loop_factory("auto")[0] == "asyncio" else "uvloop")
+
+
+def test_freeze_moves_live_objects_out_of_the_collectors_generations():
+    try:
+        assert freeze_startup_objects() > 1000
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()

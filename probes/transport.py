@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import httpcore
@@ -189,21 +189,98 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-class ProbeTransport(httpx.AsyncHTTPTransport):
-    """httpx's HTTP transport (HTTP/1.1, no proxy) whose connection pool reaches the network
-    through :class:`AsyncioBackend`; everything else (request and response conversion, the
-    mapping of httpcore's exceptions to httpx's) is httpx's own.
+class ConnectionPerRequest:
+    """httpcore's request interface without a pool: every request gets a connection of its own
+    (TCP connect, TLS handshake when ``https``, one HTTP/1.1 exchange), closed once its response
+    is closed. Nothing is queued or shared between requests, so nothing grows with how many are
+    in flight (a shared pool's queue did, issue 10), and every request measures its own connection.
 
-    :param ssl_context: verifies the servers' certificates.
-    :param limits: the pool's limits (a probe's: a couple of connections, none kept alive).
+    :param ssl_context: verifies ``https`` servers (ALPN offers ``http/1.1`` only).
+    :param backend: the network backend (:class:`AsyncioBackend` when ``None``).
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
-        super().__init__(verify=ssl_context, limits=limits)
-        # httpx takes no network backend: replace the pool it built by the same one on ours
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context, max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry, http1=True, http2=False,
-            network_backend=AsyncioBackend())
+    def __init__(self, ssl_context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._ssl = ssl_context
+        self._ssl.set_alpn_protocols(["http/1.1"])
+        self._backend = backend or AsyncioBackend()
 
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        """Connect, send ``request`` and return its response, whose stream closes the connection.
+
+        :raises httpcore.UnsupportedProtocol: a scheme other than ``http``/``https``.
+        :raises httpcore.ConnectError: and the other httpcore errors of connecting and reading
+            (httpx's transport maps them to its own).
+        """
+        origin = request.url.origin
+        if origin.scheme not in (b"http", b"https"):
+            raise httpcore.UnsupportedProtocol(f"Request URL has an unsupported protocol '{origin.scheme!r}://'.")
+        timeout = request.extensions.get("timeout", {}).get("connect")
+        host = origin.host.decode("ascii")
+        stream = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
+        try:
+            if origin.scheme == b"https":
+                sni = request.extensions.get("sni_hostname") or host
+                stream = await stream.start_tls(self._ssl, server_hostname=sni, timeout=timeout)
+            conn = httpcore.AsyncHTTP11Connection(origin=origin, stream=stream)
+            response = await conn.handle_async_request(request)
+        except BaseException:
+            await stream.aclose()
+            raise
+        assert isinstance(response.stream, AsyncIterable)
+        return httpcore.Response(status=response.status, headers=response.headers,
+                                 content=_ClosingStream(response.stream, conn), extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        """Nothing to close: every connection is closed with its response."""
+
+    async def __aenter__(self) -> "ConnectionPerRequest":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class _ClosingStream:
+    """A response body that closes its connection when it is closed (or fails)."""
+
+    __slots__ = ("_stream", "_conn", "_closed")
+
+    def __init__(self, stream: AsyncIterable[bytes], conn: httpcore.AsyncHTTP11Connection) -> None:
+        self._stream = stream
+        self._conn = conn
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._stream:
+                yield part
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                aclose = getattr(self._stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                await self._conn.aclose()
+
+
+class ProbeTransport(httpx.AsyncHTTPTransport):
+    """httpx's HTTP transport (HTTP/1.1, no proxy) sending every request on a connection of its
+    own (:class:`ConnectionPerRequest`) through :class:`AsyncioBackend`; the conversion of
+    requests and responses and the mapping of httpcore's exceptions to httpx's stay httpx's own.
+
+    One transport (and one client on it) serves any number of probes: no pool, no queue, no
+    connection kept between requests.
+
+    :param ssl_context: verifies the servers' certificates.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        super().__init__(verify=ssl_context)
+        # httpx takes no connection pool of ours: replace the pool it built
+        self._pool = ConnectionPerRequest(ssl_context)  # type: ignore[assignment]

@@ -34,8 +34,7 @@ def run_on(loop: str, main: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def client(ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=2, max_keepalive_connections=0)
-    return httpx.AsyncClient(transport=ProbeTransport(ssl_context or httpx.create_ssl_context(), limits))
+    return httpx.AsyncClient(transport=ProbeTransport(ssl_context or httpx.create_ssl_context()))
 
 
 async def probe_with(http: httpx.AsyncClient, url: str, timeout: float = 2.0):

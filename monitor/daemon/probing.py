@@ -165,7 +165,8 @@ class ProbeRunner:
                         for name, s in self.settings.items()}
         self.last: dict[str, ProbeResult] = {}
         self.history: dict[str, deque[ProbeResult]] = {n: deque(maxlen=HISTORY) for n in self.settings}
-        self._series: dict[str, set[Labels]] = {n: set() for n in self.settings}
+        #: probe -> {sample key: the label set of that series}
+        self._series: dict[str, dict[Any, Labels]] = {n: {} for n in self.settings}
         #: Called with ``(probe name, result)`` after each result is recorded (the ``/metrics``
         #: exposition renders it then, not all at once when scraped).
         self.on_result: list[Callable[[str, ProbeResult], None]] = []
@@ -225,17 +226,29 @@ class ProbeRunner:
             log.warning("probe failed", extra={"probe": name, "kind": s.kind, "target": s.target(),
                                                "error": result.error})
         t_ms = int(started * 1000)
-        base = self.base_labels(name)
+        # the label set of each series this probe reports, built once and then the store's own
+        # copy (one per series in memory, no sorting or hashing of a new one each run)
+        series = self._series[name]
         batch = []
-        seen: set[Labels] = set()
+        seen: set[Any] = set()
+        new: list[Any] = []
+        base: dict[str, str] | None = None
         for sample in result.samples:
-            lbl = Labels.of({**sample.labels, **base, METRIC_NAME: sample.name})
-            seen.add(lbl)
+            key = (sample.name, *sample.labels.items()) if sample.labels else sample.name
+            seen.add(key)
+            lbl = series.get(key)
+            if lbl is None:
+                if base is None:
+                    base = self.base_labels(name)
+                lbl = series[key] = Labels.of({**sample.labels, **base, METRIC_NAME: sample.name})
+                new.append(key)
             batch.append((lbl, t_ms, sample.value))
         self._store.append_batch(batch)
-        for gone in self._series[name] - seen:
-            self._store.mark_stale(gone, t_ms)
-        self._series[name] = seen
+        for key in new:
+            series[key] = self._store.stored_labels(series[key]) or series[key]
+        if len(series) > len(seen):
+            for key in series.keys() - seen:
+                self._store.mark_stale(series.pop(key), t_ms)
         for fn in self.on_result:
             fn(name, result)
 

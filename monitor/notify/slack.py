@@ -23,17 +23,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from monitor.config.receivers import SlackConfig
 from monitor.errors import NotifyError
 from monitor.notify.base import Message, NotifyResult
 from monitor.notify.retry import parse_retry_after, redact, transport_error, trim
 from monitor.notify.templates import Templates, truncate
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+# The SDK's async client (and aiohttp under it) is imported when a Slack notifier is built: it
+# is ~10 MiB of memory that a daemon without a Slack receiver need not hold.
 
 TEXT_LIMIT = 40_000
 HEADER_LIMIT = 150
@@ -125,11 +129,15 @@ class SlackNotifier:
         self.send_resolved = conf.send_resolved
         self.templates = templates or Templates()
         self._token = conf.token.get_secret_value()
-        # The SDK annotates timeout as int, but hands it to aiohttp's ClientTimeout, which takes
-        # float seconds: sub-second timeouts are real (tests use them).
-        self.client = client or AsyncWebClient(token=self._token, base_url=conf.api_url,
-                                               timeout=conf.timeout,  # type: ignore[arg-type]
-                                               retry_handlers=[])
+        if client is None:
+            from slack_sdk.web.async_client import AsyncWebClient
+
+            # The SDK annotates timeout as int, but hands it to aiohttp's ClientTimeout, which
+            # takes float seconds: sub-second timeouts are real (tests use them).
+            client = AsyncWebClient(token=self._token, base_url=conf.api_url,
+                                    timeout=conf.timeout,  # type: ignore[arg-type]
+                                    retry_handlers=[])
+        self.client = client
         self._clock = clock
 
     def secrets(self) -> list[str]:
@@ -170,6 +178,8 @@ class SlackNotifier:
         return NotifyResult(meta={"channel": resp["channel"], "ts": resp["ts"]})
 
     async def _call(self, method: str, **params: Any) -> Any:
+        import aiohttp  # loaded with the SDK's client (see the imports)
+
         try:
             # chat.postMessage -> client.chat_postMessage: the SDK's own request encoding
             resp = await getattr(self.client, method.replace(".", "_"))(**params)

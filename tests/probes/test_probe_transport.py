@@ -5,6 +5,7 @@ of its own for every request (blackbox_exporter's ``prober/http.go``: keep-alive
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -163,3 +164,27 @@ def test_backend_connect_timeout_and_stream_info():
 
     port, info = run_on("asyncio", main)
     assert info == (("127.0.0.1", port), None, False)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_timed_out_and_cancelled_requests_leave_no_socket_open(loop):
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def main():
+        async with SilentServer() as srv, client() as http:
+            before = open_files()
+            results = await asyncio.gather(*(probe_with(http, f"http://127.0.0.1:{srv.port}", timeout=0.3)
+                                             for _ in range(50)))
+            task = asyncio.create_task(http.get(f"http://127.0.0.1:{srv.port}/x", timeout=30))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.1)  # the loop releases closed sockets on its next turn
+            return results, before, open_files(), srv.connections
+
+    results, before, after, held_by_server = run_on(loop, main)
+    assert not any(r.success for r in results)
+    assert held_by_server == 51
+    assert after - before <= held_by_server  # the server's ends stay open (it hangs); ours are closed

@@ -62,11 +62,30 @@ def run(main: Callable[[], Coroutine[Any, Any, T]], choice: str = "auto") -> T:
         return runner.run(main())
 
 
+#: The longest wait before the second freeze (:func:`warmup_seconds`).
+MAX_WARMUP = 600.0
+
+
+def warmup_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Return when the daemon has run every probe and scrape once: the longest ``interval +
+    timeout`` of ``intervals`` (seconds), at most :data:`MAX_WARMUP`.
+
+    By then every series the probes and scrapes report exists; freezing again then
+    (:func:`freeze_startup_objects`) takes the sample store's series, which live as long as the
+    daemon, out of every later collection: at 5,000 probes they were ~160,000 of the ~280,000
+    objects a full collection walked (~140 ms of stall, every ~11 s).
+    """
+    return min(MAX_WARMUP, max((i + t for i, t in intervals), default=0.0))
+
+
 def freeze_startup_objects() -> int:
     """Collect the start-up garbage, then move every object alive now to the collector's
     permanent generation (``gc.freeze``), which its collections no longer walk.
 
-    :return: how many objects were frozen (``gc.get_freeze_count()``).
+    Objects frozen are still freed when their last reference goes; only a reference cycle
+    among them that becomes garbage is never collected (start-up holds none that does).
+
+    :return: how many objects are frozen (``gc.get_freeze_count()``).
     """
     gc.collect()
     gc.freeze()

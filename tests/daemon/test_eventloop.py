@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from monitor.daemon.eventloop import freeze_startup_objects, loop_factory, run
+from monitor.daemon.eventloop import freeze_startup_objects, loop_factory, run, warmup_seconds
 
 
 def test_asyncio_when_asked_and_uvloop_by_default_when_installed():
@@ -38,3 +38,9 @@ def test_freeze_moves_live_objects_out_of_the_collectors_generations():
         assert gc.get_freeze_count() > 1000
     finally:
         gc.unfreeze()
+
+
+def test_the_second_freeze_waits_for_every_probe_and_scrape_to_run_once():
+    assert warmup_seconds([(15.0, 5.0), (60.0, 10.0)]) == 70.0
+    assert warmup_seconds([]) == 0.0
+    assert warmup_seconds([(86400.0, 10.0)]) == 600.0

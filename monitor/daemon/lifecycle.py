@@ -27,7 +27,7 @@ from monitor.api.deps import ReloadResult
 from monitor.config.loader import load_config
 from monitor.config.model import Config
 from monitor.config.secrets import secret_values
-from monitor.daemon.eventloop import freeze_startup_objects, warmup_seconds
+from monitor.daemon.eventloop import freeze_startup_objects, space_full_collections, warmup_seconds
 from monitor.daemon.wiring import Daemon, api_deps
 from monitor.errors import ConfigErrors
 from monitor.logging import add_secrets
@@ -92,8 +92,9 @@ class Lifecycle:
     :param on_started: awaited once the daemon and server are up (the demo prints its banner).
     :param freeze_after_start: move the objects alive once the daemon has started, and again
         once every probe and scrape has run, out of the garbage collector's reach
-        (:func:`~monitor.daemon.eventloop.freeze_startup_objects`; ``codebook-monitor run``
-        does, tests that share a process do not).
+        (:func:`~monitor.daemon.eventloop.freeze_startup_objects`), and space its full
+        collections (:func:`~monitor.daemon.eventloop.space_full_collections`);
+        ``codebook-monitor run`` does, tests that share a process do not.
 
     :ivar server: the HTTP server (``started`` once it listens).
 
@@ -145,6 +146,7 @@ class Lifecycle:
                 return 1
             if self._freeze:
                 log.debug("start-up objects frozen", extra={"objects": freeze_startup_objects()})
+                space_full_collections()
                 # again once every probe and scrape has run: their series live as long as we do
                 config = self.daemon.config
                 warm = warmup_seconds([(p.interval, p.timeout) for p in config.probes]

@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from monitor.daemon.eventloop import freeze_startup_objects, loop_factory, run, warmup_seconds
+from monitor.daemon.eventloop import freeze_startup_objects, loop_factory, run, space_full_collections, warmup_seconds
 
 
 def test_asyncio_when_asked_and_uvloop_by_default_when_installed():
@@ -44,3 +44,12 @@ def test_the_second_freeze_waits_for_every_probe_and_scrape_to_run_once():
     assert warmup_seconds([(15.0, 5.0), (60.0, 10.0)]) == 70.0
     assert warmup_seconds([]) == 0.0
     assert warmup_seconds([(86400.0, 10.0)]) == 600.0
+
+
+def test_full_collections_are_spaced_and_young_ones_kept():
+    before = gc.get_threshold()
+    try:
+        space_full_collections()
+        assert gc.get_threshold() == (before[0], before[1], 1000)
+    finally:
+        gc.set_threshold(*before)

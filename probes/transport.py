@@ -8,9 +8,13 @@ point, ``network_backend=``) on plain ``asyncio`` streams with ``asyncio.timeout
 requests, connections, TLS and timeouts, at less cost per call. It runs on any asyncio event
 loop, uvloop's included.
 
-What a probe measures does not change: every request still opens a connection of its own
-(:class:`ProbeTransport` keeps none alive), resolves the host with the loop's resolver, connects
-(with Happy Eyeballs, RFC 8305, when a name has several addresses), does its TLS handshake and
+:class:`ConnectionPerRequest` replaces httpcore's connection pool: a request gets a connection of
+its own and nothing else, so no queue is shared between requests (a shared pool's queue cost
+grew with the square of its length in a mass outage, issue 10).
+
+What a probe measures does not change: every request opens a connection of its own (none is
+kept alive), resolves the host with the loop's resolver, connects (with Happy Eyeballs, RFC
+8305, when a name has several addresses and the loop supports it), does its TLS handshake and
 reads its response, as blackbox_exporter's ``prober/http.go`` does with a client per probe and
 keep-alives off.
 """

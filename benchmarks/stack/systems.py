@@ -97,6 +97,8 @@ class Ours(System):
         cfg: dict[str, Any] = {
             "server": {"host": "127.0.0.1", "port": port},
             "state": {"backend": "sqlite", "path": str(folder / "state.db")},
+            # the intake open to anyone on loopback, as the peer's Alertmanager is
+            "api": {"intake_open": True},
             "rules": {"query_max_series": 1_000_000, "evaluation_interval": f"{w.eval_interval * 1000:.0f}ms"},
             "probes": [{"name": f"t{i}", "kind": "api", "url": targets.url(i),
                         "interval": f"{w.interval * 1000:.0f}ms", "timeout": f"{w.timeout * 1000:.0f}ms"}

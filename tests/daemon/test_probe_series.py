@@ -3,6 +3,8 @@ marker for a series the probe stops reporting (Prometheus ``scrape/scrape.go``).
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry
 
 from model.labels import Labels
@@ -32,8 +34,10 @@ async def test_a_series_the_probe_stops_reporting_is_marked_stale_and_the_rest_k
         try:
             first = await runner.run("b")
             database = check_series(store, "database")
+            await asyncio.sleep(0.01)  # runs stamped in one millisecond would be one sample
             await runner.run("b")
             assert runner._series["b"][("probe_api_check_healthy", ("check", "database"))] is database
+            await asyncio.sleep(0.01)
             third = await runner.run("b")
         finally:
             await runner.close()

@@ -40,14 +40,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     setup_logging(args.log_level or config.log.level, secrets=secret_values(config))
     config.server.listen_on(args.port)  # links follow --port unless server.external_url is set
-    return asyncio.run(_run(config, args.config, args.port))
+    from monitor.daemon.eventloop import loop_factory, run
+
+    try:
+        loop_factory(args.loop)
+    except ValueError as exc:  # uvloop asked for and not installed
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return run(lambda: _run(config, args.config, args.port), args.loop)
 
 
 async def _run(config, path, port):
     from monitor.daemon.lifecycle import serve
     from monitor.daemon.wiring import Daemon
 
-    return await serve(Daemon(config), path, port=port)
+    return await serve(Daemon(config), path, port=port, freeze_after_start=True)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -486,6 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", "-c", default=DEFAULT_CONFIG)
     s.add_argument("--port", type=int, help="listen port (overrides server.port)")
     s.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    s.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                   help="event loop: uvloop when installed (auto, the default), or asyncio's own")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("check", help="validate the config and every rule file; exit 1 on any error")

@@ -41,19 +41,25 @@ import os
 import ssl
 import time
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 from pydantic import Field
 
 from probes.base import ProbeResult, ProbeSettings, one_line
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# ``cryptography.x509`` is imported where a certificate is parsed, not here: it is ~8 MiB of the
+# daemon's memory, which a daemon without a tls probe need not hold.
+
 
 def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
     """Return whether ``cert`` is valid for ``hostname`` (DNS name or IP address); see module docstring."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     host = hostname.rstrip(".").lower()
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
@@ -88,6 +94,8 @@ def _not_after(cert: x509.Certificate) -> float:
 
 
 def _sans(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -219,6 +227,9 @@ class TlsProbe:
             raise ConnectionError(f"cannot connect to {s.target()}: {one_line(exc.strerror or str(exc))}") from None
         if not ders:
             return ProbeResult(False, error="server presented no certificate")
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
         chain = [x509.load_der_x509_certificate(d) for d in ders]
         leaf = chain[0]
         now = self._clock()

@@ -27,6 +27,7 @@ from monitor.api.deps import ReloadResult
 from monitor.config.loader import load_config
 from monitor.config.model import Config
 from monitor.config.secrets import secret_values
+from monitor.daemon.eventloop import freeze_startup_objects, space_full_collections, warmup_seconds
 from monitor.daemon.wiring import Daemon, api_deps
 from monitor.errors import ConfigErrors
 from monitor.logging import add_secrets
@@ -101,6 +102,11 @@ class Lifecycle:
     :param host: listen address (default ``server.host``).
     :param port: listen port (default ``server.port``).
     :param on_started: awaited once the daemon and server are up (the demo prints its banner).
+    :param freeze_after_start: move the objects alive once the daemon has started, and again
+        once every probe and scrape has run, out of the garbage collector's reach
+        (:func:`~monitor.daemon.eventloop.freeze_startup_objects`), and space its full
+        collections (:func:`~monitor.daemon.eventloop.space_full_collections`);
+        ``codebook-monitor run`` does, tests that share a process do not.
 
     :ivar server: the HTTP server (``started`` once it listens).
 
@@ -110,8 +116,10 @@ class Lifecycle:
     """
 
     def __init__(self, daemon: Daemon, config_path: str | Path, *, host: str | None = None,
-                 port: int | None = None, on_started: Callable[[Daemon], Awaitable[None]] | None = None) -> None:
+                 port: int | None = None, on_started: Callable[[Daemon], Awaitable[None]] | None = None,
+                 freeze_after_start: bool = False) -> None:
         self.daemon = daemon
+        self._freeze = freeze_after_start
         self.config_path = Path(config_path)
         self._port = port
         self._on_started = on_started
@@ -149,6 +157,15 @@ class Lifecycle:
                     log.error("cleanup after the failed start failed",
                               extra={"error": f"{type(stop_exc).__name__}: {stop_exc}"})
                 return 1
+            if self._freeze:
+                log.debug("start-up objects frozen", extra={"objects": freeze_startup_objects()})
+                space_full_collections()
+                # again once every probe and scrape has run: their series live as long as we do
+                config = self.daemon.config
+                warm = warmup_seconds([(p.interval, p.timeout) for p in config.probes]
+                                      + [(t.interval, t.timeout) for t in config.scrape])
+                again = asyncio.get_running_loop().call_later(warm, freeze_startup_objects)
+                stack.callback(again.cancel)
             announcer = asyncio.create_task(self._announce())
             stack.callback(announcer.cancel)
             # The server starts last and stops first: serve() returns once it has stopped.
@@ -186,12 +203,13 @@ class Lifecycle:
 
 
 async def serve(daemon: Daemon, config_path: str | Path, *, host: str | None = None, port: int | None = None,
-                on_started: Callable[[Daemon], Awaitable[None]] | None = None) -> int:
+                on_started: Callable[[Daemon], Awaitable[None]] | None = None, freeze_after_start: bool = False) -> int:
     """Run ``daemon`` with its HTTP server until SIGTERM/SIGINT (see :class:`Lifecycle`).
 
     :return: the process exit code.
     """
-    return await Lifecycle(daemon, config_path, host=host, port=port, on_started=on_started).serve()
+    return await Lifecycle(daemon, config_path, host=host, port=port, on_started=on_started,
+                           freeze_after_start=freeze_after_start).serve()
 
 
 class _Server(uvicorn.Server):

@@ -7,17 +7,18 @@ reporting gets a staleness marker, as Prometheus does for a vanished scrape seri
 (``scrape/scrape.go``).
 
 Each probe measures its own connection, as blackbox_exporter's do (``prober/http.go`` builds a
-client per probe, keep-alives off): :class:`ProbeClients` gives every probe an HTTP client of its
-own with a pool of at most two connections and no keep-alive between requests, so no queue is
-shared between probes. One shared pool would be a single queue for every target, and when
-targets fail all at once httpcore's cost of serving that queue grows with the square of its
-length: the queue then never drains and the prober collapses (issue 10). How many runs may be in
-flight at once is bounded by one semaphore sized to the host (:func:`probe_concurrency`).
+client per probe, keep-alives off): :class:`ProbeClients` gives probes a client whose transport
+opens a connection per request and has no pool, so no queue is shared between probes. One
+shared pool would be a single queue for every target, and when targets fail all at once
+httpcore's cost of serving that queue grows with the square of its length: the queue then never
+drains and the prober collapses (issue 10). How many runs may be in flight at once is bounded by
+one semaphore sized to the host (:func:`probe_concurrency`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import logging
 import resource
 import ssl
@@ -38,6 +39,7 @@ from model.labels import METRIC_NAME, Labels
 from monitor.tsdb.store import SampleStore
 from probes import PROBES
 from probes.base import ProbeResult, ProbeSettings, Sample, run_probe
+from probes.transport import ProbeTransport
 
 log = logging.getLogger("monitor.probes")
 
@@ -51,8 +53,8 @@ HISTORY = 10
 #: The samples, logs and details of every result kept in a history: none (shared, never mutated).
 _NO_SAMPLES: list[Sample] = []
 _NO_LOGS: list[str] = []
-#: Connections one probe's client may hold at once: its requests run one after another, so one
-#: is in use and one may still be closing (a timed-out request's connection is discarded).
+#: Connections one probe run may hold at once: its requests run one after another, so one is in
+#: use and one may still be closing (a closed connection's socket is released by the loop).
 PROBE_MAX_CONNECTIONS = 2
 #: Open files kept for everything but probe connections (listeners, the state store, scrapes,
 #: notifier connections, log files).
@@ -96,21 +98,22 @@ def raise_open_files_limit() -> int:
 
 
 class ProbeClients:
-    """Build one small ``httpx.AsyncClient`` per probe (its own pool: no queue shared between
-    probes), every one verifying certificates with one shared TLS context.
+    """Give every probe its HTTP client: one shared client whose transport opens a connection
+    per request (:class:`~probes.transport.ProbeTransport`), verifying certificates with one
+    shared TLS context.
 
-    Clients keep no connection alive between requests (``max_keepalive_connections=0``), so
-    every request measures a connection of its own, as blackbox_exporter's probes do, and no
-    idle socket per probe lingers between runs. Building a client is cheap (tens of
-    microseconds; the TLS context, which costs ~20 ms to load, is built once) unless the
-    environment names a proxy (``HTTPS_PROXY``...): then clients read it, as httpx's default
-    clients do, at ~1 ms a client.
+    Nothing of it is shared between requests but the TLS context: no pool, no queue, no
+    connection kept alive, so every request measures a connection of its own, as
+    blackbox_exporter's probes do, and no queue's cost grows with the requests in flight. Its
+    cookie jar accepts no cookie, so no probe sees another's cookies (blackbox_exporter keeps
+    none between runs either). When the environment names a proxy (``HTTPS_PROXY``...), each
+    probe gets a client of its own that mounts it, as httpx's default clients do (~1 ms each).
 
     Usage::
 
         clients = ProbeClients()
-        client = clients.new()          # one per probe; its owner closes it
-        await client.aclose()
+        client, owned = clients.client()   # one per probe; closed by the caller if owned
+        await clients.aclose()              # at shutdown: the shared client
 
     :param ssl_context: the TLS context every client verifies with (httpx's default context,
         honouring ``SSL_CERT_FILE``/``SSL_CERT_DIR``, when ``None``).
@@ -120,13 +123,22 @@ class ProbeClients:
         self._ssl = ssl_context or httpx.create_ssl_context()
         self._limits = httpx.Limits(max_connections=PROBE_MAX_CONNECTIONS, max_keepalive_connections=0)
         self._env_proxies = bool(urllib.request.getproxies())
+        self._shared: httpx.AsyncClient | None = None
 
-    def new(self) -> httpx.AsyncClient:
-        """Return a new client for one probe (the caller closes it)."""
+    def client(self) -> tuple[httpx.AsyncClient, bool]:
+        """Return the client for one probe and whether the caller owns it (and closes it)."""
         if self._env_proxies:  # let httpx mount the environment's proxies, as its default client does
-            return httpx.AsyncClient(verify=self._ssl, limits=self._limits, follow_redirects=False)
-        transport = httpx.AsyncHTTPTransport(verify=self._ssl, limits=self._limits)
-        return httpx.AsyncClient(transport=transport, follow_redirects=False)
+            return httpx.AsyncClient(verify=self._ssl, limits=self._limits, follow_redirects=False), True
+        if self._shared is None or self._shared.is_closed:
+            no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+            self._shared = httpx.AsyncClient(transport=ProbeTransport(self._ssl), follow_redirects=False,
+                                             cookies=no_cookies)
+        return self._shared, False
+
+    async def aclose(self) -> None:
+        """Close the shared client (it holds no connection: this only marks it closed)."""
+        if self._shared is not None:
+            await self._shared.aclose()
 
 
 class ProbeRunner:
@@ -135,8 +147,8 @@ class ProbeRunner:
     :param settings: the probes' validated settings (``Config.probes``).
     :param store: the sample store the samples go to.
     :param metrics: the daemon's metrics (runs by outcome, duration histogram).
-    :param clients: gives every probe an HTTP client of its own (owned and closed by this
-        runner); without it, probes get ``resources['http_client']`` or build their own.
+    :param clients: gives every probe its HTTP client (this runner closes those it owns, not
+        the shared one); without it, probes get ``resources['http_client']`` or build their own.
     :param slots: bounds how many runs are in flight at once (shared by the runners of
         successive reloads; see :func:`probe_concurrency`); unbounded when ``None``.
     :param resources: shared objects passed to every probe (e.g. ``http_client``).
@@ -154,7 +166,8 @@ class ProbeRunner:
                         for name, s in self.settings.items()}
         self.last: dict[str, ProbeResult] = {}
         self.history: dict[str, deque[ProbeResult]] = {n: deque(maxlen=HISTORY) for n in self.settings}
-        self._series: dict[str, set[Labels]] = {n: set() for n in self.settings}
+        #: probe -> {sample key: the label set of that series}
+        self._series: dict[str, dict[Any, Labels]] = {n: {} for n in self.settings}
         #: Called with ``(probe name, result)`` after each result is recorded (the ``/metrics``
         #: exposition renders it then, not all at once when scraped).
         self.on_result: list[Callable[[str, ProbeResult], None]] = []
@@ -166,8 +179,9 @@ class ProbeRunner:
     def _resources(self, clients: ProbeClients | None, shared: dict[str, Any]) -> dict[str, Any]:
         if clients is None:
             return shared
-        client = clients.new()
-        self._clients.append(client)
+        client, owned = clients.client()
+        if owned:
+            self._clients.append(client)
         return {**shared, "http_client": client}
 
     def base_labels(self, name: str) -> dict[str, str]:
@@ -220,17 +234,29 @@ class ProbeRunner:
         elif (n := self.failures.recovered(name)) is not None:
             log.info("probe recovered", extra={"probe": name, "kind": s.kind, "target": s.target(), "failures": n})
         t_ms = int(started * 1000)
-        base = self.base_labels(name)
+        # the label set of each series this probe reports, built once and then the store's own
+        # copy (one per series in memory, no sorting or hashing of a new one each run)
+        series = self._series[name]
         batch = []
-        seen: set[Labels] = set()
+        seen: set[Any] = set()
+        new: list[Any] = []
+        base: dict[str, str] | None = None
         for sample in result.samples:
-            lbl = Labels.of({**sample.labels, **base, METRIC_NAME: sample.name})
-            seen.add(lbl)
+            key = (sample.name, *sample.labels.items()) if sample.labels else sample.name
+            seen.add(key)
+            lbl = series.get(key)
+            if lbl is None:
+                if base is None:
+                    base = self.base_labels(name)
+                lbl = series[key] = Labels.of({**sample.labels, **base, METRIC_NAME: sample.name})
+                new.append(key)
             batch.append((lbl, t_ms, sample.value))
         self._store.append_batch(batch)
-        for gone in self._series[name] - seen:
-            self._store.mark_stale(gone, t_ms)
-        self._series[name] = seen
+        for key in new:
+            series[key] = self._store.stored_labels(series[key]) or series[key]
+        if len(series) > len(seen):
+            for key in series.keys() - seen:
+                self._store.mark_stale(series.pop(key), t_ms)
         for fn in self.on_result:
             fn(name, result)
 

@@ -299,6 +299,7 @@ class Daemon:
     async def _close_probes(self) -> None:
         """Close the running probes (the ones of the latest reload); runs in flight are cancelled."""
         await self.probes.close(grace=0)
+        await self.probe_clients.aclose()
 
     async def _drain_background(self) -> None:
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -41,11 +41,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from monitor.config.receivers import SlackConfig
 from monitor.errors import NotifyError
@@ -54,6 +52,12 @@ from monitor.notify.retry import parse_retry_after, redact, transport_error, tri
 from monitor.notify.templates import Templates, truncate
 
 log = logging.getLogger("monitor.notify.slack")
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+# The SDK's async client (and aiohttp under it) is imported when a Slack notifier is built: it
+# is ~10 MiB of memory that a daemon without a Slack receiver need not hold.
 
 TEXT_LIMIT = 40_000
 HEADER_LIMIT = 150
@@ -151,11 +155,15 @@ class SlackNotifier:
         self.send_resolved = conf.send_resolved
         self.templates = templates or Templates()
         self._token = conf.token.get_secret_value()
-        # The SDK annotates timeout as int, but hands it to aiohttp's ClientTimeout, which takes
-        # float seconds: sub-second timeouts are real (tests use them).
-        self.client = client or AsyncWebClient(token=self._token, base_url=conf.api_url,
-                                               timeout=conf.timeout,  # type: ignore[arg-type]
-                                               retry_handlers=[])
+        if client is None:
+            from slack_sdk.web.async_client import AsyncWebClient
+
+            # The SDK annotates timeout as int, but hands it to aiohttp's ClientTimeout, which
+            # takes float seconds: sub-second timeouts are real (tests use them).
+            client = AsyncWebClient(token=self._token, base_url=conf.api_url,
+                                    timeout=conf.timeout,  # type: ignore[arg-type]
+                                    retry_handlers=[])
+        self.client = client
         self._clock = clock
         self._channel_ids: dict[str, str] = {}  # "#name" -> "C..", from our posts and conversations.list
 
@@ -216,7 +224,7 @@ class SlackNotifier:
             ``None``: the message is posted again, a possible duplicate rather than a loss.
         """
         prev = message.previous or {}
-        if not message.delivery_id or (message.kind in ("acknowledged", "resolved")
+        if not message.delivery_id or (message.kind in UPDATE_KINDS
                                        and prev.get("channel") and prev.get("ts")):
             return None
         try:
@@ -271,6 +279,8 @@ class SlackNotifier:
         return self._channel_ids.get(channel, "")
 
     async def _call(self, method: str, **params: Any) -> Any:
+        import aiohttp  # loaded with the SDK's client (see the imports)
+
         try:
             # chat.postMessage -> client.chat_postMessage: the SDK's own request encoding
             resp = await getattr(self.client, method.replace(".", "_"))(**params)

@@ -434,6 +434,13 @@ class SampleStore(Durable):
                     best = gap
         return None if best is None else best / 1000.0
 
+    def stored_labels(self, labels: Labels) -> Labels | None:
+        """Return the store's own (interned) copy of a series' label set, or ``None`` if the
+        series is not held: a caller that appends to the same series again and again keeps this
+        copy rather than one of its own (one label set in memory per series)."""
+        s = self._by_labels.get(labels)
+        return s.labels if s is not None else None
+
     def last_timestamp(self, labels: Labels) -> int | None:
         """Return the timestamp (ms) of the series' last sample, or ``None`` if unknown."""
         s = self._by_labels.get(labels)

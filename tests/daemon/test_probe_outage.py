@@ -1,6 +1,6 @@
 """A mass outage cannot collapse the prober: hundreds of api probes whose targets all hang (or
 all refuse connections) at once are every one OK again on their first run after recovery; each
-probe has an HTTP client of its own; the number of runs in flight is bounded.
+request has a connection of its own; the number of runs in flight is bounded.
 
 Behaviour, not timing: the bounds are generous, and what is checked is which runs succeeded.
 """
@@ -19,6 +19,7 @@ from monitor.daemon.probing import ProbeClients, ProbeRunner, probe_concurrency
 from monitor.metrics import Metrics
 from monitor.tsdb.store import SampleStore
 from probes import PROBES
+from probes.transport import ProbeTransport
 from tests.support.daemon_helpers import HEALTH_DOC, eventually, run_daemon, write_config
 
 BODY = json.dumps(HEALTH_DOC).encode()
@@ -132,13 +133,27 @@ def _api(name: str, url: str, timeout: float = 5.0):
     return PROBES["api"].Settings.model_validate({"name": name, "kind": "api", "url": url, "timeout": timeout})
 
 
-async def test_each_probe_gets_a_client_of_its_own_closed_with_the_runner():
+async def test_probes_share_a_pool_less_client_that_outlives_a_reload():
+    settings = [_api(f"p{i}", f"http://127.0.0.1:1/t/{i}") for i in range(3)]
+    clients = ProbeClients()
+    runner = ProbeRunner(settings, SampleStore(), Metrics(CollectorRegistry()), clients=clients)
+    shared = {id(p._client) for p in runner._probes.values()}
+    client = next(iter(runner._probes.values()))._client
+    assert len(shared) == 1 and isinstance(client._transport, ProbeTransport)  # no pool, no queue
+    await runner.close()  # a reload: the next runner keeps the same client
+    assert not client.is_closed
+    await clients.aclose()
+    assert client.is_closed
+
+
+async def test_with_a_proxy_in_the_environment_each_probe_owns_a_client(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
     settings = [_api(f"p{i}", f"http://127.0.0.1:1/t/{i}") for i in range(3)]
     runner = ProbeRunner(settings, SampleStore(), Metrics(CollectorRegistry()), clients=ProbeClients())
-    clients = [p._client for p in runner._probes.values()]
-    assert len({id(c) for c in clients}) == 3
+    owned = [p._client for p in runner._probes.values()]
+    assert len({id(c) for c in owned}) == 3
     await runner.close()
-    assert all(c.is_closed for c in clients)
+    assert all(c.is_closed for c in owned)
 
 
 async def test_runs_in_flight_are_bounded_by_the_slots():

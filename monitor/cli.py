@@ -47,7 +47,14 @@ async def _run(config, path, port):
     from monitor.daemon.lifecycle import serve
     from monitor.daemon.wiring import Daemon
 
-    return await serve(Daemon(config), path, port=port)
+    return await serve(Daemon(config), path, port=port, on_started=_started)
+
+
+async def _started(daemon) -> None:
+    """Once the daemon serves: keep what the start built out of the collector's walks."""
+    from monitor.gcpause import freeze_long_lived
+
+    freeze_long_lived()
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -7,6 +7,11 @@ of a target at its ``sample_limit``) — gets them promoted to the oldest genera
 full collections that walk them: event-loop stalls of 60-100 ms per collection on a quiet
 machine, several per scrape. None of that work makes reference cycles, so reference counting
 frees it all; the collector can wait until it ends.
+
+:func:`freeze_long_lived`, called once the daemon serves, moves what the start built (modules,
+config, rules, the server: a few hundred thousand objects) out of the collector's reach, so the
+full collections that later work triggers walk only what was made since: 45-65 ms loop stalls
+every ~0.8 s during a 5,000-alert intake came from walking the start's objects again and again.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import gc
 import threading
 from collections.abc import Iterator
 
-__all__ = ["paused_gc"]
+__all__ = ["paused_gc", "freeze_long_lived"]
 
 _gc_lock = threading.Lock()
 _gc_pausers = 0  # paused_gc() blocks active in any thread or task
@@ -46,3 +51,17 @@ def paused_gc() -> Iterator[None]:
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+def freeze_long_lived() -> int:
+    """Collect the garbage now, then move every object still alive to the collector's permanent
+    generation (``gc.freeze``): later collections skip them. Call once, when the start is done.
+
+    Frozen objects are still freed by reference counting; only a reference cycle among them
+    would stay (none is made at start after this collection).
+
+    :return: the objects frozen (``gc.get_freeze_count()``).
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -41,3 +41,16 @@ def test_an_equal_label_set_built_again_is_not_hashed_again():
 
 def test_the_cache_is_bounded():
     assert labels_module._fingerprint.cache_info().maxsize == labels_module.FINGERPRINT_CACHE_SIZE
+
+
+def test_an_alert_keeps_its_fingerprint_and_its_copies_get_the_new_one():
+    from model.alert import Alert
+
+    a = Alert.firing({"alertname": "ApiDown", "severity": "critical"}, starts_at=0)
+    before = labels_module._fingerprint.cache_info()
+    assert {a.fingerprint for _ in range(100)} == {"584bbe2c88c80859"}
+    after = labels_module._fingerprint.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)  # read from the alert, no lookup
+    marked = a.with_marks(silenced_by=("s1",))
+    assert marked.fingerprint == a.fingerprint and marked == a.with_marks(silenced_by=("s1",))
+    assert "_fingerprint" not in repr(a)

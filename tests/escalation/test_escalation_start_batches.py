@@ -68,3 +68,22 @@ async def test_a_failed_batch_starts_none_of_its_walks(shipped, sqlite_store):
     runner.deliver = Sink()
     await runner.advance(T0 + 1, alerts, {a.fingerprint: a for a in alerts})
     assert set(runner.escalations) == {a.fingerprint for a in alerts}
+
+
+def test_snapshot_and_state_dicts_are_what_asdict_gave_and_round_trip(shipped):
+    from dataclasses import asdict
+
+    from monitor.escalation.engine import EscalationState, Notified
+    from monitor.escalation.policy import EscalationPolicy, EscalationSnapshot, snapshot
+
+    snap = snapshot(EscalationPolicy.from_config(shipped.escalation), storm(1)[0], T0)
+    legacy = asdict(snap)
+    legacy["labels"] = dict(snap.labels)
+    legacy["steps"] = [dict(asdict(s), channels=list(s.channels)) for s in snap.steps]
+    assert snap.to_dict() == legacy and list(snap.to_dict()) == list(legacy)
+    assert EscalationSnapshot.from_json(snap.to_json()) == snap
+    state = EscalationState(snap.fingerprint, level=1, next_at=T0 + 900, notified=(Notified("alice", 0, ("page",)),))
+    legacy_state = asdict(state)
+    legacy_state["notified"] = [dict(asdict(n), channels=list(n.channels)) for n in state.notified]
+    assert state.to_dict() == legacy_state
+    assert EscalationState.from_dict(state.to_dict()) == state

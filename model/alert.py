@@ -66,10 +66,14 @@ class Alert:
     silenced_by: tuple[str, ...] = ()
     inhibited_by: tuple[str, ...] = ()
     muted_by: tuple[str, ...] = ()
+    # The labels' fingerprint, read on every step of the pipeline: kept with the alert (computed
+    # once per version; ``Labels.fingerprint`` caches it across versions of the same labels).
+    _fingerprint: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.labels, Labels):
             object.__setattr__(self, "labels", Labels.of(self.labels))
+        object.__setattr__(self, "_fingerprint", self.labels.fingerprint())
         object.__setattr__(self, "starts_at", float(self.starts_at))
         if self.ends_at is not None:
             object.__setattr__(self, "ends_at", float(self.ends_at))
@@ -85,7 +89,7 @@ class Alert:
     @property
     def fingerprint(self) -> str:
         """The 16-hex-digit fingerprint of the label set (``Labels.fingerprint``)."""
-        return self.labels.fingerprint()
+        return self._fingerprint
 
     @property
     def name(self) -> str:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 __all__ = ["Labels", "METRIC_NAME", "LABEL_NAME_RE", "METRIC_NAME_RE", "common_labels"]
 
 METRIC_NAME = "__name__"
+#: Label sets whose fingerprint is kept (:func:`_fingerprint`): a few times the alerts a maximal
+#: intake holds (5,000), so the alerts a Prometheus re-sends every evaluation are hashed once.
+FINGERPRINT_CACHE_SIZE = 1 << 15
 #: Legacy Prometheus label name syntax (``model.LabelNameRE``); use with ``match`` (anchored by ``\Z``, so
 #: a trailing newline does not pass as ``$`` would let it).
 LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -80,15 +84,12 @@ class Labels(tuple):
     def fingerprint(self) -> str:
         """Return a stable 16-hex-digit fingerprint of the label set (blake2b-64 of the sorted pairs).
 
-        Stable across processes and restarts, so it can key durable state.
+        Stable across processes and restarts, so it can key durable state. Computed once per
+        distinct label set while it is among the :data:`FINGERPRINT_CACHE_SIZE` most recently
+        used (an equal label set built anew, as every intake POST does, hits the cache):
+        label sets are immutable, so a kept value never goes stale.
         """
-        h = hashlib.blake2b(digest_size=8)
-        for k, v in self:
-            h.update(k.encode())
-            h.update(b"\xff")
-            h.update(v.encode())
-            h.update(b"\xff")
-        return h.hexdigest()
+        return _fingerprint(self)
 
     def __repr__(self) -> str:
         name = self.name
@@ -96,6 +97,18 @@ class Labels(tuple):
         return f"{name}{{{rest}}}"
 
     __str__ = __repr__
+
+
+@lru_cache(maxsize=FINGERPRINT_CACHE_SIZE)
+def _fingerprint(labels: Labels) -> str:
+    """Return the blake2b-64 fingerprint of ``labels`` (:meth:`Labels.fingerprint`, which caches it)."""
+    h = hashlib.blake2b(digest_size=8)
+    for k, v in labels:
+        h.update(k.encode())
+        h.update(b"\xff")
+        h.update(v.encode())
+        h.update(b"\xff")
+    return h.hexdigest()
 
 
 def common_labels(sets: Iterable[Mapping[str, str]]) -> dict[str, str]:

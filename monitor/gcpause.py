@@ -7,6 +7,10 @@ of a target at its ``sample_limit``) — gets them promoted to the oldest genera
 full collections that walk them: event-loop stalls of 60-100 ms per collection on a quiet
 machine, several per scrape. None of that work makes reference cycles, so reference counting
 frees it all; the collector can wait until it ends.
+
+What the start built is moved out of the collector's reach once the daemon serves
+(:func:`monitor.daemon.eventloop.freeze_startup_objects`): 45-65 ms loop stalls every ~0.8 s
+during a 5,000-alert intake came from walking the start's objects again and again.
 """
 
 from __future__ import annotations
@@ -46,3 +50,4 @@ def paused_gc() -> Iterator[None]:
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_was_enabled:
                 gc.enable()
+

@@ -1,7 +1,8 @@
 """Acknowledgements: people acknowledging, unacknowledging and resolving alerts, each call audited.
 
 Implements :class:`monitor.alerting.ports.Acknowledgements`. Each call, under the pipeline's
-lock: checks the alert is known (stored or held), records the acknowledgement and an audit
+lock and in one store transaction (all of its writes or none; the connection taken once):
+checks the alert is known (stored or held), records the acknowledgement and an audit
 entry (who, what, when, from where: ``api:10.0.0.5``, ``slack:U123``, ``link:10.0.0.5``,
 ``cli:...``) **before** anything acts, then moves the escalation walk and tells the receivers:
 
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 from model.alert import Alert
 from monitor.alerting.pipeline import AlertPipeline
 from monitor.errors import NotFoundError
+from monitor.store.batching import transaction_of
 
 __all__ = ["Acknowledgements", "ReceiverUpdates", "AckEscalations"]
 
@@ -134,7 +136,9 @@ class Acknowledgements:
         :raises NotFoundError: unknown alert.
         """
         now = self.clock() if now is None else now
-        async with self.pipeline.lock:
+        # One store transaction: the record, audit, walk state and notices commit together, and
+        # the connection is taken once, not once per write behind an intake's writes (issue 9).
+        async with self.pipeline.lock, transaction_of(self.store):
             alert = await self._known(fingerprint)
             esc = self._walking(fingerprint)  # None: nothing to stop; the ack is still recorded
             again = await self._acknowledged(fingerprint, esc)
@@ -163,7 +167,9 @@ class Acknowledgements:
         :raises NotFoundError: unknown alert.
         """
         now = self.clock() if now is None else now
-        async with self.pipeline.lock:
+        # One store transaction: the record, audit, walk state and notices commit together, and
+        # the connection is taken once, not once per write behind an intake's writes (issue 9).
+        async with self.pipeline.lock, transaction_of(self.store):
             alert = await self._known(fingerprint)
             esc = self._walking(fingerprint)
             was_acked = await self._acknowledged(fingerprint, esc)
@@ -186,7 +192,9 @@ class Acknowledgements:
         :raises NotFoundError: unknown alert.
         """
         now = self.clock() if now is None else now
-        async with self.pipeline.lock:
+        # One store transaction: the record, audit, walk state and notices commit together, and
+        # the connection is taken once, not once per write behind an intake's writes (issue 9).
+        async with self.pipeline.lock, transaction_of(self.store):
             alert = await self._known(fingerprint)
             esc = self._walking(fingerprint)
             await self.store.record_ack(fingerprint, "resolve", actor, now, source=source, comment=comment)

@@ -63,7 +63,7 @@ INGEST_FIRST_CHUNK = 20
 #: The least alerts per chunk (each chunk also re-marks every held alert).
 INGEST_MIN_CHUNK = 20
 #: Seconds a chunk aims to hold the lock.
-INGEST_SLICE = 0.1
+INGEST_SLICE = 0.03
 #: The most notifications written in one store transaction (the lock is released between batches
 #: of a timer flush).
 DELIVER_BATCH = 100

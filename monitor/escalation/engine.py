@@ -31,7 +31,7 @@ persisted state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from model.duration import format_duration
@@ -132,9 +132,10 @@ class EscalationState:
         return "escalating" if self.next_at is not None else "exhausted"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        d = asdict(self)
-        d["notified"] = [dict(asdict(n), channels=list(n.channels)) for n in self.notified]
+        """Return a JSON-ready dict (the fields in order; ``notified`` as a list of dicts), built
+        field by field (``dataclasses.asdict`` deep-copies recursively: written at every step)."""
+        d = {name: getattr(self, name) for name in _STATE_FIELDS}
+        d["notified"] = [{"person": n.person, "level": n.level, "channels": list(n.channels)} for n in self.notified]
         return d
 
     @classmethod
@@ -143,6 +144,9 @@ class EscalationState:
         d = dict(d)
         d["notified"] = tuple(Notified(n["person"], int(n["level"]), tuple(n["channels"])) for n in d["notified"])
         return cls(**d)
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(EscalationState))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from model.alert import Alert
@@ -131,10 +131,15 @@ class EscalationSnapshot:
     steps: tuple[StepSnapshot, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        d = asdict(self)
+        """Return a JSON-ready dict (the fields in order; ``steps`` as a list of dicts).
+
+        Built field by field: ``dataclasses.asdict`` deep-copies recursively, a third of the
+        time of starting a walk (issue 9: 1,000 walks started in one tick).
+        """
+        d = {name: getattr(self, name) for name in _SNAPSHOT_FIELDS}
         d["labels"] = dict(self.labels)
-        d["steps"] = [dict(asdict(s), channels=list(s.channels)) for s in self.steps]
+        d["steps"] = [{"level": s.level, "target": s.target, "channels": list(s.channels), "wait": s.wait}
+                      for s in self.steps]
         return d
 
     def to_json(self) -> str:
@@ -154,6 +159,9 @@ class EscalationSnapshot:
     def from_json(cls, text: str) -> "EscalationSnapshot":
         """Rebuild from :meth:`to_json` output."""
         return cls.from_dict(json.loads(text))
+
+
+_SNAPSHOT_FIELDS = tuple(f.name for f in fields(EscalationSnapshot))
 
 
 def snapshot(policy: EscalationPolicy, alert: Alert | Labels | Mapping[str, str],

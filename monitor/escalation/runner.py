@@ -25,6 +25,7 @@ Times are Unix seconds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,8 +40,13 @@ from monitor.escalation.metrics import EscalationMetrics
 from monitor.escalation.notices import MESSAGE_KIND, Contacts, NoticeSink
 from monitor.escalation.policy import EscalationPolicy, EscalationSnapshot, snapshot
 from monitor.escalation.schedule import OnCallLookup
+from monitor.store.batching import transaction_of
 
-__all__ = ["EscalationRunner", "Escalation"]
+__all__ = ["EscalationRunner", "Escalation", "START_BATCH"]
+
+#: The most walks started in one store transaction; the event loop gets a turn between batches
+#: (an intake of 1,000 critical alerts starts 1,000 walks: timeline, state and notices of each).
+START_BATCH = 100
 
 
 @dataclass
@@ -207,18 +213,32 @@ class EscalationRunner:
             their walk starts at a later call, with the mutes that apply then.
         """
         if self.enabled:
-            for a in marked:
-                if only is not None and a.fingerprint not in only:
-                    continue
-                if waiting and a.fingerprint in waiting:
-                    continue
-                if a.resolved(now) or a.state != ACTIVE:
-                    continue
-                if not self.policy.escalates(a.labels):  # severity "none" (the Watchdog) pages no one
-                    continue
-                if self.needs_start(a.fingerprint, a.starts_at):
-                    await self.start(a.labels, now, held.get(a.fingerprint))
+            due = [a for a in marked
+                   if (only is None or a.fingerprint in only) and not (waiting and a.fingerprint in waiting)
+                   and not a.resolved(now) and a.state == ACTIVE
+                   and self.policy.escalates(a.labels)  # severity "none" (the Watchdog) pages no one
+                   and self.needs_start(a.fingerprint, a.starts_at)]
+            for i in range(0, len(due), START_BATCH):
+                if i:
+                    await asyncio.sleep(0)  # probes, rules and /health run between batches
+                await self._start_batch(due[i:i + START_BATCH], now, held)
         await self.step_due(now, muted_firing(marked, now), held)
+
+    async def _start_batch(self, alerts: Sequence[Alert], now: float, held: Mapping[str, Alert]) -> None:
+        """Start the walks of ``alerts`` with their writes in one store transaction (all or none:
+        after a failure none of them is started in memory either, so the next call starts them
+        again)."""
+        started: list[str] = []
+        try:
+            async with transaction_of(self.store):
+                for a in alerts:
+                    started.append(a.fingerprint)
+                    await self.start(a.labels, now, held.get(a.fingerprint))
+        except BaseException:
+            for fp in started:
+                self.escalations.pop(fp, None)
+            self._gauge()
+            raise
 
     async def start(self, labels: Mapping[str, str] | Labels, now: float, alert: Alert | None = None) -> Escalation:
         """Freeze the policy for an alert with ``labels`` and run its first step."""

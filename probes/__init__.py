@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from probes.api import ApiProbe
 from probes.base import Probe
+from probes.cost import CostProbe
 from probes.database import DatabaseProbe
 from probes.disk import DiskProbe
 from probes.llm import LlmProbe
@@ -25,10 +26,11 @@ PROBES: dict[str, type[Probe]] = {
     "llm": LlmProbe,
     "tls": TlsProbe,
     "quota": QuotaProbe,
+    "cost": CostProbe,
     "sql": SqlProbe,
     "disk": DiskProbe,
 }
 """Probe kind -> probe class; the config's ``kind`` key selects the entry."""
 
-__all__ = ["PROBES", "ApiProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
+__all__ = ["PROBES", "ApiProbe", "CostProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
            "SqlProbe", "TlsProbe"]

@@ -16,6 +16,7 @@ from probes.disk import DiskProbe
 from probes.llm import LlmProbe
 from probes.pinecone import PineconeProbe
 from probes.quota import QuotaProbe
+from probes.rag import RagProbe
 from probes.sql import SqlProbe
 from probes.tls import TlsProbe
 
@@ -27,10 +28,11 @@ PROBES: dict[str, type[Probe]] = {
     "tls": TlsProbe,
     "quota": QuotaProbe,
     "cost": CostProbe,
+    "rag": RagProbe,
     "sql": SqlProbe,
     "disk": DiskProbe,
 }
 """Probe kind -> probe class; the config's ``kind`` key selects the entry."""
 
 __all__ = ["PROBES", "ApiProbe", "CostProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
-           "SqlProbe", "TlsProbe"]
+           "RagProbe", "SqlProbe", "TlsProbe"]

@@ -13,7 +13,7 @@ from probes.base import ProbeSettings, run_probe
 from model.secrets import scrub_secrets, secret_prefix
 from probes.disk import DiskProbe, DiskSettings
 
-KINDS = {"api", "database", "pinecone", "llm", "tls", "quota", "sql", "disk", "cost"}
+KINDS = {"api", "database", "pinecone", "llm", "tls", "quota", "sql", "disk", "cost", "rag"}
 
 
 def test_every_kind_is_registered():
@@ -39,7 +39,7 @@ def test_probe_class_contract(kind):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_secrets_are_secretstr(kind):
     for name, field in PROBES[kind].Settings.model_fields.items():
-        if name in ("api_key", "dsn"):
+        if name in ("api_key", "dsn") or name.endswith("_api_key"):
             assert SecretStr in (field.annotation, *typing.get_args(field.annotation))
 
 

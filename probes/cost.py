@@ -18,9 +18,10 @@ logged, and add nothing to the spend.
 Forecast of month-end spend at the current rate: ``spent + recent / window_seconds *
 seconds_left_in_month``, where ``recent`` is the spend of the recent window (default the last
 24 hours, clipped to the month). A day-long window follows a change of pace within a day while
-ignoring the hour-to-hour swing of a working day; on the month's first day the window is what has
-elapsed. The probe succeeds when its queries ran; whether spend is too high is for alert rules
-(``rules/llm.yaml``).
+ignoring the hour-to-hour swing of a working day. Until ``forecast_after`` (default 1 day) of the
+month has passed, the pace of a few hours says little about a month: no forecast is exported, so
+``LLMSpendForecastOverBudget`` cannot fire on the first morning's traffic. The probe succeeds
+when its queries ran; whether spend is too high is for alert rules (``rules/llm.yaml``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class CostSettings(PostgresSettings):
     :ivar prices: model id -> :class:`ModelPrice` (USD per million tokens).
     :ivar budget_usd: monthly budget of all clients together, USD; unset exports no ratios.
     :ivar forecast_window: the recent window whose pace the forecast extends (default 1 day).
+    :ivar forecast_after: how much of the month must have passed before a forecast is exported
+        (default 1 day; ``0s`` is not allowed, use ``1s`` for "always").
     :ivar top_operations: how many of the most expensive operations to export (default 5).
     :ivar usage_query: SQL returning ``(client_id, model, operation, input_tokens, output_tokens)``
         for ``[$1, $2)``.
@@ -83,6 +86,7 @@ class CostSettings(PostgresSettings):
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     budget_usd: float | None = Field(default=None, gt=0)
     forecast_window: PositiveDuration = 86400.0
+    forecast_after: PositiveDuration = 86400.0
     top_operations: int = Field(default=5, ge=1)
     usage_query: str = DEFAULT_USAGE_QUERY
 
@@ -169,15 +173,19 @@ class CostProbe:
         spent = sum(usd.values())
         projected = forecast(spent, sum(recent_usd.values()), (now - recent_from).total_seconds(),
                              (end - now).total_seconds())
+        forecasting = (now - start).total_seconds() >= s.forecast_after
         result.add("llm_spend_month_usd", spent)
-        result.add("llm_spend_forecast_usd", projected)
+        if forecasting:
+            result.add("llm_spend_forecast_usd", projected)
         if s.budget_usd is not None:
             result.add("llm_spend_budget_usd", s.budget_usd)
             result.add("llm_spend_budget_used_ratio", spent / s.budget_usd)
-            result.add("llm_spend_forecast_budget_ratio", projected / s.budget_usd)
+            if forecasting:
+                result.add("llm_spend_forecast_budget_ratio", projected / s.budget_usd)
         for model, tokens in sorted(unpriced.items()):
             result.add("llm_spend_unpriced_tokens", tokens, model=model)
-        result.details.update(spent_usd=round(spent, 2), forecast_usd=round(projected, 2))
+        result.details.update(spent_usd=round(spent, 2),
+                              forecast_usd=round(projected, 2) if forecasting else "not yet (forecast_after)")
         if top:
             result.details["top_operation"] = f"{top[0][0]}={top[0][1]:.2f}"
         if unpriced:

@@ -120,3 +120,16 @@ async def test_no_budget_exports_no_ratio_and_a_bad_query_fails(seeded):
     bad = CostSettings(name="cost", dsn=dsn, search_path=schema, usage_query="SELECT client_id FROM llm_usage")
     failed = await run(CostProbe(bad, clock=lambda: NOW))
     assert not failed.success and "five columns" in failed.error
+
+
+async def test_no_forecast_before_forecast_after(seeded):
+    dsn, schema, _ = seeded
+    early = datetime(2026, 3, 1, 5, 0, tzinfo=timezone.utc)
+    settings = CostSettings(name="cost", dsn=dsn, search_path=schema, prices=PRICES, budget_usd=100)
+    result = await run(CostProbe(settings, clock=lambda: early))
+    assert result.success, result.error
+    assert not values(result, "llm_spend_forecast_usd") and not values(result, "llm_spend_forecast_budget_ratio")
+    assert values(result, "llm_spend_budget_used_ratio")
+    sooner = CostSettings(name="cost", dsn=dsn, search_path=schema, prices=PRICES, budget_usd=100,
+                          forecast_after="4h")
+    assert values(await run(CostProbe(sooner, clock=lambda: early)), "llm_spend_forecast_budget_ratio")

@@ -12,6 +12,10 @@ What the data shows once the probes read it:
 - quotas this calendar month (UTC): ``acme`` at 85% of its monthly token quota (the 80% quota
   warning fires), ``globex`` at 40%, ``initech`` at 10%; a little usage last month that must
   not count;
+- each ``llm_usage`` row split into ``input_tokens`` / ``output_tokens`` (chat models 80/20,
+  embeddings all input) with its ``operation`` (``embed_codebook``, ``refactor_codebook``,
+  ``generate_recommendations``), so the cost probe prices it: about $24 this month at the demo's
+  list prices, whatever the day (the month's usage is a fixed share of each quota);
 - a job queue with a few pending jobs, the oldest two hours old (``--pending-jobs 150`` makes
   the queue-depth warning fire), some running, done and failed;
 - two weeks of codebooks, uploaded items, refactor operations and recommendations (some

@@ -138,3 +138,48 @@ async def test_rate_limited_one_token_request_is_state_rate_limited(backend):
     # the models list is refused first: the 1-token request is not sent
     assert values(result, "probe_llm_state")[(("state", "rate_limited"),)] == 1
     assert not values(result, f"{DURATION}_count")
+
+
+async def test_a_429_on_the_one_token_request_still_exports_its_headers():
+    from tests.support.probe_servers import HttpServer, Response
+
+    def handler(req):
+        if req.path == "/v1/models":
+            return Response.json({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+        assert req.json()["max_completion_tokens"] == 1
+        return Response.json({"error": {"message": "Rate limit reached for gpt-4o-mini on tokens per min",
+                                        "type": "tokens", "param": None, "code": "rate_limit_exceeded"}}, 429,
+                             **{"retry-after": "6", "x-ratelimit-limit-tokens": "200000",
+                                "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6s",
+                                "x-ratelimit-limit-requests": "-1", "x-ratelimit-remaining-requests": "-1"})
+
+    async with HttpServer(handler) as srv:
+        settings = LlmSettings(name="llm", provider="openai", api_key=KEY, base_url=f"{srv.url}/v1",
+                               completion_model="gpt-4o-mini")
+        (result,) = await probe_runs(settings)
+    assert not result.success
+    assert result.error.startswith("rate_limited: 1-token request to gpt-4o-mini: rate limited (HTTP 429, tokens:")
+    assert values(result, "probe_llm_state")[(("state", "rate_limited"),)] == 1
+    assert values(result, "probe_llm_ratelimit_remaining_ratio") == {(("resource", "tokens"),): 0.0}
+    assert (("resource", "requests"),) not in values(result, "probe_llm_ratelimit_limit")  # -1: unknown
+    chat = (("error_type", "429"), ("gen_ai_operation_name", "chat"), ("gen_ai_provider_name", "openai"),
+            ("gen_ai_request_model", "gpt-4o-mini"))
+    assert values(result, f"{DURATION}_count") == {chat: 1}
+    assert not values(result, f"{TOKENS}_count")
+
+
+async def test_a_completion_without_usage_is_state_error():
+    from tests.support.probe_servers import HttpServer, Response
+
+    def handler(req):
+        if req.path == "/v1/models":
+            return Response.json({"data": [{"id": "claude-3-5-haiku-20241022", "type": "model"}]})
+        assert req.path == "/v1/messages" and req.json()["max_tokens"] == 1
+        return Response.json({"type": "message", "content": []})
+
+    async with HttpServer(handler) as srv:
+        settings = LlmSettings(name="llm", provider="anthropic", api_key=KEY, base_url=f"{srv.url}/v1",
+                               completion_model="claude-3-5-haiku-20241022")
+        (result,) = await probe_runs(settings)
+    assert result.error == ("error: 1-token request to claude-3-5-haiku-20241022: HTTP 200 but the body is not a "
+                            "completion with usage")

@@ -100,11 +100,13 @@ def backend() -> dict[str, Any]:
 
 
 def business() -> dict[str, Any]:
-    """Return the business dashboard: the SQL probe's gauges and the backend's LLM counters."""
+    """Return the business dashboard: the SQL probe's gauges, the backend's LLM counters, and the
+    cost probe's spend with the llm probe's rate-limit headroom."""
     return build("codebook-business", "Codebook · Business",
                  "Codebooks, items, refactor operations and recommendations per day, recommendation "
                  "acceptance, LLM tokens per hour and per day (gauges of the sql probe in "
-                 "examples/monitor.yaml, counters of the backend).", ["business"], [
+                 "examples/monitor.yaml, counters of the backend), LLM spend this month against the "
+                 "budget (cost probe) and the provider's rate-limit headroom.", ["business"], [
         ("Last 24 hours", [
             st("Codebooks created", [("codebook_codebooks_created_24h", "")], w=4),
             st("Items uploaded", [("codebook_items_uploaded_24h", "")], w=4),
@@ -134,6 +136,27 @@ def business() -> dict[str, Any]:
                desc="increase() of the backend's llm_tokens_total over the last hour."),
             ts("LLM API calls by status", [(f"sum by (status) (rate(llm_api_requests_total[{RATE}]))", "{{status}}")],
                unit="reqps", stack=True),
+        ]),
+        ("LLM spend (this month)", [
+            st("Spend this month", [("sum(llm_spend_month_usd)", "")], unit="currencyUSD", w=6, decimals=2),
+            st("Month-end forecast", [("sum(llm_spend_forecast_usd)", "")], unit="currencyUSD", w=6, decimals=2,
+               desc="The month so far plus the last day's pace to the month's end (cost probe)."),
+            st("Budget used", [("max(llm_spend_budget_used_ratio)", "")], unit="percentunit", w=6,
+               thresholds=[(None, "green"), (0.8, "orange"), (1, "red")],
+               desc="LLMMonthlySpendOverBudget warns from 80%, pages from 100%."),
+            st("Forecast over budget", [("max(llm_spend_forecast_budget_ratio)", "")], unit="percentunit", w=6,
+               thresholds=[(None, "green"), (1, "orange")], desc="LLMSpendForecastOverBudget warns above 100%."),
+            bars("Spend by client and model", [("llm_spend_usd", "{{client_id}} {{model}}")], unit="currencyUSD",
+                 desc="USD this calendar month (UTC) at the prices in the cost probe's config."),
+            bars("Most expensive operations", [("llm_spend_operation_usd", "{{operation}}")], unit="currencyUSD",
+                 desc="The cost probe's top_operations, USD this month."),
+            ts("Spend and forecast over the month", [("sum(llm_spend_month_usd)", "spent"),
+                                                      ("sum(llm_spend_forecast_usd)", "forecast"),
+                                                      ("max(llm_spend_budget_usd)", "budget")],
+               unit="currencyUSD", minimum=0),
+            ts("Provider rate-limit headroom", [("probe_llm_ratelimit_remaining_ratio", "{{probe}} {{resource}}")],
+               unit="percentunit", minimum=0, maximum=1, thresholds=[(None, "red"), (0.1, "orange"), (0.3, "green")],
+               desc="Remaining over limit from the provider's rate-limit headers (llm probe, completion_model)."),
         ]),
     ])
 

@@ -5,6 +5,7 @@
 --
 -- Read by:  database probe  -> jobs (queue depth, age of the oldest pending job)
 --           quota probe     -> clients.monthly_token_quota, llm_usage (tokens this calendar month, UTC)
+--           cost probe      -> llm_usage (input_tokens, output_tokens by client_id, model, operation)
 --           sql probe       -> codebooks, codebook_items, refactor_operations, recommendations,
 --                              llm_usage (examples/business_queries.yaml)
 
@@ -28,10 +29,15 @@ CREATE INDEX IF NOT EXISTS jobs_status_created_at_idx ON jobs (status, created_a
 CREATE TABLE IF NOT EXISTS llm_usage (
     id          bigserial PRIMARY KEY,
     client_id   text NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
-    tokens      bigint NOT NULL CHECK (tokens >= 0),
+    tokens      bigint NOT NULL CHECK (tokens >= 0),          -- input_tokens + output_tokens
     model       text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
+-- The cost probe prices input and output tokens apart, per model, and ranks operations:
+-- added with ALTER so that a database created by an older schema.sql gains them too.
+ALTER TABLE llm_usage ADD COLUMN IF NOT EXISTS input_tokens bigint NOT NULL DEFAULT 0 CHECK (input_tokens >= 0);
+ALTER TABLE llm_usage ADD COLUMN IF NOT EXISTS output_tokens bigint NOT NULL DEFAULT 0 CHECK (output_tokens >= 0);
+ALTER TABLE llm_usage ADD COLUMN IF NOT EXISTS operation text NOT NULL DEFAULT 'unknown';
 CREATE INDEX IF NOT EXISTS llm_usage_created_at_idx ON llm_usage (created_at);
 CREATE INDEX IF NOT EXISTS llm_usage_client_created_at_idx ON llm_usage (client_id, created_at);
 

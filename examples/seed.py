@@ -12,6 +12,10 @@ What the data shows once the probes read it:
 - quotas this calendar month (UTC): ``acme`` at 85% of its monthly token quota (the 80% quota
   warning fires), ``globex`` at 40%, ``initech`` at 10%; a little usage last month that must
   not count;
+- each ``llm_usage`` row split into ``input_tokens`` / ``output_tokens`` (chat models 80/20,
+  embeddings all input) with its ``operation`` (``embed_codebook``, ``refactor_codebook``,
+  ``generate_recommendations``), so the cost probe prices it: about $24 this month at the demo's
+  list prices, whatever the day (the month's usage is a fixed share of each quota);
 - a job queue with a few pending jobs, the oldest two hours old (``--pending-jobs 150`` makes
   the queue-depth warning fire), some running, done and failed;
 - two weeks of codebooks, uploaded items, refactor operations and recommendations (some
@@ -45,6 +49,9 @@ CLIENTS = (
 CODEBOOKS_PER_DAY = {"acme": 3, "globex": 2, "initech": 1}
 RECOMMENDATIONS_PER_DAY = {"acme": 24, "globex": 14, "initech": 6}
 MODELS = (("gpt-4o", 0.5), ("gpt-4o-mini", 0.35), ("text-embedding-3-small", 0.15))
+#: Share of a chat completion's tokens that are output tokens (embeddings have none).
+OUTPUT_SHARE = 0.2
+CHAT_OPERATIONS = ("refactor_codebook", "generate_recommendations")
 JOB_KINDS = ("embed_codebook", "refactor_codebook", "generate_recommendations")
 TABLES = ("recommendations", "refactor_operations", "codebook_items", "codebooks", "llm_usage", "jobs", "clients")
 HISTORY_DAYS = 14
@@ -74,8 +81,19 @@ def _split(total: int, weights: list[float]) -> list[int]:
     return parts
 
 
+def usage_row(client_id: str, tokens: int, model: str, at: dt.datetime, i: int) -> tuple:
+    """Return one ``llm_usage`` row ``(client_id, tokens, model, created_at, input_tokens,
+    output_tokens, operation)``: embeddings are all input tokens of ``embed_codebook``; chat models
+    give :data:`OUTPUT_SHARE` of the tokens to output, the operation alternating with ``i``."""
+    if model.startswith("text-embedding"):
+        return (client_id, tokens, model, at, tokens, 0, "embed_codebook")
+    output = round(tokens * OUTPUT_SHARE)
+    return (client_id, tokens, model, at, tokens - output, output, CHAT_OPERATIONS[i % len(CHAT_OPERATIONS)])
+
+
 def build_llm_usage(rng: random.Random, now: dt.datetime) -> list[tuple]:
-    """Return ``llm_usage`` rows: this month's exact share of each quota, plus some last month.
+    """Return ``llm_usage`` rows (:func:`usage_row`): this month's exact share of each quota, plus
+    some last month.
 
     Rows are spread evenly (with jitter) from the start of the month to ``now``, at most 30
     minutes apart, so the last hour and the last day always hold some usage.
@@ -89,10 +107,11 @@ def build_llm_usage(rng: random.Random, now: dt.datetime) -> list[tuple]:
         tokens = _split(round(quota * used), [rng.uniform(0.5, 1.5) for _ in range(count)])
         for i, amount in enumerate(tokens):
             at = start + dt.timedelta(seconds=span * (i + rng.uniform(0.1, 0.9)) / count)
-            rows.append((client_id, amount, rng.choices(models, model_weights)[0], at))
-        for _ in range(30):  # last month: must not count towards this month's quota
+            rows.append(usage_row(client_id, amount, rng.choices(models, model_weights)[0], at, i))
+        for i in range(30):  # last month: must not count towards this month's quota
             at = start - dt.timedelta(seconds=rng.uniform(60, 10 * 86400))
-            rows.append((client_id, rng.randint(10_000, 200_000), rng.choices(models, model_weights)[0], at))
+            rows.append(usage_row(client_id, rng.randint(10_000, 200_000), rng.choices(models, model_weights)[0],
+                                  at, i))
     return rows
 
 
@@ -185,7 +204,7 @@ async def seed(dsn: str | None = None, schema: str | None = None, *, pending_job
             }
             columns = {
                 "clients": ("id", "name", "monthly_token_quota"),
-                "llm_usage": ("client_id", "tokens", "model", "created_at"),
+                "llm_usage": ("client_id", "tokens", "model", "created_at", "input_tokens", "output_tokens", "operation"),
                 "jobs": ("kind", "status", "created_at", "started_at", "finished_at"),
                 "codebooks": ("id", "client_id", "name", "created_at"),
                 "codebook_items": ("codebook_id", "created_at"),

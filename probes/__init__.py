@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from probes.api import ApiProbe
 from probes.base import Probe
+from probes.cost import CostProbe
 from probes.database import DatabaseProbe
 from probes.disk import DiskProbe
 from probes.llm import LlmProbe
 from probes.pinecone import PineconeProbe
 from probes.quota import QuotaProbe
+from probes.rag import RagProbe
 from probes.sql import SqlProbe
 from probes.tls import TlsProbe
 
@@ -25,10 +27,12 @@ PROBES: dict[str, type[Probe]] = {
     "llm": LlmProbe,
     "tls": TlsProbe,
     "quota": QuotaProbe,
+    "cost": CostProbe,
+    "rag": RagProbe,
     "sql": SqlProbe,
     "disk": DiskProbe,
 }
 """Probe kind -> probe class; the config's ``kind`` key selects the entry."""
 
-__all__ = ["PROBES", "ApiProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
-           "SqlProbe", "TlsProbe"]
+__all__ = ["PROBES", "ApiProbe", "CostProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
+           "RagProbe", "SqlProbe", "TlsProbe"]

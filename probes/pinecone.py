@@ -113,6 +113,40 @@ def bound_response_bodies(client: httpx.AsyncClient, limit: int) -> None:
     client.event_hooks = {"request": hooks["request"], "response": [*hooks["response"], hook]}
 
 
+def open_index(host: str, api_key: SecretStr, timeout: float, body_size_limit: int) -> tuple[Any, bool]:
+    """Open the pinecone SDK's ``AsyncIndex`` on ``host`` for one-attempt probing.
+
+    Retries are turned off and the SDK's httpx client is built now and bounded to
+    ``body_size_limit`` bytes per answer (see the module docstring).
+
+    :return: ``(index, bounded)``; ``bounded`` is False when an SDK update moved its httpx client
+        (the limit is then not enforced).
+    """
+    from pinecone import AsyncIndex, RetryConfig
+
+    with warnings.catch_warnings():
+        # a plain-http host outside loopback warns; the config owner chose it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        index = AsyncIndex(host=host, api_key=api_key.get_secret_value(), timeout=timeout,
+                           source_tag="codebook_monitor")
+    http = getattr(index, "_http", None)
+    config = getattr(http, "_config", None)
+    if http is not None and dataclasses.is_dataclass(config) and not isinstance(config, type) \
+            and hasattr(config, "retry_config"):
+        # The SDK has no public knob for retries; one probe run must be one request.
+        http._config = dataclasses.replace(  # noqa: SLF001 - vendor SDK workaround: disable retries
+            config, retry_config=RetryConfig(max_retries=0))
+    # The SDK builds its httpx client lazily; build it now (after the retry patch) to bound
+    # what it reads. A test fails if an SDK update moves it.
+    ensure = getattr(http, "_ensure_client", None)
+    client = ensure() if callable(ensure) else None
+    if isinstance(client, httpx.AsyncClient):
+        if body_size_limit:
+            bound_response_bodies(client, body_size_limit)
+        return index, True
+    return index, False
+
+
 class PineconeProbe:
     """Read ``describe_index_stats`` of one index through the pinecone SDK."""
 
@@ -136,28 +170,8 @@ class PineconeProbe:
         self._bounded = False
 
     def _open(self) -> Any:
-        from pinecone import AsyncIndex, RetryConfig
-
-        with warnings.catch_warnings():
-            # a plain-http host outside loopback warns; the config owner chose it
-            warnings.simplefilter("ignore", RuntimeWarning)
-            index = AsyncIndex(host=self.settings.host, api_key=self.settings.api_key.get_secret_value(),
-                               timeout=self.settings.timeout, source_tag="codebook_monitor")
-        http = getattr(index, "_http", None)
-        config = getattr(http, "_config", None)
-        if http is not None and dataclasses.is_dataclass(config) and not isinstance(config, type) \
-                and hasattr(config, "retry_config"):
-            # The SDK has no public knob for retries; one probe run must be one request.
-            http._config = dataclasses.replace(  # noqa: SLF001 - vendor SDK workaround: disable retries
-                config, retry_config=RetryConfig(max_retries=0))
-        # The SDK builds its httpx client lazily; build it now (after the retry patch) to bound
-        # what it reads. A test fails if an SDK update moves it.
-        ensure = getattr(http, "_ensure_client", None)
-        client = ensure() if callable(ensure) else None
-        if isinstance(client, httpx.AsyncClient):
-            if self.settings.body_size_limit:
-                bound_response_bodies(client, self.settings.body_size_limit)
-            self._bounded = True
+        index, self._bounded = open_index(self.settings.host, self.settings.api_key, self.settings.timeout,
+                                          self.settings.body_size_limit)
         return index
 
     async def run(self) -> ProbeResult:

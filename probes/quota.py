@@ -28,6 +28,7 @@ import asyncpg
 import httpx
 from pydantic import Field
 
+from model.duration import PositiveDuration
 from probes.base import ProbeResult, ProbeSettings
 from probes.database import RUN_BUDGET, PostgresSettings, describe_pg_error, pg_connect
 
@@ -63,6 +64,8 @@ class QuotaSettings(PostgresSettings):
     :ivar quota_query: SQL returning ``(client_id, quota)``; ``null`` to use the config only.
     :ivar quotas: monthly token quota per client id, overriding the database.
     :ivar default_quota: monthly token quota of clients with none set elsewhere.
+    :ivar exhaustion_horizon: how far ahead ``LLMTokenQuotaExhaustionSoon`` looks (default 4h),
+        exported as ``llm_token_quota_horizon_seconds{client_id}`` for the rule to compare with.
     """
 
     kind: Literal["quota"] = "quota"
@@ -70,6 +73,7 @@ class QuotaSettings(PostgresSettings):
     quota_query: str | None = DEFAULT_QUOTA_QUERY
     quotas: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     default_quota: int | None = Field(default=None, ge=0)
+    exhaustion_horizon: PositiveDuration = 4 * 3600.0
 
 
 class QuotaProbe:
@@ -84,6 +88,8 @@ class QuotaProbe:
         "llm_token_quota_used_ratio": "LLM tokens used this calendar month (UTC) over the monthly quota; may exceed 1.",
         "llm_token_quota_used_tokens": "LLM tokens used by the client this calendar month (UTC).",
         "llm_token_quota_limit_tokens": "The client's monthly LLM token quota.",
+        "llm_token_quota_horizon_seconds": ("Seconds ahead that LLMTokenQuotaExhaustionSoon warns of the quota "
+                                            "running out at the current rate (exhaustion_horizon)."),
     }
 
     def __init__(self, settings: QuotaSettings, *, http_client: httpx.AsyncClient | None = None,
@@ -114,6 +120,7 @@ class QuotaProbe:
             if client in limits:
                 result.add("llm_token_quota_limit_tokens", limits[client], client_id=client)
                 result.add("llm_token_quota_used_ratio", tokens / limits[client], client_id=client)
+                result.add("llm_token_quota_horizon_seconds", s.exhaustion_horizon, client_id=client)
         ratios = {c: used.get(c, 0.0) / lim for c, lim in limits.items()}
         result.details["clients"] = len(limits)
         if ratios:

@@ -198,6 +198,11 @@ async def test_quota_default_and_config_only(db):
                                                 default_quota=100, quotas={"b": 1000})))
     assert value(result, "llm_token_quota_used_ratio", client_id="a") == pytest.approx(2.5)
     assert value(result, "llm_token_quota_used_ratio", client_id="b") == pytest.approx(0.05)
+    # the exhaustion horizon (default 4h) is exported next to each ratio, for LLMTokenQuotaExhaustionSoon
+    assert value(result, "llm_token_quota_horizon_seconds", client_id="a") == 4 * 3600
+    shorter = await run(QuotaProbe(QuotaSettings(name="q", dsn=dsn, search_path=schema, quota_query=None,
+                                                 default_quota=100, exhaustion_horizon="90m")))
+    assert value(shorter, "llm_token_quota_horizon_seconds", client_id="b") == 5400
 
 
 async def test_quota_bad_query_fails_with_reason(db):

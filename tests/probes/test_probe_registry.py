@@ -13,7 +13,7 @@ from probes.base import ProbeSettings, run_probe
 from model.secrets import scrub_secrets, secret_prefix
 from probes.disk import DiskProbe, DiskSettings
 
-KINDS = {"api", "database", "pinecone", "llm", "tls", "quota", "sql", "disk"}
+KINDS = {"api", "database", "pinecone", "llm", "tls", "quota", "sql", "disk", "cost", "rag"}
 
 
 def test_every_kind_is_registered():
@@ -29,7 +29,7 @@ def test_probe_class_contract(kind):
     assert typing.get_args(cls.Settings.model_fields["kind"].annotation) == (kind,)
     assert cls.Settings.model_config["extra"] == "forbid"
     assert cls.METRICS and all(isinstance(h, str) and h.endswith(".") for h in cls.METRICS.values())
-    assert all(n.startswith(("probe_", "llm_token_quota_")) for n in cls.METRICS)
+    assert all(n.startswith(("probe_", "llm_token_quota_", "llm_spend_", "gen_ai_client_")) for n in cls.METRICS)
     params = inspect.signature(cls.__init__).parameters
     assert "http_client" in params and params["http_client"].kind is inspect.Parameter.KEYWORD_ONLY
     assert inspect.iscoroutinefunction(cls.run) and inspect.iscoroutinefunction(cls.close)
@@ -39,7 +39,7 @@ def test_probe_class_contract(kind):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_secrets_are_secretstr(kind):
     for name, field in PROBES[kind].Settings.model_fields.items():
-        if name in ("api_key", "dsn"):
+        if name in ("api_key", "dsn") or name.endswith("_api_key"):
             assert SecretStr in (field.annotation, *typing.get_args(field.annotation))
 
 

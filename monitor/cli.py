@@ -502,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli_export import add_parser as add_export_parser
 
     add_export_parser(sub)
+    # `backup record-restore` / `backup restores` (monitor.store.restores)
+    from monitor.cli_backup import add_parser as add_backup_parser
+
+    add_backup_parser(sub)
     return p
 
 

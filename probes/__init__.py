@@ -9,6 +9,7 @@ http_client=None)``, ``async run() -> ProbeResult`` and ``async close()``.
 from __future__ import annotations
 
 from probes.api import ApiProbe
+from probes.backup import BackupProbe
 from probes.base import Probe
 from probes.database import DatabaseProbe
 from probes.disk import DiskProbe
@@ -27,8 +28,9 @@ PROBES: dict[str, type[Probe]] = {
     "quota": QuotaProbe,
     "sql": SqlProbe,
     "disk": DiskProbe,
+    "backup": BackupProbe,
 }
 """Probe kind -> probe class; the config's ``kind`` key selects the entry."""
 
-__all__ = ["PROBES", "ApiProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
+__all__ = ["PROBES", "ApiProbe", "BackupProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
            "SqlProbe", "TlsProbe"]

@@ -204,8 +204,8 @@ class BackupProbe:
         "probe_backup_newest_timestamp_seconds": "Unix time the newest backup was written (modification time).",
         "probe_backup_newest_age_seconds": "Seconds since the newest backup was written.",
         "probe_backup_newest_size_bytes": "Size of the newest backup in bytes.",
-        "probe_backup_restore_last_timestamp_seconds": "Unix time of the last recorded test restore of the backup kind.",
-        "probe_backup_restore_duration_seconds": "Duration in seconds of the last recorded test restore of the backup kind.",
+        "probe_backup_restore_last_timestamp_seconds": "Unix time of the last recorded test restore of this kind.",
+        "probe_backup_restore_duration_seconds": "Seconds the last recorded test restore of this kind took.",
     }
 
     def __init__(self, settings: BackupSettings, *, http_client: httpx.AsyncClient | None = None,
@@ -243,7 +243,8 @@ class BackupProbe:
             result.add("probe_backup_newest_timestamp_seconds", listing.newest_at, **labels)
             result.add("probe_backup_newest_age_seconds", age, **labels)
             result.add("probe_backup_newest_size_bytes", listing.newest_size, **labels)
-            result.details[source.name] = f"{listing.count} backups, newest {age / 3600:.1f} h old"
+            plural = "" if listing.count == 1 else "s"
+            result.details[source.name] = f"{listing.count} backup{plural}, newest {age / 3600:.1f} h old"
         if self.restore_log is not None:
             try:
                 drills = await self.restore_log()

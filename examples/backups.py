@@ -19,10 +19,13 @@ FILES = (("codebook-db-", ".sql.gz", 2 * 3600, 4096), ("codebook-db-", ".sql.gz"
 
 
 def make_demo_backups(folder: str | os.PathLike[str], now: float | None = None) -> list[Path]:
-    """Write the demo's backup files into ``folder`` (created); return their paths."""
+    """Write the demo's backup files into ``folder`` (created; earlier demo files removed); return their paths."""
     now = time.time() if now is None else now
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
+    for prefix, suffix, _, _ in FILES:  # each demo run starts with the same three files
+        for old in root.glob(f"{prefix}*{suffix}"):
+            old.unlink()
     paths = []
     for prefix, suffix, age, size in FILES:
         at = now - age

@@ -220,3 +220,15 @@ async def test_the_daemon_exports_backup_figures_and_recorded_restores(tmp_path)
         (age,) = metric_values(text, "probe_backup_newest_age_seconds", backup="database")
         assert 7190 < age < 7300
         assert metric_values(text, "probe_backup_restore_duration_seconds", backup="database") == [2820.0]
+
+
+async def test_the_demo_backup_folder_reads_as_documented(tmp_path):
+    from examples.backups import make_demo_backups
+
+    make_demo_backups(tmp_path / "b")
+    make_demo_backups(tmp_path / "b")  # a second demo run replaces the files, it does not add to them
+    s = BackupSettings(name="backups", sources=[
+        {"name": "database", "path": str(tmp_path / "b"), "pattern": "codebook-db-*.sql.gz"},
+        {"name": "pinecone", "path": str(tmp_path / "b"), "pattern": "pinecone-*.tar.gz"}])
+    r = await run_probe(BackupProbe(s), 5)
+    assert r.details == {"database": "2 backups, newest 2.0 h old", "pinecone": "1 backup, newest 72.0 h old"}

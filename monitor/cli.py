@@ -527,6 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli_slo import add_parser as add_slo_parser
 
     add_slo_parser(sub)
+    # `backup record-restore` / `backup restores` (monitor.store.restores)
+    from monitor.cli_backup import add_parser as add_backup_parser
+
+    add_backup_parser(sub)
     return p
 
 

@@ -9,6 +9,7 @@ http_client=None)``, ``async run() -> ProbeResult`` and ``async close()``.
 from __future__ import annotations
 
 from probes.api import ApiProbe
+from probes.backup import BackupProbe
 from probes.base import Probe
 from probes.cost import CostProbe
 from probes.database import DatabaseProbe
@@ -31,8 +32,9 @@ PROBES: dict[str, type[Probe]] = {
     "rag": RagProbe,
     "sql": SqlProbe,
     "disk": DiskProbe,
+    "backup": BackupProbe,
 }
 """Probe kind -> probe class; the config's ``kind`` key selects the entry."""
 
-__all__ = ["PROBES", "ApiProbe", "CostProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe", "QuotaProbe",
-           "RagProbe", "SqlProbe", "TlsProbe"]
+__all__ = ["PROBES", "ApiProbe", "BackupProbe", "CostProbe", "DatabaseProbe", "DiskProbe", "LlmProbe", "PineconeProbe",
+           "QuotaProbe", "RagProbe", "SqlProbe", "TlsProbe"]

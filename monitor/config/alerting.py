@@ -65,8 +65,13 @@ def validate_alerting_refs(alerting: AlertingConfig, receiver_names: set[str],
     :return: ``[(key_path, message)]``, e.g.
         ``("alerting.route.routes[2].receiver", 'undefined receiver "ops" used in route.routes[2]')``.
     """
+    notices = [(f"{prefix}.maintenance_windows[{i}].notices.receiver",
+                f'undefined receiver "{w.notices.receiver}" used in maintenance_windows[{i}].notices')
+               for i, w in enumerate(alerting.maintenance_windows)
+               if w.notices is not None and w.notices.receiver not in receiver_names]
     return (
         validate_routing_refs(alerting.route, alerting.time_intervals, alerting.maintenance_windows,
                               receiver_names, prefix)
+        + notices
         + validate_oncall_refs(alerting.people, alerting.schedules, alerting.escalation, receiver_names, prefix)
     )

@@ -394,6 +394,10 @@ class _Builder:
                 and state["path"] != ":memory:":
             state["path"] = os.path.normpath(self.base_dir / Path(state["path"]).expanduser())
         probes = data.get("probes")
+        for probe in probes if isinstance(probes, list) else []:  # backup folders, as ca_file
+            for src in probe.get("sources") or [] if isinstance(probe, dict) and probe.get("kind") == "backup" else []:
+                if isinstance(src, dict) and isinstance(src.get("path"), str) and src["path"]:
+                    src["path"] = os.path.normpath(self.base_dir / Path(src["path"]).expanduser())
         for i, probe in enumerate(probes if isinstance(probes, list) else []):
             if not isinstance(probe, dict) or not isinstance(probe.get("ca_file"), str) or not probe["ca_file"]:
                 continue

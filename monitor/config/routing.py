@@ -33,6 +33,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator
 from model.duration import Duration, PositiveDuration
 from model.labels import LABEL_NAME_RE
 from model.matchers import Matcher, matchers_from_legacy, parse_matchers
+from monitor.config.maintenance_notices import MaintenanceNoticesConfig
 from monitor.config.timeintervals import TimeIntervalConfig
 from monitor.config.validation import Section
 
@@ -193,12 +194,14 @@ class MaintenanceWindowConfig(Section):
     :ivar time_intervals: names of ``alerting.time_intervals`` (at least one).
     :ivar matchers: matcher strings, all must match; empty mutes every alert.
     :ivar comment: free text for people reading the config.
+    :ivar notices: advance notices to clients (:mod:`monitor.config.maintenance_notices`), optional.
     """
 
     name: str = Field(min_length=1)
     time_intervals: list[str] = Field(min_length=1)
     matchers: list[MatcherLine] = Field(default_factory=list)
     comment: str = ""
+    notices: MaintenanceNoticesConfig | None = None
 
     def parsed_matchers(self) -> list[Matcher]:
         """Return the matchers (empty: every alert)."""

@@ -51,6 +51,7 @@ def run_demo(*, port: int = 9115, backend_port: int = 8000, config: str | None =
 
 async def _demo(port: int, backend_port: int, config_path: str) -> int:
     from examples import notify_sinks, sample_backend, seed, tls_endpoint
+    from examples.backups import make_demo_backups
     from monitor.config.loader import load_config
     from monitor.config.secrets import secret_values
     from monitor.daemon.lifecycle import serve
@@ -71,6 +72,7 @@ async def _demo(port: int, backend_port: int, config_path: str) -> int:
         log.info("seeded the example tables", extra={"schema": os.environ["DEMO_SCHEMA"]})
     except Exception as exc:  # noqa: BLE001 - the demo runs without a database too
         log.warning("could not seed PostgreSQL; database probes will fail", extra={"error": str(exc)})
+    make_demo_backups(Path(os.environ["MONITOR_STATE_DIR"]) / ".demo-backups")  # the backup probe's folder
     tls = await tls_endpoint.start("127.0.0.1", int(os.environ["DEMO_TLS_PORT"]))
     backend = await sample_backend.serve("127.0.0.1", backend_port)
     try:

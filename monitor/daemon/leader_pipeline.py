@@ -43,6 +43,7 @@ from monitor.escalation.metrics import EscalationMetrics
 from monitor.escalation.runner import EscalationRunner
 from monitor.notify.base import Integration
 from monitor.notify.handoff import announce_handoffs
+from monitor.notify.maintenance_notices import send_maintenance_notices
 from monitor.notify.links import LinkBuilder
 from monitor.notify.notices import AlertUpdates, EscalationNotices
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker
@@ -166,8 +167,13 @@ class LeaderPipeline:
         await self.pipeline.run(stop)
 
     async def announce(self, now: float) -> list:
-        """Enqueue due on-call handoff announcements (:func:`monitor.notify.handoff.announce_handoffs`)."""
-        return await announce_handoffs(self.config, self.store, self.integrations, now)
+        """Enqueue due on-call handoff announcements (:func:`monitor.notify.handoff.announce_handoffs`)
+        and maintenance notices (:func:`monitor.notify.maintenance_notices.send_maintenance_notices`);
+        return the handoff announcements."""
+        try:
+            return await announce_handoffs(self.config, self.store, self.integrations, now)
+        finally:  # a failing announcement must not hold back a notice, nor the reverse
+            await send_maintenance_notices(self.config, self.store, self.integrations, now)
 
     def ports(self) -> AlertingPorts:
         """Return the narrow interfaces the API uses."""

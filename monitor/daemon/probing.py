@@ -25,7 +25,7 @@ import ssl
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -152,17 +152,20 @@ class ProbeRunner:
     :param slots: bounds how many runs are in flight at once (shared by the runners of
         successive reloads; see :func:`probe_concurrency`); unbounded when ``None``.
     :param resources: shared objects passed to every probe (e.g. ``http_client``).
+    :param kind_resources: ``{probe kind: {name: object}}`` passed to the probes of that kind
+        only (the ``backup`` probe's ``restore_log``).
     """
 
     def __init__(self, settings: Iterable[ProbeSettings], store: SampleStore, metrics: Metrics, *,
                  clients: ProbeClients | None = None, slots: asyncio.Semaphore | None = None,
-                 **resources: Any) -> None:
+                 kind_resources: Mapping[str, Mapping[str, Any]] | None = None, **resources: Any) -> None:
         self._store = store
         self._metrics = metrics
         self._slots = slots
         self.settings: dict[str, ProbeSettings] = {s.name: s for s in settings}
         self._clients: list[httpx.AsyncClient] = []
-        self._probes = {name: PROBES[s.kind](s, **self._resources(clients, resources))
+        per_kind = kind_resources or {}
+        self._probes = {name: PROBES[s.kind](s, **self._resources(clients, resources), **per_kind.get(s.kind, {}))
                         for name, s in self.settings.items()}
         self.last: dict[str, ProbeResult] = {}
         self.history: dict[str, deque[ProbeResult]] = {n: deque(maxlen=HISTORY) for n in self.settings}

@@ -44,6 +44,7 @@ from monitor.rules.manager import RuleManager
 from monitor.rules.rulefmt import RuleText
 from monitor.slo.generate import rule_file_text
 from monitor.store import open_store
+from monitor.store.restores import read_restores
 from monitor.tsdb.retention import RetentionRule
 from monitor.tsdb.store import SampleStore
 
@@ -179,7 +180,11 @@ class Daemon:
 
     def _probe_runner(self, config: Config) -> ProbeRunner:
         return ProbeRunner(config.probes, self.store, self.metrics, clients=self.probe_clients,
-                           slots=self.probe_slots)
+                           slots=self.probe_slots, kind_resources={"backup": {"restore_log": self._restores}})
+
+    async def _restores(self) -> dict[str, dict[str, float]]:
+        """Return the recorded test restores, for the ``backup`` probe (none before the store is open)."""
+        return await read_restores(self.state) if self.state is not None else {}
 
     def _schedule(self) -> None:
         for name, s in self.probes.settings.items():

@@ -22,10 +22,12 @@ from monitor.notify.payload import dedup_key, with_defaults
 #: What a message is about. ``firing``/``resolved``/``acknowledged``/``unacknowledged`` follow an
 #: alert group's life; ``escalation`` pages the next person of an escalation chain; ``sla_breach`` tells the
 #: next level that the resolve deadline has passed; ``handoff`` announces who is on call now
-#: (no alerts; Slack only, other channels skip it).
-Kind = Literal["firing", "resolved", "acknowledged", "unacknowledged", "escalation", "sla_breach", "handoff"]
+#: (no alerts; Slack only, other channels skip it); ``maintenance`` tells a client contact of a
+#: coming maintenance window (no alerts; Slack and email, see ``monitor.notify.maintenance_notices``).
+Kind = Literal["firing", "resolved", "acknowledged", "unacknowledged", "escalation", "sla_breach", "handoff",
+               "maintenance"]
 KINDS: tuple[str, ...] = ("firing", "resolved", "acknowledged", "unacknowledged", "escalation", "sla_breach",
-                          "handoff")
+                          "handoff", "maintenance")
 #: Kinds that update the message sent before for the same alert (Slack ``chat.update``).
 UPDATE_KINDS: tuple[str, ...] = ("acknowledged", "unacknowledged", "resolved")
 

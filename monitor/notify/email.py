@@ -29,6 +29,14 @@ def build_email(message: Message, conf: EmailConfig, templates: Templates, *, no
                 to: str) -> EmailMessage:
     """Return the MIME message (``multipart/alternative``: text/plain then text/html)."""
     msg = EmailMessage()
+    if message.kind == "maintenance":  # a notice to a client contact: plain text, no alert fields
+        msg["Subject"] = " ".join(message.title.split())[:998]
+        msg["From"] = conf.from_
+        msg["To"] = to
+        msg["Date"] = formatdate(now, usegmt=True)
+        msg["Message-ID"] = make_msgid(domain=conf.from_.rpartition("@")[2] or "codebook-monitor")
+        msg.set_content(templates.render("email_maintenance.txt.j2", message) + "\n")
+        return msg
     msg["Subject"] = " ".join(templates.render("email_subject.j2", message).split())[:998]
     msg["From"] = conf.from_
     msg["To"] = to

@@ -91,8 +91,8 @@ def build_payload(message: Message, templates: Templates) -> dict[str, Any]:
     A ``handoff`` announcement is one mrkdwn section rendered from ``slack_handoff.j2`` (also
     the fallback ``text``) and the context line; no header, no buttons.
     """
-    if message.kind == "handoff":
-        return _handoff_payload(message, templates)
+    if message.kind in ("handoff", "maintenance"):  # maintenance notices: slack_maintenance.j2, same shape
+        return _handoff_payload(message, templates, f"slack_{message.kind}.j2")
     text = truncate(templates.render("slack_text.j2", message), TEXT_LIMIT)
     header = truncate(templates.render("slack_header.j2", message).replace("\n", " "), HEADER_LIMIT)
     section = truncate(templates.render("slack_section.j2", message), SECTION_LIMIT)
@@ -119,8 +119,8 @@ def build_payload(message: Message, templates: Templates) -> dict[str, Any]:
     return {"text": text, "blocks": blocks[:MAX_BLOCKS]}
 
 
-def _handoff_payload(message: Message, templates: Templates) -> dict[str, Any]:
-    body = templates.render("slack_handoff.j2", message)
+def _handoff_payload(message: Message, templates: Templates, template: str = "slack_handoff.j2") -> dict[str, Any]:
+    body = templates.render(template, message)
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": truncate(body, SECTION_LIMIT) or "handoff"}}]
     context = [f"receiver: {message.receiver}"]

@@ -112,7 +112,7 @@ class Templates:
         errors = []
         for name in ("title.j2", "slack_header.j2", "slack_text.j2", "slack_section.j2",
                      "pagerduty_summary.j2", "email_subject.j2", "email_text.txt.j2",
-                     "email_html.html.j2"):
+                     "email_html.html.j2", "slack_maintenance.j2", "email_maintenance.txt.j2"):
             try:
                 self.env.get_template(name)
             except jinja2.TemplateError as exc:

@@ -150,7 +150,7 @@ class WebhookNotifier:
 
         :raises NotifyError: 4xx permanent; 429, 5xx, timeouts, refused retryable.
         """
-        if message.kind == "handoff":  # not an alert group: nothing in Alertmanager's webhook shape
+        if message.kind in ("handoff", "maintenance"):  # not an alert group: nothing in Alertmanager's webhook shape
             return NotifyResult(skipped=True)
         body, headers = self.request(message)
         resp = await send_http(self.http, "POST", self._url, content=body, headers=headers,

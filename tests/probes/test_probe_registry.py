@@ -13,7 +13,7 @@ from probes.base import ProbeSettings, run_probe
 from model.secrets import scrub_secrets, secret_prefix
 from probes.disk import DiskProbe, DiskSettings
 
-KINDS = {"api", "database", "pinecone", "llm", "tls", "quota", "sql", "disk", "cost", "rag"}
+KINDS = {"api", "database", "pinecone", "llm", "tls", "quota", "sql", "disk", "cost", "rag", "backup"}
 
 
 def test_every_kind_is_registered():

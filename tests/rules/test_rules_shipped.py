@@ -44,9 +44,11 @@ def test_the_operations_guide_alerts_are_all_there():
     assert sev == {
         "HighErrorRate": "critical", "HighApiLatency": "critical", "DatabaseConnectionPoolExhausted": "critical",
         "DiskSpaceLow": "critical", "DatabaseDown": "critical", "PineconeDown": "critical",
-        "LLMProviderDown": "critical",
+        "LLMProviderDown": "critical", "BackendDown": "critical", "DatabaseBackupTooOld": "critical",
         "ElevatedErrorRate": "warning", "JobQueueBacklog": "warning", "LLMErrorRateHigh": "warning",
         "LLMTokenQuotaHigh": "warning", "TLSCertificateExpiringSoon": "warning",
+        "BackendDegraded": "warning", "PineconeBackupTooOld": "warning", "BackupSourceUnreadable": "warning",
+        "RestoreTestMissing": "warning", "RestoreSlowerThanRTO": "warning",
         "Watchdog": "none",  # self-monitoring: the always-firing dead-man's switch
     }
 

@@ -236,7 +236,9 @@ def _alerting_rules(slo: SLO) -> list[dict[str, Any]]:
         expr = cond
         if faster:
             expr += "\nunless on(sloth_id)\n(\n" + "\nor\n".join(faster) + "\n)"
-        labels = {**_id_labels(slo), **slo.alerting.labels,
+        # ``service`` and ``family`` as every shipped rule has them: the inhibition rules'
+        # ``equal: [family, service]`` then pair an SLO's page with its own tickets only
+        labels = {"service": slo.service, "family": "slo", **_id_labels(slo), **slo.alerting.labels,
                   "severity": tier.severity, "tier": tier.name,
                   "sloth_severity": "page" if tier.severity == "critical" else "ticket",
                   **tier.labels}

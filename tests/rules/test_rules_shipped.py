@@ -49,6 +49,9 @@ def test_the_operations_guide_alerts_are_all_there():
         "LLMTokenQuotaHigh": "warning", "TLSCertificateExpiringSoon": "warning",
         "BackendDegraded": "warning", "PineconeBackupTooOld": "warning", "BackupSourceUnreadable": "warning",
         "RestoreTestMissing": "warning", "RestoreSlowerThanRTO": "warning",
+        # LLM spend and headroom (the spend alert is also a warning at 80 %, in its own group)
+        "LLMMonthlySpendOverBudget": "critical", "LLMSpendForecastOverBudget": "warning",
+        "LLMTokenQuotaExhaustionSoon": "warning", "LLMProviderTokenLimitExhaustionSoon": "warning",
         "Watchdog": "none",  # self-monitoring: the always-firing dead-man's switch
     }
 
@@ -72,12 +75,28 @@ def test_every_shipped_rule_has_a_unit_test():
             assert r.name in exprs, f"{r.name}: no promql_expr_test"
 
 
+#: Known to disagree under Prometheus 3's left-open windows: values at a window boundary during
+#: the SLO outage (an error ratio 5.29 % for 5.26 %, a burn rate 33.4x for 33.3x in a summary);
+#: the file is written for Debian's promtool 2.42 (README "Rules and alerts").
+COMPAT3_KNOWN = {"slo_test.yaml"}
+
+
 @pytest.mark.parametrize("compat", ["3", "2"])
-def test_shipped_unit_tests_pass_with_our_runner(compat):
+@pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
+def test_shipped_unit_tests_pass_with_our_runner(test_file, compat):
     """Under Prometheus 3's semantics (the default) and 2's (promtool 2.x, as installed here)."""
+    if compat == "3" and test_file.name in COMPAT3_KNOWN:
+        pytest.xfail("values at a window boundary differ under left-open windows (COMPAT3_KNOWN)")
     out = io.StringIO()
-    assert run_test_files(TEST_FILES, out, compat=compat) == 0, out.getvalue()
-    assert out.getvalue().count("SUCCESS") == len(TEST_FILES)
+    assert run_test_files([test_file], out, compat=compat) == 0, out.getvalue()
+    assert out.getvalue().count("SUCCESS") == 1
+
+
+def test_the_compat3_exceptions_still_fail_under_3():
+    """An exception that starts passing must leave :data:`COMPAT3_KNOWN` (strict)."""
+    for test_file in TEST_FILES:
+        if test_file.name in COMPAT3_KNOWN:
+            assert run_test_files([test_file], io.StringIO(), compat="3") != 0, test_file.name
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")

@@ -3,10 +3,8 @@ alert, that every transition had its effect once, in order, at every sink (webho
 
     .venv/bin/python benchmarks/chaos.py --kills 20 [--postgres] [--seed 7]
 
-Local parts only (``tests/support/notify_servers.py``): a webhook receiver that records every POST
-with its arrival time and ``Idempotency-Key``, a Slack Web API workspace (channel history with
-message metadata, ``chat.update``, ``conversations.history``), a PagerDuty Events v2 sink that
-models incidents by ``dedup_key`` (a trigger on an open incident pages nobody), and an HTTP target whose ``/health`` is
+Local parts only: the webhook, Slack and PagerDuty sinks of ``benchmarks/chaos_sinks.py`` (on
+``tests/support/notify_servers.py``'s servers), and an HTTP target whose ``/health`` is
 toggled healthy / 503. The daemon is the real process (``python -m monitor run --config ...``), on
 its own port each round, with SQLite state (default) or PostgreSQL (``--postgres``:
 127.0.0.1:5432 db ``test``, a fresh schema dropped at the end). Its config: an ``api`` probe of the
@@ -26,25 +24,8 @@ the rule's resolve and its send). After the last
 round the daemon is restarted, the target made healthy, every open intake alert resolved, and it
 runs until the webhook has been quiet for ``--quiet`` seconds.
 
-Per alert (fingerprint) and episode (``startsAt``), from the webhook's deliveries:
-
-- **lost**: a transition that happened but was never delivered: an episode delivered firing but
-  never resolved (everything is resolved at the end); an episode delivered resolved but never
-  firing; an intake raise answered 200 that stayed open at least ``MIN_UP_S`` seconds of daemon
-  uptime but was never delivered firing; a target-down window of at least ``MIN_DOWN_S`` seconds
-  inside one daemon run without a firing ``TargetDown`` covering it.
-- **duplicated**: the same (fingerprint, status, startsAt) delivered under two different
-  ``Idempotency-Key`` values, or twice without one (a receiver could not tell them apart). The
-  same key delivered again is a **redelivery**, printed apart: at-least-once delivery that a
-  receiver drops by the key (IETF httpapi Idempotency-Key draft).
-- **out of order**: an episode whose resolved was delivered before its firing.
-
-At the other sinks, by effect: Slack — a delivery id (message metadata) posted twice is a
-duplicated message; a message still FIRING at the end (everything is resolved then) is a lost
-update. PagerDuty — an episode (``dedup_key``, ``payload.timestamp``) that paged twice is
-duplicated (a repeated trigger on an open incident is deduplicated by PagerDuty and is no
-effect); a ``resolve`` for a key never triggered, or an incident still open at the end, is lost;
-a resolve of an already resolved incident is a redelivery (no effect).
+What counts as lost, duplicated and out of order, per alert and episode at the webhook and by
+effect at Slack and PagerDuty, is in ``benchmarks/chaos_sinks.py`` (:func:`analyse`).
 
 Prints the counts per sink and their sums, and the command line; exit status 1 when a sum is not
 0. ``run_chaos()`` is the same for the tests (``tests/daemon/test_daemon_chaos.py``).
@@ -55,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import shlex
@@ -66,35 +46,26 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from tests.support.notify_servers import (FakeHTTP, PagerDutyEvents, Recorded, Reply,  # noqa: E402
-                                          SlackWorkspace)
-from monitor.notify.webhook import IDEMPOTENCY_HEADER, idempotency_key  # noqa: E402
+from tests.support.notify_servers import FakeHTTP, Recorded, Reply  # noqa: E402 - after the path fix-up
+from chaos_sinks import (INTAKE, RULE, SLACK_TOKEN, Raise, Result, Sinks, analyse, iso,  # noqa: E402
+                         uptime)
 
 ADMIN_TOKEN = "ck_chaos_admin_token_0123456789abcdef"
 INTAKE_TOKEN = "ck_chaos_intake_token_0123456789abcd"
 PD_KEY = "R0CHAOS00000000000000000000000demo"
-SLACK_TOKEN = "xoxb-0000000000-0000000000-ChaosSlackToken"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 HEALTH_DOC = {"status": "healthy", "timestamp": "2026-01-01T00:00:00Z", "version": "1.0.0",
               "checks": {"database": "healthy"}}
-RULE = "TargetDown"
-INTAKE = "ChaosIntake"
 SLOTS = 3
-#: An intake alert open this long (daemon uptime, seconds) must have been delivered firing.
-MIN_UP_S = 3.0
-#: A target-down window this long inside one daemon run must have a firing TargetDown.
-MIN_DOWN_S = 6.0
 #: A resolved intake slot is raised again only after this many seconds of daemon uptime.
 COOLDOWN_S = 3.0
 #: Longest wait at the end for the outbox to empty (above the outbox's 60 s claim lease).
@@ -117,15 +88,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _norm(ts: str) -> float:
-    """Return an RFC 3339 time as Unix seconds rounded to the millisecond (for comparing episodes)."""
-    return round(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp(), 3)
 
 
 def _config(tmp: Path, target: str, hook: str, pd: str, slack: str, schema: str | None) -> Path:
@@ -158,44 +120,6 @@ api:
     return cfg
 
 
-@dataclass
-class Raise:
-    """One intake raise answered 200 (and its resolve, once answered 200)."""
-
-    slot: int
-    starts_at: str
-    acked: float
-    resolved: float | None = None
-
-
-@dataclass
-class Result:
-    """The counts and the figures of one chaos run."""
-
-    lost: int
-    duplicated: int
-    out_of_order: int
-    details: list[str] = field(default_factory=list)
-    deliveries: int = 0
-    episodes: int = 0
-    raises: int = 0
-    down_windows_checked: int = 0
-    redeliveries: int = 0
-    pd_events: int = 0
-    pd_pages: int = 0
-    pd_deduplicated: int = 0
-    pd_duplicated: int = 0
-    pd_resolve_repeated: int = 0
-    pd_resolve_unknown: int = 0
-    pd_left_open: int = 0
-    slack_posts: int = 0
-    slack_duplicated: int = 0
-    slack_left_firing: int = 0
-    webhook: tuple[int, int, int] = (0, 0, 0)  # lost, duplicated, out of order at the webhook
-    kills: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
-
-
 class Chaos:
     """The driver: local servers, the daemon process, the random actions and the check."""
 
@@ -215,9 +139,7 @@ class Chaos:
         self.events: list[tuple[float, str]] = []  # the driver's log, for the details
         self.last_resolve: dict[int, float] = {}
         self.open: dict[int, Raise] = {}
-        self.hook_log: list[tuple[float, dict[str, Any], str]] = []  # (time, body, Idempotency-Key)
-        self.pd = PagerDutyEvents()
-        self.slack = SlackWorkspace(SLACK_TOKEN, channels=("chaos",))
+        self.sinks = Sinks(self._event, self._kill_in_send)
         self.kill_on: str | None = None  # the sink whose next request kills the daemon (in_send)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -231,25 +153,6 @@ class Chaos:
         if self.healthy:
             return Reply(200, HEALTH_DOC)
         return Reply(503, {**HEALTH_DOC, "status": "unhealthy"})
-
-    def _hook(self, req: Recorded) -> Reply:
-        body = json.loads(req.body)
-        self.hook_log.append((time.time(), body, idempotency_key(req.headers.get(IDEMPOTENCY_HEADER))))
-        self._event("webhook: " + ", ".join(f"{a['labels'].get('alertname')} {a['labels'].get('slot', '')} "
-                                            f"{a['status']} startsAt={a['startsAt']}" for a in body["alerts"]))
-        self._kill_in_send("webhook")
-        return Reply(200, b"")
-
-    def _slack(self, req: Recorded) -> Reply:
-        reply = self.slack(req)
-        if req.path == "/api/chat.postMessage":
-            self._kill_in_send("slack")
-        return reply
-
-    def _pd(self, req: Recorded) -> Reply:
-        reply = self.pd(req)
-        self._kill_in_send("pagerduty")
-        return reply
 
     def _kill_in_send(self, sink: str) -> None:
         """Kill the daemon while ``sink`` handles its request (the ``in_send`` kill): the sink has
@@ -319,7 +222,7 @@ class Chaos:
         return a
 
     async def _raise(self, c: httpx.AsyncClient, slot: int) -> bool:
-        starts = _iso(time.time())
+        starts = iso(time.time())
         if await self._post(c, self._alert(slot, starts)):
             r = Raise(slot, starts, time.time())
             self._event(f"raise slot {slot} startsAt={starts} (200)")
@@ -330,7 +233,7 @@ class Chaos:
 
     async def _resolve(self, c: httpx.AsyncClient, slot: int) -> bool:
         r = self.open[slot]
-        if await self._post(c, self._alert(slot, r.starts_at, _iso(time.time()))):
+        if await self._post(c, self._alert(slot, r.starts_at, iso(time.time()))):
             r.resolved = time.time()
             self.last_resolve[slot] = r.resolved
             self._event(f"resolve slot {slot} startsAt={r.starts_at} (200)")
@@ -399,8 +302,8 @@ class Chaos:
     async def run(self) -> Result:
         """Run every round, let the last daemon go quiet, and check the deliveries."""
         t0 = time.monotonic()
-        async with FakeHTTP(self._target) as target, FakeHTTP(self._hook) as hook, FakeHTTP(self._pd) as pd, \
-                FakeHTTP(self._slack) as slack:
+        async with FakeHTTP(self._target) as target, FakeHTTP(self.sinks.hook) as hook, \
+                FakeHTTP(self.sinks.pagerduty) as pd, FakeHTTP(self.sinks.slack_api) as slack:
             cfg = _config(self.tmp, target.url, hook.url, pd.url, slack.url, self.schema)
             headers = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
             async with httpx.AsyncClient(headers=headers) as c:
@@ -430,7 +333,7 @@ class Chaos:
                         self.ups[-1] = (self.ups[-1][0], time.time())
                     if self.schema and not self.keep_schema:
                         await _drop_schema(self.schema)
-        (self.tmp / "events.log").write_text("".join(f"{_iso(t)} {w}\n" for t, w in self.events))
+        (self.tmp / "events.log").write_text("".join(f"{iso(t)} {w}\n" for t, w in self.events))
         res = self.analyse()
         res.seconds = time.monotonic() - t0
         return res
@@ -443,7 +346,7 @@ class Chaos:
         async with httpx.AsyncClient(timeout=5) as c:
             while time.time() - start < SETTLE_MAX_S:
                 await asyncio.sleep(0.25)
-                last = max([t for t, _, _ in self.hook_log] + [start])
+                last = max([t for t, _, _ in self.sinks.hook_log] + [start])
                 if time.time() - last < self.quiet:
                     continue
                 depth = -1.0
@@ -458,102 +361,11 @@ class Chaos:
     # -- the check ---------------------------------------------------------------------------
 
     def _uptime(self, a: float, b: float) -> float:
-        return sum(max(0.0, min(b, hi) - max(a, lo)) for lo, hi in self.ups)
+        return uptime(self.ups, a, b)
 
     def analyse(self) -> Result:
         """Count lost, duplicated and out-of-order transitions from the recorded deliveries."""
-        details: list[str] = []
-        # (fp, startsAt, status) -> Idempotency-Key of each delivery ("" without one)
-        keys: dict[tuple[tuple[str, float], str], list[str]] = defaultdict(list)
-        # (fp, startsAt) -> {"firing": [times], "resolved": [times], "name": alertname}
-        eps: dict[tuple[str, float], dict[str, Any]] = defaultdict(lambda: {"firing": [], "resolved": []})
-        deliveries = 0
-        for t, body, key in self.hook_log:
-            for a in body.get("alerts", []):
-                deliveries += 1
-                ep_key = (a["fingerprint"], _norm(a["startsAt"]))
-                keys[(ep_key, a["status"])].append(key)
-                ep = eps[ep_key]
-                ep[a["status"]].append(t)
-                ep["name"] = a["labels"].get("alertname")
-                ep["labels"] = a["labels"]
-        duplicated = redeliveries = 0
-        for (ep_key, status), ks in keys.items():
-            effects = len({k for k in ks if k}) + ks.count("")  # what a receiver deduplicating by key sees
-            redeliveries += len(ks) - effects
-            if effects > 1:
-                duplicated += effects - 1
-                ep = eps[ep_key]
-                details.append(f"duplicated: {ep['name']} {ep['labels'].get('slot', '')} startsAt={_iso(ep_key[1])} "
-                               f"{status} x{effects} (keys {sorted(set(ks))}) at {[_iso(t) for t in ep[status]]}")
-        lost = out_of_order = 0
-        for key, ep in eps.items():
-            what = f"{ep['name']} {ep['labels'].get('slot', '')} startsAt={_iso(key[1])}"
-            if ep["firing"] and not ep["resolved"]:
-                lost += 1
-                details.append(f"lost resolved: {what} firing delivered at {_iso(ep['firing'][0])}, never resolved")
-            elif ep["resolved"] and not ep["firing"]:
-                lost += 1
-                details.append(f"lost firing: {what} resolved delivered at {_iso(ep['resolved'][0])}, never firing")
-            elif ep["resolved"] and min(ep["resolved"]) < min(ep["firing"]):
-                out_of_order += 1
-                details.append(f"out of order: {what} resolved at {_iso(min(ep['resolved']))} "
-                               f"before firing at {_iso(min(ep['firing']))}")
-        # intake raises answered 200 that stayed open long enough
-        intake_eps = {k[1]: ep for k, ep in eps.items() if ep["name"] == INTAKE}
-        for r in self.raises:
-            end = r.resolved if r.resolved is not None else time.time()
-            ep = intake_eps.get(_norm(r.starts_at))
-            if (ep is None or not ep["firing"]) and self._uptime(r.acked, end) >= MIN_UP_S:
-                if ep is None:  # (a resolved-only episode is already counted above)
-                    lost += 1
-                    details.append(f"lost firing: {INTAKE} slot {r.slot} startsAt={r.starts_at} "
-                                   f"raised at {_iso(r.acked)}, open {self._uptime(r.acked, end):.1f}s of uptime, "
-                                   "never delivered")
-        # target-down windows inside one daemon run
-        rule_eps = [ep for ep in eps.values() if ep["name"] == RULE]
-        windows = []
-        for (t, h), nxt in zip(self.toggles, self.toggles[1:] + [(time.time(), True)]):
-            if not h:
-                windows.append((t, nxt[0]))
-        checked = 0
-        for a, b in windows:
-            if b - a < MIN_DOWN_S or not any(lo <= a and b <= hi for lo, hi in self.ups):
-                continue
-            checked += 1
-            ok = any(ep["firing"] and min(ep["firing"]) <= b + 2 and
-                     (not ep["resolved"] or min(ep["resolved"]) >= a + 2) for ep in rule_eps)
-            if not ok:
-                lost += 1
-                details.append(f"lost firing: {RULE} target down {_iso(a)}..{_iso(b)} inside one run, no firing")
-        webhook = (lost, duplicated, out_of_order)
-        # PagerDuty, by effect: pages per episode (dedup_key, payload.timestamp)
-        pages = Counter((str(e.get("dedup_key")), str((e.get("payload") or {}).get("timestamp", "")))
-                        for e in self.pd.paged)
-        pd_dup = sum(n - 1 for n in pages.values() if n > 1)
-        for (k, ts), n in pages.items():
-            if n > 1:
-                details.append(f"pagerduty duplicated: dedup_key {k} episode {ts} paged x{n}")
-        if self.pd.resolve_unknown:
-            details.append(f"pagerduty lost: {self.pd.resolve_unknown} resolve(s) for a dedup_key never triggered")
-        if self.pd.open:
-            details.append(f"pagerduty lost: incidents still open at the end: {sorted(self.pd.open)}")
-        # Slack, by effect: one channel message per delivery id; every message resolved at the end
-        slack_dup = sum(n - 1 for n in self.slack.duplicates().values())
-        for k, n in self.slack.duplicates().items():
-            details.append(f"slack duplicated: delivery {k} posted x{n}")
-        left_firing = [m for msgs in self.slack.history.values() for m in msgs
-                       if not str(m.get("text", "")).startswith("[RESOLVED]")]
-        for m in left_firing:
-            details.append(f"slack lost: message {m['ts']} still says {str(m.get('text', ''))[:60]!r}")
-        return Result(lost + self.pd.resolve_unknown + len(self.pd.open) + len(left_firing),
-                      duplicated + pd_dup + slack_dup, out_of_order, details, deliveries, len(eps),
-                      len(self.raises), checked, redeliveries=redeliveries, pd_events=len(self.pd.events),
-                      pd_pages=self.pd.pages, pd_deduplicated=self.pd.deduplicated, pd_duplicated=pd_dup,
-                      pd_resolve_repeated=self.pd.resolve_repeated, pd_resolve_unknown=self.pd.resolve_unknown,
-                      pd_left_open=len(self.pd.open), slack_posts=len(self.slack.posts),
-                      slack_duplicated=slack_dup, slack_left_firing=len(left_firing), webhook=webhook,
-                      kills=self.kill_kinds)
+        return analyse(self.sinks, self.raises, self.toggles, self.ups, self.kill_kinds)
 
 
 async def _drop_schema(schema: str) -> None:

@@ -2,7 +2,7 @@
 
 A full (generation 2) collection walks every live container object with the GIL held. Work
 that keeps hundreds of thousands of objects alive for a while — an ad-hoc query's samples
-(:mod:`monitor.promql.adhoc`), a scrape's parsed batch (:mod:`monitor.scrape`: 50,000 samples
+(:mod:`monitor.promql.adhoc`), a scrape's parsed batch (:mod:`monitor.scrape.scraper`: 50,000 samples
 of a target at its ``sample_limit``) — gets them promoted to the oldest generation and triggers
 full collections that walk them: event-loop stalls of 60-100 ms per collection on a quiet
 machine, several per scrape. None of that work makes reference cycles, so reference counting

@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from monitor.scrape import Scraper, instance_of, parse_exposition
+from monitor.scrape.exposition import parse_exposition
+from monitor.scrape.scraper import Scraper, instance_of
 from model.labels import Labels
 from model.matchers import Matcher
 from monitor.tsdb import SampleStore, is_stale

@@ -25,7 +25,9 @@ from monitor.config.model import ScrapeTarget
 from monitor.daemon.scraping import ScrapeTargets
 from monitor.errors import ConfigErrors
 from monitor.metrics import Metrics
-from monitor.scrape import ExpositionParser, ScrapeLimits, Scraper, parse_exposition
+from monitor.scrape.exposition import ExpositionParser, parse_exposition
+from monitor.scrape.limits import ScrapeLimits
+from monitor.scrape.scraper import Scraper
 from monitor.tsdb import SampleStore, is_stale
 from tests.support.hostile_servers import Body, StreamingServer, endless, exposition
 

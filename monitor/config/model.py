@@ -8,7 +8,7 @@ runtime code reads concrete values (seconds as ``float``, URLs as ``str``) and n
 Cross-field checks (unique names, ``timeout <= interval``) raise errors located at the exact key
 (:func:`~monitor.config.validation.located_error`), so the loader can print
 ``monitor.yaml:14:5: probes[2].timeout: ...``. Sections owned by other parts live in their own
-modules (``alerting``, ``receivers``, ``state``); the shared validation helpers are in
+modules (``alerting``, ``receivers``, ``state``, ``tsdb``); the shared validation helpers are in
 :mod:`monitor.config.validation`.
 
 Usage::
@@ -43,10 +43,10 @@ from pydantic_core import InitErrorDetails
 from model.duration import Duration, PositiveDuration, format_duration
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
 from monitor.config.receivers import ReceiverConfig, StateConfig
+from monitor.config.tsdb import TSDBConfig
 from monitor.config.validation import (
     LabelMap, Section, error_detail, located_error, parse_path, reraise_details, unique_by,
 )
-from model.matchers import parse_matchers
 from monitor.slo.model import SLO
 from probes import PROBES
 from probes.base import ByteSize, ProbeSettings
@@ -178,67 +178,6 @@ class ScrapeTarget(Section):
 
 def _timeout_msg(timeout: float, interval: float) -> str:
     return f"timeout {format_duration(timeout)} must not exceed interval {format_duration(interval)}"
-
-
-class RetentionRuleConfig(Section):
-    """``tsdb.retention_rules[]`` — a longer (or shorter) retention and a coarser resolution for
-    the series a selector matches (``monitor.tsdb.retention``; the first matching rule wins).
-
-    :ivar match: a series selector, ``{__name__=~"slo:.*"}`` (at least one matcher that does not
-        match the empty string).
-    :ivar retention: seconds of samples kept for those series.
-    :ivar resolution: seconds per kept sample: within each step the last sample appended
-        replaces the previous one (gauges, such as recording-rule results); ``0`` keeps every
-        sample (default 0).
-    """
-
-    match: str
-    retention: PositiveDuration
-    resolution: Duration = 0.0
-
-    @model_validator(mode="after")
-    def _valid(self) -> RetentionRuleConfig:
-        try:
-            matchers = parse_matchers(self.match)
-        except ValueError as e:
-            raise located_error([(("match",), str(e))]) from None
-        if not matchers or all(m.matches("") for m in matchers):
-            raise located_error([(("match",), f"selector {self.match} must have a matcher that does not match "
-                                              "the empty string")])
-        if self.resolution > self.retention:
-            raise located_error([(("resolution",), f"resolution {format_duration(self.resolution)} must not exceed "
-                                                   f"retention {format_duration(self.retention)}")])
-        return self
-
-
-def _default_retention_rules() -> list[RetentionRuleConfig]:
-    # The series SLOs read (Sloth-style slo:* recording rules): 35 days (a 30-day window and a
-    # margin), one sample a minute.
-    return [RetentionRuleConfig(match='{__name__=~"slo:.*"}', retention=35 * 86400.0, resolution=60.0)]
-
-
-class TSDBConfig(Section):
-    """``tsdb:`` — the sample store: retention, and where it keeps its samples across restarts.
-
-    :ivar retention: seconds of samples kept for series no retention rule matches (default 2h = 7200).
-    :ivar max_series: series cap; new series beyond it are rejected and counted (default 200000).
-    :ivar path: directory of the write-ahead log and checkpoints, relative to the config file's
-        directory (:meth:`Config.resolved_tsdb_path`); ``None`` (the default) keeps samples in
-        memory only, lost at a restart.
-    :ivar sync_interval: seconds between WAL flushes (then fsynced off the event loop); a
-        crash loses at most this much (default 1s).
-    :ivar checkpoint_interval: seconds between checkpoints, which let the WAL segments before
-        them be deleted (default 1h).
-    :ivar retention_rules: per-series retention and resolution (:class:`RetentionRuleConfig`);
-        default: ``slo:*`` series 35d at 1m. Setting the list replaces the default.
-    """
-
-    retention: PositiveDuration = 7200.0
-    max_series: int = Field(200_000, gt=0)
-    path: str | None = None
-    sync_interval: PositiveDuration = 1.0
-    checkpoint_interval: PositiveDuration = 3600.0
-    retention_rules: list[RetentionRuleConfig] = Field(default_factory=_default_retention_rules)
 
 
 #: ``rules.promql_compat`` and ``rules.enable_features`` (monitor.promql.compat).
@@ -495,7 +434,7 @@ class Config(Section):
     :ivar log: logging (:class:`LogConfig`).
     :ivar probes: synthetic probes, each the ``Settings`` model of its ``kind`` (names unique).
     :ivar scrape: ``/metrics`` targets (:class:`ScrapeTarget`, names unique).
-    :ivar tsdb: sample store (:class:`TSDBConfig`).
+    :ivar tsdb: sample store (:class:`~monitor.config.tsdb.TSDBConfig`).
     :ivar rules: rule files and evaluation (:class:`RulesConfig`).
     :ivar alerting: routing, inhibition, silences, escalation (``monitor.config.alerting``).
     :ivar receivers: notification receivers (``monitor.config.receivers``, names unique).

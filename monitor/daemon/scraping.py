@@ -1,4 +1,4 @@
-"""The daemon's scrape targets: one :class:`~monitor.scrape.Scraper` per ``scrape:`` entry, kept
+"""The daemon's scrape targets: one :class:`~monitor.scrape.scraper.Scraper` per ``scrape:`` entry, kept
 across reloads while the target is unchanged, and the scheduler job that runs each.
 
 Outcomes are counted in ``monitor_scrapes_total{job, result}`` and
@@ -16,7 +16,8 @@ import httpx
 
 from monitor.config.model import ScrapeTarget
 from monitor.metrics import Metrics
-from monitor.scrape import ScrapeLimits, Scraper, ScrapeResult
+from monitor.scrape.limits import ScrapeLimits
+from monitor.scrape.scraper import Scraper, ScrapeResult
 from monitor.tsdb.store import SampleStore
 
 log = logging.getLogger("monitor.daemon")

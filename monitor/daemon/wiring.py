@@ -39,7 +39,7 @@ from monitor.escalation.schedule import OnCallLookup
 from monitor.metrics import Metrics
 from monitor.promql.adhoc import AdHocQueries
 from monitor.promql.engine import Engine
-from monitor.scrape import instance_of
+from monitor.scrape.scraper import instance_of
 from monitor.rules.manager import RuleManager
 from monitor.rules.rulefmt import RuleText
 from monitor.slo.generate import rule_file_text

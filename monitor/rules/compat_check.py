@@ -25,7 +25,7 @@ from monitor.promql import nodes as n
 from monitor.promql.compat import DURATION_EXPR, check_query
 from monitor.promql.durations import rewrite_durations
 from monitor.rules.rulefmt import RuleFileSpec, RuleSpec, compile_rule_expr
-from monitor.scrape import format_float_label
+from monitor.scrape.exposition import format_float_label
 
 #: Functions that need two samples in their window (a window one sample short changes them).
 _COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear",

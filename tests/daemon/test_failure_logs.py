@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.daemon.probing import ProbeRunner
 from monitor.metrics import Metrics
-from monitor.scrape import Scraper
+from monitor.scrape.scraper import Scraper
 from monitor.tsdb.store import SampleStore
 from probes import PROBES
 from tests.support.daemon_helpers import HEALTH_DOC

@@ -14,7 +14,7 @@ from monitor.promql.durations import duration_ms, rewrite_durations
 from monitor.promql.quantile import bucket_fraction
 from monitor.rules.manager import RuleManager
 from monitor.rules.rulefmt import parse_rule_text
-from monitor.scrape import format_float_label, normalize_float_labels
+from monitor.scrape.exposition import format_float_label, normalize_float_labels
 from monitor.tsdb.store import SampleStore
 from model.labels import Labels
 

@@ -14,7 +14,7 @@ Behaviour follows Prometheus ``scrape/scrape.go`` (``scrapeLoop``):
   now gets a staleness marker at this scrape's timestamp; a failed scrape counts as an empty
   one, so all previous series go stale and ``up`` is 0. Series exposed with an explicit
   timestamp are not tracked for staleness, as in Prometheus;
-- limits (:class:`ScrapeLimits`: ``body_size_limit``, ``sample_limit``, ``label_limit``,
+- limits (:class:`~monitor.scrape.limits.ScrapeLimits`: ``body_size_limit``, ``sample_limit``, ``label_limit``,
   ``label_name_length_limit``, ``label_value_length_limit``, Prometheus's ``scrape_config``
   names): past one, the whole scrape fails, ``up`` 0 with the reason, and nothing of it is
   stored.
@@ -28,221 +28,44 @@ limit is there to refuse, so ``scrape_samples_scraped`` is then the count when i
 Unlike Prometheus, a malformed exposition line does not fail the scrape: every good line is
 kept, each bad one is counted (:attr:`ScrapeResult.malformed_lines`) and logged with its line
 number (issue 2, section 4). Bad lines count toward ``sample_limit`` as well, since they cost
-the same parsing (Prometheus would have failed the scrape at the first). OpenMetrics is read line
-by line like the text format (exemplars dropped, timestamps in seconds); its document-level
-checks (``# EOF``, family order) are not made.
+the same parsing (Prometheus would have failed the scrape at the first). The parser is
+:mod:`monitor.scrape.exposition`; the limits are :mod:`monitor.scrape.limits`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import codecs
 import logging
 import time
-from decimal import Decimal
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
-from prometheus_client.parser import text_fd_to_metric_families
 
 from model.labels import METRIC_NAME, Labels
 from monitor.gcpause import paused_gc
 from monitor.logging import FailureLog
+from monitor.scrape.exposition import ExpositionParser, is_openmetrics, normalize_float_labels
+from monitor.scrape.limits import ScrapeLimitExceeded, ScrapeLimits
 from monitor.tsdb.series import STALE_NAN
 from monitor.tsdb.store import SampleStore
 from probes.base import BodyTooLarge, iter_body
 
-__all__ = ["ExposedSample", "ExpositionParser", "ScrapeLimitExceeded", "ScrapeLimits", "ScrapeResult", "Scraper",
-           "parse_exposition"]
+__all__ = ["ScrapeResult", "Scraper", "instance_of"]
 
-#: ``(name, labels, value, timestamp_ms or None)`` as exposed (names kept exactly).
-ExposedSample = tuple[str, dict[str, str], float, "int | None"]
+#: The logger's name when none is given: the module's before it became a package (the
+#: ``logger`` field of the JSON log lines).
+LOGGER_NAME = "monitor.scrape"
 
 #: Sent as Prometheus does, text format first (``scrape/scrape.go`` ``scrapeAcceptHeader``).
 ACCEPT_HEADER = ("text/plain;version=0.0.4;q=1.0,"
                  "application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1")
-_MAX_LINE_IN_ERROR = 120
 _MAX_WARNINGS_PER_SCRAPE = 5
-#: Malformed lines described in full per scrape (all are counted); the rest only counted.
-_MAX_ERRORS_KEPT = 100
 #: Seconds of parsing or appending between two returns to the event loop.
 SLICE_SECONDS = 0.005
 #: Exposition lines parsed, and samples appended, between two looks at the clock.
 _LINES_PER_STEP = 50
 _APPEND_STEP = 250
-
-
-def _trim(line: str, limit: int = _MAX_LINE_IN_ERROR) -> str:
-    line = line.strip()
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _to_ms(ts: object, scale: int = 1000) -> int | None:
-    """Convert a parser timestamp (seconds, float or ``Timestamp``) to int milliseconds."""
-    if ts is None:
-        return None
-    return int(round(float(ts) * scale))  # type: ignore[arg-type]
-
-
-def _is_openmetrics(content_type: str | None) -> bool:
-    return bool(content_type) and content_type.lower().startswith(  # type: ignore[union-attr]
-        "application/openmetrics-text")
-
-
-class ExpositionParser:
-    r"""Parse an exposition incrementally: :meth:`feed` bytes as they arrive, :meth:`parse` a slice.
-
-    Sample lines are parsed one at a time with ``prometheus_client.parser`` (its ``# HELP``/
-    ``# TYPE`` handling is skipped so sample names stay exactly as exposed: it would rename a
-    counter ``foo`` to ``foo_total``). Lines end at ``\n`` (a ``\r`` before it is dropped).
-    Only the lines of the chunks fed and not yet parsed, and one unfinished line, are held.
-
-    :param openmetrics: the body is OpenMetrics: exemplars are cut off and timestamps are read
-        as seconds rather than milliseconds.
-    :param encoding: the body's charset (UTF-8 when unknown); undecodable bytes are replaced.
-
-    Usage::
-
-        parser = ExpositionParser()
-        async for chunk in body:
-            parser.feed(chunk)
-            while parser.pending:
-                for name, labels, value, ts in parser.parse(500):
-                    ...
-        parser.feed(b"", final=True)   # the last line may lack its newline
-        ...
-    """
-
-    def __init__(self, *, openmetrics: bool = False, encoding: str = "utf-8") -> None:
-        try:
-            decoder = codecs.getincrementaldecoder(encoding)
-        except LookupError:
-            decoder = codecs.getincrementaldecoder("utf-8")
-        self._decoder = decoder(errors="replace")
-        self.openmetrics = openmetrics
-        self._ts_scale = 1_000_000 if openmetrics else 1000  # the text parser divides by 1000
-        self._tail: list[str] = []  # pieces of the unfinished last line
-        self._lines: deque[str] = deque()
-        #: Lines taken so far (the number of the last line parsed).
-        self.line_no = 0
-        #: Malformed lines so far.
-        self.malformed = 0
-        #: ``"line N: <reason>: <trimmed line>"`` for the first malformed lines.
-        self.errors: list[str] = []
-
-    @property
-    def pending(self) -> int:
-        """Complete lines fed and not parsed yet."""
-        return len(self._lines)
-
-    def feed(self, data: bytes | str, final: bool = False) -> None:
-        """Add the next part of the body; ``final`` marks its end (an unfinished line is complete)."""
-        text = data if isinstance(data, str) else self._decoder.decode(data, final)
-        parts = text.split("\n")
-        if len(parts) > 1:
-            first = "".join(self._tail) + parts[0] if self._tail else parts[0]
-            self._tail = []
-            self._lines.append(first)
-            self._lines.extend(parts[1:-1])
-        if parts[-1] and len(parts) > 1:
-            self._tail = [parts[-1]]
-        elif parts[-1]:
-            self._tail.append(parts[-1])
-        if final and self._tail:
-            self._lines.append("".join(self._tail))
-            self._tail = []
-
-    def parse(self, max_lines: int) -> Iterator[ExposedSample]:
-        """Parse up to ``max_lines`` pending lines, yielding their samples in order.
-
-        A bad line is counted in :attr:`malformed` (and described in :attr:`errors`) and skipped.
-        """
-        lines = self._lines
-        taken = 0
-        current = ""
-
-        def feed() -> Iterator[str]:
-            nonlocal taken, current
-            while taken < max_lines and lines:
-                line = lines.popleft()
-                taken += 1
-                self.line_no += 1
-                if line.endswith("\r"):
-                    line = line[:-1]
-                stripped = line.strip()
-                if not stripped or stripped[0] == "#":
-                    continue
-                if self.openmetrics and " # {" in line:
-                    line = line[: line.rfind(" # {")]
-                current = line
-                yield line
-
-        while True:
-            try:
-                # Without comment lines every sample is yielded as soon as its line is parsed,
-                # so on an exception everything before the bad line has been yielded.
-                for fam in text_fd_to_metric_families(feed()):  # type: ignore[arg-type]
-                    for s in fam.samples:
-                        yield s.name, s.labels, float(s.value), _to_ms(s.timestamp, self._ts_scale)
-                return
-            except Exception as e:  # noqa: BLE001 - the parser raises ValueError and others
-                self.malformed += 1
-                if len(self.errors) < _MAX_ERRORS_KEPT:
-                    reason = str(e).split(":", 1)[0] or type(e).__name__
-                    self.errors.append(f"line {self.line_no}: {reason}: {_trim(current)}")
-
-
-def parse_exposition(text: str, content_type: str | None = None
-                     ) -> tuple[list[ExposedSample], list[str]]:
-    """Parse a whole exposition, keeping every good sample line and reporting every bad one.
-
-    The same parser as a scrape (:class:`ExpositionParser`), in one go and without limits.
-
-    :param text: the response body.
-    :param content_type: the response's ``Content-Type``, or ``None`` for text format
-        (``application/openmetrics-text`` selects OpenMetrics).
-    :return: ``(samples, errors)``: samples as ``(name, labels, value, timestamp_ms|None)``
-        in exposition order; errors as ``"line N: <reason>: <trimmed line>"``, one per bad line
-        (the first 100).
-    """
-    parser = ExpositionParser(openmetrics=_is_openmetrics(content_type))
-    parser.feed(text, final=True)
-    samples = list(parser.parse(parser.pending))
-    return samples, parser.errors
-
-
-@dataclass(frozen=True, slots=True)
-class ScrapeLimits:
-    """Per-target limits, Prometheus ``scrape_config`` names and semantics; ``0`` means no limit.
-
-    Exceeding any fails the whole scrape (``up`` 0, nothing stored, the reason in the result).
-
-    :ivar body_size_limit: bytes of the uncompressed body; reading stops there.
-    :ivar sample_limit: samples (and malformed lines) in one scrape; parsing stops at the next.
-    :ivar label_limit: labels of one series, ``__name__`` and target labels included.
-    :ivar label_name_length_limit: characters of a label name.
-    :ivar label_value_length_limit: characters of a label value.
-    """
-
-    body_size_limit: int = 0
-    sample_limit: int = 0
-    label_limit: int = 0
-    label_name_length_limit: int = 0
-    label_value_length_limit: int = 0
-
-
-class ScrapeLimitExceeded(Exception):
-    """A scrape passed one of its :class:`ScrapeLimits`.
-
-    :ivar limit: the setting's name (``sample_limit``, ``label_limit``, ...).
-    """
-
-    def __init__(self, limit: str, message: str) -> None:
-        super().__init__(message)
-        self.limit = limit
 
 
 class _HttpStatus(Exception):
@@ -319,7 +142,7 @@ class Scraper:
         target = {"job": job, "instance": self.instance}
         target.update(labels or {})
         self.target_labels: dict[str, str] = {k: v for k, v in target.items() if v != ""}
-        self.log = logger or logging.getLogger(__name__)
+        self.log = logger or logging.getLogger(LOGGER_NAME)
         self._log_extra = {"job": job, "instance": self.instance}
         self._report_labels = {
             name: Labels.of(self.target_labels, __name__=name)
@@ -442,7 +265,7 @@ class Scraper:
             if resp.status_code != 200:
                 raise _HttpStatus(f"server returned HTTP status {resp.status_code} {resp.reason_phrase}")
             parser = scrape.parser = ExpositionParser(
-                openmetrics=_is_openmetrics(resp.headers.get("content-type")),
+                openmetrics=is_openmetrics(resp.headers.get("content-type")),
                 encoding=resp.charset_encoding or "utf-8")
             async for chunk in iter_body(resp, self.limits.body_size_limit):
                 parser.feed(chunk)
@@ -525,7 +348,7 @@ class Scraper:
                 merged[exported] = merged[k]
             merged[k] = v
         lbl = Labels.of(merged)
-        self._check_labels(lbl)
+        self.limits.check_labels(lbl)
         if fresh is not None:
             fresh[key] = lbl
             return lbl
@@ -537,31 +360,6 @@ class Scraper:
         if len(self._label_cache) + len(fresh) > 100_000:  # a target churning labels: start over
             self._label_cache.clear()
         self._label_cache.update(fresh)
-
-
-    def _check_labels(self, lbl: Labels) -> None:
-        """Apply the label limits to a stored label set, as Prometheus ``verifyLabelLimits``.
-
-        :raises ScrapeLimitExceeded: with Prometheus's message for the limit passed.
-        """
-        lim = self.limits
-        if lim.label_limit and len(lbl) > lim.label_limit:
-            raise ScrapeLimitExceeded("label_limit", f"label_limit exceeded (metric: {lbl.name[:50]}, "
-                                                     f"number of labels: {len(lbl)}, limit: {lim.label_limit})")
-        name_max, value_max = lim.label_name_length_limit, lim.label_value_length_limit
-        if not (name_max or value_max):
-            return
-        for k, v in lbl:
-            if name_max and len(k) > name_max:
-                raise ScrapeLimitExceeded(
-                    "label_name_length_limit",
-                    f"label_name_length_limit exceeded (metric: {lbl.name[:50]}, label name: {k[:50]}, "
-                    f"length: {len(k)}, limit: {name_max})")
-            if value_max and len(v) > value_max:
-                raise ScrapeLimitExceeded(
-                    "label_value_length_limit",
-                    f"label_value_length_limit exceeded (metric: {lbl.name[:50]}, label name: {k[:50]}, "
-                    f"value: {v[:50]!r}, length: {len(v)}, limit: {value_max})")
 
 
 class _Pause:
@@ -604,52 +402,6 @@ class _Scrape:
     new_labels: dict[tuple[str, tuple[tuple[str, str], ...]], Labels] = field(default_factory=dict)
 
 
-def normalize_float_labels(name: str, labels: dict[str, str]) -> None:
-    """Rewrite ``le`` (of ``*_bucket`` series) and ``quantile`` values in float form, in place,
-    as Prometheus 3 does on ingest (``normalizeFloatsInLabelValues``: ``le="1"`` is stored as
-    ``le="1.0"``, ``quantile="0.50"`` as ``"0.5"``). Prometheus keys this on the family's TYPE,
-    which the text parser here does not pass on, so the series name and label decide."""
-    for key in ("le", "quantile"):
-        v = labels.get(key)
-        if v is None or (key == "le" and not name.endswith("_bucket")):
-            continue
-        try:
-            f = float(v)
-        except ValueError:
-            continue
-        labels[key] = format_float_label(f)
-
-
-def format_float_label(f: float) -> str:
-    """``formatOpenMetricsFloat``: Go's shortest ``%g`` (exponent form from 1e+06 and below
-    1e-04), with ``.0`` added when neither ``.`` nor ``e`` is in it: ``1.0``, ``0.25``,
-    ``123456.0``, ``1e+06``, ``1e-05``, ``+Inf``, ``NaN``."""
-    if f != f:
-        return "NaN"
-    if f in (math.inf, -math.inf):
-        return "+Inf" if f > 0 else "-Inf"
-    if f == 0:
-        return "0.0"
-    sign, digit_tuple, exp = Decimal(repr(f)).as_tuple()
-    assert isinstance(exp, int)  # a finite number
-    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
-    exp += len(digit_tuple) - len(digits)
-    point = len(digits) + exp  # digits before the decimal point
-    x = point - 1
-    if x < -4 or x >= 6:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        text = f"{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"
-    elif point <= 0:
-        text = "0." + "0" * -point + digits
-    elif point >= len(digits):
-        text = digits + "0" * (point - len(digits))
-    else:
-        text = digits[:point] + "." + digits[point:]
-    if "." not in text and "e" not in text:
-        text += ".0"
-    return ("-" if sign else "") + text
-
-
 def instance_of(url: str) -> str:
     """Return ``host:port`` of ``url`` (default port by scheme), as Prometheus's ``instance``."""
     u = httpx.URL(url)
@@ -658,4 +410,3 @@ def instance_of(url: str) -> str:
         host = f"[{host}]"
     port = u.port or (443 if u.scheme == "https" else 80)
     return f"{host}:{port}"
-

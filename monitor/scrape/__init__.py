@@ -1,0 +1,10 @@
+"""Scrape Prometheus ``/metrics`` endpoints into the sample store.
+
+- :mod:`monitor.scrape.scraper`: :class:`~monitor.scrape.scraper.Scraper`, one per target (the
+  request, target labels, report series, staleness), and :func:`~monitor.scrape.scraper.instance_of`;
+- :mod:`monitor.scrape.exposition`: the text-format / OpenMetrics parser
+  (:class:`~monitor.scrape.exposition.ExpositionParser`, :func:`~monitor.scrape.exposition.parse_exposition`)
+  and the ingest normalisation of ``le`` / ``quantile`` values;
+- :mod:`monitor.scrape.limits`: :class:`~monitor.scrape.limits.ScrapeLimits`, Prometheus's
+  ``scrape_config`` limits, and :class:`~monitor.scrape.limits.ScrapeLimitExceeded`.
+"""

@@ -193,7 +193,7 @@ _HANDLER_FLAG = "_codebook_monitor_handler"
 
 
 #: Third-party loggers kept at WARNING unless the daemon runs at DEBUG.
-NOISY_LOGGERS = ("apscheduler", "httpx", "httpcore", "uvicorn", "uvicorn.error", "asyncio")
+NOISY_LOGGERS = ("apscheduler", "httpx", "httpcore", "uvicorn", "uvicorn.error", "asyncio", "pinecone", "openai")
 
 
 def setup_logging(level: str | int = "INFO", stream: TextIO | None = None,

@@ -137,3 +137,23 @@ def test_config_secrets_never_reach_the_log(stream, tmp_path):
     text = stream.getvalue()
     assert "env-token-abcdefghijkl" not in text and "file-key-abcdefghijklmnop" not in text
     assert [line["message"] for line in lines(stream)] == ["token env-toke... loaded", "token file-key... loaded"]
+
+
+def test_vendor_sdks_that_log_every_call_speak_up_at_warning_only():
+    """The Pinecone SDK logged "Describing index stats" at INFO on every probe run (issue 16)."""
+    import io
+    import logging
+
+    from monitor.logging import setup_logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    handler = setup_logging("INFO", stream=io.StringIO())
+    try:
+        assert logging.getLogger("pinecone").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("openai").getEffectiveLevel() == logging.WARNING
+    finally:
+        root.removeHandler(handler)
+        for h in before:
+            if h not in root.handlers:
+                root.addHandler(h)

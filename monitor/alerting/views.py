@@ -72,6 +72,14 @@ class AlertViews:
                 for r in rows]
 
 
+def _readable(key: str, value: Any) -> Any:
+    """An instant (a ``*_at`` / ``*_deadline`` field in Unix seconds) as RFC 3339; others as given."""
+    if (key.endswith("_at") or key.endswith("deadline")) and isinstance(value, (int, float)) \
+            and not isinstance(value, bool) and 0 < value < 253402300800:
+        return rfc3339(float(value))
+    return value
+
+
 def format_timeline(rows: list[dict[str, Any]]) -> str:
     """Format :meth:`AlertViews.timeline` entries, one line each: time, event, level, person, then
     the comment or detail (acknowledgements and resolves show the person's ``--comment``) and any
@@ -80,6 +88,8 @@ def format_timeline(rows: list[dict[str, Any]]) -> str:
     >>> format_timeline([{"time": "2026-11-30T10:00:20.000Z", "event": "resolved",
     ...                   "detail": {"level": None, "person": "alice", "detail": "restarted the pool"}}])
     '2026-11-30T10:00:20.000Z  resolved          alice  restarted the pool'
+
+    Instants in the detail (``ack_deadline``, ``retry_at``: Unix seconds) print as RFC 3339.
     """
     lines = []
     for r in rows:
@@ -95,6 +105,6 @@ def format_timeline(rows: list[dict[str, Any]]) -> str:
         text = d.pop("detail", "")
         if text:
             parts.append(str(text))
-        parts.extend(f"{k}={v}" for k, v in sorted(d.items()) if v not in (None, ""))
+        parts.extend(f"{k}={_readable(k, v)}" for k, v in sorted(d.items()) if v not in (None, ""))
         lines.append("  ".join(parts))
     return "\n".join(lines) if lines else "no timeline entries"

@@ -151,3 +151,12 @@ async def test_hand_resolved_alert_stays_resolved_while_the_outage_goes_on(harne
     assert len(harness.slack_posts("#incidents")) == 2
     assert fp in {a["fingerprint"] for a in harness.service.alerts_api(T0 + 9080)}
     assert harness.service.escalation.get(fp).state.status == "escalating"
+
+
+def test_timeline_lines_print_instants_as_rfc3339_not_epochs():
+    from monitor.alerting.views import format_timeline
+
+    line = format_timeline([{"time": "2026-11-30T10:00:00.000Z", "event": "escalation started",
+                             "detail": {"level": 0, "ack_deadline": 1796433947.4312243, "channel": "sms"}}])
+    assert "ack_deadline=2026-12-05T" in line and "1796433947" not in line
+    assert "channel=sms" in line

@@ -73,7 +73,7 @@ class AlertViews:
 
 
 def _readable(key: str, value: Any) -> Any:
-    """An instant (a ``*_at`` / ``*_deadline`` field in Unix seconds) as RFC 3339; others as given."""
+    """Return an instant (a ``*_at`` / ``*_deadline`` field, Unix seconds) as RFC 3339, others as given."""
     if (key.endswith("_at") or key.endswith("deadline")) and isinstance(value, (int, float)) \
             and not isinstance(value, bool) and 0 < value < 253402300800:
         return rfc3339(float(value))

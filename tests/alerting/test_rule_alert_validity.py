@@ -69,6 +69,7 @@ class Daemon:
 
     def __init__(self, state: SQLiteStore, shipped, clock: Clock, interval: str = "15s", **kw) -> None:
         self.clock, self.state = clock, state
+        self.external_labels: dict[str, str] = {}  # rules.external_labels, as the wiring adds them
         self.samples = SampleStore(retention_seconds=None)
         self.deliver, self.esc = Deliver(), Escalations()
         self.pipeline = AlertPipeline(AlertProvider(state), self.esc, Silences(), clock=clock)
@@ -76,7 +77,8 @@ class Daemon:
                                 external_url="http://mon", send_resolved=lambda r: True)
         self.mgr = RuleManager(self.samples, Engine(self.samples), clock=clock,
                                on_alerts=lambda alerts: self.pipeline.ingest(
-                                   [c for a in alerts if (c := from_rule_alert(a, "http://mon")) is not None],
+                                   [c for a in alerts
+                                    if (c := from_rule_alert(a, "http://mon", self.external_labels)) is not None],
                                    source="rules"), **kw)
         assert self.mgr.load([RuleText("<test>", RULES.format(interval=interval))]) == []
 
@@ -220,3 +222,18 @@ def test_rules_resend_delay_setting():
     assert RulesConfig.model_validate({"resend_delay": "5s"}).resend_delay == 5.0
     with pytest.raises(ValueError):
         RulesConfig.model_validate({"resend_delay": "0s"})
+
+
+async def test_an_alert_orphaned_by_an_external_labels_change_resolves(state, shipped):
+    clock = Clock(T0)
+    d = Daemon(state, shipped, clock)
+    await d.step(T0, 0)
+    (old,) = d.pipeline.provider.current
+    d.external_labels["cluster"] = "eu1"  # a reload: the alert's fingerprint changes
+    for i in range(1, 40):
+        await d.step(T0 + 15 * i, 0)
+    now = clock.t
+    new = [fp for fp in d.pipeline.provider.current if fp != old]
+    assert len(new) == 1 and not d.pipeline.provider.get(new[0]).resolved(now)
+    assert d.pipeline.provider.get(old).resolved(now) and d.pipeline.provider.get(old).ends_at == T0 + 240
+    assert (await state.get_alert(old))["state"] == "resolved"

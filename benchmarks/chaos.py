@@ -8,7 +8,8 @@ Local parts only: the webhook, Slack and PagerDuty sinks of ``benchmarks/chaos_s
 toggled healthy / 503. The daemon is the real process (``python -m monitor run --config ...``), on
 its own port each round, with SQLite state (default) or PostgreSQL (``--postgres``:
 127.0.0.1:5432 db ``test``, a fresh schema dropped at the end). Its config: an ``api`` probe of the
-target every 1 s; a rule ``probe_success == 0`` with ``for: 2s``; route ``group_by: ['...']``
+target every 1 s; a rule ``probe_success == 0`` with ``for: 2s`` (``resend_delay: 5s``: a firing
+alert the rule manager stops sending resolves 20 s after its last evaluation); route ``group_by: ['...']``
 (one group per alert), ``group_wait: 0s``, ``group_interval: 1s``, ``repeat_interval: 1h`` (so no
 repeat falls in the run) to a webhook, a Slack and a PagerDuty receiver, ``send_resolved: true``; an intake
 token. Meanwhile the driver raises and resolves intake alerts (``POST /api/v2/alerts``, each raise
@@ -103,6 +104,7 @@ probes:
 rules:
   files: [rules.yaml]
   evaluation_interval: 1s
+  resend_delay: 5s
 {state}
 receivers:
   - name: chaos
@@ -339,9 +341,11 @@ class Chaos:
         return res
 
     async def _until_quiet(self) -> None:
-        """Wait until the outbox is empty (``monitor_outbox_depth`` 0) and the webhook has had no
-        delivery for ``quiet`` seconds, at most ``SETTLE_MAX_S`` (a row claimed by a killed
-        process stays hidden for the outbox's 60 s lease)."""
+        """Wait until the daemon holds no active alert (everything is resolved by then, an alert
+        the rules stopped sending once its ``endsAt`` passes), the outbox is empty
+        (``monitor_outbox_depth`` 0) and the webhook has had no delivery for ``quiet`` seconds, at
+        most ``SETTLE_MAX_S`` (a row claimed by a killed process stays hidden for the outbox's 60 s
+        lease)."""
         start = time.time()
         async with httpx.AsyncClient(timeout=5) as c:
             while time.time() - start < SETTLE_MAX_S:
@@ -351,6 +355,10 @@ class Chaos:
                     continue
                 depth = -1.0
                 with contextlib.suppress(httpx.HTTPError, ValueError):
+                    held = (await c.get(self.url + "/api/v2/alerts",
+                                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})).json()
+                    if any(a.get("status", {}).get("state") == "active" for a in held):
+                        continue
                     text = (await c.get(self.url + "/metrics")).text
                     depth = sum(float(line.split()[-1]) for line in text.splitlines()
                                 if line.startswith("monitor_outbox_depth"))

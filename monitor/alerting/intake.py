@@ -54,13 +54,15 @@ def from_rule_alert(a: Any, generator_url: str = "", external_labels: Mapping[st
     """Convert a ``monitor.rules.alerting.Alert`` (``None`` for a pending one).
 
     Prometheus ``cmd/prometheus/main.go`` ``sendAlerts``: ``StartsAt = FiredAt`` (when the alert
-    started firing, not when it became pending), ``EndsAt = ResolvedAt`` for a resolved alert;
-    the notifier then adds the ``external_labels`` an alert's own labels do not have
+    started firing, not when it became pending), ``EndsAt = ResolvedAt`` for a resolved alert
+    and ``ValidUntil`` for a firing one (``valid_until``, set by ``RuleGroup`` at each evaluation:
+    the pipeline resolves it once that passes without a refresh; ``None`` when unset); the
+    notifier then adds the ``external_labels`` an alert's own labels do not have
     (``notifier/notifier.go``). The rule's sample value travels as text (``%g``) for the messages.
     """
     if a.state == "pending":
         return None
-    ends = a.resolved_at if a.state == "inactive" else None
+    ends = a.resolved_at if a.state == "inactive" else getattr(a, "valid_until", None)
     if a.state == "inactive" and ends is None:
         ends = a.active_at
     fired = getattr(a, "fired_at", None)

@@ -19,8 +19,10 @@ Stage order (Alertmanager ``dispatch/dispatch.go`` and ``notify/notify.go``, mad
 :meth:`AlertPipeline.ingest` runs 1-3 for new alerts, in chunks of :data:`INGEST_CHUNK` that
 release the lock between them, then 4 once for the whole batch; :meth:`AlertPipeline.run` flushes
 each group the moment it is due (it sleeps until the dispatcher's next due time, and is woken when
-an ingest changes it); :meth:`AlertPipeline.tick` (every second, the safety poll) resolves intake
-alerts whose ``endsAt`` passed, flushes due groups and runs 4 for every alert. All hold
+an ingest changes it); :meth:`AlertPipeline.tick` (every second, the safety poll) resolves the
+alerts whose ``endsAt`` passed without a refresh (intake alerts after ``resolve_timeout``, rule
+alerts after their validity, ``monitor.rules.group.RuleGroup.valid_until``: Alertmanager's
+``Alert.Resolved``), flushes due groups and runs 4 for every alert. All hold
 :attr:`AlertPipeline.lock`, which acknowledgements and silence changes share. The notifications
 of one flush are written in batches of :data:`DELIVER_BATCH`, each one store transaction
 (transition numbers, outbox rows, notification-log entries: all or none).
@@ -345,16 +347,25 @@ class AlertPipeline:
         return total
 
     async def tick(self, now: float | None = None) -> None:
-        """Advance timers: resolve timed-out intake alerts, flush due groups, step escalations."""
+        """Advance timers: resolve the alerts whose ``endsAt`` passed (an intake alert's resolve
+        timeout, a rule alert not re-sent within its validity: ``by`` ``timeout`` on the
+        escalation timeline), flush due groups, step escalations."""
         now = self.clock() if now is None else now
         await self.flush_due(now)
         async with self.lock:
             for fp, a in self.provider.items():
                 if not a.resolved(now):
                     continue
-                if self.provider.persisted_status(fp) != "resolved":
+                # Stored firing, now past its endsAt: nobody resolved it, it was not refreshed
+                # in time (an intake alert's resolve timeout, or a rule alert's validity).
+                expired = self.provider.persisted_status(fp) != "resolved"
+                if expired:
                     await self.provider.persist(a, now)
-                await self.escalations.resolve(fp, now, "timeout" if a.timeout else "rule", a)
+                    if not a.timeout:
+                        self.log.info("alert resolved: its endsAt passed without a refresh",
+                                      extra={"alert": fp, "alertname": a.name,
+                                             "raised_by": self.provider.source_of(fp) or "unknown"})
+                await self.escalations.resolve(fp, now, "timeout" if a.timeout or expired else "rule", a)
                 if a.ends_at is not None and a.ends_at < now - ESCALATION_RETENTION:
                     self.provider.forget(fp)
             marked = self.marked(now)

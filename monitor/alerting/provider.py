@@ -154,5 +154,7 @@ class AlertProvider:
             alerts.append(a)
             self.current[a.fingerprint] = a
             self.sources[a.fingerprint] = row.get("source") or ""
-            self._persisted[a.fingerprint] = self._key(a, now)
+            # As stored: a row stored firing whose endsAt passed while down is written resolved
+            # by the next tick (AlertPipeline.tick).
+            self._persisted[a.fingerprint] = (row.get("state") or a.status(now),) + self._key(a, now)[1:]
         return alerts

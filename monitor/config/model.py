@@ -205,6 +205,10 @@ class RulesConfig(Section):
     :ivar for_grace_period: after a restart, a rule whose ``for`` is longer than this has at
         least this much of its ``for`` left, like ``--rules.alert.for-grace-period``
         (default 10m = 600).
+    :ivar resend_delay: a firing alert is handed to the alert pipeline with ``endsAt = now + 4 *
+        max(group interval, resend_delay)`` at each evaluation and resolves there if that passes
+        without a refresh (a rule or group removed, or the alert orphaned by a restart or an
+        ``external_labels`` change), like Prometheus ``--rules.alert.resend-delay`` (default 1m = 60).
     :ivar promql_compat: ``"3"`` (default): Prometheus 3 PromQL (left-open range and lookback
         windows, no ``holt_winters``); ``"2"``: Prometheus 2.53's. Read at start.
     :ivar enable_features: PromQL feature flags, named as Prometheus's ``--enable-feature``:
@@ -220,6 +224,7 @@ class RulesConfig(Section):
     query_timeout: PositiveDuration = 10.0
     outage_tolerance: PositiveDuration = 3600.0
     for_grace_period: Duration = 600.0
+    resend_delay: PositiveDuration = 60.0
     promql_compat: PromqlCompat = "3"
     enable_features: list[PromqlFeature] = Field(default_factory=list)
 

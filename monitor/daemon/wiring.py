@@ -123,7 +123,7 @@ class Daemon:
             resolved_retention=config.rules.resolved_retention,
             default_interval=config.rules.evaluation_interval, on_alerts=self._on_alerts,
             external_url=config.server.external_url, outage_tolerance=config.rules.outage_tolerance,
-            for_grace_period=config.rules.for_grace_period)
+            for_grace_period=config.rules.for_grace_period, resend_delay=config.rules.resend_delay)
         errors = self.rules.load(rule_sources(config))
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
@@ -170,7 +170,8 @@ class Daemon:
         the alert pipeline (routing, mutes, outbox, escalation); a follower drops them."""
         ports = self.alerting_ports()
         if ports is not None:
-            # As Prometheus sends them: startsAt when fired, the external labels added.
+            # As Prometheus sends them: startsAt when fired, endsAt the validity of a firing
+            # alert (refreshed each evaluation), the external labels added.
             url = f"{self.config.server.external_url}/api/v1/alerts"
             ext = self.config.rules.external_labels
             converted = [c for a in alerts if (c := from_rule_alert(a, url, ext)) is not None]
@@ -334,6 +335,7 @@ class Daemon:
 
         Jobs of removed probes and targets are removed; samples already stored are kept.
         """
+        self.rules.resend_delay = config.rules.resend_delay  # for the groups load builds
         errors = self.rules.load(rule_sources(config))
         if errors:  # check_reload passed, so only a file changed in between gets here
             raise ConfigErrors([ConfigError(e) for e in errors])

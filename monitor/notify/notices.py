@@ -65,6 +65,8 @@ class EscalationNotices:
                                     "resolved" if notice.kind == "resolved" else "firing")
         if notice.kind == "resolved":
             payload = dict(payload, status="resolved")
+            if notice.alert is not None and not notice.alert.resolved(self.clock()):
+                payload["ends_at"] = ""  # it fires on (a future endsAt is its validity, not an end)
         msg = Message.build(notice.kind, integ.receiver, [payload], recipient=notice.recipient,
                             priority=snap.priority, title=notice.title, dedup_key=snap.fingerprint,
                             extra={"person": notice.person, "channel": notice.channel},
@@ -98,7 +100,8 @@ class AlertUpdates:
         payload = alert_payload(alert, now)
         if kind == "resolved":
             payload["status"] = "resolved"
-            payload["ends_at"] = payload["ends_at"] or payload_time(now)
+            if alert.ends_at is None or alert.ends_at > now:  # a future endsAt is a firing alert's validity
+                payload["ends_at"] = payload_time(now)
         for receiver in receivers_for(self.route, alert.labels):
             msg = Message.build(kind, receiver, [payload], dedup_key=alert.fingerprint,
                                 **self.links.message_kw(alert.fingerprint))

@@ -111,6 +111,8 @@ class Alert:
     :param fired_at: when it started firing, or ``None``.
     :param resolved_at: when it was resolved, or ``None``.
     :param last_sent_at: when the manager last handed it on (set by the caller), or ``None``.
+    :param valid_until: when a firing alert last handed on stays firing until unless handed on
+        again (set by the group, ``RuleGroup.valid_until``; Prometheus ``ValidUntil``), or ``None``.
     :param keep_firing_since: when the condition cleared while ``keep_firing_for`` holds it firing.
     :param value: the expression's value at the last evaluation it was returned.
     """
@@ -122,6 +124,7 @@ class Alert:
     fired_at: float | None = None
     resolved_at: float | None = None
     last_sent_at: float | None = None
+    valid_until: float | None = None
     keep_firing_since: float | None = None
     value: float = 0.0
 

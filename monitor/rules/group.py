@@ -30,11 +30,15 @@ from monitor.rules.recording import RecordingRule
 from monitor.tsdb.series import STALE_NAN
 from model.labels import Labels
 
-__all__ = ["RuleGroup", "RuleStatus", "engine_query_fn", "Rule", "HEALTH_OK", "HEALTH_ERR", "HEALTH_UNKNOWN"]
+__all__ = ["RuleGroup", "RuleStatus", "engine_query_fn", "Rule", "HEALTH_OK", "HEALTH_ERR", "HEALTH_UNKNOWN",
+           "RESEND_DELAY"]
 
 Rule = AlertingRule | RecordingRule
 HEALTH_OK, HEALTH_ERR, HEALTH_UNKNOWN = "ok", "err", "unknown"
 log = logging.getLogger("monitor.rules")
+#: Seconds: the least re-send period a firing alert's validity is computed from (Prometheus
+#: ``--rules.alert.resend-delay``, default 1m; ``rules.resend_delay``).
+RESEND_DELAY = 60.0
 
 
 def engine_query_fn(engine: Any) -> Callable[[Any, int], Vector]:
@@ -89,7 +93,8 @@ class RuleGroup:
 
     def __init__(self, name: str, file: str, interval: float, rules: Sequence[Rule], *, store: Any,
                  query: Callable[[Any, int], Vector], external_labels: Mapping[str, str] | None = None,
-                 limit: int = 0, query_offset: float = 0.0, logger: logging.Logger | None = None) -> None:
+                 limit: int = 0, query_offset: float = 0.0, logger: logging.Logger | None = None,
+                 resend_delay: float = RESEND_DELAY) -> None:
         self.name = name
         self.file = file
         self.interval = float(interval)
@@ -99,6 +104,7 @@ class RuleGroup:
         self.external_labels = dict(external_labels or {})
         self.limit = limit
         self.query_offset = float(query_offset)
+        self.resend_delay = float(resend_delay)
         self.log = logger or log
         self.status: list[RuleStatus] = [RuleStatus() for _ in self.rules]
         self.last_evaluation: float | None = None
@@ -145,7 +151,8 @@ class RuleGroup:
         """Evaluate every rule at ``now`` (seconds); write results; return alerts to hand on.
 
         :return: the alerts that are firing or newly resolved (``resolved_at`` after
-            ``last_sent_at``); their ``last_sent_at`` is set to ``now``.
+            ``last_sent_at``); their ``last_sent_at`` is set to ``now``, and a firing one's
+            ``valid_until`` to ``now + 4 * max(interval, resend_delay)`` (:meth:`valid_until`).
         """
         start = time.perf_counter()
         t_ms = int(round(now * 1000))
@@ -184,8 +191,17 @@ class RuleGroup:
         if batch:
             self.store.append_batch(batch)
 
+    def valid_until(self, now: float) -> float:
+        """Return until when a firing alert sent at ``now`` stays firing unless sent again (Unix
+        seconds): ``now + 4 * max(interval, resend_delay)``, as Prometheus ``rules/alerting.go``
+        ``sendAlerts`` sets ``ValidUntil`` (sent as ``EndsAt``; four intervals allow two missed
+        evaluations or failed sends). The alert pipeline resolves an alert whose ``EndsAt`` passed
+        without a refresh, as Alertmanager does."""
+        return now + 4 * max(self.interval, self.resend_delay)
+
     def _to_send(self, now: float) -> list[Alert]:
         out = []
+        until = self.valid_until(now)
         for r in self.rules:
             if not isinstance(r, AlertingRule):
                 continue
@@ -194,6 +210,7 @@ class RuleGroup:
                         a.state == AlertState.INACTIVE and a.resolved_at is not None
                         and (a.last_sent_at is None or a.resolved_at > a.last_sent_at)):
                     a.last_sent_at = now
+                    a.valid_until = until if a.state == AlertState.FIRING else None
                     out.append(a)
         return out
 

@@ -74,7 +74,7 @@ from monitor.rules.alerting import (
     AlertState,
 )
 from monitor.rules.compat_check import compat_errors
-from monitor.rules.group import RuleGroup, engine_query_fn
+from monitor.rules.group import RESEND_DELAY, RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
 from monitor.rules.rulefmt import RuleFileSpec, RuleText, compile_rule_expr, load_rule_files
 from monitor.rules.state import AlertStateStore
@@ -142,6 +142,8 @@ class RuleManager:
     :param require_severity: reject alerting rules without ``severity`` (our policy).
     :param outage_tolerance: persisted alert state older than this (seconds) is not restored.
     :param for_grace_period: least ``for`` left after a restart for rules with a longer ``for``.
+    :param resend_delay: seconds; a firing alert handed on is valid for ``4 * max(group interval,
+        resend_delay)`` unless handed on again (``RuleGroup.valid_until``).
 
     >>> # mgr = RuleManager(store, Engine(store)); errs = mgr.load(["rules/api.yaml"])
     >>> # await mgr.run()   # until cancelled
@@ -155,7 +157,8 @@ class RuleManager:
                  clock: Callable[[], float] = time.time, debounce: float = 0.05,
                  require_severity: bool = True, external_url: str = "",
                  outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
-                 for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD) -> None:
+                 for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD,
+                 resend_delay: float = RESEND_DELAY) -> None:
         self.store = store
         self.engine = engine
         self.external_labels = dict(external_labels or {})
@@ -170,6 +173,7 @@ class RuleManager:
         self.external_url = external_url
         self.outage_tolerance = outage_tolerance
         self.for_grace_period = for_grace_period
+        self.resend_delay = resend_delay
         self.files: list[str | Path | RuleText] = []
         self._groups: list[RuleGroup] = []
         self._query = engine_query_fn(engine)
@@ -229,7 +233,8 @@ class RuleManager:
                     rules.append(RecordingRule(r.name, r.expr, labels=r.labels, parsed=parsed))
             out.append(RuleGroup(g.name, spec.path, g.interval_seconds or self.default_interval, rules,
                                  store=self, query=self._query, external_labels=self.external_labels,
-                                 limit=g.limit, query_offset=g.query_offset_seconds, logger=self.log))
+                                 limit=g.limit, query_offset=g.query_offset_seconds, logger=self.log,
+                                 resend_delay=self.resend_delay))
         return out
 
     def load(self, files: Sequence[str | Path | RuleText]) -> list[str]:

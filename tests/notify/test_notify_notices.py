@@ -3,6 +3,7 @@ payload, the failure code) and acknowledge/resolve updates to the alert's receiv
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 import yaml
@@ -81,6 +82,11 @@ async def test_notice_about_an_alert_no_longer_held_and_resolved_notices(sqlite_
     done = Message.from_dict((await sqlite_store.list_outbox())[1]["payload"])
     assert done.kind == "resolved" and done.alerts[0]["status"] == "resolved"
     assert done.alerts[0]["ends_at"] == ""  # the alert fires on; the walk was resolved by hand
+    valid = Alert(critical().labels, {}, T0 - 60, T0 + 240)  # a rule alert's validity: firing
+    n_rows = len(await sqlite_store.list_outbox())
+    await sink(dataclasses.replace(notice("resolved", alert=valid), transition="valid"), T0)
+    rows = await sqlite_store.list_outbox()
+    assert len(rows) == n_rows + 1 and Message.from_dict(rows[-1]["payload"]).alerts[0]["ends_at"] == ""
 
 
 async def test_updates_reach_every_receiver_of_the_alert(sqlite_store):
@@ -100,3 +106,7 @@ async def test_updates_reach_every_receiver_of_the_alert(sqlite_store):
     assert (payload["status"], payload["ends_at"]) == ("resolved", "2026-11-30T10:01:00Z")
     await updates(a, "resolved", T0 + 60, f"resolve:{a.fingerprint}:2", None)
     assert len(await sqlite_store.list_outbox()) == 5  # the same update twice: no new rows
+    valid = Alert(a.labels, {}, T0 - 60, T0 + 240)  # a rule alert's future endsAt is no end
+    await updates(valid, "resolved", T0 + 60, f"resolve:{a.fingerprint}:3", None)
+    payload = Message.from_dict((await sqlite_store.list_outbox())[-1]["payload"]).alerts[0]
+    assert (payload["status"], payload["ends_at"]) == ("resolved", "2026-11-30T10:01:00Z")

@@ -14,8 +14,12 @@ from monitor.export.alertmanager import DEFAULT_SECRETS_DIR, DEFAULT_TEMPLATES, 
 from monitor.export.document import Export, render
 from monitor.export.prometheus import DEFAULT_SECRETS_DIR as PROMETHEUS_SECRETS_DIR
 from monitor.export.prometheus import EVALUATORS, prometheus_config
+from monitor.slo.generate import rule_file_text
 
-__all__ = ["add_parser"]
+__all__ = ["SLO_RULES_FILE", "add_parser"]
+
+#: The file ``export prometheus --output DIR/prometheus.yml`` writes the SLOs' rules to, in ``DIR``.
+SLO_RULES_FILE = "codebook-slos.rules.yaml"
 
 
 def add_parser(sub: Any) -> None:
@@ -46,6 +50,9 @@ def add_parser(sub: Any) -> None:
                         "empty rules.files in monitor.yaml)")
     p.add_argument("--secrets-dir", default=PROMETHEUS_SECRETS_DIR,
                    help=f"directory of the token files (credentials_file; default {PROMETHEUS_SECRETS_DIR})")
+    p.add_argument("--slo-rules", metavar="FILE",
+                   help=f"write the rules generated from the config's SLOs here and load them (default with "
+                        f"--output: {SLO_RULES_FILE} beside it; without --output they are left out, with a warning)")
     p.set_defaults(func=_cmd_prometheus)
 
 
@@ -84,7 +91,19 @@ def _cmd_prometheus(args: Any) -> int:
     if config is None:
         return 1
     relative_to = Path(args.output).absolute().parent if args.output else None
+    slo_rules = args.slo_rules or (str(relative_to / SLO_RULES_FILE) if relative_to is not None else None)
+    slos = config.all_slos()
     export = prometheus_config(config, relative_to=relative_to, evaluator=args.evaluator,
-                               secrets_dir=args.secrets_dir)
+                               secrets_dir=args.secrets_dir, slo_rules_file=slo_rules if slos else None)
     text = render(export, title="Prometheus configuration", source=args.config)
-    return _write(text, args.output, export)
+    code = _write(text, args.output, export)
+    if code or not slos or slo_rules is None:
+        return code
+    # The rule file the export lists: the SLOs' generated rules, as `slo generate` writes them.
+    try:
+        Path(slo_rules).write_text(rule_file_text(slos), encoding="utf-8")
+    except OSError as exc:
+        print(f"codebook-monitor: error: {slo_rules}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"{slo_rules}: the rules of {len(slos)} SLO(s)", file=sys.stderr)
+    return 0

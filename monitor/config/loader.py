@@ -48,7 +48,7 @@ from monitor.config.messages import humanise as _humanise, normalise_loc as _nor
 from monitor.config.validation import Loc, parse_path
 from model.secrets import redact
 from monitor.errors import ConfigError, ConfigErrors
-from monitor.config.slofiles import load_slos
+from monitor.config.slofiles import load_slos, read_slo_files
 from probes.base import ProbeSettings
 
 __all__ = ["InvalidConfig", "load_config", "load_config_text", "check_config_file", "format_loc"]
@@ -145,7 +145,8 @@ def load_config_text(text: str, filename: str = "monitor.yaml", *, base_dir: str
         if isinstance(data, dict):
             builder.add_reference_errors(data)
     if builder.errors:
-        raise InvalidConfig(_sorted(builder.scrubbed_errors()), _rule_files(data, base))
+        slo_errors = _slo_file_errors(data, base, os.environ if env is None else env)
+        raise InvalidConfig(_sorted(builder.scrubbed_errors()) + slo_errors, _rule_files(data, base))
     assert config is not None
     config.set_origin(source_file, base)
     load_slos(config, builder, os.environ if env is None else env, format_loc)
@@ -196,6 +197,17 @@ def _rule_files(data: Any, base: Path) -> list[Path]:
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         return []
     return expand_rule_files(files, base)
+
+
+def _slo_file_errors(data: Any, base: Path, env: Mapping[str, str]) -> list[ConfigError]:
+    """Errors of the SLO files an invalid config names (none when ``slo_files`` is not a list of strings).
+
+    Duplicate ids across ``slos:`` and the files are left for when the config is valid.
+    """
+    files = data.get("slo_files") if isinstance(data, dict) else None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return []
+    return read_slo_files(expand_rule_files(files, base), _Builder, env, base, format_loc)[1]
 
 
 def _sorted(errors: list[ConfigError]) -> list[ConfigError]:

@@ -1,6 +1,7 @@
 """``slo_files:`` — read each SLO file (ours, Sloth ``prometheus/v1``, OpenSLO v1) into the config.
 
-Called by :func:`monitor.config.loader.load_config_text` once ``monitor.yaml`` itself is valid.
+Called by :func:`monitor.config.loader.load_config_text` once ``monitor.yaml`` itself is valid
+(and, through :func:`read_slo_files`, when it is not, so every error is reported in one round).
 Each file is read like ``monitor.yaml`` (node marks, ``${VAR}``), its documents converted by
 :func:`monitor.slo.files.convert_documents`, each SLO validated as :class:`~monitor.slo.model.SLO`,
 and every error located in the SLO file: ``slos/api.yaml:7:16: slos[0].objective: ...``. SLO ids
@@ -10,6 +11,7 @@ and every error located in the SLO file: ``slos/api.yaml:7:16: slos[0].objective
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -24,7 +26,7 @@ from monitor.slo.model import SLO
 if TYPE_CHECKING:
     from monitor.config.model import Config
 
-__all__ = ["load_slos"]
+__all__ = ["load_slos", "read_slo_files"]
 
 
 def load_slos(config: Config, builder: Any, env: Mapping[str, str], format_loc: Callable[[Loc], str]) -> None:
@@ -48,8 +50,30 @@ def load_slos(config: Config, builder: Any, env: Mapping[str, str], format_loc: 
             errors.append(ConfigError(f'duplicate SLO "{slo.id}" (service-name)', file=builder.filename, line=line,
                                       column=col, path=format_loc(("slos", i, "name"))))
         seen[slo.id] = builder.filename
+    loaded, file_errors = read_slo_files(config.resolved_slo_files(), type(builder), env, config.config_dir,
+                                         format_loc, seen)
+    errors.extend(file_errors)
+    if errors:
+        raise ConfigErrors(errors)
+    config.set_file_slos(loaded)
+
+
+def read_slo_files(paths: list[Path], builder_class: Any, env: Mapping[str, str], base_dir: Path,
+                   format_loc: Callable[[Loc], str], seen: dict[str, str] | None = None,
+                   ) -> tuple[list[SLO], list[ConfigError]]:
+    """Read and validate the SLO files ``paths``; also used for a ``monitor.yaml`` that did not validate.
+
+    The loader calls this on an invalid config too (with ``seen`` empty), so ``codebook-monitor
+    check`` reports the SLO files' errors in the same round as the config's.
+
+    :param builder_class: the loader's builder class (reads a file: marks, ``${VAR}``).
+    :param seen: SLO id -> the file defining it (updated); a repeated id is an error.
+    :return: the valid SLOs, in file order, and every error (``file:line:col``), in file order per file.
+    """
+    seen = {} if seen is None else seen
+    errors: list[ConfigError] = []
     loaded: list[SLO] = []
-    for path in config.resolved_slo_files():
+    for path in paths:
         file_errors: list[ConfigError] = []
         try:
             text = path.read_text(encoding="utf-8")
@@ -63,7 +87,7 @@ def load_slos(config: Config, builder: Any, env: Mapping[str, str], format_loc: 
             errors.append(ConfigError(f"invalid YAML: {exc.problem or exc.context}", file=str(path),
                                       line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None))
             continue
-        fb = type(builder)(str(path), env, config.config_dir)
+        fb = builder_class(str(path), env, base_dir)
         docs = []
         for d, node in enumerate(nodes):
             fb.marks[(d,)] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -95,6 +119,4 @@ def load_slos(config: Config, builder: Any, env: Mapping[str, str], format_loc: 
             loaded.append(slo)
         errors.extend(fb.errors)
         errors.extend(sorted(file_errors, key=lambda e: (e.line or 0, e.column or 0)))
-    if errors:
-        raise ConfigErrors(errors)
-    config.set_file_slos(loaded)
+    return loaded, errors

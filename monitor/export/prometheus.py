@@ -66,7 +66,8 @@ def _token_name(config: Config, scope: str) -> str | None:
 
 def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | None = None,
                       job_name: str = "codebook-monitor", evaluator: str = "daemon",
-                      secrets_dir: str = DEFAULT_SECRETS_DIR) -> Export:
+                      secrets_dir: str = DEFAULT_SECRETS_DIR,
+                      slo_rules_file: str | os.PathLike[str] | None = None) -> Export:
     """Build a Prometheus configuration that runs beside this daemon.
 
     Scrapes the daemon's ``/metrics`` (at ``server.external_url``, ``honor_labels: true``, with a
@@ -84,6 +85,9 @@ def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | N
     :param job_name: the job name of the daemon's own scrape.
     :param evaluator: ``daemon`` or ``prometheus``: who evaluates the alerting rules and pages.
     :param secrets_dir: where the token files referred to (``credentials_file``) live.
+    :param slo_rules_file: where the rules generated from the config's SLOs are written
+        (``codebook-monitor slo generate``); added to ``rule_files`` when the config has SLOs.
+        ``None`` with SLOs: a warning says their rules are not loaded.
     :return: the config data (no secrets: tokens are ``credentials_file`` references listed in
         ``secret_files``) and warnings.
     :raises ValueError: an unknown ``evaluator``.
@@ -105,7 +109,14 @@ def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | N
         glob["external_labels"] = dict(config.rules.external_labels)
 
     rule_files = []
-    for p in config.resolved_rule_files():
+    slos = config.all_slos()
+    sources = list(config.resolved_rule_files())
+    if slos and slo_rules_file is not None:
+        sources.append(Path(slo_rules_file))
+    elif slos:
+        warnings.append(f"the config has {len(slos)} SLO(s) whose rules are not in rule_files: pass --output "
+                        "or --slo-rules FILE to write them and load them")
+    for p in sources:
         path = Path(p).absolute()
         rule_files.append(os.path.relpath(path, Path(relative_to).absolute()) if relative_to is not None
                           else str(path))
@@ -164,6 +175,9 @@ def prometheus_config(config: Config, *, relative_to: str | os.PathLike[str] | N
                 warnings.append("no api.tokens entry has the intake scope: add one, or Prometheus's alerts are "
                                 "refused (401)")
         data["alerting"] = {"alertmanagers": [am]}
+        if slos:
+            warnings.append("Prometheus evaluates the SLO alerts too: the daemon also evaluates its SLOs' alerts "
+                            "(slos, slo_files); set alerting.disable on them in monitor.yaml or they page twice")
         if config.rules.files:
             warnings.append("Prometheus evaluates the alerting rules and sends them to the daemon: remove "
                             "rules.files from monitor.yaml (the daemon would evaluate them too and page twice)")

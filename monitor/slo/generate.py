@@ -20,7 +20,11 @@ Two differences from Sloth, both needed by the issue:
   the alert windows longer than :data:`RAW_WINDOW_MAX` (1 h): 2h, 6h, 1d and 3d. Reading recorded
   ``slo:*`` series is what lets the embedded store keep days of them cheaply while it keeps the raw
   series for 2 hours, and it spares every evaluation a range over days of raw samples. Their event
-  counts are the average 5-minute count times the number of 5-minute spans in the window.
+  counts (``slo:sli_events:count<w>``, read by the minimum-events guard) are the events actually
+  recorded in the window: ``sum_over_time(slo:sli_events:count5m[<w>:5m])``, the 5-minute counts
+  at 5-minute steps (disjoint spans, so independent of the samples' spacing), as of the last
+  5-minute step (so up to 5 minutes behind: the guard errs towards silence). A store only
+  minutes old thus counts minutes of events, not an average scaled up to the whole window.
 - One alert rule per tier (named ``<alerting.name><Tier>``, label ``tier``, ``severity`` from the
   tier; our rule files allow an alert name once per group): the SRE workbook's
   multi-window multi-burn-rate condition ``ratio(long) > f x budget and ratio(short) > f x
@@ -147,7 +151,11 @@ def _recording_rules(slo: SLO) -> list[dict[str, Any]]:
             # only the slo:* series need to be kept this long.
             ratio = (f"sum_over_time(slo:sli_error_events:count5m{f}[{w}])\n/\n"
                      f"sum_over_time(slo:sli_events:count5m{f}[{w}])")
-            events = f"avg_over_time(slo:sli_events:count5m{f}[{w}]) * {_num(s / 300)}"
+            # The events actually in the window: the 5-minute counts at 5-minute steps are
+            # disjoint spans, so their sum counts each event once whatever the samples' spacing
+            # (1m once the store downsamples slo:*, the group interval in Prometheus), and a
+            # window only partly covered by history counts only that history.
+            events = f"sum_over_time(slo:sli_events:count5m{f}[{w}:5m])"
         rules.append({"record": f"slo:sli_error:ratio_rate{w}", "expr": ratio, "labels": {**ids, "sloth_window": w}})
         rules.append({"record": f"slo:sli_events:count{w}", "expr": events, "labels": {**ids, "sloth_window": w}})
         if s == 300:

@@ -130,3 +130,13 @@ async def test_status_against_the_running_daemon_shows_the_fast_burn_page(tmp_pa
     assert missing.status_code == 404 and bad_month.status_code == 400
     report_lines = lines[2 + lines[2:].index(next(x for x in lines[2:] if x.startswith("SLO "))):]
     assert report_lines[1].split()[0] == "database-availability" and report_lines[1].split()[-1] == "NO"
+
+
+def test_check_lists_config_and_slo_file_errors_in_one_round(tmp_path, capsys):
+    # Regression: `check` showed the SLO file's errors only after the config's were fixed.
+    (tmp_path / "monitor.yaml").write_text("log: {level: LOUD}\nslo_files: [sloth.yaml]\n")
+    (tmp_path / "sloth.yaml").write_text(SLOTH.replace("objective: 99.9", "objective: 101"))
+    assert main(["check", "-c", str(tmp_path / "monitor.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'monitor.yaml'}:1:" in err, err
+    assert f"{tmp_path / 'sloth.yaml'}:7:5: slos[0].objective: must be less than 100.0" in err, err

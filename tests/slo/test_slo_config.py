@@ -204,3 +204,12 @@ def test_unrecognised_slo_file(tmp_path):
     path = _write(tmp_path, {"monitor.yaml": "slo_files: [x.yaml]\n", "x.yaml": "groups: []\n"})
     (err,) = _errors(path)
     assert err.startswith("x.yaml:1:1: not an SLO file")
+
+
+def test_slo_file_errors_are_reported_with_the_config_errors(tmp_path):
+    # Regression: SLO-file errors appeared only once monitor.yaml itself was valid.
+    bad = SLOTH.replace("objective: 99.9", "objective: 101")
+    path = _write(tmp_path, {"monitor.yaml": "log: {level: LOUD}\nslo_files: [sloth.yaml]\n", "sloth.yaml": bad})
+    errors = _errors(path)
+    assert errors[0].startswith("monitor.yaml:1:"), errors
+    assert any(e.startswith("sloth.yaml:7:5: slos[0].objective: must be less than 100.0") for e in errors), errors

@@ -6,9 +6,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from model.labels import Labels
+from monitor.promql.engine import Engine
 from monitor.rules.rulefmt import parse_rule_text
 from monitor.slo.generate import alert_name, generate_groups, rule_file_text, windows_of
 from monitor.slo.model import SLO
+from monitor.tsdb import SampleStore
+from monitor.tsdb.retention import DEFAULT_RETENTION_RULES, RetentionRule
 
 RATIO = {"ratio": {"error_query": 'sum(rate(http_requests_total{status=~"5.."}[{{.window}}]))',
                    "total_query": "sum(rate(http_requests_total[{{ .window }}]))"}}
@@ -101,13 +105,35 @@ def test_period_sli_is_traffic_weighted():
 def test_long_windows_read_the_recorded_5m_counts_not_days_of_raw_samples():
     rules = {r["record"]: r["expr"] for r in _rules(_slo()) if "record" in r}
     assert "http_requests_total" in rules["slo:sli_error:ratio_rate1h"]
-    for w, spans in (("2h", 24), ("6h", 72), ("1d", 288), ("3d", 864)):
+    for w in ("2h", "6h", "1d", "3d"):
         assert "http_requests_total" not in rules[f"slo:sli_error:ratio_rate{w}"]
         assert rules[f"slo:sli_error:ratio_rate{w}"].startswith("sum_over_time(slo:sli_error_events:count5m{")
-        assert rules[f"slo:sli_events:count{w}"].endswith(f"[{w}]) * {spans}")
+        # the events recorded in the window (disjoint 5-minute spans), not an average scaled up
+        assert rules[f"slo:sli_events:count{w}"].startswith("sum_over_time(slo:sli_events:count5m{")
+        assert rules[f"slo:sli_events:count{w}"].endswith(f"[{w}:5m])")
     # recorded before any rule reads it
     names = [r.get("record") for r in _rules(_slo())]
     assert names.index("slo:sli_error_events:count5m") < names.index("slo:sli_error:ratio_rate2h")
+
+
+# The count is as of the last 5-minute step (10d here, 7 s before the query): 165 s of a 180 s history.
+@pytest.mark.parametrize(("history_s", "expected"), [(180, 165 * 10), (2 * 86400, 86400 * 10)])
+def test_long_window_event_counts_are_the_events_recorded(history_s, expected):
+    # Regression: count1d was avg_over_time(count5m[1d]) * 288, so a store 3 minutes old counted
+    # a day of events and the minimum-events guard let ticket tiers fire on a fresh start.
+    # 10 events/s, recorded every 15 s into the store's default slo:* retention (1 m resolution).
+    slo = _slo()
+    rules = {r["record"]: r for r in _rules(slo) if "record" in r}
+    store = SampleStore(retention_seconds=None, retention_rules=[
+        RetentionRule.parse(sel, retention, resolution) for sel, retention, resolution in DEFAULT_RETENTION_RULES])
+    labels = Labels.of(__name__="slo:sli_events:count5m", **rules["slo:sli_events:count5m"]["labels"])
+    end_ms = 10 * 86400_000 + 7_000  # not on a 5-minute step
+    start_ms = end_ms - history_s * 1000
+    for t in range(start_ms, end_ms + 1, 15_000):
+        store.append(labels, t, 10.0 * min(300.0, (t - start_ms) / 1000))
+    engine = Engine(store)
+    (sample,) = engine.instant_query(rules["slo:sli_events:count1d"]["expr"], end_ms)
+    assert sample.v == pytest.approx(expected, rel=0.01)
 
 
 def test_one_alert_per_tier_with_tier_label_guard_and_inhibition():

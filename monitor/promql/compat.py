@@ -26,11 +26,11 @@ from typing import Any
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.functions import (
-    FUNCTION_CALLS, CallContext, FunctionCall, RangeKernel, _holt_winters, _natless, _values_fn)
+    FUNCTION_CALLS, CallContext, FunctionCall, RangeKernel, _holt_winters, _natless, _values_fn, bucket_groups,
+)
 from monitor.promql.kahan import kahan_inc
-from monitor.promql.quantile import bucket_fraction, parse_le
-from monitor.promql.value import Sample, check_duplicates, drop_name
-from model.labels import Labels
+from monitor.promql.quantile import bucket_fraction
+from monitor.promql.value import Sample, check_duplicates
 from model.matchers import Matcher
 
 EXPERIMENTAL_FUNCTIONS = "promql-experimental-functions"
@@ -145,18 +145,7 @@ def _last_extreme(better: Any) -> Any:
 def _histogram_fraction(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcHistogramFraction`` over classic buckets (``le``), grouped as ``histogram_quantile``."""
     lower, upper, vec = args
-    groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
-    for s in vec:
-        ub = parse_le(s.labels.get("le"))
-        if ub is None:
-            continue
-        key = s.labels.without("le")
-        g = groups.get(key)
-        if g is None:
-            groups[key] = (drop_name(key), [(ub, s.v)])
-        else:
-            g[1].append((ub, s.v))
-    out = [Sample(lb, ctx.t, bucket_fraction(lower, upper, bs)) for lb, bs in groups.values()]
+    out = [Sample(lb, ctx.t, bucket_fraction(lower, upper, bs)) for lb, bs in bucket_groups(vec)]
     check_duplicates(out)
     return out
 

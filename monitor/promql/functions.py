@@ -286,11 +286,10 @@ def _absent_over_time(args: list[Any], call: n.Call, ctx: CallContext) -> list[S
     return [Sample(_absent_labels(call.args[0]), ctx.t, 1.0)]
 
 
-def _histogram_quantile(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
-    """``funcHistogramQuantile`` over classic buckets (``le`` label), grouped by all other
-    labels including the metric name; the name is dropped from the result."""
-    phi, vec = args
-    t = ctx.t
+def bucket_groups(vec: list[Sample]) -> list[tuple[Labels, list[tuple[float, float]]]]:
+    """Group classic-histogram bucket samples by their labels without ``le`` (the metric name
+    included): ``[(result labels without the name, [(upper bound, count), ...]), ...]``; samples
+    whose ``le`` is missing or not a number are skipped (``histogram_quantile``/``_fraction``)."""
     groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
     for s in vec:
         ub = parse_le(s.labels.get("le"))
@@ -302,7 +301,14 @@ def _histogram_quantile(args: list[Any], call: n.Call, ctx: CallContext) -> list
             groups[key] = (drop_name(key), [(ub, s.v)])
         else:
             g[1].append((ub, s.v))
-    out = [Sample(lb, t, bucket_quantile(phi, bs)) for lb, bs in groups.values()]
+    return list(groups.values())
+
+
+def _histogram_quantile(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
+    """``funcHistogramQuantile`` over classic buckets (``le`` label), grouped by all other
+    labels including the metric name; the name is dropped from the result."""
+    phi, vec = args
+    out = [Sample(lb, ctx.t, bucket_quantile(phi, bs)) for lb, bs in bucket_groups(vec)]
     check_duplicates(out)
     return out
 

@@ -158,7 +158,9 @@ async def test_appends_on_the_loop_while_workers_read():
             store.gc(t - 100 + 600_000)  # retention keeps 100 ms: old series are dropped meanwhile
             n += 1
             t += 1
-            await asyncio.sleep(0)
+            # A busy loop, not a spinning one: a loop that never waits makes each worker's
+            # wake-up wait out the GIL switch interval (70 s here idle, >120 s under CI load).
+            await asyncio.sleep(0.001)
         return n
 
     task = asyncio.ensure_future(writer())

@@ -49,6 +49,7 @@ SLACK_LIMIT = 64 * KiB  # a Block Kit action payload is a few KiB
 SILENCE_LIMIT = 64 * KiB
 COMMENT_LIMIT = 16 * KiB  # {"comment": "..."} on ack / resolve
 QUERY_FORM_LIMIT = 256 * KiB  # Grafana posts PromQL as a form
+CONSOLE_FORM_LIMIT = 16 * KiB  # the console's forms: a comment, matchers, a CSRF token
 
 Toggle = Literal["", "read_requires_token", "intake_open"]
 
@@ -100,6 +101,9 @@ ALERTING_VIEW = Access("read", toggle="read_requires_token", leader_only=True)
 ACK = Access("ack", COMMENT_LIMIT, leader_only=True)
 INTAKE = Access("intake", INTAKE_LIMIT, toggle="intake_open", leader_only=True)
 LINK = Access(leader_only=True, note="signed link (the token in the path)")
+CONSOLE_PAGE = Access(note="console session (login page otherwise)")
+CONSOLE_FORM = Access(limit=CONSOLE_FORM_LIMIT, note="console session and CSRF token")
+CONSOLE_ACT = Access(limit=CONSOLE_FORM_LIMIT, note="console session (role responder or admin) and CSRF token")
 
 #: Every endpoint: ``(method, path template) -> Access``. ``HEAD`` follows ``GET``.
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
@@ -159,6 +163,21 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
                                               note="Slack request signature (`api.slack_signing_secret`)"),
     ("GET", "/ack/{token}"): LINK,
     ("POST", "/ack/{token}"): LINK,
+    # the web console (monitor.api.console): its own sessions and CSRF tokens, roles mapped onto the scopes
+    ("GET", "/ui/"): CONSOLE_PAGE,
+    ("GET", "/ui/login"): Access(note="none (the login form)"),
+    ("POST", "/ui/login"): Access(limit=CONSOLE_FORM_LIMIT, note="CSRF token; then password or API token"),
+    ("POST", "/ui/logout"): CONSOLE_FORM,
+    ("GET", "/ui/alerts"): CONSOLE_PAGE,
+    ("GET", "/ui/alerts/{fingerprint}"): CONSOLE_PAGE,
+    ("POST", "/ui/alerts/{fingerprint}/{action}"): CONSOLE_ACT,
+    ("GET", "/ui/silences"): CONSOLE_PAGE,
+    ("POST", "/ui/silences"): CONSOLE_ACT,
+    ("POST", "/ui/silences/{id}/expire"): CONSOLE_ACT,
+    ("GET", "/ui/rules"): CONSOLE_PAGE,
+    ("GET", "/ui/probes"): CONSOLE_PAGE,
+    ("GET", "/ui/query"): CONSOLE_PAGE,
+    ("GET", "/ui/static/{name}"): Access(note="none (CSS, JavaScript, icon)"),
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -249,5 +268,5 @@ def guard_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
     return out
 
 
-__all__ = ["Access", "BodyTooLarge", "COMMENT_LIMIT", "INTAKE_LIMIT", "QUERY_FORM_LIMIT", "ROUTE_ACCESS",
-           "SILENCE_LIMIT", "SLACK_LIMIT", "guard_routes", "readme_table", "route_methods"]
+__all__ = ["Access", "BodyTooLarge", "COMMENT_LIMIT", "CONSOLE_FORM_LIMIT", "INTAKE_LIMIT", "QUERY_FORM_LIMIT",
+           "ROUTE_ACCESS", "SILENCE_LIMIT", "SLACK_LIMIT", "guard_routes", "readme_table", "route_methods"]

@@ -11,6 +11,7 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.slos` — ``/api/v1/slos``
 * :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
   :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
+* :mod:`~monitor.api.console` — the web console under ``/ui/`` (with :class:`~monitor.api.deps.ConsoleDeps`)
 
 Handlers read their dependencies from ``request.app.state`` (``deps``: the :class:`ApiDeps`;
 ``credentials``: the :class:`~monitor.api.auth.Credentials` built from its settings accessor).
@@ -28,6 +29,7 @@ from monitor.api import (
     alertmanager, alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, slos,
     status,
 )
+from monitor.api import console
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
 from monitor.api.bodies import ApiError, api_error_handler
@@ -52,7 +54,11 @@ def create_app(deps: ApiDeps) -> Starlette:
             routes += status.ROUTES
     if deps.alerting is not None:
         routes += [*alerts.ROUTES, *alertmanager.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
+    if deps.console is not None and deps.queries is not None:
+        routes += console.ROUTES
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
+    if deps.console is not None:
+        app.state.console = console.ConsoleApp.build(deps, deps.console)
     app.state.credentials = Credentials(deps.settings)
     return app

@@ -129,7 +129,8 @@ def test_every_mounted_route_has_an_access_rule_and_a_description():
     from starlette.routing import Route
 
     from monitor.api.access import guard_routes
-    from monitor.api.deps import QueryDeps, StatusDeps
+    from monitor.api.deps import ConsoleDeps, QueryDeps, StatusDeps
+    from monitor.config.console import ConsoleConfig
     from monitor.tsdb.store import SampleStore
     from monitor.api.openapi import OPERATIONS
 
@@ -137,7 +138,7 @@ def test_every_mounted_route_has_an_access_rule_and_a_description():
                                        reload=ReloadResult),
                    queries=QueryDeps(probes=lambda: None, rules=None, engine=None,  # never called here
                                      catalog=SampleStore(), status=StatusDeps(runtime=dict, config_yaml=str)),
-                   alerting=AlertingDeps(ports=lambda: None))
+                   alerting=AlertingDeps(ports=lambda: None), console=ConsoleDeps(settings=ConsoleConfig))
     mounted = set(mounted_endpoints(create_app(deps).routes))
     assert mounted == set(ROUTE_ACCESS) == set(OPERATIONS)
 

@@ -45,10 +45,11 @@ def users_yaml() -> str:
 
 
 def console_config(tmp_path: Path, pd_url: str, chat_url: str, *, rules: str | None = RULES, extra: str = "",
-                   first_wait: str = "20s") -> Path:
+                   alerting_extra: str = "", first_wait: str = "20s") -> Path:
     """A daemon config: console users, the admin token (with ``intake``), a webhook receiver at
     ``chat_url`` for everything, a PagerDuty receiver at ``pd_url`` for critical alerts with a
-    two-step chain (alice, then bob after ``first_wait``), and ``rules``."""
+    two-step chain (alice, then bob after ``first_wait``), and ``rules``; ``extra`` is added at the
+    top level, ``alerting_extra`` inside ``alerting:`` (both dedented)."""
     if rules is not None:
         (tmp_path / "rules").mkdir(exist_ok=True)
         (tmp_path / "rules" / "console.yaml").write_text(rules)
@@ -87,8 +88,11 @@ def console_config(tmp_path: Path, pd_url: str, chat_url: str, *, rules: str | N
             chain:
               - {{target: "person:alice", channels: [page], wait: {first_wait}}}
               - {{target: "person:bob", channels: [page]}}
+        @ALERTING@
         """)
-    return write_config(tmp_path, body.replace("@USERS@", users_yaml()) + textwrap.dedent(extra))
+    inner = textwrap.indent(textwrap.dedent(alerting_extra), "  ")
+    body = body.replace("@USERS@", users_yaml()).replace("@ALERTING@\n", inner)
+    return write_config(tmp_path, body + textwrap.dedent(extra))
 
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

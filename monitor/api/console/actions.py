@@ -47,9 +47,12 @@ class FormRejected(Exception):
 async def read_form(request: Request) -> dict[str, str]:
     """Return the form's fields (the last value of each), at most :data:`MAX_FIELDS`, no files.
 
-    :raises FormRejected: 400 for a malformed form, too many fields or a file; 415 for a body that is not a form.
+    :raises FormRejected: 400 for a malformed form, too many fields or a file; 415 for a body declared as
+        something else than a form (a body without a content type is no form: ``{}``).
     """
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not kind:
+        return {}  # no form at all: its CSRF token is missing (403)
     if kind not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise FormRejected(415, "expected a form (application/x-www-form-urlencoded)")
     try:

@@ -83,16 +83,61 @@ def _ports(request: Request) -> Any:
 # -- overview ---------------------------------------------------------------------------------------
 
 
-def probe_rows(request: Request) -> list[dict[str, Any]]:
-    """Every probe: name, kind, target, state (``up``/``down``/``unknown``), last latency (s), sparkline."""
+#: The probes' sparklines: hours drawn and points per line.
+SPARK_HOURS = 3
+SPARK_POINTS = 90
+
+
+async def _probe_series(request: Request) -> dict[str, tuple[list[float | None], list[bool]]]:
+    """Return each probe's latency (worst per step) and failures (any per step) over the last
+    :data:`SPARK_HOURS` hours, from the stored ``probe_duration_seconds`` and ``probe_success``
+    series (two range queries through the ad-hoc engine); ``{}`` when they fail."""
+    queries = deps_of(request).queries
+    if queries is None:
+        return {}
+    end = int(time.time() * 1000)
+    step = SPARK_HOURS * 3600 * 1000 // SPARK_POINTS
+    start = end - step * (SPARK_POINTS - 1)
+    window = f"{step // 1000}s"
+    try:
+        durations = await queries.engine.range_query(
+            f"max by (probe) (max_over_time(probe_duration_seconds[{window}]))", start, end, step)
+        successes = await queries.engine.range_query(
+            f"min by (probe) (min_over_time(probe_success[{window}]))", start, end, step)
+    except QueryError:
+        return {}
+    out: dict[str, tuple[list[float | None], list[bool]]] = {}
+    for s in durations:
+        values: list[float | None] = [None] * SPARK_POINTS
+        for t, v in s.points:
+            values[min(max((t - start) // step, 0), SPARK_POINTS - 1)] = v
+        out[s.labels.get("probe") or ""] = (values, [False] * SPARK_POINTS)
+    for s in successes:
+        name = s.labels.get("probe") or ""
+        if name in out:
+            for t, v in s.points:
+                out[name][1][min(max((t - start) // step, 0), SPARK_POINTS - 1)] = v < 1
+    return out
+
+
+async def probe_rows(request: Request) -> list[dict[str, Any]]:
+    """Every probe: name, kind, target, state (``up``/``down``/``unknown``), last latency (s), and
+    latency sparklines (``spark``, ``spark_wide``: SVG) over the last :data:`SPARK_HOURS` hours, or
+    over the last results kept in memory while fewer than 10 points are stored (a fresh start)."""
     queries = deps_of(request).queries
     if queries is None:
         return []
     runner = queries.probes()
+    stored = await _probe_series(request)
     rows = []
     for name, s in runner.settings.items():
         last = runner.last.get(name)
         history = list(runner.history.get(name, ()))
+        values, bad = stored.get(name, ([], []))
+        span = f"last {SPARK_HOURS} h"
+        if sum(v is not None for v in values) < 10:
+            values, bad = [r.duration_seconds for r in history], [not r.success for r in history]
+            span = f"last {len(history)} runs"
         rows.append({
             "name": name, "kind": s.kind, "target": s.target(),
             "state": "unknown" if last is None else "up" if last.success else "down",
@@ -100,10 +145,9 @@ def probe_rows(request: Request) -> list[dict[str, Any]]:
             "error": None if last is None else last.error,
             "finished_at": None if last is None else last.finished_at,
             "details": {} if last is None else last.details,
-            "spark": sparkline([r.duration_seconds for r in history], [not r.success for r in history],
-                               label=f"{name} latency"),
-            "spark_wide": sparkline([r.duration_seconds for r in history], [not r.success for r in history],
-                                    width=320, height=48, label=f"{name} latency"),
+            "span": span,
+            "spark": sparkline(values, bad, label=f"{name} latency, {span}"),
+            "spark_wide": sparkline(values, bad, width=320, height=48, label=f"{name} latency, {span}"),
         })
     return rows
 
@@ -153,7 +197,7 @@ async def overview(request: Request) -> Response:
     oncall = console.oncall(now) if console is not None else []
     maintenance = console.maintenance(now) if console is not None else None
     order = {"critical": 0, "warning": 1, "info": 2}
-    return render(request, "overview.html", probes=probe_rows(request),
+    return render(request, "overview.html", probes=await probe_rows(request),
                   counts=sorted(counts.items(), key=lambda kv: (order.get(kv[0], 9), kv[0])),
                   slos=slos, slo_error=slo_error, oncall=oncall, maintenance=maintenance)
 
@@ -289,7 +333,7 @@ async def probes_page(request: Request) -> Response:
     viewer = viewer_of(request)
     if not viewer.logged_in:
         return login_redirect(request)
-    return render(request, "probes.html", probes=probe_rows(request))
+    return render(request, "probes.html", probes=await probe_rows(request))
 
 
 # -- query ------------------------------------------------------------------------------------------

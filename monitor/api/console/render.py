@@ -83,8 +83,7 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[int, float]]]], start_
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     span = max(end_ms - start_ms, 1)
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" '
-           f'aria-label="query graph">']
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="query graph">']
     for v in _ticks(lo, hi):
         y = top + ph - (v - lo) / (hi - lo) * ph
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{_num(y)}" y2="{_num(y)}" class="grid"/>'
@@ -93,7 +92,8 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[int, float]]]], start_
         t = start_ms + span * k / 4
         x = left + pw * k / 4
         stamp = datetime.fromtimestamp(t / 1000, timezone.utc).strftime("%H:%M")
-        out.append(f'<text x="{_num(x)}" y="{height - 6}" class="xlab">{stamp}</text>')
+        anchor = "start" if k == 0 else "end" if k == 4 else "middle"
+        out.append(f'<text x="{_num(x)}" y="{height - 6}" class="xlab" text-anchor="{anchor}">{stamp}</text>')
     for idx, (label, pts) in enumerate(series):
         colour = PALETTE[idx % len(PALETTE)]
         runs: list[list[str]] = [[]]
@@ -113,6 +113,25 @@ def line_chart(series: Sequence[tuple[str, Sequence[tuple[int, float]]]], start_
                            f'<title>{escape(label)}</title></polyline>')
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" class="frame"/></svg>')
     return Markup("".join(out))
+
+
+def number(value: Any) -> str:
+    """Return a sample value as text with at most 4 significant digits (``0.4559``, ``456.4``, ``1.2e+06``);
+    anything not a number as given."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(v) or v == 0:
+        return str(v) if not math.isfinite(v) else "0"
+    return f"{v:.4g}"
+
+
+def detail(key: str, value: Any) -> str:
+    """Return a timeline detail value for people: ``*_at`` / ``*_deadline`` Unix times as UTC times."""
+    if (key.endswith("_at") or key.endswith("deadline")) and isinstance(value, (int, float)):
+        return when(value)
+    return str(value)
 
 
 def when(ts: Any) -> str:
@@ -144,9 +163,10 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("monitor.api.console", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(when=when, ago=ago)
+    env.filters.update(when=when, ago=ago, number=number)
+    env.globals.update(detail=detail)
     env.globals.update(sparkline=sparkline, bar=bar)
     return env
 
 
-__all__ = ["PALETTE", "ago", "bar", "environment", "line_chart", "sparkline", "when"]
+__all__ = ["PALETTE", "ago", "bar", "detail", "environment", "line_chart", "number", "sparkline", "when"]

@@ -161,3 +161,34 @@ async def test_post_endpoints_survive_fuzzed_forms(tmp_path, sinks):
         assert len(pending) == 40
         r = await d.get("/health")
         assert r.status_code == 200
+
+
+def test_hash_password_cli_reads_stdin(monkeypatch, capsys):
+    import io
+
+    from argon2 import PasswordHasher
+
+    from monitor.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert main(["console", "hash-password"]) == 0
+    hashed = capsys.readouterr().out.strip()
+    assert hashed.startswith("$argon2id$") and PasswordHasher().verify(hashed, "correct horse battery")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["console", "hash-password"]) == 1
+    assert "at least 12 characters" in capsys.readouterr().err
+
+
+def test_console_users_config_errors_name_the_key(tmp_path):
+    import pytest
+
+    from monitor.config.loader import load_config
+    from monitor.errors import ConfigErrors
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text("console:\n  users:\n    - {username: alice, password_hash: hunter2, role: boss}\n")
+    with pytest.raises(ConfigErrors) as e:
+        load_config(path)
+    text = str(e.value)
+    assert "console.users[0].password_hash" in text and "argon2" in text and "hunter2" not in text
+    assert "console.users[0].role" in text

@@ -191,8 +191,12 @@ async def _run(browser: Any, d: Any, backend: Any, sinks: Any, shots: Shots, err
     # the alert's page: its timeline
     await page.locator(high + " a.title").click()
     await page.wait_for_selector("ol.timeline")
+    await page.fill("form.note input[name=comment]", "5xx from the codebooks endpoint; rolling back")
+    await page.click("form.note button[type=submit]")
+    await page.wait_for_selector("ol.timeline li.ev-note")
     timeline = await page.inner_text("ol.timeline")
-    assert "acknowledged" in timeline and "alice" in timeline
+    assert "acknowledged" in timeline and "alice" in timeline and "rolling back" in timeline
+    assert PD_KEYS["alice"] not in await page.content()  # routing keys are shown by prefix only
     await shots.take(page, "alert-timeline")
 
     # a form without its CSRF token is refused (the ack form of the other alert, stripped in the page)

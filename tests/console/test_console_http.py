@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.api.access import ROUTE_ACCESS
 from monitor.api.console import ROUTES
-from tests.console.helpers import PASSWORDS, console_config, csrf_of, login
+from tests.console.helpers import PASSWORDS, PD_KEYS, console_config, csrf_of, login
 from tests.support.daemon_helpers import eventually, run_daemon
 
 PAGES = ["/ui/", "/ui/alerts", "/ui/silences", "/ui/rules", "/ui/probes", "/ui/query",
@@ -131,6 +131,47 @@ async def test_forms_need_csrf_and_role_and_are_audited(tmp_path, sinks):
         assert (await alice.get(d.url + "/ui/")).status_code == 303
 
 
+async def test_escalate_now_and_notes(tmp_path, sinks):
+    cfg = console_config(tmp_path, sinks.pd.url, sinks.chat.url, first_wait="1h")
+    async with run_daemon(cfg) as d, httpx.AsyncClient(timeout=30) as alice:
+        csrf = await login(alice, d.url, "alice")
+        fp = (await _firing(d, "BackendDown"))["fingerprint"]
+
+        def paged(key: str) -> list[dict]:
+            return [e for _, e in sinks.events.events if e.get("routing_key") == key
+                    and e.get("event_action") == "trigger" and e.get("dedup_key") == fp]
+
+        async def alice_paged():
+            return paged(PD_KEYS["alice"])
+
+        await eventually(alice_paged, what="alice paged")
+        assert paged(PD_KEYS["bob"]) == []
+        r = await alice.post(d.url + f"/ui/alerts/{fp}/note", data={"csrf": csrf, "comment": ""})
+        assert r.status_code == 400
+        r = await alice.post(d.url + f"/ui/alerts/{fp}/note", data={"csrf": csrf, "comment": "db disk at 99%"})
+        assert r.status_code == 303
+        # escalate now: bob is paged long before the first step's hour is up
+        r = await alice.post(d.url + f"/ui/alerts/{fp}/escalate", data={"csrf": csrf, "next": f"/ui/alerts/{fp}"})
+        assert r.status_code == 303
+
+        async def bob_paged():
+            return paged(PD_KEYS["bob"])
+
+        await eventually(bob_paged, what="bob paged by escalate now")
+        timeline = (await d.get(f"/api/v1/alerts/{fp}/timeline")).json()["data"]
+        events = [(e["event"], e["detail"].get("person") if isinstance(e["detail"], dict) else None)
+                  for e in timeline]
+        assert ("note", "alice") in events and ("escalated", "alice") in events
+        page = (await alice.get(d.url + f"/ui/alerts/{fp}")).text
+        assert "db disk at 99%" in page and "escalated" in page
+        # a viewer can do neither
+        async with httpx.AsyncClient(timeout=30) as victor:
+            vcsrf = await login(victor, d.url, "victor")
+            for action in ("note", "escalate"):
+                r = await victor.post(d.url + f"/ui/alerts/{fp}/{action}", data={"csrf": vcsrf, "comment": "x"})
+                assert r.status_code == 403
+
+
 _text = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
 _forms = st.dictionaries(st.sampled_from(["csrf", "comment", "matchers", "duration", "next", "username",
                                           "password", "token"]) | _text, _text, max_size=6)
@@ -141,8 +182,8 @@ async def test_post_endpoints_survive_fuzzed_forms(tmp_path, sinks):
     async with run_daemon(cfg) as d, httpx.AsyncClient(timeout=30) as alice:
         csrf = await login(alice, d.url, "alice")
         fp = (await _firing(d, "BackendDown"))["fingerprint"]
-        paths = ["/ui/login", "/ui/logout", f"/ui/alerts/{fp}/ack", f"/ui/alerts/{fp}/bogus", "/ui/silences",
-                 "/ui/silences/nope/expire"]
+        paths = ["/ui/login", "/ui/logout", f"/ui/alerts/{fp}/ack", f"/ui/alerts/{fp}/note", f"/ui/alerts/{fp}/bogus",
+                 "/ui/silences", "/ui/silences/nope/expire"]
         pending: list[tuple[str, dict, bool]] = []
 
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -135,11 +135,12 @@ async def logout(request: Request) -> Response:
 
 async def alert_action(request: Request) -> Response:
     """``POST /ui/alerts/{fingerprint}/{action}``: ``ack`` (with ``comment``), ``unack``, ``resolve`` (with
-    ``comment``); 404 unknown action or alert."""
+    ``comment``), ``escalate`` (notify the next level now), ``note`` (``comment`` on the timeline; required);
+    404 unknown action or alert."""
     try:
         viewer, form = await _checked(request, "ack")
         action = request.path_params["action"]
-        if action not in ("ack", "unack", "resolve"):
+        if action not in ("ack", "unack", "resolve", "escalate", "note"):
             raise FormRejected(404, f"unknown action {action!r}")
         acks = _ports(request).acks
         fp = request.path_params["fingerprint"]
@@ -150,6 +151,12 @@ async def alert_action(request: Request) -> Response:
                 await acks.acknowledge(fp, viewer.name, source, comment=comment)
             elif action == "unack":
                 await acks.unacknowledge(fp, viewer.name, source)
+            elif action == "escalate":
+                await acks.escalate_now(fp, viewer.name, source, comment=comment)
+            elif action == "note":
+                if not comment.strip():
+                    raise FormRejected(400, "comment: a note needs some text")
+                await acks.note(fp, viewer.name, source, comment)
             else:
                 await acks.resolve(fp, viewer.name, source, comment=comment)
         except NotFoundError as exc:

@@ -128,10 +128,15 @@ def number(value: Any) -> str:
 
 
 def detail(key: str, value: Any) -> str:
-    """Return a timeline detail value for people: ``*_at`` / ``*_deadline`` Unix times as UTC times."""
+    """Return a timeline detail value for people: ``*_at`` / ``*_deadline`` Unix times as UTC times; a
+    ``recipient`` that is neither an address nor a channel (a PagerDuty routing key, a webhook URL) as its
+    first 6 characters only, as the logs show secrets."""
     if (key.endswith("_at") or key.endswith("deadline")) and isinstance(value, (int, float)):
         return when(value)
-    return str(value)
+    text = str(value)
+    if key == "recipient" and "@" not in text and not text.startswith(("#", "U", "C", "D")) and len(text) > 6:
+        return text[:6] + "…"
+    return text
 
 
 def when(ts: Any) -> str:

@@ -20,7 +20,7 @@ so the API always sees the running configuration.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -311,9 +311,12 @@ class ConsoleDeps:
         ``None`` when nobody is), one entry per configured schedule.
     :ivar maintenance: returns the next (or current) maintenance window at a Unix time:
         ``{"name", "start", "end"}`` in Unix seconds, or ``None`` when none is configured.
+    :ivar users: reads the console users kept in the state store (:func:`monitor.store.users.read_users`:
+        ``{username: {"password_hash", "role", ...}}``), or ``None`` without a store.
     """
 
     settings: Callable[[], Any]
+    users: Callable[[], Awaitable[dict[str, dict[str, Any]]]] | None = None
     oncall: Callable[[float], list[dict[str, Any]]] = lambda now: []
     maintenance: Callable[[float], dict[str, Any] | None] = lambda now: None
 

@@ -1,5 +1,6 @@
-"""What the web console's overview shows beside probes, alerts and SLOs: who is on call now and the
-next maintenance window, computed from the running configuration (:class:`~monitor.api.deps.ConsoleDeps`).
+"""What the web console reads beside probes, alerts and SLOs (:class:`~monitor.api.deps.ConsoleDeps`): who
+is on call now and the next maintenance window, computed from the running configuration, and the console
+users kept in the state store.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 from monitor.alerting.maintenance import TimeIntervals
 from monitor.escalation.schedule import OnCallLookup, who_is_on_call
 from monitor.notify.maintenance_notices import occurrence_end, occurrence_starts
+from monitor.store.users import read_users
 
 #: How far ahead the next maintenance window is looked for (seconds): 35 days.
 MAINTENANCE_HORIZON = 35 * 86400.0
@@ -51,4 +53,10 @@ def next_maintenance(config: Any, now: float) -> dict[str, Any] | None:
     return best
 
 
-__all__ = ["MAINTENANCE_HORIZON", "next_maintenance", "oncall_now"]
+async def stored_users(store: Any) -> dict[str, dict[str, Any]]:
+    """Return the console users kept in ``store`` (:func:`monitor.store.users.read_users`); none while
+    no store is open."""
+    return {} if store is None else await read_users(store)
+
+
+__all__ = ["MAINTENANCE_HORIZON", "next_maintenance", "oncall_now", "stored_users"]

@@ -26,7 +26,7 @@ from monitor.api.deps import (
     AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult,
 )
 from monitor.config.model import Config
-from monitor.daemon.console_views import next_maintenance, oncall_now
+from monitor.daemon.console_views import next_maintenance, oncall_now, stored_users
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
@@ -423,7 +423,7 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                               route=lambda: route_of(daemon.config),
                               receivers=lambda: [r.name for r in daemon.config.receivers],
                               status=lambda: alertmanager_status(daemon)),
-        console=ConsoleDeps(settings=lambda: daemon.config.console,
+        console=ConsoleDeps(settings=lambda: daemon.config.console, users=lambda: stored_users(daemon.state),
                             oncall=lambda now: oncall_now(daemon.config, now),
                             maintenance=lambda now: next_maintenance(daemon.config, now)),
     )

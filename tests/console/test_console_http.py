@@ -233,3 +233,38 @@ def test_console_users_config_errors_name_the_key(tmp_path):
     text = str(e.value)
     assert "console.users[0].password_hash" in text and "argon2" in text and "hunter2" not in text
     assert "console.users[0].role" in text
+
+
+async def test_users_kept_in_the_state_store(tmp_path, sinks, monkeypatch, capsys):
+    import asyncio
+    import io
+
+    from monitor.cli import main
+
+    cfg = console_config(tmp_path, sinks.pd.url, sinks.chat.url, rules=None)
+
+    def cli(*argv: str, stdin: str = "") -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return main(["console", "user", *argv, "-c", str(cfg)])
+
+    assert await asyncio.to_thread(cli, "add", "olga", "--role", "responder", stdin="olga-stored-password\n") == 0
+    assert await asyncio.to_thread(cli, "add", "alice", stdin="alice-in-the-store\n") == 0  # the config's wins
+    assert "same name, and wins" in capsys.readouterr().out
+    assert await asyncio.to_thread(cli, "list") == 0
+    listed = capsys.readouterr().out
+    assert "olga" in listed and "state store" in listed and "config file" in listed
+    async with run_daemon(cfg) as d, httpx.AsyncClient(timeout=30) as olga:
+        await login(olga, d.url, "olga", "olga-stored-password")
+        assert "olga <small>(responder)" in (await olga.get(d.url + "/ui/")).text
+        async with httpx.AsyncClient(timeout=30) as c:  # the config's alice, not the stored one
+            page = await c.get(d.url + "/ui/login")
+            r = await c.post(d.url + "/ui/login", data={"csrf": csrf_of(page.text), "username": "alice",
+                                                        "password": "alice-in-the-store"})
+            assert r.status_code == 401
+        assert await asyncio.to_thread(cli, "remove", "olga") == 0
+
+        async def logged_out():
+            return (await olga.get(d.url + "/ui/")).status_code == 303
+
+        await eventually(logged_out, timeout=60, what="olga's session to end after her removal")
+    assert await asyncio.to_thread(cli, "remove", "olga") == 1

@@ -35,7 +35,7 @@ class ConsoleApp:
     @classmethod
     def build(cls, deps: ApiDeps, console: ConsoleDeps) -> ConsoleApp:
         """Return the console state reading ``console.settings`` and ``deps.settings`` on every request."""
-        return cls(Sessions(console.settings, deps.settings), environment())
+        return cls(Sessions(console.settings, deps.settings, console.users), environment())
 
 
 ROUTES = [

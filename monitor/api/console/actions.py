@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from model.duration import parse_duration
 from monitor.alerting.silence import SilenceError
 from monitor.api.bodies import client_host
-from monitor.api.console.pages import console_of, render, safe_next, viewer_of
+from monitor.api.console.pages import console_of, current_viewer, render, safe_next
 from monitor.api.console.session import Viewer, check_csrf
 from monitor.api.deps import deps_of
 from monitor.errors import NotFoundError
@@ -79,7 +79,7 @@ async def _checked(request: Request, scope: str | None) -> tuple[Viewer, dict[st
     :raises FormRejected: 403 bad CSRF token or lacking ``scope``; 401 not logged in.
     """
     form = await read_form(request)
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not check_csrf(viewer, form.get("csrf")):
         raise FormRejected(403, "missing or invalid CSRF token: reload the page and try again")
     if scope is not None:

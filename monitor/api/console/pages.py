@@ -50,6 +50,12 @@ def viewer_of(request: Request) -> Viewer:
     return viewer
 
 
+async def current_viewer(request: Request) -> Viewer:
+    """Return who is logged in on ``request``, after refreshing the users kept in the state store."""
+    await console_of(request).sessions.refresh()
+    return viewer_of(request)
+
+
 def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     """Render ``template`` with the viewer, the CSRF token, the active page and ``ctx``.
 
@@ -178,7 +184,7 @@ def _severity(alert: dict[str, Any]) -> str:
 
 async def overview(request: Request) -> Response:
     """``GET /ui/``: probes with sparklines, alerts by severity, SLO budgets, on call, next maintenance."""
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not viewer.logged_in:
         return login_redirect(request)
     now = time.time()
@@ -241,7 +247,7 @@ def _values(request: Request) -> dict[frozenset[tuple[str, str]], str]:
 async def alerts_page(request: Request) -> Response:
     """``GET /ui/alerts``: the pipeline's alerts grouped as routed (receiver, group labels), by state;
     rule alerts still pending; buttons to acknowledge, unacknowledge, resolve and silence."""
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not viewer.logged_in:
         return login_redirect(request)
     ports = _ports(request)
@@ -280,7 +286,7 @@ def _group_keys(route: Any, labels: dict[str, str]) -> list[tuple[str, tuple[tup
 
 async def alert_page(request: Request) -> Response:
     """``GET /ui/alerts/{fingerprint}``: one alert with its labels, annotations and timeline."""
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not viewer.logged_in:
         return login_redirect(request)
     fp = request.path_params["fingerprint"]
@@ -307,7 +313,7 @@ async def alert_page(request: Request) -> Response:
 
 async def silences_page(request: Request) -> Response:
     """``GET /ui/silences``: active, pending and expired silences; the create form (``?matchers=`` prefills it)."""
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not viewer.logged_in:
         return login_redirect(request)
     ports = _ports(request)
@@ -320,7 +326,7 @@ async def silences_page(request: Request) -> Response:
 
 async def rules_page(request: Request) -> Response:
     """``GET /ui/rules``: rule groups with each rule's health, last evaluation and last error."""
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not viewer.logged_in:
         return login_redirect(request)
     queries = deps_of(request).queries
@@ -330,7 +336,7 @@ async def rules_page(request: Request) -> Response:
 
 async def probes_page(request: Request) -> Response:
     """``GET /ui/probes``: every probe with its target, last result, error and latency sparkline."""
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not viewer.logged_in:
         return login_redirect(request)
     return render(request, "probes.html", probes=await probe_rows(request))
@@ -348,7 +354,7 @@ def _series_label(labels: Any) -> str:
 async def query_page(request: Request) -> Response:
     """``GET /ui/query?expr=...&range=1h``: a PromQL range query drawn as an SVG graph
     (:data:`GRAPH_POINTS` steps over the range, at most :data:`GRAPH_SERIES` series drawn)."""
-    viewer = viewer_of(request)
+    viewer = await current_viewer(request)
     if not viewer.logged_in:
         return login_redirect(request)
     expr = request.query_params.get("expr", "").strip()
@@ -412,6 +418,6 @@ async def static(request: Request) -> Response:
     return Response(data, media_type=media, headers={"Cache-Control": "public, max-age=3600"})
 
 
-__all__ = ["GRAPH_POINTS", "QUERY_RANGES", "alert_page", "alerts_page", "login_page", "overview", "probes_page",
-           "query_page", "render", "rules_page", "safe_next", "silence_matchers", "silences_page", "static",
-           "viewer_of"]
+__all__ = ["GRAPH_POINTS", "QUERY_RANGES", "alert_page", "alerts_page", "current_viewer", "login_page", "overview",
+           "probes_page", "query_page", "render", "rules_page", "safe_next", "silence_matchers", "silences_page",
+           "static", "viewer_of"]

@@ -10,8 +10,9 @@ The session is one cookie, :data:`COOKIE` — a JSON object signed and timestamp
   :func:`check_csrf` compares the two in constant time;
 * once logged in, ``u`` (username or API token name), ``k`` (``user`` or ``token``) and ``d``
   (a digest of the password hash or of the token): the user is looked up in the running
-  configuration on every request, so removing a user, changing a password or rotating a token
-  ends their sessions, and their role is always the configured one.
+  configuration (then among the users kept in the state store, :mod:`monitor.store.users`,
+  cached for :data:`STORED_USERS_TTL` seconds) on every request, so removing a user, changing a
+  password or rotating a token ends their sessions, and their role is always the configured one.
 
 Roles map onto the API's scopes (:data:`monitor.config.console.ROLE_SCOPES`); an API token's
 role is the highest its scopes give (``admin`` > ``ack`` = responder > ``read`` = viewer).
@@ -22,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
+import math
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +43,11 @@ from monitor.config.console import ROLE_SCOPES
 #: The session cookie's name.
 COOKIE = "cbm_session"
 
+
+log = logging.getLogger("monitor.api")
+
+#: Seconds the users kept in the state store are cached (a removed user's sessions end within this).
+STORED_USERS_TTL = 5.0
 
 _hasher = PasswordHasher()
 # verified against when the username is unknown, so the answer takes as long as for a known one
@@ -81,6 +90,23 @@ class ConsoleSettings(Protocol):
     def session_ttl(self) -> float:
         """Seconds a session lasts."""
         ...
+
+
+@dataclass(frozen=True)
+class _Hash:
+    value: str
+
+    def get_secret_value(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    """A console user kept in the state store (:mod:`monitor.store.users`)."""
+
+    username: str
+    password_hash: Secret
+    role: str
 
 
 @dataclass(frozen=True)
@@ -135,11 +161,17 @@ class Sessions:
 
     :param console: returns the running ``console:`` settings.
     :param api: returns the running ``api:`` settings (tokens log in too).
+    :param stored: reads the users kept in the state store (``{username: {"password_hash", "role"}}``),
+        or ``None``; read at most every :data:`STORED_USERS_TTL` seconds (:meth:`refresh`).
     """
 
-    def __init__(self, console: Any, api: Any) -> None:
+    def __init__(self, console: Any, api: Any,
+                 stored: Callable[[], Awaitable[dict[str, dict[str, Any]]]] | None = None) -> None:
         self._console = console
         self._api = api
+        self._stored = stored
+        self._stored_users: dict[str, StoredUser] = {}
+        self._stored_at = -math.inf
         self._random_key = secrets.token_bytes(32)
         # argon2 takes ~50 ms of CPU per check, off the event loop; at most two at once, so a
         # flood of logins cannot take the process's cores from probing and delivery.
@@ -190,7 +222,22 @@ class Sessions:
         return viewer
 
     def _user(self, username: str) -> ConsoleUserEntry | None:
-        return next((u for u in self.settings().users if u.username == username), None)
+        found = next((u for u in self.settings().users if u.username == username), None)
+        return found if found is not None else self._stored_users.get(username)
+
+    async def refresh(self) -> None:
+        """Re-read the users kept in the state store when the cached ones are older than
+        :data:`STORED_USERS_TTL` seconds; on a store failure keep the cached ones (logged)."""
+        if self._stored is None or time.monotonic() - self._stored_at < STORED_USERS_TTL:
+            return
+        self._stored_at = time.monotonic()  # claimed: concurrent requests do not read again
+        try:
+            rows = await self._stored()
+        except Exception as exc:  # noqa: BLE001 - the console keeps serving with the users it knows
+            log.warning("console users unreadable from the state store", extra={"error": str(exc)})
+            return
+        self._stored_users = {name: StoredUser(name, _Hash(str(row["password_hash"])), str(row["role"]))
+                              for name, row in rows.items()}
 
     def write(self, response: Response, request: Request, data: dict[str, Any]) -> None:
         """Set the signed session cookie holding ``data`` on ``response``."""
@@ -213,6 +260,7 @@ class Sessions:
         The argon2 check runs in a worker thread, at most two at a time; an unknown username is
         checked against a dummy hash, so both answers take as long.
         """
+        await self.refresh()
         user = self._user(username)
         stored = user.password_hash.get_secret_value() if user is not None else _DUMMY_HASH
         async with self._verify_slots:
@@ -252,5 +300,5 @@ def check_csrf(viewer: Viewer, sent: object) -> bool:
     return bool(viewer.csrf) and isinstance(sent, str) and hmac.compare_digest(viewer.csrf.encode(), sent.encode())
 
 
-__all__ = ["COOKIE", "ConsoleSettings", "NoConsoleSettings", "ROLE_SCOPES", "Sessions", "Viewer", "check_csrf",
-           "hash_password", "role_of_scopes"]
+__all__ = ["COOKIE", "ConsoleSettings", "NoConsoleSettings", "ROLE_SCOPES", "STORED_USERS_TTL", "Sessions",
+           "StoredUser", "Viewer", "check_csrf", "hash_password", "role_of_scopes"]

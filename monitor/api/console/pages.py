@@ -21,10 +21,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from model.duration import parse_duration
-from monitor.api.console.render import line_chart, sparkline
+from model.labels import Labels
+from monitor.api.console.render import PALETTE, line_chart, sparkline
 from monitor.api.console.session import Viewer
 from monitor.api.deps import deps_of
-from monitor.errors import QueryError
+from monitor.api.query import result_json
+from monitor.errors import NotFoundError, QueryError
 from monitor.slo.status import fetch_status_async, status_rows
 
 #: The query page's ranges, and the points drawn per series.
@@ -34,6 +36,15 @@ GRAPH_POINTS = 240
 GRAPH_SERIES = 20
 #: Most characters of a PromQL expression the query page takes.
 MAX_EXPR = 4096
+
+#: Headers of every page: never cached, scripts and styles from the console only, never framed.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                                "frame-ancestors 'none'; form-action 'self'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8",
            "favicon.svg": "image/svg+xml"}
@@ -62,17 +73,12 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
     A visitor without a session gets one holding a fresh CSRF token (the login form needs it).
     """
     console = console_of(request)
-    response = HTMLResponse("", status_code=status, headers={"Cache-Control": "no-store"})
-    csrf = console.sessions.ensure_csrf(request, response)
-    viewer = viewer_of(request)
-    ports = _ports(request)
-    body = console.env.get_template(template).render(viewer=viewer, csrf=csrf, path=request.url.path,
-                                                     alerting=ports is not None, now=time.time(), **ctx)
-    response.body = body.encode()
-    response.headers["content-length"] = str(len(response.body))
-    response.headers["content-security-policy"] = ("default-src 'self'; img-src 'self' data:; "
-                                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
-    response.headers["x-content-type-options"] = "nosniff"
+    csrf, fresh = console.sessions.csrf_token(request)
+    body = console.env.get_template(template).render(viewer=viewer_of(request), csrf=csrf, path=request.url.path,
+                                                     alerting=_ports(request) is not None, now=time.time(), **ctx)
+    response = HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    if fresh:
+        console.sessions.write(response, request, {"c": csrf})
     return response
 
 
@@ -167,7 +173,6 @@ async def slo_rows(request: Request) -> tuple[list[dict[str, Any]], str]:
     t_ms = int(time.time() * 1000)
 
     async def run(expr: str) -> list[dict[str, Any]]:
-        from monitor.api.query import result_json
         data = await engine.instant_query(expr, t_ms, render=result_json)
         result = data.get("result", []) if isinstance(data, dict) else []
         return result if isinstance(result, list) else []
@@ -275,7 +280,6 @@ def _group_keys(route: Any, labels: dict[str, str]) -> list[tuple[str, tuple[tup
     """Return the ``(receiver, group labels)`` of every route an alert matches (as ``/api/v2/alerts/groups``)."""
     if route is None:
         return [("", ())]
-    from model.labels import Labels
     ls = Labels.of(labels)
     out = []
     for m in route.routes_for(ls):
@@ -294,7 +298,6 @@ async def alert_page(request: Request) -> Response:
     if ports is None:
         return render(request, "alert.html", status=503, alert=None, timeline=[], fingerprint=fp)
     alert = next((a for a in ports.views.alerts_api() if a.get("fingerprint") == fp), None)
-    from monitor.errors import NotFoundError
     try:
         timeline = await ports.views.timeline(fp)
     except NotFoundError:
@@ -379,7 +382,6 @@ async def query_page(request: Request) -> Response:
             else:
                 series = [(_series_label(s.labels), s.points) for s in list(matrix)[:GRAPH_SERIES]]
                 ctx["chart"] = line_chart(series, start, end)
-                from monitor.api.console.render import PALETTE
                 ctx["legend"] = [(PALETTE[i % len(PALETTE)], label, _last(pts)) for i, (label, pts) in
                                  enumerate(series)]
                 ctx["hidden"] = max(len(matrix) - GRAPH_SERIES, 0)

@@ -244,15 +244,13 @@ class Sessions:
         response.set_cookie(COOKIE, self._serializer().dumps(data), max_age=int(self.settings().session_ttl),
                             path="/ui", httponly=True, samesite="lax", secure=request.url.scheme == "https")
 
-    def ensure_csrf(self, request: Request, response: Response) -> str:
-        """Return the session's CSRF token; start an anonymous session holding a new one when there is none."""
-        data = self.read(request)
-        token = data.get("c")
+    def csrf_token(self, request: Request) -> tuple[str, bool]:
+        """Return the session's CSRF token and ``False``, or a new token and ``True`` when the request
+        has no session (the caller then starts an anonymous one holding it: :meth:`write`)."""
+        token = self.read(request).get("c")
         if isinstance(token, str) and token:
-            return token
-        token = secrets.token_urlsafe(32)
-        self.write(response, request, {"c": token})
-        return token
+            return token, False
+        return secrets.token_urlsafe(32), True
 
     async def login_password(self, username: str, password: str) -> dict[str, Any] | None:
         """Return the session data for a correct username and password, else ``None``.

@@ -14,7 +14,7 @@
 
 Scopes (``api.tokens[].scopes``): ``read`` — views that need a token (the timeline always; every
 view when ``api.read_requires_token`` is true); ``ack`` — acknowledge, unacknowledge, resolve,
-create and expire silences; ``admin`` — reload; ``intake`` — alerts from Prometheus or
+escalate now, add notes, create and expire silences; ``admin`` — reload; ``intake`` — alerts from Prometheus or
 Alertmanager (unless ``api.intake_open``). The README's "HTTP API" table is this table; a test
 keeps the two equal.
 """
@@ -146,6 +146,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/alerts/{fingerprint}/ack"): ACK,
     ("POST", "/api/v1/alerts/{fingerprint}/unack"): ACK,
     ("POST", "/api/v1/alerts/{fingerprint}/resolve"): ACK,
+    ("POST", "/api/v1/alerts/{fingerprint}/escalate"): ACK,
+    ("POST", "/api/v1/alerts/{fingerprint}/note"): ACK,
     # who acknowledged, with their comments, and who was paged: always behind a token
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): Access("read", leader_only=True),
     ("GET", "/api/v2/alerts"): ALERTING_VIEW,

@@ -216,6 +216,12 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
     ("POST", "/api/v1/alerts/{fingerprint}/resolve"): {
         "summary": "Resolve by hand", "tags": ["alerts"], "parameters": [_FP],
         "requestBody": _json(_ref("Comment"), required=False)},
+    ("POST", "/api/v1/alerts/{fingerprint}/escalate"): {
+        "summary": "Escalate now: notify the next level of the chain", "tags": ["alerts"], "parameters": [_FP],
+        "requestBody": _json(_ref("Comment"), required=False)},
+    ("POST", "/api/v1/alerts/{fingerprint}/note"): {
+        "summary": "Add a note to the alert's timeline", "tags": ["alerts"], "parameters": [_FP],
+        "requestBody": _json(_ref("Comment"))},
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): {
         "summary": "The alert's escalation timeline", "tags": ["alerts"], "parameters": [_FP]},
     ("GET", "/api/v2/alerts"): {"summary": "Alerts (Alertmanager gettableAlerts)", "tags": ["alerts"],

@@ -311,7 +311,8 @@ def escalate_now(snap: EscalationSnapshot, state: EscalationState, now: float,
     if state.resolved_at is not None:
         return StepResult(state, (), (entry,), None)
     if state.level >= len(snap.steps):
-        return StepResult(state, (), (replace(entry, detail="the chain is done: nobody left to escalate to"),),
+        done = "the chain is done: nobody left to escalate to"
+        return StepResult(state, (), (replace(entry, detail=f"{comment} ({done})" if comment else done),),
                           _next_deadline(snap, state))
     new = replace(state, acked_at=None, acked_by=None, ack_expires_at=None, next_at=t)
     res = step(snap, new, t, oncall_lookup)

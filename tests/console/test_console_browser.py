@@ -30,7 +30,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parents[2]
 #: Seconds the first escalation step waits for an acknowledgement before paging the next person.
-FIRST_WAIT = 20
+FIRST_WAIT = 40
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):

@@ -164,6 +164,15 @@ async def test_escalate_now_and_notes(tmp_path, sinks):
         assert ("note", "alice") in events and ("escalated", "alice") in events
         page = (await alice.get(d.url + f"/ui/alerts/{fp}")).text
         assert "db disk at 99%" in page and "escalated" in page
+        # the same through the API, with a token (its name is the actor)
+        r = await d.post(f"/api/v1/alerts/{fp}/note", json={"comment": "from the API"})
+        assert r.status_code == 200, r.text
+        assert (await d.post(f"/api/v1/alerts/{fp}/note", json={})).status_code == 400
+        r = await d.post(f"/api/v1/alerts/{fp}/escalate", json={"comment": "need more hands"})
+        assert r.status_code == 200 and r.json()["data"]["status"] == "exhausted"  # bob was the last step
+        timeline = (await d.get(f"/api/v1/alerts/{fp}/timeline")).json()["data"]
+        assert [e["detail"]["detail"] for e in timeline if e["event"] in ("note", "escalated")][-2:] == [
+            "from the API", "need more hands (the chain is done: nobody left to escalate to)"]
         # a viewer can do neither
         async with httpx.AsyncClient(timeout=30) as victor:
             vcsrf = await login(victor, d.url, "victor")

@@ -398,7 +398,7 @@ class _FileParser:
                 if sev is None:
                     self.err(f'missing "severity" label (one of {", ".join(SEVERITIES)})',
                              keys["labels"][1] if "labels" in keys else node, **ctx)
-                elif sev[0] not in SEVERITIES:
+                elif sev[0] not in SEVERITIES and "{{" not in sev[0]:  # a template: checked once expanded
                     self.err(f'label "severity" must be one of {", ".join(SEVERITIES)}, got "{sev[0]}"',
                              sev[2], **ctx)
         if len(self.errors) > n_errors:

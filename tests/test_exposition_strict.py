@@ -36,6 +36,7 @@ BAD_LINES = [
     ("a 0x1p3", 'expected float as value, got "0x1p3"'),
     ("a one", 'expected float as value, got "one"'),
     ("a \u0661", 'expected float as value, got "\u0661"'),  # an Arabic-Indic digit: Python's float takes it
+    ("a 1\x0c", 'expected float as value, got "1\x0c"'),  # a form feed: Python's float skips it
     ("a 1 1.5", 'expected integer timestamp (ms) or end of line, got "1.5"'),
     ("a 1 -5", 'expected integer timestamp (ms) or end of line, got "-5"'),
     ("a 1 99999999999999999999", 'timestamp out of range: "99999999999999999999"'),
@@ -151,7 +152,7 @@ def _valid(samples: list[tuple[str, dict[str, str], float, int | None]]) -> bool
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet=st.sampled_from('ab_:{}="\\ #\t\n,.01eE+-xpNInfTYPEHLUOm\u0661\xe9'), max_size=80),
+@given(st.text(alphabet=st.sampled_from('ab_:{}="\\ #\t\n\r\x0c,.01eE+-xpNInfTYPEHLUOm\u0661\xe9'), max_size=80),
        st.booleans())
 def test_fuzz_only_expositionerror_escapes(text, openmetrics):
     try:
@@ -196,3 +197,22 @@ def test_fuzz_what_a_correct_writer_writes_reads_back(samples):
         return
     text = "".join(_render(s) + "\n" for s in samples)
     assert parse_exposition(text) == [(n, lbl, v, ts) for n, lbl, v, ts in samples]
+
+
+OM_BAD_LINES = [
+    ("# comment", "invalid comment: OpenMetrics allows only # HELP, # TYPE, # UNIT and # EOF, each with a metric name"),
+    ("# TYPE x untyped", 'invalid metric type "untyped"'),
+    ("# UNIT x_bytes seconds", 'unit "seconds" not a suffix of metric "x_bytes"'),
+    ("a_total 1 # t 1", "expected exemplar label set after '#'"),
+    ('a{x="\\q"} 1', "invalid escape sequence '\\q' in value of label \"x\""),
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_SAMPLES, max_size=5), st.sampled_from(OM_BAD_LINES))
+def test_fuzz_a_known_bad_openmetrics_line_fails_at_its_line(before, bad):
+    # OpenMetrics timestamps are seconds: render the generated ones as such
+    lines = [_render((n, lbl, v, None)) + ("" if ts is None else f" {ts % 10**12 / 1000}") for n, lbl, v, ts in before]
+    with pytest.raises(ExpositionError) as e:
+        parse_exposition("\n".join([*lines, bad[0], "# EOF"]) + "\n", OM)
+    assert (e.value.line, e.value.reason) == (len(before) + 1, bad[1])

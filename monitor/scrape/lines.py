@@ -14,8 +14,8 @@ stricter checks):
   escape sequence``; Prometheus's own lexer keeps other escapes literally); labels are separated by
   ``,`` (a trailing one allowed); a label name appears once per sample (``duplicate label name``);
   ``__name__`` is not a label of a sample line (expfmt: ``label name "__name__" is reserved``);
-- the value is a Go ``ParseFloat`` float: no ``_``, no hex (``p``), ASCII only (``Inf``, ``NaN``
-  accepted in any case, as Go does);
+- the value is a Go ``ParseFloat`` float: no ``_``, no hex (``p``), ASCII only, no other blank
+  (Python's ``float`` would skip a form feed) (``Inf``, ``NaN`` accepted in any case, as Go does);
 - the timestamp is an integer of milliseconds within int64 (text format), or a float of seconds
   (OpenMetrics); nothing but blanks follows it (OpenMetrics: an exemplar ``# {...} v [ts]``);
 - any invalid UTF-8 in a sample or ``# HELP`` line is refused (``invalid UTF-8``);
@@ -154,7 +154,7 @@ def _labels(line: str, i: int, name: str) -> tuple[str, dict[str, str], int]:
 
 def _float(tok: str) -> float:
     """Go's ``strconv.ParseFloat`` as Prometheus calls it (no ``_``, no hex floats)."""
-    if not tok.isascii() or "_" in tok or "p" in tok or "P" in tok:
+    if not tok.isascii() or "_" in tok or "p" in tok or "P" in tok or tok.strip() != tok:
         raise LineError(f'expected float as value, got "{tok[:40]}"')
     try:
         return float(tok)

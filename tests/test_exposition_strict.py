@@ -216,3 +216,48 @@ def test_fuzz_a_known_bad_openmetrics_line_fails_at_its_line(before, bad):
     with pytest.raises(ExpositionError) as e:
         parse_exposition("\n".join([*lines, bad[0], "# EOF"]) + "\n", OM)
     assert (e.value.line, e.value.reason) == (len(before) + 1, bad[1])
+
+
+# ---------------------------------------------------------------- against promtool (expfmt)
+
+#: Refused by Prometheus's scrape parser (promlex: a timestamp is digits; types are lower case),
+#: which we follow, though expfmt (promtool check metrics) accepts them.
+_PROMTOOL_ACCEPTS = {"a 1 -5", "# TYPE a Counter"}
+
+
+def _promtool_parse_error(text: str) -> str | None:
+    """Return promtool check metrics' parse error for ``text`` (``None``: it parsed; lint findings aside)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool not installed (Debian's prometheus package; .ci/run installs it)")
+    p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=60)
+    out = (p.stdout + p.stderr).decode()
+    return out if "parsing error" in out else None
+
+
+@pytest.mark.parametrize(("line", "reason"), BAD_LINES)
+def test_promtool_refuses_each_known_bad_line_too(line, reason):
+    err = _promtool_parse_error(f"ok 1\n{line}\nafter 2\n")
+    if line in _PROMTOOL_ACCEPTS:
+        assert err is None
+    else:
+        assert err is not None and "line 2:" in err, err
+
+
+@pytest.mark.parametrize("text", [
+    "# TYPE a counter\n# TYPE a gauge\n",
+    "a 1\n# TYPE a gauge\n",
+    "# HELP a one\n# TYPE a gauge\na 1\n# HELP a two\n",
+])
+def test_promtool_refuses_the_family_rules_too(text):
+    assert _promtool_parse_error(text) is not None
+
+
+def test_promtool_and_we_accept_the_same_good_exposition():
+    text = ('# HELP a The a \\\\ help\\n.\n# TYPE a counter\n'
+            'a{x="q\\"uote",y="back\\\\slash",z="new\\nline",} 1e3 1700000000000\n'
+            "  a{ x = \"2\" }\t-Inf\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 0\nh_count 1\nb{}3\n")
+    assert _promtool_parse_error(text) is None
+    assert len(parse_exposition(text)) == 6

@@ -16,13 +16,16 @@ stricter checks):
   ``__name__`` is not a label of a sample line (expfmt: ``label name "__name__" is reserved``);
 - the value is a Go ``ParseFloat`` float: no ``_``, no hex (``p``), ASCII only, no other blank
   (Python's ``float`` would skip a form feed) (``Inf``, ``NaN`` accepted in any case, as Go does);
-- the timestamp is an integer of milliseconds within int64 (text format), or a float of seconds
-  (OpenMetrics); nothing but blanks follows it (OpenMetrics: an exemplar ``# {...} v [ts]``);
+- the timestamp is digits, milliseconds within int64 (text format; promlex's ``{D}+``: expfmt would
+  take ``-5``), or a float of seconds (OpenMetrics); nothing but blanks follows it (OpenMetrics: an
+  exemplar ``# {...} v [ts]``);
 - any invalid UTF-8 in a sample or ``# HELP`` line is refused (``invalid UTF-8``);
-- ``# TYPE`` names one of the format's types (text: counter, gauge, histogram, summary, untyped;
+- ``# TYPE`` names one of the format's types, in lower case as promparse (expfmt would take
+  ``Counter``) (text: counter, gauge, histogram, summary, untyped;
   OpenMetrics adds gaugehistogram, stateset, info, unknown); ``# UNIT`` (OpenMetrics) is a suffix of
   the family name after ``_``.
 
+``tests/test_exposition_strict.py`` checks each refusal against ``promtool check metrics`` (expfmt).
 Lenient where Prometheus's scrape is: blanks (spaces and tabs) around tokens, any comment line that is
 not ``# HELP``/``# TYPE`` in the text format. Unknown escapes in ``# HELP`` text are kept literally,
 as Prometheus's scrape keeps them.

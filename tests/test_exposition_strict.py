@@ -27,7 +27,7 @@ BAD_LINES = [
     ('a{x-y="1"} 1', 'expected "=" after label name "x"'),
     ('a{x="1"', 'expected "," or "}" after the value of label "x"'),
     ("a{ ", "unterminated label set: expected '}'"),
-    ("a-b 1", "invalid metric name 'a-'"),
+    ("a-b 1", 'expected float as value, got "-b"'),  # name a, value -b: as promlex splits it
     ("1a 1", "expected a metric name, got '1a 1'"),
     ('{x="1"} 1', "metric name not set"),
     ('a{"b"} 1', 'metric name already set: "a"'),
@@ -88,6 +88,7 @@ def test_what_prometheus_accepts_is_accepted():
     assert got[1] == ("a", {"x": "2"}, -math.inf, None)
     assert got[3][0:2] == ("my.metric", {"a.b": "c"}) and math.isnan(got[3][2])
     assert got[4] == ("b", {}, 3.0, None)
+    assert parse_exposition("a0.5\nb-1 2\n") == [("a0", {}, 0.5, None), ("b", {}, -1.0, 2)]  # as promlex
 
 
 def test_a_type_after_samples_of_another_family_and_untyped_suffixes():

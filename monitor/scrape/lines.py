@@ -26,7 +26,9 @@ stricter checks):
   the family name after ``_``.
 
 ``tests/test_exposition_strict.py`` checks each refusal against ``promtool check metrics`` (expfmt).
-Lenient where Prometheus's scrape is: blanks (spaces and tabs) around tokens, any comment line that is
+Lenient where Prometheus's scrape is: the value may follow the name without a blank (``a0.5``
+is ``a0`` = 0.5, ``b-1 2`` is ``b`` = -1 at 2 ms, as promlex splits them), blanks after the value
+(expfmt refuses them), blanks (spaces and tabs) around tokens, any comment line that is
 not ``# HELP``/``# TYPE`` in the text format. Unknown escapes in ``# HELP`` text are kept literally,
 as Prometheus's scrape keeps them.
 """
@@ -202,9 +204,7 @@ def parse_sample_line(line: str, openmetrics: bool = False) -> tuple[str, dict[s
     labels: dict[str, str] = {}
     nm = _NAME.match(line, i)
     if nm is not None:
-        name, i = nm.group(), nm.end()
-        if i < n and line[i] not in " \t{":
-            raise LineError(f"invalid metric name {line[_skip(line, 0):i + 1][:60]!r}")
+        name, i = nm.group(), nm.end()  # the value may follow without a blank (promlex): ``a0.5`` is a0 = .5
         i = _skip(line, i)
     if i < n and line[i] == "{":
         name, labels, i = _labels(line, i + 1, name)

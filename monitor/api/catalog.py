@@ -210,7 +210,8 @@ async def series(request: Request) -> Response:
 
 async def metadata(request: Request) -> Response:
     """``GET /api/v1/metadata``: ``metric``, ``limit``, ``limit_per_metric`` ->
-    ``{name: [{"type", "help", "unit"}]}`` of the families the daemon knows (its own)."""
+    ``{name: [{"type", "help", "unit"}]}`` of the families the daemon knows: the scrape targets' (each
+    one's last good scrape; distinct entries of one name across targets listed once each) and its own."""
     p = dict(request.query_params)
     try:
         limit = _limit(p)

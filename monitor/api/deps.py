@@ -266,7 +266,8 @@ class QueryDeps:
     :ivar engine: the PromQL engine ad-hoc queries run on.
     :ivar catalog: the series index (``/api/v1/labels``, ``/label/{name}/values``, ``/series``);
         ``None`` leaves those routes out.
-    :ivar metadata: returns ``{metric family: [{"type", "help", "unit"}]}`` (``/api/v1/metadata``).
+    :ivar metadata: returns ``{metric family: [{"type", "help", "unit"}]}`` (``/api/v1/metadata``): the
+        scrape targets' families and the daemon's own.
     :ivar status: the status API's views; ``None`` leaves ``/api/v1/status/*`` and ``/targets`` out.
     """
 

@@ -116,6 +116,12 @@ class ScrapeTargets:
         if result.reason == "parse":
             self._metrics.scrape_errors.labels(name, "parse").inc()
 
+    def target_metadata(self) -> list[tuple[dict[str, str], dict[str, dict[str, str]]]]:
+        """Return ``[(target labels, {family: {"type", "help", "unit"}})]``: each target's labels
+        (``job``, ``instance`` and its configured ones) and its last good scrape's metadata."""
+        return [(dict(s.target_labels), {name: meta.api() for name, meta in s.metadata.items()})
+                for s in self.scrapers.values()]
+
     def metadata(self) -> dict[str, list[dict[str, str]]]:
         """Return ``{family: [{"type", "help", "unit"}]}`` of every target's last good scrape, each
         distinct entry once (as Prometheus's ``/api/v1/metadata`` merges targets)."""

@@ -415,6 +415,7 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
         queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries,
                           catalog=daemon.store, metadata=lambda: merge_metadata(daemon.scrape.metadata(),
                                                                           registry_metadata(daemon.registry)),
+                          target_metadata=lambda: daemon.scrape.target_metadata(),
                           status=status_deps(daemon, daemon.started_at)),
         # Slack signatures are claimed in the state store (open once the daemon has started).
         alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state,

@@ -207,6 +207,19 @@ async def test_scrape_serves_metadata_then_a_malformed_exposition_fails_it_whole
             assert meta["monitor_scrapes_total"][0]["type"] == "counter"  # the daemon's own beside
             one = (await d.get("/api/v1/metadata", params={"metric": "queue_depth"})).json()["data"]
             assert one == {"queue_depth": [{"type": "gauge", "help": "", "unit": ""}]}
+            per_target = (await d.get("/api/v1/targets/metadata",
+                                      params={"match_target": '{job="messy"}'})).json()["data"]
+            target_labels = {"job": "messy", "instance": f"127.0.0.1:{target.port}"}
+            assert per_target == [
+                {"target": target_labels, "metric": "http_requests_total", "type": "counter", "help": "Requests.",
+                 "unit": ""},
+                {"target": target_labels, "metric": "queue_depth", "type": "gauge", "help": "", "unit": ""}]
+            one = (await d.get("/api/v1/targets/metadata", params={"metric": "queue_depth", "limit": "1"})).json()
+            assert one["data"] == [{"target": target_labels, "type": "gauge", "help": "", "unit": ""}]
+            assert (await d.get("/api/v1/targets/metadata", params={"match_target": '{job="other"}'})).json()[
+                "data"] == []
+            bad = await d.get("/api/v1/targets/metadata", params={"match_target": "{job="})
+            assert bad.status_code == 400 and bad.json()["errorType"] == "bad_data"
 
             # a second TYPE for one name: the whole scrape fails (as promtool / expfmt), nothing half-kept
             target.routes["/metrics"] = (200, "text/plain; version=0.0.4",

@@ -86,7 +86,7 @@ def apply_binary(node: n.Binary, lhs: Any, rhs: Any, delayed_name_removal: bool 
     lt, rt = node.lhs.type, node.rhs.type
     if lt == n.SCALAR and rt == n.SCALAR:
         return scalar_binop(op, lhs, rhs)
-    sig = _signature(node, delayed_name_removal)
+    sig = _signature(node, delayed_name_removal) if lt == n.VECTOR and rt == n.VECTOR else _no_signature
     if op == "and":
         return _vector_and(sig, lhs, rhs)
     if op == "or":
@@ -125,6 +125,10 @@ def _vector_scalar(op: str, vec: list[Sample], scalar: float, swap: bool, return
         elif keep:
             out.append(s)
     return out
+
+
+def _no_signature(lb: Labels) -> tuple:
+    raise AssertionError("vector/scalar operations match no labels")
 
 
 def _signature(node: n.Binary, delayed_name_removal: bool = False) -> Callable[[Labels], tuple]:

@@ -36,6 +36,8 @@ from monitor.promql.binops import apply_binary
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
 from monitor.promql.compat import functions_for
 from monitor.promql.functions import CallContext, RangeKernel
+from monitor.promql.info import combine as info_combine
+from monitor.promql.info import plan as info_plan
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import ABSENT, RangeMemos
 from monitor.promql.value import (
@@ -473,6 +475,8 @@ class Evaluator:
     def eval_call(self, node: n.Call, t: int) -> Any:
         """Evaluate a function call at ``t``: a :class:`RangeKernel` series by series (see
         :meth:`range_columns`), any other function on its evaluated arguments."""
+        if node.name == "info":
+            return self.eval_info(node, t)
         fn = self.functions.get(node.name)
         if fn is None:
             raise QueryError(f"function {node.name!r} is not supported")
@@ -483,6 +487,30 @@ class Evaluator:
             new = tuple.__new__
             return [new(Sample, (lb, t, v)) for lb, v in zip(labels, values)]
         return fn(self.eval_args(node, t), node, CallContext(t, self.limits, self.drop_name))
+
+    def eval_info(self, node: n.Call, t: int) -> list[Sample]:
+        """Evaluate ``info(v [, {selector}])`` at ``t`` (:mod:`monitor.promql.info`): the info
+        series are read from the store as an instant selector reads (lookback, staleness)."""
+        base = self.eval(node.args[0], t)
+        selector = None
+        if len(node.args) > 1:
+            sel = node.args[1]
+            while isinstance(sel, n.Paren):
+                sel = sel.expr
+            if not isinstance(sel, n.VectorSel) or sel.or_matchers or sel.offset or sel.at is not None:
+                raise QueryError("info(): the second argument must be a label selector such as {k=~\".+\"}")
+            selector = list(sel.matchers)
+        p = info_plan(base, selector)
+        found: list[tuple[Labels, int]] = []
+        if p.select is not None:
+            oldest = t - self.lookback + (1 if self.left_open else 0)
+            for labels, ts, vs in self.store.select(p.select, oldest, t):
+                i = len(ts) - 1
+                if i < 0 or (vs[i] != vs[i] and is_stale(vs[i])):
+                    continue
+                found.append((labels, ts[i]))
+            self.limits.check_selected(len(found), "info()")
+        return info_combine(base, found, p, t)
 
     def eval_args(self, node: n.Call, t: int) -> list[Any]:
         """Evaluate a call's arguments at ``t``, in order.

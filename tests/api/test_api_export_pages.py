@@ -176,7 +176,9 @@ async def _pages(tmp_path: Path, evaluator: str | None, *, follow_export: bool =
             async def rounds() -> bool:
                 if await prom.counter("prometheus_rule_evaluations_total") < base + 5:
                     return False
-                return evaluator != "prometheus" or await prom.counter("prometheus_notifications_sent_total") >= sent + 3
+                if evaluator != "prometheus":
+                    return True
+                return await prom.counter("prometheus_notifications_sent_total") >= sent + 3
 
             await eventually(rounds, timeout=90, what="five more evaluation rounds")
             r = await d.get("/api/v2/alerts")

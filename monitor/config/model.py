@@ -113,6 +113,15 @@ class ServerConfig(Section):
         if not self._url_configured:
             self.external_url = self._derived_url()
 
+    def bound_to(self, port: int) -> None:
+        """Record the port the server actually listens on (the one the system chose for port 0):
+        a derived ``external_url`` names it instead of ``:0``; ``port`` keeps the configured value.
+
+        :param port: the bound TCP port.
+        """
+        if not self._url_configured and self.port == 0:
+            self.external_url = self._derived_url().rsplit(":", 1)[0] + f":{port}"
+
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 

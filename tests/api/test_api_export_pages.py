@@ -3,7 +3,7 @@ configuration ``codebook-monitor export prometheus`` writes, scrapes the daemon,
 watched target pages exactly once per alert, whichever evaluator the export chose.
 
 Each case: a local target (its ``/health`` probed by the daemon, its ``/metrics`` scraped by
-both, which also makes the export's scrape interval 1 s), the daemon paging a local PagerDuty
+both, which also makes the export's scrape interval 2 s), the daemon paging a local PagerDuty
 Events API v2 (:class:`~tests.support.notify_servers.PagerDutyEvents`: incidents by
 ``dedup_key``), the export made by the CLI and accepted by ``promtool check config``, then
 Prometheus started on it (own data dir, loopback port). The target's ``/health`` turns to 500;
@@ -38,6 +38,9 @@ groups:
     rules:
       - alert: BackendDown
         expr: probe_success{probe="backend"} == 0
+        # a slow probe or a missed scrape on a loaded machine neither pages nor resolves the alert
+        for: 2s
+        keep_firing_for: 1m
         labels: {severity: critical}
         annotations: {summary: the backend health check fails}
 """
@@ -51,7 +54,7 @@ rules:
 probes:
   - {{name: backend, kind: api, url: "{target}", interval: 1s, timeout: 1s}}
 scrape:
-  - {{name: backend-metrics, url: "{target}/metrics", interval: 1s, timeout: 1s}}
+  - {{name: backend-metrics, url: "{target}/metrics", interval: 2s, timeout: 2s}}
 api:
   tokens: [{{name: prom, token: {token}, scopes: [read, ack, admin, intake]}}]
 receivers:

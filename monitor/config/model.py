@@ -35,6 +35,7 @@ from pydantic import (
     SecretStr,
     SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -113,6 +114,15 @@ class ServerConfig(Section):
         if not self._url_configured:
             self.external_url = self._derived_url()
 
+    def bound_to(self, port: int) -> None:
+        """Record the port the server actually listens on (the one the system chose for port 0):
+        a derived ``external_url`` names it instead of ``:0``; ``port`` keeps the configured value.
+
+        :param port: the bound TCP port.
+        """
+        if not self._url_configured and self.port == 0:
+            self.external_url = self._derived_url().rsplit(":", 1)[0] + f":{port}"
+
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -183,7 +193,7 @@ def _timeout_msg(timeout: float, interval: float) -> str:
 
 #: ``rules.promql_compat`` and ``rules.enable_features`` (monitor.promql.compat).
 PromqlCompat = Literal["2", "3"]
-PromqlFeature = Literal["promql-experimental-functions", "promql-duration-expr"]
+PromqlFeature = Literal["promql-experimental-functions", "promql-duration-expr", "promql-delayed-name-removal"]
 
 
 class RulesConfig(Section):
@@ -213,7 +223,8 @@ class RulesConfig(Section):
     :ivar promql_compat: ``"3"`` (default): Prometheus 3 PromQL (left-open range and lookback
         windows, no ``holt_winters``); ``"2"``: Prometheus 2.53's. Read at start.
     :ivar enable_features: PromQL feature flags, named as Prometheus's ``--enable-feature``:
-        ``promql-experimental-functions``, ``promql-duration-expr``. Read at start.
+        ``promql-experimental-functions``, ``promql-duration-expr``,
+        ``promql-delayed-name-removal`` (3.x only: not with ``promql_compat: "2"``). Read at start.
     """
 
     files: list[str] = Field(default_factory=list)
@@ -233,6 +244,13 @@ class RulesConfig(Section):
     @classmethod
     def _compat_as_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("enable_features")
+    @classmethod
+    def _features_of_compat(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("promql_compat") == "2" and "promql-delayed-name-removal" in v:
+            raise ValueError('promql-delayed-name-removal is a Prometheus 3 feature: it needs promql_compat "3"')
+        return v
 
 
 #: What an API token may do (``api.tokens[].scopes``); the README's "HTTP API" table names the

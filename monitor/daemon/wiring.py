@@ -35,7 +35,7 @@ from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, p
                                     raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
-from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, registry_metadata
+from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, merge_metadata, registry_metadata
 from monitor.daemon.status_views import alertmanager_status, status_deps
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
@@ -416,7 +416,9 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                                                       lambda: update_store_gauges(daemon.metrics, daemon.store)),
                             reload=reload),
         queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries,
-                          catalog=daemon.store, metadata=lambda: registry_metadata(daemon.registry),
+                          catalog=daemon.store, metadata=lambda: merge_metadata(daemon.scrape.metadata(),
+                                                                          registry_metadata(daemon.registry)),
+                          target_metadata=lambda: daemon.scrape.target_metadata(),
                           status=status_deps(daemon, daemon.started_at)),
         # Slack signatures are claimed in the state store (open once the daemon has started).
         alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state,

@@ -165,7 +165,10 @@ class RuleGroup:
             r0 = time.perf_counter()
             try:
                 if isinstance(rule, AlertingRule):
-                    rule.eval(now, query, self.external_labels)
+                    try:
+                        rule.eval(now, query, self.external_labels)
+                    finally:
+                        self._log_severity_notices(rule)
                     samples = rule.samples
                 else:
                     samples = rule.eval(now, query)
@@ -182,6 +185,14 @@ class RuleGroup:
         self.evaluation_time = time.perf_counter() - start
         self.evaluations_total += 1
         return self._to_send(now)
+
+    def _log_severity_notices(self, rule: AlertingRule) -> None:
+        """Log each expanded severity outside the policy once per rule (counted every time by the rule)."""
+        for value in rule.severity_notices:
+            self.log.warning("alert severity template expanded outside the severity policy: paging as critical",
+                             extra={"group": self.name, "file": self.file, "rule": rule.name,
+                                    "severity": value[:100]})
+        rule.severity_notices.clear()
 
     def _write(self, i: int, samples: list[tuple[Labels, float]], t_ms: int) -> None:
         current = {lbl for lbl, _ in samples}

@@ -76,7 +76,7 @@ from monitor.rules.alerting import (
 from monitor.rules.compat_check import compat_errors
 from monitor.rules.group import RESEND_DELAY, RuleGroup, engine_query_fn
 from monitor.rules.recording import RecordingRule
-from monitor.rules.rulefmt import RuleFileSpec, RuleText, compile_rule_expr, load_rule_files
+from monitor.rules.rulefmt import SEVERITIES, RuleFileSpec, RuleText, compile_rule_expr, load_rule_files
 from monitor.rules.state import AlertStateStore
 
 __all__ = ["RuleManager", "RuleLoadError", "DEFAULT_INTERVAL", "MIN_DATA_WINDOW", "STATE_REFRESH_INTERVAL"]
@@ -228,7 +228,8 @@ class RuleManager:
                                               keep_firing_for_seconds=r.keep_firing_for_seconds,
                                               labels=r.labels, annotations=r.annotations, parsed=parsed,
                                               resolved_retention=self.resolved_retention,
-                                              external_url=self.external_url))
+                                              external_url=self.external_url,
+                                              severities=SEVERITIES if self.require_severity else None))
                 else:
                     rules.append(RecordingRule(r.name, r.expr, labels=r.labels, parsed=parsed))
             out.append(RuleGroup(g.name, spec.path, g.interval_seconds or self.default_interval, rules,

@@ -50,7 +50,6 @@ import asyncio
 import fcntl
 import logging
 import os
-import sys
 import time
 from array import array
 from bisect import bisect_left
@@ -65,7 +64,7 @@ from model.labels import Labels
 from monitor.errors import StoreError
 from .blocks import BlockError, BlockRecord, block_path, list_blocks, read_block, remove_blocks, write_block
 from .checkpoint import CheckpointError, CheckpointWriter, latest_checkpoint, read_checkpoint, remove_stale
-from .chunks import CHUNK_OVERHEAD_BYTES, COLD_BYTES, Cold, decode
+from .chunks import CHUNK_OVERHEAD_BYTES, COLD_BYTES, Cold, decode, from_le_bytes, to_le_bytes
 from .index import SeriesIndex, _Series
 from .wal import WAL
 
@@ -74,7 +73,6 @@ __all__ = ["Durable", "ReplayStats", "SERIES", "SAMPLES", "CLEAR"]
 log = logging.getLogger(__name__)
 
 SERIES, SAMPLES, CLEAR = 1, 2, 3
-_LITTLE = sys.byteorder == "little"
 #: Samples copied per step of a checkpoint (on the loop, between thread hand-offs): ~16 MB.
 CHECKPOINT_CHUNK_SAMPLES = 1_000_000
 
@@ -97,21 +95,6 @@ class ReplayStats:
     wal_samples: int = 0
     repaired: int = 0
     seconds: float = 0.0
-
-
-def _le_bytes(a: array) -> bytes:
-    if not _LITTLE:
-        a = array(a.typecode, a)
-        a.byteswap()
-    return a.tobytes()
-
-
-def _le_array(typecode: str, data: bytes) -> array:
-    a = array(typecode)
-    a.frombytes(data)
-    if not _LITTLE:
-        a.byteswap()
-    return a
 
 
 def _flat(labels: Labels) -> list[str]:
@@ -348,9 +331,9 @@ class Durable(SeriesIndex):
                     self._next_id = max(self._next_id, sid + 1)
             elif rtype == SAMPLES:
                 ids_b, ts_b, vs_b = msgpack.unpackb(payload)
-                ts, vs = _le_array("q", ts_b), _le_array("d", vs_b)
+                ts, vs = from_le_bytes("q", ts_b), from_le_bytes("d", vs_b)
                 get = by_sid.get
-                for sid, t, v in zip(_le_array("q", ids_b), ts, vs):
+                for sid, t, v in zip(from_le_bytes("q", ids_b), ts, vs):
                     s = get(sid)
                     if s is not None:
                         add(s, t, v)
@@ -384,7 +367,7 @@ class Durable(SeriesIndex):
             if log_[0]:
                 self._log = (array("q"), array("q"), array("d"))
                 try:
-                    wal.write(SAMPLES, msgpack.packb([_le_bytes(a) for a in log_]))
+                    wal.write(SAMPLES, msgpack.packb([to_le_bytes(a) for a in log_]))
                 except OSError:
                     self._log = (log_[0] + self._log[0], log_[1] + self._log[1], log_[2] + self._log[2])
                     raise

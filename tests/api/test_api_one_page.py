@@ -55,6 +55,11 @@ async def test_dropped_labels_make_replicas_one_alert_and_a_rule_from_two_source
             r = await d.post("/api/v2/alerts", json=[{"labels": {"alertname": "DiskFull", "prometheus_replica": replica,
                                                                 "severity": "warning"}}])
             assert r.status_code == 200, r.text
+        for replica in ("a", "b"):  # and through the Alertmanager webhook intake
+            r = await d.post("/api/v1/intake/alertmanager", json={"version": "4", "status": "firing", "alerts": [
+                {"status": "firing", "labels": {"alertname": "DiskFull", "prometheus_replica": replica,
+                                                "severity": "warning"}}]})
+            assert r.status_code == 200, r.text
         alerts = await _alerts(d)
         disk = [a for a in alerts if a["labels"]["alertname"] == "DiskFull"]
         assert [a["labels"] for a in disk] == [{"alertname": "DiskFull", "severity": "warning"}]

@@ -76,9 +76,9 @@ class Shots:
         self.export = Path(export) if export else None
         self.taken: list[Path] = []
 
-    async def take(self, page: Any, name: str) -> None:
+    async def take(self, page: Any, name: str, full_page: bool = True) -> None:
         path = self.folder / f"console-{name}.png"
-        await page.screenshot(path=str(path), full_page=True)
+        await page.screenshot(path=str(path), full_page=full_page)
         self.taken.append(path)
         if self.export is not None:
             self.export.mkdir(parents=True, exist_ok=True)
@@ -231,7 +231,7 @@ async def _run(browser: Any, d: Any, backend: Any, sinks: Any, shots: Shots, err
     await shots.take(page, "overview")
     await page.goto(url + "/ui/rules")
     assert "HighErrorRate" in await page.inner_text("main")
-    await shots.take(page, "rules")
+    await shots.take(page, "rules", full_page=False)  # the SLO rules make a very long page
     await page.goto(url + "/ui/probes")
     assert await page.locator("section.probe svg.spark polyline").count() >= 1
     await shots.take(page, "probes")

@@ -79,7 +79,8 @@ def _series(now_ms: int) -> list[tuple[Labels, int, float]]:
     return out
 
 
-@pytest.mark.parametrize("kind", [pytest.param("vm", marks=needs_vm), pytest.param("prometheus", marks=needs_prometheus)])
+@pytest.mark.parametrize("kind", [pytest.param("vm", marks=needs_vm),
+                                  pytest.param("prometheus", marks=needs_prometheus)])
 async def test_samples_read_back_with_equal_values_and_labels(tmp_path, kind):
     async with running_store(kind, tmp_path / kind) as store:
         async with pipe(tmp_path / "q", store.write_url, external_labels={"replica": "a"}) as p:

@@ -90,12 +90,11 @@ class Store:
                 await c.get(self.url + "/internal/force_flush")
 
     async def raw(self, selector: str, window: str = "1h", at: float | None = None) -> dict[str, Any]:
-        """Return every raw sample of ``selector`` in the ``window`` before ``at`` (default now):
+        """Return every raw sample of ``selector`` in the ``window`` before ``at`` (default: a
+        minute from now, as VictoriaMetrics leaves out the last second's samples at "now"):
         ``{frozenset(labels.items()): [(t_ms, value), ...]}``, through the query API."""
         await self.flush()
-        params = {"query": f"{selector}[{window}]"}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
+        params = {"query": f"{selector}[{window}]", "time": f"{time.time() + 60 if at is None else at:.3f}"}
         async with httpx.AsyncClient(timeout=30) as c:
             r = await c.post(self.url + "/api/v1/query", data=params)
         r.raise_for_status()

@@ -1,0 +1,86 @@
+"""The daemon with ``remote_write`` and ``rules.datasource`` pointed at a real VictoriaMetrics:
+rule results, ``ALERTS``, the daemon's own ``monitor_*`` metrics reach the store through the
+queue beside the sample store, and rules evaluated remotely go through the alerting path."""
+
+from __future__ import annotations
+
+
+from tests.support.daemon_helpers import eventually, metric_values, run_daemon, write_config
+from tests.support.remote_stores import needs_vm, running_store
+
+RULES = """\
+groups:
+  - name: remote
+    interval: 1s
+    rules:
+      - record: rw:one
+        expr: vector(1)
+      - alert: RwStoreSeesUs
+        expr: count(monitor_remote_write_samples_sent_total) > 0
+        labels: {severity: warning}
+"""
+
+
+@needs_vm
+async def test_the_daemon_writes_out_and_evaluates_remotely(tmp_path):
+    async with running_store("vm", tmp_path / "vm") as vm:
+        (tmp_path / "r.yaml").write_text(RULES)
+        cfg = write_config(tmp_path, f"""
+            tsdb: {{path: tsdb}}
+            remote_write:
+              - url: {vm.write_url}
+                name: vm
+                queue_config: {{min_backoff: 50ms, max_backoff: 1s}}
+            rules:
+              files: [r.yaml]
+              external_labels: {{replica: a}}
+              datasource: {{url: {vm.url}, partial_response: warn}}
+            receivers: [{{name: hook, webhook_configs: [{{url: "http://127.0.0.1:9/hook"}}]}}]
+            alerting:
+              route: {{receiver: hook, group_wait: 0s, group_by: [alertname]}}
+            """)
+        async with run_daemon(cfg) as d:
+            assert (tmp_path / "tsdb" / "remote" / "vm").is_dir()
+
+            async def written():
+                got = await vm.raw('{__name__=~"rw:one|monitor_remote_write_samples_sent_total|ALERTS"}', "10m")
+                names = {dict(k)["__name__"] for k in got}
+                return names if {"rw:one", "monitor_remote_write_samples_sent_total", "ALERTS"} <= names else None
+            await eventually(written, timeout=90, what="rule results, self metrics and ALERTS in VictoriaMetrics")
+            got = await vm.raw("rw:one", "10m")
+            assert {dict(k).get("replica") for k in got} == {"a"}
+
+            async def firing():
+                r = await d.get("/api/v1/alerts")
+                return [a for a in r.json()["data"]["alerts"] if a["state"] == "firing"] or None
+            [alert] = await eventually(firing, timeout=60, what="the remotely evaluated alert fires")
+            assert alert["labels"]["alertname"] == "RwStoreSeesUs"
+
+            async def in_pipeline():  # the leader's alert pipeline received it (Alertmanager v2 API view)
+                r = await d.get("/api/v2/alerts")
+                return [a for a in r.json() if a["labels"]["alertname"] == "RwStoreSeesUs"] or None
+            await eventually(in_pipeline, timeout=60, what="the alert in the alerting path")
+            text = await d.metrics()
+            assert metric_values(text, "monitor_remote_write_samples_sent_total", remote_name="vm")[0] > 0
+            assert metric_values(text, "monitor_remote_write_samples_failed_total", remote_name="vm") == [0.0]
+
+
+async def test_config_errors_name_the_key(tmp_path):
+    from monitor.config.loader import load_config
+    from monitor.errors import ConfigErrors
+
+    cfg = write_config(tmp_path, """
+        remote_write:
+          - url: ftp://x
+        rules:
+          datasource: {url: "http://127.0.0.1:1", partial_response: maybe}
+        """)
+    try:
+        load_config(cfg)
+    except ConfigErrors as e:
+        text = str(e)
+    else:
+        raise AssertionError("accepted")
+    assert "remote_write[0].url" in text and "rules.datasource.partial_response" in text
+
+

@@ -46,9 +46,10 @@ class QueueConfig(Section):
     :ivar max_samples_per_send: most samples in one request (default 2000).
     :ivar min_backoff: first retry delay, seconds (default 30ms); doubled per failure.
     :ivar max_backoff: longest retry delay, seconds (default 5s).
-    :ivar max_bytes: most queued payload bytes (about 25 bytes a sample) before the oldest are
-        dropped and counted (default 256 MiB: about 10 M samples, 45 minutes of outage at 4,000
-        samples/s); on disk and in memory.
+    :ivar max_bytes: most queued payload bytes (about 50 bytes a sample, its labels included:
+        measured by ``benchmarks/remote_write_bench.py``) before the oldest are dropped and counted
+        (default 256 MiB: about 5 M samples, 45 minutes of outage at 2,000 samples/s); on disk
+        and in memory.
     :ivar path: the queue's directory, relative to the config file's directory; default
         ``<tsdb.path>/remote/<name>`` when ``tsdb.path`` is set, else in memory only (lost at a
         restart).

@@ -38,7 +38,8 @@ def build_datasource(config: Config) -> RemoteDatasource | None:
     return RemoteDatasource(ds.url, httpx.AsyncClient(follow_redirects=False),
                             headers={k: v.get_secret_value() for k, v in ds.headers.items()},
                             timeout=ds.timeout, query_offset=ds.query_offset,
-                            partial_response=ds.partial_response, group_partial_response=ds.group_partial_response)
+                            partial_response=ds.partial_response, group_partial_response=ds.group_partial_response,
+                            restore_for_state=ds.restore_for_state)
 
 
 class RemoteWrite:

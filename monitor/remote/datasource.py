@@ -88,11 +88,14 @@ class RemoteDatasource:
     :param query_offset: seconds every query is shifted back (ingestion lag).
     :param partial_response: ``abort`` or ``warn`` for groups not in ``group_partial_response``.
     :param group_partial_response: per group name.
+    :param restore_for_state: whether the rule manager restores ``for`` timers from
+        ``ALERTS_FOR_STATE`` (:meth:`alerts_for_state`) when it has no saved state.
     """
 
     def __init__(self, url: str, client: httpx.AsyncClient, *, headers: Mapping[str, str] | None = None,
                  timeout: float = 10.0, query_offset: float = 0.0, partial_response: str = "abort",
-                 group_partial_response: Mapping[str, str] | None = None) -> None:
+                 group_partial_response: Mapping[str, str] | None = None, restore_for_state: bool = True) -> None:
+        self.restore_for_state = restore_for_state
         self.url = url.rstrip("/") + "/api/v1/query"
         self.client = client
         self.headers = dict(headers or {})

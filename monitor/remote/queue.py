@@ -22,8 +22,8 @@ and Mimir).
 
 Bounded: the unacknowledged batches' payload is at most ``max_bytes``; appending beyond it
 drops the oldest batches (counted in :attr:`RemoteQueue.dropped_samples_total`). Batches are
-kept in memory too (their encoded payload, about 25 bytes a sample), so ``max_bytes`` also bounds
-the memory the queue takes.
+kept in memory too (their encoded payload, about 50 bytes a sample with the batch's label
+table), so ``max_bytes`` also bounds the memory the queue takes.
 
 Not thread-safe: one event loop appends and sends; only the fsync function may run elsewhere.
 """

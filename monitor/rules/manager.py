@@ -397,7 +397,7 @@ class RuleManager:
                     n += r.restore(got, ts, outage_tolerance=self.outage_tolerance,
                                    for_grace_period=self.for_grace_period)
         self._saved = self._core(sorted(rows, key=lambda x: str(x.get("key", ""))))
-        if not rows and self.datasource is not None:
+        if not rows and self.datasource is not None and self.datasource.restore_for_state:
             n += await self._restore_from_store(ts)
         if n or rows:
             self.log.info("rule alert state restored", extra={"restored": n, "saved": len(rows)})

@@ -84,3 +84,21 @@ async def test_config_errors_name_the_key(tmp_path):
     assert "remote_write[0].url" in text and "rules.datasource.partial_response" in text
 
 
+
+
+def test_the_readme_configurations_load(tmp_path):
+    import re
+    from pathlib import Path
+
+    from monitor.config.loader import load_config_text
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## When one machine is not enough"):readme.index("## Runbooks")]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    urls = set()
+    for text in blocks:
+        cfg = load_config_text(text.replace("rules/*.yaml", ""), base_dir=tmp_path)
+        assert cfg.remote_write and cfg.rules.datasource is not None
+        urls.add(cfg.remote_write[0].url)
+    assert len(urls) == 3

@@ -102,3 +102,35 @@ def test_the_readme_configurations_load(tmp_path):
         assert cfg.remote_write and cfg.rules.datasource is not None
         urls.add(cfg.remote_write[0].url)
     assert len(urls) == 3
+
+
+@needs_vm
+async def test_a_daemon_restart_resumes_its_queue(tmp_path):
+    from tests.support.remote_stores import free_port
+
+    def config(url: str):
+        return write_config(tmp_path, f"""
+            tsdb: {{path: tsdb, sync_interval: 200ms}}
+            remote_write: [{{url: "{url}", name: store, queue_config: {{min_backoff: 50ms, max_backoff: 1s}}}}]
+            rules:
+              files: [r.yaml]
+            """)
+    (tmp_path / "r.yaml").write_text(
+        "groups: [{name: g, interval: 1s, rules: [{record: 'rw:resumed', expr: 'vector(7)'}]}]\n")
+    async with run_daemon(config(f"http://127.0.0.1:{free_port()}/api/v1/write")) as d:  # nothing listens
+        async def queued():
+            v = metric_values(await d.metrics(), "monitor_remote_write_queue_samples", remote_name="store")
+            return v and v[0] > 0
+        await eventually(queued, timeout=60, what="samples queued while the store is unreachable")
+        from model.matchers import Matcher
+        first = d.daemon.store.select([Matcher("__name__", "=", "rw:resumed")], 0, 2**62)
+        assert first
+    async with running_store("vm", tmp_path / "vm") as vm:
+        async with run_daemon(config(vm.write_url)):
+            want = {t for s in first for t in s.timestamps}
+
+            async def arrived():
+                got = await vm.raw("rw:resumed", "30m")
+                have = {t for samples in got.values() for t, _ in samples}
+                return want <= have or None
+            await eventually(arrived, timeout=90, what="the samples queued before the restart")

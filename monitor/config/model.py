@@ -494,6 +494,12 @@ class Config(Section):
         problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
         if problems:
             raise located_error([(parse_path(path), message) for path, message in problems])
+        seen: set[str] = set()
+        for i, rw in enumerate(self.remote_write):  # names default to host:port, so check after defaults
+            if rw.name in seen:
+                raise located_error([(("remote_write", i, "url"), f'remote_write name "{rw.name}" is used twice: '
+                                                                  "give each entry its own name")])
+            seen.add(rw.name)
         return self
 
     @property

@@ -134,3 +134,20 @@ async def test_a_daemon_restart_resumes_its_queue(tmp_path):
                 have = {t for samples in got.values() for t, _ in samples}
                 return want <= have or None
             await eventually(arrived, timeout=90, what="the samples queued before the restart")
+
+
+def test_remote_write_names_are_unique_after_defaults(tmp_path):
+    from monitor.config.loader import load_config
+    from monitor.errors import ConfigErrors
+
+    cfg = write_config(tmp_path, """
+        remote_write:
+          - url: http://vm:8428/api/v1/write
+          - url: http://vm:8428/api/v1/write
+        """)
+    try:
+        load_config(cfg)
+    except ConfigErrors as e:
+        assert 'remote_write[1].url: remote_write name "vm:8428" is used twice' in str(e)
+    else:
+        raise AssertionError("accepted")

@@ -88,14 +88,20 @@ def encode(series: Iterable[tuple[Labels, Sequence[int], Sequence[float]]]) -> b
     return bytes(req.SerializeToString())
 
 
-_LABEL = None
+_LABEL = message_factory.GetMessageClass(_POOL.FindMessageTypeByName("prometheus.Label"))
+#: Label messages by label set: a series is sent every few seconds, its labels built once.
+_LABEL_CACHE: dict[Labels, list[Any]] = {}
+#: Label sets cached at most (the cache is emptied when full: series churn cannot grow it).
+LABEL_CACHE_SIZE = 200_000
 
 
 def _label_msgs(labels: Labels) -> list[Any]:
-    global _LABEL
-    if _LABEL is None:
-        _LABEL = message_factory.GetMessageClass(_POOL.FindMessageTypeByName("prometheus.Label"))
-    return [_LABEL(name=k, value=v) for k, v in labels]
+    msgs = _LABEL_CACHE.get(labels)
+    if msgs is None:
+        if len(_LABEL_CACHE) >= LABEL_CACHE_SIZE:
+            _LABEL_CACHE.clear()
+        msgs = _LABEL_CACHE[labels] = [_LABEL(name=k, value=v) for k, v in labels]
+    return msgs
 
 
 def decode(body: bytes) -> list[tuple[dict[str, str], list[tuple[int, float]]]]:

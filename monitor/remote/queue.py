@@ -67,6 +67,30 @@ def _arr(typecode: str, data: bytes) -> array:
     return a
 
 
+#: Label sets by their flat form, both ways (a series is queued every flush; emptied when large).
+_BY_FLAT: dict[tuple[str, ...], Labels] = {}
+_FLAT: dict[Labels, list[str]] = {}
+_CACHE_SIZE = 200_000
+
+
+def _labels(flat: tuple[str, ...]) -> Labels:
+    got = _BY_FLAT.get(flat)
+    if got is None:
+        if len(_BY_FLAT) >= _CACHE_SIZE:
+            _BY_FLAT.clear()
+        got = _BY_FLAT[flat] = tuple.__new__(Labels, tuple(zip(flat[::2], flat[1::2])))
+    return got
+
+
+def _flat(labels: Labels) -> list[str]:
+    got = _FLAT.get(labels)
+    if got is None:
+        if len(_FLAT) >= _CACHE_SIZE:
+            _FLAT.clear()
+        got = _FLAT[labels] = [x for pair in labels for x in pair]
+    return got
+
+
 @dataclass
 class Batch:
     """One queued batch.
@@ -89,10 +113,9 @@ class Batch:
     def series(self) -> list[tuple[Labels, array, array]]:
         """Return the batch grouped by series: ``(labels, timestamps_ms, values)``, each series'
         samples in append (timestamp) order."""
-        _seq, flat, ids_b, ts_b, vs_b = msgpack.unpackb(self.payload)
+        _seq, flat, ids_b, ts_b, vs_b = msgpack.unpackb(self.payload, use_list=False)
         ids, ts, vs = _arr("i", ids_b), _arr("q", ts_b), _arr("d", vs_b)
-        out: list[tuple[Labels, array, array]] = [
-            (tuple.__new__(Labels, tuple(zip(f[::2], f[1::2]))), array("q"), array("d")) for f in flat]
+        out: list[tuple[Labels, array, array]] = [(_labels(f), array("q"), array("d")) for f in flat]
         for i, t, v in zip(ids, ts, vs):
             s = out[i]
             s[1].append(t)
@@ -214,7 +237,7 @@ class RemoteQueue:
                     if labels is None:
                         continue
                     j = table[sid] = len(flat)
-                    flat.append([x for pair in labels for x in pair])
+                    flat.append(_flat(labels))
                 bid.append(j)
                 bts.append(ts[k])
                 bvs.append(vs[k])

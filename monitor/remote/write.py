@@ -94,6 +94,7 @@ class RemoteWriter:
         self.clock = clock
         self.rand = rand
         self._wake = asyncio.Event()
+        self._labelled: dict[Labels, Labels] = {}  # series -> with external labels (emptied when large)
         self.sent_samples_total = 0
         self.sent_batches_total = 0
         self.sent_bytes_total = 0
@@ -144,8 +145,7 @@ class RemoteWriter:
                 got[1].extend(vs)
                 n += len(ts)
             max_t = max(max_t, b.max_t)
-        ext = self.external_labels
-        body = compress(encode((_with_external(lbl, ext), ts, vs) for lbl, (ts, vs) in series.items()))
+        body = compress(encode((self._labels(lbl), ts, vs) for lbl, (ts, vs) in series.items()))
         t0 = time.perf_counter()
         try:
             resp = await self.client.post(self.url, content=body, headers=self.headers, timeout=self.timeout)
@@ -173,6 +173,14 @@ class RemoteWriter:
         log.error("remote write refused; samples dropped", extra={
             "remote_name": self.name, "status": status, "samples": n, "error": text})
         return None
+
+    def _labels(self, labels: Labels) -> Labels:
+        got = self._labelled.get(labels)
+        if got is None:
+            if len(self._labelled) >= 200_000:
+                self._labelled.clear()
+            got = self._labelled[labels] = _with_external(labels, self.external_labels)
+        return got
 
     def _retryable(self, n: int, error: str, delay: float) -> float:
         if not self.last_error:  # log the first failure of a run of them, not every retry

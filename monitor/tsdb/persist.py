@@ -21,7 +21,9 @@ What is logged: every accepted append also goes to three pending arrays (series 
 value: about 100 ns a sample); :meth:`Durable.flush` writes them as one ``SAMPLES`` record (after a
 ``SERIES`` record for the series created since). When a downsampled series replaces its last
 sample (:mod:`monitor.tsdb.retention`), the replacement is logged like any append and replay
-applies the same replacement.
+applies the same replacement. With a tee set (:meth:`Durable.set_tee`: remote write), each flush
+also hands the same arrays to it, after the WAL write — in memory too, where nothing else is
+logged; replayed samples are not handed on.
 
 Fsync policy: the daemon calls :meth:`Durable.flush` every ``tsdb.sync_interval`` (default 1 s)
 and runs the fsync it returns in a worker thread. A sample is *acknowledged* once a flush after

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import socket
 import ssl
 import time
@@ -251,7 +252,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = _numeric(host, port) or await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 if hop is not None:
                     hop.resolved = clock()
                 sock, addr = await _connect(loop, _interleave(infos), local_address)
@@ -297,6 +298,18 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
 
 _AddrInfo = tuple[int, int, int, str, Any]
+
+
+def _numeric(host: str, port: int) -> list[_AddrInfo] | None:
+    """Return the address of an IP literal ``host`` as ``getaddrinfo`` would, without its thread
+    (asyncio's ``create_connection`` skips resolving an IP literal the same way); ``None`` for a name."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if ip.version == 4:
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(ip), port))]
+    return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(ip), port, 0, 0))]
 
 
 def _interleave(infos: Sequence[_AddrInfo]) -> list[_AddrInfo]:

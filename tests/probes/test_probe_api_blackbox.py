@@ -100,3 +100,12 @@ def test_phases_sum_over_hops_and_skip_what_did_not_happen():
     assert phase_seconds([redirect, final, refused]) == {
         "resolve": 1.0 + 0.5 + 0.25, "connect": 2.0 + 0.5, "tls": 3.0, "processing": 4.0 + 2.0, "transfer": 4.0}
     assert phase_seconds([]) == dict.fromkeys(PHASES, 0.0)
+
+
+async def test_blackbox_metrics_false_drops_the_http_families():
+    async with HttpServer(lambda r: Response.json(HEALTH)) as srv:
+        result = await run(ApiSettings(name="b", url=srv.url, blackbox_metrics=False))
+    assert result.success, result.error
+    names = {s.name for s in result.samples}
+    assert "probe_http_status_code" in names and "probe_http_duration_seconds" not in names
+    assert not any(n.startswith("probe_ip_") for n in names)

@@ -33,6 +33,7 @@ import asyncio
 import json
 import ssl
 import time
+import urllib.request
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -272,7 +273,10 @@ class ApiProbe:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(transport=ProbeTransport(self._context()), follow_redirects=False)
+            if urllib.request.getproxies():  # the environment names a proxy: httpx's transport mounts it
+                self._client = httpx.AsyncClient(verify=self._context(), follow_redirects=False)
+            else:  # a connection per request, its phases timed (probes.transport)
+                self._client = httpx.AsyncClient(transport=ProbeTransport(self._context()), follow_redirects=False)
         return self._client
 
     def _url(self, path: str) -> str:

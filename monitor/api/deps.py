@@ -317,6 +317,8 @@ class ApiDeps:
     process: ProcessDeps | None = None
     queries: QueryDeps | None = None
     alerting: AlertingDeps | None = None
+    #: on-call schedules, overrides and feeds (``monitor.api.oncall.OnCallDeps``); ``None`` leaves them out
+    oncall: Any = None
 
 
 def deps_of(request: Request) -> ApiDeps:

@@ -158,7 +158,9 @@ class LeaderPipeline:
                                                         "silences": silences})
 
     async def tick(self, now: float | None = None) -> None:
-        """Advance the pipeline's timers (see :meth:`AlertPipeline.tick`)."""
+        """Advance the pipeline's timers (see :meth:`AlertPipeline.tick`); re-read the on-call
+        overrides made through the API every few seconds first."""
+        await self.escalation.refresh_overrides(self.clock() if now is None else now)
         await self.pipeline.tick(now)
 
     async def run(self, stop: Any) -> None:

@@ -22,6 +22,7 @@ from monitor import __version__
 from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.ports import AlertingPorts
 from monitor.alerting.route import build_route
+from monitor.api.oncall import OnCallDeps
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
@@ -420,4 +421,5 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                               route=lambda: route_of(daemon.config),
                               receivers=lambda: [r.name for r in daemon.config.receivers],
                               status=lambda: alertmanager_status(daemon)),
+        oncall=OnCallDeps(alerting=lambda: daemon.config.alerting, store=lambda: daemon.state),
     )

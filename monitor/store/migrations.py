@@ -129,6 +129,22 @@ CREATE INDEX outbox_chain ON outbox (receiver, integration, chain, status, id);
     (4, "the intake source that raised an alert (only it may resolve the alert)", """
 ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT '';
 """),
+    # 10-19: the web console; 20-29: on-call overrides, incidents, status page
+    (20, "on-call overrides made through the API (merged with the configured ones)", """
+CREATE TABLE oncall_overrides (
+    id          {id},
+    schedule    TEXT NOT NULL,
+    person      TEXT NOT NULL,
+    starts_at   {ts} NOT NULL,
+    ends_at     {ts} NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  {ts} NOT NULL,
+    comment     TEXT NOT NULL DEFAULT '',
+    removed_by  TEXT,
+    removed_at  {ts}
+);
+CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

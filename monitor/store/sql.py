@@ -23,6 +23,7 @@ from typing import Any, Protocol, overload
 
 from monitor.errors import NotFoundError, StoreError
 from monitor.store import migrations
+from monitor.store.overrides import OverrideQueries
 
 Row = dict[str, Any]
 ACK_ACTIONS = ("ack", "unack", "resolve")
@@ -109,7 +110,7 @@ async def _joined(conn: Conn) -> AsyncIterator[Conn]:
     yield conn
 
 
-class SQLStore(ABC):
+class SQLStore(OverrideQueries, ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
     dialect: str = ""

@@ -50,6 +50,8 @@ __all__ = ["OnCallDeps", "ROUTES", "MAX_SPAN", "running_schedules", "shift_json"
 MAX_SPAN = 92 * 86400.0
 #: The most upcoming shifts ``GET /api/v1/oncall/schedules`` lists per schedule.
 MAX_NEXT = 50
+#: How far back the start of the current shift is looked for (seconds): 35 days.
+LOOK_BACK = 35 * 86400.0
 COMMENT_MAX = 1000
 
 
@@ -126,6 +128,11 @@ async def list_schedules(request: Request) -> Response:
         upcoming = shifts(s, now, now + MAX_SPAN, limit=count + 1)
         current = upcoming[0] if upcoming and upcoming[0].start.timestamp() <= now else None
         following = upcoming[1:] if current else upcoming
+        if current is not None:  # show where it began, not "now"
+            before = shifts(s, now - LOOK_BACK, now)
+            if before and before[-1].end == current.start and \
+                    (before[-1].person, before[-1].source) == (current.person, current.source):
+                current = Shift(before[-1].start, current.end, current.person, current.source)
         out.append({
             "name": name, "time_zone": s.time_zone, "members": list(s.members), "rotation": s.rotation,
             "restrictions": _restrictions(s),

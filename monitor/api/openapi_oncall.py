@@ -1,0 +1,59 @@
+"""The OpenAPI operations of the on-call routes (:mod:`monitor.api.oncall`, :mod:`monitor.api.oncall_feeds`).
+
+Merged into :data:`monitor.api.openapi.OPERATIONS`; the same shapes (no security, no responses:
+those come from :data:`monitor.api.access.ROUTE_ACCESS`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ONCALL_OPERATIONS"]
+
+Schema = dict[str, Any]
+
+
+def _param(name: str, where: str, description: str, required: bool = False) -> Schema:
+    return {"name": name, "in": where, "required": required or where == "path", "description": description,
+            "schema": {"type": "string"}}
+
+
+_TZ = _param("tz", "query", "the viewer's IANA time zone for the times answered (default UTC)")
+_TOKEN = _param("token", "query", "the feed's secret token (GET /api/v1/oncall/feeds lists the URLs)", True)
+_TIME = {"type": "string", "format": "date-time"}
+
+OVERRIDE_SCHEMA: Schema = {
+    "type": "object", "required": ["schedule", "person", "start", "end"],
+    "properties": {"schedule": {"type": "string"}, "person": {"type": "string"}, "start": _TIME, "end": _TIME,
+                   "comment": {"type": "string", "maxLength": 1000}},
+    "example": {"schedule": "primary", "person": "bob", "start": "2026-12-24T09:00:00+01:00",
+                "end": "2026-12-27T09:00:00+01:00", "comment": "swap with alice"},
+}
+
+#: ``(method, path) -> operation``.
+ONCALL_OPERATIONS: dict[tuple[str, str], Schema] = {
+    ("GET", "/api/v1/oncall/schedules"): {
+        "summary": "Schedules: who is on call now and next, in the viewer's zone", "tags": ["oncall"],
+        "parameters": [_TZ, _param("count", "query", "upcoming shifts per schedule (default 5, at most 50)")]},
+    ("GET", "/api/v1/oncall/schedules/{name}/shifts"): {
+        "summary": "A schedule's shifts between two times (the calendar)", "tags": ["oncall"],
+        "parameters": [_param("name", "path", "the schedule"), _TZ,
+                       _param("start", "query", "RFC 3339 or Unix seconds (default now)"),
+                       _param("end", "query", "RFC 3339 or Unix seconds (default start + 28 days; at most 92)")]},
+    ("GET", "/api/v1/oncall/overrides"): {
+        "summary": "Current and future overrides made through the API", "tags": ["oncall"],
+        "parameters": [_param("schedule", "query", "only this schedule's")]},
+    ("POST", "/api/v1/oncall/overrides"): {
+        "summary": "Put someone on call instead (audited)", "tags": ["oncall"],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": OVERRIDE_SCHEMA}}}},
+    ("DELETE", "/api/v1/oncall/overrides/{id}"): {
+        "summary": "Remove an override (audited)", "tags": ["oncall"],
+        "parameters": [_param("id", "path", "the override's id")]},
+    ("GET", "/api/v1/oncall/feeds"): {"summary": "The iCal feeds' secret URLs", "tags": ["oncall"]},
+    ("GET", "/api/v1/oncall/schedules/{name}.ics"): {
+        "summary": "iCal feed of a schedule's shifts", "tags": ["oncall"],
+        "parameters": [_param("name", "path", "the schedule"), _TOKEN]},
+    ("GET", "/api/v1/oncall/people/{person}.ics"): {
+        "summary": "iCal feed of a person's shifts in every schedule", "tags": ["oncall"],
+        "parameters": [_param("person", "path", "the person's id"), _TOKEN]},
+}

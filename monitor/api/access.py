@@ -171,6 +171,12 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/oncall/feeds"): Access("read"),
     ("GET", "/api/v1/oncall/schedules/{name}.ics"): FEED,
     ("GET", "/api/v1/oncall/people/{person}.ics"): FEED,
+    # incidents (monitor.api.incidents); one incident's timeline holds internal notes: behind a token
+    ("GET", "/api/v1/incidents"): VIEW,
+    ("GET", "/api/v1/incidents/stats"): VIEW,
+    ("GET", "/api/v1/incidents/{id}"): Access("read"),
+    ("POST", "/api/v1/incidents/{id}/notes"): Access("ack", COMMENT_LIMIT),
+    ("POST", "/api/v1/incidents/{id}/updates"): Access("ack", COMMENT_LIMIT),
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]

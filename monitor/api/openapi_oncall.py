@@ -30,6 +30,14 @@ OVERRIDE_SCHEMA: Schema = {
                 "end": "2026-12-27T09:00:00+01:00", "comment": "swap with alice"},
 }
 
+_ID = _param("id", "path", "the incident's id")
+NOTE_SCHEMA: Schema = {"type": "object", "required": ["text"],
+                       "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 4000}}}
+UPDATE_SCHEMA: Schema = {
+    "type": "object", "required": ["text"],
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 4000},
+                   "status": {"type": "string", "enum": ["investigating", "identified", "monitoring", "resolved"]}}}
+
 #: ``(method, path) -> operation``.
 ONCALL_OPERATIONS: dict[tuple[str, str], Schema] = {
     ("GET", "/api/v1/oncall/schedules"): {
@@ -56,4 +64,19 @@ ONCALL_OPERATIONS: dict[tuple[str, str], Schema] = {
     ("GET", "/api/v1/oncall/people/{person}.ics"): {
         "summary": "iCal feed of a person's shifts in every schedule", "tags": ["oncall"],
         "parameters": [_param("person", "path", "the person's id"), _TOKEN]},
+    ("GET", "/api/v1/incidents"): {
+        "summary": "Incidents, newest first", "tags": ["incidents"],
+        "parameters": [_param("status", "query", "open or resolved"), _param("limit", "query", "1..1000")]},
+    ("GET", "/api/v1/incidents/stats"): {
+        "summary": "MTTA and MTTR per priority against the SLA", "tags": ["incidents"],
+        "parameters": [_param("days", "query", "incidents opened in the last days (1..366, default 90)")]},
+    ("GET", "/api/v1/incidents/{id}"): {
+        "summary": "One incident and its timeline (internal notes included)", "tags": ["incidents"],
+        "parameters": [_ID]},
+    ("POST", "/api/v1/incidents/{id}/notes"): {
+        "summary": "Add an internal note (audited)", "tags": ["incidents"], "parameters": [_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": NOTE_SCHEMA}}}},
+    ("POST", "/api/v1/incidents/{id}/updates"): {
+        "summary": "Add a public update, shown on /status (audited)", "tags": ["incidents"], "parameters": [_ID],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA}}}},
 }

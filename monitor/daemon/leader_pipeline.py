@@ -40,6 +40,7 @@ from monitor.alerting.silence import Silences
 from monitor.alerting.silence_admin import SilenceAdmin
 from monitor.alerting.views import AlertViews
 from monitor.escalation.metrics import EscalationMetrics
+from monitor.escalation.incidents import IncidentTracker
 from monitor.escalation.runner import EscalationRunner
 from monitor.notify.base import Integration
 from monitor.notify.handoff import announce_handoffs
@@ -124,6 +125,9 @@ class LeaderPipeline:
                                      logger=self.log)
         self.silence_admin = SilenceAdmin(store, self.silences, self.pipeline, clock=clock, logger=self.log)
         self.views = AlertViews(store, self.pipeline, self.escalation, clock=clock)
+        self.route: Route | None = None
+        self.incidents = IncidentTracker(store, lambda: self.escalation.policy, lambda: self.route,
+                                         self._acked, logger=self.log)
         self.configure(config, integrations)
 
     def _notices(self, route: Route | None, links: LinkBuilder) -> EscalationNotices:
@@ -139,6 +143,7 @@ class LeaderPipeline:
         self.integrations = integrations
         self.outbox.integrations = integrations
         route, links = _route(config), LinkBuilder.from_config(config, self.clock)
+        self.route = route
         self.escalation.configure(config.alerting, self._notices(route, links))
         self.acks.updates = AlertUpdates(self.outbox, links, route)
         # The pipeline's own TransitionLog: one write-through cache of the nflog records.
@@ -159,9 +164,17 @@ class LeaderPipeline:
 
     async def tick(self, now: float | None = None) -> None:
         """Advance the pipeline's timers (see :meth:`AlertPipeline.tick`); re-read the on-call
-        overrides made through the API every few seconds first."""
-        await self.escalation.refresh_overrides(self.clock() if now is None else now)
+        overrides made through the API every few seconds first; bring the incidents up to date
+        after (:class:`~monitor.escalation.incidents.IncidentTracker`)."""
+        now = self.clock() if now is None else now
+        await self.escalation.refresh_overrides(now)
         await self.pipeline.tick(now)
+        await self.incidents.sync(now, self.pipeline.marked(now))
+
+    def _acked(self) -> dict[str, tuple[float, str]]:
+        """Return ``{fingerprint: (acked_at, acked_by)}`` of the acknowledged escalation walks."""
+        return {fp: (e.state.acked_at, e.state.acked_by or "") for fp, e in self.escalation.escalations.items()
+                if e.state.acked_at is not None}
 
     async def run(self, stop: Any) -> None:
         """Flush each group the moment it is due until ``stop`` (an ``asyncio.Event``) is set

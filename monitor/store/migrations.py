@@ -145,6 +145,35 @@ CREATE TABLE oncall_overrides (
 );
 CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);
 """),
+    (21, "incidents (opened by critical alerts, kept after they resolve) and their timelines", """
+CREATE TABLE incidents (
+    id              {id},
+    group_key       TEXT NOT NULL,
+    title           TEXT NOT NULL,
+    priority        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    components      {json} NOT NULL,
+    alerts          {json} NOT NULL,
+    opened_at       {ts} NOT NULL,
+    acknowledged_at {ts},
+    acknowledged_by TEXT,
+    resolved_at     {ts},
+    public_status   TEXT NOT NULL DEFAULT 'investigating',
+    updated_at      {ts} NOT NULL
+);
+CREATE INDEX incidents_status ON incidents (status, opened_at);
+CREATE TABLE incident_events (
+    id          {id},
+    incident_id BIGINT NOT NULL,
+    at          {ts} NOT NULL,
+    kind        TEXT NOT NULL,
+    actor       TEXT NOT NULL DEFAULT '',
+    text        TEXT NOT NULL DEFAULT '',
+    public      INTEGER NOT NULL DEFAULT 0,
+    detail      {json} NOT NULL
+);
+CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -23,6 +23,7 @@ from typing import Any, Protocol, overload
 
 from monitor.errors import NotFoundError, StoreError
 from monitor.store import migrations
+from monitor.store.incidents import IncidentQueries
 from monitor.store.overrides import OverrideQueries
 
 Row = dict[str, Any]
@@ -110,7 +111,7 @@ async def _joined(conn: Conn) -> AsyncIterator[Conn]:
     yield conn
 
 
-class SQLStore(OverrideQueries, ABC):
+class SQLStore(OverrideQueries, IncidentQueries, ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
     dialect: str = ""

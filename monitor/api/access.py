@@ -177,6 +177,9 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/incidents/{id}"): Access("read"),
     ("POST", "/api/v1/incidents/{id}/notes"): Access("ack", COMMENT_LIMIT),
     ("POST", "/api/v1/incidents/{id}/updates"): Access("ack", COMMENT_LIMIT),
+    # the public status page (monitor.api.statuspage): read-only, no login
+    ("GET", "/status"): Access(note="none (public)"),
+    ("GET", "/status.json"): Access(note="none (public)"),
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]

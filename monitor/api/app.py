@@ -11,6 +11,7 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.slos` — ``/api/v1/slos``
 * :mod:`~monitor.api.oncall`, :mod:`~monitor.api.oncall_feeds` — on-call schedules, overrides, iCal feeds
 * :mod:`~monitor.api.incidents` — incidents, notes, public updates, MTTA/MTTR
+* :mod:`~monitor.api.statuspage` — the public ``/status`` page and ``/status.json``
 * :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
   :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
 
@@ -28,7 +29,7 @@ from starlette.routing import BaseRoute
 
 from monitor.api import (
     alertmanager, alerts, catalog, incidents, intake, links, management, oncall, oncall_feeds, openapi, probes, query,
-    rules, silences, slack, slos, status,
+    rules, silences, slack, slos, status, statuspage,
 )
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
@@ -56,6 +57,8 @@ def create_app(deps: ApiDeps) -> Starlette:
         routes += [*alerts.ROUTES, *alertmanager.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
     if deps.oncall is not None:
         routes += [*oncall.ROUTES, *oncall_feeds.ROUTES, *incidents.ROUTES]
+    if deps.status_page is not None:
+        routes += statuspage.ROUTES
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
     app.state.credentials = Credentials(deps.settings)

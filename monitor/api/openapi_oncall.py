@@ -79,4 +79,6 @@ ONCALL_OPERATIONS: dict[tuple[str, str], Schema] = {
     ("POST", "/api/v1/incidents/{id}/updates"): {
         "summary": "Add a public update, shown on /status (audited)", "tags": ["incidents"], "parameters": [_ID],
         "requestBody": {"required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA}}}},
+    ("GET", "/status"): {"summary": "The public status page (HTML)", "tags": ["status page"]},
+    ("GET", "/status.json"): {"summary": "The public status page's data", "tags": ["status page"]},
 }

@@ -23,6 +23,9 @@ from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.ports import AlertingPorts
 from monitor.alerting.route import build_route
 from monitor.api.oncall import OnCallDeps
+from monitor.api.statuspage import StatusPageDeps
+from monitor.daemon.uptime import FLUSH_INTERVAL as UPTIME_FLUSH_INTERVAL
+from monitor.daemon.uptime import UptimeRecorder, probe_components
 from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
 from monitor.config.model import Config
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
@@ -103,6 +106,7 @@ class Daemon:
         raise_open_files_limit()
         self.probe_clients = ProbeClients()
         self.probe_slots = asyncio.Semaphore(probe_concurrency())
+        self.uptime = UptimeRecorder(lambda: probe_components(self.config))
         self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
         self.registry.register(StoreCounters(self.store))
@@ -181,8 +185,10 @@ class Daemon:
     # -- jobs -------------------------------------------------------------------------------
 
     def _probe_runner(self, config: Config) -> ProbeRunner:
-        return ProbeRunner(config.probes, self.store, self.metrics, clients=self.probe_clients,
-                           slots=self.probe_slots, kind_resources={"backup": {"restore_log": self._restores}})
+        runner = ProbeRunner(config.probes, self.store, self.metrics, clients=self.probe_clients,
+                             slots=self.probe_slots, kind_resources={"backup": {"restore_log": self._restores}})
+        runner.on_result.append(self.uptime.observe)  # the status page's daily uptime
+        return runner
 
     async def _restores(self) -> dict[str, dict[str, float]]:
         """Return the recorded test restores, for the ``backup`` probe (none before the store is open)."""
@@ -208,6 +214,8 @@ class Daemon:
                                             first_delay=CHECKPOINT_CHECK_INTERVAL)
         self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
                                         first_delay=OUTBOX_CHECK_INTERVAL)
+        self.scheduler.add_interval_job("status:uptime", self._uptime_job, UPTIME_FLUSH_INTERVAL,
+                                        first_delay=UPTIME_FLUSH_INTERVAL)
         if self.config.heartbeat is not None:
             self.scheduler.add_interval_job("heartbeat", self._heartbeat_job, self.config.heartbeat.interval,
                                             first_delay=spread("heartbeat", self.config.heartbeat.interval))
@@ -217,6 +225,9 @@ class Daemon:
 
     async def _heartbeat_job(self) -> None:
         await self.heartbeat.beat()
+
+    async def _uptime_job(self) -> None:
+        await self.uptime.flush(self.state, time.time())
 
     async def _outbox_check_job(self) -> None:
         await self.paging_checks.read_outbox(self.state)
@@ -422,4 +433,6 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                               receivers=lambda: [r.name for r in daemon.config.receivers],
                               status=lambda: alertmanager_status(daemon)),
         oncall=OnCallDeps(alerting=lambda: daemon.config.alerting, store=lambda: daemon.state),
+        status_page=StatusPageDeps(config=lambda: daemon.config, probes=lambda: daemon.probes,
+                                   store=lambda: daemon.state, clock=time.time),
     )

@@ -174,6 +174,16 @@ CREATE TABLE incident_events (
 );
 CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
 """),
+    (22, "daily uptime per status-page component (probe runs and successes per UTC day)", """
+CREATE TABLE uptime_daily (
+    component   TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    checks      BIGINT NOT NULL,
+    ok          BIGINT NOT NULL,
+    updated_at  {ts} NOT NULL,
+    PRIMARY KEY (component, day)
+);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -25,6 +25,7 @@ from monitor.errors import NotFoundError, StoreError
 from monitor.store import migrations
 from monitor.store.incidents import IncidentQueries
 from monitor.store.overrides import OverrideQueries
+from monitor.store.uptime import UptimeQueries
 
 Row = dict[str, Any]
 ACK_ACTIONS = ("ack", "unack", "resolve")
@@ -111,7 +112,7 @@ async def _joined(conn: Conn) -> AsyncIterator[Conn]:
     yield conn
 
 
-class SQLStore(OverrideQueries, IncidentQueries, ABC):
+class SQLStore(OverrideQueries, IncidentQueries, UptimeQueries, ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
     dialect: str = ""

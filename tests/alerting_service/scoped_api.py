@@ -15,6 +15,7 @@ from monitor.metrics import Metrics
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
 from monitor.api.oncall import OnCallDeps
+from monitor.api.statuspage import StatusPageDeps
 from monitor.tsdb.store import SampleStore
 from tests.alerting_service.conftest import ApiServer
 
@@ -66,7 +67,9 @@ async def scoped(harness):
                    alerting=AlertingDeps(ports=harness.service.ports,
                                          claims=lambda: harness.store),
                    oncall=OnCallDeps(alerting=lambda: harness.config.alerting, store=lambda: harness.store,
-                                     clock=harness.clock))
+                                     clock=harness.clock),
+                   status_page=StatusPageDeps(config=lambda: harness.config, probes=lambda: probes,
+                                              store=lambda: harness.store, clock=harness.clock))
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as client:
         srv.client, srv.settings, srv.reloads = client, settings, reloads
         yield srv

@@ -49,6 +49,7 @@ SLACK_LIMIT = 64 * KiB  # a Block Kit action payload is a few KiB
 SILENCE_LIMIT = 64 * KiB
 COMMENT_LIMIT = 16 * KiB  # {"comment": "..."} on ack / resolve
 QUERY_FORM_LIMIT = 256 * KiB  # Grafana posts PromQL as a form
+SUBSCRIBE_LIMIT = 4 * KiB  # email=...: the public form
 OVERRIDE_LIMIT = 16 * KiB  # {"schedule", "person", "start", "end", "comment"}
 
 Toggle = Literal["", "read_requires_token", "intake_open"]
@@ -102,6 +103,7 @@ ACK = Access("ack", COMMENT_LIMIT, leader_only=True)
 INTAKE = Access("intake", INTAKE_LIMIT, toggle="intake_open", leader_only=True)
 LINK = Access(leader_only=True, note="signed link (the token in the path)")
 FEED = Access(note="secret URL (`token`: HMAC under `api.link_key`)")
+SUBSCRIBER_LINK = Access(note="signed link (HMAC under `api.link_key` in the path)")
 
 #: Every endpoint: ``(method, path template) -> Access``. ``HEAD`` follows ``GET``.
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
@@ -180,6 +182,11 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     # the public status page (monitor.api.statuspage): read-only, no login
     ("GET", "/status"): Access(note="none (public)"),
     ("GET", "/status.json"): Access(note="none (public)"),
+    ("POST", "/status/subscribe"): Access(limit=SUBSCRIBE_LIMIT, note="none (public; rate-limited per client)"),
+    ("GET", "/status/confirm/{id}/{token}"): SUBSCRIBER_LINK,
+    ("POST", "/status/confirm/{id}/{token}"): SUBSCRIBER_LINK,
+    ("GET", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
+    ("POST", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]

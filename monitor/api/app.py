@@ -33,6 +33,7 @@ from monitor.api import (
 )
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
+from monitor.api.statuspage import subscribe
 from monitor.api.bodies import ApiError, api_error_handler
 from monitor.api.deps import ApiDeps
 
@@ -58,7 +59,7 @@ def create_app(deps: ApiDeps) -> Starlette:
     if deps.oncall is not None:
         routes += [*oncall.ROUTES, *oncall_feeds.ROUTES, *incidents.ROUTES]
     if deps.status_page is not None:
-        routes += statuspage.ROUTES
+        routes += [*statuspage.ROUTES, *subscribe.ROUTES]
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
     app.state.credentials = Credentials(deps.settings)

@@ -38,6 +38,9 @@ UPDATE_SCHEMA: Schema = {
     "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 4000},
                    "status": {"type": "string", "enum": ["investigating", "identified", "monitoring", "resolved"]}}}
 
+SUBSCRIBE_SCHEMA: Schema = {"type": "object", "required": ["email"],
+                            "properties": {"email": {"type": "string", "maxLength": 254}}}
+
 #: ``(method, path) -> operation``.
 ONCALL_OPERATIONS: dict[tuple[str, str], Schema] = {
     ("GET", "/api/v1/oncall/schedules"): {
@@ -81,4 +84,14 @@ ONCALL_OPERATIONS: dict[tuple[str, str], Schema] = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA}}}},
     ("GET", "/status"): {"summary": "The public status page (HTML)", "tags": ["status page"]},
     ("GET", "/status.json"): {"summary": "The public status page's data", "tags": ["status page"]},
+    ("POST", "/status/subscribe"): {
+        "summary": "Subscribe an email address to maintenance notices (a confirmation email follows)",
+        "tags": ["status page"],
+        "requestBody": {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": SUBSCRIBE_SCHEMA},
+            "application/json": {"schema": SUBSCRIBE_SCHEMA}}}},
+    **{(m, f"/status/{a}/{{id}}/{{token}}"): {
+        "summary": f"Signed link: {a} ({'a page with a button' if m == 'GET' else 'act'})", "tags": ["status page"],
+        "parameters": [_param("id", "path", "the subscriber's id"), _param("token", "path", "the link's token")]}
+       for a in ("confirm", "unsubscribe") for m in ("GET", "POST")},
 }

@@ -487,7 +487,8 @@ class Config(Section):
     def _cross_references(self) -> Config:
         # Routes, schedules and escalation steps name receivers, people and time intervals.
         problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
-        problems += validate_status_page_refs(self.status_page, (p.name for p in self.probes))
+        problems += validate_status_page_refs(self.status_page, (p.name for p in self.probes),
+                                              (r.name for r in self.receivers if r.email_configs))
         if problems:
             raise located_error([(parse_path(path), message) for path, message in problems])
         return self

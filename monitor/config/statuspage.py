@@ -22,9 +22,11 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import Field
 
+from model.duration import PositiveDuration
 from monitor.config.validation import Section
 
-__all__ = ["StatusComponentConfig", "StatusPageConfig", "DEFAULT_COMPONENTS", "validate_status_page_refs"]
+__all__ = ["StatusComponentConfig", "StatusPageConfig", "StatusSubscriptionsConfig", "DEFAULT_COMPONENTS",
+           "validate_status_page_refs"]
 
 #: The components shown by default: ``(probe kind, name)``, in page order.
 DEFAULT_COMPONENTS = (("api", "API"), ("database", "Database"), ("pinecone", "Pinecone"), ("llm", "LLM provider"))
@@ -43,15 +45,37 @@ class StatusComponentConfig(Section):
     description: str = Field(default="", max_length=300)
 
 
+class StatusSubscriptionsConfig(Section):
+    """Email subscriptions to maintenance notices (``/status/subscribe``).
+
+    Subscribers of a confirmed address get, for every maintenance window with client ``notices``,
+    the guide's notices: each of the window's ``before`` notices (default 7 days and 1 hour), then
+    one when it starts and one when it ends. Confirmation and unsubscribe links are signed with
+    ``api.link_key`` (required) and point at ``server.external_url``.
+
+    :ivar receiver: a receiver with ``email_configs`` (its SMTP settings send the emails).
+    :ivar max_subscribers: subscribers (pending and confirmed) accepted at most.
+    :ivar per_client: subscribe requests one client address may make per ``per_client_window``.
+    :ivar per_client_window: seconds (default 10 minutes).
+    """
+
+    receiver: str
+    max_subscribers: int = Field(default=10_000, ge=1)
+    per_client: int = Field(default=5, ge=1)
+    per_client_window: PositiveDuration = 600.0
+
+
 class StatusPageConfig(Section):
     """The public status page (``/status``).
 
     :ivar title: the page's title.
     :ivar components: :class:`StatusComponentConfig` rows; default one per probe kind (module docstring).
+    :ivar subscriptions: :class:`StatusSubscriptionsConfig`; none: no subscribe form.
     """
 
     title: str = Field(default="Codebook status", max_length=120)
     components: list[StatusComponentConfig] = Field(default_factory=list)
+    subscriptions: StatusSubscriptionsConfig | None = None
 
     def resolved(self, probe_kinds: Mapping[str, str]) -> list[tuple[str, list[str]]]:
         """Return ``[(component name, [probe names])]``: the configured rows, else the defaults.
@@ -69,10 +93,15 @@ class StatusPageConfig(Section):
 
 
 def validate_status_page_refs(cfg: StatusPageConfig, probe_names: Iterable[str],
+                              email_receivers: Iterable[str] = (),
                               prefix: str = "status_page") -> list[tuple[str, str]]:
-    """Check that components name configured probes and are unique; return ``[(key path, message)]``."""
+    """Check that components name configured probes and are unique, and that subscriptions name a
+    receiver with ``email_configs``; return ``[(key path, message)]``."""
     names = set(probe_names)
     errs: list[tuple[str, str]] = []
+    if cfg.subscriptions is not None and cfg.subscriptions.receiver not in set(email_receivers):
+        errs.append((f"{prefix}.subscriptions.receiver",
+                     f'"{cfg.subscriptions.receiver}" is not a receiver with email_configs'))
     seen: set[str] = set()
     for i, c in enumerate(cfg.components):
         if c.name in seen:

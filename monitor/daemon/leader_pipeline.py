@@ -45,6 +45,7 @@ from monitor.escalation.runner import EscalationRunner
 from monitor.notify.base import Integration
 from monitor.notify.handoff import announce_handoffs
 from monitor.notify.maintenance_notices import send_maintenance_notices
+from monitor.notify.status_notices import send_status_notices
 from monitor.notify.links import LinkBuilder
 from monitor.notify.notices import AlertUpdates, EscalationNotices
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker
@@ -183,12 +184,16 @@ class LeaderPipeline:
 
     async def announce(self, now: float) -> list:
         """Enqueue due on-call handoff announcements (:func:`monitor.notify.handoff.announce_handoffs`)
-        and maintenance notices (:func:`monitor.notify.maintenance_notices.send_maintenance_notices`);
+        and maintenance notices (:func:`monitor.notify.maintenance_notices.send_maintenance_notices`,
+        then to status-page subscribers: :func:`monitor.notify.status_notices.send_status_notices`);
         return the handoff announcements."""
         try:
             return await announce_handoffs(self.config, self.store, self.integrations, now)
         finally:  # a failing announcement must not hold back a notice, nor the reverse
-            await send_maintenance_notices(self.config, self.store, self.integrations, now)
+            try:
+                await send_maintenance_notices(self.config, self.store, self.integrations, now)
+            finally:
+                await send_status_notices(self.config, self.store, self.integrations, now)
 
     def ports(self) -> AlertingPorts:
         """Return the narrow interfaces the API uses."""

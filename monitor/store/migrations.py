@@ -184,6 +184,19 @@ CREATE TABLE uptime_daily (
     PRIMARY KEY (component, day)
 );
 """),
+    (23, "status page subscribers (maintenance notices by email)", """
+CREATE TABLE status_subscribers (
+    id              {id},
+    kind            TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    created_at      {ts} NOT NULL,
+    confirm_sent_at {ts},
+    confirmed_at    {ts},
+    unsubscribed_at {ts},
+    UNIQUE (kind, target)
+);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -25,6 +25,7 @@ from monitor.errors import NotFoundError, StoreError
 from monitor.store import migrations
 from monitor.store.incidents import IncidentQueries
 from monitor.store.overrides import OverrideQueries
+from monitor.store.subscribers import SubscriberQueries
 from monitor.store.uptime import UptimeQueries
 
 Row = dict[str, Any]
@@ -112,7 +113,7 @@ async def _joined(conn: Conn) -> AsyncIterator[Conn]:
     yield conn
 
 
-class SQLStore(OverrideQueries, IncidentQueries, UptimeQueries, ABC):
+class SQLStore(OverrideQueries, IncidentQueries, UptimeQueries, SubscriberQueries, ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
     dialect: str = ""

@@ -66,9 +66,9 @@ def render_page(data: dict[str, Any], *, subscribe: bool = False) -> str:
         updated_at=data["updated_at"], updated_at_text=_text(data["updated_at"]), subscribe=subscribe)
 
 
-def render_message(title: str, text: str) -> str:
-    """Render a small page with one message (subscription answers)."""
-    return _ENV.get_template("message.html").render(title=title, text=text)
+def render_message(title: str, text: str, button: str = "") -> str:
+    """Render a small page with one message, or with a button posting to the same URL (subscription links)."""
+    return _ENV.get_template("message.html").render(title=title, text=text, button=button)
 
 
 def status_deps(request: Request) -> StatusPageDeps:

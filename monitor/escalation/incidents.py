@@ -71,6 +71,10 @@ class IncidentTracker:
         self.acked = acked
         self.log = logger or logging.getLogger("monitor.escalation")
         self.open: dict[str, _Open] | None = None  # by group key; loaded on the first sync
+        # fingerprint -> group key under the route it was computed with (a sync runs every tick:
+        # matching the route tree once per alert, not once per alert per second)
+        self._keys: dict[str, str] = {}
+        self._keys_route: Any = None
 
     async def _load(self) -> dict[str, _Open]:
         if self.open is None:
@@ -100,6 +104,8 @@ class IncidentTracker:
     async def _sync(self, now: float, marked: Sequence[Alert]) -> None:
         incidents = await self._load()
         route, policy = self.route(), self.policy()
+        if route is not self._keys_route or len(self._keys) > 4 * len(marked) + 1000:
+            self._keys, self._keys_route = {}, route  # a reload, or many alerts gone
         firing: dict[str, list[Alert]] = {}
         live: set[str] = set()  # firing, muted or not: an incident stays open while one of its alerts fires
         for a in marked:
@@ -107,7 +113,10 @@ class IncidentTracker:
                 continue
             live.add(a.fingerprint)
             if a.state == ACTIVE and a.labels.get("severity") == CRITICAL:
-                firing.setdefault(group_key_of(route, a.labels), []).append(a)
+                key = self._keys.get(a.fingerprint)
+                if key is None:
+                    key = self._keys[a.fingerprint] = group_key_of(route, a.labels)
+                firing.setdefault(key, []).append(a)
         for key, alerts in firing.items():
             inc = incidents.get(key)
             fps = [a.fingerprint for a in alerts]

@@ -57,9 +57,14 @@ class StatusSubscriptionsConfig(Section):
     :ivar max_subscribers: subscribers (pending and confirmed) accepted at most.
     :ivar per_client: subscribe requests one client address may make per ``per_client_window``.
     :ivar per_client_window: seconds (default 10 minutes).
+    :ivar webhooks: also accept webhook URLs (notices POSTed as JSON; ``monitor.notify.status_webhook``).
+    :ivar allow_private_webhooks: accept http URLs and hosts with private addresses (tests, an
+        internal deployment); by default only https URLs of public hosts.
     """
 
     receiver: str
+    webhooks: bool = False
+    allow_private_webhooks: bool = False
     max_subscribers: int = Field(default=10_000, ge=1)
     per_client: int = Field(default=5, ge=1)
     per_client_window: PositiveDuration = 600.0

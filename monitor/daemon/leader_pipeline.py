@@ -46,6 +46,7 @@ from monitor.notify.base import Integration
 from monitor.notify.handoff import announce_handoffs
 from monitor.notify.maintenance_notices import send_maintenance_notices
 from monitor.notify.status_notices import send_status_notices
+from monitor.notify.status_webhook import with_status_webhooks
 from monitor.notify.links import LinkBuilder
 from monitor.notify.notices import AlertUpdates, EscalationNotices
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker
@@ -204,7 +205,8 @@ class LeaderPipeline:
 async def start_pipeline(config: Any, store: Any, metrics: PipelineMetrics | None,
                          notify_metrics: NotifyMetrics) -> tuple[LeaderPipeline, OutboxWorker]:
     """Build integrations, the :class:`LeaderPipeline` (restored from the store) and the outbox worker."""
-    integrations = build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time)
+    integrations = with_status_webhooks(
+        build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time), config)
     leader = LeaderPipeline(config, store, integrations, clock=time.time, metrics=metrics,
                             logger=logging.getLogger("monitor.alerting"))
     await leader.start()
@@ -223,7 +225,8 @@ def reconfigure(leader: LeaderPipeline, worker: OutboxWorker | None, config: Any
     """Rebuild integrations from ``config.receivers`` and swap the config into the running pipeline
     and worker; return the old integrations (the caller closes them)."""
     old = leader.integrations
-    integrations = build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time)
+    integrations = with_status_webhooks(
+        build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time), config)
     leader.configure(config, integrations)
     if worker is not None:
         worker.integrations = integrations

@@ -1,4 +1,8 @@
-"""Maintenance notices to status-page subscribers, and their confirmation emails, through the outbox.
+"""Maintenance notices to status-page subscribers, and their confirmations, through the outbox.
+
+Email subscribers go through ``status_page.subscriptions.receiver``'s email integrations; webhook
+subscribers through :mod:`monitor.notify.status_webhook` (receiver
+:data:`~monitor.notify.status_webhook.STATUS_WEBHOOK_RECEIVER`), with the same messages.
 
 Run by the leader with the maintenance notices (every ``ANNOUNCE_INTERVAL``):
 :func:`send_status_notices`.
@@ -31,6 +35,7 @@ from monitor.notify.maintenance_notices import (
     _when, due_notice, notice_label, occurrence_end, occurrence_starts,
 )
 from monitor.notify.outbox_stage import DEFAULT_TTL, OutboxStage
+from monitor.notify.status_webhook import STATUS_WEBHOOK_RECEIVER
 
 __all__ = ["SENT_KEY", "send_status_notices", "subscriber_token", "subscriber_links", "due_phases"]
 
@@ -96,14 +101,22 @@ async def send_status_notices(config: Any, store: Any, integrations: Mapping[str
     secret = key.get_secret_value()
     external_url = config.server.external_url or ""
     stage = OutboxStage(store, integrations)
+    def route(row: Mapping[str, Any]) -> tuple[str, list[str] | None] | None:
+        if row["kind"] == "webhook":  # only while webhooks are enabled (their integration exists)
+            return (STATUS_WEBHOOK_RECEIVER, None) if STATUS_WEBHOOK_RECEIVER in integrations else None
+        return subs.receiver, ["email"]
+
     for row in await store.list_subscribers("pending", confirm_unsent=True):
+        way = route(row)
+        if way is None:
+            continue
         links = subscriber_links(external_url, secret, row)
-        msg = Message.build("maintenance", subs.receiver, [], dedup_key=f"status-confirm:{row['id']}",
+        msg = Message.build("maintenance", way[0], [], dedup_key=f"status-confirm:{row['id']}",
                             recipient=row["target"], title="Confirm your subscription to status notices",
                             external_url=external_url,
                             extra={"phase": "confirm", "notice": "confirm", "contact": "", **links})
         async with store.transaction():
-            await stage.enqueue(msg, now, transition=f"confirm-{int(row['created_at'])}", only=["email"],
+            await stage.enqueue(msg, now, transition=f"confirm-{int(row['created_at'])}", only=way[1],
                                 ttl=DEFAULT_TTL)
             await store.mark_confirm_sent(int(row["id"]), now)
     alerting = config.alerting
@@ -129,9 +142,12 @@ async def send_status_notices(config: Any, store: Any, integrations: Mapping[str
                 ttl = max(min(DEFAULT_TTL, (start if phase not in ("start", "end") else end + END_GRACE) - now), 60.0)
                 async with store.transaction():
                     for s in subscribers:
-                        msg = _message(subs.receiver, w, start, end, phase, s["target"],
+                        way = route(s)
+                        if way is None:
+                            continue
+                        msg = _message(way[0], w, start, end, phase, s["target"],
                                        subscriber_links(external_url, secret, s), external_url)
-                        rows += len(await stage.enqueue(msg, now, transition=phase, only=["email"], ttl=ttl))
+                        rows += len(await stage.enqueue(msg, now, transition=phase, only=way[1], ttl=ttl))
                     sent[mark] = now
                     sent = {k: v for k, v in sent.items() if v > now - LOOK_BACK - END_GRACE}
                     await store.kv_set(SENT_KEY, sent, now)

@@ -17,10 +17,12 @@ from monitor.api.statuspage import StatusPageDeps
 from monitor.config.model import Config, StateConfig
 from monitor.notify.outbox import OutboxWorker
 from monitor.notify.registry import build_integrations
+from monitor.errors import NotifyError
 from monitor.notify.status_notices import SENT_KEY, send_status_notices
+from monitor.notify.status_webhook import check_webhook_url, url_shape_error, with_status_webhooks
 from monitor.store import open_store
 from tests.alerting_service.conftest import ApiServer
-from tests.support.notify_servers import FakeSMTP
+from tests.support.notify_servers import FakeHTTP, FakeSMTP
 
 LINK_KEY = "status-link-key-0123456789abcdef"
 DAY, HOUR = 86400.0, 3600.0
@@ -160,3 +162,66 @@ async def test_subscriptions_off_answer_404(tmp_path):
             assert (await c.post("/status/subscribe", data={"email": "a@b.example"})).status_code == 404
     finally:
         await store.close()
+
+
+async def test_webhook_subscriber_confirms_and_gets_each_notice_once(tmp_path):
+    async with FakeHTTP() as hook:
+        with FakeSMTP() as smtp:
+            cfg = config(smtp.smarthost)
+            cfg.status_page.subscriptions.webhooks = True
+            cfg.status_page.subscriptions.allow_private_webhooks = True  # the hook listens on 127.0.0.1
+            store = await open_store(StateConfig.model_validate({"backend": "sqlite", "path": str(tmp_path / "s.db")}))
+            clock = Clock(START - 8 * DAY)
+            integrations = with_status_webhooks(build_integrations(cfg.receivers, clock=clock), cfg)
+            deps = ApiDeps(settings=lambda: cfg.api, status_page=StatusPageDeps(
+                config=lambda: cfg, probes=lambda: None, store=lambda: store, clock=clock))
+
+            async def leader(t: float):
+                done = await send_status_notices(cfg, store, integrations, t)
+                await OutboxWorker(store, integrations, clock=lambda: t).run_once()
+                return [(phase, rows) for _, _, phase, rows in done]
+
+            try:
+                async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url, timeout=60) as c:
+                    assert "Subscribe a webhook" in (await c.get("/status")).text
+                    r = await c.post("/status/subscribe", json={"webhook": f"{hook.url}/hooks/status"})
+                    assert r.status_code == 202, r.text
+                    await leader(START - 8 * DAY)
+                    [first] = hook.on("/hooks/status")
+                    assert first.data["type"] == "subscription_confirmation"
+                    confirm = first.data["confirm_url"].replace("https://status.codebook.example", "")
+                    assert (await c.post(confirm)).status_code == 200
+                    assert await leader(START - 7 * DAY + 30) == [("7d", 1)]
+                    assert await leader(START - 7 * DAY + 60) == []
+                    assert await leader(START + 60) == [("start", 1)]
+                    got = [(x.data["type"], x.data["phase"], x.data["window"]) for x in hook.on("/hooks/status")]
+                    assert got == [("subscription_confirmation", "confirm", ""),
+                                   ("maintenance", "7d", "monthly-maintenance"),
+                                   ("maintenance", "start", "monthly-maintenance")]
+                    assert hook.on("/hooks/status")[1].data["unsubscribe_url"].startswith(
+                        "https://status.codebook.example/status/unsubscribe/")
+            finally:
+                for items in integrations.values():
+                    for integ in items:
+                        await integ.notifier.aclose()
+                await store.close()
+
+
+@pytest.mark.parametrize("url, allow, problem", [
+    ("http://hooks.example/x", False, "https"),
+    ("https://10.0.0.5/x", False, "private"),
+    ("https://127.0.0.1/x", False, "private"),
+    ("https://user:pw@hooks.example/x", False, "user info"),
+    ("ftp://hooks.example/x", True, "https"),
+    ("https://hooks.example/" + "a" * 600, False, "500"),
+    ("https://hooks.example/x", False, None),
+    ("http://127.0.0.1:8080/x", True, None),
+])
+def test_webhook_url_rules(url, allow, problem):
+    got = url_shape_error(url, allow_private=allow)
+    assert (got is None) if problem is None else (problem in got)
+
+
+async def test_a_host_resolving_to_a_private_address_is_refused_at_send_time():
+    with pytest.raises(NotifyError, match="private address"):
+        await check_webhook_url("https://localhost/x", allow_private=False)

@@ -52,7 +52,7 @@ def uptime_svg(days: list[dict[str, Any]]) -> str:
             + "".join(rects) + "</svg>")
 
 
-def render_page(data: dict[str, Any], *, subscribe: bool = False) -> str:
+def render_page(data: dict[str, Any], *, subscribe: bool = False, webhooks: bool = False) -> str:
     """Render the HTML page from :func:`~monitor.api.statuspage.data.status_data`'s document."""
     components = [{**c, "svg": uptime_svg(c["days"]), "status_text": _STATE_TEXT.get(c["status"], c["status"]),
                    "uptime_text": "no data" if c["uptime"] is None else f"{c['uptime'] * 100:.2f}% uptime"}
@@ -63,7 +63,8 @@ def render_page(data: dict[str, Any], *, subscribe: bool = False) -> str:
                    for m in data["maintenance"]]
     return _ENV.get_template("status.html").render(
         title=data["title"], components=components, incidents=incidents, maintenance=maintenance,
-        updated_at=data["updated_at"], updated_at_text=_text(data["updated_at"]), subscribe=subscribe)
+        updated_at=data["updated_at"], updated_at_text=_text(data["updated_at"]), subscribe=subscribe,
+        subscribe_webhooks=subscribe and webhooks)
 
 
 def render_message(title: str, text: str, button: str = "") -> str:
@@ -90,15 +91,11 @@ async def _cached(request: Request) -> dict[str, Any]:
     return data
 
 
-def _subscriptions_enabled(request: Request) -> bool:
-    cfg = status_deps(request).config().status_page
-    return bool(getattr(cfg, "subscriptions", None))
-
-
 async def status_page(request: Request) -> Response:
     """``GET /status``."""
     data = await _cached(request)
-    return HTMLResponse(render_page(data, subscribe=_subscriptions_enabled(request)),
+    subs = status_deps(request).config().status_page.subscriptions
+    return HTMLResponse(render_page(data, subscribe=subs is not None, webhooks=bool(subs and subs.webhooks)),
                         headers={"Cache-Control": f"public, max-age={int(CACHE_SECONDS)}"})
 
 

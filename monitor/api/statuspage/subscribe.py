@@ -1,6 +1,8 @@
 """Email subscriptions of the public status page: subscribe, confirm, unsubscribe (no login).
 
-* ``POST /status/subscribe`` — a form (``email=...``) or JSON ``{"email": "..."}``; answers the same
+* ``POST /status/subscribe`` — a form (``email=...``) or JSON ``{"email": "..."}``; with
+  ``status_page.subscriptions.webhooks``, ``webhook=<https URL>`` instead (the confirmation is
+  POSTed to it, with the confirm link: ``monitor.notify.status_webhook``); answers the same
   whether the address was known or not (no address enumeration): a page (202 for JSON) saying a
   confirmation email is on its way. The leader writes that email to the outbox
   (:mod:`monitor.notify.status_notices`). 400 for a malformed address, 429 past the per-client
@@ -30,6 +32,7 @@ from monitor.api.bodies import ApiError, client_host, parse_json
 from monitor.api.statuspage import render_message, status_deps
 from monitor.errors import NotFoundError
 from monitor.notify.status_notices import subscriber_token
+from monitor.notify.status_webhook import url_shape_error
 
 __all__ = ["ROUTES", "valid_email"]
 
@@ -96,19 +99,27 @@ async def subscribe(request: Request) -> Response:
         return _too_many(wants_json)
     if wants_json:
         body = parse_json(await request.body())
-        raw = body.get("email") if isinstance(body, dict) else None
+        fields = body if isinstance(body, dict) else {}
     else:
-        form = await request.form()
-        raw = form.get("email")
-    address = valid_email(raw) if isinstance(raw, str) else None
-    if address is None:
+        fields = dict(await request.form())
+    raw_email, raw_hook = fields.get("email"), fields.get("webhook")
+    kind, target, problem = "email", None, "email: expected an email address"
+    if isinstance(raw_hook, str) and raw_hook and subs.webhooks and not raw_email:
+        kind, target = "webhook", raw_hook.strip()
+        shape = url_shape_error(target, allow_private=subs.allow_private_webhooks)
+        if shape is not None:
+            target, problem = None, f"webhook: {shape}"
+    elif isinstance(raw_email, str):
+        target = valid_email(raw_email)
+    if target is None:
         if wants_json:
-            return JSONResponse({"status": "error", "error": "email: expected an email address"}, status_code=400)
-        return _page("Not an email address", "Please go back and enter an email address.", 400)
+            return JSONResponse({"status": "error", "error": problem}, status_code=400)
+        return _page("Cannot subscribe", f"{problem.capitalize()}. Please go back and correct it.", 400)
     if await store.count_subscribers() >= subs.max_subscribers:
         return _too_many(wants_json)
-    await store.add_subscriber("email", address, now)
-    text = "If the address can receive email, a confirmation link is on its way. Follow it to subscribe."
+    await store.add_subscriber(kind, target, now)
+    text = ("If the address can receive email, a confirmation link is on its way. Follow it to subscribe."
+            if kind == "email" else "A confirmation with its link was queued for the webhook. Follow it to subscribe.")
     if wants_json:
         return JSONResponse({"status": "pending", "message": text}, status_code=202)
     return _page("Check your inbox", text, 202)

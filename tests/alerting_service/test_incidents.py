@@ -4,9 +4,11 @@ real HTTP; MTTA/MTTR per priority against the SLA. Real SQLite store, the shippe
 
 from __future__ import annotations
 
+import pytest
+
 from monitor.escalation.incidents import incident_stats
 from monitor.escalation.policy import EscalationPolicy
-from tests.alerting_service.conftest import T0, firing_rule_alert, resolved_rule_alert
+from tests.alerting_service.conftest import T0, Clock, Harness, firing_rule_alert, make_config, resolved_rule_alert
 from tests.alerting_service.scoped_api import auth
 
 API_DOWN = {"alertname": "ApiDown", "severity": "critical", "service": "api", "instance": "a"}
@@ -14,7 +16,17 @@ API_DOWN_B = {**API_DOWN, "instance": "b"}
 DB_SLOW = {"alertname": "DbSlow", "severity": "warning", "service": "db"}
 
 
-async def test_a_group_of_critical_alerts_is_one_incident_kept_after_they_resolve(scoped, harness):
+@pytest.fixture
+async def both(servers, state_cfg):
+    """A harness on SQLite or PostgreSQL (``state_cfg``), its service started."""
+    h = Harness(make_config(servers.slack.url, servers.pd.url, servers.smtp.smarthost, state_cfg), Clock(T0), servers)
+    await h.new_service()
+    yield h
+    await h.close()
+
+
+async def test_a_group_of_critical_alerts_is_one_incident_kept_after_they_resolve(both):
+    harness = both
     svc, store = harness.service, harness.store
     a, b = firing_rule_alert(API_DOWN, T0 - 60), firing_rule_alert(API_DOWN_B, T0 - 30)
     warn = firing_rule_alert(DB_SLOW, T0 - 60)

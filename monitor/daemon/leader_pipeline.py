@@ -189,7 +189,8 @@ class LeaderPipeline:
         then to status-page subscribers: :func:`monitor.notify.status_notices.send_status_notices`);
         return the handoff announcements."""
         try:
-            return await announce_handoffs(self.config, self.store, self.integrations, now)
+            return await announce_handoffs(self.config, self.store, self.integrations, now,
+                                           running=self.escalation.lookup.schedules)
         finally:  # a failing announcement must not hold back a notice, nor the reverse
             try:
                 await send_maintenance_notices(self.config, self.store, self.integrations, now)

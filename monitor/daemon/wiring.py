@@ -136,7 +136,7 @@ class Daemon:
         self.paging_checks = PagingPathChecks(self.rules, lambda: self.config.health)
         self.heartbeat = Heartbeat(lambda: self.config.heartbeat, self.http, self.paging_checks,
                                    HeartbeatMetrics(self.registry), lag=self.lag)
-        self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
+        self.registry.register(OnCallCollector(self._oncall_lookup))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.self_scrape = SelfScrape(self.registry, self.store,
                                       lambda: instance_of(self.config.server.external_url),
@@ -156,6 +156,12 @@ class Daemon:
         self.metrics.config_reload_time.set(self._config_loaded_at)
 
     # -- alerting -----------------------------------------------------------------------------
+
+    def _oncall_lookup(self) -> OnCallLookup:
+        """Return who is on call as the escalation sees it (with the overrides made through the
+        API) while leading; from the config alone while following."""
+        leader = self.leadership.leader
+        return leader.escalation.lookup if leader is not None else OnCallLookup.from_config(self.config.alerting)
 
     def _set_alerting_ports(self, ports: AlertingPorts | None) -> None:
         """Take the alert pipeline's ports from the leadership (``None``: following)."""

@@ -1,6 +1,6 @@
 """Incidents: opened by the leader when critical alerts of a group fire, acknowledged with the page,
 resolved when all their alerts resolve, kept with their timeline; notes and public updates over
-real HTTP; MTTA/MTTR per priority against the SLA. Real SQLite store, the shipped routing tree."""
+real HTTP; MTTA/MTTR per priority against the SLA. Real SQLite and PostgreSQL stores, the shipped routing tree."""
 
 from __future__ import annotations
 

@@ -134,8 +134,9 @@ async def add_update(request: Request) -> Response:
 
 
 async def _add(request: Request, *, public: bool) -> Response:
-    actor, incident_id = actor_of(request), _id(request)
-    body, text = await _text(request)
+    actor = actor_of(request)
+    body, text = await _text(request)  # the body first: a body over the limit is 413 whatever the path
+    incident_id = _id(request)
     status = body.get("status")
     if status is not None and (not public or status not in PUBLIC_STATUSES):
         return error_response(400, f"status: expected one of {', '.join(PUBLIC_STATUSES)}" if public

@@ -4,9 +4,10 @@
 component and UTC day of the result's ``finished_at``, the runs and the successful runs (the
 same ``probe_success`` that pages people); :meth:`UptimeRecorder.flush`, a daemon job every
 :data:`FLUSH_INTERVAL` seconds, adds the counts to ``uptime_daily`` (``monitor.store.uptime``)
-and clears them. A failed flush keeps the counts for the next one; a crash loses at most one
-interval's counts (uptime is a ratio: a minute of missing runs barely moves a day). With several
-replicas each counts the probes it runs, and the increments add up.
+and clears them; the daemon flushes once more when it stops. A failed flush keeps the counts
+for the next one; a crash loses at most one interval's counts (uptime is a ratio: a minute of
+missing runs barely moves a day). With several replicas each counts the probes it runs, and the
+increments add up.
 """
 
 from __future__ import annotations

@@ -314,9 +314,11 @@ class Daemon:
                                           "scrape_targets": len(self.scrape)})
 
     async def _close_state(self) -> None:
-        """Save the rule alerts' state, then close the store (last: every other part may use it)."""
+        """Save the rule alerts' state and the uptime counts not yet written, then close the store
+        (last: every other part may use it)."""
         try:
             await self.rules.persist(force=True)
+            await self.uptime.flush(self.state, time.time())
         finally:
             await self.state.close()
 

@@ -46,3 +46,26 @@ async def test_daemon_serves_status_page_and_oncall(tmp_path):
 
 async def _probed(d) -> bool:
     return "api-health" in d.daemon.probes.last
+
+
+async def test_uptime_counts_are_written_when_the_daemon_stops(tmp_path):
+    from monitor.config.model import StateConfig
+    from monitor.store import open_store
+
+    async with TinyHttpServer(health_routes()) as api:
+        cfg = write_config(tmp_path, f"""
+            probes:
+              - name: api-health
+                kind: api
+                url: {api.url}
+                interval: 5s
+                timeout: 5s
+            """)
+        async with run_daemon(cfg) as d:
+            await eventually(lambda: _probed(d), what="a probe result")
+    store = await open_store(StateConfig.model_validate({"backend": "sqlite", "path": str(tmp_path / "state.db")}))
+    try:
+        rows = await store.list_uptime("2000-01-01")
+    finally:
+        await store.close()
+    assert [(r["component"], r["checks"] >= 1) for r in rows] == [("API", True)]

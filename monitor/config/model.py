@@ -42,6 +42,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from model.duration import Duration, PositiveDuration, format_duration
+from monitor.config.statuspage import StatusPageConfig, validate_status_page_refs
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.config.tsdb import TSDBConfig
@@ -472,6 +473,7 @@ class Config(Section):
     :ivar api: API authentication (:class:`ApiConfig`).
     :ivar health: self-monitoring thresholds of ``/health`` (:class:`HealthConfig`).
     :ivar heartbeat: the optional outgoing heartbeat (:class:`HeartbeatConfig`), ``None`` when off.
+    :ivar status_page: the public status page (:class:`~monitor.config.statuspage.StatusPageConfig`).
     :ivar slos: service level objectives (:class:`monitor.slo.model.SLO`); ids (``service-name``) unique.
     :ivar slo_files: glob patterns of SLO files (ours, Sloth ``prometheus/v1``, OpenSLO v1), relative
         to the config file's directory; the loader reads them (:meth:`all_slos`).
@@ -493,6 +495,7 @@ class Config(Section):
     heartbeat: HeartbeatConfig | None = None
     slos: list[SLO] = Field(default_factory=list)
     slo_files: list[str] = Field(default_factory=list)
+    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
 
     _file_slos: list[SLO] = PrivateAttr(default_factory=list)
     _source_file: Path | None = PrivateAttr(default=None)
@@ -510,6 +513,8 @@ class Config(Section):
     def _cross_references(self) -> Config:
         # Routes, schedules and escalation steps name receivers, people and time intervals.
         problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
+        problems += validate_status_page_refs(self.status_page, (p.name for p in self.probes),
+                                              (r.name for r in self.receivers if r.email_configs))
         if problems:
             raise located_error([(parse_path(path), message) for path, message in problems])
         seen: set[str] = set()

@@ -39,7 +39,8 @@ from monitor.escalation.engine import EscalationState, StepResult, TimelineEntry
 from monitor.escalation.metrics import EscalationMetrics
 from monitor.escalation.notices import MESSAGE_KIND, Contacts, NoticeSink
 from monitor.escalation.policy import EscalationPolicy, EscalationSnapshot, snapshot
-from monitor.escalation.schedule import OnCallLookup
+from monitor.errors import StoreError
+from monitor.escalation.schedule import OnCallLookup, Override, overrides_from_rows
 from monitor.store.batching import transaction_of
 
 __all__ = ["EscalationRunner", "Escalation", "START_BATCH"]
@@ -47,6 +48,9 @@ __all__ = ["EscalationRunner", "Escalation", "START_BATCH"]
 #: The most walks started in one store transaction; the event loop gets a turn between batches
 #: (an intake of 1,000 critical alerts starts 1,000 walks: timeline, state and notices of each).
 START_BATCH = 100
+#: Seconds between reads of the overrides made through the API (a leader sees one made on any
+#: replica within this long).
+OVERRIDE_REFRESH = 15.0
 
 
 @dataclass
@@ -90,15 +94,35 @@ class EscalationRunner:
         self.log = logger or logging.getLogger("monitor.escalation")
         self.escalations: dict[str, Escalation] = {}
         self._held: set[str] = set()
+        self._stored: dict[str, tuple[Override, ...]] = {}
+        self._overrides_due = float("-inf")
         self.configure(alerting, deliver)
 
     def configure(self, alerting: Any, deliver: NoticeSink) -> None:
         """Swap policy, schedules, people and the notice sink (reload). Running escalations keep
         their frozen snapshots; only on-call lookups and contacts use the new config."""
         self.policy = EscalationPolicy.from_config(alerting.escalation)
-        self.lookup = OnCallLookup.from_config(alerting)
+        self._alerting = alerting
+        self.lookup = OnCallLookup.from_config(alerting, self._stored)
         self.contacts = Contacts(alerting.people)
         self.deliver = deliver
+
+    async def refresh_overrides(self, now: float, every: float = OVERRIDE_REFRESH) -> None:
+        """Re-read the overrides made through the API (``monitor.store.overrides``) when ``every``
+        seconds have passed since the last read, so the on-call lookup sees them; a store without
+        them, or failing, keeps the last ones (logged)."""
+        if now < self._overrides_due or not hasattr(self.store, "list_overrides"):
+            return
+        self._overrides_due = now + every
+        try:
+            rows = await self.store.list_overrides(ending_after=now)
+        except StoreError as exc:
+            self.log.warning("on-call overrides not refreshed", extra={"error": str(exc)})
+            return
+        stored = overrides_from_rows(rows)
+        if stored != self._stored:
+            self._stored = stored
+            self.lookup = OnCallLookup.from_config(self._alerting, stored)
 
     @property
     def enabled(self) -> bool:

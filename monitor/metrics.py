@@ -228,7 +228,8 @@ class Metrics:
             ["job", "outcome"], registry=registry)
         self.scrape_errors = LabelledCounter(
             "monitor_scrape_errors_total",
-            "Scrape problems, by job and reason (failed: no usable response; malformed_line: one bad exposition line).",
+            "Failed scrapes, by job and reason (failed: every failed scrape; parse: also counted there, the "
+            "exposition broke the text format or OpenMetrics).",
             ["job", "reason"], registry=registry)
         self.tsdb_series = Gauge("monitor_tsdb_series", "Series in the in-memory sample store.", registry=registry)
         self.tsdb_samples = Gauge("monitor_tsdb_samples", "Samples in the in-memory sample store.", registry=registry)

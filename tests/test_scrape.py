@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from monitor.scrape.exposition import parse_exposition
+from monitor.scrape.exposition import ExpositionError, parse_exposition
 from monitor.scrape.scraper import Scraper, instance_of
 from model.labels import Labels
 from model.matchers import Matcher
@@ -138,7 +138,7 @@ async def test_good_scrape_stores_exact_names_with_target_labels(target, store, 
     clock = Clock(1_700_000_000.25)
     result = await make(target, store, client, clock).scrape_once()
     assert result.up and result.error is None
-    assert result.samples_scraped == 8 and result.malformed_lines == 0
+    assert result.samples_scraped == 8 and result.reason is None
     assert result.series_added == 8
     assert result.timestamp_ms == 1_700_000_000_250
     instance = f"127.0.0.1:{target.port}"
@@ -282,23 +282,61 @@ async def test_stop_marks_series_and_report_stale(target, store, client):
 # ---------------------------------------------------------------- bad targets
 
 
-async def test_malformed_lines_are_counted_logged_and_the_rest_kept(target, store, client, caplog):
-    body = GOOD.replace("jobs_done 7", "jobs_done 7\nthis is not a sample\nbroken{a=\"x} 1") \
-        + 'after_bad{x="1"} 5\nalso bad value\n'
-    target.replies["/metrics"] = Reply(body=body)
-    s = make(target, store, client)
+async def test_a_bad_line_fails_the_whole_scrape_up_zero_nothing_stored(target, store, client, caplog):
+    target.replies["/metrics"] = Reply(body=GOOD)
+    clock = Clock()
+    s = make(target, store, client, clock)
+    assert (await s.scrape_once()).up
+    clock.t += 15
+    bad = GOOD.replace("jobs_done 7", 'jobs_done 7\nbroken{a="x\\ty"} 1') + 'after_bad{x="1"} 5\n'
+    target.replies["/metrics"] = Reply(body=bad)
     with caplog.at_level(logging.WARNING, logger="monitor.scrape"):
         r = await s.scrape_once()
-    assert r.up
-    assert r.malformed_lines == 3
-    assert r.samples_scraped == 9
-    assert s.malformed_lines_total == 3
-    assert one(store, "after_bad", x="1") == 5.0
-    assert one(store, "temperature") != one(store, "temperature")  # NaN kept
-    msgs = [rec.getMessage() for rec in caplog.records]
-    assert any("line 8:" in m and "this is not a sample" in m for m in msgs), msgs
-    assert any("line 9:" in m for m in msgs) and any("line 17:" in m for m in msgs), msgs
-    assert all(rec.job == "backend" for rec in caplog.records)
+    assert not r.up and r.reason == "parse" and r.limit is None
+    assert r.error == "line 8: invalid escape sequence '\\t' in value of label \"a\""
+    assert r.samples_scraped == 3  # the samples before the bad line, as Prometheus reports them
+    assert s.parse_failures_total == 1 and s.failures_total == 1
+    t1 = 1_700_000_015_000
+    assert values(store, "up")[-1] == (t1, 0.0)
+    assert values(store, "scrape_samples_scraped")[-1] == (t1, 3.0)
+    assert values(store, "after_bad", x="1") == []  # nothing of the failed scrape, not even before the line
+    [(_, v0), (t, v1)] = values(store, "jobs_done")
+    assert v0 == 7.0 and t == t1 and is_stale(v1)  # the previous scrape's series go stale
+    [rec] = [rec for rec in caplog.records if "failed" in rec.getMessage()]
+    assert "line 8: invalid escape sequence" in rec.getMessage() and rec.job == "backend"
+    assert rec.reason == "parse"
+    clock.t += 15
+    target.replies["/metrics"] = Reply(body=GOOD)
+    assert (await s.scrape_once()).up  # recovered: stored again
+    assert values(store, "jobs_done")[-1] == (1_700_000_030_000, 7.0)
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ("# TYPE a counter\na 1\n# TYPE a gauge\n",
+     'line 3: second TYPE line for metric name "a", or TYPE reported after samples'),
+    ('a{x="1",x="2"} 1\n', 'line 1: duplicate label name "x"'),
+    ("a 1\nb 0x1p3\n", 'line 2: expected float as value, got "0x1p3"'),
+])
+async def test_known_bad_expositions_fail_with_line_and_reason(target, store, client, body, error):
+    target.replies["/metrics"] = Reply(body=body)
+    r = await make(target, store, client).scrape_once()
+    assert not r.up and r.reason == "parse" and r.error == error
+    assert values(store, "a") == []
+
+
+async def test_metadata_kept_per_family_and_a_failed_scrape_keeps_the_previous(target, store, client):
+    target.replies["/metrics"] = Reply(body=GOOD)
+    s = make(target, store, client)
+    await s.scrape_once()
+    meta = {k: v.api() for k, v in s.metadata.items()}
+    assert meta == {
+        "http_requests_total": {"type": "counter", "help": "Requests.", "unit": ""},
+        "jobs_done": {"type": "counter", "help": "Done jobs (a counter exposed without _total).", "unit": ""},
+        "http_request_duration_seconds": {"type": "histogram", "help": "", "unit": ""},
+    }  # temperature: no TYPE/HELP line, no metadata (as Prometheus)
+    target.replies["/metrics"] = Reply(body="# HELP x one\n# HELP x two\n")
+    assert not (await s.scrape_once()).up
+    assert set(s.metadata) == set(meta)
 
 
 async def test_hanging_target_times_out_with_up_zero(target, store, client):
@@ -328,7 +366,7 @@ async def test_openmetrics_response(target, store, client):
         body='# TYPE req counter\nreq_total{a="b"} 4 # {trace_id="t"} 1\n'
              'req_created{a="b"} 1.7e9\n# TYPE g gauge\ng 2 1700000001.5\n# EOF\n')
     r = await make(target, store, client).scrape_once()
-    assert r.up and r.malformed_lines == 0
+    assert r.up and r.reason is None
     assert one(store, "req_total", a="b") == 4.0
     assert values(store, "g") == [(1_700_000_001_500, 2.0)]
 
@@ -336,20 +374,22 @@ async def test_openmetrics_response(target, store, client):
 # ---------------------------------------------------------------- the parser alone
 
 
-def test_parse_exposition_reports_each_bad_line():
-    samples, errors = parse_exposition('a 1\nb{x="1"} oops\n\n# comment\nc{y="2"} 3 1000\nd\n')
-    assert samples == [("a", {}, 1.0, None), ("c", {"y": "2"}, 3.0, 1000)]
-    assert [e.split(":")[0] for e in errors] == ["line 2", "line 6"]
-    assert "oops" in errors[0]
+def test_parse_exposition_stops_at_the_first_bad_line():
+    with pytest.raises(ExpositionError) as e:
+        parse_exposition('a 1\nb{x="1"} oops\n\n# comment\nc{y="2"} 3 1000\nd\n')
+    assert str(e.value) == 'line 2: expected float as value, got "oops"'
+    assert (e.value.line, e.value.reason) == (2, 'expected float as value, got "oops"')
 
 
-def test_parse_exposition_trims_long_lines():
-    _, [err] = parse_exposition("bad " + "x" * 500 + "\n")
-    assert len(err) < 200 and err.endswith("...")
+def test_parse_exposition_keeps_reasons_short():
+    with pytest.raises(ExpositionError) as e:
+        parse_exposition("bad " + "x" * 500 + "\n")
+    assert len(str(e.value)) < 120
 
 
-def test_parse_invalid_openmetrics_salvages_lines_with_second_timestamps():
-    text = '# TYPE g gauge\ng 1 1700000000.5\ng{bad 2\nh 3\n'  # no # EOF, bad line
-    samples, errors = parse_exposition(text, "application/openmetrics-text; version=1.0.0")
-    assert samples == [("g", {}, 1.0, 1_700_000_000_500), ("h", {}, 3.0, None)]
-    assert len(errors) == 1 and errors[0].startswith("line 3:")
+def test_openmetrics_without_eof_fails_after_the_last_line():
+    text = '# TYPE g gauge\ng 1 1700000000.5\nh 3\n'
+    with pytest.raises(ExpositionError, match=r"^line 4: data does not end with # EOF$"):
+        parse_exposition(text, "application/openmetrics-text; version=1.0.0")
+    assert parse_exposition(text + "# EOF\n", "application/openmetrics-text") == [
+        ("g", {}, 1.0, 1_700_000_000_500), ("h", {}, 3.0, None)]

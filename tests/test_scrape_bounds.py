@@ -25,7 +25,7 @@ from monitor.config.model import ScrapeTarget
 from monitor.daemon.scraping import ScrapeTargets
 from monitor.errors import ConfigErrors
 from monitor.metrics import Metrics
-from monitor.scrape.exposition import ExpositionParser, parse_exposition
+from monitor.scrape.exposition import MAX_FAMILIES, ExpositionError, ExpositionParser, parse_exposition
 from monitor.scrape.limits import ScrapeLimits
 from monitor.scrape.scraper import Scraper
 from monitor.tsdb import SampleStore, is_stale
@@ -262,15 +262,14 @@ async def test_a_scrape_failed_at_its_limit_keeps_nothing_and_holds_no_collectio
     assert gc.isenabled()
 
 
-async def test_sample_limit_counts_malformed_lines_too(client):
+async def test_a_bad_line_past_the_good_ones_fails_the_scrape_without_reading_on(client):
     junk = b"".join(b"this is not a sample %d\n" % i for i in range(200))
     with StreamingServer({"/metrics": body(GOOD + junk)}) as srv:
         s = Scraper("junk", srv.url + "/metrics", SampleStore(), client=client, timeout=10,
                     limits=ScrapeLimits(sample_limit=100))
         r = await s.scrape_once()
-    assert not r.up and r.limit == "sample_limit"
-    # malformed lines are counted as they come and checked every few dozen lines
-    assert r.samples_scraped == 3 and 97 <= r.malformed_lines < 150
+    assert not r.up and r.reason == "parse" and r.limit is None
+    assert r.samples_scraped == 3 and r.error == 'line 5: expected float as value, got "is"'
 
 
 async def test_exactly_sample_limit_samples_pass(client):
@@ -384,8 +383,8 @@ async def test_big_scrape_within_the_limits_gives_the_loop_back_while_it_is_pars
 
 def test_parser_gives_the_same_samples_whatever_the_chunking():
     text = ('# HELP x Ünïcode help.\r\n# TYPE x gauge\r\nx{l="é😀"} 1\r\n'
-            'y 2 1700000000000\nbad line\nz{a="b"} +Inf')  # no newline at the end
-    whole, whole_errors = parse_exposition(text)
+            'y 2 1700000000000\nz{a="b"} +Inf')  # no newline at the end
+    whole = parse_exposition(text)
     data = text.encode()
     for size in (1, 2, 3, 7, 64):
         parser = ExpositionParser()
@@ -395,18 +394,36 @@ def test_parser_gives_the_same_samples_whatever_the_chunking():
             got.extend(parser.parse(1000))
         parser.feed(b"", final=True)
         got.extend(parser.parse(1000))
+        parser.close()
         assert got == whole, size
-        assert parser.errors == whole_errors and parser.malformed == 1
+        assert {k: v.api() for k, v in parser.metadata().items()} == {
+            "x": {"type": "gauge", "help": "Ünïcode help.", "unit": ""}}
     assert [s[0] for s in whole] == ["x", "y", "z"]
     assert whole[0][1] == {"l": "é😀"} and whole[1][3] == 1_700_000_000_000
-    assert len(whole_errors) == 1 and whole_errors[0].startswith("line 5: ") and whole_errors[0].endswith("bad line")
 
 
-def test_parser_keeps_the_first_hundred_error_lines_and_counts_all():
+def test_parser_fails_at_the_same_line_whatever_the_chunking():
+    data = b'a 1\nb{l="\xc3\xa9"} 2\nc{l="\xff"} 3\nd 4\n'  # one byte that is not UTF-8
+    for size in (1, 2, 5, 64):
+        parser = ExpositionParser()
+        got = []
+        with pytest.raises(ExpositionError, match="^line 3: invalid UTF-8$"):
+            for i in range(0, len(data), size):
+                parser.feed(data[i:i + size])
+                got.extend(parser.parse(1000))
+            parser.feed(b"", final=True)
+            got.extend(parser.parse(1000))
+        assert [s[0] for s in got] == ["a", "b"], size
+        with pytest.raises(ExpositionError):  # failed for good
+            list(parser.parse(1000))
+
+
+def test_parser_holds_no_more_families_than_its_bound():
     parser = ExpositionParser()
-    parser.feed("".join(f"bad{{ {i}\n" for i in range(1000)), final=True)
-    assert list(parser.parse(10_000)) == []
-    assert parser.malformed == 1000 and len(parser.errors) == 100
+    n = MAX_FAMILIES + 10
+    parser.feed("".join(f"# HELP f{i} h\n" for i in range(n)), final=True)
+    assert list(parser.parse(n)) == []
+    assert len(parser.metadata()) == MAX_FAMILIES
 
 
 def test_parser_parses_no_more_lines_than_asked():

@@ -128,6 +128,7 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/series"): VIEW,
     ("POST", "/api/v1/series"): VIEW_FORM,
     ("GET", "/api/v1/metadata"): VIEW,
+    ("GET", "/api/v1/targets/metadata"): VIEW,
     ("GET", "/api/v1/query_exemplars"): VIEW,
     ("POST", "/api/v1/query_exemplars"): VIEW_FORM,
     ("GET", "/api/v1/format_query"): VIEW,

@@ -1,5 +1,6 @@
 """Prometheus's metadata API: ``/api/v1/labels``, ``/api/v1/label/{name}/values``,
-``/api/v1/series``, ``/api/v1/metadata`` and ``/api/v1/query_exemplars`` (always empty).
+``/api/v1/series``, ``/api/v1/metadata``, ``/api/v1/targets/metadata`` and ``/api/v1/query_exemplars``
+(always empty).
 
 Shapes and errors follow Prometheus ``web/api/v1/api.go`` (``labelNames``, ``labelValues``,
 ``series``, ``metricMetadata``): ``match[]`` is repeatable and each is a series selector
@@ -210,7 +211,8 @@ async def series(request: Request) -> Response:
 
 async def metadata(request: Request) -> Response:
     """``GET /api/v1/metadata``: ``metric``, ``limit``, ``limit_per_metric`` ->
-    ``{name: [{"type", "help", "unit"}]}`` of the families the daemon knows (its own)."""
+    ``{name: [{"type", "help", "unit"}]}`` of the families the daemon knows: the scrape targets' (each
+    one's last good scrape; distinct entries of one name across targets listed once each) and its own."""
     p = dict(request.query_params)
     try:
         limit = _limit(p)
@@ -227,6 +229,29 @@ async def metadata(request: Request) -> Response:
             break
         entries = families[name]
         out[name] = entries[:per_metric] if per_metric else entries
+    return success(out)
+
+
+async def targets_metadata(request: Request) -> Response:
+    """``GET /api/v1/targets/metadata``: ``match_target`` (a selector over the target labels, e.g.
+    ``{job="api"}``; default all), ``metric``, ``limit`` -> ``[{"target": {labels}, "metric", "type",
+    "help", "unit"}]`` from each target's last good scrape, as Prometheus's ``targetMetadata``
+    (``metric`` is left out of each entry when the ``metric`` parameter names it)."""
+    p = dict(request.query_params)
+    try:
+        limit = _limit(p)
+        matchers = _matchers([p["match_target"]])[0] if p.get("match_target") else []
+    except _BadData as e:
+        return error("bad_data", str(e), 400)
+    wanted = p.get("metric")
+    out: list[dict[str, Any]] = []
+    for target, families in query_deps(request).target_metadata():
+        if not all(m.matches(target.get(m.name, "")) for m in matchers):
+            continue
+        for name in sorted(families):
+            if (wanted and name != wanted) or (limit and len(out) >= limit):
+                continue
+            out.append({"target": target, **({} if wanted else {"metric": name}), **families[name]})
     return success(out)
 
 
@@ -251,5 +276,6 @@ ROUTES = [
     Route("/api/v1/label/{name}/values", label_values, methods=["GET"]),
     Route("/api/v1/series", series, methods=["GET", "POST"]),
     Route("/api/v1/metadata", metadata, methods=["GET"]),
+    Route("/api/v1/targets/metadata", targets_metadata, methods=["GET"]),
     Route("/api/v1/query_exemplars", query_exemplars, methods=["GET", "POST"]),
 ]

@@ -266,7 +266,10 @@ class QueryDeps:
     :ivar engine: the PromQL engine ad-hoc queries run on.
     :ivar catalog: the series index (``/api/v1/labels``, ``/label/{name}/values``, ``/series``);
         ``None`` leaves those routes out.
-    :ivar metadata: returns ``{metric family: [{"type", "help", "unit"}]}`` (``/api/v1/metadata``).
+    :ivar metadata: returns ``{metric family: [{"type", "help", "unit"}]}`` (``/api/v1/metadata``): the
+        scrape targets' families and the daemon's own.
+    :ivar target_metadata: returns ``[(target labels, {family: {"type", "help", "unit"}})]``, one per
+        scrape target (``/api/v1/targets/metadata``).
     :ivar status: the status API's views; ``None`` leaves ``/api/v1/status/*`` and ``/targets`` out.
     """
 
@@ -275,6 +278,7 @@ class QueryDeps:
     engine: QueryEngine
     catalog: SeriesCatalog | None = None
     metadata: Callable[[], dict[str, list[dict[str, str]]]] = dict
+    target_metadata: Callable[[], list[tuple[dict[str, str], dict[str, dict[str, str]]]]] = list
     status: StatusDeps | None = None
 
 

@@ -182,6 +182,10 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
         "summary": "Metric metadata (type, help, unit)", "tags": ["query"],
         "parameters": [_query("metric", "one metric family"), _query("limit", "families at most"),
                        _query("limit_per_metric", "entries per family at most")]},
+    ("GET", "/api/v1/targets/metadata"): {
+        "summary": "Metric metadata per scrape target", "tags": ["query"],
+        "parameters": [_query("match_target", 'a label selector over the target labels, e.g. {job="api"}'),
+                       _query("metric", "one metric family"), _query("limit", "entries at most")]},
     ("GET", "/api/v1/query_exemplars"): {"summary": "Exemplars (none are stored: always [])", "tags": ["query"],
                                          "parameters": _RANGE[:3]},
     ("POST", "/api/v1/query_exemplars"): {"summary": "Exemplars (form; always [])", "tags": ["query"],

@@ -58,6 +58,10 @@ class RuleCollector(Collector):
         interval = GaugeMetricFamily("monitor_rule_group_interval_seconds",
                                      "Evaluation interval of each rule group, in seconds.", labels=labels)
         rules = GaugeMetricFamily("monitor_rule_group_rules", "Rules in each rule group.", labels=labels)
+        invalid = CounterMetricFamily(
+            "monitor_rule_invalid_severity",
+            "Alerts (per evaluation) whose templated severity expanded outside the policy, paged as critical.",
+            labels=labels)
         for g in self._manager.groups():
             key = [f"{g.file};{g.name}"]
             evals.add_metric(key, g.evaluations_total)
@@ -66,7 +70,8 @@ class RuleCollector(Collector):
             last.add_metric(key, g.last_evaluation or 0.0)
             interval.add_metric(key, g.interval)
             rules.add_metric(key, len(g.rules))
-        yield from (evals, fails, dur, last, interval, rules)
+            invalid.add_metric(key, sum(getattr(r, "invalid_severity_total", 0) for r in g.rules))
+        yield from (evals, fails, dur, last, interval, rules, invalid)
         # No separate rules reload gauge: a reload is all-or-nothing over the config and its rule
         # files, so monitor_config_last_reload_successful covers both (as Prometheus's
         # prometheus_config_last_reload_successful does).

@@ -1,7 +1,8 @@
 """Leadership between replicas: only the leader runs the alert pipeline's side effects.
 
 Two replicas share one PostgreSQL state store; the leader is whoever holds the store's advisory
-lock (:meth:`monitor.store.base.Store.try_acquire_leadership`; SQLite is always the leader).
+lock (:meth:`monitor.store.base.Store.try_acquire_leadership`; with SQLite, a ``flock`` on the
+state file's ``.leader`` file).
 
 * Every replica probes, scrapes, evaluates rules and persists rule state, so a follower's state
   is warm when it takes over.

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     """Return a warning for each changed setting a reload cannot apply (``server.host``,
     ``server.port``: the listener is already bound; ``state``: the store is already open;
     ``tsdb.path``, ``tsdb.retention``, ``tsdb.retention_rules``: the sample store is open and its
-    series took their retention when created).
+    series took their retention when created; ``remote_write``, ``rules.datasource``: built at start).
 
     State values are not quoted: a DSN may hold a password.
     """
@@ -57,10 +58,16 @@ def restart_needed(old: Config, new: Config) -> list[str]:
         if getattr(old.tsdb, key) != getattr(new.tsdb, key):
             warnings.append(f"tsdb.{key} changed: the open sample store keeps its directory and retention; "
                             "restart the daemon to apply it")
+    # URLs and headers are not quoted: either may hold a token.
+    if old.remote_write != new.remote_write:
+        warnings.append("remote_write changed: the running queues and senders are kept; restart the daemon to apply it")
+    if old.rules.datasource != new.rules.datasource:
+        warnings.append("rules.datasource changed: rules keep their datasource; restart the daemon to apply it")
     return warnings
 
 
-def reload_config(daemon: Daemon, path: str | Path, *, port: int | None = None) -> ReloadResult:
+def reload_config(daemon: Daemon, path: str | Path, *, port: int | None = None,
+                  bound_port: int | None = None) -> ReloadResult:
     """Reload ``path`` into ``daemon`` all-or-nothing: the config file and every rule file it
     names are validated first; on any error nothing changes, and ``/health`` says so (``config``
     degraded with the first error and when the running config was loaded; HTTP 200: the daemon
@@ -68,6 +75,7 @@ def reload_config(daemon: Daemon, path: str | Path, *, port: int | None = None) 
 
     :param port: the ``--port`` the daemon listens on, applied to the new config as at start
         (:meth:`~monitor.config.model.ServerConfig.listen_on`), so links keep pointing at it.
+    :param bound_port: the port the server is bound to (for ``server.port: 0``; links name it).
 
     Settings only a restart applies (see :func:`restart_needed`) keep their running values;
     each is logged as a WARNING and returned in ``warnings``.
@@ -77,6 +85,8 @@ def reload_config(daemon: Daemon, path: str | Path, *, port: int | None = None) 
     try:
         config = load_config(path)
         config.server.listen_on(port)
+        if bound_port:
+            config.server.bound_to(bound_port)
         errors = daemon.check_reload(config)
     except ConfigErrors as e:
         errors = [str(err) for err in e.errors]
@@ -122,6 +132,7 @@ class Lifecycle:
         self._freeze = freeze_after_start
         self.config_path = Path(config_path)
         self._port = port
+        self._bound_port: int | None = None
         self._on_started = on_started
         app = create_app(api_deps(daemon, self.reload))
         self.server = _Server(uvicorn.Config(
@@ -130,7 +141,7 @@ class Lifecycle:
 
     def reload(self) -> ReloadResult:
         """Reload the config file into the running daemon (``POST /-/reload`` and SIGHUP)."""
-        return reload_config(self.daemon, self.config_path, port=self._port)
+        return reload_config(self.daemon, self.config_path, port=self._port, bound_port=self._bound_port)
 
     def stop(self) -> None:
         """Ask the server to stop; :meth:`serve` then shuts everything down and returns."""
@@ -145,6 +156,13 @@ class Lifecycle:
         """
         async with contextlib.AsyncExitStack() as stack:
             self._handle_signals(stack)
+            try:
+                sock = self._listen()
+            except OSError as exc:
+                cfg = self.server.config
+                log.error("cannot listen", extra={"error": f"{cfg.host}:{cfg.port}: {exc}"})
+                return 1
+            stack.callback(sock.close)
             try:
                 await self.daemon.start(stack)
             except Exception as exc:  # noqa: BLE001 - any start failure: undo what started, exit 1
@@ -169,8 +187,31 @@ class Lifecycle:
             announcer = asyncio.create_task(self._announce())
             stack.callback(announcer.cancel)
             # The server starts last and stops first: serve() returns once it has stopped.
-            await self.server.serve()
+            await self.server.serve(sockets=[sock])
         return 0 if self.server.started else 1
+
+    def _listen(self) -> socket.socket:
+        """Bind the listening socket before the daemon starts, so a port already in use fails the
+        start at once and ``--port 0`` is resolved: the chosen port goes into the config, and a
+        derived ``server.external_url`` (links in pages and Slack) names it instead of ``:0``.
+
+        :raises OSError: the address cannot be bound.
+        """
+        cfg = self.server.config
+        family, kind, proto, _, addr = socket.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(2048)
+            sock.set_inheritable(True)
+        except OSError:
+            sock.close()
+            raise
+        self._bound_port = cfg.port = sock.getsockname()[1]
+        self.daemon.config.server.bound_to(self._bound_port)
+        return sock
 
     def _handle_signals(self, stack: contextlib.AsyncExitStack) -> None:
         """Install SIGHUP (reload), SIGTERM and SIGINT (stop); their removal goes on ``stack``."""

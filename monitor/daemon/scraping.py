@@ -2,7 +2,9 @@
 across reloads while the target is unchanged, and the scheduler job that runs each.
 
 Outcomes are counted in ``monitor_scrapes_total{job, result}`` and
-``monitor_scrape_errors_total{job, kind}`` (``failed``, ``malformed_line``).
+``monitor_scrape_errors_total{job, reason}``: ``failed`` for every failed scrape, and ``parse`` besides
+for one failed by an exposition that breaks the format (its ``line N: reason`` is logged by the
+scraper). :meth:`ScrapeTargets.metadata` is the targets' families' metadata, for ``/api/v1/metadata``.
 """
 
 from __future__ import annotations
@@ -111,5 +113,23 @@ class ScrapeTargets:
         if not result.up:
             # logged by the scraper itself: when it starts failing, every 5 minutes, once recovered
             self._metrics.scrape_errors.labels(name, "failed").inc()
-        if result.malformed_lines:
-            self._metrics.scrape_errors.labels(name, "malformed_line").inc(result.malformed_lines)
+        if result.reason == "parse":
+            self._metrics.scrape_errors.labels(name, "parse").inc()
+
+    def target_metadata(self) -> list[tuple[dict[str, str], dict[str, dict[str, str]]]]:
+        """Return ``[(target labels, {family: {"type", "help", "unit"}})]``: each target's labels
+        (``job``, ``instance`` and its configured ones) and its last good scrape's metadata."""
+        return [(dict(s.target_labels), {name: meta.api() for name, meta in s.metadata.items()})
+                for s in self.scrapers.values()]
+
+    def metadata(self) -> dict[str, list[dict[str, str]]]:
+        """Return ``{family: [{"type", "help", "unit"}]}`` of every target's last good scrape, each
+        distinct entry once (as Prometheus's ``/api/v1/metadata`` merges targets)."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for scraper in self.scrapers.values():
+            for family, meta in scraper.metadata.items():
+                entry = meta.api()
+                entries = out.setdefault(family, [])
+                if entry not in entries:
+                    entries.append(entry)
+        return out

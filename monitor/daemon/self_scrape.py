@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from model.labels import METRIC_NAME, Labels
 from monitor.tsdb.store import SampleStore
 
-__all__ = ["PREFIXES", "SELF_JOB", "SELF_SCRAPE_INTERVAL", "SelfScrape", "registry_metadata"]
+__all__ = ["PREFIXES", "SELF_JOB", "SELF_SCRAPE_INTERVAL", "SelfScrape", "merge_metadata", "registry_metadata"]
 
 #: Seconds between two copies (Prometheus's default ``scrape_interval`` is 1m; the daemon's own
 #: scrape targets default to 15 s, and so does this).
@@ -88,4 +88,15 @@ def registry_metadata(registry: CollectorRegistry) -> dict[str, list[dict[str, s
         kind = family.type if family.type in ("counter", "gauge", "histogram", "summary", "info",
                                               "stateset", "gaugehistogram") else "unknown"
         out[name] = [{"type": kind, "help": family.documentation, "unit": family.unit or ""}]
+    return out
+
+
+def merge_metadata(*sources: dict[str, list[dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """Merge ``/api/v1/metadata`` data (the scrape targets' and the daemon's own): per family, each
+    distinct ``{"type", "help", "unit"}`` once, in the order first met."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for source in sources:
+        for name, entries in source.items():
+            have = out.setdefault(name, [])
+            have.extend(e for e in entries if e not in have)
     return out

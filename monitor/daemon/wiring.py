@@ -28,11 +28,12 @@ from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCount
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
+from monitor.daemon.remote_wiring import RemoteWrite, build_datasource
 from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
                                     raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
 from monitor.daemon.scraping import ScrapeTargets
-from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, registry_metadata
+from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, merge_metadata, registry_metadata
 from monitor.daemon.status_views import alertmanager_status, status_deps
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.escalation.schedule import OnCallLookup
@@ -123,7 +124,9 @@ class Daemon:
             resolved_retention=config.rules.resolved_retention,
             default_interval=config.rules.evaluation_interval, on_alerts=self._on_alerts,
             external_url=config.server.external_url, outage_tolerance=config.rules.outage_tolerance,
-            for_grace_period=config.rules.for_grace_period, resend_delay=config.rules.resend_delay)
+            for_grace_period=config.rules.for_grace_period, resend_delay=config.rules.resend_delay,
+            datasource=build_datasource(config))
+        self.remote_write = RemoteWrite(self.registry)
         errors = self.rules.load(rule_sources(config))
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
@@ -205,6 +208,9 @@ class Daemon:
             self.scheduler.add_interval_job("tsdb:sync", self._sync_job, sync, first_delay=sync)
             self.scheduler.add_interval_job("tsdb:checkpoint", self._checkpoint_job, CHECKPOINT_CHECK_INTERVAL,
                                             first_delay=CHECKPOINT_CHECK_INTERVAL)
+        if self.remote_write.writers:
+            sync = self.config.tsdb.sync_interval
+            self.scheduler.add_interval_job("remote:sync", self._remote_sync_job, sync, first_delay=sync)
         self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
                                         first_delay=OUTBOX_CHECK_INTERVAL)
         if self.config.heartbeat is not None:
@@ -230,6 +236,9 @@ class Daemon:
             await asyncio.to_thread(self.store.flush())
         except asyncio.CancelledError:  # shutdown while fsyncing: the store's close syncs again
             pass
+
+    async def _remote_sync_job(self) -> None:
+        await self.remote_write.sync(self.store)
 
     async def _checkpoint_job(self) -> None:
         """Checkpoint the sample store when ``tsdb.checkpoint_interval`` has passed since the last one."""
@@ -273,6 +282,10 @@ class Daemon:
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         stack.callback(log.info, "daemon stopped")
         stack.callback(self.queries.close)
+        if self.rules.datasource is not None:
+            stack.push_async_callback(self.rules.datasource.client.aclose)
+        # Before the store opens: its close flushes the last samples into the queues, then they close.
+        await self.remote_write.start(self.config, self.store, stack)
         tsdb_path = self.config.resolved_tsdb_path()
         if tsdb_path is not None:
             # Replay before anything appends or evaluates; closed (flushed, fsynced) last but one.
@@ -413,7 +426,9 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                                                       lambda: update_store_gauges(daemon.metrics, daemon.store)),
                             reload=reload),
         queries=QueryDeps(probes=lambda: daemon.probes, rules=daemon.rules, engine=daemon.queries,
-                          catalog=daemon.store, metadata=lambda: registry_metadata(daemon.registry),
+                          catalog=daemon.store, metadata=lambda: merge_metadata(daemon.scrape.metadata(),
+                                                                          registry_metadata(daemon.registry)),
+                          target_metadata=lambda: daemon.scrape.target_metadata(),
                           status=status_deps(daemon, daemon.started_at)),
         # Slack signatures are claimed in the state store (open once the daemon has started).
         alerting=AlertingDeps(ports=daemon.alerting_ports, claims=lambda: daemon.state,

@@ -14,6 +14,8 @@ All three are bounded: the result cache by samples held, the memos by entries (t
 
 from __future__ import annotations
 
+from typing import Callable
+
 from monitor.promql.value import Sample, drop_name
 from model.labels import Labels
 
@@ -33,15 +35,19 @@ class ResultCache:
     Keys are ``(node.cache_key, t_ms)`` (see :func:`monitor.promql.nodes._cache_info`); each
     entry remembers the metric names its node reads (``None``: unknown, dropped on any
     invalidation). Oldest entries go first when the limit is reached; a result larger than
-    the whole limit is not stored.
+    the whole limit is not stored. An index from metric name to entries makes
+    :meth:`invalidate` cost what it drops, not what the cache holds (it runs after every
+    recorded write: with 50 SLOs, scanning every entry each time was over half the evaluation).
     """
 
-    __slots__ = ("limit", "samples", "_entries")
+    __slots__ = ("limit", "samples", "_entries", "_by_name", "_unknown")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.samples = 0
         self._entries: dict[tuple[str, int], tuple[frozenset[str] | None, list[Sample]]] = {}
+        self._by_name: dict[str, set[tuple[str, int]]] = {}
+        self._unknown: set[tuple[str, int]] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -57,24 +63,60 @@ class ResultCache:
         if len(result) > self.limit:
             return
         entries = self._entries
+        if key in entries:
+            self._remove(key)
         entries[key] = (names, result)
         self.samples += len(result)
+        if names is None:
+            self._unknown.add(key)
+        else:
+            by_name = self._by_name
+            for name in names:
+                keys = by_name.get(name)
+                if keys is None:
+                    by_name[name] = {key}
+                else:
+                    keys.add(key)
         while self.samples > self.limit:
-            old = next(iter(entries))
-            self.samples -= len(entries.pop(old)[1])
+            self._remove(next(iter(entries)))
+
+    def _remove(self, key: tuple[str, int]) -> None:
+        names, result = self._entries.pop(key)
+        self.samples -= len(result)
+        if names is None:
+            self._unknown.discard(key)
+            return
+        by_name = self._by_name
+        for name in names:
+            keys = by_name.get(name)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del by_name[name]
 
     def invalidate(self, names: set[str]) -> None:
         """Drop the entries that read any of ``names`` (or unknown metric names)."""
-        entries = self._entries
-        if not entries:
+        if not self._entries:
             return
-        drop = [k for k, (used, _) in entries.items() if used is None or not used.isdisjoint(names)]
-        for k in drop:
-            self.samples -= len(entries.pop(k)[1])
+        drop = set(self._unknown)
+        by_name = self._by_name
+        if len(names) <= len(by_name):
+            for name in names:
+                keys = by_name.get(name)
+                if keys:
+                    drop |= keys
+        else:
+            for name, keys in by_name.items():
+                if name in names:
+                    drop |= keys
+        for key in drop:
+            self._remove(key)
 
     def clear(self) -> None:
         """Forget every entry."""
         self._entries.clear()
+        self._by_name.clear()
+        self._unknown.clear()
         self.samples = 0
 
 
@@ -86,6 +128,8 @@ class NamelessLabels:
     mapping, for hot loops that try ``known.get(labels)`` first.
 
     :param limit: most label sets kept before starting over.
+    :param drop: the name removal (``value.drop_name``; ``value.mark_name`` under delayed name
+        removal, where "without ``__name__``" means with the name marked for removal).
 
     Usage::
 
@@ -93,11 +137,12 @@ class NamelessLabels:
         nameless(Labels.of(__name__="up", job="api"))   # -> {job="api"}, the same object next time
     """
 
-    __slots__ = ("limit", "known")
+    __slots__ = ("limit", "known", "drop")
 
-    def __init__(self, limit: int = NAMELESS_LIMIT) -> None:
+    def __init__(self, limit: int = NAMELESS_LIMIT, drop: Callable[[Labels], Labels] = drop_name) -> None:
         self.limit = limit
         self.known: dict[Labels, Labels] = {}
+        self.drop = drop
 
     def __call__(self, labels: Labels) -> Labels:
         """Return ``labels`` without ``__name__`` (memoised)."""
@@ -106,7 +151,7 @@ class NamelessLabels:
         if got is None:
             if len(known) >= self.limit:
                 known.clear()
-            got = known[labels] = drop_name(labels)
+            got = known[labels] = self.drop(labels)
         return got
 
 

@@ -26,7 +26,7 @@ Each evaluation also yields the ``ALERTS{alertname, alertstate, ...} 1`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -177,6 +177,13 @@ class AlertingRule:
     :param parsed: the parsed expression to hand to ``query`` instead of the text, or ``None``.
     :param resolved_retention: seconds to keep resolved alerts (15 min).
     :param limit: the most pending/firing alerts allowed (0 = no limit).
+    :param severities: the severity policy (``rulefmt.SEVERITIES``) to apply to a templated ``severity``
+        label once expanded, or ``None`` for none. An alert whose expanded severity is outside it is
+        kept — never dropped — with ``severity="critical"``, the most severe of the policy (a
+        template that yields something else is a broken template, and a needless page costs less
+        than a missed one); the expanded text goes to the annotation ``invalid_severity``, each
+        occurrence is counted in :attr:`invalid_severity_total`, and each distinct value is queued
+        once in :attr:`severity_notices` for the group to log.
 
     >>> rule = AlertingRule("Down", "up == 0", for_seconds=60, labels={"severity": "critical"})
     >>> q = lambda expr, t: Vector([Sample(Labels.of(__name__="up", job="api"), t, 0.0)])
@@ -187,7 +194,7 @@ class AlertingRule:
     def __init__(self, name: str, expr: str, *, for_seconds: float = 0.0, keep_firing_for_seconds: float = 0.0,
                  labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
                  parsed: Any = None, resolved_retention: float = DEFAULT_RESOLVED_RETENTION,
-                 limit: int = 0, external_url: str = "") -> None:
+                 limit: int = 0, external_url: str = "", severities: Collection[str] | None = None) -> None:
         self.name = name
         self.expr = expr
         self.parsed = parsed
@@ -203,6 +210,13 @@ class AlertingRule:
         self.samples: list[tuple[Labels, float]] = []
         #: Restored alerts not yet confirmed by an evaluation with data: fingerprint -> restore time.
         self.held: dict[str, float] = {}
+        sev = self.labels.get("severity", "")
+        self.severities = frozenset(severities) if severities is not None and "{{" in sev else None
+        #: Alerts (per evaluation) whose expanded ``severity`` was outside the policy.
+        self.invalid_severity_total = 0
+        #: Expanded severities outside the policy not logged yet (the group logs and clears them).
+        self.severity_notices: list[str] = []
+        self._seen_invalid: set[str] = set()
 
     @property
     def kind(self) -> str:
@@ -311,6 +325,18 @@ class AlertingRule:
         """Take over the active alerts of the rule this one replaces (Prometheus ``CopyState``)."""
         self.active = {fp: replace(a) for fp, a in old.active.items()}
         self.held.update(old.held)
+        self.invalid_severity_total += old.invalid_severity_total
+        self._seen_invalid |= old._seen_invalid
+
+    def _invalid_severity(self, lb: dict[str, str], annotations: dict[str, str]) -> None:
+        """Page on an expanded severity outside the policy: ``critical``, the text kept in an annotation."""
+        got = lb.get("severity", "")
+        self.invalid_severity_total += 1
+        if got not in self._seen_invalid and len(self._seen_invalid) < 100:
+            self._seen_invalid.add(got)
+            self.severity_notices.append(got)
+        lb["severity"] = "critical"
+        annotations["invalid_severity"] = got
 
     def eval(self, now: float, query: QueryFn, external_labels: Mapping[str, str] | None = None) -> list[Alert]:
         """Evaluate at ``now`` (seconds) and advance every alert's state.
@@ -341,8 +367,10 @@ class AlertingRule:
             for k, v in self.labels.items():
                 lb[k] = expand(v, **kw) if "{{" in v else v
             lb["alertname"] = self.name
-            labels = Labels.of(lb)
             annotations = {k: (expand(v, **kw) if "{{" in v else v) for k, v in self.annotations.items()}
+            if self.severities is not None and lb.get("severity") not in self.severities:
+                self._invalid_severity(lb, annotations)
+            labels = Labels.of(lb)
             fp = labels.fingerprint()
             if fp in fresh:
                 raise RuleError("vector contains metrics with the same labelset after applying alert labels")

@@ -147,8 +147,11 @@ class RuleGroup:
         adj = now - offset
         return adj - math.fmod(adj, iv) + offset if iv > 0 else now
 
-    def eval(self, now: float) -> list[Alert]:
+    def eval(self, now: float, query: Callable[[Any, int], Vector] | None = None) -> list[Alert]:
         """Evaluate every rule at ``now`` (seconds); write results; return alerts to hand on.
+
+        :param query: this evaluation's query function instead of the group's own (a remote
+            datasource's, :meth:`monitor.remote.datasource.RemoteDatasource.query_fn`).
 
         :return: the alerts that are firing or newly resolved (``resolved_at`` after
             ``last_sent_at``); their ``last_sent_at`` is set to ``now``, and a firing one's
@@ -156,16 +159,20 @@ class RuleGroup:
         """
         start = time.perf_counter()
         t_ms = int(round(now * 1000))
-        query = self.query
+        base = self.query if query is None else query
+        query = base
         if self.query_offset:
             off_ms = int(round(self.query_offset * 1000))
-            query = lambda expr, t: self.query(expr, t - off_ms)  # noqa: E731
+            query = lambda expr, t: base(expr, t - off_ms)  # noqa: E731
         for i, rule in enumerate(self.rules):
             st = self.status[i]
             r0 = time.perf_counter()
             try:
                 if isinstance(rule, AlertingRule):
-                    rule.eval(now, query, self.external_labels)
+                    try:
+                        rule.eval(now, query, self.external_labels)
+                    finally:
+                        self._log_severity_notices(rule)
                     samples = rule.samples
                 else:
                     samples = rule.eval(now, query)
@@ -182,6 +189,14 @@ class RuleGroup:
         self.evaluation_time = time.perf_counter() - start
         self.evaluations_total += 1
         return self._to_send(now)
+
+    def _log_severity_notices(self, rule: AlertingRule) -> None:
+        """Log each expanded severity outside the policy once per rule (counted every time by the rule)."""
+        for value in rule.severity_notices:
+            self.log.warning("alert severity template expanded outside the severity policy: paging as critical",
+                             extra={"group": self.name, "file": self.file, "rule": rule.name,
+                                    "severity": value[:100]})
+        rule.severity_notices.clear()
 
     def _write(self, i: int, samples: list[tuple[Labels, float]], t_ms: int) -> None:
         current = {lbl for lbl, _ in samples}

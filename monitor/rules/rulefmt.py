@@ -22,7 +22,10 @@ Every error is a :class:`RuleFileError` printed as
 (1-based line and column of the offending YAML node; rule numbers 1-based). Beyond Prometheus we
 reject duplicate alert names in a group and, by default, alerting rules without a ``severity``
 label (``critical``, ``warning``, ``info``, or ``none`` for the always-firing ``Watchdog`` that
-never pages: Alertmanager's convention); templates are test-rendered with dummy data.
+never pages: Alertmanager's convention); templates are test-rendered with dummy data. A
+templated ``severity`` (``{{ if gt $value 10.0 }}critical{{ else }}warning{{ end }}``) is only
+checked to parse here: the policy applies to what it expands to, at evaluation
+(:class:`~monitor.rules.alerting.AlertingRule` ``severities``).
 """
 
 from __future__ import annotations
@@ -398,7 +401,7 @@ class _FileParser:
                 if sev is None:
                     self.err(f'missing "severity" label (one of {", ".join(SEVERITIES)})',
                              keys["labels"][1] if "labels" in keys else node, **ctx)
-                elif sev[0] not in SEVERITIES:
+                elif sev[0] not in SEVERITIES and "{{" not in sev[0]:  # a template: checked once expanded
                     self.err(f'label "severity" must be one of {", ".join(SEVERITIES)}, got "{sev[0]}"',
                              sev[2], **ctx)
         if len(self.errors) > n_errors:

@@ -23,7 +23,7 @@ class ScrapeLimits:
     Exceeding any fails the whole scrape (``up`` 0, nothing stored, the reason in the result).
 
     :ivar body_size_limit: bytes of the uncompressed body; reading stops there.
-    :ivar sample_limit: samples (and malformed lines) in one scrape; parsing stops at the next.
+    :ivar sample_limit: samples in one scrape; parsing stops at the next.
     :ivar label_limit: labels of one series, ``__name__`` and target labels included.
     :ivar label_name_length_limit: characters of a label name.
     :ivar label_value_length_limit: characters of a label value.

@@ -17,7 +17,15 @@ Behaviour follows Prometheus ``scrape/scrape.go`` (``scrapeLoop``):
 - limits (:class:`~monitor.scrape.limits.ScrapeLimits`: ``body_size_limit``, ``sample_limit``, ``label_limit``,
   ``label_name_length_limit``, ``label_value_length_limit``, Prometheus's ``scrape_config``
   names): past one, the whole scrape fails, ``up`` 0 with the reason, and nothing of it is
-  stored.
+  stored;
+- an exposition that breaks the format (:class:`~monitor.scrape.exposition.ExpositionError`: a
+  second ``# TYPE`` for one name, an invalid escape in a label value, a duplicate label name, a bad
+  float, ...) fails the scrape the same way, at its first bad line: ``up`` 0, the error
+  ``line N: reason``, :attr:`ScrapeResult.reason` ``parse``, ``scrape_samples_scraped`` the samples
+  before that line (Prometheus's ``scrapeLoop.append`` stops there and rolls the scrape back), and the
+  previous scrape's series go stale;
+- metadata: each family's ``TYPE``, ``HELP`` and ``UNIT`` of the last good scrape
+  (:attr:`Scraper.metadata`; a failed scrape keeps the previous).
 
 The body is read as a stream and parsed as it arrives, a slice of lines at a time with the
 event loop given back between slices, so neither a huge target nor a hostile one holds the
@@ -25,11 +33,7 @@ loop or the memory: reading stops at ``body_size_limit`` and parsing at the firs
 ``sample_limit`` (Prometheus parses on to report the total; counting the rest is the work this
 limit is there to refuse, so ``scrape_samples_scraped`` is then the count when it stopped).
 
-Unlike Prometheus, a malformed exposition line does not fail the scrape: every good line is
-kept, each bad one is counted (:attr:`ScrapeResult.malformed_lines`) and logged with its line
-number (issue 2, section 4). Bad lines count toward ``sample_limit`` as well, since they cost
-the same parsing (Prometheus would have failed the scrape at the first). The parser is
-:mod:`monitor.scrape.exposition`; the limits are :mod:`monitor.scrape.limits`.
+The parser is :mod:`monitor.scrape.exposition`; the limits are :mod:`monitor.scrape.limits`.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ import httpx
 from model.labels import METRIC_NAME, Labels
 from monitor.gcpause import paused_gc
 from monitor.logging import FailureLog
-from monitor.scrape.exposition import ExpositionParser, is_openmetrics, normalize_float_labels
+from monitor.scrape.exposition import (ExpositionError, ExpositionParser, FamilyMetadata, is_openmetrics,
+                                       normalize_float_labels)
 from monitor.scrape.limits import ScrapeLimitExceeded, ScrapeLimits
 from monitor.tsdb.series import STALE_NAN
 from monitor.tsdb.store import SampleStore
@@ -60,7 +65,6 @@ LOGGER_NAME = "monitor.scrape"
 #: Sent as Prometheus does, text format first (``scrape/scrape.go`` ``scrapeAcceptHeader``).
 ACCEPT_HEADER = ("text/plain;version=0.0.4;q=1.0,"
                  "application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1")
-_MAX_WARNINGS_PER_SCRAPE = 5
 #: Seconds of parsing or appending between two returns to the event loop.
 SLICE_SECONDS = 0.005
 #: Exposition lines parsed, and samples appended, between two looks at the clock.
@@ -76,26 +80,28 @@ class _HttpStatus(Exception):
 class ScrapeResult:
     """The outcome of one scrape.
 
-    :ivar up: the target answered 200 with a body within the limits (malformed lines do not
-        make it down).
+    :ivar up: the target answered 200 with a well-formed body within the limits.
     :ivar duration_seconds: wall time of the request and parse, seconds.
-    :ivar samples_scraped: good samples in the exposition; on a failure 0, except when a sample
-        or label limit failed the scrape: then the count up to where parsing stopped.
-    :ivar malformed_lines: lines that could not be parsed.
+    :ivar samples_scraped: samples in the exposition; on a failure 0, except when a sample
+        or label limit, or a line breaking the format, failed the scrape: then the count up to
+        where parsing stopped.
     :ivar series_added: series not present in the previous scrape.
     :ivar error: why the scrape failed (``None`` when ``up``).
     :ivar timestamp_ms: the scrape's timestamp (ms), given to samples without their own.
     :ivar limit: the :class:`ScrapeLimits` setting that failed the scrape, e.g. ``sample_limit``.
+    :ivar reason: why it failed, in one word: ``parse`` (the exposition breaks the format; ``error``
+        is ``line N: reason``), the ``limit``, ``http_status``, ``timeout`` or ``connection``
+        (anything else: refused, reset, TLS, a bad URL); ``None`` when ``up``.
     """
 
     up: bool
     duration_seconds: float
     samples_scraped: int
-    malformed_lines: int
     error: str | None
     series_added: int = 0
     timestamp_ms: int = 0
     limit: str | None = None
+    reason: str | None = None
 
 
 class Scraper:
@@ -110,10 +116,10 @@ class Scraper:
     :param honor_labels: on a collision keep the exposed label instead of the target's.
     :param limits: the target's limits (default: none; the daemon passes the configured ones).
     :param clock: returns the current time in seconds (injected for tests).
-    :param logger: where malformed lines and failures are logged.
+    :param logger: where failures are logged (when a target starts failing, then every 5 minutes).
 
     Counters for ``monitor/metrics.py``: :attr:`scrapes_total`, :attr:`failures_total`,
-    :attr:`malformed_lines_total`.
+    :attr:`parse_failures_total`. :attr:`metadata` holds the families' metadata.
 
     Usage::
 
@@ -154,7 +160,9 @@ class Scraper:
         self._previous: set[Labels] = set()
         self.scrapes_total = 0
         self.failures_total = 0
-        self.malformed_lines_total = 0
+        self.parse_failures_total = 0
+        #: ``{family: FamilyMetadata}`` of the last scrape that parsed (a failed one keeps the previous).
+        self.metadata: dict[str, FamilyMetadata] = {}
         self.last_result: ScrapeResult | None = None
         #: a failing target is logged when it starts failing, then every 5 minutes, and once recovered
         self.failures = FailureLog()
@@ -184,31 +192,37 @@ class Scraper:
         t0 = time.perf_counter()
         error: str | None = None
         limit: str | None = None
+        reason: str | None = None
         scrape = _Scrape(t_ms)
         try:
             async with asyncio.timeout(self.timeout):
                 await self._read(scrape)
         except _HttpStatus as e:
-            error = str(e)
+            error, reason = str(e), "http_status"
         except BodyTooLarge as e:
             error, limit = f"{e} (stopped reading there)", "body_size_limit"
         except ScrapeLimitExceeded as e:
             error, limit = str(e), e.limit
+        except ExpositionError as e:
+            error, reason = str(e), "parse"
         except (TimeoutError, httpx.TimeoutException):
-            error = f"scrape timed out after {self.timeout:g}s"
+            error, reason = f"scrape timed out after {self.timeout:g}s", "timeout"
         except Exception as e:  # noqa: BLE001 - httpx.HTTPError, InvalidURL, ...: target trouble
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            reason = "connection"
         duration = time.perf_counter() - t0
 
         up = error is None
-        parser = scrape.parser
-        malformed = parser.malformed if parser else 0
-        errors = parser.errors if parser else []
+        reason = limit or reason
         # Prometheus reports no samples for a failed scrape, except the count that failed one
-        samples_scraped = scrape.count if up or limit not in (None, "body_size_limit") else 0
+        samples_scraped = scrape.count if up or reason in ("parse", "sample_limit", "label_limit",
+                                                           "label_name_length_limit",
+                                                           "label_value_length_limit") else 0
         if up:
             batch, current = scrape.batch, scrape.current
             self._remember_labels(scrape.new_labels)
+            if scrape.parser is not None:
+                self.metadata = scrape.parser.metadata()
         else:  # a failed scrape stores (and caches) nothing of what it read: it counts as an empty one
             batch, current = [], set()
             await _release(scrape)
@@ -226,29 +240,17 @@ class Scraper:
         await self._append(batch)
 
         self.scrapes_total += 1
-        self.malformed_lines_total += malformed
         if not up:
             self.failures_total += 1
+            self.parse_failures_total += reason == "parse"
             if (n := self.failures.failed(self.url)) is not None:
                 self.log.warning("scrape of %s failed: %s" if n == 1 else "scrape of %s still failing: %s",
-                                 self.url, error, extra={**self._log_extra, "failures": n})
+                                 self.url, error, extra={**self._log_extra, "failures": n, "reason": reason})
         elif (n := self.failures.recovered(self.url)) is not None:
             self.log.info("scrape of %s recovered", self.url, extra={**self._log_extra, "failures": n})
-        # the same malformed lines come back at every scrape: logged like a failure (start, then
-        # every 5 minutes), counted always (monitor_scrape_malformed_lines_total)
-        shown = bool(malformed) and self.failures.failed("malformed") is not None
-        if not malformed:
-            self.failures.recovered("malformed")
-        for err in errors[:_MAX_WARNINGS_PER_SCRAPE] if shown else ():
-            self.log.warning("malformed exposition line from %s: %s", self.url, err,
-                             extra=self._log_extra)
-        if shown and malformed > _MAX_WARNINGS_PER_SCRAPE:
-            self.log.warning("%d more malformed exposition lines from %s",
-                             malformed - _MAX_WARNINGS_PER_SCRAPE, self.url,
-                             extra=self._log_extra)
         result = ScrapeResult(up=up, duration_seconds=duration, samples_scraped=samples_scraped,
-                              malformed_lines=malformed, error=error, series_added=added,
-                              timestamp_ms=t_ms, limit=limit)
+                              error=error, series_added=added, timestamp_ms=t_ms, limit=limit,
+                              reason=None if up else reason)
         self.last_result = result
         self._over_limit = limit is not None
         return result
@@ -259,6 +261,7 @@ class Scraper:
         :raises _HttpStatus: the answer is not a 200.
         :raises BodyTooLarge: the body passed ``body_size_limit``.
         :raises ScrapeLimitExceeded: a sample passed another limit.
+        :raises ExpositionError: the body breaks the exposition format.
         """
         async with self.client.stream("GET", self.url, headers={"Accept": ACCEPT_HEADER},
                                       timeout=self.timeout) as resp:
@@ -272,6 +275,7 @@ class Scraper:
                 await self._parse_pending(scrape)
             parser.feed(b"", final=True)
             await self._parse_pending(scrape)
+            parser.close()
 
     async def _parse_pending(self, scrape: _Scrape) -> None:
         """Parse the lines fed so far, a slice at a time, giving the event loop back in between."""
@@ -283,7 +287,7 @@ class Scraper:
         while parser.pending:
             for name, exposed, value, ts in parser.parse(_LINES_PER_STEP):
                 scrape.count += 1
-                if sample_limit and scrape.count + parser.malformed > sample_limit:
+                if sample_limit and scrape.count > sample_limit:
                     raise self._sample_limit_exceeded(parser)
                 lbl = self._labels_for(name, exposed, scrape.new_labels)
                 if ts is None:
@@ -291,8 +295,6 @@ class Scraper:
                     scrape.batch.append((lbl, t_ms, value))
                 else:
                     scrape.batch.append((lbl, ts, value))
-            if sample_limit and scrape.count + parser.malformed > sample_limit:
-                raise self._sample_limit_exceeded(parser)
             await pause()
 
     def _sample_limit_exceeded(self, parser: ExpositionParser) -> ScrapeLimitExceeded:

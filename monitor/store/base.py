@@ -285,7 +285,7 @@ class Store(Protocol):
         """Return ``True`` if this process is (now) the leader.
 
         PostgreSQL: ``pg_try_advisory_lock`` held on a dedicated connection (released when it
-        closes, so a dead leader frees the lock). SQLite: always ``True`` (one process).
+        closes, so a dead leader frees the lock). SQLite: a ``flock`` on ``<file>.leader``.
         """
 
     async def release_leadership(self) -> None:

@@ -5,12 +5,20 @@ WAL lets readers (``codebook-monitor`` CLI commands) read while the daemon write
 crashes in WAL mode, which is what a restart needs. One connection serialised by an
 :class:`asyncio.Lock`; every method is one ``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction, or one
 statement in autocommit mode when it is one statement (each aiosqlite call is a trip to its thread).
+
+Leadership: one daemon per file. The leader holds an exclusive ``flock`` on ``<file>.leader``
+(released by the kernel when the process dies, kill -9 included); a second daemon started on the
+same file does not get it, stays a follower (probes and rules run, nothing is routed or sent) and
+says so in its log and ``/health``, instead of both paging. Several replicas need PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
+import logging
+import os
 import re
 import sqlite3
 import time
@@ -23,6 +31,8 @@ import aiosqlite
 
 from monitor.errors import StoreError
 from monitor.store.sql import Row, SQLStore
+
+log = logging.getLogger("monitor.store")
 
 _PARAM = re.compile(r"\$(\d+)")
 
@@ -70,6 +80,8 @@ class SQLiteStore(SQLStore):
         self._clock = clock
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._leader_fd: int | None = None
+        self._warned_follower = False
 
     async def open(self) -> None:
         if self._db is not None:
@@ -92,6 +104,7 @@ class SQLiteStore(SQLStore):
             raise
 
     async def close(self) -> None:
+        await self.release_leadership()
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
@@ -133,9 +146,53 @@ class SQLiteStore(SQLStore):
         except sqlite3.OperationalError:
             pass  # no transaction was active (BEGIN failed, or SQLite rolled back by itself)
 
+    @property
+    def leader_lock_path(self) -> Path:
+        """The file whose ``flock`` makes a daemon the leader: ``<state file>.leader``."""
+        return self.path.with_name(self.path.name + ".leader")
+
     async def try_acquire_leadership(self) -> bool:
-        """One process owns the file: always the leader."""
+        """Return ``True`` if this store holds the file's leader lock (taking it if free).
+
+        A second daemon on the same file gets ``False`` (and one warning naming the holder's
+        pid) until the first one stops or dies.
+        """
+        if self._leader_fd is not None:
+            return True
+        if str(self.path) == ":memory:":
+            return True
+        path = self.leader_lock_path
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open the leader lock {path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if not self._warned_follower:
+                self._warned_follower = True
+                log.warning("another daemon%s leads the SQLite state store %s: this one stays a follower "
+                            "(it probes and evaluates, but routes and sends nothing). One SQLite file serves one "
+                            "daemon; replicas need a PostgreSQL state store.",
+                            f" (pid {holder})" if holder else "", self.path)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._leader_fd = fd
+        self._warned_follower = False
         return True
 
     async def release_leadership(self) -> None:
-        """Nothing to release."""
+        """Release the leader lock (idempotent)."""
+        fd, self._leader_fd = self._leader_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip()
+    except OSError:
+        return ""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
@@ -37,6 +36,7 @@ from typing import Any
 import msgpack
 
 from model.labels import Labels
+from .chunks import from_le_bytes, to_le_bytes
 from .wal import fsync_dir
 
 __all__ = ["CheckpointError", "CheckpointWriter", "latest_checkpoint", "read_checkpoint"]
@@ -44,7 +44,6 @@ __all__ = ["CheckpointError", "CheckpointWriter", "latest_checkpoint", "read_che
 FORMAT = 2
 _READABLE = (1, 2)
 _NAME = re.compile(r"^checkpoint\.(\d{8})$")
-_LITTLE = sys.byteorder == "little"
 _LEVEL = 1
 
 #: One series as a checkpoint holds it: ``(sid, labels, timestamps, values)``.
@@ -71,21 +70,6 @@ def remove_stale(directory: Path, keep: Path | None) -> None:
     for p in directory.iterdir():
         if p != keep and (_NAME.match(p.name) or (p.name.startswith("checkpoint.") and p.name.endswith(".tmp"))):
             p.unlink(missing_ok=True)
-
-
-def _le(a: array) -> bytes:
-    if not _LITTLE:
-        a = array(a.typecode, a)
-        a.byteswap()
-    return a.tobytes()
-
-
-def _from_le(typecode: str, data: bytes) -> array:
-    a = array(typecode)
-    a.frombytes(data)
-    if not _LITTLE:
-        a.byteswap()
-    return a
 
 
 class CheckpointWriter:
@@ -119,7 +103,8 @@ class CheckpointWriter:
                 continue
             deltas = array("q", map(sub, ts[1:], ts[:-1]))
             flat = [x for pair in labels for x in pair]
-            out.append(pack([sid, flat, n, ts[0], zlib.compress(_le(deltas), _LEVEL), zlib.compress(_le(vs), _LEVEL)]))
+            out.append(pack([sid, flat, n, ts[0], zlib.compress(to_le_bytes(deltas), _LEVEL),
+                             zlib.compress(to_le_bytes(vs), _LEVEL)]))
             self.series += 1
             self.samples += n
         self._f.write(b"".join(out))
@@ -174,8 +159,8 @@ def _series(path: Path, f: Any, unpacker: msgpack.Unpacker, trailer: dict[str, A
                     trailer.setdefault("blocks", [])
                     return
                 sid, flat, n, first, deltas, values = item
-                ts = array("q", accumulate(_from_le("q", zlib.decompress(deltas)), initial=first))
-                vs = _from_le("d", zlib.decompress(values))
+                ts = array("q", accumulate(from_le_bytes("q", zlib.decompress(deltas)), initial=first))
+                vs = from_le_bytes("d", zlib.decompress(values))
                 if len(ts) != n or len(vs) != n:
                     raise CheckpointError(f"{path}: series {sid} has {len(ts)}/{len(vs)} samples, expected {n}")
                 labels = tuple.__new__(Labels, tuple(zip(flat[::2], flat[1::2])))

@@ -137,6 +137,27 @@ def test_a_configured_external_url_is_kept_whatever_the_port(tmp_path):
     assert config.server.external_url == "http://127.0.0.1:9200"
 
 
+async def test_port_zero_links_name_the_port_chosen(tmp_path):
+    """``server.port: 0`` listens on a free port; derived links name it, not ``:0``."""
+    async with run_daemon(write_config(tmp_path, GOOD)) as d:
+        port = int(d.url.rsplit(":", 1)[1])
+        assert port != 0
+        assert d.daemon.config.server.external_url == f"http://127.0.0.1:{port}"
+
+
+async def test_a_port_in_use_fails_the_start_before_anything_runs(tmp_path):
+    """A second daemon on a taken port exits 1 at once (it probes nothing and leads nothing)."""
+    async with run_daemon(write_config(tmp_path, GOOD)) as d:
+        port = int(d.url.rsplit(":", 1)[1])
+        from monitor.daemon.lifecycle import Lifecycle
+        from monitor.daemon.wiring import Daemon
+        text = (tmp_path / "monitor.yaml").read_text().replace("port: 0", f"port: {port}")
+        other = write(tmp_path / "other.yaml", text.replace("state.db", "other.db"))
+        daemon = Daemon(load_config(other))
+        assert await asyncio.wait_for(Lifecycle(daemon, other).serve(), 30) == 1
+        assert not daemon.probes.last
+
+
 async def test_stopping_the_daemon_cancels_a_slow_probe_query_on_the_server(tmp_path, database_url):
     marker = f"daemon_stop_{uuid.uuid4().hex[:8]}"
     cfg = write_config(tmp_path, f"""

@@ -174,18 +174,16 @@ async def test_probes_that_fail_to_connect_never_stop_the_daemon(tmp_path):
             assert not d.task.done()
 
 
-async def test_scrape_with_malformed_lines_keeps_the_good_series(tmp_path):
-    exposition = (
+async def test_scrape_serves_metadata_then_a_malformed_exposition_fails_it_whole(tmp_path):
+    good = (
         "# HELP http_requests_total Requests.\n"
         "# TYPE http_requests_total counter\n"
         'http_requests_total{endpoint="/a",status="200"} 42\n'
-        "this line is { not valid\n"
         'http_requests_total{endpoint="/b",status="500"} 7\n'
-        'broken_metric{label="unterminated} 1\n'
         "# TYPE queue_depth gauge\n"
         "queue_depth 3\n"
     )
-    async with TinyHttpServer({"/metrics": (200, "text/plain; version=0.0.4", exposition)}) as target:
+    async with TinyHttpServer({"/metrics": (200, "text/plain; version=0.0.4", good)}) as target:
         cfg = write_config(tmp_path, f"""
             scrape:
               - name: messy
@@ -194,13 +192,6 @@ async def test_scrape_with_malformed_lines_keeps_the_good_series(tmp_path):
                 timeout: 2s
             """)
         async with run_daemon(cfg) as d:
-            async def scraped():
-                text = await d.metrics()
-                errs = metric_values(text, "monitor_scrape_errors_total", reason="malformed_line")
-                return errs and errs[0] > 0
-
-            await eventually(scraped, timeout=60, what="malformed_line scrape errors")
-
             async def up_and_series():
                 r = await d.query('up{job="messy"}')
                 assert r.status_code == 200, r.text
@@ -209,10 +200,54 @@ async def test_scrape_with_malformed_lines_keeps_the_good_series(tmp_path):
                 series = {s["metric"]["endpoint"]: s["value"][1] for s in r2.json()["data"]["result"]}
                 return up and up[0]["value"][1] == "1" and series == {"/a": "42", "/b": "7"}
 
-            await eventually(up_and_series, timeout=30, what="up 1 and the good series queryable")
+            await eventually(up_and_series, timeout=60, what="up 1 and the series queryable")
+            meta = (await d.get("/api/v1/metadata")).json()["data"]
+            assert meta["http_requests_total"] == [{"type": "counter", "help": "Requests.", "unit": ""}]
+            assert meta["queue_depth"] == [{"type": "gauge", "help": "", "unit": ""}]
+            assert meta["monitor_scrapes_total"][0]["type"] == "counter"  # the daemon's own beside
+            one = (await d.get("/api/v1/metadata", params={"metric": "queue_depth"})).json()["data"]
+            assert one == {"queue_depth": [{"type": "gauge", "help": "", "unit": ""}]}
+            per_target = (await d.get("/api/v1/targets/metadata",
+                                      params={"match_target": '{job="messy"}'})).json()["data"]
+            target_labels = {"job": "messy", "instance": f"127.0.0.1:{target.port}"}
+            assert per_target == [
+                {"target": target_labels, "metric": "http_requests_total", "type": "counter", "help": "Requests.",
+                 "unit": ""},
+                {"target": target_labels, "metric": "queue_depth", "type": "gauge", "help": "", "unit": ""}]
+            one = (await d.get("/api/v1/targets/metadata", params={"metric": "queue_depth", "limit": "1"})).json()
+            assert one["data"] == [{"target": target_labels, "type": "gauge", "help": "", "unit": ""}]
+            assert (await d.get("/api/v1/targets/metadata", params={"match_target": '{job="other"}'})).json()[
+                "data"] == []
+            bad = await d.get("/api/v1/targets/metadata", params={"match_target": "{job="})
+            assert bad.status_code == 400 and bad.json()["errorType"] == "bad_data"
+
+            # a second TYPE for one name: the whole scrape fails (as promtool / expfmt), nothing half-kept
+            target.routes["/metrics"] = (200, "text/plain; version=0.0.4",
+                                         good + "# TYPE queue_depth counter\nextra 1\n")
+
+            async def failed():
+                text = await d.metrics()
+                errs = metric_values(text, "monitor_scrape_errors_total", job="messy", reason="parse")
+                return errs and errs[0] > 0
+
+            await eventually(failed, timeout=60, what="a parse scrape error")
+
+            async def down():
+                r = await d.query('up{job="messy"}')
+                up = r.json()["data"]["result"]
+                return up and up[0]["value"][1] == "0"
+
+            await eventually(down, timeout=30, what="up 0")
+            r = await d.query("extra")
+            assert r.json()["data"]["result"] == []
             r = await d.query("queue_depth")
-            assert [s["value"][1] for s in r.json()["data"]["result"]] == ["3"]
-            assert target.hits["/metrics"] >= 1
+            assert r.json()["data"]["result"] == []  # stale: the failed scrape counts as an empty one
+            failures = metric_values(await d.metrics(), "monitor_scrape_errors_total", job="messy", reason="failed")
+            assert failures and failures[0] >= 1
+            # metadata of the last good scrape is still served
+            meta = (await d.get("/api/v1/metadata", params={"metric": "queue_depth"})).json()["data"]
+            assert meta == {"queue_depth": [{"type": "gauge", "help": "", "unit": ""}]}
+            assert target.hits["/metrics"] >= 2
 
 
 async def test_metrics_follow_the_probes_of_a_reload(tmp_path):

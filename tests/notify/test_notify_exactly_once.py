@@ -191,21 +191,28 @@ async def test_pagerduty_sink_pages_once_per_open_incident():
     assert pd.resolve_unknown == 1
 
 
+async def sent_then_restarted(make_store, integrations):
+    """One firing message sent by a process killed before it marked the row; then the restarted
+    process's store and outbox worker, its claims recovered: ``(store, worker)``."""
+    first = make_store()
+    await first.open()
+    now = time.time()
+    await OutboxStage(first, integrations).enqueue(firing_message(), now)
+    await crash_after_send(first, integrations, now)
+    second = make_store()
+    await second.open()
+    worker = OutboxWorker(second, integrations)
+    await worker.recover_claims()
+    return second, worker
+
+
 async def test_slack_lookup_without_the_history_scope_posts_again_rather_than_lose(make_store):
     slack = slack_api(TOKEN, channels=("incidents",))
     async with FakeHTTP(slack) as srv:
         srv.script("/api/conversations.history", Reply(200, {"ok": False, "error": "missing_scope",
                                                              "needed": "channels:history"}))
         integrations = build_integrations(receivers(srv.url))
-        first = make_store()
-        await first.open()
-        now = time.time()
-        await OutboxStage(first, integrations).enqueue(firing_message(), now)
-        await crash_after_send(first, integrations, now)
-        second = make_store()
-        await second.open()
-        worker = OutboxWorker(second, integrations)
-        await worker.recover_claims()
+        second, worker = await sent_then_restarted(make_store, integrations)
         assert (await worker.run_once()).sent == 1
         assert len(slack.posts) == 2  # at-least-once: the row is not lost to a missing scope
         await second.close()
@@ -218,15 +225,7 @@ async def test_slack_lookup_rate_limited_is_retried_before_posting(make_store):
         srv.script("/api/conversations.history", Reply(429, {"ok": False, "error": "ratelimited"},
                                                        {"Retry-After": "1"}))
         integrations = build_integrations(receivers(srv.url))
-        first = make_store()
-        await first.open()
-        now = time.time()
-        await OutboxStage(first, integrations).enqueue(firing_message(), now)
-        await crash_after_send(first, integrations, now)
-        second = make_store()
-        await second.open()
-        worker = OutboxWorker(second, integrations)
-        await worker.recover_claims()
+        second, worker = await sent_then_restarted(make_store, integrations)
         assert (await worker.run_once()).retried == 1
         assert (await worker.run_once(time.time() + 2)).sent == 1
         assert len(slack.posts) == 1 and len(srv.on("/api/conversations.history")) == 2

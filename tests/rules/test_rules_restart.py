@@ -83,6 +83,17 @@ async def crash(p: Process) -> None:
     await p.state.close()
 
 
+async def failing_then_crashed(rules: str, db: Path, until: int) -> Process:
+    """A process whose api probe fails every 15 s from T0 to ``T0 + until``, then is killed."""
+    p1 = Process(rules, db, T0)
+    await p1.start()
+    for t in range(0, until + 1, 15):
+        p1.probe(T0 + t, 0)
+        await p1.eval(T0 + t)
+    await crash(p1)
+    return p1
+
+
 async def test_pending_alert_keeps_its_for_timer_across_a_20s_restart(rules, tmp_path):
     db = tmp_path / "state.db"
     p1 = Process(rules, db, T0)
@@ -149,12 +160,7 @@ async def test_firing_alert_stays_firing_through_evaluations_before_probe_data(r
 
 async def test_restored_firing_alert_resolves_once_its_probe_reports_success(rules, tmp_path):
     db = tmp_path / "state.db"
-    p1 = Process(rules, db, T0)
-    await p1.start()
-    for t in range(0, 61, 15):
-        p1.probe(T0 + t, 0)
-        await p1.eval(T0 + t)
-    await crash(p1)
+    await failing_then_crashed(rules, db, 60)
 
     p2 = Process(rules, db, T0 + 80)
     await p2.start()
@@ -170,12 +176,7 @@ async def test_restored_firing_alert_resolves_once_its_probe_reports_success(rul
 
 async def test_held_alert_is_released_after_the_grace_period_without_data(rules, tmp_path):
     db = tmp_path / "state.db"
-    p1 = Process(rules, db, T0)
-    await p1.start()
-    for t in range(0, 61, 15):
-        p1.probe(T0 + t, 0)
-        await p1.eval(T0 + t)
-    await crash(p1)
+    await failing_then_crashed(rules, db, 60)
 
     p2 = Process(rules, db, T0 + 80, for_grace_period=300.0)
     await p2.start()

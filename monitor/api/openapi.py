@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from monitor import __version__
 from monitor.api.access import ROUTE_ACCESS, Access
+from monitor.api.openapi_oncall import ONCALL_OPERATIONS
 
 Schema = dict[str, Any]
 
@@ -281,6 +282,7 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
                            "parameters": [_query("expr", "PromQL expression"), _query("range", "5m to 7d")]},
     ("GET", "/ui/static/{name}"): {"summary": "Console: CSS, JavaScript, icon", "tags": ["console"],
                                    "parameters": [_path("name", "file name")]},
+    **ONCALL_OPERATIONS,
 }
 
 

@@ -47,7 +47,8 @@ PAGE_HEADERS = {
 }
 
 _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8",
-           "favicon.svg": "image/svg+xml"}
+           "favicon.svg": "image/svg+xml", "oncall.css": "text/css; charset=utf-8",
+           "tz.js": "text/javascript; charset=utf-8"}
 
 
 def console_of(request: Request) -> Any:

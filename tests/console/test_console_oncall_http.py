@@ -144,7 +144,7 @@ async def test_incidents_pages_note_and_public_update(tmp_path, sinks):
 
         async def opened():
             rows = (await d.get("/api/v1/incidents", params={"status": "open"})).json()["incidents"]
-            return next((i for i in rows if "BackendDown" in i["title"]), None)
+            return next((i for i in rows if i["title"] == "backend is down"), None)
         inc = await eventually(opened, timeout=60, what="an incident for BackendDown")
 
         r = await alice.get(d.url + "/ui/incidents?tz=Europe/Paris")

@@ -96,7 +96,7 @@ def _zone(request: Request) -> ZoneInfo:
     name = request.query_params.get("tz") or "UTC"
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America")
         raise ApiError(400, f'tz: unknown time zone "{name}"') from None
 
 

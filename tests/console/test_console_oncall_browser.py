@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.console.helpers import console_config
 from tests.console.test_console_browser import CHROMIUM, CHROMIUM_ARGS, Shots, _context, _login, playwright_api
-from tests.console.test_console_oncall_http import LINK_KEY, ONCALL
+from tests.console.test_console_oncall_http import oncall_config
 from tests.support.daemon_helpers import eventually, run_daemon
 
 
 async def test_oncall_and_incidents_in_chromium(tmp_path, sinks):
-    cfg = console_config(tmp_path, sinks.pd.url, sinks.chat.url, alerting_extra=ONCALL,
-                         extra="status_page: {title: Codebook status}\n")
-    text = cfg.read_text().replace("    bob: {name: Bob", "    carol: {name: Carol}\n    bob: {name: Bob")
-    cfg.write_text(text.replace("api:\n  tokens:", f"api:\n  link_key: {LINK_KEY}\n  tokens:"))
+    cfg = oncall_config(tmp_path, sinks, extra="status_page: {title: Codebook status}\n")
     shots = Shots(tmp_path / "screenshots")
     errors: list[str] = []
     async with run_daemon(cfg) as d, playwright_api.async_playwright() as pw:

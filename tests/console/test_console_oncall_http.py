@@ -11,6 +11,7 @@ import re
 import sqlite3
 
 import httpx
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.api.access import ROUTE_ACCESS
 from monitor.api.console import ROUTES
@@ -38,6 +39,14 @@ ONCALL = """
 LINK_KEY = "console-oncall-link-key-000000000000001"
 
 
+def oncall_config(tmp_path, sinks, extra: str = ""):
+    """The console test config with :data:`ONCALL`'s schedules, Carol among the people, ``api.link_key``."""
+    cfg = console_config(tmp_path, sinks.pd.url, sinks.chat.url, alerting_extra=ONCALL, extra=extra)
+    text = cfg.read_text().replace("    bob: {name: Bob", "    carol: {name: Carol}\n    bob: {name: Bob")
+    cfg.write_text(text.replace("api:\n  tokens:", f"api:\n  link_key: {LINK_KEY}\n  tokens:"))
+    return cfg
+
+
 def _now_on_call(html: str, schedule: str) -> str:
     section = html.split(f'data-schedule="{schedule}"', 1)[1]
     m = re.search(r'class="who oncall-now" data-person="([^"]*)"', section)
@@ -60,9 +69,7 @@ def test_every_new_route_is_in_the_access_table():
 
 
 async def test_oncall_page_overrides_and_zone(tmp_path, sinks):
-    cfg = console_config(tmp_path, sinks.pd.url, sinks.chat.url, alerting_extra=ONCALL)
-    text = cfg.read_text().replace("    bob: {name: Bob", "    carol: {name: Carol}\n    bob: {name: Bob")
-    cfg.write_text(text.replace("api:\n  tokens:", f"api:\n  link_key: {LINK_KEY}\n  tokens:"))
+    cfg = oncall_config(tmp_path, sinks)
     async with run_daemon(cfg) as d, httpx.AsyncClient(timeout=30) as alice, \
             httpx.AsyncClient(timeout=30) as victor:
         csrf = await login(alice, d.url, "alice")
@@ -87,7 +94,9 @@ async def test_oncall_page_overrides_and_zone(tmp_path, sinks):
         # the cookie keeps the zone without the parameter; an unknown zone is ignored
         again = await alice.get(d.url + "/ui/oncall")
         assert 'id="zone">Asia/Tokyo<' in again.text
-        assert 'id="zone">UTC<' in (await victor.get(d.url + "/ui/oncall?tz=Mars/Olympus")).text
+        for bad_zone in ("Mars/Olympus", "America", "../../etc/passwd", "x" * 500):
+            r = await victor.get(d.url + "/ui/oncall", params={"tz": bad_zone})
+            assert r.status_code == 200 and 'id="zone">UTC<' in r.text, bad_zone
 
         # a viewer sees the page but no form, and is refused when forcing one
         vpage = (await victor.get(d.url + "/ui/oncall")).text
@@ -188,3 +197,35 @@ async def test_incidents_pages_note_and_public_update(tmp_path, sinks):
         assert "We found the cause of the API errors." in status and "restarting the backend" not in status
     audit = _audit(tmp_path, f"incident:{inc['id']}")
     assert [(a, who) for a, who, _ in audit] == [("incident.note", "alice"), ("incident.update", "alice")]
+
+
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+_times = st.sampled_from(["2026-12-05T09:00", "9999-12-31T23:59", "0001-01-01T00:00", "2026-12-05T09:00+14:00",
+                          "yesterday", ""]) | _text
+_forms = st.fixed_dictionaries({}, optional={
+    "schedule": st.sampled_from(["primary", "office", "nope"]) | _text, "person": st.sampled_from(["alice", "x"]),
+    "start": _times, "end": _times, "tz": st.sampled_from(["UTC", "Pacific/Kiritimati", "America", ""]) | _text,
+    "comment": _text, "text": _text, "status": st.sampled_from(["identified", "resolved", "bogus"]) | _text,
+    "next": _text})
+
+
+async def test_post_forms_survive_fuzzed_input(tmp_path, sinks):
+    cfg = oncall_config(tmp_path, sinks)
+    async with run_daemon(cfg) as d, httpx.AsyncClient(timeout=30) as alice:
+        csrf = await login(alice, d.url, "alice")
+        paths = ["/ui/oncall/overrides", "/ui/oncall/overrides/1/remove", "/ui/oncall/overrides/x/remove",
+                 "/ui/incidents/1/notes", "/ui/incidents/1/updates", "/ui/incidents/zz/notes"]
+        pending: list[tuple[str, dict, bool]] = []
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(path=st.sampled_from(paths), form=_forms, with_csrf=st.booleans())
+        def case(path, form, with_csrf):
+            pending.append((path, form, with_csrf))
+
+        case()  # hypothesis draws the cases; they are sent here, on the daemon's event loop
+        for path, form, with_csrf in pending:
+            r = await alice.post(d.url + path, data=dict(form, csrf=csrf) if with_csrf else form)
+            assert r.status_code in (303, 400, 403, 404), (path, form, r.status_code, r.text[:300])
+            if not with_csrf:
+                assert r.status_code == 403
+        assert (await d.get("/health")).status_code == 200

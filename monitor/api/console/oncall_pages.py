@@ -53,7 +53,7 @@ def _zone_named(name: str | None) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America")
         return None
 
 
@@ -164,7 +164,10 @@ def _local_time(field: str, text: str, zone: ZoneInfo) -> float:
         raise FormRejected(400, f"{field}: expected a date and time like 2026-12-05T09:00") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=zone)
-    return t.astimezone(timezone.utc).timestamp()
+    try:
+        return t.astimezone(timezone.utc).timestamp()
+    except OverflowError:  # 9999-12-31T23:59 east of UTC
+        raise FormRejected(400, f"{field}: out of range") from None
 
 
 def _need(request: Request) -> OnCallDeps:

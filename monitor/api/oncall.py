@@ -40,12 +40,14 @@ from starlette.routing import Route
 from model.timestamps import parse_api_time, parse_rfc3339
 from monitor.api.auth import actor_of
 from monitor.api.bodies import ApiError, client_host, error_response, json_object, json_type
-from monitor.errors import NotFoundError
-from monitor.escalation.schedule import Schedule, Shift, instant, next_handoffs, overrides_from_rows, shifts
+from monitor.errors import NotFoundError, StoreError
+from monitor.escalation.schedule import (
+    Schedule, Shift, instant, next_handoffs, overrides_from_rows, shifts, who_is_on_call,
+)
 from monitor.store.overrides import OverrideStore
 
-__all__ = ["OnCallDeps", "ROUTES", "MAX_SPAN", "add_override", "drop_override", "running_schedules", "schedule_views",
-           "shift_json", "stored_overrides"]
+__all__ = ["OnCallDeps", "ROUTES", "MAX_SPAN", "add_override", "drop_override", "on_call_now", "running_schedules",
+           "schedule_views", "shift_json", "stored_overrides"]
 
 #: The longest calendar window and the longest override (seconds): 92 days.
 MAX_SPAN = 92 * 86400.0
@@ -114,6 +116,17 @@ def _restrictions(s: Schedule) -> list[dict[str, Any]]:
     return [{"weekdays": [names[d] for d in sorted(r.weekdays)], "time_zone": r.time_zone,
              "start_time": f"{r.start_minute // 60:02d}:{r.start_minute % 60:02d}",
              "end_time": f"{r.end_minute // 60:02d}:{r.end_minute % 60:02d}"} for r in s.restrictions]
+
+
+async def on_call_now(deps: OnCallDeps, now: float) -> list[dict[str, Any]]:
+    """Return ``[{"schedule", "person"}]``: who each schedule has on call at ``now``, stored overrides
+    included (``person`` ``None`` when nobody), by schedule name. Without the state store (not open, or
+    failing) the configured schedules alone answer, as the escalation would."""
+    try:
+        running = await running_schedules(deps, now)
+    except StoreError:
+        running = {name: Schedule.from_config(name, cfg) for name, cfg in deps.alerting().schedules.items()}
+    return [{"schedule": name, "person": who_is_on_call(s, now)} for name, s in sorted(running.items())]
 
 
 async def schedule_views(deps: OnCallDeps, now: float, zone: ZoneInfo, count: int) -> list[dict[str, Any]]:

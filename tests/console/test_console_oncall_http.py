@@ -1,6 +1,7 @@
 """The console's On-call and Incidents pages over HTTP against the real daemon: schedules with who is
 on call now in the viewer's zone (``tz`` parameter, then cookie), restrictions, the calendar, feed
-links; an override added and removed from the page changes "on call now" and is audited with the
+links; an override added and removed from the page changes "on call now" (there and on the overview)
+and is audited with the
 console user; a critical alert opens an incident that the pages list with MTTA/MTTR against the SLA;
 a note and a public update (shown on ``/status``) from the incident page; a viewer sees but cannot act;
 every form needs its CSRF token."""
@@ -126,6 +127,7 @@ async def test_oncall_page_overrides_and_zone(tmp_path, sinks):
         assert r.status_code == 303 and r.headers["location"] == "/ui/oncall", r.text[:500]
         page = (await alice.get(d.url + "/ui/oncall")).text
         assert _now_on_call(page, "primary") == other
+        assert f"primary: <strong>{other}</strong>" in (await alice.get(d.url + "/ui/")).text  # the overview too
         [row] = (await d.get("/api/v1/oncall/overrides")).json()["overrides"]
         assert (row["person"], row["created_by"], row["comment"]) == (other, "alice", "swap")
         assert f'data-id="{row["id"]}"' in page
@@ -134,6 +136,7 @@ async def test_oncall_page_overrides_and_zone(tmp_path, sinks):
         r = await alice.post(d.url + f"/ui/oncall/overrides/{row['id']}/remove", data={"csrf": csrf})
         assert r.status_code == 303
         assert _now_on_call((await alice.get(d.url + "/ui/oncall")).text, "primary") == primary["current"]["person"]
+        assert f"primary: <strong>{primary['current']['person']}</strong>" in (await alice.get(d.url + "/ui/")).text
         r = await alice.post(d.url + f"/ui/oncall/overrides/{row['id']}/remove", data={"csrf": csrf})
         assert r.status_code == 404
         r = await alice.post(d.url + "/ui/oncall/overrides/nope/remove", data={"csrf": csrf})

@@ -180,7 +180,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the daemon on examples/monitor.yaml beside the sample backend (``demo``)."""
     from monitor.daemon.demo import run_demo
 
-    return run_demo(port=args.port, backend_port=args.backend_port, config=args.config)
+    return run_demo(port=args.port, backend_port=args.backend_port, config=args.config,
+                    maintenance=not args.no_maintenance)
 
 
 def cmd_test_rules(args: argparse.Namespace) -> int:
@@ -491,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=9115, help="the daemon's port (default 9115)")
     s.add_argument("--backend-port", type=int, default=8000, help="the sample backend's port (default 8000)")
     s.add_argument("--config", help="use this config instead of examples/monitor.yaml")
+    s.add_argument("--no-maintenance", action="store_true",
+                   help="drop the config's maintenance windows (the example's mutes pages on the first "
+                        "Saturday of the month 02:00-06:00 UTC)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("test-rules", help="run rule unit tests in promtool's test format")

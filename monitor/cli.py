@@ -80,7 +80,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors += _check_rules(rule_files, config)
     if config is not None:
         errors += _check_slo_rules(config)
-    for warning in _rule_warnings(rule_files, config):
+    warnings = _rule_warnings(rule_files, config)
+    if config is not None:
+        from monitor.config.check_warnings import config_warnings
+
+        warnings = config_warnings(config, args.config) + warnings
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
         print(err, file=sys.stderr)

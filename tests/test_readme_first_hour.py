@@ -126,5 +126,6 @@ def test_the_test_section_gives_the_duration_and_where_the_conformance_scripts_c
         assert any(line.startswith("cp -r ") and line.endswith(f"/promql/promqltest/testdata ../shared/conformance/"
                                                                 f"{folder}") for line in lines), folder
         # the folder the README fills is the one the tests read
-        assert conformance_dir(folder) == REPO_ROOT.parent / "shared" / "conformance" / folder or os.environ.get(ENV)
+        if not os.environ.get(ENV):
+            assert conformance_dir(folder) == REPO_ROOT.parent / "shared" / "conformance" / folder
     assert "never copied" in text and ENV in text

@@ -87,3 +87,60 @@ def test_the_banner_names_the_cli_as_it_was_started():
     assert cli_name(".venv/bin/codebook-monitor") == ".venv/bin/codebook-monitor"
     assert cli_name("/opt/cm/bin/codebook-monitor") == "/opt/cm/bin/codebook-monitor"
     assert cli_name("/work/x/monitor/__main__.py") == ".venv/bin/codebook-monitor"  # python -m monitor
+
+
+ALWAYS_OPEN = """\
+state: {{backend: sqlite, path: {state}}}
+alerting:
+  time_intervals:
+    - name: always
+      time_intervals: [{{weekdays: ["sunday:saturday"]}}]
+  maintenance_windows:
+    - name: freeze
+      time_intervals: [always]
+"""
+
+
+def _run_demo_until_banner(tmp_path, *extra: str) -> str:
+    """Run ``python -m monitor demo`` on an always-open window until its banner is out; return its output."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.api.test_api_dashboards_live import _free_port
+
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(ALWAYS_OPEN.format(state=tmp_path / "state.db"))
+    port, backend = _free_port(), _free_port(1, 443)
+    log_path = tmp_path / f"demo{len(extra)}.log"
+    env = {**os.environ, "MONITOR_STATE_DIR": str(tmp_path), "DATABASE_URL": "postgresql://postgres@127.0.0.1:9/x"}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "demo", "--port", str(port), "--backend-port",
+                                 str(backend), "--config", str(cfg), *extra], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while "stop           : Ctrl-C" not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no banner within 90 s: " + log_path.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return log_path.read_text()
+
+
+def test_the_demo_banner_says_the_window_is_open_and_how_to_page_anyway(tmp_path):
+    out = _run_demo_until_banner(tmp_path)
+    assert "  MAINTENANCE    : maintenance window freeze open until further notice: pages muted\n" \
+           "                   (run `demo --no-maintenance` to page anyway)\n" in out
+    assert ".venv/bin/codebook-monitor ack FINGERPRINT --url" in out  # python -m monitor: the README's path
+    assert out.count("maintenance window freeze open") == 2  # the banner and the daemon's log line
+    out = _run_demo_until_banner(tmp_path, "--no-maintenance")
+    assert "MAINTENANCE" not in out and "maintenance window" not in out

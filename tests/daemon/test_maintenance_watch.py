@@ -79,8 +79,8 @@ async def test_the_daemon_logs_an_open_window_at_start(tmp_path, caplog):
 
         assert await eventually(said, timeout=30, what="the maintenance log line") == [
             "maintenance window freeze open until further notice: pages muted"]
-        assert d.daemon.maintenance.open_messages() == [
-            "maintenance window freeze open until further notice: pages muted"]
+        rt = (await d.get("/api/v1/status/runtimeinfo")).json()["data"]
+        assert rt["maintenanceWindowsOpen"] == ["maintenance window freeze open until further notice: pages muted"]
 
 
 def test_the_banner_names_the_cli_as_it_was_started():

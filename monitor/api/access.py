@@ -14,9 +14,9 @@
 
 Scopes (``api.tokens[].scopes``): ``read`` — views that need a token (the timeline always; every
 view when ``api.read_requires_token`` is true); ``ack`` — acknowledge, unacknowledge, resolve,
-escalate now, add notes, create and expire silences, create and remove on-call overrides; ``admin`` — reload;
-``intake`` — alerts from Prometheus or Alertmanager (unless ``api.intake_open``). The README's
-"HTTP API" table is this table; a test keeps the two equal.
+escalate now, add notes, create and expire silences, create and remove on-call overrides;
+``admin`` — reload; ``intake`` — alerts from Prometheus or Alertmanager (unless
+``api.intake_open``). The README's "HTTP API" table is this table; a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ SLACK_LIMIT = 64 * KiB  # a Block Kit action payload is a few KiB
 SILENCE_LIMIT = 64 * KiB
 COMMENT_LIMIT = 16 * KiB  # {"comment": "..."} on ack / resolve
 QUERY_FORM_LIMIT = 256 * KiB  # Grafana posts PromQL as a form
-CONSOLE_FORM_LIMIT = 16 * KiB  # the console's forms: a comment, matchers, a CSRF token
 SUBSCRIBE_LIMIT = 4 * KiB  # email=...: the public form
 OVERRIDE_LIMIT = 16 * KiB  # {"schedule", "person", "start", "end", "comment"}
+CONSOLE_FORM_LIMIT = 16 * KiB  # the console's forms: a comment, matchers, a CSRF token
 
 Toggle = Literal["", "read_requires_token", "intake_open"]
 
@@ -103,11 +103,11 @@ ALERTING_VIEW = Access("read", toggle="read_requires_token", leader_only=True)
 ACK = Access("ack", COMMENT_LIMIT, leader_only=True)
 INTAKE = Access("intake", INTAKE_LIMIT, toggle="intake_open", leader_only=True)
 LINK = Access(leader_only=True, note="signed link (the token in the path)")
+FEED = Access(note="secret URL (`token`: HMAC under `api.link_key`)")
+SUBSCRIBER_LINK = Access(note="signed link (HMAC under `api.link_key` in the path)")
 CONSOLE_PAGE = Access(note="console session (login page otherwise)")
 CONSOLE_FORM = Access(limit=CONSOLE_FORM_LIMIT, note="console session and CSRF token")
 CONSOLE_ACT = Access(limit=CONSOLE_FORM_LIMIT, note="console session (role responder or admin) and CSRF token")
-FEED = Access(note="secret URL (`token`: HMAC under `api.link_key`)")
-SUBSCRIBER_LINK = Access(note="signed link (HMAC under `api.link_key` in the path)")
 
 #: Every endpoint: ``(method, path template) -> Access``. ``HEAD`` follows ``GET``.
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
@@ -170,28 +170,6 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
                                               note="Slack request signature (`api.slack_signing_secret`)"),
     ("GET", "/ack/{token}"): LINK,
     ("POST", "/ack/{token}"): LINK,
-    # the web console (monitor.api.console): its own sessions and CSRF tokens, roles mapped onto the scopes
-    ("GET", "/ui/"): CONSOLE_PAGE,
-    ("GET", "/ui/login"): Access(note="none (the login form)"),
-    ("POST", "/ui/login"): Access(limit=CONSOLE_FORM_LIMIT, note="CSRF token; then password or API token"),
-    ("POST", "/ui/logout"): CONSOLE_FORM,
-    ("GET", "/ui/alerts"): CONSOLE_PAGE,
-    ("GET", "/ui/alerts/{fingerprint}"): CONSOLE_PAGE,
-    ("POST", "/ui/alerts/{fingerprint}/{action}"): CONSOLE_ACT,
-    ("GET", "/ui/silences"): CONSOLE_PAGE,
-    ("POST", "/ui/silences"): CONSOLE_ACT,
-    ("POST", "/ui/silences/{id}/expire"): CONSOLE_ACT,
-    ("GET", "/ui/rules"): CONSOLE_PAGE,
-    ("GET", "/ui/probes"): CONSOLE_PAGE,
-    ("GET", "/ui/query"): CONSOLE_PAGE,
-    ("GET", "/ui/static/{name}"): Access(note="none (CSS, JavaScript, icon)"),
-    ("GET", "/ui/oncall"): CONSOLE_PAGE,
-    ("POST", "/ui/oncall/overrides"): CONSOLE_ACT,
-    ("POST", "/ui/oncall/overrides/{id}/remove"): CONSOLE_ACT,
-    ("GET", "/ui/incidents"): CONSOLE_PAGE,
-    ("GET", "/ui/incidents/{id}"): CONSOLE_PAGE,
-    ("POST", "/ui/incidents/{id}/notes"): CONSOLE_ACT,
-    ("POST", "/ui/incidents/{id}/updates"): CONSOLE_ACT,
     # on-call schedules, overrides and calendar feeds (monitor.api.oncall, .oncall_feeds)
     ("GET", "/api/v1/oncall/schedules"): VIEW,
     ("GET", "/api/v1/oncall/schedules/{name}/shifts"): VIEW,
@@ -216,6 +194,28 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/status/confirm/{id}/{token}"): SUBSCRIBER_LINK,
     ("GET", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
     ("POST", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
+    # the web console (monitor.api.console): its own sessions and CSRF tokens, roles mapped onto the scopes
+    ("GET", "/ui/"): CONSOLE_PAGE,
+    ("GET", "/ui/login"): Access(note="none (the login form)"),
+    ("POST", "/ui/login"): Access(limit=CONSOLE_FORM_LIMIT, note="CSRF token; then password or API token"),
+    ("POST", "/ui/logout"): CONSOLE_FORM,
+    ("GET", "/ui/alerts"): CONSOLE_PAGE,
+    ("GET", "/ui/alerts/{fingerprint}"): CONSOLE_PAGE,
+    ("POST", "/ui/alerts/{fingerprint}/{action}"): CONSOLE_ACT,
+    ("GET", "/ui/silences"): CONSOLE_PAGE,
+    ("POST", "/ui/silences"): CONSOLE_ACT,
+    ("POST", "/ui/silences/{id}/expire"): CONSOLE_ACT,
+    ("GET", "/ui/rules"): CONSOLE_PAGE,
+    ("GET", "/ui/probes"): CONSOLE_PAGE,
+    ("GET", "/ui/query"): CONSOLE_PAGE,
+    ("GET", "/ui/static/{name}"): Access(note="none (CSS, JavaScript, icon)"),
+    ("GET", "/ui/oncall"): CONSOLE_PAGE,
+    ("POST", "/ui/oncall/overrides"): CONSOLE_ACT,
+    ("POST", "/ui/oncall/overrides/{id}/remove"): CONSOLE_ACT,
+    ("GET", "/ui/incidents"): CONSOLE_PAGE,
+    ("GET", "/ui/incidents/{id}"): CONSOLE_PAGE,
+    ("POST", "/ui/incidents/{id}/notes"): CONSOLE_ACT,
+    ("POST", "/ui/incidents/{id}/updates"): CONSOLE_ACT,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]

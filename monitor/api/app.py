@@ -58,12 +58,12 @@ def create_app(deps: ApiDeps) -> Starlette:
             routes += status.ROUTES
     if deps.alerting is not None:
         routes += [*alerts.ROUTES, *alertmanager.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
-    if deps.console is not None and deps.queries is not None:
-        routes += console.ROUTES
     if deps.oncall is not None:
         routes += [*oncall.ROUTES, *oncall_feeds.ROUTES, *incidents.ROUTES]
     if deps.status_page is not None:
         routes += [*statuspage.ROUTES, *subscribe.ROUTES]
+    if deps.console is not None and deps.queries is not None:
+        routes += console.ROUTES
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
     if deps.console is not None:

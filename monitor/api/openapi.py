@@ -256,6 +256,7 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
                               "parameters": [_path("token", "the signed token of the link")]},
     ("POST", "/ack/{token}"): {"summary": "Signed link: act", "tags": ["links"],
                                "parameters": [_path("token", "the signed token of the link")]},
+    **ONCALL_OPERATIONS,
     # the web console (HTML pages and forms; monitor.api.console)
     ("GET", "/ui/"): {"summary": "Console: overview", "tags": ["console"]},
     ("GET", "/ui/login"): {"summary": "Console: login form", "tags": ["console"],
@@ -299,7 +300,6 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
     ("POST", "/ui/incidents/{id}/updates"): {"summary": "Console: post a public update (shown on /status)",
                                              "tags": ["console"], "parameters": [_path("id", "incident id")],
                                              "requestBody": _form(_ref("ConsoleForm"))},
-    **ONCALL_OPERATIONS,
 }
 
 

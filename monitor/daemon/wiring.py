@@ -22,19 +22,20 @@ from monitor import __version__
 from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.ports import AlertingPorts
 from monitor.alerting.route import build_route
-from monitor.api.deps import (
-    AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult,
-)
 from monitor.api.oncall import OnCallDeps
 from monitor.api.statuspage import StatusPageDeps
 from monitor.daemon.uptime import FLUSH_INTERVAL as UPTIME_FLUSH_INTERVAL
 from monitor.daemon.uptime import UptimeRecorder, probe_components
+from monitor.api.deps import (
+    AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult,
+)
 from monitor.config.model import Config
 from monitor.daemon.console_views import next_maintenance, oncall_now, stored_users
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
+from monitor.daemon.maintenance_watch import WATCH_INTERVAL, MaintenanceWatch
 from monitor.daemon.remote_wiring import RemoteWrite, build_datasource
 from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
                                     raise_open_files_limit)
@@ -147,6 +148,8 @@ class Daemon:
         self.self_scrape = SelfScrape(self.registry, self.store,
                                       lambda: instance_of(self.config.server.external_url),
                                       refresh=lambda: update_store_gauges(self.metrics, self.store))
+        # logs when a maintenance window opens or closes (pages muted) and since when
+        self.maintenance = MaintenanceWatch(lambda: self.config.alerting)
         self.started_at = time.time()
         self.state: Any = None  # the state store, opened by start()
         self._ports: AlertingPorts | None = None  # handed over by the leadership while leading
@@ -236,6 +239,8 @@ class Daemon:
                                             first_delay=spread("heartbeat", self.config.heartbeat.interval))
         else:
             self.scheduler.remove_job("heartbeat")
+        self.scheduler.add_interval_job("maintenance:watch", self.maintenance.job, WATCH_INTERVAL,
+                                        first_delay=WATCH_INTERVAL)
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
 
     async def _heartbeat_job(self) -> None:
@@ -328,6 +333,7 @@ class Daemon:
         self.scheduler.start()
         log.info("daemon started", extra={"version": __version__, "probes": len(self.probes.settings),
                                           "scrape_targets": len(self.scrape)})
+        self.maintenance.check()  # a window open now: say so at once (pages are muted)
 
     async def _close_state(self) -> None:
         """Save the rule alerts' state and the uptime counts not yet written, then close the store
@@ -458,10 +464,10 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                               route=lambda: route_of(daemon.config),
                               receivers=lambda: [r.name for r in daemon.config.receivers],
                               status=lambda: alertmanager_status(daemon)),
-        console=ConsoleDeps(settings=lambda: daemon.config.console, users=lambda: stored_users(daemon.state),
-                            oncall=lambda now: oncall_now(daemon.config, now),
-                            maintenance=lambda now: next_maintenance(daemon.config, now)),
         oncall=OnCallDeps(alerting=lambda: daemon.config.alerting, store=lambda: daemon.state),
         status_page=StatusPageDeps(config=lambda: daemon.config, probes=lambda: daemon.probes,
                                    store=lambda: daemon.state, clock=time.time),
+        console=ConsoleDeps(settings=lambda: daemon.config.console, users=lambda: stored_users(daemon.state),
+                            oncall=lambda now: oncall_now(daemon.config, now),
+                            maintenance=lambda now: next_maintenance(daemon.config, now)),
     )

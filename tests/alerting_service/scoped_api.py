@@ -67,11 +67,11 @@ async def scoped(harness):
                                      status=StatusDeps(runtime=dict, config_yaml=lambda: "api: {}\n")),
                    alerting=AlertingDeps(ports=harness.service.ports,
                                          claims=lambda: harness.store),
-                   console=ConsoleDeps(settings=ConsoleConfig),
                    oncall=OnCallDeps(alerting=lambda: harness.config.alerting, store=lambda: harness.store,
                                      clock=harness.clock),
                    status_page=StatusPageDeps(config=lambda: harness.config, probes=lambda: probes,
-                                              store=lambda: harness.store, clock=harness.clock))
+                                              store=lambda: harness.store, clock=harness.clock),
+                   console=ConsoleDeps(settings=ConsoleConfig))
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as client:
         srv.client, srv.settings, srv.reloads = client, settings, reloads
         yield srv

@@ -140,10 +140,11 @@ def test_every_mounted_route_has_an_access_rule_and_a_description():
                                        reload=ReloadResult),
                    queries=QueryDeps(probes=lambda: None, rules=None, engine=None,  # never called here
                                      catalog=SampleStore(), status=StatusDeps(runtime=dict, config_yaml=str)),
-                   alerting=AlertingDeps(ports=lambda: None), console=ConsoleDeps(settings=ConsoleConfig),
+                   alerting=AlertingDeps(ports=lambda: None),
                    oncall=OnCallDeps(alerting=lambda: None, store=lambda: None),
                    status_page=StatusPageDeps(config=lambda: None, probes=lambda: None, store=lambda: None,
-                                              clock=lambda: 0.0))
+                                              clock=lambda: 0.0),
+                   console=ConsoleDeps(settings=ConsoleConfig))
     mounted = set(mounted_endpoints(create_app(deps).routes))
     assert mounted == set(ROUTE_ACCESS) == set(OPERATIONS)
 

@@ -1,9 +1,9 @@
 """The console's On-call and Incidents pages over HTTP against the real daemon: schedules with who is
 on call now in the viewer's zone (``tz`` parameter, then cookie), restrictions, the calendar, feed
 links; an override added and removed from the page changes "on call now" (there and on the overview)
-and is audited with the console user; a critical alert opens an incident that the pages list with MTTA/MTTR against the SLA;
-a note and a public update (shown on ``/status``) from the incident page; a viewer sees but cannot act;
-every form needs its CSRF token."""
+and is audited with the console user; a critical alert opens an incident that the pages list with
+MTTA/MTTR against the SLA; a note and a public update (shown on ``/status``) from the incident page;
+a viewer sees but cannot act; every form needs its CSRF token; fuzzed forms get 303/400/403/404."""
 
 from __future__ import annotations
 

@@ -137,7 +137,11 @@ class Lifecycle:
         app = create_app(api_deps(daemon, self.reload))
         self.server = _Server(uvicorn.Config(
             app, host=host or daemon.config.server.host, port=port or daemon.config.server.port,
-            log_config=None, access_log=False, lifespan="off"))
+            log_config=None, access_log=False, lifespan="off",
+            # The peer address is the client: X-Forwarded-For is not believed, not even from
+            # loopback (uvicorn's default), so no client can choose the address that per-client
+            # limits (status-page subscriptions) and the audit log count.
+            proxy_headers=False))
 
     def reload(self) -> ReloadResult:
         """Reload the config file into the running daemon (``POST /-/reload`` and SIGHUP)."""

@@ -231,7 +231,8 @@ class Store(Protocol):
         ``created_at`` is how long the longest-waiting notification has waited.
 
         :return: ``{"pending": int, "oldest_created_at": float | None, "max_attempts": int}``
-            over the rows with ``status='pending'``: how many, the ``created_at`` of the oldest
+            over the rows with ``status='pending'`` that are not maintenance or status-page
+            notices (kind ``maintenance``: not the paging path): how many, the ``created_at`` of the oldest
             (unix seconds; ``None`` when there is none) and the most failed attempts of any.
         """
 

@@ -482,10 +482,12 @@ class SQLStore(OverrideQueries, IncidentQueries, UptimeQueries, SubscriberQuerie
         return [_decode(r, "payload", "response") for r in rows]
 
     async def outbox_backlog(self) -> Row:
+        # Maintenance notices and status-page mail (kind "maintenance" in the outbox key) are not
+        # the paging path: a public sign-up flood to a dead mail server must not degrade /health.
         async with self._stmt() as c:
             row = _one(await c.fetchrow(
                 "SELECT COUNT(*) AS pending, MIN(created_at) AS oldest, COALESCE(MAX(attempts), 0) AS attempts "
-                "FROM outbox WHERE status = 'pending'"))
+                "FROM outbox WHERE status = 'pending' AND dedup_key NOT LIKE '%|maintenance|%'"))
         return {"pending": int(row["pending"]), "oldest_created_at": ts(row["oldest"]),
                 "max_attempts": int(row["attempts"])}
 

@@ -49,7 +49,7 @@ def oncall_config(tmp_path, sinks, extra: str = ""):
 
 def _now_on_call(html: str, schedule: str) -> str:
     section = html.split(f'data-schedule="{schedule}"', 1)[1]
-    m = re.search(r'class="who oncall-now" data-person="([^"]*)"', section)
+    m = re.search(r'class="person oncall-now" data-person="([^"]*)"', section)
     assert m, section[:500]
     return m.group(1)
 

@@ -93,6 +93,12 @@ async def incidents_page(request: Request) -> Response:
         ctx["open"] = [_row(r) for r in await store.list_incidents(status="open", limit=1000)]
         ctx["history"] = [_row(r) for r in await store.list_incidents(status="resolved", limit=HISTORY)]
         ctx["stats"] = await priority_stats(deps, store, days)
+        now = deps.clock()
+        for row in ctx["open"]:  # past its priority's deadline and still not acknowledged / resolved
+            sla = ctx["stats"].get(row["priority"], {})
+            age = now - row["opened_ts"]
+            row["ack_late"] = row["acknowledged_ts"] is None and age > (sla.get("ack_sla_seconds") or float("inf"))
+            row["resolve_late"] = age > (sla.get("resolve_sla_seconds") or float("inf"))
     return render(request, "incidents.html", **ctx)
 
 

@@ -78,7 +78,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors += _check_rules(rule_files, config)
     if config is not None:
         errors += _check_slo_rules(config)
-    for warning in _rule_warnings(rule_files, config):
+    from monitor.config.cluster import shard_warnings
+
+    for warning in [*_rule_warnings(rule_files, config), *shard_warnings(config)]:
         print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
         print(err, file=sys.stderr)

@@ -43,6 +43,7 @@ from pydantic_core import InitErrorDetails
 
 from model.duration import Duration, PositiveDuration, format_duration
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
+from monitor.config.cluster import ClusterConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.config.tsdb import TSDBConfig
 from monitor.config.validation import (
@@ -468,6 +469,7 @@ class Config(Section):
     :ivar slos: service level objectives (:class:`monitor.slo.model.SLO`); ids (``service-name``) unique.
     :ivar slo_files: glob patterns of SLO files (ours, Sloth ``prometheus/v1``, OpenSLO v1), relative
         to the config file's directory; the loader reads them (:meth:`all_slos`).
+    :ivar cluster: replicas splitting the probes (:class:`~monitor.config.cluster.ClusterConfig`).
     """
 
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -485,6 +487,7 @@ class Config(Section):
     heartbeat: HeartbeatConfig | None = None
     slos: list[SLO] = Field(default_factory=list)
     slo_files: list[str] = Field(default_factory=list)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     _file_slos: list[SLO] = PrivateAttr(default_factory=list)
     _source_file: Path | None = PrivateAttr(default=None)
@@ -504,6 +507,9 @@ class Config(Section):
         problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
         if problems:
             raise located_error([(parse_path(path), message) for path, message in problems])
+        if self.cluster.shard_probes and self.state.backend != "postgres":
+            raise located_error([(("cluster", "shard_probes"),
+                                  "needs state.backend: postgres (the replicas' membership lives there)")])
         return self
 
     @property

@@ -129,6 +129,14 @@ CREATE INDEX outbox_chain ON outbox (receiver, integration, chain, status, id);
     (4, "the intake source that raised an alert (only it may resolve the alert)", """
 ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT '';
 """),
+    (30, "cluster members: heartbeats of the replicas sharing the probes (monitor.store.members)", """
+CREATE TABLE cluster_members (
+    member_id    TEXT PRIMARY KEY,
+    instance     TEXT NOT NULL,
+    joined_at    {ts} NOT NULL,
+    heartbeat_at {ts} NOT NULL
+);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -43,7 +43,7 @@ async def test_three_replicas_split_the_probes_and_take_over_a_killed_ones(tmp_p
             for m in MEMBERS:  # r0 starts first and leads
                 text = replica_config(member=m, targets=TARGETS, target_url=targets.url, dsn=dsn, schema=schema,
                                       interval=INTERVAL, timeout=TIMEOUT, heartbeat=HEARTBEAT,
-                                      pagerduty_url=pagerduty.url + "/v2/enqueue", rules=RULES)
+                                      pagerduty_url=pagerduty.url, rules=RULES)
                 replicas.append(await start_replica(tmp_path / m, text, m, rules=RULES))
 
             async def settled():

@@ -65,15 +65,24 @@ def shard_warnings(config: Any) -> list[str]:
     """Return the warnings of a sharded configuration (``check`` prints them, the daemon logs them).
 
     Without remote write, or rules evaluated against a remote store, each replica's rules see
-    only the samples of the probes it runs itself.
+    only the samples of the probes it runs itself. A dead replica's probe runs again within
+    ``member_timeout + heartbeat_interval + timeout + interval`` (:mod:`monitor.daemon.sharding`):
+    within two intervals only when the first three fit in one interval.
     """
     cluster = getattr(config, "cluster", None)
     if cluster is None or not cluster.shard_probes:
         return []
+    out = []
     remote_write = getattr(config, "remote_write", None)
     datasource = getattr(getattr(config, "rules", None), "datasource", None)
-    if remote_write or datasource:
-        return []
-    return ["cluster.shard_probes is on without remote_write or a remote rules datasource: each replica's "
-            "rules see only the probes it runs (its shard), so alerts on probe samples fire only where the "
-            "probe runs and only the leader's shard pages"]
+    if not remote_write and not datasource:
+        out.append("cluster.shard_probes is on without remote_write or a remote rules datasource: each replica's "
+                   "rules see only the probes it runs (its shard), so alerts on probe samples fire only where the "
+                   "probe runs and only the leader's shard pages")
+    takeover = cluster.timeout + float(cluster.heartbeat_interval)
+    slow = [p.name for p in getattr(config, "probes", []) if takeover + float(p.timeout) > float(p.interval)]
+    if slow:
+        out.append(f"{len(slow)} probe(s) (first: {slow[0]!r}) have an interval shorter than cluster.member_timeout "
+                   f"+ heartbeat_interval ({format_duration(takeover)}) + their timeout: when a replica dies, their "
+                   "next run can come later than two intervals")
+    return out

@@ -139,4 +139,10 @@ def test_cluster_config_errors_name_the_key():
                            "cluster: {shard_probes: true, member_id: m1, heartbeat_interval: 2s}\n")
     assert cfg.cluster.timeout == 6.0 and cfg.cluster.member_id == "m1"
     assert shard_warnings(cfg) and "each replica's rules see only the probes it runs" in shard_warnings(cfg)[0]
+    assert len(shard_warnings(cfg)) == 1
+    fast = load_config_text("state: {backend: postgres, dsn: 'postgresql://x@h/db'}\n"
+                            "cluster: {shard_probes: true, heartbeat_interval: 2s}\n"
+                            "probes: [{name: quick, kind: disk, paths: [/], interval: 10s, timeout: 5s}]\n")
+    want = "1 probe(s) (first: 'quick') have an interval shorter than cluster.member_timeout + heartbeat_interval (8s)"
+    assert want in shard_warnings(fast)[1]
     assert shard_warnings(load_config_text("")) == []

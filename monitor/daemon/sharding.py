@@ -103,6 +103,8 @@ class ProbeShards:
         self.owned: dict[str, float] = {}
         self._known: set[str] = set()
         self._conflict = False
+        self._left = False
+        self._beating = asyncio.Lock()  # a heartbeat in flight at shutdown must not re-insert the row after leave()
         self.members_gauge = Gauge("monitor_cluster_members",
                                    "Live members of the probe-sharding cluster, as this replica's last heartbeat saw "
                                    "them (0 while it is not a member).", registry=registry)
@@ -129,6 +131,11 @@ class ProbeShards:
     async def beat(self) -> None:
         """Write the heartbeat, read the live members, and rebalance when they changed (scheduler
         job ``cluster:heartbeat``; never raises: a failed heartbeat leaves the lease to run out)."""
+        async with self._beating:
+            if not self._left:
+                await self._beat()
+
+    async def _beat(self) -> None:
         members = self.members()
         if members is None:
             return
@@ -181,11 +188,13 @@ class ProbeShards:
     async def leave(self) -> None:
         """Delete this replica's membership row (at shutdown, once its probes are stopped)."""
         self.owned = {}
-        members = self._members
-        if members is None or self._state() is None:
-            return
-        try:
-            await asyncio.wait_for(members.leave(), self.interval)
-        except (StoreError, asyncio.TimeoutError) as exc:
-            log.warning("leaving the cluster failed; the row expires by itself",
-                        extra={"error": f"{type(exc).__name__}: {exc}"})
+        async with self._beating:
+            self._left = True
+            members = self._members
+            if members is None or self._state() is None:
+                return
+            try:
+                await asyncio.wait_for(members.leave(), self.interval)
+            except (StoreError, asyncio.TimeoutError) as exc:
+                log.warning("leaving the cluster failed; the row expires by itself",
+                            extra={"error": f"{type(exc).__name__}: {exc}"})

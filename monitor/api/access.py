@@ -14,9 +14,9 @@
 
 Scopes (``api.tokens[].scopes``): ``read`` — views that need a token (the timeline always; every
 view when ``api.read_requires_token`` is true); ``ack`` — acknowledge, unacknowledge, resolve,
-create and expire silences; ``admin`` — reload; ``intake`` — alerts from Prometheus or
-Alertmanager (unless ``api.intake_open``). The README's "HTTP API" table is this table; a test
-keeps the two equal.
+create and expire silences, create and remove on-call overrides; ``admin`` — reload;
+``intake`` — alerts from Prometheus or Alertmanager (unless ``api.intake_open``). The README's
+"HTTP API" table is this table; a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ SLACK_LIMIT = 64 * KiB  # a Block Kit action payload is a few KiB
 SILENCE_LIMIT = 64 * KiB
 COMMENT_LIMIT = 16 * KiB  # {"comment": "..."} on ack / resolve
 QUERY_FORM_LIMIT = 256 * KiB  # Grafana posts PromQL as a form
+SUBSCRIBE_LIMIT = 4 * KiB  # email=...: the public form
+OVERRIDE_LIMIT = 16 * KiB  # {"schedule", "person", "start", "end", "comment"}
 
 Toggle = Literal["", "read_requires_token", "intake_open"]
 
@@ -100,6 +102,8 @@ ALERTING_VIEW = Access("read", toggle="read_requires_token", leader_only=True)
 ACK = Access("ack", COMMENT_LIMIT, leader_only=True)
 INTAKE = Access("intake", INTAKE_LIMIT, toggle="intake_open", leader_only=True)
 LINK = Access(leader_only=True, note="signed link (the token in the path)")
+FEED = Access(note="secret URL (`token`: HMAC under `api.link_key`)")
+SUBSCRIBER_LINK = Access(note="signed link (HMAC under `api.link_key` in the path)")
 
 #: Every endpoint: ``(method, path template) -> Access``. ``HEAD`` follows ``GET``.
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
@@ -160,6 +164,30 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
                                               note="Slack request signature (`api.slack_signing_secret`)"),
     ("GET", "/ack/{token}"): LINK,
     ("POST", "/ack/{token}"): LINK,
+    # on-call schedules, overrides and calendar feeds (monitor.api.oncall, .oncall_feeds)
+    ("GET", "/api/v1/oncall/schedules"): VIEW,
+    ("GET", "/api/v1/oncall/schedules/{name}/shifts"): VIEW,
+    ("GET", "/api/v1/oncall/overrides"): VIEW,
+    ("POST", "/api/v1/oncall/overrides"): Access("ack", OVERRIDE_LIMIT),
+    ("DELETE", "/api/v1/oncall/overrides/{id}"): Access("ack"),
+    # the feeds' secret URLs: always behind a token
+    ("GET", "/api/v1/oncall/feeds"): Access("read"),
+    ("GET", "/api/v1/oncall/schedules/{name}.ics"): FEED,
+    ("GET", "/api/v1/oncall/people/{person}.ics"): FEED,
+    # incidents (monitor.api.incidents); one incident's timeline holds internal notes: behind a token
+    ("GET", "/api/v1/incidents"): VIEW,
+    ("GET", "/api/v1/incidents/stats"): VIEW,
+    ("GET", "/api/v1/incidents/{id}"): Access("read"),
+    ("POST", "/api/v1/incidents/{id}/notes"): Access("ack", COMMENT_LIMIT),
+    ("POST", "/api/v1/incidents/{id}/updates"): Access("ack", COMMENT_LIMIT),
+    # the public status page (monitor.api.statuspage): read-only, no login
+    ("GET", "/status"): Access(note="none (public)"),
+    ("GET", "/status.json"): Access(note="none (public)"),
+    ("POST", "/status/subscribe"): Access(limit=SUBSCRIBE_LIMIT, note="none (public; rate-limited per client)"),
+    ("GET", "/status/confirm/{id}/{token}"): SUBSCRIBER_LINK,
+    ("POST", "/status/confirm/{id}/{token}"): SUBSCRIBER_LINK,
+    ("GET", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
+    ("POST", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -9,6 +9,9 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.catalog`, :mod:`~monitor.api.status` — Prometheus's metadata and status API
   (labels, series, metadata, exemplars; buildinfo, runtimeinfo, config, flags, targets, format_query)
 * :mod:`~monitor.api.slos` — ``/api/v1/slos``
+* :mod:`~monitor.api.oncall`, :mod:`~monitor.api.oncall_feeds` — on-call schedules, overrides, iCal feeds
+* :mod:`~monitor.api.incidents` — incidents, notes, public updates, MTTA/MTTR
+* :mod:`~monitor.api.statuspage` — the public ``/status`` page and ``/status.json``
 * :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
   :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
 
@@ -25,11 +28,12 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from monitor.api import (
-    alertmanager, alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, slos,
-    status,
+    alertmanager, alerts, catalog, incidents, intake, links, management, oncall, oncall_feeds, openapi, probes, query,
+    rules, silences, slack, slos, status, statuspage,
 )
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
+from monitor.api.statuspage import subscribe
 from monitor.api.bodies import ApiError, api_error_handler
 from monitor.api.deps import ApiDeps
 
@@ -52,6 +56,10 @@ def create_app(deps: ApiDeps) -> Starlette:
             routes += status.ROUTES
     if deps.alerting is not None:
         routes += [*alerts.ROUTES, *alertmanager.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
+    if deps.oncall is not None:
+        routes += [*oncall.ROUTES, *oncall_feeds.ROUTES, *incidents.ROUTES]
+    if deps.status_page is not None:
+        routes += [*statuspage.ROUTES, *subscribe.ROUTES]
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
     app.state.credentials = Credentials(deps.settings)

@@ -321,6 +321,10 @@ class ApiDeps:
     process: ProcessDeps | None = None
     queries: QueryDeps | None = None
     alerting: AlertingDeps | None = None
+    #: on-call schedules, overrides and feeds (``monitor.api.oncall.OnCallDeps``); ``None`` leaves them out
+    oncall: Any = None
+    #: the public status page (``monitor.api.statuspage.StatusPageDeps``); ``None`` leaves it out
+    status_page: Any = None
 
 
 def deps_of(request: Request) -> ApiDeps:

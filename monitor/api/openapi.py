@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from monitor import __version__
 from monitor.api.access import ROUTE_ACCESS, Access
+from monitor.api.openapi_oncall import ONCALL_OPERATIONS
 
 Schema = dict[str, Any]
 
@@ -240,6 +241,7 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
                               "parameters": [_path("token", "the signed token of the link")]},
     ("POST", "/ack/{token}"): {"summary": "Signed link: act", "tags": ["links"],
                                "parameters": [_path("token", "the signed token of the link")]},
+    **ONCALL_OPERATIONS,
 }
 
 

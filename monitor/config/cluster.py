@@ -61,6 +61,13 @@ class ClusterConfig(Section):
         return float(self.member_timeout)
 
 
+def cluster_problems(cluster: ClusterConfig, state_backend: str) -> list[tuple[str, str]]:
+    """Return ``(key path, message)`` for each cross-section error of ``cluster:``."""
+    if cluster.shard_probes and state_backend != "postgres":
+        return [("cluster.shard_probes", "needs state.backend: postgres (the replicas' membership lives there)")]
+    return []
+
+
 def shard_warnings(config: Any) -> list[str]:
     """Return the warnings of a sharded configuration (``check`` prints them, the daemon logs them).
 

@@ -42,10 +42,12 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from model.duration import Duration, PositiveDuration, format_duration
+from monitor.config.statuspage import StatusPageConfig, validate_status_page_refs
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
-from monitor.config.cluster import ClusterConfig
+from monitor.config.cluster import ClusterConfig, cluster_problems
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.config.tsdb import TSDBConfig
+from monitor.config.remote import DatasourceConfig, RemoteWriteConfig, RemoteWriteList
 from monitor.config.validation import (
     LabelMap, Section, error_detail, located_error, parse_path, reraise_details, unique_by,
 )
@@ -225,6 +227,9 @@ class RulesConfig(Section):
     :ivar enable_features: PromQL feature flags, named as Prometheus's ``--enable-feature``:
         ``promql-experimental-functions``, ``promql-duration-expr``,
         ``promql-delayed-name-removal`` (3.x only: not with ``promql_compat: "2"``). Read at start.
+    :ivar datasource: evaluate the rules through a remote store's query API instead of the
+        local engine (:class:`~monitor.config.remote.DatasourceConfig`); ``None`` (default): local.
+        Read at start.
     """
 
     files: list[str] = Field(default_factory=list)
@@ -239,6 +244,7 @@ class RulesConfig(Section):
     resend_delay: PositiveDuration = 60.0
     promql_compat: PromqlCompat = "3"
     enable_features: list[PromqlFeature] = Field(default_factory=list)
+    datasource: DatasourceConfig | None = None
 
     @field_validator("promql_compat", mode="before")
     @classmethod
@@ -459,6 +465,8 @@ class Config(Section):
     :ivar probes: synthetic probes, each the ``Settings`` model of its ``kind`` (names unique).
     :ivar scrape: ``/metrics`` targets (:class:`ScrapeTarget`, names unique).
     :ivar tsdb: sample store (:class:`~monitor.config.tsdb.TSDBConfig`).
+    :ivar remote_write: endpoints every stored sample is also sent to
+        (:class:`~monitor.config.remote.RemoteWriteConfig`); read at start.
     :ivar rules: rule files and evaluation (:class:`RulesConfig`).
     :ivar alerting: routing, inhibition, silences, escalation (``monitor.config.alerting``).
     :ivar receivers: notification receivers (``monitor.config.receivers``, names unique).
@@ -466,6 +474,7 @@ class Config(Section):
     :ivar api: API authentication (:class:`ApiConfig`).
     :ivar health: self-monitoring thresholds of ``/health`` (:class:`HealthConfig`).
     :ivar heartbeat: the optional outgoing heartbeat (:class:`HeartbeatConfig`), ``None`` when off.
+    :ivar status_page: the public status page (:class:`~monitor.config.statuspage.StatusPageConfig`).
     :ivar slos: service level objectives (:class:`monitor.slo.model.SLO`); ids (``service-name``) unique.
     :ivar slo_files: glob patterns of SLO files (ours, Sloth ``prometheus/v1``, OpenSLO v1), relative
         to the config file's directory; the loader reads them (:meth:`all_slos`).
@@ -477,6 +486,7 @@ class Config(Section):
     probes: ProbeList = Field(default_factory=list)
     scrape: Annotated[list[ScrapeTarget], unique_by("name", "job name")] = Field(default_factory=list)
     tsdb: TSDBConfig = Field(default_factory=TSDBConfig)
+    remote_write: RemoteWriteList = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     receivers: Annotated[list[ReceiverConfig], unique_by("name", "receiver name")] = Field(default_factory=list)
@@ -488,6 +498,7 @@ class Config(Section):
     slos: list[SLO] = Field(default_factory=list)
     slo_files: list[str] = Field(default_factory=list)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
 
     _file_slos: list[SLO] = PrivateAttr(default_factory=list)
     _source_file: Path | None = PrivateAttr(default=None)
@@ -505,11 +516,17 @@ class Config(Section):
     def _cross_references(self) -> Config:
         # Routes, schedules and escalation steps name receivers, people and time intervals.
         problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
+        problems += cluster_problems(self.cluster, self.state.backend)
+        problems += validate_status_page_refs(self.status_page, (p.name for p in self.probes),
+                                              (r.name for r in self.receivers if r.email_configs))
         if problems:
             raise located_error([(parse_path(path), message) for path, message in problems])
-        if self.cluster.shard_probes and self.state.backend != "postgres":
-            raise located_error([(("cluster", "shard_probes"),
-                                  "needs state.backend: postgres (the replicas' membership lives there)")])
+        seen: set[str] = set()
+        for i, rw in enumerate(self.remote_write):  # names default to host:port, so check after defaults
+            if rw.name in seen:
+                raise located_error([(("remote_write", i, "url"), f'remote_write name "{rw.name}" is used twice: '
+                                                                  "give each entry its own name")])
+            seen.add(rw.name)
         return self
 
     @property
@@ -550,6 +567,15 @@ class Config(Section):
             inside it (so messages read ``rules/api.yaml:14:9``), absolute otherwise.
         """
         return expand_rule_files(self.rules.files, self._config_dir)
+
+    def resolved_remote_queue_path(self, rw: RemoteWriteConfig) -> Path | None:
+        """Return the directory of ``rw``'s queue: its ``queue_config.path`` resolved against
+        :attr:`config_dir`, else ``<tsdb.path>/remote/<name>``, else ``None`` (in memory)."""
+        if rw.queue_config.path is not None:
+            p = Path(rw.queue_config.path).expanduser()
+            return p if p.is_absolute() else self._config_dir / p
+        tsdb = self.resolved_tsdb_path()
+        return tsdb / "remote" / rw.name if tsdb is not None else None
 
     def resolved_tsdb_path(self) -> Path | None:
         """Return ``tsdb.path`` resolved against :attr:`config_dir` (``None``: samples in memory only)."""

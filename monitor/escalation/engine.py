@@ -107,6 +107,10 @@ class EscalationState:
     :ivar ack_expires_at: when the current acknowledgement expires, or ``None``.
     :ivar sla_breached: the resolve-SLA notice was sent.
     :ivar notified: everyone notified so far.
+    :ivar ack_sli: what the page counted as in the on-call acknowledgement SLI (``"true"``,
+        ``"false"``, ``"skip"``; ``None``: not decided yet). Set by the runner
+        (:func:`monitor.escalation.oncall_sli.judge`); the engine carries it along.
+    :ivar resolve_sli: the same for the resolution SLI (``"true"``, ``"false"``, ``None``).
     """
 
     fingerprint: str
@@ -121,6 +125,8 @@ class EscalationState:
     resolved_at: float | None = None
     resolved_by: str | None = None
     notified: tuple[Notified, ...] = ()
+    ack_sli: str | None = None
+    resolve_sli: str | None = None
 
     @property
     def status(self) -> str:

@@ -14,6 +14,8 @@ from monitor.daemon.probing import ProbeRunner
 from monitor.metrics import Metrics
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
+from monitor.api.oncall import OnCallDeps
+from monitor.api.statuspage import StatusPageDeps
 from monitor.tsdb.store import SampleStore
 from tests.alerting_service.conftest import ApiServer
 
@@ -63,7 +65,11 @@ async def scoped(harness):
                                      catalog=store,
                                      status=StatusDeps(runtime=dict, config_yaml=lambda: "api: {}\n")),
                    alerting=AlertingDeps(ports=harness.service.ports,
-                                         claims=lambda: harness.store))
+                                         claims=lambda: harness.store),
+                   oncall=OnCallDeps(alerting=lambda: harness.config.alerting, store=lambda: harness.store,
+                                     clock=harness.clock),
+                   status_page=StatusPageDeps(config=lambda: harness.config, probes=lambda: probes,
+                                              store=lambda: harness.store, clock=harness.clock))
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as client:
         srv.client, srv.settings, srv.reloads = client, settings, reloads
         yield srv

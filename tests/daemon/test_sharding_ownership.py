@@ -146,3 +146,14 @@ def test_cluster_config_errors_name_the_key():
     want = "1 probe(s) (first: 'quick') have an interval shorter than cluster.member_timeout + heartbeat_interval (8s)"
     assert want in shard_warnings(fast)[1]
     assert shard_warnings(load_config_text("")) == []
+
+
+def test_the_readme_configuration_loads():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Sharded probes"):readme.index("## Runbooks")]
+    [block] = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    cfg = load_config_text(block, env={"MONITOR_STATE_DSN": "postgresql://monitor@db:5432/monitor"})
+    assert cfg.cluster.shard_probes and cfg.cluster.timeout == 15.0 and cfg.cluster.member_id == "monitor-a"

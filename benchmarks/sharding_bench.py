@@ -35,6 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from monitor.daemon.scheduler import spread  # noqa: E402
 from monitor.daemon.sharding import rendezvous_owner  # noqa: E402
 from tests.support.cluster import HitCounter, Replica, replica_config, start_replica, stop_replica  # noqa: E402
 
@@ -63,6 +64,7 @@ async def _round(args: argparse.Namespace, n: int, targets: list[str], workdir: 
     replicas: list[Replica] = []
     try:
         async with HitCounter() as server, httpx.AsyncClient(timeout=10) as client:
+            began = time.time()
             for m in members:
                 text = replica_config(member=m, targets=targets, target_url=server.url, dsn=args.dsn, schema=schema,
                                       interval=args.interval, timeout=PROBE_TIMEOUT, heartbeat=HEARTBEAT)
@@ -93,7 +95,10 @@ async def _round(args: argparse.Namespace, n: int, targets: list[str], workdir: 
                   f"{1000 * sum(cpu) / max(sum(runs), 1):5.2f} ms CPU per run  "
                   f"(offered {len(targets) / args.interval:.1f}/s; loadavg {os.getloadavg()[0]:.1f})")
             overlaps = server.overlaps(args.interval)
-            print(f"  replicas={n}: targets hit twice in one interval: {len(overlaps)}")
+            when = sorted(spread(f"probe:{t}", args.interval) + b * args.interval - began
+                          for t, bs in overlaps.items() for b in bs)
+            at = f" (at {when[0]:.0f} to {when[-1]:.0f} s after the first replica started)" if when else ""
+            print(f"  replicas={n}: targets hit twice in one interval: {len(overlaps)}{at}")
 
             if kill:
                 victim = replicas[-1]

@@ -533,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli_backup import add_parser as add_backup_parser
 
     add_backup_parser(sub)
+    # `console hash-password` (monitor.api.console)
+    from monitor.cli_console import add_parser as add_console_parser
+
+    add_console_parser(sub)
     return p
 
 

@@ -14,6 +14,7 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.statuspage` — the public ``/status`` page and ``/status.json``
 * :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
   :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
+* :mod:`~monitor.api.console` — the web console under ``/ui/`` (with :class:`~monitor.api.deps.ConsoleDeps`)
 
 Handlers read their dependencies from ``request.app.state`` (``deps``: the :class:`ApiDeps`;
 ``credentials``: the :class:`~monitor.api.auth.Credentials` built from its settings accessor).
@@ -31,6 +32,7 @@ from monitor.api import (
     alertmanager, alerts, catalog, incidents, intake, links, management, oncall, oncall_feeds, openapi, probes, query,
     rules, silences, slack, slos, status, statuspage,
 )
+from monitor.api import console
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
 from monitor.api.statuspage import subscribe
@@ -60,7 +62,11 @@ def create_app(deps: ApiDeps) -> Starlette:
         routes += [*oncall.ROUTES, *oncall_feeds.ROUTES, *incidents.ROUTES]
     if deps.status_page is not None:
         routes += [*statuspage.ROUTES, *subscribe.ROUTES]
+    if deps.console is not None and deps.queries is not None:
+        routes += console.ROUTES
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
+    if deps.console is not None:
+        app.state.console = console.ConsoleApp.build(deps, deps.console)
     app.state.credentials = Credentials(deps.settings)
     return app

@@ -45,6 +45,7 @@ from model.duration import Duration, PositiveDuration, format_duration
 from monitor.config.statuspage import StatusPageConfig, validate_status_page_refs
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
 from monitor.config.cluster import ClusterConfig, cluster_problems
+from monitor.config.console import ConsoleConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.config.tsdb import TSDBConfig
 from monitor.config.remote import DatasourceConfig, RemoteWriteConfig, RemoteWriteList
@@ -472,6 +473,7 @@ class Config(Section):
     :ivar receivers: notification receivers (``monitor.config.receivers``, names unique).
     :ivar state: durable state store (``monitor.config.receivers.StateConfig``).
     :ivar api: API authentication (:class:`ApiConfig`).
+    :ivar console: the web console's users and sessions (:class:`~monitor.config.console.ConsoleConfig`).
     :ivar health: self-monitoring thresholds of ``/health`` (:class:`HealthConfig`).
     :ivar heartbeat: the optional outgoing heartbeat (:class:`HeartbeatConfig`), ``None`` when off.
     :ivar status_page: the public status page (:class:`~monitor.config.statuspage.StatusPageConfig`).
@@ -492,6 +494,7 @@ class Config(Section):
     receivers: Annotated[list[ReceiverConfig], unique_by("name", "receiver name")] = Field(default_factory=list)
     state: StateConfig = Field(default_factory=StateConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     heartbeat: HeartbeatConfig | None = None

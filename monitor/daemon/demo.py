@@ -88,6 +88,7 @@ async def _demo(port: int, backend_port: int, config_path: str) -> int:
         token = os.environ["MONITOR_API_TOKEN"]
         token = token if token == DEMO_API_TOKEN else "$MONITOR_API_TOKEN"  # never print a real one
         print(f"\ncodebook-monitor demo is running\n"
+              f"  web console    : {url}/ui/  (user demo, password demo-console-password)\n"
               f"  daemon metrics : curl {url}/metrics\n"
               f"  probe results  : curl {url}/api/v1/probes\n"
               f"  alerts         : curl {url}/api/v1/alerts\n"

@@ -26,9 +26,12 @@ from monitor.api.oncall import OnCallDeps
 from monitor.api.statuspage import StatusPageDeps
 from monitor.daemon.uptime import FLUSH_INTERVAL as UPTIME_FLUSH_INTERVAL
 from monitor.daemon.uptime import UptimeRecorder, probe_components
-from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
+from monitor.api.deps import (
+    AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult,
+)
 from monitor.config.cluster import shard_warnings
 from monitor.config.model import Config
+from monitor.daemon.console_views import next_maintenance, oncall_now, stored_users
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
@@ -492,4 +495,7 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
         oncall=OnCallDeps(alerting=lambda: daemon.config.alerting, store=lambda: daemon.state),
         status_page=StatusPageDeps(config=lambda: daemon.config, probes=lambda: daemon.probes,
                                    store=lambda: daemon.state, clock=time.time),
+        console=ConsoleDeps(settings=lambda: daemon.config.console, users=lambda: stored_users(daemon.state),
+                            oncall=lambda now: oncall_now(daemon.config, now),
+                            maintenance=lambda now: next_maintenance(daemon.config, now)),
     )

@@ -370,6 +370,16 @@ class EscalationRunner:
         await self._apply(esc, engine.unacknowledge(esc.snap, esc.state, now, self.lookup, by), now, alert)
         return esc
 
+    async def escalate_now(self, fingerprint: str, now: float, by: str, alert: Alert | None = None,
+                           comment: str = "") -> Escalation | None:
+        """Run the walk's next level at once (:func:`monitor.escalation.engine.escalate_now`);
+        ``None`` when the alert has no escalation."""
+        esc = self.escalations.get(fingerprint)
+        if esc is None:
+            return None
+        await self._apply(esc, engine.escalate_now(esc.snap, esc.state, now, self.lookup, by, comment), now, alert)
+        return esc
+
     async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None = None,
                       comment: str = "") -> Escalation | None:
         """End the walk and send a resolved notice to everyone notified; ``comment`` goes on the timeline."""

@@ -7,8 +7,9 @@ import httpx
 import pytest
 
 from monitor.api.deps import (
-    AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult, StatusDeps,
+    AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult, StatusDeps,
 )
+from monitor.config.console import ConsoleConfig
 from monitor.config.model import ApiConfig
 from monitor.daemon.probing import ProbeRunner
 from monitor.metrics import Metrics
@@ -48,7 +49,7 @@ class Reloads:
 @pytest.fixture
 async def scoped(harness):
     """The API with every route (process, queries over an empty sample store, alerting over the
-    harness's service), with the tokens above;
+    harness's service, the console without users), with the tokens above;
     ``scoped.settings["api"]`` may be replaced (read per request)."""
     from prometheus_client import CollectorRegistry
 
@@ -69,7 +70,8 @@ async def scoped(harness):
                    oncall=OnCallDeps(alerting=lambda: harness.config.alerting, store=lambda: harness.store,
                                      clock=harness.clock),
                    status_page=StatusPageDeps(config=lambda: harness.config, probes=lambda: probes,
-                                              store=lambda: harness.store, clock=harness.clock))
+                                              store=lambda: harness.store, clock=harness.clock),
+                   console=ConsoleDeps(settings=ConsoleConfig))
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as client:
         srv.client, srv.settings, srv.reloads = client, settings, reloads
         yield srv

@@ -129,7 +129,8 @@ def test_every_mounted_route_has_an_access_rule_and_a_description():
     from starlette.routing import Route
 
     from monitor.api.access import guard_routes
-    from monitor.api.deps import QueryDeps, StatusDeps
+    from monitor.api.deps import ConsoleDeps, QueryDeps, StatusDeps
+    from monitor.config.console import ConsoleConfig
     from monitor.tsdb.store import SampleStore
     from monitor.api.openapi import OPERATIONS
     from monitor.api.oncall import OnCallDeps
@@ -142,7 +143,8 @@ def test_every_mounted_route_has_an_access_rule_and_a_description():
                    alerting=AlertingDeps(ports=lambda: None),
                    oncall=OnCallDeps(alerting=lambda: None, store=lambda: None),
                    status_page=StatusPageDeps(config=lambda: None, probes=lambda: None, store=lambda: None,
-                                              clock=lambda: 0.0))
+                                              clock=lambda: 0.0),
+                   console=ConsoleDeps(settings=ConsoleConfig))
     mounted = set(mounted_endpoints(create_app(deps).routes))
     assert mounted == set(ROUTE_ACCESS) == set(OPERATIONS)
 

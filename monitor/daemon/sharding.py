@@ -198,3 +198,30 @@ class ProbeShards:
             except (StoreError, asyncio.TimeoutError) as exc:
                 log.warning("leaving the cluster failed; the row expires by itself",
                             extra={"error": f"{type(exc).__name__}: {exc}"})
+
+
+class LeaderSavesRuleState:
+    """The rule alerts' state store of a sharded replica (an
+    :class:`~monitor.rules.state.AlertStateStore`): every replica restores from it, only the leader
+    saves.
+
+    The table is replaced whole by each save. With sharded probes and rules evaluated locally,
+    each replica's alerts differ (each sees its own shard), so replicas saving in turn would
+    overwrite each other's ``for`` timers; the leader's are the ones that page.
+
+    :param store: the state store.
+    :param is_leader: ``() -> bool``.
+    """
+
+    def __init__(self, store: Any, is_leader: Callable[[], bool]) -> None:
+        self._store = store
+        self._is_leader = is_leader
+
+    async def load_rule_alerts(self) -> list[dict[str, Any]]:
+        """Return every saved row."""
+        return list(await self._store.load_rule_alerts())
+
+    async def save_rule_alerts(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the saved rows with ``rows`` when leading; do nothing while following."""
+        if self._is_leader():
+            await self._store.save_rule_alerts(rows)

@@ -40,7 +40,7 @@ from monitor.daemon.remote_wiring import RemoteWrite, build_datasource
 from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
                                     raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
-from monitor.daemon.sharding import ProbeShards
+from monitor.daemon.sharding import LeaderSavesRuleState, ProbeShards
 from monitor.daemon.scraping import ScrapeTargets
 from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, merge_metadata, registry_metadata
 from monitor.daemon.status_views import alertmanager_status, status_deps
@@ -342,7 +342,8 @@ class Daemon:
         stack.push_async_callback(self._close_state)
         if self.shards is not None:  # leave the cluster once the probes are closed (the stack unwinds in reverse)
             stack.push_async_callback(self.shards.leave)
-        self.rules.state_store = self.state
+        self.rules.state_store = (self.state if self.shards is None else
+                                  LeaderSavesRuleState(self.state, lambda: self.leadership.is_leader))
         await self.paging_checks.read_outbox(self.state)  # /health knows the backlog from the start
         stack.push_async_callback(self.http.aclose)
         stack.push_async_callback(self._close_probes)

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config.cluster import ClusterConfig, shard_warnings
 from monitor.config.loader import InvalidConfig, load_config_text
-from monitor.daemon.sharding import ProbeShards, rendezvous_owner
+from monitor.daemon.sharding import LeaderSavesRuleState, ProbeShards, rendezvous_owner
 from monitor.store.members import Members
 from monitor.store.postgres import PostgresStore
 
@@ -157,3 +157,14 @@ def test_the_readme_configuration_loads():
     [block] = re.findall(r"```yaml\n(.*?)```", section, re.S)
     cfg = load_config_text(block, env={"MONITOR_STATE_DSN": "postgresql://monitor@db:5432/monitor"})
     assert cfg.cluster.shard_probes and cfg.cluster.timeout == 15.0 and cfg.cluster.member_id == "monitor-a"
+
+
+async def test_only_the_leader_saves_rule_alert_state(pg_store):
+    leading = False
+    state = LeaderSavesRuleState(pg_store, lambda: leading)
+    row = {"key": "f|g|A|1", "active_at": 1.0, "fired_at": None, "state": "pending", "labels": {"a": "1"}}
+    await state.save_rule_alerts([row])
+    assert await state.load_rule_alerts() == []
+    leading = True
+    await state.save_rule_alerts([row])
+    assert [r["key"] for r in await state.load_rule_alerts()] == ["f|g|A|1"]

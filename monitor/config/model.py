@@ -42,6 +42,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from model.duration import Duration, PositiveDuration, format_duration
+from model.secrets import shown_url
 from monitor.config.statuspage import StatusPageConfig, validate_status_page_refs
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
 from monitor.config.cluster import ClusterConfig, cluster_problems
@@ -84,7 +85,7 @@ class ServerConfig(Section):
     @classmethod
     def _url(cls, v: str) -> str:
         if v and not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f'expected an http(s) URL such as https://monitor.example.com, got "{v}"')
+            raise ValueError(f"expected an http(s) URL such as https://monitor.example.com, got {shown_url(v)}")
         return v.rstrip("/")
 
     @model_validator(mode="after")
@@ -142,7 +143,7 @@ class LogConfig(Section):
 
 def _is_http_url(v: str) -> str:
     if not re.match(r"^https?://[^/\s]+", v):
-        raise ValueError(f'expected an http(s) URL such as http://127.0.0.1:8000/metrics, got "{v}"')
+        raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8000/metrics, got {shown_url(v)}")
     return v
 
 

@@ -36,6 +36,7 @@ from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCount
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
+from monitor.daemon.maintenance_watch import WATCH_INTERVAL, MaintenanceWatch
 from monitor.daemon.remote_wiring import RemoteWrite, build_datasource
 from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
                                     raise_open_files_limit)
@@ -149,6 +150,8 @@ class Daemon:
         self.self_scrape = SelfScrape(self.registry, self.store,
                                       lambda: instance_of(self.config.server.external_url),
                                       refresh=lambda: update_store_gauges(self.metrics, self.store))
+        # logs when a maintenance window opens or closes (pages muted) and since when
+        self.maintenance = MaintenanceWatch(lambda: self.config.alerting)
         self.started_at = time.time()
         self.state: Any = None  # the state store, opened by start()
         self._ports: AlertingPorts | None = None  # handed over by the leadership while leading
@@ -262,6 +265,8 @@ class Daemon:
                                             first_delay=spread("heartbeat", self.config.heartbeat.interval))
         else:
             self.scheduler.remove_job("heartbeat")
+        self.scheduler.add_interval_job("maintenance:watch", self.maintenance.job, WATCH_INTERVAL,
+                                        first_delay=WATCH_INTERVAL)
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
 
     async def _heartbeat_job(self) -> None:
@@ -361,6 +366,7 @@ class Daemon:
         self.scheduler.start()
         log.info("daemon started", extra={"version": __version__, "probes": len(self.probes.settings),
                                           "scrape_targets": len(self.scrape)})
+        self.maintenance.check()  # a window open now: say so at once (pages are muted)
 
     async def _close_state(self) -> None:
         """Save the rule alerts' state and the uptime counts not yet written, then close the store

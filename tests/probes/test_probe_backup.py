@@ -232,3 +232,19 @@ async def test_the_demo_backup_folder_reads_as_documented(tmp_path):
         {"name": "pinecone", "path": str(tmp_path / "b"), "pattern": "pinecone-*.tar.gz"}])
     r = await run_probe(BackupProbe(s), 5)
     assert r.details == {"database": "2 backups, newest 2.0 h old", "pinecone": "1 backup, newest 72.0 h old"}
+
+
+def test_record_restore_rejects_an_unknown_kind_listing_the_known_ones(tmp_path, capsys):
+    cfg = _state_config(tmp_path)
+    assert main(["backup", "record-restore", "--config", str(cfg), "--duration", "47m", "--kind", "nosuch"]) == 1
+    assert ('unknown --kind "nosuch"; known kinds: database, pinecone'
+            in capsys.readouterr().err)
+    cfg.write_text(cfg.read_text() + f"""probes:
+  - name: backups
+    kind: backup
+    sources:
+      - {{name: vectors, path: {tmp_path}}}
+""")
+    assert main(["backup", "record-restore", "--config", str(cfg), "--duration", "47m", "--kind", "pinecone"]) == 1
+    assert "known kinds: vectors (the source names of the config's backup probes)" in capsys.readouterr().err
+    assert main(["backup", "record-restore", "--config", str(cfg), "--duration", "47m", "--kind", "vectors"]) == 0

@@ -45,6 +45,7 @@ from model.duration import Duration, PositiveDuration, format_duration
 from model.secrets import shown_url
 from monitor.config.statuspage import StatusPageConfig, validate_status_page_refs
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
+from monitor.config.cluster import ClusterConfig, cluster_problems
 from monitor.config.console import ConsoleConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.config.tsdb import TSDBConfig
@@ -480,6 +481,7 @@ class Config(Section):
     :ivar slos: service level objectives (:class:`monitor.slo.model.SLO`); ids (``service-name``) unique.
     :ivar slo_files: glob patterns of SLO files (ours, Sloth ``prometheus/v1``, OpenSLO v1), relative
         to the config file's directory; the loader reads them (:meth:`all_slos`).
+    :ivar cluster: replicas splitting the probes (:class:`~monitor.config.cluster.ClusterConfig`).
     """
 
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -499,6 +501,7 @@ class Config(Section):
     heartbeat: HeartbeatConfig | None = None
     slos: list[SLO] = Field(default_factory=list)
     slo_files: list[str] = Field(default_factory=list)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
 
     _file_slos: list[SLO] = PrivateAttr(default_factory=list)
@@ -517,6 +520,7 @@ class Config(Section):
     def _cross_references(self) -> Config:
         # Routes, schedules and escalation steps name receivers, people and time intervals.
         problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
+        problems += cluster_problems(self.cluster, self.state.backend)
         problems += validate_status_page_refs(self.status_page, (p.name for p in self.probes),
                                               (r.name for r in self.receivers if r.email_configs))
         if problems:

@@ -154,13 +154,18 @@ class Dispatcher:
     def restore(self, entries: Mapping[str, Entry]) -> None:
         """Seed the notification log from persisted entries (restart recovery, before :meth:`put`).
 
-        A group re-formed for a restored entry counts as flushed: it keeps its timers, flushing
-        at the next multiple of ``group_interval`` after its last notification (never waiting
-        ``group_wait`` again), and its ``repeat_interval`` counts from that notification.
+        A group re-formed for a restored entry that had firing alerts counts as flushed: it keeps
+        its timers, flushing at the next multiple of ``group_interval`` after its last
+        notification (never waiting ``group_wait`` again), and its ``repeat_interval`` counts
+        from that notification. An entry with no firing alerts is a group that was deleted once
+        empty (everything resolved and notified: Alertmanager ``dispatch.go`` stops and deletes
+        an empty ``aggrGroup``), so an alert that fires again later starts a new group and waits
+        ``group_wait``, as it would have without the restart.
         """
         for key, entry in entries.items():
             self.nflog.restore(key, entry)
-            self._resume[key] = entry.at
+            if entry.firing:
+                self._resume[key] = entry.at
 
     # -- input ----------------------------------------------------------------------------------
 

@@ -257,6 +257,18 @@ class Dispatcher:
                 changed[key] = new
         return changed
 
+    def notified_receivers(self, fingerprint: str, labels: Labels) -> list[str]:
+        """Return the receivers (route order, no repeats) whose group notification log has told
+        them of the alert ``fingerprint`` (firing or resolved): those to which follow-ups about it
+        (acknowledged, resolved by hand) may go. An alert muted at every flush is in none."""
+        out: list[str] = []
+        for match in self.route.routes_for(labels):
+            entry = self.nflog.get(f"{match.route_key}:{_fmt_labels(match.opts.group_labels(labels))}")
+            if entry is not None and (fingerprint in entry.firing or fingerprint in entry.resolved) \
+                    and match.receiver not in out:
+                out.append(match.receiver)
+        return out
+
     # -- output ---------------------------------------------------------------------------------
 
     def flush(self, now: float, limit: int | None = None) -> list[Notification]:

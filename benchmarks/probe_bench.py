@@ -76,7 +76,7 @@ async def bench(a: argparse.Namespace) -> dict[str, object]:
     metrics = Metrics(CollectorRegistry())
     settings = [PROBES["api"].Settings.model_validate(
         {"name": f"t{i}", "kind": "api", "url": f"http://127.0.0.1:{a.port}/t/{i}", "interval": a.interval,
-         "timeout": a.timeout}) for i in range(a.probes)]
+         "timeout": a.timeout, "blackbox_metrics": not a.no_blackbox_metrics}) for i in range(a.probes)]
     runner = ProbeRunner(settings, SampleStore(), metrics, clients=ProbeClients(),
                          slots=asyncio.Semaphore(probe_concurrency()))
     sched = Scheduler(metrics, on_lag=lags.append)
@@ -135,5 +135,7 @@ if __name__ == "__main__":
     ap.add_argument("--duration", type=float, default=120.0)
     ap.add_argument("--outage", choices=["hang", "refuse"], help="fail every target mid-run, then recover")
     ap.add_argument("--outage-seconds", type=float, default=30.0)
+    ap.add_argument("--no-blackbox-metrics", action="store_true",
+                    help="api probes without blackbox_exporter's http families (blackbox_metrics: false)")
     ap.add_argument("--port", type=int, default=18099, help="targets on this port, their control on the next")
     asyncio.run(main(ap.parse_args()))

@@ -8,8 +8,9 @@ errors 4, probe errors 6.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["secret_prefix", "scrub_secrets", "redact"]
+__all__ = ["secret_prefix", "scrub_secrets", "redact", "redact_url", "shown_url"]
 
 
 def _value(secret: Any) -> str:
@@ -54,3 +55,34 @@ def redact(value: str) -> str:
     16 characters or more); anything shorter -> ``***``.
     """
     return secret_prefix(value, keep=8) or "***"
+
+
+def redact_url(text: str) -> str:
+    """Return a URL as a message may show it: ``scheme://host[:port]/path``.
+
+    User info (``user:password@``), query string and fragment are left out: they may hold a
+    password or a token (``?token=...``). Text that is not URL-shaped (``not a url``) is cut
+    the same way: at the first ``?`` or ``#``, after the last ``@``.
+
+    ``htp://bob:pa55@example.com/x?token=abc`` -> ``htp://example.com/x``.
+    """
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
+    if parts is None or not parts.netloc:
+        base = text.split("?", 1)[0].split("#", 1)[0]
+        scheme, sep, rest = base.partition("://")
+        return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}" if sep else base.rsplit("@", 1)[-1]
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}" if parts.scheme else f"//{host}{parts.path}"
+
+
+def shown_url(text: str) -> str:
+    """Return ``"<redact_url(text)>"`` quoted for an error message, saying what was left out.
+
+    ``"https://example.com/x" (user info and query not shown)``; just the quoted URL when
+    nothing was left out.
+    """
+    shown = redact_url(text)
+    return f'"{shown}"' if shown == text else f'"{shown}" (user info and query not shown)'

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.cli_common import add_api_args, api_base, unreachable
 
 
 def load_config_reporting(path: str) -> Any:
@@ -78,7 +80,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors += _check_rules(rule_files, config)
     if config is not None:
         errors += _check_slo_rules(config)
-    for warning in _rule_warnings(rule_files, config):
+    warnings = _rule_warnings(rule_files, config)
+    if config is not None:
+        from monitor.config.check_warnings import config_warnings
+
+        warnings = config_warnings(config, args.config) + warnings
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
         print(err, file=sys.stderr)
@@ -178,7 +185,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the daemon on examples/monitor.yaml beside the sample backend (``demo``)."""
     from monitor.daemon.demo import run_demo
 
-    return run_demo(port=args.port, backend_port=args.backend_port, config=args.config)
+    return run_demo(port=args.port, backend_port=args.backend_port, config=args.config,
+                    maintenance=not args.no_maintenance)
 
 
 def cmd_test_rules(args: argparse.Namespace) -> int:
@@ -264,30 +272,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    """Return the base URL and headers for commands that talk to the running daemon.
-
-    The URL, first found: ``--url``; ``$MONITOR_URL``; ``--port`` (``http://<server.host>:<port>``,
-    for a daemon run with ``--port``); ``server.external_url`` of ``--config`` (derived from
-    ``server.host``/``server.port`` when not set); ``http://127.0.0.1:9115``.
-    """
-    import os
-
-    url = args.url or os.environ.get("MONITOR_URL", "")
-    port = getattr(args, "port", None)
-    if not url:
-        config = load_config_reporting(args.config) if args.config and Path(args.config).exists() else None
-        if port is not None:
-            from monitor.config.model import ServerConfig
-
-            url = ServerConfig(host=config.server.host if config is not None else "127.0.0.1",
-                               port=port).external_url
-        else:
-            url = config.server.external_url if config is not None else "http://127.0.0.1:9115"
-    headers = {"X-Monitor-Client": "cli"}
-    token = getattr(args, "token", None) or os.environ.get("MONITOR_API_TOKEN", "")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return url.rstrip("/"), headers
+    """Return the base URL and headers for commands that talk to the running daemon (:func:`api_base`)."""
+    return api_base(args)
 
 
 def _request(method: str, url: str, headers: dict[str, str], **kw):
@@ -297,7 +283,7 @@ def _request(method: str, url: str, headers: dict[str, str], **kw):
         with httpx.Client(timeout=10.0) as client:
             return client.request(method, url, headers=headers, **kw)
     except httpx.HTTPError as e:
-        print(f"cannot reach the daemon at {url}: {type(e).__name__}: {e}", file=sys.stderr)
+        print(unreachable(url, e), file=sys.stderr)
         return None
 
 
@@ -353,6 +339,9 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"codebook-monitor: error: {e}", file=sys.stderr)
         return 2
+    if args.duration.startswith("-"):
+        raise ValueError(f'--duration: must be positive, got "{args.duration}" (a silence ends after it starts; '
+                         "--start TIME begins it later)")
     start = _parse_at(args.start, "--start")
     try:
         end = start + parse_duration(args.duration)
@@ -417,12 +406,7 @@ def _non_empty(text: str) -> str:
 
 
 def _add_api_args(s: argparse.ArgumentParser, token: bool = True) -> None:
-    s.add_argument("--config", "-c", default=DEFAULT_CONFIG, help="read server.external_url from here")
-    s.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then --port, then "
-                                 "server.external_url of --config, then http://127.0.0.1:9115)")
-    s.add_argument("--port", type=int, help="the port of a daemon run with --port (on server.host, default 127.0.0.1)")
-    if token:
-        s.add_argument("--token", help="API bearer token (default: $MONITOR_API_TOKEN)")
+    add_api_args(s, token=token, config=DEFAULT_CONFIG)
 
 
 def _add_alerting_parsers(sub) -> None:
@@ -465,6 +449,9 @@ def _add_alerting_parsers(sub) -> None:
     a = ssub.add_parser("add", help='add a silence: silence add \'service="api"\' --duration 2h --comment deploy')
     a.add_argument("matchers", nargs="+", help='matchers, e.g. alertname=ApiDown \'service=~"api|db"\'')
     a.add_argument("--duration", "-d", default="1h", help="how long (Prometheus duration, default 1h)")
+    # Take "-5m" as a value (argparse only does so for plain negative numbers), so that
+    # cmd_silence_add can say durations are positive instead of "expected one argument".
+    a._negative_number_matcher = re.compile(r"^-\d")  # noqa: SLF001 - argparse has no public hook
     a.add_argument("--start", help="start time (default now)")
     a.add_argument("--comment", required=True, type=_non_empty,
                    help="why (required and non-empty, as Alertmanager requires)")
@@ -510,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=9115, help="the daemon's port (default 9115)")
     s.add_argument("--backend-port", type=int, default=8000, help="the sample backend's port (default 8000)")
     s.add_argument("--config", help="use this config instead of examples/monitor.yaml")
+    s.add_argument("--no-maintenance", action="store_true",
+                   help="drop the config's maintenance windows (the example's mutes pages on the first "
+                        "Saturday of the month 02:00-06:00 UTC)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("test-rules", help="run rule unit tests in promtool's test format")
@@ -531,6 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli_backup import add_parser as add_backup_parser
 
     add_backup_parser(sub)
+    # `console hash-password` (monitor.api.console)
+    from monitor.cli_console import add_parser as add_console_parser
+
+    add_console_parser(sub)
     return p
 
 

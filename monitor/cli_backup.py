@@ -29,6 +29,22 @@ __all__ = ["add_parser"]
 #: The guide's recovery time objective (seconds): a longer drill is reported (and alerted on).
 RTO_SECONDS = 4 * 3600.0
 
+#: The kinds the shipped rules alert on, accepted when the config has no ``backup`` probe.
+SHIPPED_KINDS = ("database", "pinecone")
+
+
+def known_kinds(config: Any) -> list[str]:
+    """Return the restore kinds ``--kind`` accepts: the source names of the config's ``backup`` probes.
+
+    A config without a ``backup`` probe accepts the kinds of the shipped rules
+    (:data:`SHIPPED_KINDS`), so a drill can be recorded before the probe is set up.
+
+    :param config: a validated :class:`~monitor.config.model.Config`.
+    :return: sorted names.
+    """
+    names = {s.name for p in config.probes if getattr(p, "kind", None) == "backup" for s in p.sources}
+    return sorted(names or SHIPPED_KINDS)
+
 
 def add_parser(sub: Any) -> None:
     """Add ``backup record-restore`` and ``backup restores`` to the ``codebook-monitor`` parser.
@@ -40,7 +56,8 @@ def add_parser(sub: Any) -> None:
     r = cmds.add_parser("record-restore", help="store a test restore's duration (state store, audited)")
     r.add_argument("--config", "-c", default="monitor.yaml")
     r.add_argument("--duration", required=True, help="how long the restore took: 47m, 1h30m")
-    r.add_argument("--kind", default="database", help="what was restored: database (default), pinecone...")
+    r.add_argument("--kind", default="database",
+                   help="what was restored: a source name of a backup probe; database (default), pinecone")
     r.add_argument("--at", type=float, default=None, help="Unix seconds the drill ended (default: now)")
     r.add_argument("--actor", default=None, help="who ran the drill, for the audit log (default: the OS user)")
     r.add_argument("--note", default="", help="free text kept with the record")
@@ -58,6 +75,10 @@ def _cmd_record(args: Any) -> int:
     config = load_config_reporting(args.config)
     if config is None:
         return 1
+    kinds = known_kinds(config)
+    if args.kind not in kinds:
+        raise ValueError(f'unknown --kind "{args.kind}"; known kinds: {", ".join(kinds)} '
+                         "(the source names of the config's backup probes)")
     duration = parse_duration(args.duration, numbers=False)
     at = time.time() if args.at is None else args.at
     actor = args.actor or getpass.getuser()

@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from monitor.cli_common import add_api_args, api_base, unreachable
 from monitor.config.loader import load_config_reporting
 from monitor.slo.generate import rule_file_text
 from monitor.slo.report import format_report, month_window, report_queries, report_rows
@@ -39,17 +39,13 @@ def add_parser(sub: Any) -> None:
     g.set_defaults(func=_cmd_generate)
     st = kinds.add_parser("status", help="one line per SLO from the running daemon: objective, SLI over the "
                                          "period, budget remaining, burn rate now, tier firing")
-    st.add_argument("--config", "-c", default="monitor.yaml")
-    st.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then server.external_url)")
-    st.add_argument("--token", help="API bearer token when reads need one (default: $MONITOR_API_TOKEN)")
+    add_api_args(st)
     st.add_argument("--json", action="store_true", help="print the rows as JSON")
     st.set_defaults(func=_cmd_status)
     rp = kinds.add_parser("report", help="calendar-month compliance of every SLO from the running daemon: SLI over "
                                          "the month, budget used, objective met")
     rp.add_argument("--month", help="YYYY-MM, UTC (default: this month, to date)")
-    rp.add_argument("--config", "-c", default="monitor.yaml")
-    rp.add_argument("--url", help="the daemon's base URL (default: $MONITOR_URL, then server.external_url)")
-    rp.add_argument("--token", help="API bearer token when reads need one (default: $MONITOR_API_TOKEN)")
+    add_api_args(rp)
     rp.add_argument("--json", action="store_true", help="print the rows as JSON")
     rp.set_defaults(func=_cmd_report)
 
@@ -74,21 +70,11 @@ def _cmd_generate(args: Any) -> int:
 
 
 def _client(args: Any) -> Any:
-    """Return an ``httpx.Client`` for the daemon's API (``--url``, ``$MONITOR_URL``, the config's URL)."""
+    """Return an ``httpx.Client`` for the daemon's API (``--url``, ``$MONITOR_URL``, ``--port``, the config's URL)."""
     import httpx
 
-    url = args.url or os.environ.get("MONITOR_URL", "")
-    if not url:
-        url = "http://127.0.0.1:9115"
-        if args.config and Path(args.config).exists():
-            config = load_config_reporting(args.config)
-            if config is not None:
-                url = config.server.external_url
-    headers = {"X-Monitor-Client": "cli"}
-    token = args.token or os.environ.get("MONITOR_API_TOKEN", "")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30.0)
+    url, headers = api_base(args)
+    return httpx.Client(base_url=url, headers=headers, timeout=30.0)
 
 
 def _cmd_status(args: Any) -> int:
@@ -99,7 +85,7 @@ def _cmd_status(args: Any) -> int:
         with client:
             results = fetch_status(lambda q: _query(client, q))
     except httpx.HTTPError as exc:
-        print(f"cannot reach the daemon at {client.base_url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(unreachable(str(client.base_url).rstrip("/"), exc), file=sys.stderr)
         return 1
     except RuntimeError as exc:
         print(str(exc), file=sys.stderr)
@@ -125,7 +111,7 @@ def _cmd_report(args: Any) -> int:
         with client:
             results = {k: _query(client, q, at=end) for k, q in report_queries(start, end).items()}
     except httpx.HTTPError as exc:
-        print(f"cannot reach the daemon at {client.base_url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(unreachable(str(client.base_url).rstrip("/"), exc), file=sys.stderr)
         return 1
     except RuntimeError as exc:
         print(str(exc), file=sys.stderr)

@@ -12,13 +12,28 @@ is such a value. A 503, a degraded check, a body that is not a JSON object, a co
 a timeout or a body larger than ``body_size_limit`` (read as a stream and abandoned at the limit,
 as blackbox_exporter does) are failures with a one-line reason. Names follow blackbox_exporter
 (``probe_http_status_code``); the rest are ``probe_api_*``.
+
+The health request also gets blackbox_exporter's http prober samples (``probes.blackbox``):
+``probe_http_duration_seconds{phase}``, ``probe_http_ssl``, ``probe_http_version``,
+``probe_http_content_length``, ``probe_http_redirects``, ``probe_ip_protocol``,
+``probe_failed_due_to_regex`` (``fail_if_body_matches_regexp``/``fail_if_body_not_matches_regexp``,
+RE2 as Go's ``regexp``), and over HTTPS ``probe_ssl_earliest_cert_expiry``,
+``probe_ssl_last_chain_expiry_timestamp_seconds``, ``probe_ssl_last_chain_info`` and
+``probe_tls_version_info`` of the last response. With ``follow_redirects`` (default off: a
+redirect is the answer, as before) up to 10 redirects are followed as blackbox_exporter's http
+prober does, each redirect's body left unread (its connection closed), the API key header dropped
+when a redirect leaves the origin; the certificates of every HTTPS hop are exported per
+certificate (``probe_tls_cert_expiry``, ``probe_tls_verified_cert_expiry`` with ``server_name``),
+so an expiring certificate on a redirecting front door is seen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
+import urllib.request
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,15 +41,20 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from model.duration import Duration
+from model.regex import RegexError, unanchored
 from probes.base import (
     DEFAULT_BODY_SIZE_LIMIT, BodyTooLarge, ByteSize, HttpUrl, ProbeResult, ProbeSettings, one_line, read_body,
     transport_reason,
 )
+from probes.blackbox import HTTP_METRICS, TLS_METRICS, add_http_samples, add_tls_samples, trust_store, verified_chain
+from probes.transport import HttpTrace, ProbeTransport
 from model.secrets import scrub_secrets
 
 _HEALTHY_WORDS = {"healthy", "ok", "up", "pass", "passing"}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _MISSING = object()
+#: Redirects followed at most, as blackbox_exporter's http prober (and Go's client).
+MAX_REDIRECTS = 10
 
 
 def check_is_healthy(value: Any) -> bool:
@@ -75,6 +95,10 @@ def redact_url(url: str) -> str:
         return url
     netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 def _text(resp: httpx.Response, body: bytes) -> str:
@@ -159,6 +183,16 @@ class ApiSettings(ProbeSettings):
     :ivar requests: extra synthetic requests, see :class:`SyntheticRequest`.
     :ivar body_size_limit: bytes of a response body read at most (uncompressed, per request;
         default 10MiB, ``0`` no limit); a larger body fails the request, as blackbox_exporter.
+    :ivar follow_redirects: follow up to 10 redirects of the health request (blackbox_exporter's
+        ``follow_redirects``; default false: a 3xx is the answer).
+    :ivar ca_file: PEM file of CAs trusted instead of the default ones (blackbox_exporter's
+        ``tls_config.ca_file``).
+    :ivar fail_if_body_matches_regexp: RE2 patterns; the health body matching one fails the probe
+        (``probe_failed_due_to_regex`` 1), as blackbox_exporter's option of that name.
+    :ivar fail_if_body_not_matches_regexp: RE2 patterns the health body must all match.
+    :ivar blackbox_metrics: export blackbox_exporter's http prober families for the health request
+        (default true; false saves ~14 series a probe, ~24 MiB at 1,000 probes in
+        ``benchmarks/probe_bench.py``; the TLS families of HTTPS hops are exported either way).
     """
 
     kind: Literal["api"] = "api"
@@ -170,6 +204,21 @@ class ApiSettings(ProbeSettings):
     verify_tls: bool = True
     requests: list[SyntheticRequest] = Field(default_factory=list)
     body_size_limit: ByteSize = DEFAULT_BODY_SIZE_LIMIT
+    follow_redirects: bool = False
+    ca_file: str | None = None
+    fail_if_body_matches_regexp: list[str] = Field(default_factory=list)
+    fail_if_body_not_matches_regexp: list[str] = Field(default_factory=list)
+    blackbox_metrics: bool = True
+
+    @field_validator("fail_if_body_matches_regexp", "fail_if_body_not_matches_regexp")
+    @classmethod
+    def _regexps(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                unanchored(pattern)
+            except RegexError as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc.reason}") from None
+        return v
 
     def target(self) -> str:
         """Return the base URL (any password in it redacted)."""
@@ -189,6 +238,8 @@ class ApiProbe:
     kind: ClassVar[str] = "api"
     Settings: ClassVar[type[ProbeSettings]] = ApiSettings
     METRICS: ClassVar[dict[str, str]] = {
+        **HTTP_METRICS,
+        **TLS_METRICS,
         "probe_http_status_code": "HTTP status code of the health request (0 when no response).",
         "probe_api_health_duration_seconds": "Seconds the health request took, from send to full body.",
         "probe_api_healthy": "Whether the health document said status healthy (1) or not (0).",
@@ -200,14 +251,32 @@ class ApiProbe:
 
     def __init__(self, settings: ApiSettings, *, http_client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
-        # a shared client verifies certificates; a target that opts out gets a client of its own
-        self._client = http_client if settings.verify_tls else None
+        # a shared client verifies certificates with the default CAs; a target that opts out, or
+        # names its own CAs, gets a client of its own
+        self._client = http_client if settings.verify_tls and not settings.ca_file else None
         self._own_client = self._client is None
         self._deadline = 0.0
+        self._ssl: ssl.SSLContext | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        """Return the TLS context this probe's connections verify with (the roots of its verified chains)."""
+        if self._ssl is None:
+            if not self.settings.verify_tls:
+                self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                self._ssl.check_hostname = False
+                self._ssl.verify_mode = ssl.CERT_NONE
+            elif self.settings.ca_file:
+                self._ssl = ssl.create_default_context(cafile=self.settings.ca_file)
+            else:  # httpx's default context (certifi, SSL_CERT_FILE), as the daemon's shared client
+                self._ssl = httpx.create_ssl_context()
+        return self._ssl
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(verify=self.settings.verify_tls, follow_redirects=False)
+            if urllib.request.getproxies():  # the environment names a proxy: httpx's transport mounts it
+                self._client = httpx.AsyncClient(verify=self._context(), follow_redirects=False)
+            else:  # a connection per request, its phases timed (probes.transport)
+                self._client = httpx.AsyncClient(transport=ProbeTransport(self._context()), follow_redirects=False)
         return self._client
 
     def _url(self, path: str) -> str:
@@ -219,22 +288,38 @@ class ApiProbe:
             headers[self.settings.api_key_header] = self.settings.api_key.get_secret_value()
         return headers
 
-    async def _send(self, method: str, path: str, **kw: Any) -> tuple[httpx.Response | None, bytes, float, str | None]:
+    async def _send(self, method: str, path: str, *, trace: HttpTrace | None = None, follow: bool = False,
+                    **kw: Any) -> tuple[httpx.Response | None, bytes, float, str | None]:
         """Send one request and read its body, within what is left of the run's budget.
 
         The body is streamed and abandoned past ``body_size_limit``: the response is then
-        returned with the reason (its status is known, its body is not).
+        returned with the reason (its status is known, its body is not). With ``follow``, up to
+        :data:`MAX_REDIRECTS` redirects are followed (``response.history`` counts them).
 
-        :return: (response or ``None``, body, seconds taken, reason or ``None``).
+        :param trace: records the network timeline of the request and its redirects.
+        :return: (last response or ``None``, body, seconds taken, reason or ``None``).
         """
         url = self._url(path)
         start = time.monotonic()
         left = max(self._deadline - start, 0.001)
         http = self._http()
         resp: httpx.Response | None = None
+        extensions = {"probe_trace": trace} if trace is not None else None
         try:
             async with asyncio.timeout(left):  # the whole exchange, a slowly dripping body included
-                resp = await http.send(http.build_request(method, url, timeout=left, **kw), stream=True)
+                request = http.build_request(method, url, timeout=left, extensions=extensions, **kw)
+                history: list[httpx.Response] = []
+                while True:
+                    resp = await http.send(request, stream=True, follow_redirects=False)
+                    following = resp.next_request
+                    if not follow or following is None or len(history) >= MAX_REDIRECTS:
+                        break
+                    await resp.aclose()  # a redirect's body is not read
+                    history.append(resp)
+                    if _origin(following.url) != _origin(request.url):  # the API key stays with its origin
+                        following.headers.pop(self.settings.api_key_header, None)
+                    request = following
+                resp.history = history
                 try:
                     body = await read_body(resp, self.settings.body_size_limit)
                 finally:
@@ -273,16 +358,23 @@ class ApiProbe:
 
     async def _health(self, result: ProbeResult) -> str | None:
         path = self.settings.health_path or "/health"
+        trace = HttpTrace()
         resp, body, seconds, err = await self._send(
-            "GET", path, headers=self._headers({"Accept": "application/json"}))
+            "GET", path, trace=trace, follow=self.settings.follow_redirects,
+            headers=self._headers({"Accept": "application/json"}))
         result.add("probe_api_health_duration_seconds", seconds)
         result.add("probe_http_status_code", resp.status_code if resp is not None else 0)
         result.details["latency_ms"] = round(seconds * 1000, 1)
+        regex_reason = self._regex_reason(body) if resp is not None and err is None else None
+        self._blackbox_samples(result, trace, resp, body, regex_reason is not None)
         if resp is not None:
             result.details["status"] = resp.status_code
         if resp is None or err is not None:
             result.add("probe_api_healthy", 0)
             return err
+        if regex_reason is not None:
+            result.add("probe_api_healthy", 0)
+            return f"health: {regex_reason}"
         try:
             doc = json.loads(body)
         except ValueError:
@@ -314,6 +406,47 @@ class ApiProbe:
         if bad:
             problems.append("unhealthy checks: " + ", ".join(bad))
         return "health: " + "; ".join(problems) if problems else None
+
+    def _regex_reason(self, body: bytes) -> str | None:
+        """Return why the health body fails a ``fail_if_body_*`` pattern, or ``None``."""
+        s = self.settings
+        if not s.fail_if_body_matches_regexp and not s.fail_if_body_not_matches_regexp:
+            return None
+        text = body.decode("utf-8", errors="replace")
+        for pattern in s.fail_if_body_matches_regexp:
+            if unanchored(pattern).matches(text):
+                return f"body matched regular expression {pattern!r}"
+        for pattern in s.fail_if_body_not_matches_regexp:
+            if not unanchored(pattern).matches(text):
+                return f"body did not match regular expression {pattern!r}"
+        return None
+
+    def _blackbox_samples(self, result: ProbeResult, trace: HttpTrace, resp: httpx.Response | None,
+                          body: bytes, regex_failed: bool) -> None:
+        """Add blackbox_exporter's http prober samples of the health request (``probes.blackbox``)."""
+        if self.settings.blackbox_metrics:
+            add_http_samples(result, trace.hops, http_version=resp.http_version if resp is not None else "",
+                             headers=resp.headers if resp is not None else {}, body_length=len(body),
+                             redirects=len(resp.history) if resp is not None else 0,
+                             ssl=resp is not None and resp.url.scheme == "https", regex_failed=regex_failed)
+        tls_hops = [h for h in trace.hops if h.chain]
+        if not tls_hops:
+            return
+        from cryptography import x509
+
+        store = trust_store(self._context()) if self.settings.verify_tls else None
+        now = time.time()
+        seen: set[tuple[str, str]] = set()
+        last = trace.hops[-1]
+        for hop in tls_hops:
+            try:
+                chain = [x509.load_der_x509_certificate(d) for d in hop.chain]
+            except ValueError:
+                continue
+            host = httpx.URL(hop.url).host
+            verified = verified_chain(chain, store, host, now) if store is not None else None
+            add_tls_samples(result, chain, verified, hop.tls_version, summary=hop is last, seen=seen,
+                            server_name=host)
 
     async def _request(self, req: SyntheticRequest, result: ProbeResult) -> str | None:
         kw: dict[str, Any] = {"headers": self._headers(req.headers)}

@@ -14,7 +14,7 @@ backups, weekly Pinecone backups and a monthly test restore. This probe reads, p
   Ceph, R2 or any S3-compatible store; without keys botocore's default credential chain applies.
 
 Samples, each labelled ``backup`` (the source name) and ``source`` (``folder`` or ``s3``):
-``probe_backup_count`` (matching backups), and when there is one
+``probe_backups`` (matching backups), and when there is one
 ``probe_backup_newest_timestamp_seconds`` (Unix seconds), ``probe_backup_newest_age_seconds``
 (now minus that) and ``probe_backup_newest_size_bytes``. The probe succeeds when every source
 could be listed; an empty source is a success with count 0 (the rules alert on it).
@@ -200,7 +200,7 @@ class BackupProbe:
     kind: ClassVar[str] = "backup"
     Settings: ClassVar[type[ProbeSettings]] = BackupSettings
     METRICS: ClassVar[dict[str, str]] = {
-        "probe_backup_count": "Backups found in the source (files matching the pattern).",
+        "probe_backups": "Backups found in the source (files matching the pattern).",
         "probe_backup_newest_timestamp_seconds": "Unix time the newest backup was written (modification time).",
         "probe_backup_newest_age_seconds": "Seconds since the newest backup was written.",
         "probe_backup_newest_size_bytes": "Size of the newest backup in bytes.",
@@ -235,7 +235,7 @@ class BackupProbe:
                 failed.append(f"{source.name}: {_reason(exc)}")
                 continue
             labels = {"backup": source.name, "source": where}
-            result.add("probe_backup_count", listing.count, **labels)
+            result.add("probe_backups", listing.count, **labels)
             if listing.newest_at is None:
                 result.details[source.name] = "no backup"
                 continue

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from model.duration import PositiveDuration
+from model.secrets import shown_url
 
 if TYPE_CHECKING:
     import httpx
@@ -34,9 +35,9 @@ def _http_url(v: Any) -> str:
     try:
         url = httpx.URL(text)
     except httpx.InvalidURL as exc:  # the parser's only error for a string argument
-        raise ValueError(f'expected an http(s) URL, got "{text}": {exc}') from None
+        raise ValueError(f"expected an http(s) URL, got {shown_url(text)}: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f'expected an http(s) URL such as https://api.example.com, got "{text}"')
+        raise ValueError(f"expected an http(s) URL such as https://api.example.com, got {shown_url(text)}")
     return text
 
 

@@ -16,7 +16,8 @@ Attributes become labels the same way: ``gen_ai_operation_name`` (``chat``, ``em
 ``gen_ai_token_type`` (``input``, ``output``; token usage only) and ``error_type`` (duration of a
 failed call only). The histograms are cumulative over the probe object's life (a config reload
 starts them again, as a process restart would), so ``rate()`` and ``histogram_quantile()`` work
-on them; the daemon's ``/metrics`` types the series as gauges.
+on them; the daemon's ``/metrics`` writes each as one ``histogram`` family (a probe lists them in
+its ``HISTOGRAMS``), so ``promtool check metrics`` accepts the ``_bucket``/``_sum``/``_count`` names.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ TOKENS = "gen_ai_client_token_usage"
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 
-#: Help of every sample name :class:`GenAiMetrics` emits, for a probe's ``METRICS``.
+#: The histogram families :class:`GenAiMetrics` emits, for a probe's ``HISTOGRAMS``.
+HISTOGRAMS = frozenset({DURATION, TOKENS})
+
+#: Help of every sample name :class:`GenAiMetrics` emits (and of its families), for a probe's ``METRICS``.
 METRICS = {
+    DURATION: "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration), in seconds.",
+    TOKENS: "GenAI tokens used per operation (OpenTelemetry gen_ai.client.token.usage).",
     f"{DURATION}_bucket": "GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration), cumulative "
                           "bucket counts.",
     f"{DURATION}_sum": "GenAI operation duration (gen_ai.client.operation.duration), sum of seconds.",

@@ -126,6 +126,7 @@ class LlmProbe:
 
     kind: ClassVar[str] = "llm"
     Settings: ClassVar[type[ProbeSettings]] = LlmSettings
+    HISTOGRAMS: ClassVar[frozenset[str]] = genai.HISTOGRAMS
     METRICS: ClassVar[dict[str, str]] = {
         "probe_llm_up": "Whether the provider answered the models list with 2xx and a model list (1) or not (0).",
         "probe_llm_http_status_code": "HTTP status code of the models list request (0 when no response).",

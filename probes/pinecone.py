@@ -157,7 +157,7 @@ class PineconeProbe:
         "probe_pinecone_auth_ok": "Whether the API key was accepted (0 on HTTP 401/403); "
                                   "absent when the server was not reached.",
         "probe_pinecone_request_duration_seconds": "Seconds the describe_index_stats call took.",
-        "probe_pinecone_vector_count": "Total vectors in the index across namespaces.",
+        "probe_pinecone_vectors": "Total vectors in the index across namespaces.",
         "probe_pinecone_index_fullness_ratio": "How full the index is, 0..1, as reported by Pinecone.",
         "probe_pinecone_dimension": "Dimension of the index's dense vectors.",
         "probe_pinecone_namespaces": "Number of namespaces in the index.",
@@ -214,7 +214,7 @@ class PineconeProbe:
         if stats is not None:
             result.success = True
             result.add("probe_pinecone_auth_ok", 1)
-            result.add("probe_pinecone_vector_count", stats.total_vector_count or 0)
+            result.add("probe_pinecone_vectors", stats.total_vector_count or 0)
             result.add("probe_pinecone_index_fullness_ratio", stats.index_fullness or 0.0)
             if stats.dimension is not None:
                 result.add("probe_pinecone_dimension", stats.dimension)

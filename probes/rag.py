@@ -95,6 +95,7 @@ class RagProbe:
 
     kind: ClassVar[str] = "rag"
     Settings: ClassVar[type[ProbeSettings]] = RagSettings
+    HISTOGRAMS: ClassVar[frozenset[str]] = genai.HISTOGRAMS
     METRICS: ClassVar[dict[str, str]] = {
         "probe_rag_up": "Whether the whole RAG path worked and the canary came back first above min_score (1).",
         "probe_rag_step_success": "Whether a step of the RAG path (embed, query, check) succeeded (1) or not (0).",

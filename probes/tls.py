@@ -8,29 +8,42 @@ comes from ``SSLObject.get_unverified_chain()`` (public in Python 3.13, the priv
 ``_sslobj.get_unverified_chain()`` in 3.10–3.12); when neither exists only the leaf is read.
 Certificates are parsed with ``cryptography``.
 
-Exported, after blackbox_exporter ``prober/tls.go``:
+Exported, after blackbox_exporter ``prober/tls.go`` (names and values as it writes them; see
+``probes.blackbox``):
 
 - ``probe_ssl_earliest_cert_expiry``: Unix seconds of the earliest ``notAfter`` in the
   presented chain, intermediates included (an intermediate may expire before the leaf);
+- ``probe_ssl_last_chain_expiry_timestamp_seconds``: the earliest ``notAfter`` of the chain that
+  verified (leaf to trusted root, built with ``cryptography`` from the presented certificates and
+  the trusted roots, as Go's verified chains); ``probe_ssl_last_chain_info{fingerprint_sha256,
+  subject,issuer,subjectalternative,serialnumber}`` = 1 for its leaf; both absent when no chain
+  verified;
+- ``probe_tls_version_info{version}`` = 1, ``version`` as blackbox_exporter writes it (``TLS 1.3``);
 - ``probe_ssl_leaf_cert_expiry``: the leaf's own ``notAfter``;
-- ``probe_ssl_days_left``: days from now to the earliest expiry (negative when expired);
+- ``probe_ssl_remaining_seconds``: seconds from now to the earliest expiry of the verified chain
+  (of the presented chain when none verified; negative when expired). It replaces
+  ``probe_ssl_days_left``, whose unit promtool's lint rejects: days are ``/ 86400`` of it;
 - ``probe_tls_chain_verified``, ``probe_tls_hostname_match`` (1/0);
 - ``probe_tls_cert_info{subject,issuer,sans,serial}`` = 1 for the leaf (RFC 4514 names,
   SANs comma-separated);
 - ``probe_tls_cert_expiry{position,serial,fingerprint_sha256,subject}``: Unix seconds of each
   presented certificate's ``notAfter``, one series per certificate (``position`` ``leaf`` or
-  ``intermediate``; serial in hex; the SHA-256 of its DER, as blackbox_exporter's
-  ``probe_ssl_last_chain_info``). Keyed by the certificate, it lets an alert follow one
-  certificate while a CDN rolling out a renewal serves old and new by turns (the label-less
-  ``probe_ssl_earliest_cert_expiry`` then jumps between the two);
-- ``probe_tls_version_info{version}`` = 1.
+  ``intermediate``; serial in hex; the SHA-256 of its DER). Keyed by the certificate, it lets an
+  alert follow one certificate while a CDN rolling out a renewal serves old and new by turns (the
+  label-less ``probe_ssl_earliest_cert_expiry`` then jumps between the two);
+- ``probe_tls_verified_cert_expiry{position,serial,fingerprint_sha256,subject}``: the same for
+  each certificate of the verified chain (``position`` ``leaf``, ``intermediate`` or ``root``),
+  what the certificate alert watches: an expired cross-signed certificate the server still sends
+  is not in it when another path to a trusted root verifies, and neither fails the probe nor
+  fires the alert; ``probe_tls_expiring_cert_info{position,subject,issuer,serialnumber,
+  fingerprint_sha256}`` = 1 names the verified chain's certificate expiring first.
 
 Hostname matching follows RFC 6125 §6.4 as OpenSSL's ``X509_check_host`` does by default in
 Python: DNS SANs, a ``*`` wildcard only as the whole left-most label matching exactly one
 label; an IP address only matches an IP SAN; the subject CN is used only when the certificate
 has no DNS or IP SAN at all. Success needs a completed handshake, a verified chain, a hostname
-match and an unexpired chain — unless ``insecure_skip_verify`` is set, when only the
-handshake and the expiry count.
+match and an unexpired chain (the verified chain; the presented one when none verified) — unless
+``insecure_skip_verify`` is set, when only the handshake and the expiry count.
 """
 
 from __future__ import annotations
@@ -47,6 +60,10 @@ import httpx
 from pydantic import Field
 
 from probes.base import ProbeResult, ProbeSettings, one_line
+from probes.blackbox import TLS_METRICS, add_tls_samples, not_after, trust_store, verified_chain
+from probes.transport import presented_chain
+
+__all__ = ["TlsProbe", "TlsSettings", "hostname_matches", "presented_chain"]
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -89,10 +106,6 @@ def _dns_match(pattern: str, host: str) -> bool:
     return bool(label) and rest == suffix and "." in suffix
 
 
-def _not_after(cert: x509.Certificate) -> float:
-    return cert.not_valid_after_utc.timestamp()
-
-
 def _sans(cert: x509.Certificate) -> list[str]:
     from cryptography import x509
 
@@ -101,28 +114,6 @@ def _sans(cert: x509.Certificate) -> list[str]:
     except x509.ExtensionNotFound:
         return []
     return [*san.get_values_for_type(x509.DNSName), *(str(i) for i in san.get_values_for_type(x509.IPAddress))]
-
-
-def presented_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
-    """Return the DER certificates the peer presented, leaf first.
-
-    Uses ``get_unverified_chain()`` (Python >= 3.13) or the private ``_sslobj`` method of
-    Python 3.10–3.12; falls back to the leaf alone.
-    """
-    getter = getattr(ssl_object, "get_unverified_chain", None)
-    if getter is None:
-        inner = getattr(ssl_object, "_sslobj", None)
-        getter = getattr(inner, "get_unverified_chain", None)
-    if getter is not None:
-        chain = getter() or []
-        # Python 3.10-3.12 give _ssl.Certificate objects; the DER constant lives in that private module.
-        ders = [c if isinstance(c, bytes)
-                else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]  # noqa: SLF001 - see docstring
-                for c in chain]
-        if ders:
-            return ders
-    leaf = ssl_object.getpeercert(binary_form=True)
-    return [leaf] if leaf else []
 
 
 class TlsSettings(ProbeSettings):
@@ -163,16 +154,13 @@ class TlsProbe:
     kind: ClassVar[str] = "tls"
     Settings: ClassVar[type[ProbeSettings]] = TlsSettings
     METRICS: ClassVar[dict[str, str]] = {
-        "probe_ssl_earliest_cert_expiry": "Unix seconds of the earliest notAfter in the presented chain, "
-                                          "intermediates included.",
+        **TLS_METRICS,
         "probe_ssl_leaf_cert_expiry": "Unix seconds of the leaf certificate's notAfter.",
-        "probe_ssl_days_left": "Days until the earliest certificate of the chain expires (negative when expired).",
+        "probe_ssl_remaining_seconds": "Seconds until the earliest certificate of the verified chain (the presented "
+                                       "chain when none verified) expires; negative when expired.",
         "probe_tls_chain_verified": "Whether the presented chain verifies against the trust store or ca_file.",
         "probe_tls_hostname_match": "Whether the leaf certificate is valid for the checked host name.",
         "probe_tls_cert_info": "Leaf certificate subject, issuer, SANs and serial as labels; value 1.",
-        "probe_tls_cert_expiry": "Unix seconds of each presented certificate's notAfter, keyed by position, "
-                                 "serial, SHA-256 fingerprint and subject.",
-        "probe_tls_version_info": "Negotiated TLS version as a label; value 1.",
         "probe_tls_chain_certs": "Number of certificates the server presented.",
     }
 
@@ -192,11 +180,11 @@ class TlsProbe:
         ctx.check_hostname = False  # judged separately so both facts are exported
         return ctx
 
-    async def _handshake(self, verify: bool) -> tuple[list[bytes], str]:
+    async def _handshake(self, ctx: ssl.SSLContext) -> tuple[list[bytes], str]:
         s = self.settings
         name = s.server_name or s.host
         reader, writer = await asyncio.open_connection(
-            s.host, s.port, ssl=self._context(verify), server_hostname=name, ssl_handshake_timeout=s.timeout)
+            s.host, s.port, ssl=ctx, server_hostname=name, ssl_handshake_timeout=s.timeout)
         try:
             sslobj = writer.get_extra_info("ssl_object")
             return presented_chain(sslobj), sslobj.version() or ""
@@ -214,12 +202,13 @@ class TlsProbe:
         if s.ca_file and not os.path.isfile(s.ca_file):
             return ProbeResult(False, error=f"ca_file {s.ca_file}: no such file")
         verify_error: str | None = None
+        verifying = self._context(True)
         try:
             try:
-                ders, version = await self._handshake(verify=True)
+                ders, version = await self._handshake(verifying)
             except ssl.SSLCertVerificationError as exc:
                 verify_error = exc.verify_message or one_line(str(exc))
-                ders, version = await self._handshake(verify=False)
+                ders, version = await self._handshake(self._context(False))
         except ssl.SSLError as exc:
             reason = (exc.reason or str(exc)).replace("_", " ").lower()
             raise ConnectionError(f"TLS handshake with {s.target()} failed: {one_line(reason)}") from None
@@ -228,43 +217,36 @@ class TlsProbe:
         if not ders:
             return ProbeResult(False, error="server presented no certificate")
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
 
         chain = [x509.load_der_x509_certificate(d) for d in ders]
         leaf = chain[0]
         now = self._clock()
-        earliest = min(_not_after(c) for c in chain)
-        days_left = (earliest - now) / 86400
         matched = hostname_matches(leaf, name)
         verified = verify_error is None
+        good = verified_chain(chain, trust_store(verifying), name, now) if verified and matched else None
+        judged = good or chain  # the chain whose expiry counts: the verified one when there is one
+        expiring = min(judged, key=not_after)
+        earliest = not_after(expiring)
+        days_left = (earliest - now) / 86400
 
         result = ProbeResult(True)
-        result.add("probe_ssl_earliest_cert_expiry", earliest)
-        result.add("probe_ssl_leaf_cert_expiry", _not_after(leaf))
-        result.add("probe_ssl_days_left", days_left)
+        if verified and matched and good is None:
+            result.logs.append("the chain verified with OpenSSL but no path was rebuilt with cryptography: "
+                               "expiry judged on the presented chain")
+        add_tls_samples(result, chain, good, version)
+        result.add("probe_ssl_leaf_cert_expiry", not_after(leaf))
+        result.add("probe_ssl_remaining_seconds", earliest - now)
         result.add("probe_tls_chain_verified", 1 if verified else 0)
         result.add("probe_tls_hostname_match", 1 if matched else 0)
         result.add("probe_tls_chain_certs", len(chain))
         result.add("probe_tls_cert_info", 1, subject=leaf.subject.rfc4514_string(),
                    issuer=leaf.issuer.rfc4514_string(), sans=",".join(_sans(leaf)),
                    serial=format(leaf.serial_number, "x"))
-        seen: set[str] = set()
-        for i, cert in enumerate(chain):
-            fingerprint = cert.fingerprint(hashes.SHA256()).hex()
-            if fingerprint in seen:  # a server may send one certificate twice: one series
-                continue
-            seen.add(fingerprint)
-            result.add("probe_tls_cert_expiry", _not_after(cert), position="leaf" if i == 0 else "intermediate",
-                       serial=format(cert.serial_number, "x"), fingerprint_sha256=fingerprint,
-                       subject=cert.subject.rfc4514_string())
-        if version:
-            result.add("probe_tls_version_info", 1, version=version)
-        expiring = min(chain, key=_not_after)
         result.details.update(
             days_left=round(days_left, 1),
             expires=datetime.fromtimestamp(earliest, timezone.utc).strftime("%Y-%m-%d"),
             subject=leaf.subject.rfc4514_string(), verified=verified, hostname_match=matched)
-        if expiring is not leaf:
+        if expiring != leaf:
             result.details["earliest"] = expiring.subject.rfc4514_string()
 
         problems = []

@@ -102,3 +102,30 @@ def test_probe_json_into_a_closed_pipe_prints_no_traceback(tmp_path):
                        "MONITOR_STATE_DIR": str(tmp_path)})
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert "Broken pipe" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+
+
+def test_the_demo_section_says_what_to_do_in_the_maintenance_window():
+    from monitor.cli import build_parser
+
+    text = _section("Set up and see it live (two commands)")
+    assert "maintenance window monthly-maintenance open until 06:00 UTC: pages muted" in text
+    assert ".venv/bin/codebook-monitor demo --no-maintenance" in _sh_lines(text)
+    demo = build_parser().parse_args(["demo", "--no-maintenance"])
+    assert demo.no_maintenance is True
+
+
+def test_the_test_section_gives_the_duration_and_where_the_conformance_scripts_come_from():
+    from tests.support.conformance import ENV, REPO_ROOT, conformance_dir
+
+    text = _section("Test")
+    assert "about 10 minutes on 2 idle cores" in text and "quiet machine" in text
+    lines = _sh_lines(text)
+    for tag, folder in (("v2.53.5", "promql"), ("v3.5.0", "promql-v3")):
+        assert any(line.startswith(f"git clone -q --depth 1 --branch {tag} https://github.com/prometheus/prometheus ")
+                   for line in lines), tag
+        assert any(line.startswith("cp -r ") and line.endswith(f"/promql/promqltest/testdata ../shared/conformance/"
+                                                                f"{folder}") for line in lines), folder
+        # the folder the README fills is the one the tests read
+        if not os.environ.get(ENV):
+            assert conformance_dir(folder) == REPO_ROOT.parent / "shared" / "conformance" / folder
+    assert "never copied" in text and ENV in text

@@ -12,12 +12,15 @@ entry (who, what, when, from where: ``api:10.0.0.5``, ``slack:U123``, ``link:10.
   the acknowledgement and its comment but sends nothing again;
 - *unacknowledge*: the walk restarts from its first step at once, and the Slack channel
   messages are updated back to their firing form (``unacknowledged``, ``chat.update``);
+- *escalate now*: the walk's next level is notified at once (an acknowledged walk goes on from
+  the level it had reached; its Slack messages lose their acknowledgement);
+- *note*: a comment on the timeline (``note``), nothing else moves;
 - *resolve* (by hand): the walk ends (resolved notices to everyone notified), every receiver
   gets ``resolved``, and the alert stays resolved until its episode ends
   (:mod:`monitor.alerting.episodes`): it is neither listed nor announced as firing while its
   condition holds, and fires anew once the condition cleared and returned.
 
-Each writes a timeline entry (``acknowledged``, ``unacknowledged``, ``resolved``) with the
+Each writes a timeline entry (``acknowledged``, ``unacknowledged``, ``escalated``, ``note``, ``resolved``) with the
 person (``person``) and their ``--comment`` (``detail``): through the escalation walk when one
 runs, directly otherwise (an alert without escalation, or whose walk ended).
 
@@ -85,6 +88,11 @@ class AckEscalations(Protocol):
     async def notify_notified(self, fingerprint: str, kind: str, now: float, transition: str,
                               alert: Alert | None) -> None:
         """Tell everyone the walk notified about ``kind`` (``acknowledged``, ``resolved``)."""
+        ...
+
+    async def escalate_now(self, fingerprint: str, now: float, by: str, alert: Alert | None,
+                           comment: str = "") -> Any:
+        """Run the walk's next level at once; ``comment`` goes on the timeline."""
         ...
 
 
@@ -277,3 +285,43 @@ class Acknowledgements:
             await self.pipeline.resolve_by_hand(fingerprint, now)
         self.log.info("alert resolved by hand", extra={"alert": fingerprint, "actor": actor, "source": source})
         return self._answer(fingerprint, outcome, told)
+
+    async def escalate_now(self, fingerprint: str, actor: str, source: str, now: float | None = None,
+                           comment: str = "") -> dict[str, Any]:
+        """Notify the escalation's next level now instead of at its deadline (audited ``escalate``).
+
+        An alert without a running walk gets the timeline entry only (``escalated``, saying so).
+
+        :return: the escalation status.
+        :raises NotFoundError: unknown alert.
+        """
+        now = self.clock() if now is None else now
+        async with self.pipeline.lock, transaction_of(self.store):
+            alert = await self._known(fingerprint)
+            esc = self._walking(fingerprint)
+            was_acked = await self._acknowledged(fingerprint, esc)
+            await self.store.audit(actor, "escalate", now, target=fingerprint, source=source,
+                                   detail={"comment": comment} if comment else None)
+            if esc is None:
+                await self._timeline(fingerprint, now, "escalated", actor,
+                                     comment or "no escalation runs for this alert: nobody was notified")
+            else:
+                await self.escalations.escalate_now(fingerprint, now, actor, alert, comment=comment)
+                told = self._told(fingerprint, alert)
+                if was_acked and alert is not None and not alert.resolved(now) and told:
+                    await self.updates(alert, "unacknowledged", now, f"escalate:{fingerprint}:{int(now * 1000)}",
+                                       ["slack"], receivers=told)
+        self.log.info("alert escalated by hand", extra={"alert": fingerprint, "actor": actor, "source": source})
+        return self.escalations.status(fingerprint)
+
+    async def note(self, fingerprint: str, actor: str, source: str, text: str, now: float | None = None) -> None:
+        """Add a note to the alert's timeline (``note``, with ``actor`` and ``text``; audited ``note``).
+
+        :raises NotFoundError: unknown alert.
+        """
+        now = self.clock() if now is None else now
+        async with self.pipeline.lock, transaction_of(self.store):
+            await self._known(fingerprint)
+            await self.store.audit(actor, "note", now, target=fingerprint, source=source, detail={"comment": text})
+            await self._timeline(fingerprint, now, "note", actor, text)
+        self.log.info("alert note added", extra={"alert": fingerprint, "actor": actor, "source": source})

@@ -30,7 +30,7 @@ and Unix seconds from here on (:func:`model.timestamps.parse_rfc3339`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from model.alert import Alert
@@ -38,7 +38,7 @@ from model.labels import LABEL_NAME_RE, Labels
 from model.timestamps import parse_rfc3339
 
 __all__ = ["IntakeError", "IntakeResult", "IntakeTooLarge", "MAX_ALERTS", "MAX_VALUE_LENGTH",
-           "drop_labels", "from_rule_alert", "parse_v2_alerts", "parse_webhook"]
+           "from_rule_alert", "parse_v2_alerts", "parse_webhook"]
 
 #: The most alerts one request may carry (Prometheus sends at most ``max_alerts`` per batch).
 MAX_ALERTS = 10_000
@@ -75,19 +75,6 @@ def from_rule_alert(a: Any, generator_url: str = "", external_labels: Mapping[st
         if missing:
             labels = Labels.of({**missing, **labels.as_dict()})
     return Alert(labels, dict(a.annotations), starts, ends, generator_url, value=text)
-
-
-def drop_labels(alerts: list[Alert], names: Iterable[str]) -> list[Alert]:
-    """Return ``alerts`` without the labels ``names`` (``api.intake_drop_labels``), so their
-    fingerprints are computed without them; an alert left with no label is kept as it was."""
-    names = tuple(names)
-    if not names:
-        return alerts
-    out = []
-    for a in alerts:
-        kept = a.labels.without(*names)
-        out.append(replace(a, labels=kept) if len(kept) and kept != a.labels else a)
-    return out
 
 
 def _json_type(value: Any) -> str:
@@ -174,12 +161,21 @@ def _time(item: Mapping[str, Any], key: str) -> float | None:
         raise _Invalid(key, str(e)) from None
 
 
-def _v2_alert(item: Any, now: float, resolve_timeout: float) -> Alert:
+def _without(labels: dict[str, str], drop: frozenset[str]) -> dict[str, str]:
+    """Return ``labels`` less the names in ``drop``; all of them if none would be left."""
+    if not drop or drop.isdisjoint(labels):
+        return labels
+    kept = {k: v for k, v in labels.items() if k not in drop}
+    return kept or labels
+
+
+def _v2_alert(item: Any, now: float, resolve_timeout: float, drop: frozenset[str]) -> Alert:
     if not isinstance(item, Mapping):
         raise _Invalid("", f"expected an object, got {type(item).__name__}")
     labels = {k: v for k, v in _str_map(item, "labels", required=True).items() if v != ""}
     if not labels:
         raise _Invalid("labels", "at least one label pair required")
+    labels = _without(labels, drop)
     annotations = _str_map(item, "annotations", required=False)
     starts_at, ends_at = _time(item, "startsAt"), _time(item, "endsAt")
     url = item.get("generatorURL") or ""
@@ -195,12 +191,16 @@ def _v2_alert(item: Any, now: float, resolve_timeout: float) -> Alert:
     return Alert(Labels.of(labels), annotations, starts_at, ends_at, url, now, timeout)
 
 
-def parse_v2_alerts(body: Any, now: float, *, resolve_timeout: float = 300.0) -> IntakeResult:
+def parse_v2_alerts(body: Any, now: float, *, resolve_timeout: float = 300.0,
+                    drop: Iterable[str] = ()) -> IntakeResult:
     """Parse the JSON body of ``POST /api/v2/alerts`` into alerts (best effort).
 
     :param body: the decoded JSON (a list).
     :param now: receive time (Unix seconds): default start, ``updated_at``.
     :param resolve_timeout: seconds after which an alert without ``endsAt`` resolves.
+    :param drop: label names left out of every alert (``api.intake_drop_labels``: a Prometheus HA
+        pair's ``replica`` label, say), before the alert and its fingerprint exist; an alert that
+        would be left with no label keeps them.
     :return: valid alerts and per-item errors; a body that is not a list is one error at index -1
         (``expected a list of alerts, got an object``).
     :raises IntakeTooLarge: more than :data:`MAX_ALERTS` alerts.
@@ -211,9 +211,10 @@ def parse_v2_alerts(body: Any, now: float, *, resolve_timeout: float = 300.0) ->
         result.errors.append(IntakeError(-1, "", f"expected a list of alerts, got {_json_type(body)}"))
         return result
     _check_count(body)
+    names = frozenset(drop)
     for i, item in enumerate(body):
         try:
-            result.alerts.append(_v2_alert(item, t, resolve_timeout))
+            result.alerts.append(_v2_alert(item, t, resolve_timeout, names))
         except _Invalid as e:
             result.errors.append(IntakeError(i, e.field, e.message))
     return result
@@ -232,11 +233,12 @@ class WebhookMessage:
     result: IntakeResult
 
 
-def parse_webhook(payload: Any, now: float) -> WebhookMessage:
+def parse_webhook(payload: Any, now: float, *, drop: Iterable[str] = ()) -> WebhookMessage:
     """Parse an Alertmanager webhook payload (version 4) into alerts.
 
     Firing alerts get ``ends_at=None``; resolved ones keep their ``endsAt`` (``now`` if it is
-    missing). An alert whose ``status`` disagrees with its times follows ``status``.
+    missing). An alert whose ``status`` disagrees with its times follows ``status``. Labels
+    named in ``drop`` are left out as in :func:`parse_v2_alerts`.
 
     :raises ValueError: when the payload is not an object, or its version is not ``"4"``.
     :raises IntakeTooLarge: more than :data:`MAX_ALERTS` alerts.
@@ -253,9 +255,10 @@ def parse_webhook(payload: Any, now: float) -> WebhookMessage:
         result.errors.append(IntakeError(-1, "alerts", f"expected a list of alerts, got {_json_type(items)}"))
         items = []
     _check_count(items)
+    names = frozenset(drop)
     for i, item in enumerate(items):
         try:
-            result.alerts.append(_webhook_alert(item, t))
+            result.alerts.append(_webhook_alert(item, t, names))
         except _Invalid as e:
             result.errors.append(IntakeError(i, e.field, e.message))
     return WebhookMessage(
@@ -281,7 +284,7 @@ def _check_count(items: list[Any]) -> None:
                              "(send them in smaller batches)")
 
 
-def _webhook_alert(item: Any, now: float) -> Alert:
+def _webhook_alert(item: Any, now: float, drop: frozenset[str]) -> Alert:
     if not isinstance(item, Mapping):
         raise _Invalid("", f"expected an object, got {type(item).__name__}")
     status = item.get("status", "firing")
@@ -290,6 +293,7 @@ def _webhook_alert(item: Any, now: float) -> Alert:
     labels = {k: v for k, v in _str_map(item, "labels", required=True).items() if v != ""}
     if not labels:
         raise _Invalid("labels", "at least one label pair required")
+    labels = _without(labels, drop)
     annotations = _str_map(item, "annotations", required=False)
     starts_at, ends_at = _time(item, "startsAt"), _time(item, "endsAt")
     starts_at = now if starts_at is None else starts_at

@@ -54,6 +54,15 @@ class Acknowledgements(Protocol):
         """Resolve by hand. :raises NotFoundError: unknown alert."""
         ...
 
+    async def escalate_now(self, fingerprint: str, actor: str, source: str, now: float | None = None,
+                           comment: str = "") -> dict[str, Any]:
+        """Notify the escalation's next level now. :raises NotFoundError: unknown alert."""
+        ...
+
+    async def note(self, fingerprint: str, actor: str, source: str, text: str, now: float | None = None) -> None:
+        """Add a note to the alert's timeline. :raises NotFoundError: unknown alert."""
+        ...
+
 
 class SilenceAdmin(Protocol):
     """Silences (Alertmanager v2 API semantics)."""

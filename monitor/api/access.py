@@ -14,9 +14,9 @@
 
 Scopes (``api.tokens[].scopes``): ``read`` — views that need a token (the timeline always; every
 view when ``api.read_requires_token`` is true); ``ack`` — acknowledge, unacknowledge, resolve,
-create and expire silences; ``admin`` — reload; ``intake`` — alerts from Prometheus or
-Alertmanager (unless ``api.intake_open``). The README's "HTTP API" table is this table; a test
-keeps the two equal.
+escalate now, add notes, create and expire silences, create and remove on-call overrides;
+``admin`` — reload; ``intake`` — alerts from Prometheus or Alertmanager (unless
+``api.intake_open``). The README's "HTTP API" table is this table; a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ SLACK_LIMIT = 64 * KiB  # a Block Kit action payload is a few KiB
 SILENCE_LIMIT = 64 * KiB
 COMMENT_LIMIT = 16 * KiB  # {"comment": "..."} on ack / resolve
 QUERY_FORM_LIMIT = 256 * KiB  # Grafana posts PromQL as a form
+SUBSCRIBE_LIMIT = 4 * KiB  # email=...: the public form
+OVERRIDE_LIMIT = 16 * KiB  # {"schedule", "person", "start", "end", "comment"}
+CONSOLE_FORM_LIMIT = 16 * KiB  # the console's forms: a comment, matchers, a CSRF token
 
 Toggle = Literal["", "read_requires_token", "intake_open"]
 
@@ -100,6 +103,11 @@ ALERTING_VIEW = Access("read", toggle="read_requires_token", leader_only=True)
 ACK = Access("ack", COMMENT_LIMIT, leader_only=True)
 INTAKE = Access("intake", INTAKE_LIMIT, toggle="intake_open", leader_only=True)
 LINK = Access(leader_only=True, note="signed link (the token in the path)")
+FEED = Access(note="secret URL (`token`: HMAC under `api.link_key`)")
+SUBSCRIBER_LINK = Access(note="signed link (HMAC under `api.link_key` in the path)")
+CONSOLE_PAGE = Access(note="console session (login page otherwise)")
+CONSOLE_FORM = Access(limit=CONSOLE_FORM_LIMIT, note="console session and CSRF token")
+CONSOLE_ACT = Access(limit=CONSOLE_FORM_LIMIT, note="console session (role responder or admin) and CSRF token")
 
 #: Every endpoint: ``(method, path template) -> Access``. ``HEAD`` follows ``GET``.
 ROUTE_ACCESS: dict[tuple[str, str], Access] = {
@@ -143,6 +151,8 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/alerts/{fingerprint}/ack"): ACK,
     ("POST", "/api/v1/alerts/{fingerprint}/unack"): ACK,
     ("POST", "/api/v1/alerts/{fingerprint}/resolve"): ACK,
+    ("POST", "/api/v1/alerts/{fingerprint}/escalate"): ACK,
+    ("POST", "/api/v1/alerts/{fingerprint}/note"): ACK,
     # who acknowledged, with their comments, and who was paged: always behind a token
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): Access("read", leader_only=True),
     ("GET", "/api/v2/alerts"): ALERTING_VIEW,
@@ -160,6 +170,45 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
                                               note="Slack request signature (`api.slack_signing_secret`)"),
     ("GET", "/ack/{token}"): LINK,
     ("POST", "/ack/{token}"): LINK,
+    # on-call schedules, overrides and calendar feeds (monitor.api.oncall, .oncall_feeds)
+    ("GET", "/api/v1/oncall/schedules"): VIEW,
+    ("GET", "/api/v1/oncall/schedules/{name}/shifts"): VIEW,
+    ("GET", "/api/v1/oncall/overrides"): VIEW,
+    ("POST", "/api/v1/oncall/overrides"): Access("ack", OVERRIDE_LIMIT),
+    ("DELETE", "/api/v1/oncall/overrides/{id}"): Access("ack"),
+    # the feeds' secret URLs: always behind a token
+    ("GET", "/api/v1/oncall/feeds"): Access("read"),
+    ("GET", "/api/v1/oncall/schedules/{name}.ics"): FEED,
+    ("GET", "/api/v1/oncall/people/{person}.ics"): FEED,
+    # incidents (monitor.api.incidents); one incident's timeline holds internal notes: behind a token
+    ("GET", "/api/v1/incidents"): VIEW,
+    ("GET", "/api/v1/incidents/stats"): VIEW,
+    ("GET", "/api/v1/incidents/{id}"): Access("read"),
+    ("POST", "/api/v1/incidents/{id}/notes"): Access("ack", COMMENT_LIMIT),
+    ("POST", "/api/v1/incidents/{id}/updates"): Access("ack", COMMENT_LIMIT),
+    # the public status page (monitor.api.statuspage): read-only, no login
+    ("GET", "/status"): Access(note="none (public)"),
+    ("GET", "/status.json"): Access(note="none (public)"),
+    ("POST", "/status/subscribe"): Access(limit=SUBSCRIBE_LIMIT, note="none (public; rate-limited per client)"),
+    ("GET", "/status/confirm/{id}/{token}"): SUBSCRIBER_LINK,
+    ("POST", "/status/confirm/{id}/{token}"): SUBSCRIBER_LINK,
+    ("GET", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
+    ("POST", "/status/unsubscribe/{id}/{token}"): SUBSCRIBER_LINK,
+    # the web console (monitor.api.console): its own sessions and CSRF tokens, roles mapped onto the scopes
+    ("GET", "/ui/"): CONSOLE_PAGE,
+    ("GET", "/ui/login"): Access(note="none (the login form)"),
+    ("POST", "/ui/login"): Access(limit=CONSOLE_FORM_LIMIT, note="CSRF token; then password or API token"),
+    ("POST", "/ui/logout"): CONSOLE_FORM,
+    ("GET", "/ui/alerts"): CONSOLE_PAGE,
+    ("GET", "/ui/alerts/{fingerprint}"): CONSOLE_PAGE,
+    ("POST", "/ui/alerts/{fingerprint}/{action}"): CONSOLE_ACT,
+    ("GET", "/ui/silences"): CONSOLE_PAGE,
+    ("POST", "/ui/silences"): CONSOLE_ACT,
+    ("POST", "/ui/silences/{id}/expire"): CONSOLE_ACT,
+    ("GET", "/ui/rules"): CONSOLE_PAGE,
+    ("GET", "/ui/probes"): CONSOLE_PAGE,
+    ("GET", "/ui/query"): CONSOLE_PAGE,
+    ("GET", "/ui/static/{name}"): Access(note="none (CSS, JavaScript, icon)"),
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -250,5 +299,5 @@ def guard_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
     return out
 
 
-__all__ = ["Access", "BodyTooLarge", "COMMENT_LIMIT", "INTAKE_LIMIT", "QUERY_FORM_LIMIT", "ROUTE_ACCESS",
-           "SILENCE_LIMIT", "SLACK_LIMIT", "guard_routes", "readme_table", "route_methods"]
+__all__ = ["Access", "BodyTooLarge", "COMMENT_LIMIT", "CONSOLE_FORM_LIMIT", "INTAKE_LIMIT", "QUERY_FORM_LIMIT",
+           "ROUTE_ACCESS", "SILENCE_LIMIT", "SLACK_LIMIT", "guard_routes", "readme_table", "route_methods"]

@@ -5,6 +5,9 @@
   at most 16 KiB); 200 ``{"status": "success", "data": <escalation status>}``, 400 bad body,
   401, 403, 404 unknown alert. The audit source is ``api:<client>``, or ``cli:<client>`` when
   the request carries ``X-Monitor-Client: cli...``.
+* ``POST /api/v1/alerts/{fingerprint}/escalate`` — ``ack`` scope: notify the escalation's next
+  level now (optional ``comment``); ``POST /api/v1/alerts/{fingerprint}/note`` — ``ack`` scope: add
+  ``{"comment": "..."}`` (required) to the timeline. Same answers and audit as ack.
 * ``GET /api/v1/alerts/{fingerprint}/timeline`` — the escalation timeline, oldest first (``read``).
 * ``GET /api/v2/alerts`` — in :mod:`monitor.api.alertmanager` (with its filters).
 
@@ -41,6 +44,13 @@ async def _act(request: Request, action: str) -> Response:
             res = await ports.acks.acknowledge(fp, actor, source, comment=comment)
         elif action == "unack":
             res = await ports.acks.unacknowledge(fp, actor, source)
+        elif action == "escalate":
+            res = await ports.acks.escalate_now(fp, actor, source, comment=comment)
+        elif action == "note":
+            if not comment.strip():
+                raise ApiError(400, "bad body: comment: a note needs some text")
+            await ports.acks.note(fp, actor, source, comment)
+            res = {"fingerprint": fp}
         else:
             res = await ports.acks.resolve(fp, actor, source, comment=comment)
     except NotFoundError as exc:
@@ -63,6 +73,16 @@ async def resolve(request: Request) -> Response:
     return await _act(request, "resolve")
 
 
+async def escalate(request: Request) -> Response:
+    """``POST /api/v1/alerts/{fingerprint}/escalate``: notify the next level of the escalation now."""
+    return await _act(request, "escalate")
+
+
+async def note(request: Request) -> Response:
+    """``POST /api/v1/alerts/{fingerprint}/note``: add a note to the alert's timeline."""
+    return await _act(request, "note")
+
+
 async def timeline(request: Request) -> Response:
     """``GET /api/v1/alerts/{fingerprint}/timeline``."""
     ports = running_ports(request)
@@ -77,5 +97,7 @@ ROUTES = [
     Route("/api/v1/alerts/{fingerprint}/ack", acknowledge, methods=["POST"]),
     Route("/api/v1/alerts/{fingerprint}/unack", unacknowledge, methods=["POST"]),
     Route("/api/v1/alerts/{fingerprint}/resolve", resolve, methods=["POST"]),
+    Route("/api/v1/alerts/{fingerprint}/escalate", escalate, methods=["POST"]),
+    Route("/api/v1/alerts/{fingerprint}/note", note, methods=["POST"]),
     Route("/api/v1/alerts/{fingerprint}/timeline", timeline, methods=["GET"]),
 ]

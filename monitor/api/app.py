@@ -9,8 +9,12 @@ One module per resource, each with module-level handlers and a ``ROUTES`` list:
 * :mod:`~monitor.api.catalog`, :mod:`~monitor.api.status` — Prometheus's metadata and status API
   (labels, series, metadata, exemplars; buildinfo, runtimeinfo, config, flags, targets, format_query)
 * :mod:`~monitor.api.slos` — ``/api/v1/slos``
+* :mod:`~monitor.api.oncall`, :mod:`~monitor.api.oncall_feeds` — on-call schedules, overrides, iCal feeds
+* :mod:`~monitor.api.incidents` — incidents, notes, public updates, MTTA/MTTR
+* :mod:`~monitor.api.statuspage` — the public ``/status`` page and ``/status.json``
 * :mod:`~monitor.api.alerts`, :mod:`~monitor.api.alertmanager`, :mod:`~monitor.api.intake`,
   :mod:`~monitor.api.silences`, :mod:`~monitor.api.slack`, :mod:`~monitor.api.links` — the alert pipeline's API
+* :mod:`~monitor.api.console` — the web console under ``/ui/`` (with :class:`~monitor.api.deps.ConsoleDeps`)
 
 Handlers read their dependencies from ``request.app.state`` (``deps``: the :class:`ApiDeps`;
 ``credentials``: the :class:`~monitor.api.auth.Credentials` built from its settings accessor).
@@ -25,11 +29,13 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from monitor.api import (
-    alertmanager, alerts, catalog, intake, links, management, openapi, probes, query, rules, silences, slack, slos,
-    status,
+    alertmanager, alerts, catalog, incidents, intake, links, management, oncall, oncall_feeds, openapi, probes, query,
+    rules, silences, slack, slos, status, statuspage,
 )
+from monitor.api import console
 from monitor.api.access import guard_routes
 from monitor.api.auth import Credentials
+from monitor.api.statuspage import subscribe
 from monitor.api.bodies import ApiError, api_error_handler
 from monitor.api.deps import ApiDeps
 
@@ -52,7 +58,15 @@ def create_app(deps: ApiDeps) -> Starlette:
             routes += status.ROUTES
     if deps.alerting is not None:
         routes += [*alerts.ROUTES, *alertmanager.ROUTES, *intake.ROUTES, *silences.ROUTES, *slack.ROUTES, *links.ROUTES]
+    if deps.oncall is not None:
+        routes += [*oncall.ROUTES, *oncall_feeds.ROUTES, *incidents.ROUTES]
+    if deps.status_page is not None:
+        routes += [*statuspage.ROUTES, *subscribe.ROUTES]
+    if deps.console is not None and deps.queries is not None:
+        routes += console.ROUTES
     app = Starlette(routes=guard_routes(routes), exception_handlers={ApiError: api_error_handler})
     app.state.deps = deps
+    if deps.console is not None:
+        app.state.console = console.ConsoleApp.build(deps, deps.console)
     app.state.credentials = Credentials(deps.settings)
     return app

@@ -20,7 +20,7 @@ so the API always sees the running configuration.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ from monitor.api.bodies import ApiError
 from monitor.promql.value import Matrix, Value
 from probes.base import ProbeResult, ProbeSettings
 
-__all__ = ["AlertingDeps", "ApiDeps", "ApiSettings", "MetricsExposition", "NamedToken", "NoApiSettings",
+__all__ = ["AlertingDeps", "ApiDeps", "ApiSettings", "ConsoleDeps", "MetricsExposition", "NamedToken", "NoApiSettings",
            "OnceClaims", "ProbeViews", "ProcessDeps", "QueryDeps", "QueryEngine", "ReloadResult", "RuleViews",
            "Secret", "SeriesCatalog", "StatusDeps", "alerting_deps", "deps_of", "process_deps", "query_deps",
            "running_ports"]
@@ -305,6 +305,26 @@ class AlertingDeps:
     status: Callable[[], dict[str, Any]] = dict
 
 
+@dataclass(frozen=True)
+class ConsoleDeps:
+    """What the web console (``/ui/``) reads beyond the other groups.
+
+    :ivar settings: returns the running ``console:`` settings (users, session key and lifetime;
+        :class:`monitor.config.console.ConsoleConfig`), read on every request.
+    :ivar oncall: returns who is on call at a Unix time: ``[{"schedule", "person"}]`` (person
+        ``None`` when nobody is), one entry per configured schedule.
+    :ivar maintenance: returns the next (or current) maintenance window at a Unix time:
+        ``{"name", "start", "end"}`` in Unix seconds, or ``None`` when none is configured.
+    :ivar users: reads the console users kept in the state store (:func:`monitor.store.users.read_users`:
+        ``{username: {"password_hash", "role", ...}}``), or ``None`` without a store.
+    """
+
+    settings: Callable[[], Any]
+    users: Callable[[], Awaitable[dict[str, dict[str, Any]]]] | None = None
+    oncall: Callable[[float], list[dict[str, Any]]] = lambda now: []
+    maintenance: Callable[[float], dict[str, Any] | None] = lambda now: None
+
+
 def _no_settings() -> ApiSettings:
     return NoApiSettings()
 
@@ -321,6 +341,11 @@ class ApiDeps:
     process: ProcessDeps | None = None
     queries: QueryDeps | None = None
     alerting: AlertingDeps | None = None
+    #: on-call schedules, overrides and feeds (``monitor.api.oncall.OnCallDeps``); ``None`` leaves them out
+    oncall: Any = None
+    #: the public status page (``monitor.api.statuspage.StatusPageDeps``); ``None`` leaves it out
+    status_page: Any = None
+    console: ConsoleDeps | None = None
 
 
 def deps_of(request: Request) -> ApiDeps:

@@ -20,7 +20,8 @@ during which the loop would serve nothing; on the thread, the interpreter hands 
 every switch interval (5 ms). Only the taking of the alerts (:meth:`AlertPipeline.ingest`, in
 bounded slices) runs on the loop.
 
-Before fingerprinting, the labels named in ``api.intake_drop_labels`` are removed; an alert that
+The labels named in ``api.intake_drop_labels`` are left out while parsing, so each alert and its
+fingerprint are made without them (two Prometheus replicas' copies are one alert); an alert that
 one of the daemon's own alerting rules also raises is warned about
 (:class:`~monitor.api.duplicates.DuplicateRules`).
 """
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -39,7 +40,7 @@ from starlette.routing import Route
 
 from model.alert import Alert
 from monitor.alerting.intake import (
-    IntakeResult, IntakeTooLarge, WebhookMessage, drop_labels, parse_v2_alerts, parse_webhook,
+    IntakeResult, IntakeTooLarge, WebhookMessage, parse_v2_alerts, parse_webhook,
 )
 from monitor.api.auth import credentials_of, identity_of
 from monitor.api.bodies import client_host, error_response, parse_json
@@ -71,14 +72,14 @@ def _fingerprinted(alerts: list[Any]) -> None:
         a.fingerprint  # noqa: B018 - computed for its cache
 
 
-def _v2(raw: bytes, now: float, resolve_timeout: float) -> IntakeResult:
-    result = parse_v2_alerts(_decode(raw), now, resolve_timeout=resolve_timeout)
+def _v2(raw: bytes, now: float, resolve_timeout: float, drop: Sequence[str]) -> IntakeResult:
+    result = parse_v2_alerts(_decode(raw), now, resolve_timeout=resolve_timeout, drop=drop)
     _fingerprinted(result.alerts)
     return result
 
 
-def _webhook(raw: bytes, now: float) -> WebhookMessage:
-    msg = parse_webhook(_decode(raw), now)
+def _webhook(raw: bytes, now: float, drop: Sequence[str]) -> WebhookMessage:
+    msg = parse_webhook(_decode(raw), now, drop=drop)
     _fingerprinted(msg.result.alerts)
     return msg
 
@@ -89,9 +90,13 @@ def _source(request: Request, kind: str) -> str:
     return f"{kind}:{who}{client_host(request)}"
 
 
+def _drop(request: Request) -> Sequence[str]:
+    """Return ``api.intake_drop_labels`` (read per request: a reload may change them)."""
+    return tuple(credentials_of(request).settings().intake_drop_labels)
+
+
 def _prepare(request: Request, alerts: list[Alert], source: str, now: float) -> list[Alert]:
-    """Drop ``api.intake_drop_labels``, then warn about alerts the daemon's own rules also raise."""
-    alerts = drop_labels(alerts, credentials_of(request).settings().intake_drop_labels)
+    """Warn about alerts the daemon's own rules also raise (``api.intake_drop_labels`` are gone)."""
     queries = deps_of(request).queries
     if queries is not None and queries.rules is not None:
         state = request.app.state
@@ -107,7 +112,7 @@ async def post_alerts(request: Request) -> Response:
     raw = await request.body()
     t = ports.clock()
     try:
-        result = await off_loop(_v2, raw, t, ports.intake.resolve_timeout)
+        result = await off_loop(_v2, raw, t, ports.intake.resolve_timeout, _drop(request))
     except IntakeTooLarge as exc:
         return error_response(413, str(exc))
     if result.alerts:
@@ -123,7 +128,7 @@ async def post_webhook(request: Request) -> Response:
     ports = running_ports(request)
     raw = await request.body()
     try:
-        msg = await off_loop(_webhook, raw, ports.clock())
+        msg = await off_loop(_webhook, raw, ports.clock(), _drop(request))
     except IntakeTooLarge as exc:
         return error_response(413, str(exc))
     except ValueError as exc:

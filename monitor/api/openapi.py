@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from monitor import __version__
 from monitor.api.access import ROUTE_ACCESS, Access
+from monitor.api.openapi_oncall import ONCALL_OPERATIONS
 
 Schema = dict[str, Any]
 
@@ -78,6 +79,15 @@ SCHEMAS: dict[str, Schema] = {
         "description": "Slack's interactivity request: `payload` is the JSON of a `block_actions` event.",
         "properties": {"payload": {"type": "string"}},
     },
+    "ConsoleForm": {"type": "object", "required": ["csrf"],
+                    "description": "a console form: the session's CSRF token and the form's fields",
+                    "properties": {"csrf": {"type": "string"}, "next": {"type": "string"},
+                                   "comment": {"type": "string"}, "matchers": {"type": "string"},
+                                   "duration": {"type": "string"}}},
+    "ConsoleLogin": {"type": "object", "required": ["csrf"],
+                     "properties": {"csrf": {"type": "string"}, "username": {"type": "string"},
+                                    "password": {"type": "string"}, "token": {"type": "string"},
+                                    "next": {"type": "string"}}},
     "QueryForm": {"type": "object", "required": ["query"],
                   "properties": {"query": {"type": "string"}, "time": {"type": "string"},
                                  "timeout": {"type": "string"}}},
@@ -211,6 +221,12 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
     ("POST", "/api/v1/alerts/{fingerprint}/resolve"): {
         "summary": "Resolve by hand", "tags": ["alerts"], "parameters": [_FP],
         "requestBody": _json(_ref("Comment"), required=False)},
+    ("POST", "/api/v1/alerts/{fingerprint}/escalate"): {
+        "summary": "Escalate now: notify the next level of the chain", "tags": ["alerts"], "parameters": [_FP],
+        "requestBody": _json(_ref("Comment"), required=False)},
+    ("POST", "/api/v1/alerts/{fingerprint}/note"): {
+        "summary": "Add a note to the alert's timeline", "tags": ["alerts"], "parameters": [_FP],
+        "requestBody": _json(_ref("Comment"))},
     ("GET", "/api/v1/alerts/{fingerprint}/timeline"): {
         "summary": "The alert's escalation timeline", "tags": ["alerts"], "parameters": [_FP]},
     ("GET", "/api/v2/alerts"): {"summary": "Alerts (Alertmanager gettableAlerts)", "tags": ["alerts"],
@@ -240,6 +256,33 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
                               "parameters": [_path("token", "the signed token of the link")]},
     ("POST", "/ack/{token}"): {"summary": "Signed link: act", "tags": ["links"],
                                "parameters": [_path("token", "the signed token of the link")]},
+    **ONCALL_OPERATIONS,
+    # the web console (HTML pages and forms; monitor.api.console)
+    ("GET", "/ui/"): {"summary": "Console: overview", "tags": ["console"]},
+    ("GET", "/ui/login"): {"summary": "Console: login form", "tags": ["console"],
+                           "parameters": [_query("next", "console page to go to after login")]},
+    ("POST", "/ui/login"): {"summary": "Console: log in with a password or an API token", "tags": ["console"],
+                            "requestBody": _form(_ref("ConsoleLogin"))},
+    ("POST", "/ui/logout"): {"summary": "Console: log out", "tags": ["console"],
+                             "requestBody": _form(_ref("ConsoleForm"))},
+    ("GET", "/ui/alerts"): {"summary": "Console: alerts", "tags": ["console"]},
+    ("GET", "/ui/alerts/{fingerprint}"): {"summary": "Console: one alert and its timeline", "tags": ["console"],
+                                          "parameters": [_FP]},
+    ("POST", "/ui/alerts/{fingerprint}/{action}"): {
+        "summary": "Console: acknowledge, unacknowledge or resolve", "tags": ["console"],
+        "parameters": [_FP, _path("action", "ack, unack or resolve")], "requestBody": _form(_ref("ConsoleForm"))},
+    ("GET", "/ui/silences"): {"summary": "Console: silences", "tags": ["console"],
+                              "parameters": [_query("matchers", "prefills the new silence's matchers")]},
+    ("POST", "/ui/silences"): {"summary": "Console: create a silence", "tags": ["console"],
+                               "requestBody": _form(_ref("ConsoleForm"))},
+    ("POST", "/ui/silences/{id}/expire"): {"summary": "Console: expire a silence", "tags": ["console"],
+                                           "parameters": [_SILENCE_ID], "requestBody": _form(_ref("ConsoleForm"))},
+    ("GET", "/ui/rules"): {"summary": "Console: rule groups", "tags": ["console"]},
+    ("GET", "/ui/probes"): {"summary": "Console: probes", "tags": ["console"]},
+    ("GET", "/ui/query"): {"summary": "Console: PromQL graph", "tags": ["console"],
+                           "parameters": [_query("expr", "PromQL expression"), _query("range", "5m to 7d")]},
+    ("GET", "/ui/static/{name}"): {"summary": "Console: CSS, JavaScript, icon", "tags": ["console"],
+                                   "parameters": [_path("name", "file name")]},
 }
 
 

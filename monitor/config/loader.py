@@ -46,7 +46,7 @@ from monitor.config.model import Config, expand_rule_files, probe_settings_class
 from monitor.config.secrets import MIN_SECRET_LENGTH
 from monitor.config.messages import humanise as _humanise, normalise_loc as _normalise_loc, show as _show
 from monitor.config.validation import Loc, parse_path
-from model.secrets import redact
+from model.secrets import redact, redact_url
 from monitor.errors import ConfigError, ConfigErrors
 from monitor.config.slofiles import load_slos, read_slo_files
 from probes.base import ProbeSettings
@@ -252,7 +252,7 @@ class _Builder:
         for e in self.errors:
             message = e.message
             for secret in secrets:
-                message = message.replace(secret, redact(secret))
+                message = message.replace(secret, _stand_in(secret))
             out.append(e if message == e.message else
                        ConfigError(message, file=e.file, line=e.line, column=e.column, path=e.path))
         return out
@@ -453,6 +453,17 @@ class _Builder:
         self.error(loc, _humanise(err, raw), record=False)
 
 
+def _stand_in(secret: str) -> str:
+    """Return what an error message shows for a secret: a URL's ``scheme://host/...`` (its user info,
+    path and query may hold the token; the host tells which URL is meant), else :func:`redact`'s prefix."""
+    if "://" in secret:
+        scheme, _, rest = redact_url(secret).partition("://")
+        host = rest.split("/", 1)[0]
+        if scheme and host:
+            return f"{scheme}://{host}/..."
+    return redact(secret)
+
+
 #: Rounds of :func:`_validate_pruned` before it gives up.
 _PRUNE_ROUNDS = 10
 
@@ -461,8 +472,10 @@ def _validate_pruned(model: type[BaseModel], value: Any) -> Any:
     """Validate ``value`` as ``model`` after leaving out the mapping keys that are in error.
 
     Each round validates a copy, deletes every key an error points at (the mapping holding a
-    missing field), and tries again. An error at a list item, or at the top, cannot be left out
-    without renumbering the items the references name: then the result is ``None``.
+    missing field), and tries again. An error at a list item (``route.routes[0].matchers[0]``)
+    deletes the key holding the list (``route.routes[0].matchers``; a route in error as a whole:
+    ``route.routes``), as leaving out the item alone would renumber the items the references
+    name. An error at the top cannot be left out: then the result is ``None``.
 
     :return: the model instance, or ``None``.
     """
@@ -474,11 +487,21 @@ def _validate_pruned(model: type[BaseModel], value: Any) -> Any:
             locs = set()
             for err in exc.errors():
                 loc, _ = _normalise_loc(tuple(err["loc"]), data)
-                locs.add(loc[:-1] if err["type"] == "missing" else loc)
+                loc = loc[:-1] if err["type"] == "missing" else loc
+                if loc and isinstance(loc[-1], int):
+                    loc = _list_key(loc)
+                locs.add(loc)
             for loc in sorted(locs, key=len, reverse=True):
                 if not _delete_key(data, loc):
                     return None
     return None
+
+
+def _list_key(loc: Loc) -> Loc:
+    """Return ``loc`` without its trailing list indexes: the key holding the list."""
+    while loc and isinstance(loc[-1], int):
+        loc = loc[:-1]
+    return loc
 
 
 def _delete_key(data: Any, loc: Loc) -> bool:

@@ -35,15 +35,20 @@ from pydantic import (
     SecretStr,
     SerializeAsAny,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails
 
 from model.duration import Duration, PositiveDuration, format_duration
+from model.secrets import shown_url
+from monitor.config.statuspage import StatusPageConfig, validate_status_page_refs
 from monitor.config.alerting import AlertingConfig, validate_alerting_refs
+from monitor.config.console import ConsoleConfig
 from monitor.config.receivers import ReceiverConfig, StateConfig
 from monitor.config.tsdb import TSDBConfig
+from monitor.config.remote import DatasourceConfig, RemoteWriteConfig, RemoteWriteList
 from monitor.config.validation import (
     LabelMap, Section, error_detail, located_error, parse_path, reraise_details, unique_by,
 )
@@ -79,7 +84,7 @@ class ServerConfig(Section):
     @classmethod
     def _url(cls, v: str) -> str:
         if v and not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f'expected an http(s) URL such as https://monitor.example.com, got "{v}"')
+            raise ValueError(f"expected an http(s) URL such as https://monitor.example.com, got {shown_url(v)}")
         return v.rstrip("/")
 
     @model_validator(mode="after")
@@ -137,7 +142,7 @@ class LogConfig(Section):
 
 def _is_http_url(v: str) -> str:
     if not re.match(r"^https?://[^/\s]+", v):
-        raise ValueError(f'expected an http(s) URL such as http://127.0.0.1:8000/metrics, got "{v}"')
+        raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8000/metrics, got {shown_url(v)}")
     return v
 
 
@@ -191,7 +196,7 @@ def _timeout_msg(timeout: float, interval: float) -> str:
 
 #: ``rules.promql_compat`` and ``rules.enable_features`` (monitor.promql.compat).
 PromqlCompat = Literal["2", "3"]
-PromqlFeature = Literal["promql-experimental-functions", "promql-duration-expr"]
+PromqlFeature = Literal["promql-experimental-functions", "promql-duration-expr", "promql-delayed-name-removal"]
 
 
 class RulesConfig(Section):
@@ -221,7 +226,11 @@ class RulesConfig(Section):
     :ivar promql_compat: ``"3"`` (default): Prometheus 3 PromQL (left-open range and lookback
         windows, no ``holt_winters``); ``"2"``: Prometheus 2.53's. Read at start.
     :ivar enable_features: PromQL feature flags, named as Prometheus's ``--enable-feature``:
-        ``promql-experimental-functions``, ``promql-duration-expr``. Read at start.
+        ``promql-experimental-functions``, ``promql-duration-expr``,
+        ``promql-delayed-name-removal`` (3.x only: not with ``promql_compat: "2"``). Read at start.
+    :ivar datasource: evaluate the rules through a remote store's query API instead of the
+        local engine (:class:`~monitor.config.remote.DatasourceConfig`); ``None`` (default): local.
+        Read at start.
     """
 
     files: list[str] = Field(default_factory=list)
@@ -236,11 +245,19 @@ class RulesConfig(Section):
     resend_delay: PositiveDuration = 60.0
     promql_compat: PromqlCompat = "3"
     enable_features: list[PromqlFeature] = Field(default_factory=list)
+    datasource: DatasourceConfig | None = None
 
     @field_validator("promql_compat", mode="before")
     @classmethod
     def _compat_as_text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("enable_features")
+    @classmethod
+    def _features_of_compat(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("promql_compat") == "2" and "promql-delayed-name-removal" in v:
+            raise ValueError('promql-delayed-name-removal is a Prometheus 3 feature: it needs promql_compat "3"')
+        return v
 
 
 #: What an API token may do (``api.tokens[].scopes``); the README's "HTTP API" table names the
@@ -449,13 +466,17 @@ class Config(Section):
     :ivar probes: synthetic probes, each the ``Settings`` model of its ``kind`` (names unique).
     :ivar scrape: ``/metrics`` targets (:class:`ScrapeTarget`, names unique).
     :ivar tsdb: sample store (:class:`~monitor.config.tsdb.TSDBConfig`).
+    :ivar remote_write: endpoints every stored sample is also sent to
+        (:class:`~monitor.config.remote.RemoteWriteConfig`); read at start.
     :ivar rules: rule files and evaluation (:class:`RulesConfig`).
     :ivar alerting: routing, inhibition, silences, escalation (``monitor.config.alerting``).
     :ivar receivers: notification receivers (``monitor.config.receivers``, names unique).
     :ivar state: durable state store (``monitor.config.receivers.StateConfig``).
     :ivar api: API authentication (:class:`ApiConfig`).
+    :ivar console: the web console's users and sessions (:class:`~monitor.config.console.ConsoleConfig`).
     :ivar health: self-monitoring thresholds of ``/health`` (:class:`HealthConfig`).
     :ivar heartbeat: the optional outgoing heartbeat (:class:`HeartbeatConfig`), ``None`` when off.
+    :ivar status_page: the public status page (:class:`~monitor.config.statuspage.StatusPageConfig`).
     :ivar slos: service level objectives (:class:`monitor.slo.model.SLO`); ids (``service-name``) unique.
     :ivar slo_files: glob patterns of SLO files (ours, Sloth ``prometheus/v1``, OpenSLO v1), relative
         to the config file's directory; the loader reads them (:meth:`all_slos`).
@@ -466,16 +487,19 @@ class Config(Section):
     probes: ProbeList = Field(default_factory=list)
     scrape: Annotated[list[ScrapeTarget], unique_by("name", "job name")] = Field(default_factory=list)
     tsdb: TSDBConfig = Field(default_factory=TSDBConfig)
+    remote_write: RemoteWriteList = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     receivers: Annotated[list[ReceiverConfig], unique_by("name", "receiver name")] = Field(default_factory=list)
     state: StateConfig = Field(default_factory=StateConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     heartbeat: HeartbeatConfig | None = None
     slos: list[SLO] = Field(default_factory=list)
     slo_files: list[str] = Field(default_factory=list)
+    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
 
     _file_slos: list[SLO] = PrivateAttr(default_factory=list)
     _source_file: Path | None = PrivateAttr(default=None)
@@ -493,8 +517,16 @@ class Config(Section):
     def _cross_references(self) -> Config:
         # Routes, schedules and escalation steps name receivers, people and time intervals.
         problems = validate_alerting_refs(self.alerting, {r.name for r in self.receivers})
+        problems += validate_status_page_refs(self.status_page, (p.name for p in self.probes),
+                                              (r.name for r in self.receivers if r.email_configs))
         if problems:
             raise located_error([(parse_path(path), message) for path, message in problems])
+        seen: set[str] = set()
+        for i, rw in enumerate(self.remote_write):  # names default to host:port, so check after defaults
+            if rw.name in seen:
+                raise located_error([(("remote_write", i, "url"), f'remote_write name "{rw.name}" is used twice: '
+                                                                  "give each entry its own name")])
+            seen.add(rw.name)
         return self
 
     @property
@@ -535,6 +567,15 @@ class Config(Section):
             inside it (so messages read ``rules/api.yaml:14:9``), absolute otherwise.
         """
         return expand_rule_files(self.rules.files, self._config_dir)
+
+    def resolved_remote_queue_path(self, rw: RemoteWriteConfig) -> Path | None:
+        """Return the directory of ``rw``'s queue: its ``queue_config.path`` resolved against
+        :attr:`config_dir`, else ``<tsdb.path>/remote/<name>``, else ``None`` (in memory)."""
+        if rw.queue_config.path is not None:
+            p = Path(rw.queue_config.path).expanduser()
+            return p if p.is_absolute() else self._config_dir / p
+        tsdb = self.resolved_tsdb_path()
+        return tsdb / "remote" / rw.name if tsdb is not None else None
 
     def resolved_tsdb_path(self) -> Path | None:
         """Return ``tsdb.path`` resolved against :attr:`config_dir` (``None``: samples in memory only)."""

@@ -17,6 +17,14 @@ Example::
           start: 2026-01-05
           members: [alice, bob]
           rotation: {type: weekly, handoff_weekday: monday, handoff_time: "09:00"}
+        business-hours:
+          time_zone: Europe/Berlin
+          start: 2026-01-05
+          members: [carol, dave]
+          rotation:
+            type: weekly
+            restrictions:        # on call only then (PagerDuty's schedule restrictions)
+              - {weekdays: ["monday:friday"], start_time: "08:30", end_time: "17:30"}
       escalation:
         priorities: {P0: {ack: 15m, resolve: 4h}}
         chain:
@@ -37,11 +45,12 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from model.duration import Duration, PositiveDuration
-from monitor.config.timeintervals import WEEKDAYS, parse_location, parse_time_of_day
+from monitor.config.timeintervals import WEEKDAYS, parse_location, parse_time_of_day, parse_weekday_range
 from monitor.config.validation import Section
 
 __all__ = [
-    "ESCALATION_CHANNELS", "CHANNEL_CONTACT", "EscalationChannel", "PersonConfig", "RotationConfig",
+    "ESCALATION_CHANNELS", "CHANNEL_CONTACT", "EscalationChannel", "PersonConfig", "RestrictionConfig",
+    "RotationConfig",
     "OverrideConfig", "ScheduleConfig", "PriorityConfig", "EscalationStepConfig", "EscalationConfig",
     "validate_oncall_refs",
 ]
@@ -76,6 +85,69 @@ class PersonConfig(Section):
     phone: str | None = None
 
 
+class RestrictionConfig(Section):
+    """When a restricted rotation's member is on call: a local time-of-day window on some weekdays.
+
+    The semantics are PagerDuty's schedule restrictions: the rotation keeps turning on its own
+    handoffs, and its member is on call only inside a restriction window; outside every window
+    nobody is (an override still applies). Example, business hours in Berlin::
+
+        {weekdays: ["monday:friday"], start_time: "08:30", end_time: "17:30", time_zone: Europe/Berlin}
+
+    :ivar weekdays: Alertmanager weekday items (``monday``, ``"monday:friday"``); a window belongs to
+        the day it starts on. Default: every day.
+    :ivar start_time: local ``HH:MM`` the window opens.
+    :ivar end_time: local ``HH:MM`` it closes (exclusive; ``"24:00"`` = midnight); at or before
+        ``start_time`` the window ends the next day (a night shift ``17:30``-``08:30``).
+    :ivar time_zone: IANA zone of the window's wall-clock times (default: the schedule's zone).
+    """
+
+    weekdays: list[str | int] = Field(default_factory=list)
+    start_time: str
+    end_time: str
+    time_zone: str | None = None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _check_weekdays(cls, v: list[str | int]) -> list[str | int]:
+        for item in v:
+            parse_weekday_range(item)
+        return v
+
+    @field_validator("start_time")
+    @classmethod
+    def _check_start(cls, v: str) -> str:
+        parse_time_of_day(v)
+        return v
+
+    @field_validator("end_time")
+    @classmethod
+    def _check_end(cls, v: str) -> str:
+        parse_time_of_day(v, end=True)
+        return v
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_tz(cls, v: str | None) -> str | None:
+        return None if v is None else parse_location(v)
+
+    @property
+    def python_weekdays(self) -> frozenset[int]:
+        """The window's start days as Python weekdays (Monday = 0); every day when none are listed."""
+        if not self.weekdays:
+            return frozenset(range(7))
+        days: set[int] = set()
+        for item in self.weekdays:
+            begin, end = parse_weekday_range(item)
+            days.update((go - 1) % 7 for go in range(begin, end + 1))  # Go: Sunday = 0
+        return frozenset(days)
+
+    @property
+    def minutes(self) -> tuple[int, int]:
+        """``(start, end)`` in minutes of the local day; ``end <= start`` means the next day."""
+        return parse_time_of_day(self.start_time), parse_time_of_day(self.end_time, end=True)
+
+
 class RotationConfig(Section):
     """How a schedule rotates.
 
@@ -84,12 +156,15 @@ class RotationConfig(Section):
         days (DST-safe), other lengths in elapsed seconds.
     :ivar handoff_weekday: the handoff day for ``weekly`` (default ``monday``; stored lower-case).
     :ivar handoff_time: local wall-clock handoff time ``HH:MM`` (default ``09:00``).
+    :ivar restrictions: :class:`RestrictionConfig` windows; when any are given the member is on call
+        only inside them (default: none, on call around the clock).
     """
 
     type: Literal["weekly", "daily", "custom"] = "weekly"
     length: PositiveDuration | None = None
     handoff_weekday: str = "monday"
     handoff_time: str = "09:00"
+    restrictions: list[RestrictionConfig] = Field(default_factory=list)
 
     @field_validator("handoff_weekday")
     @classmethod

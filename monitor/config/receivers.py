@@ -39,7 +39,31 @@ from __future__ import annotations
 
 from typing import Literal
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+def _not_empty(v: SecretStr, what: str) -> SecretStr:
+    if not v.get_secret_value().strip():
+        raise ValueError(f"must not be empty: {what}")
+    return v
+
+
+def _url_problem(text: str) -> str | None:
+    """Say what keeps ``text`` from being an http(s) URL with a host, without quoting it (it may hold a
+    token); ``None`` when it is one."""
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if not parts.scheme:
+        return "no http:// or https:// scheme"
+    if parts.scheme not in ("http", "https"):
+        return f'scheme "{parts.scheme}", not http or https'
+    if not parts.hostname:
+        return "no host"
+    return None
 
 
 class _Channel(BaseModel):
@@ -70,6 +94,11 @@ class SlackConfig(_Channel):
     def _slash(cls, v: str) -> str:
         return v if v.endswith("/") else v + "/"
 
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: SecretStr) -> SecretStr:
+        return _not_empty(v, "a Slack bot token (xoxb-...) with chat:write and im:write")
+
 
 class PagerDutyConfig(_Channel):
     """One ``pagerduty_configs`` entry (Events API v2).
@@ -85,6 +114,11 @@ class PagerDutyConfig(_Channel):
     send_resolved: bool = True
     source: str = "codebook-monitor"
 
+    @field_validator("routing_key")
+    @classmethod
+    def _key(cls, v: SecretStr) -> SecretStr:
+        return _not_empty(v, "the integration key of a PagerDuty service (Events API v2)")
+
 
 class WebhookConfig(_Channel):
     """One ``webhook_configs`` entry: Alertmanager webhook JSON (version 4) by POST.
@@ -98,6 +132,15 @@ class WebhookConfig(_Channel):
     hmac_secret: SecretStr | None = None
     max_alerts: int = Field(0, ge=0)
     send_resolved: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: SecretStr) -> SecretStr:
+        problem = _url_problem(v.get_secret_value())
+        if problem:
+            raise ValueError(f"expected an http(s) URL such as https://hooks.example.com/alerts: {problem} "
+                             "(the value is not shown: it may hold a token)")
+        return v
 
 
 class EmailConfig(_Channel):

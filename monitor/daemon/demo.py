@@ -25,12 +25,27 @@ DEMO_API_TOKEN = "demo-api-token-0123456789"
 log = logging.getLogger("monitor.demo")
 
 
-def run_demo(*, port: int = 9115, backend_port: int = 8000, config: str | None = None) -> int:
+def cli_name(argv0: str | None = None) -> str:
+    """Return how the banner's hints name ``codebook-monitor``: the path it was started by.
+
+    ``.venv/bin/codebook-monitor`` (as the README runs it) when started as ``python -m monitor``
+    or under another name; otherwise ``argv0`` as given (``.venv/bin/codebook-monitor``,
+    ``/opt/x/bin/codebook-monitor``), so a hint copied from the banner runs as is.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    return argv0 if Path(argv0).name == "codebook-monitor" else ".venv/bin/codebook-monitor"
+
+
+def run_demo(*, port: int = 9115, backend_port: int = 8000, config: str | None = None,
+             maintenance: bool = True) -> int:
     """Run the demo until Ctrl-C.
 
     :param port: the daemon's HTTP port.
     :param backend_port: the sample backend's HTTP port.
     :param config: a config file to use instead of ``examples/monitor.yaml``.
+    :param maintenance: ``False`` (``demo --no-maintenance``) drops the config's maintenance
+        windows, so pages are sent on the first Saturday of the month 02:00-06:00 UTC too
+        (until a reload reads the file again).
     :return: the exit code.
     """
     if not (EXAMPLES / "sample_backend.py").exists():
@@ -46,10 +61,10 @@ def run_demo(*, port: int = 9115, backend_port: int = 8000, config: str | None =
     os.environ.setdefault("DEMO_SINKS_PORT", str(backend_port + 1))
     os.environ.setdefault("DEMO_SINKS_URL", f"http://127.0.0.1:{os.environ['DEMO_SINKS_PORT']}")
     os.environ.setdefault("MONITOR_API_TOKEN", DEMO_API_TOKEN)
-    return asyncio.run(_demo(port, backend_port, config or str(EXAMPLES / "monitor.yaml")))
+    return asyncio.run(_demo(port, backend_port, config or str(EXAMPLES / "monitor.yaml"), maintenance))
 
 
-async def _demo(port: int, backend_port: int, config_path: str) -> int:
+async def _demo(port: int, backend_port: int, config_path: str, maintenance: bool) -> int:
     from examples import notify_sinks, sample_backend, seed, tls_endpoint
     from examples.backups import make_demo_backups
     from monitor.config.loader import load_config
@@ -67,6 +82,8 @@ async def _demo(port: int, backend_port: int, config_path: str) -> int:
         return 1
     setup_logging(config.log.level, secrets=secret_values(config))
     config.server.listen_on(port)  # links in messages follow --port unless server.external_url is set
+    if not maintenance:
+        config.alerting.maintenance_windows = []
     try:
         await seed.seed(os.environ["DATABASE_URL"], schema=os.environ["DEMO_SCHEMA"])
         log.info("seeded the example tables", extra={"schema": os.environ["DEMO_SCHEMA"]})
@@ -87,7 +104,11 @@ async def _demo(port: int, backend_port: int, config_path: str) -> int:
         url = f"http://127.0.0.1:{port}"
         token = os.environ["MONITOR_API_TOKEN"]
         token = token if token == DEMO_API_TOKEN else "$MONITOR_API_TOKEN"  # never print a real one
+        windows = "".join(f"  MAINTENANCE    : {line}\n"
+                          f"                   (run `demo --no-maintenance` to page anyway)\n"
+                          for line in daemon.maintenance.open_messages())
         print(f"\ncodebook-monitor demo is running\n"
+              f"  web console    : {url}/ui/  (user demo, password demo-console-password)\n"
               f"  daemon metrics : curl {url}/metrics\n"
               f"  probe results  : curl {url}/api/v1/probes\n"
               f"  alerts         : curl {url}/api/v1/alerts\n"
@@ -96,8 +117,9 @@ async def _demo(port: int, backend_port: int, config_path: str) -> int:
               f"  notifications  : curl {sinks.url}/messages  (Slack, PagerDuty and webhook stand-ins;\n"
               f"                   each message is also printed here as a [slack] / [pager] / [webhook] line)\n"
               f"  acknowledge    : MONITOR_API_TOKEN={token} "
-              f"codebook-monitor ack FINGERPRINT --url {url}\n"
+              f"{cli_name()} ack FINGERPRINT --url {url}\n"
               f"                   (FINGERPRINT: the dedup= of a [pager] line, or see {url}/api/v2/alerts)\n"
+              f"{windows}"
               f"  stop           : Ctrl-C\n", file=sys.stderr, flush=True)
 
     try:

@@ -40,10 +40,13 @@ from monitor.alerting.silence import Silences
 from monitor.alerting.silence_admin import SilenceAdmin
 from monitor.alerting.views import AlertViews
 from monitor.escalation.metrics import EscalationMetrics
+from monitor.escalation.incidents import IncidentTracker
 from monitor.escalation.runner import EscalationRunner
 from monitor.notify.base import Integration
 from monitor.notify.handoff import announce_handoffs
 from monitor.notify.maintenance_notices import send_maintenance_notices
+from monitor.notify.status_notices import send_status_notices
+from monitor.notify.status_webhook import with_status_webhooks
 from monitor.notify.links import LinkBuilder
 from monitor.notify.notices import AlertUpdates, EscalationNotices
 from monitor.notify.outbox import NotifyMetrics, OutboxWorker
@@ -124,6 +127,9 @@ class LeaderPipeline:
                                      logger=self.log)
         self.silence_admin = SilenceAdmin(store, self.silences, self.pipeline, clock=clock, logger=self.log)
         self.views = AlertViews(store, self.pipeline, self.escalation, clock=clock)
+        self.route: Route | None = None
+        self.incidents = IncidentTracker(store, lambda: self.escalation.policy, lambda: self.route,
+                                         self._acked, logger=self.log)
         self.configure(config, integrations)
 
     def _notices(self, route: Route | None, links: LinkBuilder) -> EscalationNotices:
@@ -139,6 +145,7 @@ class LeaderPipeline:
         self.integrations = integrations
         self.outbox.integrations = integrations
         route, links = _route(config), LinkBuilder.from_config(config, self.clock)
+        self.route = route
         self.escalation.configure(config.alerting, self._notices(route, links))
         self.acks.updates = AlertUpdates(self.outbox, links, route)
         # The pipeline's own TransitionLog: one write-through cache of the nflog records.
@@ -158,8 +165,18 @@ class LeaderPipeline:
                                                         "silences": silences})
 
     async def tick(self, now: float | None = None) -> None:
-        """Advance the pipeline's timers (see :meth:`AlertPipeline.tick`)."""
+        """Advance the pipeline's timers (see :meth:`AlertPipeline.tick`); re-read the on-call
+        overrides made through the API every few seconds first; bring the incidents up to date
+        after (:class:`~monitor.escalation.incidents.IncidentTracker`)."""
+        now = self.clock() if now is None else now
+        await self.escalation.refresh_overrides(now)
         await self.pipeline.tick(now)
+        await self.incidents.sync(now, self.pipeline.marked(now))
+
+    def _acked(self) -> dict[str, tuple[float, str]]:
+        """Return ``{fingerprint: (acked_at, acked_by)}`` of the acknowledged escalation walks."""
+        return {fp: (e.state.acked_at, e.state.acked_by or "") for fp, e in self.escalation.escalations.items()
+                if e.state.acked_at is not None}
 
     async def run(self, stop: Any) -> None:
         """Flush each group the moment it is due until ``stop`` (an ``asyncio.Event``) is set
@@ -168,12 +185,17 @@ class LeaderPipeline:
 
     async def announce(self, now: float) -> list:
         """Enqueue due on-call handoff announcements (:func:`monitor.notify.handoff.announce_handoffs`)
-        and maintenance notices (:func:`monitor.notify.maintenance_notices.send_maintenance_notices`);
+        and maintenance notices (:func:`monitor.notify.maintenance_notices.send_maintenance_notices`,
+        then to status-page subscribers: :func:`monitor.notify.status_notices.send_status_notices`);
         return the handoff announcements."""
         try:
-            return await announce_handoffs(self.config, self.store, self.integrations, now)
+            return await announce_handoffs(self.config, self.store, self.integrations, now,
+                                           running=self.escalation.lookup.schedules)
         finally:  # a failing announcement must not hold back a notice, nor the reverse
-            await send_maintenance_notices(self.config, self.store, self.integrations, now)
+            try:
+                await send_maintenance_notices(self.config, self.store, self.integrations, now)
+            finally:
+                await send_status_notices(self.config, self.store, self.integrations, now)
 
     def ports(self) -> AlertingPorts:
         """Return the narrow interfaces the API uses."""
@@ -184,7 +206,8 @@ class LeaderPipeline:
 async def start_pipeline(config: Any, store: Any, metrics: PipelineMetrics | None,
                          notify_metrics: NotifyMetrics) -> tuple[LeaderPipeline, OutboxWorker]:
     """Build integrations, the :class:`LeaderPipeline` (restored from the store) and the outbox worker."""
-    integrations = build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time)
+    integrations = with_status_webhooks(
+        build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time), config)
     leader = LeaderPipeline(config, store, integrations, clock=time.time, metrics=metrics,
                             logger=logging.getLogger("monitor.alerting"))
     await leader.start()
@@ -203,7 +226,8 @@ def reconfigure(leader: LeaderPipeline, worker: OutboxWorker | None, config: Any
     """Rebuild integrations from ``config.receivers`` and swap the config into the running pipeline
     and worker; return the old integrations (the caller closes them)."""
     old = leader.integrations
-    integrations = build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time)
+    integrations = with_status_webhooks(
+        build_integrations(config.receivers, templates_dir=_templates_dir(config), clock=time.time), config)
     leader.configure(config, integrations)
     if worker is not None:
         worker.integrations = integrations

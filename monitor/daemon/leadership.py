@@ -212,6 +212,8 @@ class Leadership:
 
     async def _close_pipeline(self) -> None:
         leader, self.leader, self.worker = self.leader, None, None
+        if self._pipeline_metrics is not None:  # only the leader counts on-call pages
+            self._pipeline_metrics.escalation.oncall.clear()
         await self._stop_worker()
         if leader is not None:
             await close_integrations(leader.integrations)

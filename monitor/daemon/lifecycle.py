@@ -40,7 +40,7 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     """Return a warning for each changed setting a reload cannot apply (``server.host``,
     ``server.port``: the listener is already bound; ``state``: the store is already open;
     ``tsdb.path``, ``tsdb.retention``, ``tsdb.retention_rules``: the sample store is open and its
-    series took their retention when created).
+    series took their retention when created; ``remote_write``, ``rules.datasource``: built at start).
 
     State values are not quoted: a DSN may hold a password.
     """
@@ -58,6 +58,11 @@ def restart_needed(old: Config, new: Config) -> list[str]:
         if getattr(old.tsdb, key) != getattr(new.tsdb, key):
             warnings.append(f"tsdb.{key} changed: the open sample store keeps its directory and retention; "
                             "restart the daemon to apply it")
+    # URLs and headers are not quoted: either may hold a token.
+    if old.remote_write != new.remote_write:
+        warnings.append("remote_write changed: the running queues and senders are kept; restart the daemon to apply it")
+    if old.rules.datasource != new.rules.datasource:
+        warnings.append("rules.datasource changed: rules keep their datasource; restart the daemon to apply it")
     return warnings
 
 

@@ -1,8 +1,11 @@
 """Run the configured probes, keep their last results, write their samples to the store,
 and export them on ``/metrics``.
 
-Every probe sample is labelled ``probe`` (the probe's name), ``target`` (what it checks) and
-``kind`` (the probe kind), plus the probe's configured ``labels``. A series a probe stops
+Every probe sample is labelled ``probe`` (the probe's name), ``target`` (what it checks),
+``instance`` (the same target, where blackbox_exporter's dashboards look for it: a Prometheus
+scraping blackbox_exporter relabels the probed target into ``instance``) and ``kind`` (the probe
+kind), plus the probe's configured ``labels``. A Prometheus scraping ``/metrics`` keeps these
+with ``honor_labels: true``; without it, its own ``instance`` renames ours ``exported_instance``. A series a probe stops
 reporting gets a staleness marker, as Prometheus does for a vanished scrape series
 (``scrape/scrape.go``).
 
@@ -188,9 +191,11 @@ class ProbeRunner:
         return {**shared, "http_client": client}
 
     def base_labels(self, name: str) -> dict[str, str]:
-        """Return the labels every sample of probe ``name`` carries."""
+        """Return the labels every sample of probe ``name`` carries (``instance`` is the target,
+        as in blackbox_exporter's dashboards)."""
         s = self.settings[name]
-        return {**s.labels, "probe": name, "target": s.target(), "kind": s.kind}
+        target = s.target()
+        return {**s.labels, "probe": name, "target": target, "instance": target, "kind": s.kind}
 
     async def run(self, name: str) -> ProbeResult:
         """Run probe ``name`` once under its timeout, record and return the result. Never raises.
@@ -262,6 +267,17 @@ class ProbeRunner:
                 self._store.mark_stale(series.pop(key), t_ms)
         for fn in self.on_result:
             fn(name, result)
+
+    def family_of(self, name: str, metric: str) -> tuple[str, str]:
+        """Return the family and type a sample ``metric`` of probe ``name`` is exposed under:
+        ``(metric, "gauge")``, or ``(histogram, "histogram")`` for the ``_bucket``/``_sum``/``_count``
+        samples of a histogram the probe lists in its ``HISTOGRAMS``."""
+        histograms = getattr(type(self._probes[name]), "HISTOGRAMS", ())
+        if histograms:
+            base, _, suffix = metric.rpartition("_")
+            if suffix in ("bucket", "sum", "count") and base in histograms:
+                return base, "histogram"
+        return metric, "gauge"
 
     def help_for(self, name: str, metric: str) -> str:
         """Return the help text of ``metric`` as emitted by probe ``name``."""
@@ -336,6 +352,7 @@ class ProbeCollector(Collector):
         #: family -> probe -> that probe's lines of the family
         self._lines: dict[str, dict[str, str]] = {}
         self._helps: dict[str, str] = {}
+        self._types: dict[str, str] = {}
         #: probe -> the runner and result its lines show (after a reload the same result may need
         #: other labels)
         self._shown: dict[str, tuple[ProbeRunner, ProbeResult]] = {}
@@ -371,14 +388,16 @@ class ProbeCollector(Collector):
             key = (sample.name, *sample.labels.items()) if sample.labels else sample.name
             got = prefixes.get(key)
             if got is None:
-                got = prefixes[key] = (sample.name, line_prefix(sample.name, {**sample.labels, **base}))
-                if sample.name not in self._helps:
-                    self._helps[sample.name] = runner.help_for(name, sample.name)
+                family, typ = runner.family_of(name, sample.name)
+                got = prefixes[key] = (family, line_prefix(sample.name, {**sample.labels, **base}))
+                if family not in self._helps:
+                    self._helps[family] = runner.help_for(name, family)
+                    self._types[family] = typ
             family, prefix = got
             lines.setdefault(family, []).append(f"{prefix}{floatToGoString(sample.value)}\n")
         previous = self._shown.get(name)
         if previous is not None:
-            for family in {s.name for s in previous[1].samples} - lines.keys():
+            for family in {runner.family_of(name, s.name)[0] for s in previous[1].samples} - lines.keys():
                 self._drop(family, name)
         for family, parts in lines.items():
             self._lines.setdefault(family, {})[name] = "".join(parts)
@@ -393,7 +412,9 @@ class ProbeCollector(Collector):
 
     def _forget(self, name: str) -> None:
         _, result = self._shown.pop(name)
-        for family in {s.name for s in result.samples}:
+        families = {s.name for s in result.samples}
+        families |= {family for family, probes in self._lines.items() if name in probes}
+        for family in families:
             self._drop(family, name)
         self._prefixes.pop(name, None)
 
@@ -412,12 +433,13 @@ class ProbeCollector(Collector):
             for name in shown.keys() - last.keys():  # probes removed by a reload
                 self._forget(name)
         for family, probes in self._lines.items():
-            yield RenderedMetric(family, self._helps[family], "gauge", "".join(probes.values()),
-                                 _samples_of(runner, list(probes), last, family))
+            typ = self._types.get(family, "gauge")
+            yield RenderedMetric(family, self._helps[family], typ, "".join(probes.values()),
+                                 _samples_of(runner, list(probes), last, family, typ))
 
 
 def _samples_of(runner: ProbeRunner, names: list[str], last: dict[str, ProbeResult],
-                family: str) -> Callable[[], list[tuple[str, dict[str, str], float]]]:
+                family: str, typ: str = "gauge") -> Callable[[], list[tuple[str, dict[str, str], float]]]:
     """Return a builder of ``family``'s samples from the results of probes ``names``, in the
     order of the rendered lines (for readers of ``samples``: ``get_sample_value``,
     ``generate_latest``)."""
@@ -425,7 +447,12 @@ def _samples_of(runner: ProbeRunner, names: list[str], last: dict[str, ProbeResu
         out: list[tuple[str, dict[str, str], float]] = []
         for name in names:
             base = runner.base_labels(name)
-            out.extend((family, {**sample.labels, **base}, sample.value)
-                       for sample in last[name].samples if sample.name == family)
+            if typ == "histogram":
+                wanted = {f"{family}_bucket", f"{family}_sum", f"{family}_count"}
+                out.extend((sample.name, {**sample.labels, **base}, sample.value)
+                           for sample in last[name].samples if sample.name in wanted)
+            else:
+                out.extend((family, {**sample.labels, **base}, sample.value)
+                           for sample in last[name].samples if sample.name == family)
         return out
     return build

@@ -98,7 +98,9 @@ def status_deps(daemon: Daemon, started_at: float) -> StatusDeps:
                 "goroutineCount": threading.active_count(), "GOMAXPROCS": os.cpu_count() or 1,
                 "GOMEMLIMIT": 0, "GOGC": "", "GODEBUG": "",
                 "storageRetention": _duration(daemon.config.tsdb.retention) if daemon.config.tsdb.retention else "",
-                "selfScrapeJob": SELF_JOB}
+                "selfScrapeJob": SELF_JOB,
+                # ours: one line per maintenance window open now (pages muted), as the log says it
+                "maintenanceWindowsOpen": daemon.maintenance.open_messages()}
 
     def flags() -> dict[str, str]:
         out: dict[str, str] = {}

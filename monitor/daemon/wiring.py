@@ -22,12 +22,21 @@ from monitor import __version__
 from monitor.alerting.intake import from_rule_alert
 from monitor.alerting.ports import AlertingPorts
 from monitor.alerting.route import build_route
-from monitor.api.deps import AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult
+from monitor.api.oncall import OnCallDeps
+from monitor.api.statuspage import StatusPageDeps
+from monitor.daemon.uptime import FLUSH_INTERVAL as UPTIME_FLUSH_INTERVAL
+from monitor.daemon.uptime import UptimeRecorder, probe_components
+from monitor.api.deps import (
+    AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult,
+)
 from monitor.config.model import Config
+from monitor.daemon.console_views import next_maintenance, oncall_now, stored_users
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
 from monitor.daemon.health import OUTBOX_CHECK_INTERVAL, PagingPathChecks, config_problem, health_document
 from monitor.daemon.heartbeat import Heartbeat, HeartbeatMetrics, LagWindow
 from monitor.daemon.leadership import Leadership
+from monitor.daemon.maintenance_watch import WATCH_INTERVAL, MaintenanceWatch
+from monitor.daemon.remote_wiring import RemoteWrite, build_datasource
 from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
                                     raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
@@ -102,6 +111,7 @@ class Daemon:
         raise_open_files_limit()
         self.probe_clients = ProbeClients()
         self.probe_slots = asyncio.Semaphore(probe_concurrency())
+        self.uptime = UptimeRecorder(lambda: probe_components(self.config))
         self.probes = self._probe_runner(config)
         self.registry.register(ProbeCollector(lambda: self.probes))
         self.registry.register(StoreCounters(self.store))
@@ -123,7 +133,9 @@ class Daemon:
             resolved_retention=config.rules.resolved_retention,
             default_interval=config.rules.evaluation_interval, on_alerts=self._on_alerts,
             external_url=config.server.external_url, outage_tolerance=config.rules.outage_tolerance,
-            for_grace_period=config.rules.for_grace_period, resend_delay=config.rules.resend_delay)
+            for_grace_period=config.rules.for_grace_period, resend_delay=config.rules.resend_delay,
+            datasource=build_datasource(config))
+        self.remote_write = RemoteWrite(self.registry)
         errors = self.rules.load(rule_sources(config))
         if errors:
             raise ConfigErrors([ConfigError(e) for e in errors])
@@ -131,11 +143,13 @@ class Daemon:
         self.paging_checks = PagingPathChecks(self.rules, lambda: self.config.health)
         self.heartbeat = Heartbeat(lambda: self.config.heartbeat, self.http, self.paging_checks,
                                    HeartbeatMetrics(self.registry), lag=self.lag)
-        self.registry.register(OnCallCollector(lambda: OnCallLookup.from_config(self.config.alerting)))
+        self.registry.register(OnCallCollector(self._oncall_lookup))
         ProcessCollector(registry=self.registry)  # process_* metrics: memory, CPU, open fds
         self.self_scrape = SelfScrape(self.registry, self.store,
                                       lambda: instance_of(self.config.server.external_url),
                                       refresh=lambda: update_store_gauges(self.metrics, self.store))
+        # logs when a maintenance window opens or closes (pages muted) and since when
+        self.maintenance = MaintenanceWatch(lambda: self.config.alerting)
         self.started_at = time.time()
         self.state: Any = None  # the state store, opened by start()
         self._ports: AlertingPorts | None = None  # handed over by the leadership while leading
@@ -151,6 +165,12 @@ class Daemon:
         self.metrics.config_reload_time.set(self._config_loaded_at)
 
     # -- alerting -----------------------------------------------------------------------------
+
+    def _oncall_lookup(self) -> OnCallLookup:
+        """Return who is on call as the escalation sees it (with the overrides made through the
+        API) while leading; from the config alone while following."""
+        leader = self.leadership.leader
+        return leader.escalation.lookup if leader is not None else OnCallLookup.from_config(self.config.alerting)
 
     def _set_alerting_ports(self, ports: AlertingPorts | None) -> None:
         """Take the alert pipeline's ports from the leadership (``None``: following)."""
@@ -180,8 +200,10 @@ class Daemon:
     # -- jobs -------------------------------------------------------------------------------
 
     def _probe_runner(self, config: Config) -> ProbeRunner:
-        return ProbeRunner(config.probes, self.store, self.metrics, clients=self.probe_clients,
-                           slots=self.probe_slots, kind_resources={"backup": {"restore_log": self._restores}})
+        runner = ProbeRunner(config.probes, self.store, self.metrics, clients=self.probe_clients,
+                             slots=self.probe_slots, kind_resources={"backup": {"restore_log": self._restores}})
+        runner.on_result.append(self.uptime.observe)  # the status page's daily uptime
+        return runner
 
     async def _restores(self) -> dict[str, dict[str, float]]:
         """Return the recorded test restores, for the ``backup`` probe (none before the store is open)."""
@@ -205,17 +227,27 @@ class Daemon:
             self.scheduler.add_interval_job("tsdb:sync", self._sync_job, sync, first_delay=sync)
             self.scheduler.add_interval_job("tsdb:checkpoint", self._checkpoint_job, CHECKPOINT_CHECK_INTERVAL,
                                             first_delay=CHECKPOINT_CHECK_INTERVAL)
+        if self.remote_write.writers:
+            sync = self.config.tsdb.sync_interval
+            self.scheduler.add_interval_job("remote:sync", self._remote_sync_job, sync, first_delay=sync)
         self.scheduler.add_interval_job("health:outbox", self._outbox_check_job, OUTBOX_CHECK_INTERVAL,
                                         first_delay=OUTBOX_CHECK_INTERVAL)
+        self.scheduler.add_interval_job("status:uptime", self._uptime_job, UPTIME_FLUSH_INTERVAL,
+                                        first_delay=UPTIME_FLUSH_INTERVAL)
         if self.config.heartbeat is not None:
             self.scheduler.add_interval_job("heartbeat", self._heartbeat_job, self.config.heartbeat.interval,
                                             first_delay=spread("heartbeat", self.config.heartbeat.interval))
         else:
             self.scheduler.remove_job("heartbeat")
+        self.scheduler.add_interval_job("maintenance:watch", self.maintenance.job, WATCH_INTERVAL,
+                                        first_delay=WATCH_INTERVAL)
         self.leadership.schedule()  # leader:check; alerting:tick and oncall:announce while leading
 
     async def _heartbeat_job(self) -> None:
         await self.heartbeat.beat()
+
+    async def _uptime_job(self) -> None:
+        await self.uptime.flush(self.state, time.time())
 
     async def _outbox_check_job(self) -> None:
         await self.paging_checks.read_outbox(self.state)
@@ -230,6 +262,9 @@ class Daemon:
             await asyncio.to_thread(self.store.flush())
         except asyncio.CancelledError:  # shutdown while fsyncing: the store's close syncs again
             pass
+
+    async def _remote_sync_job(self) -> None:
+        await self.remote_write.sync(self.store)
 
     async def _checkpoint_job(self) -> None:
         """Checkpoint the sample store when ``tsdb.checkpoint_interval`` has passed since the last one."""
@@ -273,6 +308,10 @@ class Daemon:
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         stack.callback(log.info, "daemon stopped")
         stack.callback(self.queries.close)
+        if self.rules.datasource is not None:
+            stack.push_async_callback(self.rules.datasource.client.aclose)
+        # Before the store opens: its close flushes the last samples into the queues, then they close.
+        await self.remote_write.start(self.config, self.store, stack)
         tsdb_path = self.config.resolved_tsdb_path()
         if tsdb_path is not None:
             # Replay before anything appends or evaluates; closed (flushed, fsynced) last but one.
@@ -294,11 +333,14 @@ class Daemon:
         self.scheduler.start()
         log.info("daemon started", extra={"version": __version__, "probes": len(self.probes.settings),
                                           "scrape_targets": len(self.scrape)})
+        self.maintenance.check()  # a window open now: say so at once (pages are muted)
 
     async def _close_state(self) -> None:
-        """Save the rule alerts' state, then close the store (last: every other part may use it)."""
+        """Save the rule alerts' state and the uptime counts not yet written, then close the store
+        (last: every other part may use it)."""
         try:
             await self.rules.persist(force=True)
+            await self.uptime.flush(self.state, time.time())
         finally:
             await self.state.close()
 
@@ -422,4 +464,10 @@ def api_deps(daemon: Daemon, reload: Callable[[], ReloadResult]) -> ApiDeps:
                               route=lambda: route_of(daemon.config),
                               receivers=lambda: [r.name for r in daemon.config.receivers],
                               status=lambda: alertmanager_status(daemon)),
+        oncall=OnCallDeps(alerting=lambda: daemon.config.alerting, store=lambda: daemon.state),
+        status_page=StatusPageDeps(config=lambda: daemon.config, probes=lambda: daemon.probes,
+                                   store=lambda: daemon.state, clock=time.time),
+        console=ConsoleDeps(settings=lambda: daemon.config.console, users=lambda: stored_users(daemon.state),
+                            oncall=lambda now: oncall_now(daemon.config, now),
+                            maintenance=lambda now: next_maintenance(daemon.config, now)),
     )

@@ -38,6 +38,7 @@ from model.duration import format_duration
 from monitor.escalation.policy import EscalationSnapshot
 
 __all__ = [
+    "escalate_now",
     "EscalationState", "Action", "TimelineEntry", "StepResult", "OnCallLookupFn", "start", "step",
     "acknowledge", "unacknowledge", "resolve", "NOTIFY", "SLA_BREACH", "RESOLVED_NOTICE",
 ]
@@ -76,7 +77,7 @@ class TimelineEntry:
     """One line of the alert's escalation timeline.
 
     :ivar event: ``triggered``, ``failed: no_one_on_call``, ``acknowledged``, ``ack_expired``,
-        ``unacknowledged``, ``sla_breached``, ``resolved``.
+        ``unacknowledged``, ``escalated`` (by hand), ``sla_breached``, ``resolved``.
     :ivar level: chain level, or ``None`` for events not tied to a step.
     """
 
@@ -107,6 +108,10 @@ class EscalationState:
     :ivar ack_expires_at: when the current acknowledgement expires, or ``None``.
     :ivar sla_breached: the resolve-SLA notice was sent.
     :ivar notified: everyone notified so far.
+    :ivar ack_sli: what the page counted as in the on-call acknowledgement SLI (``"true"``,
+        ``"false"``, ``"skip"``; ``None``: not decided yet). Set by the runner
+        (:func:`monitor.escalation.oncall_sli.judge`); the engine carries it along.
+    :ivar resolve_sli: the same for the resolution SLI (``"true"``, ``"false"``, ``None``).
     """
 
     fingerprint: str
@@ -121,6 +126,8 @@ class EscalationState:
     resolved_at: float | None = None
     resolved_by: str | None = None
     notified: tuple[Notified, ...] = ()
+    ack_sli: str | None = None
+    resolve_sli: str | None = None
 
     @property
     def status(self) -> str:
@@ -293,6 +300,28 @@ def unacknowledge(snap: EscalationSnapshot, state: EscalationState, now: float,
     new = replace(state, acked_at=None, acked_by=None, ack_expires_at=None, level=0, next_at=t, walk=state.walk + 1)
     res = step(snap, new, t, oncall_lookup)
     entry = TimelineEntry(t, "unacknowledged", None, by or None, "")
+    return replace(res, timeline=(entry,) + res.timeline)
+
+
+def escalate_now(snap: EscalationSnapshot, state: EscalationState, now: float,
+                 oncall_lookup: OnCallLookupFn, by: str = "", comment: str = "") -> StepResult:
+    """Run the walk's next level at once, before its deadline (someone asks for help now).
+
+    An acknowledged walk is un-acknowledged and goes on from the level it had reached (not from
+    the primary, as :func:`unacknowledge` does); the levels after it keep their waits, counted
+    from now. A walk whose chain is done (``exhausted``) or that is resolved changes nothing but
+    the timeline entry (``escalated``, with ``by`` and ``comment``), which is written either way.
+    """
+    t = float(now)
+    entry = TimelineEntry(t, "escalated", None, by or None, comment or "escalated by hand")
+    if state.resolved_at is not None:
+        return StepResult(state, (), (entry,), None)
+    if state.level >= len(snap.steps):
+        done = "the chain is done: nobody left to escalate to"
+        return StepResult(state, (), (replace(entry, detail=f"{comment} ({done})" if comment else done),),
+                          _next_deadline(snap, state))
+    new = replace(state, acked_at=None, acked_by=None, ack_expires_at=None, next_at=t)
+    res = step(snap, new, t, oncall_lookup)
     return replace(res, timeline=(entry,) + res.timeline)
 
 

@@ -6,12 +6,17 @@
   ``slack``, ``link``);
 * ``monitor_time_to_acknowledge_seconds{priority}``: escalation start to first ack (MTTA);
 * ``monitor_sla_breaches_total{priority}``: resolve deadlines passed while unresolved;
-* ``monitor_escalations_active``: escalations not resolved.
+* ``monitor_escalations_active``: escalations not resolved;
+* ``monitor_oncall_pages_total{priority}``, ``monitor_oncall_acks_total{priority, within_sla}``,
+  ``monitor_oncall_resolutions_total{priority, within_sla}``: the on-call response SLI's events
+  (:mod:`monitor.escalation.oncall_sli`).
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitor.escalation.oncall_sli import OncallCounters
 
 __all__ = ["EscalationMetrics", "MTTA_BUCKETS"]
 
@@ -34,5 +39,6 @@ class EscalationMetrics:
                                     ["priority"], registry=registry)
         self.active = Gauge("monitor_escalations_active", "Escalations started and not resolved.",
                             registry=registry)
+        self.oncall = OncallCounters(registry)
         for source in ("api", "cli", "slack", "link"):
             self.acks.labels(source)

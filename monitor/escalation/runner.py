@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +35,13 @@ from typing import Any
 from model.alert import ACTIVE, Alert
 from model.labels import Labels
 from monitor.alerting.mute import muted_firing
-from monitor.escalation import engine
+from monitor.escalation import engine, oncall_sli
 from monitor.escalation.engine import EscalationState, StepResult, TimelineEntry
 from monitor.escalation.metrics import EscalationMetrics
 from monitor.escalation.notices import MESSAGE_KIND, Contacts, NoticeSink
 from monitor.escalation.policy import EscalationPolicy, EscalationSnapshot, snapshot
-from monitor.escalation.schedule import OnCallLookup
+from monitor.errors import StoreError
+from monitor.escalation.schedule import OnCallLookup, Override, overrides_from_rows
 from monitor.store.batching import transaction_of
 
 __all__ = ["EscalationRunner", "Escalation", "START_BATCH"]
@@ -47,6 +49,9 @@ __all__ = ["EscalationRunner", "Escalation", "START_BATCH"]
 #: The most walks started in one store transaction; the event loop gets a turn between batches
 #: (an intake of 1,000 critical alerts starts 1,000 walks: timeline, state and notices of each).
 START_BATCH = 100
+#: Seconds between reads of the overrides made through the API (a leader sees one made on any
+#: replica within this long).
+OVERRIDE_REFRESH = 15.0
 
 
 @dataclass
@@ -62,8 +67,10 @@ class Escalation:
         if self.state.resolved_at is not None:
             return None
         times = [t for t in (self.state.next_at, self.state.ack_expires_at) if t is not None]
-        if not self.state.sla_breached:
+        if not self.state.sla_breached or self.state.resolve_sli is None:
             times.append(self.snap.resolve_deadline)
+        if self.state.ack_sli is None:  # the on-call SLI counts a miss the moment it passes
+            times.append(self.snap.ack_deadline)
         return min(times, default=None)
 
 
@@ -89,16 +96,38 @@ class EscalationRunner:
         self.metrics = metrics
         self.log = logger or logging.getLogger("monitor.escalation")
         self.escalations: dict[str, Escalation] = {}
+        #: Counts of pruned escalations in the on-call SLI counters (:mod:`monitor.escalation.oncall_sli`).
+        self._pruned: Counter[oncall_sli.Key] = Counter()
         self._held: set[str] = set()
+        self._stored: dict[str, tuple[Override, ...]] = {}
+        self._overrides_due = float("-inf")
         self.configure(alerting, deliver)
 
     def configure(self, alerting: Any, deliver: NoticeSink) -> None:
         """Swap policy, schedules, people and the notice sink (reload). Running escalations keep
         their frozen snapshots; only on-call lookups and contacts use the new config."""
         self.policy = EscalationPolicy.from_config(alerting.escalation)
-        self.lookup = OnCallLookup.from_config(alerting)
+        self._alerting = alerting
+        self.lookup = OnCallLookup.from_config(alerting, self._stored)
         self.contacts = Contacts(alerting.people)
         self.deliver = deliver
+
+    async def refresh_overrides(self, now: float, every: float = OVERRIDE_REFRESH) -> None:
+        """Re-read the overrides made through the API (``monitor.store.overrides``) when ``every``
+        seconds have passed since the last read, so the on-call lookup sees them; a store without
+        them, or failing, keeps the last ones (logged)."""
+        if now < self._overrides_due or not hasattr(self.store, "list_overrides"):
+            return
+        self._overrides_due = now + every
+        try:
+            rows = await self.store.list_overrides(ending_after=now)
+        except StoreError as exc:
+            self.log.warning("on-call overrides not refreshed", extra={"error": str(exc)})
+            return
+        stored = overrides_from_rows(rows)
+        if stored != self._stored:
+            self._stored = stored
+            self.lookup = OnCallLookup.from_config(self._alerting, stored)
 
     @property
     def enabled(self) -> bool:
@@ -119,6 +148,12 @@ class EscalationRunner:
                                extra={"alert": row.get("fingerprint"), "error": str(exc)})
                 continue
             self.escalations[esc.snap.fingerprint] = esc
+        self._pruned = oncall_sli.decode(await self.store.kv_get(oncall_sli.PRUNED_KEY))
+        if self.metrics is not None:
+            totals = Counter(self._pruned)
+            for esc in self.escalations.values():
+                totals.update(oncall_sli.counts(esc.snap, esc.state))
+            self.metrics.oncall.reset(totals)
         self._gauge()
         return len(self.escalations)
 
@@ -157,9 +192,17 @@ class EscalationRunner:
         resolved = esc.state.resolved_at
         return resolved is not None and starts_at > resolved
 
-    async def _apply(self, esc: Escalation, res: StepResult, now: float, alert: Alert | None) -> None:
-        """Notices to the outbox, then timeline, then state (see the module docstring)."""
+    async def _apply(self, esc: Escalation, res: StepResult, now: float, alert: Alert | None,
+                     new: bool = False) -> None:
+        """Notices to the outbox, then timeline, then state (see the module docstring).
+
+        The state saved carries the on-call SLI markers decided at ``now``
+        (:func:`~monitor.escalation.oncall_sli.judge`); the counters count them once that write
+        is committed (``new``: the escalation's first write, which counts its page).
+        """
         fp = esc.snap.fingerprint
+        before = [] if new else oncall_sli.counts(esc.snap, esc.state)
+        state = oncall_sli.judge(esc.snap, res.state, now)
         failures: list[TimelineEntry] = []
         for action in res.actions:
             kind, title = MESSAGE_KIND[action.kind], self.contacts.title(esc.snap, action)
@@ -172,9 +215,20 @@ class EscalationRunner:
             await self.store.append_timeline(fp, entry.at, entry.event, {
                 "level": entry.level, "person": entry.person, "detail": entry.detail})
             self._count(esc.snap, entry)
-        esc.state = res.state
+        esc.state = state
         await self.store.save_escalation(fp, esc.snap.to_dict(), esc.state.to_dict(), now)
         self._gauge()
+        if self.metrics is not None:
+            added = Counter(oncall_sli.counts(esc.snap, state))
+            added.subtract(before)
+            keys = list(added.elements())
+            if keys:
+                oncall = self.metrics.oncall
+                after_commit = getattr(self.store, "after_commit", None)
+                if after_commit is None:  # a store without batches: the write above is committed
+                    oncall.add(keys)
+                else:
+                    after_commit(lambda: oncall.add(keys))
 
     async def _notify(self, snap: EscalationSnapshot, kind: str, person: str, channel: str, now: float,
                       transition: str, title: str, alert: Alert | None) -> str:
@@ -248,7 +302,7 @@ class EscalationRunner:
         await self.store.append_timeline(snap.fingerprint, now, "escalation started",
                                          {"priority": snap.priority, "ack_deadline": snap.ack_deadline,
                                           "resolve_deadline": snap.resolve_deadline})
-        await self._apply(esc, engine.start(snap, now, self.lookup), now, alert)
+        await self._apply(esc, engine.start(snap, now, self.lookup), now, alert, new=True)
         self.log.info("escalation started", extra={"alert": snap.fingerprint, "alertname": snap.alertname,
                                                    "priority": snap.priority})
         return esc
@@ -316,6 +370,16 @@ class EscalationRunner:
         await self._apply(esc, engine.unacknowledge(esc.snap, esc.state, now, self.lookup, by), now, alert)
         return esc
 
+    async def escalate_now(self, fingerprint: str, now: float, by: str, alert: Alert | None = None,
+                           comment: str = "") -> Escalation | None:
+        """Run the walk's next level at once (:func:`monitor.escalation.engine.escalate_now`);
+        ``None`` when the alert has no escalation."""
+        esc = self.escalations.get(fingerprint)
+        if esc is None:
+            return None
+        await self._apply(esc, engine.escalate_now(esc.snap, esc.state, now, self.lookup, by, comment), now, alert)
+        return esc
+
     async def resolve(self, fingerprint: str, now: float, by: str, alert: Alert | None = None,
                       comment: str = "") -> Escalation | None:
         """End the walk and send a resolved notice to everyone notified; ``comment`` goes on the timeline."""
@@ -340,9 +404,22 @@ class EscalationRunner:
                 await self._notify(esc.snap, kind, n.person, ch, now, f"{transition}:{n.person}:{ch}", "", alert)
 
     async def prune(self, now: float, retention: float) -> None:
-        """Forget escalations resolved more than ``retention`` seconds ago (store and memory)."""
-        for fp, esc in list(self.escalations.items()):
-            r = esc.state.resolved_at
-            if r is not None and r < now - retention:
-                del self.escalations[fp]
+        """Forget escalations resolved more than ``retention`` seconds ago (store and memory).
+
+        Their on-call SLI counts move to the pruned totals (kv :data:`~monitor.escalation.oncall_sli.PRUNED_KEY`)
+        in the same transaction, so the counters rebuilt after a restart do not go down.
+        """
+        old = [(fp, esc) for fp, esc in self.escalations.items()
+               if esc.state.resolved_at is not None and esc.state.resolved_at < now - retention]
+        if not old:
+            return
+        pruned = Counter(self._pruned)
+        for _, esc in old:
+            pruned.update(oncall_sli.counts(esc.snap, esc.state))
+        async with transaction_of(self.store):
+            for fp, _ in old:
                 await self.store.delete_escalation(fp)
+            await self.store.kv_set(oncall_sli.PRUNED_KEY, oncall_sli.encode(pruned), now)
+        self._pruned = pruned
+        for fp, _ in old:
+            del self.escalations[fp]

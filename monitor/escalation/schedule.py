@@ -13,7 +13,14 @@ A schedule has ordered members, a start date, a rotation and an IANA time zone:
   moves by an hour). A handoff time that does not exist on a spring-forward day (02:30 in
   Europe/Berlin) falls an hour later in local time (``fold=0``, PEP 495); an ambiguous one on
   the autumn day is the first occurrence.
+- Restrictions (PagerDuty's schedule restrictions) limit when the rotation's member is on call
+  to local time-of-day windows on some weekdays, each in a named zone (``08:30``-``17:30``
+  Monday to Friday in Europe/Berlin): the rotation keeps turning on its handoffs, outside every
+  window nobody is on call. A window is computed on its local date and converted with
+  ``zoneinfo`` like a handoff, so it keeps its wall-clock times across DST (a window opening at a
+  non-existent local time opens an hour later in local time).
 - Overrides put someone else on call for ``[start, end)``; a later override in the list wins.
+  Overrides apply inside and outside restriction windows.
 
 Instants are aware datetimes (Unix seconds accepted: :func:`instant` converts them once, with
 :func:`model.timestamps.to_datetime`); this is calendar code. No clock is read here.
@@ -21,17 +28,20 @@ Instants are aware datetimes (Unix seconds accepted: :func:`instant` converts th
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from model.timestamps import from_datetime, to_datetime
 from monitor.config.timeintervals import WEEKDAYS
 
-__all__ = ["Override", "Schedule", "who_is_on_call", "next_handoffs", "OnCallLookup", "instant"]
+__all__ = ["Override", "Restriction", "Schedule", "Shift", "who_is_on_call", "next_handoffs", "shifts",
+           "overrides_from_rows",
+           "OnCallLookup", "instant"]
 
 _DAY = 86400.0
 
@@ -55,6 +65,70 @@ class Override:
 
 
 @dataclass(frozen=True, slots=True)
+class Restriction:
+    """A window of local time on some weekdays in which a restricted rotation's member is on call.
+
+    :ivar weekdays: Python weekdays (Monday = 0) a window may start on.
+    :ivar start_minute: local minute of the day the window opens (0..1439).
+    :ivar end_minute: local minute it closes (1..1440); ``<= start_minute``: on the next day.
+    :ivar time_zone: IANA zone of the wall-clock times.
+    """
+
+    weekdays: frozenset[int]
+    start_minute: int
+    end_minute: int
+    time_zone: str
+
+    @classmethod
+    def from_config(cls, cfg: Any, default_zone: str) -> "Restriction":
+        """Build from a ``monitor.config.oncall.RestrictionConfig``."""
+        start, end = cfg.minutes
+        return cls(cfg.python_weekdays, start, end, cfg.time_zone or default_zone)
+
+    def window(self, d: date) -> tuple[datetime, datetime]:
+        """Return the window opening on local date ``d`` as aware UTC instants ``(start, end)``."""
+        zone = ZoneInfo(self.time_zone)
+        start = datetime.combine(d, time(self.start_minute // 60, self.start_minute % 60), tzinfo=zone)
+        end_day = d if self.end_minute > self.start_minute else d + timedelta(days=1)
+        end = datetime.combine(end_day, time(0), tzinfo=zone) + timedelta(minutes=self.end_minute)
+        # minutes added to local midnight are wall-clock minutes (aware arithmetic is wall time)
+        return start.astimezone(timezone.utc), end.replace(fold=0).astimezone(timezone.utc)
+
+    def windows(self, after: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Yield the windows that end after ``after``, in order, forever."""
+        d = after.astimezone(ZoneInfo(self.time_zone)).date() - timedelta(days=1)
+        while True:
+            if d.weekday() in self.weekdays:
+                w = self.window(d)
+                if w[1] > after:
+                    yield w
+            d += timedelta(days=1)
+
+    def contains(self, t: datetime) -> bool:
+        """Whether instant ``t`` lies inside a window (start inclusive, end exclusive)."""
+        d = t.astimezone(ZoneInfo(self.time_zone)).date()
+        for day in (d - timedelta(days=1), d):
+            if day.weekday() in self.weekdays:
+                a, b = self.window(day)
+                if a <= t < b:
+                    return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """``person`` is on call from ``start`` to ``end`` (aware datetimes, end exclusive).
+
+    :ivar source: ``rotation`` or ``override``.
+    """
+
+    start: datetime
+    end: datetime
+    person: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Schedule:
     """A resolved on-call schedule (see the module docstring).
 
@@ -73,10 +147,11 @@ class Schedule:
     period_days: int | None = 7
     length_seconds: float | None = None
     overrides: tuple[Override, ...] = ()
+    restrictions: tuple[Restriction, ...] = ()
 
     @classmethod
     def from_config(cls, name: str, cfg: Any) -> "Schedule":
-        """Build from a ``monitor.config.alerting.ScheduleConfig``."""
+        """Build from a ``monitor.config.oncall.ScheduleConfig``."""
         rot = cfg.rotation
         period: int | None
         length: float | None = None
@@ -91,7 +166,17 @@ class Schedule:
         go_weekday = WEEKDAYS[rot.handoff_weekday]  # Sunday = 0
         return cls(name, cfg.time_zone, tuple(cfg.members), cfg.start, rot.handoff, rot.type,
                    (go_weekday - 1) % 7, period, length,
-                   tuple(Override(instant(o.start), instant(o.end), o.person) for o in cfg.overrides))
+                   tuple(Override(instant(o.start), instant(o.end), o.person) for o in cfg.overrides),
+                   tuple(Restriction.from_config(r, cfg.time_zone) for r in rot.restrictions))
+
+    def with_overrides(self, extra: Iterable[Override]) -> "Schedule":
+        """Return a copy with ``extra`` overrides after the configured ones (so they win overlaps)."""
+        more = tuple(extra)
+        if not more:
+            return self
+        return Schedule(self.name, self.time_zone, self.members, self.start, self.handoff, self.rotation,
+                        self.handoff_weekday, self.period_days, self.length_seconds, self.overrides + more,
+                        self.restrictions)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -135,9 +220,12 @@ class Schedule:
         return k
 
     def rotation_member(self, at: datetime | float) -> str | None:
-        """Who the rotation puts on call at ``at`` (overrides ignored); ``None`` before the start."""
+        """Who the rotation puts on call at ``at`` (overrides ignored); ``None`` before the start
+        and outside every restriction window."""
         t = instant(at)
         if t < self.start_at or not self.members:
+            return None
+        if self.restrictions and not any(r.contains(t) for r in self.restrictions):
             return None
         first = self.first_k()
         n = max(self.last_k(t) - first + 1, 0)
@@ -170,36 +258,92 @@ def who_is_on_call(schedule: Schedule, at: datetime | float) -> str | None:
     return schedule.rotation_member(at)
 
 
+def overrides_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, tuple[Override, ...]]:
+    """Group stored override rows (``monitor.store.overrides``) by schedule, in row order."""
+    out: dict[str, list[Override]] = {}
+    for r in rows:
+        out.setdefault(r["schedule"], []).append(
+            Override(instant(float(r["starts_at"])), instant(float(r["ends_at"])), r["person"]))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _edges(schedule: Schedule, after: datetime) -> Iterator[datetime]:
+    """Yield every instant after ``after`` at which who is on call may change, in order, once each.
+
+    Rotation boundaries, restriction windows' opening and closing, the start, and override edges.
+    Infinite when the rotation has more than one member or restrictions exist.
+    """
+    sources: list[Iterator[datetime]] = [iter(sorted({e for o in schedule.overrides for e in (o.start, o.end)
+                                                      if e > after}))]
+    if after < schedule.start_at:
+        sources.append(iter([schedule.start_at]))
+    if len(schedule.members) > 1:
+        sources.append(schedule.rotation_handoffs(after))
+    for r in schedule.restrictions:
+        sources.append(e for w in r.windows(after) for e in w if e > after)
+    last: datetime | None = None
+    for e in heapq.merge(*sources):
+        if e != last:
+            yield e
+            last = e
+
+
 def next_handoffs(schedule: Schedule, at: datetime | float, n: int) -> list[tuple[datetime, str | None]]:
     """Return the next ``n`` changes of who is on call after ``at``: ``[(instant, person)]``.
 
-    Rotation boundaries and override starts/ends are all considered; a boundary that does not
-    change the person (a one-member rotation) is not a handoff. ``person`` is ``None`` when
-    nobody is on call after the change.
+    Rotation boundaries, restriction windows and override starts/ends are all considered; a
+    boundary that does not change the person (a one-member rotation) is not a handoff. ``person``
+    is ``None`` when nobody is on call after the change (outside restrictions, before the start).
+    Instants are in the schedule's zone.
     """
     t = instant(at)
     current = who_is_on_call(schedule, t)
-    edges = sorted({e for o in schedule.overrides for e in (o.start, o.end) if e > t})
-    if t < schedule.start_at:
-        edges = sorted(set(edges) | {schedule.start_at})
-    rot = schedule.rotation_handoffs(t)
-    next_rot = next(rot) if len(schedule.members) > 1 else None
     out: list[tuple[datetime, str | None]] = []
-    budget = 10 * n + 2 * len(edges) + 10
-    while len(out) < n and budget > 0 and (edges or next_rot is not None):
+    budget = 10 * n + 2 * len(schedule.overrides) + 10
+    for b in _edges(schedule, t):
+        if len(out) >= n or budget <= 0:
+            break
         budget -= 1
-        if next_rot is not None and (not edges or next_rot <= edges[0]):
-            b = next_rot
-            next_rot = next(rot)
-            if edges and edges[0] == b:
-                edges.pop(0)
-        else:
-            b = edges.pop(0)
         person = who_is_on_call(schedule, b)
         if person != current:
             out.append((b.astimezone(schedule.zone), person))
             current = person
     return out
+
+
+def shifts(schedule: Schedule, start: datetime | float, end: datetime | float, *,
+           limit: int = 5000) -> list[Shift]:
+    """Return who is on call between ``start`` and ``end``: consecutive :class:`Shift` items.
+
+    A shift is cut at ``start`` and ``end``; gaps (nobody on call) are left out; adjacent pieces
+    of the same person and source are one shift. Instants are aware UTC datetimes.
+
+    :param limit: the most shifts returned (a calendar of weeks has a few dozen).
+    """
+    a, b = instant(start), instant(end)  # UTC
+    out: list[Shift] = []
+    cur_at = a
+    cur = _who(schedule, a)
+    edges = _edges(schedule, a)
+    while cur_at < b and len(out) < limit:
+        nxt = next(edges, None)
+        stop = b if nxt is None or nxt > b else nxt.astimezone(timezone.utc)
+        if cur is not None:
+            if out and out[-1].end == cur_at and (out[-1].person, out[-1].source) == cur:
+                out[-1] = Shift(out[-1].start, stop, cur[0], cur[1])
+            else:
+                out.append(Shift(cur_at, stop, cur[0], cur[1]))
+        cur_at = stop
+        cur = _who(schedule, stop) if stop < b else None
+    return out
+
+
+def _who(schedule: Schedule, t: datetime) -> tuple[str, str] | None:
+    o = schedule.override_at(t)
+    if o is not None:
+        return o.person, "override"
+    person = schedule.rotation_member(t)
+    return None if person is None else (person, "rotation")
 
 
 class OnCallLookup:
@@ -215,10 +359,15 @@ class OnCallLookup:
         self.people = dict(people)
 
     @classmethod
-    def from_config(cls, alerting: Any) -> "OnCallLookup":
-        """Build from an ``AlertingConfig`` (its ``schedules`` and ``people``)."""
-        return cls({name: Schedule.from_config(name, s) for name, s in alerting.schedules.items()},
-                   alerting.people)
+    def from_config(cls, alerting: Any, stored: Mapping[str, tuple[Override, ...]] | None = None) -> "OnCallLookup":
+        """Build from an ``AlertingConfig`` (its ``schedules`` and ``people``).
+
+        :param stored: overrides made through the API, by schedule (:func:`overrides_from_rows`),
+            merged after the configured ones.
+        """
+        stored = stored or {}
+        return cls({name: Schedule.from_config(name, s).with_overrides(stored.get(name, ()))
+                    for name, s in alerting.schedules.items()}, alerting.people)
 
     def __call__(self, target: str, at: datetime | float) -> str | None:
         """Return who ``target`` (``person:<id>`` or ``schedule:<name>``) means at ``at``, or ``None``."""

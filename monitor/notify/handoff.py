@@ -53,7 +53,8 @@ def handoff_message(a: Announcement, people: Mapping[str, Any], external_url: st
 
 
 async def announce_handoffs(config: Any, store: Any, integrations: Mapping[str, Sequence[Integration]],
-                            now: float, *, max_age: float = DEFAULT_MAX_AGE) -> list[Announcement]:
+                            now: float, *, max_age: float = DEFAULT_MAX_AGE,
+                            running: Mapping[str, Schedule] | None = None) -> list[Announcement]:
     """Enqueue a Slack message for each on-call change due to be announced.
 
     Reads the last announced state from the store's kv (:data:`ANNOUNCED_KEY`), writes one outbox
@@ -61,13 +62,16 @@ async def announce_handoffs(config: Any, store: Any, integrations: Mapping[str, 
     ``handoff:<schedule>:<handoff unix time>``, so a restart or the other replica never
     announces twice), then stores the new state.
 
+    :param running: the schedules as the escalation sees them (with the overrides made through the
+        API, ``OnCallLookup.schedules``); default: built from the config alone.
     :return: the announcements enqueued.
     """
     alerting = config.alerting
     receivers = {name: s.announce_receiver for name, s in alerting.schedules.items() if s.announce_receiver}
     if not receivers:
         return []
-    schedules = {name: Schedule.from_config(name, alerting.schedules[name]) for name in receivers}
+    schedules = {name: (running or {}).get(name) or Schedule.from_config(name, alerting.schedules[name])
+                 for name in receivers}
     last = await store.kv_get(ANNOUNCED_KEY)
     due, state = due_announcements(schedules, receivers, last if isinstance(last, dict) else None, now,
                                    max_age=max_age)

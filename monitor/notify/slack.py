@@ -23,7 +23,6 @@ finds a row that a dead leader had claimed (its post may have gone out), the out
 :meth:`SlackNotifier.find_delivery`, which reads the channel's history since the row was created
 for a message with that id; found, the row is marked sent with that message's ``ts`` (later
 acknowledge/resolve updates need it) instead of being posted twice.
->>>>>>> exact
 
 Errors come as ``{"ok": false, "error": "channel_not_found"}`` (HTTP 200) or as HTTP 429 with
 ``Retry-After`` seconds (https://api.slack.com/docs/rate-limits). slack-sdk's own retry

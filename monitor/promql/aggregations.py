@@ -62,6 +62,11 @@ def group_keys(memos: GroupKeyMemo, node: n.Aggregate, labels: list[Labels]) -> 
     """
     if not node.without and not node.grouping:
         return None
+    if not node.without and METRIC_NAME in node.grouping:
+        # by (__name__): a name marked for delayed removal (value.mark_name) equals the plain
+        # one, so a memo would hand one query's group labels, mark and all, to another.
+        key = _grouping_key(node)
+        return [key(lb) for lb in labels]
     memo = memos.clause(node.without, frozenset(node.grouping))
     get = memo.get
     key = _grouping_key(node)

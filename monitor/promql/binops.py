@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
-from monitor.promql.value import TYPE_AND_UNIT, Sample, check_duplicates, div, drop_name
+from monitor.promql.value import TYPE_AND_UNIT, Sample, check_duplicates, div, drop_name, mark_name
 from model.labels import METRIC_NAME, Labels
 
 _ARITHMETIC = {"+", "-", "*", "/", "%", "^", "atan2"}
@@ -73,30 +73,39 @@ def scalar_binop(op: str, a: float, b: float) -> float:
     return 1.0 if COMPARE[op](a, b) else 0.0
 
 
-def apply_binary(node: n.Binary, lhs: Any, rhs: Any) -> Any:
+def apply_binary(node: n.Binary, lhs: Any, rhs: Any, delayed_name_removal: bool = False) -> Any:
     """Apply the operator of a :class:`~monitor.promql.nodes.Binary` node to its evaluated
-    operands (``float`` for a scalar, ``list[Sample]`` for an instant vector)."""
+    operands (``float`` for a scalar, ``list[Sample]`` for an instant vector).
+
+    :param delayed_name_removal: ``promql-delayed-name-removal``: vector/scalar operations and
+        ``bool`` comparisons mark the name (``mark_name``) instead of dropping it, and vector
+        matching ignores ``__name__`` only (Prometheus 3.5 ``signatureFunc``); vector/vector
+        arithmetic drops it at once in either mode (``resultMetric``).
+    """
     op = node.op
     lt, rt = node.lhs.type, node.rhs.type
     if lt == n.SCALAR and rt == n.SCALAR:
         return scalar_binop(op, lhs, rhs)
+    sig = _signature(node, delayed_name_removal) if lt == n.VECTOR and rt == n.VECTOR else _no_signature
     if op == "and":
-        return _vector_and(node, lhs, rhs)
+        return _vector_and(sig, lhs, rhs)
     if op == "or":
-        return _vector_or(node, lhs, rhs)
+        return _vector_or(sig, lhs, rhs)
     if op == "unless":
-        return _vector_unless(node, lhs, rhs)
+        return _vector_unless(sig, lhs, rhs)
+    drop = mark_name if delayed_name_removal else drop_name
     if lt == n.VECTOR and rt == n.VECTOR:
-        out = _vector_binop(node, lhs, rhs)
+        out = _vector_binop(node, sig, lhs, rhs, drop)
     elif lt == n.VECTOR:
-        out = _vector_scalar(op, lhs, rhs, False, node.return_bool)
+        out = _vector_scalar(op, lhs, rhs, False, node.return_bool, drop)
     else:
-        out = _vector_scalar(op, rhs, lhs, True, node.return_bool)
+        out = _vector_scalar(op, rhs, lhs, True, node.return_bool, drop)
     check_duplicates(out)
     return out
 
 
-def _vector_scalar(op: str, vec: list[Sample], scalar: float, swap: bool, return_bool: bool) -> list[Sample]:
+def _vector_scalar(op: str, vec: list[Sample], scalar: float, swap: bool, return_bool: bool,
+                   drop_name: Callable[[Labels], Labels]) -> list[Sample]:
     """``VectorscalarBinop``; ``swap`` when the scalar is the left operand."""
     out = []
     f = ARITH.get(op)
@@ -118,23 +127,28 @@ def _vector_scalar(op: str, vec: list[Sample], scalar: float, swap: bool, return
     return out
 
 
-def _signature(node: n.Binary) -> Callable[[Labels], tuple]:
+def _no_signature(lb: Labels) -> tuple:
+    raise AssertionError("vector/scalar operations match no labels")
+
+
+def _signature(node: n.Binary, delayed_name_removal: bool = False) -> Callable[[Labels], tuple]:
     """``signatureFunc``: the matching key of a label set (``on`` keeps, ``ignoring`` drops
-    the listed labels, the metric name and ``__type__``/``__unit__``)."""
+    the listed labels, the metric name and ``__type__``/``__unit__``; under delayed name
+    removal, where those two are still on a marked series, only the metric name)."""
     names = frozenset(node.matching)
     if node.on:
         return lambda lb: tuple(p for p in lb if p[0] in names)
-    drop = names | {METRIC_NAME, *TYPE_AND_UNIT}
+    drop = names | ({METRIC_NAME} if delayed_name_removal else {METRIC_NAME, *TYPE_AND_UNIT})
     return lambda lb: tuple(p for p in lb if p[0] not in drop)
 
 
-def _vector_binop(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
+def _vector_binop(node: n.Binary, sig: Callable[[Labels], tuple], lhs: list[Sample], rhs: list[Sample],
+                  drop_name: Callable[[Labels], Labels]) -> list[Sample]:
     """``VectorBinop`` for one-to-one and many-to-one / one-to-many matching."""
     if not lhs or not rhs:
         return []
     op = node.op
     card = node.card
-    sig = _signature(node)
     if card == "one-to-many":
         lhs, rhs = rhs, lhs
     right: dict[tuple, Sample] = {}
@@ -216,30 +230,27 @@ def _result_metric(lhs: Labels, rhs: Labels, node: n.Binary, drops_name: bool) -
     return Labels.of(d)
 
 
-def _vector_and(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
+def _vector_and(sig: Callable[[Labels], tuple], lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
     """``VectorAnd``: lhs elements with a match on the right."""
     if not lhs or not rhs:
         return []
-    sig = _signature(node)
     keys = {sig(s.labels) for s in rhs}
     return [s for s in lhs if sig(s.labels) in keys]
 
 
-def _vector_or(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
+def _vector_or(sig: Callable[[Labels], tuple], lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
     """``VectorOr``: every lhs element, plus rhs elements whose signature is not on the left."""
     if not lhs:
         return list(rhs)
     if not rhs:
         return list(lhs)
-    sig = _signature(node)
     keys = {sig(s.labels) for s in lhs}
     return list(lhs) + [s for s in rhs if sig(s.labels) not in keys]
 
 
-def _vector_unless(node: n.Binary, lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
+def _vector_unless(sig: Callable[[Labels], tuple], lhs: list[Sample], rhs: list[Sample]) -> list[Sample]:
     """``VectorUnless``: lhs elements without a match on the right."""
     if not lhs or not rhs:
         return list(lhs)
-    sig = _signature(node)
     keys = {sig(s.labels) for s in rhs}
     return [s for s in lhs if sig(s.labels) not in keys]

@@ -14,6 +14,8 @@ All three are bounded: the result cache by samples held, the memos by entries (t
 
 from __future__ import annotations
 
+from typing import Callable
+
 from monitor.promql.value import Sample, drop_name
 from model.labels import Labels
 
@@ -126,6 +128,8 @@ class NamelessLabels:
     mapping, for hot loops that try ``known.get(labels)`` first.
 
     :param limit: most label sets kept before starting over.
+    :param drop: the name removal (``value.drop_name``; ``value.mark_name`` under delayed name
+        removal, where "without ``__name__``" means with the name marked for removal).
 
     Usage::
 
@@ -133,11 +137,12 @@ class NamelessLabels:
         nameless(Labels.of(__name__="up", job="api"))   # -> {job="api"}, the same object next time
     """
 
-    __slots__ = ("limit", "known")
+    __slots__ = ("limit", "known", "drop")
 
-    def __init__(self, limit: int = NAMELESS_LIMIT) -> None:
+    def __init__(self, limit: int = NAMELESS_LIMIT, drop: Callable[[Labels], Labels] = drop_name) -> None:
         self.limit = limit
         self.known: dict[Labels, Labels] = {}
+        self.drop = drop
 
     def __call__(self, labels: Labels) -> Labels:
         """Return ``labels`` without ``__name__`` (memoised)."""
@@ -146,7 +151,7 @@ class NamelessLabels:
         if got is None:
             if len(known) >= self.limit:
                 known.clear()
-            got = known[labels] = drop_name(labels)
+            got = known[labels] = self.drop(labels)
         return got
 
 

@@ -9,6 +9,11 @@
   ``ts_of_last_over_time``, ``limitk``, ``limit_ratio``, ``info`` (3.x; under compat 2 only
   ``sort_by_label``/``sort_by_label_desc`` are experimental, as in 2.53).
 * ``promql-duration-expr``: arithmetic in ranges, steps and offsets (``x[5m+1m]``).
+* ``promql-delayed-name-removal`` (3.x only): operations that drop ``__name__`` mark it instead
+  and the engine removes it when the query ends, so ``label_replace``/``label_join`` and
+  ``by (__name__)`` can still read it (``EngineOpts.EnableDelayedNameRemoval``; see
+  :mod:`monitor.promql.value`). Vector matching then ignores only ``__name__``, not
+  ``__type__``/``__unit__`` (``signatureFunc``).
 
 Prometheus 3 removed ``holt_winters`` (renamed ``double_exponential_smoothing``, experimental);
 under compat 2 ``holt_winters`` exists and ``double_exponential_smoothing`` does not.
@@ -35,8 +40,11 @@ from model.matchers import Matcher
 
 EXPERIMENTAL_FUNCTIONS = "promql-experimental-functions"
 DURATION_EXPR = "promql-duration-expr"
+DELAYED_NAME_REMOVAL = "promql-delayed-name-removal"
 #: Every feature flag ``rules.enable_features`` accepts.
-KNOWN_FEATURES = frozenset({EXPERIMENTAL_FUNCTIONS, DURATION_EXPR})
+KNOWN_FEATURES = frozenset({EXPERIMENTAL_FUNCTIONS, DURATION_EXPR, DELAYED_NAME_REMOVAL})
+#: Flags Prometheus 2.53 does not have (rejected under ``promql_compat: "2"``).
+V3_ONLY_FEATURES = frozenset({DELAYED_NAME_REMOVAL})
 
 _EXPERIMENTAL_V3 = frozenset({"double_exponential_smoothing", "sort_by_label", "sort_by_label_desc",
                               "mad_over_time", "ts_of_min_over_time", "ts_of_max_over_time",
@@ -145,7 +153,7 @@ def _last_extreme(better: Any) -> Any:
 def _histogram_fraction(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     """``funcHistogramFraction`` over classic buckets (``le``), grouped as ``histogram_quantile``."""
     lower, upper, vec = args
-    out = [Sample(lb, ctx.t, bucket_fraction(lower, upper, bs)) for lb, bs in bucket_groups(vec)]
+    out = [Sample(lb, ctx.t, bucket_fraction(lower, upper, bs)) for lb, bs in bucket_groups(vec, ctx.drop_name)]
     check_duplicates(out)
     return out
 

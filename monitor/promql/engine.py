@@ -31,12 +31,16 @@ import promql_parser as pp
 from monitor.errors import QueryError
 from monitor.promql import nodes as n
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
-from monitor.promql.compat import DURATION_EXPR, KNOWN_FEATURES, apply_compat, check_query
+from monitor.promql.compat import (
+    DELAYED_NAME_REMOVAL, DURATION_EXPR, KNOWN_FEATURES, V3_ONLY_FEATURES, apply_compat, check_query,
+)
 from monitor.promql.durations import rewrite_durations
 from monitor.promql.evaluator import Evaluator
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import RangeMemos
-from monitor.promql.value import Matrix, Scalar, Series, String, Value, Vector
+from monitor.promql.value import (
+    Matrix, Sample, Scalar, Series, String, Value, Vector, drop_name, mark_name, remove_marked_names,
+)
 from model.labels import Labels
 
 #: ``rules.promql_compat``: ``"3"`` (Prometheus 3.x semantics, the default) or ``"2"`` (2.53).
@@ -61,8 +65,10 @@ class Engine:
         selectors and the lookback window closed on the left (``[t - range, t]``), regex ``.``
         not matching newlines, ``holt_winters`` instead of ``double_exponential_smoothing``.
     :param features: enabled feature flags, named as Prometheus's ``--enable-feature``
-        (``promql-experimental-functions``, ``promql-duration-expr``).
-    :raises ValueError: for an unknown ``compat``.
+        (``promql-experimental-functions``, ``promql-duration-expr``,
+        ``promql-delayed-name-removal``; see :mod:`monitor.promql.compat`).
+    :raises ValueError: for an unknown ``compat`` or feature flag, or a 3.x-only flag under
+        ``compat="2"``.
     """
 
     def __init__(self, store: Any, *, lookback_delta_ms: int = 300_000, max_series: int = 10_000,
@@ -74,9 +80,13 @@ class Engine:
             raise ValueError(f"promql_compat must be one of {sorted(COMPAT_LEVELS)}, not {compat!r}")
         if not KNOWN_FEATURES.issuperset(features):
             raise ValueError(f"unknown feature flags {sorted(set(features) - KNOWN_FEATURES)}")
+        if compat == "2" and V3_ONLY_FEATURES & set(features):
+            raise ValueError(f"feature flags {sorted(V3_ONLY_FEATURES & set(features))} need promql_compat \"3\"")
         self.store = store
         self.compat = compat
         self.features = frozenset(features)
+        #: ``promql-delayed-name-removal``: names are marked, and removed when a query ends.
+        self.delayed_name_removal = DELAYED_NAME_REMOVAL in self.features
         self.release_incrementally = release_incrementally
         self.lookback_delta_ms = lookback_delta_ms
         self.max_series = max_series
@@ -88,8 +98,8 @@ class Engine:
         self.result_cache = ResultCache(cache_limit)
         #: Per-series results of range functions (rate etc.); see Evaluator.range_columns.
         self.range_memos = RangeMemos(cache_limit)
-        #: Label sets without __name__, one object per set.
-        self.nameless = NamelessLabels()
+        #: Label sets without __name__ (with it marked, under delayed removal), one object per set.
+        self.nameless = NamelessLabels(drop=mark_name if self.delayed_name_removal else drop_name)
         #: Group labels per grouping clause and input label set (aggregations.group_keys).
         self.group_keys = GroupKeyMemo()
         self._compiled: dict[str, n.Node] = {}  # query text -> compiled tree (immutable)
@@ -163,7 +173,13 @@ class Engine:
         if root.type == n.STRING:
             return String(t_ms, res)
         if root.type == n.MATRIX:
+            if self.delayed_name_removal:
+                names = remove_marked_names([lb for lb, _, _, _ in res.series])
+                return Matrix(Series(lb, list(zip(ts, vs))) for lb, (_, _, ts, vs) in zip(names, res.series))
             return Matrix(Series(lb, list(zip(ts, vs))) for lb, _, ts, vs in res.series)
+        if self.delayed_name_removal:
+            names = remove_marked_names([s.labels for s in res])
+            return Vector(Sample(lb, s.t, s.v) for lb, s in zip(names, res))
         return Vector(res)
 
     def range_query(self, query: str | pp.Expr, start_ms: int, end_ms: int, step_ms: int) -> Matrix:
@@ -205,6 +221,9 @@ class Engine:
         finally:
             if self.release_incrementally:
                 q.release()
+        if self.delayed_name_removal and acc:
+            names = remove_marked_names(list(acc))
+            return Matrix(sorted(Series(lb, pts) for lb, pts in zip(names, acc.values())))
         return Matrix(Series(lb, pts) for lb, pts in sorted(acc.items()))
 
     def _new_query(self, root: n.Node, start: int, end: int) -> Evaluator:
@@ -218,7 +237,8 @@ class Engine:
                 limits=QueryLimits(self.max_series, self.max_samples, self.timeout),
                 nameless=self.nameless, group_keys=self.group_keys,
                 result_cache=self.result_cache if shared else None,
-                range_memos=self.range_memos if shared else None, compat=self.compat)
+                range_memos=self.range_memos if shared else None, compat=self.compat,
+                delayed_name_removal=self.delayed_name_removal)
         except RecursionError:
             raise QueryError("query is nested too deeply") from None
 

@@ -36,9 +36,13 @@ from monitor.promql.binops import apply_binary
 from monitor.promql.cache import GroupKeyMemo, NamelessLabels, ResultCache
 from monitor.promql.compat import functions_for
 from monitor.promql.functions import CallContext, RangeKernel
+from monitor.promql.info import combine as info_combine
+from monitor.promql.info import plan as info_plan
 from monitor.promql.limits import QueryLimits
 from monitor.promql.memo import ABSENT, RangeMemos
-from monitor.promql.value import RangeArg, Sample, check_duplicate_labels, check_duplicates, drop_name
+from monitor.promql.value import (
+    RangeArg, Sample, check_duplicate_labels, check_duplicates, drop_name, mark_name,
+)
 from model.labels import Labels
 from monitor.tsdb.series import is_stale
 
@@ -68,6 +72,9 @@ class Evaluator:
         (as ``result_cache``).
     :param compat: ``"3"``: windows exclude their start and 3.x functions apply
         (:func:`monitor.promql.compat.functions_for`); ``"2"``: 2.53's.
+    :param delayed_name_removal: mark names instead of dropping them (``mark_name``); the
+        engine removes the marked ones from the result (``promql-delayed-name-removal``).
+        ``nameless`` must then mark too.
     :raises RecursionError: for a tree nested too deeply (the engine reports it).
 
     Usage::
@@ -81,8 +88,11 @@ class Evaluator:
     def __init__(self, store: Any, root: n.Node, start: int, end: int, *, lookback_ms: int,
                  subquery_step_ms: int, limits: QueryLimits, nameless: NamelessLabels,
                  group_keys: GroupKeyMemo, result_cache: ResultCache | None = None,
-                 range_memos: RangeMemos | None = None, compat: str = "3") -> None:
+                 range_memos: RangeMemos | None = None, compat: str = "3",
+                 delayed_name_removal: bool = False) -> None:
         self.store = store
+        self.delayed_name_removal = delayed_name_removal
+        self.drop_name = mark_name if delayed_name_removal else drop_name
         self.left_open = compat != "2"
         self.functions = functions_for(compat)
         self.start = start
@@ -320,7 +330,7 @@ class Evaluator:
                 return self._cached(self.result_cache, node, t, self.eval_call)
             return self.eval_call(node, t)
         if isinstance(node, n.Binary):
-            return apply_binary(node, self.eval(node.lhs, t), self.eval(node.rhs, t))
+            return apply_binary(node, self.eval(node.lhs, t), self.eval(node.rhs, t), self.delayed_name_removal)
         if isinstance(node, n.Aggregate):
             if node.cache_key is not None and self.result_cache is not None:
                 return self._cached(self.result_cache, node, t, self.eval_aggregate)
@@ -339,7 +349,8 @@ class Evaluator:
             v = self.eval(node.expr, t)
             if node.type == n.SCALAR:
                 return -v
-            out = [Sample(drop_name(s.labels), s.t, -s.v) for s in v]
+            drop = self.drop_name
+            out = [Sample(drop(s.labels), s.t, -s.v) for s in v]
             check_duplicates(out)
             return out
         if isinstance(node, n.StringLit):
@@ -438,7 +449,8 @@ class Evaluator:
                         e[1].append(s.v)
         finally:
             self._subquery_depth -= 1
-        return RangeArg([(lb, drop_name(lb), ts, vs) for lb, (ts, vs) in acc.items()], begin, end, node.range)
+        drop = self.drop_name
+        return RangeArg([(lb, drop(lb), ts, vs) for lb, (ts, vs) in acc.items()], begin, end, node.range)
 
     def subquery_step(self, node: n.Subquery, st: int) -> list[Sample]:
         """Return a subquery's inner vector at step ``st``, after checking the deadline.
@@ -463,6 +475,8 @@ class Evaluator:
     def eval_call(self, node: n.Call, t: int) -> Any:
         """Evaluate a function call at ``t``: a :class:`RangeKernel` series by series (see
         :meth:`range_columns`), any other function on its evaluated arguments."""
+        if node.name == "info":
+            return self.eval_info(node, t)
         fn = self.functions.get(node.name)
         if fn is None:
             raise QueryError(f"function {node.name!r} is not supported")
@@ -472,7 +486,31 @@ class Evaluator:
                 check_duplicate_labels(labels)
             new = tuple.__new__
             return [new(Sample, (lb, t, v)) for lb, v in zip(labels, values)]
-        return fn(self.eval_args(node, t), node, CallContext(t, self.limits))
+        return fn(self.eval_args(node, t), node, CallContext(t, self.limits, self.drop_name))
+
+    def eval_info(self, node: n.Call, t: int) -> list[Sample]:
+        """Evaluate ``info(v [, {selector}])`` at ``t`` (:mod:`monitor.promql.info`): the info
+        series are read from the store as an instant selector reads (lookback, staleness)."""
+        base = self.eval(node.args[0], t)
+        selector = None
+        if len(node.args) > 1:
+            sel = node.args[1]
+            while isinstance(sel, n.Paren):
+                sel = sel.expr
+            if not isinstance(sel, n.VectorSel) or sel.or_matchers or sel.offset or sel.at is not None:
+                raise QueryError("info(): the second argument must be a label selector such as {k=~\".+\"}")
+            selector = list(sel.matchers)
+        p = info_plan(base, selector)
+        found: list[tuple[Labels, int]] = []
+        if p.select is not None:
+            oldest = t - self.lookback + (1 if self.left_open else 0)
+            for labels, ts, vs in self.store.select(p.select, oldest, t):
+                i = len(ts) - 1
+                if i < 0 or (vs[i] != vs[i] and is_stale(vs[i])):
+                    continue
+                found.append((labels, ts[i]))
+            self.limits.check_selected(len(found), "info()")
+        return info_combine(base, found, p, t)
 
     def eval_args(self, node: n.Call, t: int) -> list[Any]:
         """Evaluate a call's arguments at ``t``, in order.

@@ -46,10 +46,13 @@ class CallContext(NamedTuple):
 
     :param t: the evaluation timestamp (ms).
     :param limits: the query's limits (deadline, samples held), for functions with long loops.
+    :param drop_name: how a function drops ``__name__`` from a label set: ``value.drop_name``,
+        or ``value.mark_name`` under delayed name removal (``promql-delayed-name-removal``).
     """
 
     t: int
     limits: QueryLimits
+    drop_name: Callable[[Labels], Labels] = drop_name
 
 
 #: ``fn(args, call, ctx) -> float | str | list[Sample]``; see the module docstring.
@@ -145,7 +148,7 @@ def _math_fn(f: Callable[[float], float]):
 
     def fn(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
         t = ctx.t
-        out = [Sample(drop_name(s.labels), t, safe(s.v)) for s in args[0]]
+        out = [Sample(ctx.drop_name(s.labels), t, safe(s.v)) for s in args[0]]
         check_duplicates(out)
         return out
 
@@ -181,7 +184,7 @@ def _round(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     out = []
     for s in vec:
         x = s.v * inv + 0.5
-        out.append(Sample(drop_name(s.labels), t, div(float(math.floor(x)) if math.isfinite(x) else x, inv)))
+        out.append(Sample(ctx.drop_name(s.labels), t, div(float(math.floor(x)) if math.isfinite(x) else x, inv)))
     check_duplicates(out)
     return out
 
@@ -204,7 +207,7 @@ def _clamp(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     if hi < lo:
         return []
     t = ctx.t
-    out = [Sample(drop_name(s.labels), t, _go_max(lo, _go_min(hi, s.v))) for s in vec]
+    out = [Sample(ctx.drop_name(s.labels), t, _go_max(lo, _go_min(hi, s.v))) for s in vec]
     check_duplicates(out)
     return out
 
@@ -216,7 +219,7 @@ def _clamp_side(is_max: bool):
         vec, bound = args
         t = ctx.t
         f = _go_min if is_max else _go_max
-        out = [Sample(drop_name(s.labels), t, f(bound, s.v)) for s in vec]
+        out = [Sample(ctx.drop_name(s.labels), t, f(bound, s.v)) for s in vec]
         check_duplicates(out)
         return out
 
@@ -248,7 +251,7 @@ def _timestamp(args: list[Any], call: n.Call, ctx: CallContext) -> list[Sample]:
     evaluator passes the samples with their own timestamps (engine.go
     ``rangeEvalTimestampFunctionOverVectorSelector``), otherwise they carry ``t``."""
     t = ctx.t
-    out = [Sample(drop_name(s.labels), t, s.t / 1000) for s in args[0]]
+    out = [Sample(ctx.drop_name(s.labels), t, s.t / 1000) for s in args[0]]
     check_duplicates(out)
     return out
 
@@ -286,7 +289,8 @@ def _absent_over_time(args: list[Any], call: n.Call, ctx: CallContext) -> list[S
     return [Sample(_absent_labels(call.args[0]), ctx.t, 1.0)]
 
 
-def bucket_groups(vec: list[Sample]) -> list[tuple[Labels, list[tuple[float, float]]]]:
+def bucket_groups(vec: list[Sample], drop: Callable[[Labels], Labels] = drop_name,
+                  ) -> list[tuple[Labels, list[tuple[float, float]]]]:
     """Group classic-histogram bucket samples by their labels without ``le`` (the metric name
     included): ``[(result labels without the name, [(upper bound, count), ...]), ...]``; samples
     whose ``le`` is missing or not a number are skipped (``histogram_quantile``/``_fraction``)."""
@@ -298,7 +302,7 @@ def bucket_groups(vec: list[Sample]) -> list[tuple[Labels, list[tuple[float, flo
         key = s.labels.without("le")
         g = groups.get(key)
         if g is None:
-            groups[key] = (drop_name(key), [(ub, s.v)])
+            groups[key] = (drop(key), [(ub, s.v)])
         else:
             g[1].append((ub, s.v))
     return list(groups.values())
@@ -308,7 +312,7 @@ def _histogram_quantile(args: list[Any], call: n.Call, ctx: CallContext) -> list
     """``funcHistogramQuantile`` over classic buckets (``le`` label), grouped by all other
     labels including the metric name; the name is dropped from the result."""
     phi, vec = args
-    out = [Sample(lb, ctx.t, bucket_quantile(phi, bs)) for lb, bs in bucket_groups(vec)]
+    out = [Sample(lb, ctx.t, bucket_quantile(phi, bs)) for lb, bs in bucket_groups(vec, ctx.drop_name)]
     check_duplicates(out)
     return out
 
@@ -432,14 +436,14 @@ def _date_fn(f: Callable[[datetime], float]):
         out = []
         for s in vec:
             if s.v != s.v or math.isinf(s.v):
-                out.append(Sample(drop_name(s.labels), t, math.nan))
+                out.append(Sample(ctx.drop_name(s.labels), t, math.nan))
                 continue
             try:
                 d = datetime.fromtimestamp(int(s.v), tz=timezone.utc)
             except (OverflowError, OSError, ValueError):
-                out.append(Sample(drop_name(s.labels), t, math.nan))
+                out.append(Sample(ctx.drop_name(s.labels), t, math.nan))
                 continue
-            out.append(Sample(drop_name(s.labels), t, float(f(d))))
+            out.append(Sample(ctx.drop_name(s.labels), t, float(f(d))))
         check_duplicates(out)
         return out
 

@@ -387,6 +387,8 @@ def _cache_info(node: Call | Aggregate, e: Any) -> Call | Aggregate:
     # which prints rate(x[5m:]) as rate(x[5m])).
     node.cache_key = repr(node)
     names = selected_metric_names(node)
+    if any(isinstance(x, Call) and x.name == "info" for x in _walk(node)):
+        names = None  # info() also reads info series (target_info, ...) no selector names
     node.names = frozenset(names) if names is not None else None
     return node
 

@@ -33,6 +33,7 @@ from typing import Any, Callable
 import promql_parser as pp
 
 from monitor.errors import QueryError
+from monitor.promql.compat import KNOWN_FEATURES, V3_ONLY_FEATURES
 from monitor.promql.engine import Engine
 from monitor.promql.nodes import selected_metric_names
 from monitor.promql.value import Matrix, Sample, Scalar, String, Vector
@@ -46,8 +47,10 @@ _EVAL_RE = re.compile(r"^(eval(?:_fail|_ordered|_warn|_info)?)\s+instant\s+at\s+
 _RANGE_RE = re.compile(
     r"^(eval(?:_fail|_ordered|_warn|_info)?)\s+range\s+from\s+(\S+)\s+to\s+(\S+)\s+step\s+(\S+)\s+(.+)$")
 _EXPECT_RE = re.compile(r"^expect\s+(fail|warn|info|no_warn|no_info|ordered)(?:\s+(msg|regex)\s*:\s*(.*))?$")
-#: Every feature flag the scripts may use (Prometheus's test runner enables them all).
-ALL_FEATURES = frozenset({"promql-experimental-functions", "promql-duration-expr"})
+#: Every feature flag the scripts may use: Prometheus 3.5's test engine enables them all, delayed
+#: name removal included (``promqltest.NewTestEngine``: ``EnableDelayedNameRemoval: true``).
+#: Under ``compat="2"`` the 3.x-only ones are left out (2.53 had no delayed name removal).
+ALL_FEATURES = KNOWN_FEATURES
 _NUM = r"(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?[Ii]nf|[Nn]a[Nn])"
 _SEQ_RE = re.compile(rf"^(?P<a>{_NUM})(?:(?P<op>[-+])(?P<b>{_NUM}))?x(?P<n>\d+)$")
 
@@ -247,10 +250,13 @@ def run_file(path: str | Path, store_factory: Callable[[], Any] = _default_store
     :param store_factory: builds an empty sample store (default ``SampleStore``).
     :param result_cache: whether the engine shares results between queries (its default).
     :param compat: the engine's PromQL semantics, ``"3"`` or ``"2"`` (``rules.promql_compat``).
-    :param features: the engine's enabled feature flags (default: all, as ``promqltest`` does).
+    :param features: the engine's enabled feature flags (default: all, as ``promqltest`` does;
+        the 3.x-only ones dropped under ``compat="2"``).
     :return: the :class:`FileReport`.
     """
     path = Path(path)
+    if compat == "2":
+        features = features - V3_ONLY_FEATURES
     report = FileReport(str(path))
     cache = 200_000 if result_cache else 0
     native: set[str] = set()  # metric names loaded as native histograms (not stored)

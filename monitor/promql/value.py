@@ -16,6 +16,12 @@ And the rules every vector keeps: at most one sample per label set (:func:`check
 ``Vector.ContainsSameLabelset`` in ``promql/value.go``), valid label names
 (:func:`valid_label_name`, ``model.LabelName.IsValid``), and :func:`drop_name` for the
 operations that drop the metric name.
+
+Delayed name removal (Prometheus 3 ``--enable-feature=promql-delayed-name-removal``,
+``EngineOpts.EnableDelayedNameRemoval``): the operations that drop the name instead mark it
+(:func:`mark_name`: the ``__name__`` value becomes a :class:`DroppedName`, a ``str`` equal to the
+plain one), so ``label_replace``, ``label_join`` and ``by (__name__)`` still see it; the engine
+removes marked names when the query ends (:func:`remove_marked_names`, ``cleanupMetricLabels``).
 """
 
 from __future__ import annotations
@@ -135,6 +141,55 @@ def drop_name(lb: Labels) -> Labels:
     return lb
 
 
+
+class DroppedName(str):
+    """A ``__name__`` value to remove when the query ends (Prometheus ``Sample.DropName``).
+
+    Equal to (and hashing as) the plain name, so matching, grouping and duplicate checks see
+    the name as Prometheus does while the removal is delayed. A value built from it
+    (``label_replace``/``label_join`` output) is a plain ``str``: setting ``__name__`` that way
+    keeps the name, as Prometheus resets ``DropName`` when the destination is ``__name__``.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return self  # Labels.of(...) calls str() on values: keep the mark
+
+
+def mark_name(lb: Labels) -> Labels:
+    """Return ``lb`` with its ``__name__`` value marked as a :class:`DroppedName` (``lb``
+    itself when it has no name or the name is marked already)."""
+    for i, (k, v) in enumerate(lb):
+        if k == METRIC_NAME:
+            if isinstance(v, DroppedName):
+                return lb
+            return tuple.__new__(Labels, (*lb[:i], (k, DroppedName(v)), *lb[i + 1:]))
+        if k > METRIC_NAME:
+            return lb
+    return lb
+
+
+def has_marked_name(lb: Labels) -> bool:
+    """Return whether ``lb`` holds a ``__name__`` marked by :func:`mark_name`."""
+    for k, v in lb:
+        if k == METRIC_NAME:
+            return isinstance(v, DroppedName)
+        if k > METRIC_NAME:
+            return False
+    return False
+
+
+def remove_marked_names(labels: list[Labels]) -> list[Labels]:
+    """Apply the delayed removal to a result's label sets: a marked name goes (with
+    ``__type__``/``__unit__``, :func:`drop_name`); then the label sets must be distinct
+    (``cleanupMetricLabels``).
+
+    :raises QueryError: ``vector cannot contain metrics with the same labelset``.
+    """
+    out = [drop_name(lb) if has_marked_name(lb) else lb for lb in labels]
+    check_duplicate_labels(out)
+    return out
 
 
 def valid_label_name(name: str) -> bool:

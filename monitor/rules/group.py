@@ -147,8 +147,11 @@ class RuleGroup:
         adj = now - offset
         return adj - math.fmod(adj, iv) + offset if iv > 0 else now
 
-    def eval(self, now: float) -> list[Alert]:
+    def eval(self, now: float, query: Callable[[Any, int], Vector] | None = None) -> list[Alert]:
         """Evaluate every rule at ``now`` (seconds); write results; return alerts to hand on.
+
+        :param query: this evaluation's query function instead of the group's own (a remote
+            datasource's, :meth:`monitor.remote.datasource.RemoteDatasource.query_fn`).
 
         :return: the alerts that are firing or newly resolved (``resolved_at`` after
             ``last_sent_at``); their ``last_sent_at`` is set to ``now``, and a firing one's
@@ -156,10 +159,11 @@ class RuleGroup:
         """
         start = time.perf_counter()
         t_ms = int(round(now * 1000))
-        query = self.query
+        base = self.query if query is None else query
+        query = base
         if self.query_offset:
             off_ms = int(round(self.query_offset * 1000))
-            query = lambda expr, t: self.query(expr, t - off_ms)  # noqa: E731
+            query = lambda expr, t: base(expr, t - off_ms)  # noqa: E731
         for i, rule in enumerate(self.rules):
             st = self.status[i]
             r0 = time.perf_counter()

@@ -149,6 +149,9 @@ class RuleManager:
     :param for_grace_period: least ``for`` left after a restart for rules with a longer ``for``.
     :param resend_delay: seconds; a firing alert handed on is valid for ``4 * max(group interval,
         resend_delay)`` unless handed on again (``RuleGroup.valid_until``).
+    :param datasource: evaluate through a remote store's query API instead of ``engine``
+        (:class:`monitor.remote.datasource.RemoteDatasource`: ``await query_fn(group, now)``
+        before each evaluation, ``alerts_for_state`` at restore); ``None``: the local engine.
 
     >>> # mgr = RuleManager(store, Engine(store)); errs = mgr.load(["rules/api.yaml"])
     >>> # await mgr.run()   # until cancelled
@@ -163,8 +166,9 @@ class RuleManager:
                  require_severity: bool = True, external_url: str = "",
                  outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
                  for_grace_period: float = DEFAULT_FOR_GRACE_PERIOD,
-                 resend_delay: float = RESEND_DELAY) -> None:
+                 resend_delay: float = RESEND_DELAY, datasource: Any = None) -> None:
         self.store = store
+        self.datasource = datasource
         self.engine = engine
         self.external_labels = dict(external_labels or {})
         self.resolved_retention = resolved_retention
@@ -313,7 +317,8 @@ class RuleManager:
         if group.last_evaluation is not None and ts <= group.last_evaluation:
             ts = group.last_evaluation + 0.001
         self._release_held(group, ts)
-        alerts = group.eval(ts)
+        query = await self.datasource.query_fn(group, ts) if self.datasource is not None else None
+        alerts = group.eval(ts, query)
         if alerts and self.on_alerts is not None:
             try:
                 res = self.on_alerts(alerts)
@@ -379,10 +384,10 @@ class RuleManager:
             ``now - seen_at``. See the module docstring for the semantics and the hold.
         :return: how many alerts were restored.
         """
-        if self.state_store is None:
+        if self.state_store is None and self.datasource is None:
             return 0
         ts = self.clock() if now is None else now
-        rows = await self.state_store.load_rule_alerts()
+        rows = await self.state_store.load_rule_alerts() if self.state_store is not None else []
         by_rule: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         for row in rows:
             parts = str(row.get("key", "")).rsplit("|", 3)
@@ -398,8 +403,36 @@ class RuleManager:
                     n += r.restore(got, ts, outage_tolerance=self.outage_tolerance,
                                    for_grace_period=self.for_grace_period)
         self._saved = self._core(sorted(rows, key=lambda x: str(x.get("key", ""))))
+        if not rows and self.datasource is not None and self.datasource.restore_for_state:
+            n += await self._restore_from_store(ts)
         if n or rows:
             self.log.info("rule alert state restored", extra={"restored": n, "saved": len(rows)})
+        return n
+
+    async def _restore_from_store(self, ts: float) -> int:
+        """Restore pending ``for`` timers from the remote store's ``ALERTS_FOR_STATE`` (as vmalert
+        and Prometheus's ``RestoreForState``): each series' value is its alert's ``active_at``;
+        the alert comes back pending and held, firing at the first evaluation that returns it
+        once its ``for`` has passed. Without the state store's rows only (a new replica)."""
+        try:
+            found = await self.datasource.alerts_for_state(int(ts * 1000), self.external_labels)
+        except Exception as e:  # noqa: BLE001 - a store that is down only costs the restore
+            self.log.warning("restoring alert state from ALERTS_FOR_STATE failed", extra={"error": str(e)})
+            return 0
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for labels, active_at in found:
+            by_name.setdefault(labels.get("alertname"), []).append(
+                {"fingerprint": labels.fingerprint(), "labels": labels.as_dict(), "active_at": active_at,
+                 "state": AlertState.PENDING, "seen_at": None})
+        n = 0
+        for g in self._groups:
+            for r in g.alerting_rules():
+                got = by_name.get(r.name)
+                if got:
+                    n += r.restore(got, ts, outage_tolerance=self.outage_tolerance,
+                                   for_grace_period=self.for_grace_period)
+        if n:
+            self.log.info("rule alert state restored from ALERTS_FOR_STATE", extra={"restored": n})
         return n
 
     def _release_held(self, g: RuleGroup, ts: float) -> None:

@@ -72,6 +72,10 @@ _LINES_PER_STEP = 50
 _APPEND_STEP = 250
 
 
+#: Errors of a connection that closed before any answer came: retried once (:meth:`Scraper._read`).
+_CLOSED_UNDER_US = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 class _HttpStatus(Exception):
     """The target answered with a status other than 200."""
 
@@ -263,19 +267,38 @@ class Scraper:
         :raises ScrapeLimitExceeded: a sample passed another limit.
         :raises ExpositionError: the body breaks the exposition format.
         """
-        async with self.client.stream("GET", self.url, headers={"Accept": ACCEPT_HEADER},
-                                      timeout=self.timeout) as resp:
-            if resp.status_code != 200:
-                raise _HttpStatus(f"server returned HTTP status {resp.status_code} {resp.reason_phrase}")
-            parser = scrape.parser = ExpositionParser(
-                openmetrics=is_openmetrics(resp.headers.get("content-type")),
-                encoding=resp.charset_encoding or "utf-8")
-            async for chunk in iter_body(resp, self.limits.body_size_limit):
-                parser.feed(chunk)
-                await self._parse_pending(scrape)
-            parser.feed(b"", final=True)
+        for attempt in (1, 2):
+            answered = False
+            try:
+                async with self.client.stream("GET", self.url, headers={"Accept": ACCEPT_HEADER},
+                                              timeout=self.timeout) as resp:
+                    answered = True
+                    await self._read_response(resp, scrape)
+                return
+            except _CLOSED_UNDER_US as e:
+                # A kept-alive connection the server closed as idle just as the GET went out
+                # (uvicorn's keep-alive timeout is 5 s, a common scrape interval): nothing was
+                # answered, so send it again, once, on a new connection, as Go's net/http
+                # transport does for Prometheus (``shouldRetryRequest``: a GET on a reused
+                # connection that failed before the response).
+                if answered or attempt == 2:
+                    raise
+                self.log.debug("scrape of %s: connection closed before an answer (%s: %s); retrying once",
+                               self.url, type(e).__name__, e, extra=self._log_extra)
+
+    async def _read_response(self, resp: httpx.Response, scrape: _Scrape) -> None:
+        """Parse the streamed answer ``resp`` into ``scrape`` (see :meth:`_read`)."""
+        if resp.status_code != 200:
+            raise _HttpStatus(f"server returned HTTP status {resp.status_code} {resp.reason_phrase}")
+        parser = scrape.parser = ExpositionParser(
+            openmetrics=is_openmetrics(resp.headers.get("content-type")),
+            encoding=resp.charset_encoding or "utf-8")
+        async for chunk in iter_body(resp, self.limits.body_size_limit):
+            parser.feed(chunk)
             await self._parse_pending(scrape)
-            parser.close()
+        parser.feed(b"", final=True)
+        await self._parse_pending(scrape)
+        parser.close()
 
     async def _parse_pending(self, scrape: _Scrape) -> None:
         """Parse the lines fed so far, a slice at a time, giving the event loop back in between."""

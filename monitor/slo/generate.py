@@ -28,7 +28,8 @@ Two differences from Sloth, both needed by the issue:
 - One alert rule per tier (named ``<alerting.name><Tier>``, label ``tier``, ``severity`` from the
   tier; our rule files allow an alert name once per group): the SRE workbook's
   multi-window multi-burn-rate condition ``ratio(long) > f x budget and ratio(short) > f x
-  budget``, guarded by ``slo:sli_events:count<w> >= min_events`` for both windows, and
+  budget``, guarded by ``slo:sli_events:count<w> >= min_events`` for both windows (the long one
+  only for ``oncall`` SLIs), and
   ``unless`` a faster tier's condition holds (a slower tier is inhibited while a faster one
   fires, in the expression, so a real Prometheus behaves the same). ``$value`` is the burn rate
   over the long window.
@@ -89,9 +90,10 @@ class _SLIExprs:
 
     def _rates(self, window: str) -> tuple[str, str]:
         sli = self.slo.sli
-        if sli.ratio is not None:
-            return (WINDOW_PLACEHOLDER.sub(window, sli.ratio.error_query),
-                    WINDOW_PLACEHOLDER.sub(window, sli.ratio.total_query))
+        ratio = sli.as_ratio()  # ``oncall`` is a ratio over the daemon's on-call counters
+        if ratio is not None:
+            return (WINDOW_PLACEHOLDER.sub(window, ratio.error_query),
+                    WINDOW_PLACEHOLDER.sub(window, ratio.total_query))
         assert sli.latency is not None
         lat = sli.latency
         inner = lat.selector[1:-1].strip().rstrip(",") if lat.selector else ""
@@ -185,6 +187,8 @@ def _recording_rules(slo: SLO) -> list[dict[str, Any]]:
     ]
     info = {**ids, "sloth_objective": _num(slo.objective), "sloth_mode": "codebook-monitor",
             "slo_period": slo.period, "slo_sli_kind": slo.sli.kind}
+    if slo.sli.oncall is not None:  # the report's per-priority table reads these
+        info.update(oncall_priority=slo.sli.oncall.priority, oncall_measure=slo.sli.oncall.measure)
     rules.append({"record": "slo:info", "expr": "vector(1)", "labels": info})
     rules.append({"record": "sloth_slo_info", "expr": "vector(1)", "labels": dict(info)})
     return rules
@@ -197,14 +201,17 @@ def _condition(slo: SLO, tier: Tier) -> str:
     factor = _num(tier.factor(slo.period_seconds))
     long, short = _w(tier.long), _w(tier.short_window)
     events = _num(slo.events_min)
+    # On-call SLIs (a few pages a day) guard the long window only: see SLO.min_events.
+    short_guard = ("" if slo.sli.kind == "oncall" else
+                   f"  and on(sloth_id)\n"
+                   f"  max without (sloth_window) (slo:sli_events:count{short}{f}) >= {events}\n")
     return (f"(\n"
             f"  max without (sloth_window) (slo:sli_error:ratio_rate{long}{f}) / {budget} > {factor}\n"
             f"  and on(sloth_id)\n"
             f"  max without (sloth_window) (slo:sli_error:ratio_rate{short}{f}) / {budget} > {factor}\n"
             f"  and on(sloth_id)\n"
             f"  max without (sloth_window) (slo:sli_events:count{long}{f}) >= {events}\n"
-            f"  and on(sloth_id)\n"
-            f"  max without (sloth_window) (slo:sli_events:count{short}{f}) >= {events}\n"
+            f"{short_guard}"
             f")")
 
 

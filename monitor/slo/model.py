@@ -15,6 +15,10 @@ SLI kinds (exactly one per SLO):
   (``<metric>_count`` minus ``<metric>_bucket{le="<threshold>"}``).
 - ``probe``: time-slice availability (OpenSLO ``Timeslices``): the share of probe runs whose
   ``probe_success`` was 1, so a quiet hour counts as much as a busy one.
+- ``oncall``: on-call response, ``{priority: P0, measure: ack|resolve}``: the share of the
+  priority's pages acknowledged (``ack``) or resolved (``resolve``) within its SLA, a ratio SLI over
+  the daemon's ``monitor_oncall_acks_total`` / ``monitor_oncall_resolutions_total`` counters
+  (``within_sla="false"`` are the errors; :mod:`monitor.escalation.oncall_sli`).
 
 Alerting follows the Google SRE workbook, chapter 5 "Alerting on SLOs", multi-window
 multi-burn-rate alerts: a tier fires when the error ratio over both its long and its short window
@@ -41,8 +45,8 @@ from model.duration import PositiveDuration, format_duration, parse_duration
 from model.labels import LABEL_NAME_RE
 
 __all__ = [
-    "SLO", "SLI", "RatioSLI", "LatencySLI", "ProbeSLI", "AlertPolicy", "Tier", "PERIODS", "WINDOW_PLACEHOLDER",
-    "default_tiers", "period_seconds",
+    "SLO", "SLI", "RatioSLI", "LatencySLI", "ProbeSLI", "OncallSLI", "AlertPolicy", "Tier", "PERIODS",
+    "WINDOW_PLACEHOLDER", "ONCALL_METRICS", "default_tiers", "period_seconds",
 ]
 
 #: Sloth's window placeholder in SLI queries (Go template syntax, spaces allowed).
@@ -185,27 +189,74 @@ class ProbeSLI(_Strict):
         return f"{self.metric}{self.selector}[{window}]"
 
 
+#: The on-call counters an :class:`OncallSLI` reads, by measure.
+ONCALL_METRICS = {"ack": "monitor_oncall_acks_total", "resolve": "monitor_oncall_resolutions_total"}
+
+
+class OncallSLI(_Strict):
+    """On-call response: the share of a priority's pages acknowledged or resolved within its SLA.
+
+    :ivar priority: the escalation priority (``P0``, ``P1``, ``P2`` as shipped; any configured name).
+    :ivar measure: ``ack`` (acknowledged by the ack deadline: P0 15 min, P1 1 h, P2 4 h) or
+        ``resolve`` (resolved by the resolve deadline: 4 h, 24 h, 3 d).
+    :ivar selector: more label matchers on the counters, e.g. ``{instance="monitor-a:9115"}``.
+
+    The events are the leader's counters (:mod:`monitor.escalation.oncall_sli`): a page counts
+    when it is acknowledged or resolved, or as a miss the moment its deadline passes.
+    """
+
+    priority: str = Field(pattern=r"^[a-zA-Z0-9_.-]+$")
+    measure: Literal["ack", "resolve"]
+    selector: str = ""
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, v: str) -> str:
+        v = v.strip()
+        if v and not (v.startswith("{") and v.endswith("}")):
+            raise ValueError('expected label matchers in braces such as {instance="monitor-a:9115"}')
+        if v:
+            _check_promql(f"up{v}", "selector")
+        return v
+
+    def ratio(self) -> RatioSLI:
+        """Return the equivalent ratio SLI (errors: ``within_sla="false"``; ``or vector(0)`` before the first)."""
+        extra = self.selector[1:-1].strip().rstrip(",") if self.selector else ""
+        sel = f'priority="{self.priority}"' + (f", {extra}" if extra else "")
+        metric = ONCALL_METRICS[self.measure]
+        return RatioSLI(
+            error_query=f'sum(rate({metric}{{{sel}, within_sla="false"}}[{{{{.window}}}}])) or vector(0)',
+            total_query=f"sum(rate({metric}{{{sel}}}[{{{{.window}}}}]))")
+
+
 class SLI(_Strict):
-    """Exactly one of ``ratio``, ``latency``, ``probe``."""
+    """Exactly one of ``ratio``, ``latency``, ``probe``, ``oncall``."""
 
     ratio: RatioSLI | None = None
     latency: LatencySLI | None = None
     probe: ProbeSLI | None = None
+    oncall: OncallSLI | None = None
 
     @model_validator(mode="after")
     def _one(self) -> SLI:
-        given = [k for k in ("ratio", "latency", "probe") if getattr(self, k) is not None]
+        given = [k for k in ("ratio", "latency", "probe", "oncall") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("exactly one of ratio, latency, probe is required"
+            raise ValueError("exactly one of ratio, latency, probe, oncall is required"
                              + (f" (got {', '.join(given)})" if given else ""))
         return self
 
     @property
-    def kind(self) -> Literal["ratio", "latency", "probe"]:
-        """The SLI kind: ``ratio``, ``latency`` or ``probe``."""
+    def kind(self) -> Literal["ratio", "latency", "probe", "oncall"]:
+        """The SLI kind: ``ratio``, ``latency``, ``probe`` or ``oncall``."""
         if self.ratio is not None:
             return "ratio"
+        if self.oncall is not None:
+            return "oncall"
         return "latency" if self.latency is not None else "probe"
+
+    def as_ratio(self) -> RatioSLI | None:
+        """Return the ratio queries of a ``ratio`` or ``oncall`` SLI (``None`` for the other kinds)."""
+        return self.oncall.ratio() if self.oncall is not None else self.ratio
 
 
 # -------------------------------------------------------------------------------------- alerting
@@ -327,7 +378,11 @@ class SLO(_Strict):
     :ivar sli: the indicator (:class:`SLI`).
     :ivar min_events: a tier fires only when each of its windows saw at least this many events
         (requests; probe runs for ``probe``), so one error at low traffic pages nobody
-        (default 50; 3 for ``probe`` SLIs).
+        (default 50; 3 for ``probe`` SLIs). For ``oncall`` SLIs (a few pages a day) the guard
+        reads the long window only (default 3 pages): the short window, minutes to hours, rarely
+        holds more than one page, and its ratio needs at least one counted page anyway (no page:
+        no ratio, no alert). One missed page alone never fires; three pages in a long window
+        that all miss do.
     :ivar labels: labels on every generated series and alert.
     :ivar interval: evaluation interval of the SLO's rule group, seconds (default: the global
         ``rules.evaluation_interval``). Each evaluation reads the whole period of recorded samples,
@@ -366,7 +421,7 @@ class SLO(_Strict):
     @model_validator(mode="after")
     def _defaults(self) -> SLO:
         if self.min_events is None:
-            self.min_events = 3.0 if self.sli.kind == "probe" else 50.0
+            self.min_events = 3.0 if self.sli.kind in ("probe", "oncall") else 50.0
         if not self.alerting.name:
             self.alerting.name = _camel(self.service) + _camel(self.name) + "BudgetBurn"
         reserved = {"sloth_id", "sloth_service", "sloth_slo", "sloth_window", "tier", "severity"}

@@ -5,6 +5,10 @@ recorded 5-minute bad-event counts (``slo:sli_error_events:count5m``) over the m
 the sum of the event counts (``slo:sli_events:count5m``), evaluated at the month's end (or now,
 for the month in progress: month to date). It needs the month's ``slo:*`` samples in the store.
 
+On-call response SLOs (``oncall`` SLIs: acknowledged / resolved within the priority's SLA) are
+also shown per priority, one line per priority with its acknowledgement and resolution
+compliance (read from the ``oncall_priority`` / ``oncall_measure`` labels of ``slo:info``).
+
 Pure functions over instant-query results in the Prometheus HTTP API shape, like
 :mod:`monitor.slo.status`.
 """
@@ -13,11 +17,11 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["month_window", "report_queries", "report_rows", "format_report"]
+__all__ = ["month_window", "report_queries", "report_rows", "format_report", "oncall_rows"]
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -49,6 +53,8 @@ def report_queries(start: float, end: float) -> dict[str, str]:
         "bad": f"sum by (sloth_id) (sum_over_time(slo:sli_error_events:count5m[{w}]))",
         "all": f"sum by (sloth_id) (sum_over_time(slo:sli_events:count5m[{w}]))",
         "objective": f"max by (sloth_id) (last_over_time(slo:objective:ratio[{w}]))",
+        "oncall": (f"max by (sloth_id, oncall_priority, oncall_measure) "
+                   f'(last_over_time(slo:info{{slo_sli_kind="oncall"}}[{w}]))'),
     }
 
 
@@ -59,7 +65,9 @@ def report_rows(results: Mapping[str, list[dict[str, Any]]], month: str, complet
     :return: rows sorted by SLO id: ``slo``, ``month``, ``complete`` (false: month to date),
         ``objective`` and ``sli`` (ratios; ``sli`` ``None`` without events), ``budget_used``
         (share of the month's error budget spent: 1 = all of it), ``compliant`` (``sli >=
-        objective``; ``None`` without events).
+        objective``; ``None`` without events), ``events`` (events counted in the month: pages for
+        on-call SLOs; ``None`` without), ``priority`` and ``measure`` (``ack`` | ``resolve``) for
+        on-call SLOs (``None`` for the others).
     """
     def by_id(key: str) -> dict[str, float]:
         out = {}
@@ -71,6 +79,7 @@ def report_rows(results: Mapping[str, list[dict[str, Any]]], month: str, complet
         return out
 
     bad, total, objective = by_id("bad"), by_id("all"), by_id("objective")
+    oncall = {r["metric"].get("sloth_id"): r["metric"] for r in results.get("oncall", []) if "metric" in r}
     rows = []
     for sid in sorted(set(objective) | set(total)):
         obj = objective.get(sid)
@@ -82,8 +91,20 @@ def report_rows(results: Mapping[str, list[dict[str, Any]]], month: str, complet
             used = (1 - sli) / (1 - obj)
         rows.append({"slo": sid, "month": month, "complete": complete, "objective": obj, "sli": sli,
                      "budget_used": used,
-                     "compliant": None if sli is None or obj is None else sli >= obj - 1e-12})
+                     "compliant": None if sli is None or obj is None else sli >= obj - 1e-12,
+                     "events": total.get(sid), "priority": oncall.get(sid, {}).get("oncall_priority"),
+                     "measure": oncall.get(sid, {}).get("oncall_measure")})
     return rows
+
+
+def oncall_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the on-call SLOs of :func:`report_rows` by priority: ``priority``, ``ack`` and
+    ``resolve`` (the report row of that measure, or ``None``), sorted by priority."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("priority") and r.get("measure") in ("ack", "resolve"):
+            out.setdefault(r["priority"], {"priority": r["priority"], "ack": None, "resolve": None})[r["measure"]] = r
+    return [out[p] for p in sorted(out)]
 
 
 def format_report(rows: list[dict[str, Any]]) -> str:
@@ -97,5 +118,22 @@ def format_report(rows: list[dict[str, Any]]) -> str:
         month = r["month"] + ("" if r["complete"] else " (to date)")
         met = "-" if r["compliant"] is None else ("yes" if r["compliant"] else "NO")
         lines.append((r["slo"], month, pct(r["objective"]), pct(r["sli"]), pct(r["budget_used"], 1), met))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    text = _table(lines)
+    by_priority = oncall_rows(rows)
+    if by_priority:
+        def cell(r: dict[str, Any] | None) -> str:
+            if r is None:
+                return "-"
+            met = "" if r["compliant"] is None else (" ok" if r["compliant"] else " MISSED")
+            events = "" if r["events"] is None else f" of {r['events']:.0f}"
+            return f"{pct(r['sli'], 1)}{events} (objective {pct(r['objective'], 1)}){met}"
+
+        table = [("PRIORITY", "ACKNOWLEDGED WITHIN SLA", "RESOLVED WITHIN SLA")]
+        table += [(p["priority"], cell(p["ack"]), cell(p["resolve"])) for p in by_priority]
+        text += "\n\nOn-call response by priority:\n" + _table(table)
+    return text
+
+
+def _table(lines: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(lines[0]))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)

@@ -129,6 +129,74 @@ CREATE INDEX outbox_chain ON outbox (receiver, integration, chain, status, id);
     (4, "the intake source that raised an alert (only it may resolve the alert)", """
 ALTER TABLE alerts ADD COLUMN source TEXT NOT NULL DEFAULT '';
 """),
+    # 10-19: the web console; 20-29: on-call overrides, incidents, status page
+    (20, "on-call overrides made through the API (merged with the configured ones)", """
+CREATE TABLE oncall_overrides (
+    id          {id},
+    schedule    TEXT NOT NULL,
+    person      TEXT NOT NULL,
+    starts_at   {ts} NOT NULL,
+    ends_at     {ts} NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  {ts} NOT NULL,
+    comment     TEXT NOT NULL DEFAULT '',
+    removed_by  TEXT,
+    removed_at  {ts}
+);
+CREATE INDEX oncall_overrides_schedule ON oncall_overrides (schedule, ends_at);
+"""),
+    (21, "incidents (opened by critical alerts, kept after they resolve) and their timelines", """
+CREATE TABLE incidents (
+    id              {id},
+    group_key       TEXT NOT NULL,
+    title           TEXT NOT NULL,
+    priority        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    components      {json} NOT NULL,
+    alerts          {json} NOT NULL,
+    opened_at       {ts} NOT NULL,
+    acknowledged_at {ts},
+    acknowledged_by TEXT,
+    resolved_at     {ts},
+    public_status   TEXT NOT NULL DEFAULT 'investigating',
+    updated_at      {ts} NOT NULL
+);
+CREATE INDEX incidents_status ON incidents (status, opened_at);
+CREATE TABLE incident_events (
+    id          {id},
+    incident_id BIGINT NOT NULL,
+    at          {ts} NOT NULL,
+    kind        TEXT NOT NULL,
+    actor       TEXT NOT NULL DEFAULT '',
+    text        TEXT NOT NULL DEFAULT '',
+    public      INTEGER NOT NULL DEFAULT 0,
+    detail      {json} NOT NULL
+);
+CREATE INDEX incident_events_incident ON incident_events (incident_id, id);
+"""),
+    (22, "daily uptime per status-page component (probe runs and successes per UTC day)", """
+CREATE TABLE uptime_daily (
+    component   TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    checks      BIGINT NOT NULL,
+    ok          BIGINT NOT NULL,
+    updated_at  {ts} NOT NULL,
+    PRIMARY KEY (component, day)
+);
+"""),
+    (23, "status page subscribers (maintenance notices by email)", """
+CREATE TABLE status_subscribers (
+    id              {id},
+    kind            TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    created_at      {ts} NOT NULL,
+    confirm_sent_at {ts},
+    confirmed_at    {ts},
+    unsubscribed_at {ts},
+    UNIQUE (kind, target)
+);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

@@ -23,6 +23,10 @@ from typing import Any, Protocol, overload
 
 from monitor.errors import NotFoundError, StoreError
 from monitor.store import migrations
+from monitor.store.incidents import IncidentQueries
+from monitor.store.overrides import OverrideQueries
+from monitor.store.subscribers import SubscriberQueries
+from monitor.store.uptime import UptimeQueries
 
 Row = dict[str, Any]
 ACK_ACTIONS = ("ack", "unack", "resolve")
@@ -109,7 +113,7 @@ async def _joined(conn: Conn) -> AsyncIterator[Conn]:
     yield conn
 
 
-class SQLStore(ABC):
+class SQLStore(OverrideQueries, IncidentQueries, UptimeQueries, SubscriberQueries, ABC):
     """Shared queries; subclasses connect. See :class:`monitor.store.base.Store` for contracts."""
 
     dialect: str = ""

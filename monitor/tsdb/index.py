@@ -79,10 +79,26 @@ _SERIES_BYTES = (sys.getsizeof(_Series(0, Labels())) + 2 * sys.getsizeof(array("
                  + 28 + 2 * _ENTRY_BYTES)
 
 
+#: Shared ``(name, value)`` pairs (:func:`_intern_labels`); started over past :data:`PAIRS_LIMIT`.
+_PAIRS: dict[tuple[str, str], tuple[str, str]] = {}
+#: Most shared pairs kept (label churn would otherwise grow the table without bound).
+PAIRS_LIMIT = 1_000_000
+
+
 def _intern_labels(labels: Labels) -> Labels:
-    """Return ``labels`` with interned names and values, so many series share their strings."""
-    intern = sys.intern
-    return tuple.__new__(Labels, tuple((intern(k), intern(v)) for k, v in labels))
+    """Return ``labels`` built of shared ``(name, value)`` pairs of interned strings, so the many
+    series of one target or probe (``probe``, ``instance``, ``kind`` ...) share their pairs and
+    strings: 6 labels cost 48 bytes of pointers instead of 6 tuples of 62 bytes."""
+    pairs = _PAIRS
+    if len(pairs) > PAIRS_LIMIT:
+        pairs.clear()
+    out = []
+    for pair in labels:
+        shared = pairs.get(pair)
+        if shared is None:
+            shared = pairs[pair] = (sys.intern(pair[0]), sys.intern(pair[1]))
+        out.append(shared)
+    return tuple.__new__(Labels, tuple(out))
 
 
 

@@ -21,7 +21,9 @@ What is logged: every accepted append also goes to three pending arrays (series 
 value: about 100 ns a sample); :meth:`Durable.flush` writes them as one ``SAMPLES`` record (after a
 ``SERIES`` record for the series created since). When a downsampled series replaces its last
 sample (:mod:`monitor.tsdb.retention`), the replacement is logged like any append and replay
-applies the same replacement.
+applies the same replacement. With a tee set (:meth:`Durable.set_tee`: remote write), each flush
+also hands the same arrays to it, after the WAL write — in memory too, where nothing else is
+logged; replayed samples are not handed on.
 
 Fsync policy: the daemon calls :meth:`Durable.flush` every ``tsdb.sync_interval`` (default 1 s)
 and runs the fsync it returns in a worker thread. A sample is *acknowledged* once a flush after
@@ -68,7 +70,7 @@ from .chunks import CHUNK_OVERHEAD_BYTES, COLD_BYTES, Cold, decode, from_le_byte
 from .index import SeriesIndex, _Series
 from .wal import WAL
 
-__all__ = ["Durable", "ReplayStats", "SERIES", "SAMPLES", "CLEAR"]
+__all__ = ["Durable", "ReplayStats", "Tee", "SERIES", "SAMPLES", "CLEAR"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,10 @@ def _noop() -> None:
     return None
 
 
+#: ``tee(ids, timestamps_ms, values, labels_of)``: see :meth:`Durable.set_tee`.
+Tee = Callable[[array, array, array, Callable[[int], "Labels | None"]], None]
+
+
 class Durable(SeriesIndex):
     """The disk side of the sample store (a base of ``SampleStore``; see the module docstring)."""
 
@@ -133,6 +139,8 @@ class Durable(SeriesIndex):
         self.last_checkpoint_bytes = 0
         # Block files on disk by number: their size, bytes.
         self._block_bytes: dict[int, int] = {}
+        # Gets every accepted sample at each flush (remote write): see ``set_tee``.
+        self._tee: Tee | None = None
 
     # Provided by SampleStore.
     def _add(self, s: _Series, t: int, v: float) -> bool | None:
@@ -184,6 +192,7 @@ class Durable(SeriesIndex):
             raise StoreError(f"sample store {directory}: {e.strerror or e}") from e
         stats = ReplayStats()
         counters = (self.out_of_order_total, self.rejected_series_total, self.appended_total)
+        pending, self._log = self._log, None  # replayed samples reach neither the WAL nor the tee
         try:
             after = self._load_checkpoint(directory, stats)
             self._replay_wal(wal, after, stats)
@@ -198,7 +207,7 @@ class Durable(SeriesIndex):
             raise
         self.path, self._wal = directory, wal
         self._track_new = True
-        self._log = (array("q"), array("q"), array("d"))
+        self._log = pending if pending is not None else (array("q"), array("q"), array("d"))
         if not self._last_checkpoint_ms:
             self._last_checkpoint_ms = now
         self._wal_bytes_at_checkpoint = 0
@@ -354,7 +363,12 @@ class Durable(SeriesIndex):
             (``await asyncio.to_thread(store.flush())``). A no-op for an in-memory store.
         """
         wal, log_ = self._wal, self._log
-        if wal is None or log_ is None:
+        if log_ is None:
+            return _noop
+        if wal is None:  # in memory, with a tee
+            if log_[0]:
+                self._log = (array("q"), array("q"), array("d"))
+                self._call_tee(log_)
             return _noop
         try:
             if self._new_series:
@@ -371,12 +385,43 @@ class Durable(SeriesIndex):
                 except OSError:
                     self._log = (log_[0] + self._log[0], log_[1] + self._log[1], log_[2] + self._log[2])
                     raise
+                self._call_tee(log_)
         except OSError as e:
             self.wal_errors_total += 1
             log.error("sample store: WAL write failed; retrying at the next flush",
                       extra={"path": str(self.path), "error": str(e)})
             return _noop
         return wal.fsync_handle()
+
+    def set_tee(self, tee: Tee | None) -> None:
+        """Hand every sample accepted from now on to ``tee`` at each :meth:`flush` (remote write).
+
+        ``tee(ids, timestamps, values, labels_of)`` gets the flushed samples in append order
+        (series ids, int ms, float64: three equal-length arrays) and ``labels_of(id)``, the label
+        set of a series id (``None`` if it is gone). It runs on the loop, inside ``flush``, after
+        the WAL write (a durable store) and must not append. Every append path logs here (the
+        single place all samples pass), so probes, scrapes, rule results and self metrics all
+        reach it. An in-memory store keeps the pending arrays only while a tee is set; the owner
+        then calls :meth:`flush` periodically. ``None`` removes the tee.
+        """
+        self._tee = tee
+        if tee is not None and self._log is None:
+            self._log = (array("q"), array("q"), array("d"))
+        elif tee is None and self._wal is None:
+            self._log = None
+
+    def _call_tee(self, log_: tuple[array, array, array]) -> None:
+        tee = self._tee
+        if tee is None or not log_[0]:
+            return
+        try:
+            tee(log_[0], log_[1], log_[2], self._labels_of)
+        except Exception:  # noqa: BLE001 - remote write must never break the store
+            log.exception("sample store: tee failed")
+
+    def _labels_of(self, sid: int) -> Labels | None:
+        s = self._by_id.get(sid)
+        return s.labels if s is not None else None
 
     def _log_sample(self, sid: int, t: int, v: float) -> None:
         """Queue one accepted sample for the next :meth:`flush` (durable stores only)."""
@@ -524,7 +569,7 @@ class Durable(SeriesIndex):
             finally:
                 self._wal.close()
                 self._wal = None
-                self._log = None
+                self._log = None if self._tee is None else (array("q"), array("q"), array("d"))
                 self._track_new = False
         if self._lock_fd is not None:
             os.close(self._lock_fd)

@@ -97,3 +97,22 @@ def test_parse_time():
     assert parse_rfc3339("") is None and parse_rfc3339(None) is None
     with pytest.raises(ValueError, match="no time zone"):
         parse_rfc3339("2026-11-30T10:00:00")
+
+
+def test_dropped_labels_never_reach_the_alert_or_its_fingerprint():
+    """``api.intake_drop_labels``: an HA pair's two copies of an alert are one alert (one fingerprint)."""
+    from model.labels import Labels
+
+    body = [{"labels": {"alertname": "DiskFull", "severity": "warning", "replica": r}} for r in ("a", "b")]
+    body.append({"labels": {"replica": "a"}})  # nothing else: keeps its only label
+    alerts = parse_v2_alerts(body, 100.0, drop=["replica", "absent"]).alerts
+    one = Labels.of({"alertname": "DiskFull", "severity": "warning"})
+    assert [a.labels for a in alerts[:2]] == [one, one]
+    assert alerts[0].fingerprint == alerts[1].fingerprint == one.fingerprint()
+    assert alerts[2].labels == Labels.of({"replica": "a"})
+
+    hook = {"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "DiskFull", "severity": "warning", "replica": "b",
+                                        "prometheus": "ha/prom-1"}}]}
+    (alert,) = parse_webhook(hook, 100.0, drop=("replica", "prometheus")).result.alerts
+    assert alert.labels == one and alert.fingerprint == one.fingerprint()

@@ -7,13 +7,16 @@ import httpx
 import pytest
 
 from monitor.api.deps import (
-    AlertingDeps, ApiDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult, StatusDeps,
+    AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult, StatusDeps,
 )
+from monitor.config.console import ConsoleConfig
 from monitor.config.model import ApiConfig
 from monitor.daemon.probing import ProbeRunner
 from monitor.metrics import Metrics
 from monitor.promql.engine import Engine
 from monitor.rules.manager import RuleManager
+from monitor.api.oncall import OnCallDeps
+from monitor.api.statuspage import StatusPageDeps
 from monitor.tsdb.store import SampleStore
 from tests.alerting_service.conftest import ApiServer
 
@@ -46,7 +49,7 @@ class Reloads:
 @pytest.fixture
 async def scoped(harness):
     """The API with every route (process, queries over an empty sample store, alerting over the
-    harness's service), with the tokens above;
+    harness's service, the console without users), with the tokens above;
     ``scoped.settings["api"]`` may be replaced (read per request)."""
     from prometheus_client import CollectorRegistry
 
@@ -63,7 +66,12 @@ async def scoped(harness):
                                      catalog=store,
                                      status=StatusDeps(runtime=dict, config_yaml=lambda: "api: {}\n")),
                    alerting=AlertingDeps(ports=harness.service.ports,
-                                         claims=lambda: harness.store))
+                                         claims=lambda: harness.store),
+                   oncall=OnCallDeps(alerting=lambda: harness.config.alerting, store=lambda: harness.store,
+                                     clock=harness.clock),
+                   status_page=StatusPageDeps(config=lambda: harness.config, probes=lambda: probes,
+                                              store=lambda: harness.store, clock=harness.clock),
+                   console=ConsoleDeps(settings=ConsoleConfig))
     async with ApiServer(deps) as srv, httpx.AsyncClient(base_url=srv.url) as client:
         srv.client, srv.settings, srv.reloads = client, settings, reloads
         yield srv

@@ -85,7 +85,8 @@ async def test_a_chunked_body_is_cut_at_the_limit(everything):
     for (method, template), access in sorted(ROUTE_ACCESS.items()):
         if not access.limit:
             continue
-        kind = "application/x-www-form-urlencoded" if "query" in template else "application/json"
+        form = "query" in template or template.startswith("/ui/")  # Grafana's and the console's forms
+        kind = "application/x-www-form-urlencoded" if form else "application/json"
         r = await c.request(method, _path(template), content=chunks(access.limit + 1), headers={"content-type": kind})
         assert r.status_code == 413, (method, template, r.text)
     # under the limit, chunked is read as usual (an ack with a blank body: 404 unknown alert)

@@ -129,15 +129,22 @@ def test_every_mounted_route_has_an_access_rule_and_a_description():
     from starlette.routing import Route
 
     from monitor.api.access import guard_routes
-    from monitor.api.deps import QueryDeps, StatusDeps
+    from monitor.api.deps import ConsoleDeps, QueryDeps, StatusDeps
+    from monitor.config.console import ConsoleConfig
     from monitor.tsdb.store import SampleStore
     from monitor.api.openapi import OPERATIONS
+    from monitor.api.oncall import OnCallDeps
+    from monitor.api.statuspage import StatusPageDeps
 
     deps = ApiDeps(process=ProcessDeps(health=dict, metrics=MetricsExposition(CollectorRegistry()),
                                        reload=ReloadResult),
                    queries=QueryDeps(probes=lambda: None, rules=None, engine=None,  # never called here
                                      catalog=SampleStore(), status=StatusDeps(runtime=dict, config_yaml=str)),
-                   alerting=AlertingDeps(ports=lambda: None))
+                   alerting=AlertingDeps(ports=lambda: None),
+                   oncall=OnCallDeps(alerting=lambda: None, store=lambda: None),
+                   status_page=StatusPageDeps(config=lambda: None, probes=lambda: None, store=lambda: None,
+                                              clock=lambda: 0.0),
+                   console=ConsoleDeps(settings=ConsoleConfig))
     mounted = set(mounted_endpoints(create_app(deps).routes))
     assert mounted == set(ROUTE_ACCESS) == set(OPERATIONS)
 

@@ -1,8 +1,8 @@
 """Exports that never double-page, the daemon's side: ``api.intake_drop_labels`` removes labels
 before fingerprinting, an intake alert that one of the daemon's own rules also raises is warned
 about, and ``promtool check metrics`` accepts ``/metrics`` (the daemon's own families and rule
-metrics; no probe is configured here — two probe metric names, ``probe_pinecone_vector_count``
-and ``probe_ssl_days_left``, still fail promtool's naming lint and are left to the probes' owner)."""
+metrics; no probe is configured here — the probe families pass it too: the demo's in the README,
+the api probes' in ``tests/probes/test_probe_blackbox_compat.py``)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ async def test_dropped_labels_make_replicas_one_alert_and_a_rule_from_two_source
         for replica in ("a", "b"):
             r = await d.post("/api/v2/alerts", json=[{"labels": {"alertname": "DiskFull", "prometheus_replica": replica,
                                                                 "severity": "warning"}}])
+            assert r.status_code == 200, r.text
+        for replica in ("a", "b"):  # and through the Alertmanager webhook intake
+            r = await d.post("/api/v1/intake/alertmanager", json={"version": "4", "status": "firing", "alerts": [
+                {"status": "firing", "labels": {"alertname": "DiskFull", "prometheus_replica": replica,
+                                                "severity": "warning"}}]})
             assert r.status_code == 200, r.text
         alerts = await _alerts(d)
         disk = [a for a in alerts if a["labels"]["alertname"] == "DiskFull"]

@@ -78,6 +78,7 @@ def test_render_text_is_generate_latest_byte_for_byte(tmp_path):
     text = render_text(registry).decode()
     assert 'team="a \\"quoted\\" \\\\ back\\nslash é"' in text
     assert registry.get_sample_value("probe_success", {"probe": "disk-b", "kind": "disk", "target": str(tmp_path),
+                                                       "instance": str(tmp_path),
                                                        "team": TRICKY}) == 0.0
     assert registry.get_sample_value("monitor_scheduler_missed_runs_total", {"job": TRICKY}) == 3.0
 
@@ -112,11 +113,11 @@ def test_probe_lines_follow_results_reloads_and_removals(tmp_path):
     holder.runner.last.update({n: r for n, r in old.last.items() if n in holder.runner.settings})
     text = render_text(registry)
     assert lines_of(text, "probe_success") == [
-        f'probe_success{{env="prod",kind="disk",probe="disk-a",target="{tmp_path}"}} 0.0']
+        f'probe_success{{env="prod",instance="{tmp_path}",kind="disk",probe="disk-a",target="{tmp_path}"}} 0.0']
     old._record("disk-b", result(1.0), time.time())  # a run of the old runner finishing late: not shown
     holder.runner._record("disk-a", result(1.0), time.time())
     assert lines_of(render_text(registry), "probe_success") == [
-        f'probe_success{{env="prod",kind="disk",probe="disk-a",target="{tmp_path}"}} 1.0']
+        f'probe_success{{env="prod",instance="{tmp_path}",kind="disk",probe="disk-a",target="{tmp_path}"}} 1.0']
     assert render_text(registry) == generate_latest(registry)
 
 
@@ -159,3 +160,32 @@ def test_tsdb_memory_is_set_from_the_store(tmp_path):
     update_store_gauges(metrics, store)
     got = registry.get_sample_value("monitor_tsdb_memory_bytes")
     assert got == store.estimated_memory_bytes > 0
+
+
+def test_probe_histograms_are_histogram_families(tmp_path):
+    """A probe's histogram samples (the llm probe's GenAI ones) are one ``histogram`` family each,
+    so ``promtool check metrics`` accepts their ``_bucket``/``_sum``/``_count`` names."""
+    from probes.genai import TOKENS, GenAiMetrics
+
+    config = load_config_text("probes:\n  - {name: llm, kind: llm, provider: openai, api_key: k, interval: 15s,"
+                              " timeout: 5s}\n", str(tmp_path / "monitor.yaml"), base_dir=tmp_path, env={})
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    runner = ProbeRunner(config.probes, SampleStore(), metrics)
+    holder = Holder(runner)
+    registry.register(ProbeCollector(lambda: holder.runner))
+    r = result(1.0, with_detail=False)
+    genai = GenAiMetrics()
+    genai.record(operation="chat", provider="openai", model="m", seconds=0.3, input_tokens=20, output_tokens=5)
+    genai.emit(r)
+    runner._record("llm", r, time.time())
+    text = render_text(registry).decode()
+    assert f"# TYPE {TOKENS} histogram" in text and f"# TYPE {TOKENS}_bucket" not in text
+    assert render_text(registry) == generate_latest(registry)
+    target = runner.settings["llm"].target()
+    labels = {"probe": "llm", "kind": "llm", "target": target, "instance": target, "gen_ai_operation_name": "chat",
+              "gen_ai_provider_name": "openai", "gen_ai_request_model": "m", "gen_ai_token_type": "input"}
+    assert registry.get_sample_value(f"{TOKENS}_count", labels) == 1
+    r2 = result(1.0, with_detail=False)  # a result without the histograms drops their families
+    runner._record("llm", r2, time.time())
+    assert f"{TOKENS}_bucket" not in render_text(registry).decode()

@@ -181,3 +181,34 @@ async def test_announcements_across_dst_override_and_restarts(tmp_path):
             assert rows[3]["payload"]["dedup_key"] == f"handoff:primary:{int(utc(2026, 3, 30, 7).timestamp())}"
         finally:
             await r2.stop()
+
+
+async def test_an_override_made_through_the_api_is_announced(tmp_path):
+    """The leader hands the escalation's schedules (stored overrides merged) to the announcer."""
+    from monitor.escalation.runner import EscalationRunner
+
+    async with FakeHTTP(slack_api(TOKEN)) as slack:
+        config = Config.model_validate({
+            **CONFIG,
+            "receivers": [{"name": "oncall", "slack_configs": [
+                {"channel": "#oncall", "token": TOKEN, "api_url": slack.url + "/api/"}]}],
+            "state": {"backend": "sqlite", "path": str(tmp_path / "state.db")},
+        })
+        r = await Replica(config).start()
+        try:
+            # alice's week (since Monday 2026-03-16); bob takes Wednesday 12:00 to Thursday 12:00 CET
+            await r.store.create_override("primary", "bob", utc(2026, 3, 18, 11).timestamp(),
+                                          utc(2026, 3, 19, 11).timestamp(), "alice", utc(2026, 3, 17).timestamp())
+            runner = EscalationRunner(config.alerting, r.store, deliver=None)
+            await runner.refresh_overrides(utc(2026, 3, 17).timestamp())
+            for t in (utc(2026, 3, 17, 12), utc(2026, 3, 18, 11, 1), utc(2026, 3, 19, 11, 1)):
+                await announce_handoffs(config, r.store, r.integrations, t.timestamp(),
+                                        running=runner.lookup.schedules)
+                await r.worker.run_once(t.timestamp())
+            texts = [req.data["text"] for req in slack.on("/api/chat.postMessage")]
+        finally:
+            await r.stop()
+        assert texts == [
+            "On call for primary now: Bob Schulz (<@U01BOB>), until Thu 2026-03-19 12:00 CET",
+            "On call for primary now: Alice Martin (<@U01ALICE>), until Mon 2026-03-23 09:00 CET",
+        ]

@@ -8,7 +8,7 @@ import pytest
 
 from model.alert import Alert
 from monitor.escalation.engine import (
-    EscalationState, acknowledge, resolve, start, step, unacknowledge,
+    EscalationState, acknowledge, escalate_now, resolve, start, step, unacknowledge,
 )
 from monitor.escalation.policy import EscalationPolicy, EscalationSnapshot, snapshot
 from monitor.escalation.schedule import OnCallLookup
@@ -60,6 +60,9 @@ class Walk:
 
     def unack(self, by="alice"):
         return self._take(unacknowledge(self.snap, self.state, self.t, self.lookup, by))
+
+    def escalate(self, by="alice", comment=""):
+        return self._take(escalate_now(self.snap, self.state, self.t, self.lookup, by, comment))
 
     def resolve(self, by="rule"):
         return self._take(resolve(self.snap, self.state, self.t, by))
@@ -118,6 +121,36 @@ def test_unack_restarts_from_the_primary(policy, lookup):
     w.minutes(15)
     assert w.notified()[-1] == (56, "notify", 1, "bob")
     assert len(w.log) == 5
+
+
+def test_escalate_now_runs_the_next_level_at_once_and_keeps_the_waits(policy, lookup):
+    w = Walk(snapshot(policy, critical(), T0), lookup)
+    w.minutes(3)
+    w.escalate("alice", "need a database person")
+    assert w.notified() == [(0, "notify", 0, "alice"), (3, "notify", 1, "bob")]
+    assert [(e.event, e.person, e.detail) for e in w.timeline[-2:]] == [
+        ("escalated", "alice", "need a database person"), ("triggered", "bob", "schedule:secondary via page, slack_dm")]
+    w.minutes(14)
+    assert len(w.log) == 2  # em's wait (15m) counts from the escalation, not from the original deadline
+    w.minutes(1)
+    assert w.notified()[-1] == (18, "notify", 2, "em")
+
+
+def test_escalate_now_after_an_ack_goes_on_from_the_level_reached(policy, lookup):
+    w = Walk(snapshot(policy, critical(), T0), lookup)
+    w.minutes(16)  # alice, bob
+    w.ack("bob")
+    w.minutes(5)
+    w.escalate("bob")
+    assert w.state.status == "escalating" and w.state.acked_at is None
+    assert w.notified()[-1] == (21, "notify", 2, "em")
+    w.minutes(60)
+    w.escalate("cto")  # the chain is done: nobody left
+    assert w.timeline[-1].event == "escalated" and "nobody left" in w.timeline[-1].detail
+    assert [p for _, _, _, p in w.notified()] == ["alice", "bob", "em", "cto"]
+    w.resolve()
+    w.escalate("alice")
+    assert w.state.status == "resolved" and len([x for x in w.log if x[1] == "notify"]) == 4
 
 
 def test_resolve_sla_breach_notifies_next_level_once(policy, lookup):

@@ -42,7 +42,7 @@ async def test_folder_newest_age_size_and_count(tmp_path):
     r = await run_probe(BackupProbe(s), 5)
     assert r.success, r.error
     labels = {"backup": "database", "source": "folder"}
-    assert _values(r, "probe_backup_count", **labels) == [2]
+    assert _values(r, "probe_backups", **labels) == [2]
     assert _values(r, "probe_backup_newest_size_bytes", **labels) == [300]
     (age,) = _values(r, "probe_backup_newest_age_seconds", **labels)
     assert 3590 < age < 3700
@@ -59,9 +59,9 @@ async def test_empty_folder_counts_zero_and_a_missing_one_fails_alone(tmp_path):
     r = await run_probe(BackupProbe(s), 5)
     assert not r.success
     assert r.error == "cannot list pinecone: No such file or directory"
-    assert _values(r, "probe_backup_count", backup="database") == [0]
+    assert _values(r, "probe_backups", backup="database") == [0]
     assert _values(r, "probe_backup_newest_age_seconds") == []
-    assert _values(r, "probe_backup_count", backup="pinecone") == []
+    assert _values(r, "probe_backups", backup="pinecone") == []
 
 
 def test_settings_need_exactly_one_place_and_unique_names():
@@ -90,7 +90,7 @@ async def test_restore_log_is_exported_by_kind(tmp_path):
         raise OSError("store down")
 
     r = await run_probe(BackupProbe(s, restore_log=broken), 5)
-    assert r.success and _values(r, "probe_backup_count") == [0]
+    assert r.success and _values(r, "probe_backups") == [0]
     assert r.logs == ["cannot read recorded restores: store down"]
 
 
@@ -126,7 +126,7 @@ async def test_s3_listing_through_a_local_s3_server(s3_server):
                "access_key_id": "test", "secret_access_key": "test"}}])
     r = await run_probe(BackupProbe(s), 10)
     assert r.success, r.error
-    assert _values(r, "probe_backup_count", backup="pinecone", source="s3") == [2]
+    assert _values(r, "probe_backups", backup="pinecone", source="s3") == [2]
     assert _values(r, "probe_backup_newest_size_bytes", backup="pinecone") in ([20], [10])  # same-second uploads
     (age,) = _values(r, "probe_backup_newest_age_seconds", backup="pinecone")
     assert 0 <= age < 120
@@ -216,7 +216,7 @@ async def test_the_daemon_exports_backup_figures_and_recorded_restores(tmp_path)
             return text if dur else None
 
         text = await eventually(figures, timeout=30, what="the backup probe's figures")
-        assert metric_values(text, "probe_backup_count", backup="database", source="folder") == [2.0]
+        assert metric_values(text, "probe_backups", backup="database", source="folder") == [2.0]
         (age,) = metric_values(text, "probe_backup_newest_age_seconds", backup="database")
         assert 7190 < age < 7300
         assert metric_values(text, "probe_backup_restore_duration_seconds", backup="database") == [2820.0]
@@ -232,3 +232,19 @@ async def test_the_demo_backup_folder_reads_as_documented(tmp_path):
         {"name": "pinecone", "path": str(tmp_path / "b"), "pattern": "pinecone-*.tar.gz"}])
     r = await run_probe(BackupProbe(s), 5)
     assert r.details == {"database": "2 backups, newest 2.0 h old", "pinecone": "1 backup, newest 72.0 h old"}
+
+
+def test_record_restore_rejects_an_unknown_kind_listing_the_known_ones(tmp_path, capsys):
+    cfg = _state_config(tmp_path)
+    assert main(["backup", "record-restore", "--config", str(cfg), "--duration", "47m", "--kind", "nosuch"]) == 1
+    assert ('unknown --kind "nosuch"; known kinds: database, pinecone'
+            in capsys.readouterr().err)
+    cfg.write_text(cfg.read_text() + f"""probes:
+  - name: backups
+    kind: backup
+    sources:
+      - {{name: vectors, path: {tmp_path}}}
+""")
+    assert main(["backup", "record-restore", "--config", str(cfg), "--duration", "47m", "--kind", "pinecone"]) == 1
+    assert "known kinds: vectors (the source names of the config's backup probes)" in capsys.readouterr().err
+    assert main(["backup", "record-restore", "--config", str(cfg), "--duration", "47m", "--kind", "vectors"]) == 0

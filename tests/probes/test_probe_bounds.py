@@ -230,4 +230,4 @@ async def test_pinecone_limit_counts_the_uncompressed_body_and_a_small_answer_pa
     with StreamingServer({"/describe_index_stats": Body(lambda: [stats], length=len(stats), content_type=JSON)}) as srv:
         result = await run(pinecone(srv, body_size_limit="1KiB"), 20)
     assert result.success, result.error
-    assert value(result, "probe_pinecone_vector_count") == 5
+    assert value(result, "probe_pinecone_vectors") == 5

@@ -55,7 +55,7 @@ async def test_stats_through_the_sdk():
         result = await check(srv.url)
         assert len(srv.requests) == 1
     assert result.success, result.error
-    assert value(result, "probe_pinecone_vector_count") == 1200
+    assert value(result, "probe_pinecone_vectors") == 1200
     assert value(result, "probe_pinecone_index_fullness_ratio") == 0.1
     assert value(result, "probe_pinecone_dimension") == 1536
     assert value(result, "probe_pinecone_namespaces") == 2

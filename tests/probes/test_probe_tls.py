@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from probes.base import run_probe
 from probes.tls import TlsProbe, TlsSettings, hostname_matches
-from tests.probes.probe_certs import issue, server_context, write_ca
+from tests.probes.probe_certs import Issued, issue, server_context, write_ca
 from tests.support.probe_servers import BlurtServer, HttpServer, Response, SilentServer, closed_port
 
 HARNESS = {"probe_success", "probe_duration_seconds"}
@@ -40,13 +44,21 @@ async def test_cert_expiring_in_ten_days(tmp_path, root):
     expiry = leaf.cert.not_valid_after_utc.timestamp()
     assert value(result, "probe_ssl_earliest_cert_expiry") == expiry
     assert value(result, "probe_ssl_leaf_cert_expiry") == expiry
-    assert 9.9 < value(result, "probe_ssl_days_left") <= 10
+    assert 9.9 < value(result, "probe_ssl_remaining_seconds") / 86400 <= 10
     assert value(result, "probe_tls_chain_verified") == 1 and value(result, "probe_tls_hostname_match") == 1
     labels = info(result)
     assert labels["subject"] == "CN=localhost" and labels["issuer"] == "CN=Test Root CA"
     assert labels["sans"] == "localhost,127.0.0.1"
-    assert value(result, "probe_tls_version_info", version="TLSv1.3") == 1
+    assert value(result, "probe_tls_version_info", version="TLS 1.3") == 1
     assert {s.name for s in result.samples} <= set(TlsProbe.METRICS) | HARNESS
+    # blackbox_exporter's verified-chain families: the chain leaf -> root, the leaf described
+    assert value(result, "probe_ssl_last_chain_expiry_timestamp_seconds") == expiry
+    (chain_info,) = [s.labels for s in result.samples if s.name == "probe_ssl_last_chain_info"]
+    assert chain_info == {"fingerprint_sha256": leaf.cert.fingerprint(hashes.SHA256()).hex(),
+                          "subject": "CN=localhost", "issuer": "CN=Test Root CA", "subjectalternative": "localhost",
+                          "serialnumber": format(leaf.cert.serial_number, "x")}
+    assert sorted(s.labels["position"] for s in result.samples if s.name == "probe_tls_verified_cert_expiry") == \
+        ["leaf", "root"]
 
 
 async def test_intermediate_expiring_before_the_leaf(tmp_path, root):
@@ -57,8 +69,46 @@ async def test_intermediate_expiring_before_the_leaf(tmp_path, root):
     assert value(result, "probe_tls_chain_certs") == 2
     assert value(result, "probe_ssl_earliest_cert_expiry") == inter.cert.not_valid_after_utc.timestamp()
     assert value(result, "probe_ssl_leaf_cert_expiry") == leaf.cert.not_valid_after_utc.timestamp()
-    assert 4.9 < value(result, "probe_ssl_days_left") <= 5
+    assert 4.9 < value(result, "probe_ssl_remaining_seconds") / 86400 <= 5
     assert result.details["earliest"] == "CN=Test Intermediate"
+    # the alert can say which certificate is expiring: the intermediate
+    (expiring,) = [s.labels for s in result.samples if s.name == "probe_tls_expiring_cert_info"]
+    assert expiring["position"] == "intermediate" and expiring["subject"] == "CN=Test Intermediate"
+    assert value(result, "probe_ssl_last_chain_expiry_timestamp_seconds") == inter.cert.not_valid_after_utc.timestamp()
+
+
+def cross_signed(ca: Issued, by: Issued, *, days: float, not_before_days: float) -> Issued:
+    """``ca``'s subject and key in a certificate issued by ``by`` (a cross-signature)."""
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(ca.cert.subject).issuer_name(by.cert.subject)
+            .public_key(ca.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now + timedelta(days=not_before_days)).not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(by.key, hashes.SHA256()))
+    return Issued(cert, ca.key)
+
+
+async def test_expired_cross_signed_certificate_beside_a_trusted_path(tmp_path, root):
+    """The server still sends an expired cross-signature of the root (as Let's Encrypt's chain did
+    with DST Root CA X3): the path to the trusted root verifies, so the probe passes and the
+    verified-chain families (which the certificate alert watches) leave the expired one out."""
+    old_root = issue("Old Root", ca=True, days=3650)
+    expired = cross_signed(root, old_root, days=-1, not_before_days=-400)
+    inter = issue("Test Intermediate", issuer=root, ca=True, days=200)
+    leaf = issue("localhost", issuer=inter, days=90, sans=["localhost"])
+    result = await probe_server(tmp_path, leaf, inter, expired, ca_file=write_ca(tmp_path, root))
+    assert result.success, result.error
+    assert value(result, "probe_ssl_earliest_cert_expiry") == expired.cert.not_valid_after_utc.timestamp()
+    assert value(result, "probe_ssl_last_chain_expiry_timestamp_seconds") == leaf.cert.not_valid_after_utc.timestamp()
+    assert 89 < value(result, "probe_ssl_remaining_seconds") / 86400 <= 90
+    verified = {s.labels["fingerprint_sha256"]: s.labels["position"] for s in result.samples
+                if s.name == "probe_tls_verified_cert_expiry"}
+    fp = {c.cert.fingerprint(hashes.SHA256()).hex(): c for c in (leaf, inter, root, expired)}
+    assert {fp[f].cert.subject.rfc4514_string(): p for f, p in verified.items()} == {
+        "CN=localhost": "leaf", "CN=Test Intermediate": "intermediate", "CN=Test Root CA": "root"}
+    assert expired.cert.fingerprint(hashes.SHA256()).hex() not in verified
+    presented = [s.labels["subject"] for s in result.samples if s.name == "probe_tls_cert_expiry"]
+    assert presented == ["CN=localhost", "CN=Test Intermediate", "CN=Test Root CA"]  # the expired one still shown
 
 
 async def test_self_signed(tmp_path, root):
@@ -68,7 +118,7 @@ async def test_self_signed(tmp_path, root):
     assert "chain not verified: self-signed certificate" in result.error
     assert value(result, "probe_tls_chain_verified") == 0
     assert value(result, "probe_tls_hostname_match") == 1
-    assert 29 < value(result, "probe_ssl_days_left") <= 30  # the chain is still read
+    assert 29 < value(result, "probe_ssl_remaining_seconds") / 86400 <= 30  # the chain is still read
 
 
 async def test_wrong_hostname(tmp_path, root):
@@ -91,7 +141,7 @@ async def test_expired_certificate(tmp_path, root):
     result = await probe_server(tmp_path, leaf, ca_file=write_ca(tmp_path, root))
     assert not result.success
     assert "certificate expired (CN=localhost)" in result.error and "certificate has expired" in result.error
-    assert value(result, "probe_ssl_days_left") < 0
+    assert value(result, "probe_ssl_remaining_seconds") / 86400 < 0
 
 
 async def test_system_trust_store_rejects_test_ca(tmp_path, root):

@@ -188,3 +188,26 @@ def test_timed_out_and_cancelled_requests_leave_no_socket_open(loop):
     assert not any(r.success for r in results)
     assert held_by_server == 51
     assert after - before <= held_by_server  # the server's ends stay open (it hangs); ours are closed
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_traced_request_records_every_step_by_name_and_by_address(loop):
+    """A request carrying an HttpTrace records resolution (by name; an IP literal is not resolved
+    in a thread), connection, first byte and end, and the address connected to; ``localhost`` may
+    resolve to ::1 first, where nothing listens, and the race still ends on 127.0.0.1."""
+    from probes.transport import HttpTrace
+
+    async def main():
+        async with HttpServer(lambda r: Response.json(HEALTHY)) as srv, client() as http:
+            hops = []
+            for host in ("127.0.0.1", "localhost"):
+                trace = HttpTrace()
+                r = await http.get(f"http://{host}:{srv.port}/health", extensions={"probe_trace": trace})
+                assert r.status_code == 200
+                hops.append(trace.hops)
+            return hops
+
+    for (hop,) in run_on(loop, main):
+        assert hop.address is not None and hop.address[0] == "127.0.0.1"
+        assert hop.start <= hop.resolved <= hop.connected <= hop.first_byte <= hop.end
+        assert hop.tls_start is None and hop.chain == []

@@ -165,7 +165,7 @@ def test_without_output_the_slo_rules_need_slo_rules_or_a_warning_says_so(tmp_pa
     cfg = str(ROOT / "examples" / "monitor.yaml")
     assert main(["export", "prometheus", "--config", cfg]) == 0
     captured = capsys.readouterr()
-    assert "5 SLO(s) whose rules are not in rule_files" in captured.err
+    assert "11 SLO(s) whose rules are not in rule_files" in captured.err
     assert "slos.rules" not in captured.out
     slo_rules = tmp_path / "slos.rules.yaml"
     assert main(["export", "prometheus", "--config", cfg, "--slo-rules", str(slo_rules)]) == 0

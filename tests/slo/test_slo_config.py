@@ -213,3 +213,17 @@ def test_slo_file_errors_are_reported_with_the_config_errors(tmp_path):
     errors = _errors(path)
     assert errors[0].startswith("monitor.yaml:1:"), errors
     assert any(e.startswith("sloth.yaml:7:5: slos[0].objective: must be less than 100.0") for e in errors), errors
+
+
+def test_oncall_sli_errors_name_line_column_and_key_path(tmp_path):
+    text = textwrap.dedent("""\
+        slos:
+          - service: oncall
+            name: ack-p0
+            objective: 95
+            sli:
+              oncall: {priority: P0, measure: acknowledged}
+        """)
+    errors = _errors(_write(tmp_path, {"monitor.yaml": text}))
+    assert len(errors) == 1 and errors[0].startswith("monitor.yaml:6:") and \
+        "slos[0].sli.oncall.measure: " in errors[0] and "'ack' or 'resolve'" in errors[0], errors

@@ -180,3 +180,25 @@ def test_group_interval_per_slo_or_for_all():
     groups = generate_groups([_slo(interval="30s"), _slo(name="other")], interval=60)
     assert [g.get("interval") for g in groups] == ["30s", "1m"]
     assert "interval" not in generate_groups([_slo()])[0]
+
+
+def test_oncall_sli_is_a_ratio_over_the_oncall_counters_guarded_on_the_long_window_only():
+    slo = SLO.model_validate({"service": "oncall", "name": "resolve-p1", "objective": 90,
+                              "sli": {"oncall": {"priority": "P1", "measure": "resolve",
+                                                 "selector": '{instance="m:9115"}'}}})
+    assert slo.sli.kind == "oncall" and slo.events_min == 3
+    ratio = slo.sli.as_ratio()
+    assert ratio is not None and ratio.error_query == (
+        'sum(rate(monitor_oncall_resolutions_total{priority="P1", instance="m:9115", within_sla="false"}'
+        '[{{.window}}])) or vector(0)')
+    assert ratio.total_query == ('sum(rate(monitor_oncall_resolutions_total{priority="P1", instance="m:9115"}'
+                                 '[{{.window}}]))')
+    (group,) = generate_groups([slo])
+    info = next(r for r in group["rules"] if r.get("record") == "slo:info")
+    assert (info["labels"]["slo_sli_kind"], info["labels"]["oncall_priority"], info["labels"]["oncall_measure"]) == (
+        "oncall", "P1", "resolve")
+    fast = next(r for r in group["rules"] if r.get("alert") == "OncallResolveP1BudgetBurnPageFast")
+    cond = fast["expr"]
+    assert "slo:sli_events:count1h" in cond and "slo:sli_events:count5m" not in cond  # no short-window guard
+    with pytest.raises(ValidationError, match="exactly one of ratio, latency, probe, oncall"):
+        SLO.model_validate({"service": "a", "name": "b", "objective": 90, "sli": {}})

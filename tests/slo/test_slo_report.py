@@ -46,3 +46,32 @@ def test_rows_weigh_by_traffic_and_judge_the_objective():
     table = format_report(rows).splitlines()
     assert table[1].split() == ["api", "2026-11", "99.900%", "99.950%", "50.0%", "yes"]
     assert table[2].split() == ["db", "2026-11", "99.900%", "99.700%", "300.0%", "NO"]
+
+
+def test_oncall_slos_are_also_shown_per_priority():
+    def res(sid, v, **labels):
+        return {"metric": {"sloth_id": sid, **labels}, "value": [0, str(v)]}
+
+    q = report_queries(_ts("2026-11-01T00:00:00"), _ts("2026-12-01T00:00:00"))
+    assert q["oncall"] == ('max by (sloth_id, oncall_priority, oncall_measure) '
+                           '(last_over_time(slo:info{slo_sli_kind="oncall"}[2592000s]))')
+    results = {"bad": [res("oncall-ack-p0", 1), res("oncall-resolve-p0", 4), res("api", 1)],
+               "all": [res("oncall-ack-p0", 40), res("oncall-resolve-p0", 40), res("api", 10000)],
+               "objective": [res("oncall-ack-p0", 0.95), res("oncall-resolve-p0", 0.9), res("api", 0.999),
+                             res("oncall-ack-p1", 0.95)],
+               "oncall": [res("oncall-ack-p0", 1, oncall_priority="P0", oncall_measure="ack"),
+                          res("oncall-resolve-p0", 1, oncall_priority="P0", oncall_measure="resolve"),
+                          res("oncall-ack-p1", 1, oncall_priority="P1", oncall_measure="ack")]}
+    rows = report_rows(results, "2026-11", True)
+    by = {r["slo"]: r for r in rows}
+    assert (by["oncall-ack-p0"]["priority"], by["oncall-ack-p0"]["measure"], by["oncall-ack-p0"]["events"]) == (
+        "P0", "ack", 40)
+    assert by["api"]["priority"] is None
+    text = format_report(rows)
+    assert "On-call response by priority:" in text
+    table = text.split("On-call response by priority:\n", 1)[1].splitlines()
+    assert table[0].split() == ["PRIORITY", "ACKNOWLEDGED", "WITHIN", "SLA", "RESOLVED", "WITHIN", "SLA"]
+    assert table[1].split() == ["P0", "97.5%", "of", "40", "(objective", "95.0%)", "ok",
+                                "90.0%", "of", "40", "(objective", "90.0%)", "ok"]
+    assert table[2].split() == ["P1", "-", "(objective", "95.0%)", "-"]
+    assert "On-call" not in format_report([by["api"]])

@@ -1,0 +1,54 @@
+"""Print how long the web console's pages take against a real daemon (not a test).
+
+The daemon runs in-process with the console tests' configuration (tests/console/helpers.py: three
+users, a firing critical and a firing warning rule, local PagerDuty and webhook sinks); each page
+is fetched 30 times by a logged-in responder and the median and worst times are printed.
+
+    .venv/bin/python -m benchmarks.console_pages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.console.helpers import console_config, login
+from tests.support.daemon_helpers import eventually, run_daemon
+from tests.support.notify_servers import FakeHTTP, PagerDutyEvents, webhook_sink
+
+PAGES = ["/ui/", "/ui/alerts", "/ui/silences", "/ui/rules", "/ui/probes", "/ui/query?expr=up&range=1h"]
+ROUNDS = 30
+
+
+async def main() -> None:
+    """Start the daemon and its sinks, log in, time every page."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with FakeHTTP(PagerDutyEvents()) as pd, FakeHTTP(webhook_sink) as chat:
+            cfg = console_config(Path(tmp), pd.url, chat.url)
+            async with run_daemon(cfg) as d, httpx.AsyncClient(timeout=30) as c:
+                t = time.perf_counter()
+                await login(c, d.url, "alice")
+                print(f"login (argon2 check, then two pages): {(time.perf_counter() - t) * 1000:.0f} ms")
+
+                async def firing() -> list:
+                    return list((await d.get("/api/v2/alerts")).json())
+
+                await eventually(firing, what="a firing alert")
+                for path in PAGES:
+                    times = []
+                    for _ in range(ROUNDS):
+                        t = time.perf_counter()
+                        r = await c.get(d.url + path)
+                        times.append((time.perf_counter() - t) * 1000)
+                        assert r.status_code == 200, (path, r.status_code)
+                    print(f"GET {path:<28} median {statistics.median(times):6.1f} ms  worst {max(times):6.1f} ms  "
+                          f"({len(r.content)} bytes)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

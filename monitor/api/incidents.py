@@ -1,0 +1,168 @@
+"""Incidents: ``/api/v1/incidents/...`` (JSON). The leader opens and resolves them
+(:mod:`monitor.escalation.incidents`); people add notes and public updates here.
+
+* ``GET /api/v1/incidents?status=open|resolved&limit=`` — newest first (default 100, at most 1000).
+* ``GET /api/v1/incidents/stats?days=90`` — MTTA and MTTR per priority against the SLA over the
+  incidents opened in the last ``days`` (1..366).
+* ``GET /api/v1/incidents/{id}`` — one incident with its whole timeline (internal notes
+  included, so always behind a ``read`` token).
+* ``POST /api/v1/incidents/{id}/notes`` — ``ack`` scope, ``{"text"}``: an internal note.
+* ``POST /api/v1/incidents/{id}/updates`` — ``ack`` scope, ``{"text", "status"?}``: a public
+  update shown on ``/status`` (``status``: ``investigating``, ``identified``, ``monitoring`` or
+  ``resolved``; default the incident's current public status).
+
+Notes and updates are audited (``incident.note`` / ``incident.update``, target ``incident:<id>``)
+in the same transaction. Times in answers are RFC 3339 (UTC) and durations seconds. 404 for an
+unknown id; 503 while the state store is not open.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from monitor.api.auth import actor_of
+from monitor.api.bodies import ApiError, client_host, error_response, json_object, json_type
+from monitor.api.oncall import oncall_deps
+from monitor.errors import NotFoundError
+from monitor.escalation.incidents import incident_stats
+from monitor.escalation.policy import EscalationPolicy
+from monitor.store.incidents import PUBLIC_STATUSES, IncidentStore
+
+__all__ = ["ROUTES", "TEXT_MAX", "incident_json", "iso"]
+
+TEXT_MAX = 4000
+
+
+def iso(t: float | None) -> str | None:
+    """Return Unix seconds as RFC 3339 UTC (``None`` stays ``None``)."""
+    return None if t is None else datetime.fromtimestamp(float(t), timezone.utc).isoformat()
+
+
+def incident_json(row: dict[str, Any]) -> dict[str, Any]:
+    """Return an incident row as the API shows it."""
+    return {"id": int(row["id"]), "title": row["title"], "priority": row["priority"], "status": row["status"],
+            "public_status": row["public_status"], "group_key": row["group_key"], "components": row["components"],
+            "alerts": row["alerts"], "opened_at": iso(row["opened_at"]),
+            "acknowledged_at": iso(row["acknowledged_at"]), "acknowledged_by": row["acknowledged_by"],
+            "resolved_at": iso(row["resolved_at"])}
+
+
+def event_json(row: dict[str, Any]) -> dict[str, Any]:
+    """Return an incident event row as the API shows it."""
+    return {"id": int(row["id"]), "at": iso(row["at"]), "kind": row["kind"], "actor": row["actor"],
+            "text": row["text"], "public": row["public"], "detail": row["detail"]}
+
+
+def _store(request: Request) -> IncidentStore:
+    store: IncidentStore | None = oncall_deps(request).store()  # type: ignore[assignment]
+    if store is None:
+        raise ApiError(503, "the state store is not open yet")
+    return store
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(request.query_params.get(name) or default)
+    except ValueError:
+        raise ApiError(400, f"{name}: expected an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name}: expected {low}..{high}")
+    return value
+
+
+def _id(request: Request) -> int:
+    try:
+        return int(request.path_params["id"])
+    except ValueError:
+        raise ApiError(404, f'unknown incident "{request.path_params["id"]}"') from None
+
+
+async def list_incidents(request: Request) -> Response:
+    """``GET /api/v1/incidents``."""
+    status = request.query_params.get("status") or None
+    if status not in (None, "open", "resolved"):
+        return error_response(400, "status: expected open or resolved")
+    limit = _int_param(request, "limit", 100, 1, 1000)
+    rows = await _store(request).list_incidents(status=status, limit=limit)
+    return JSONResponse({"incidents": [incident_json(r) for r in rows]})
+
+
+async def stats(request: Request) -> Response:
+    """``GET /api/v1/incidents/stats``."""
+    days = _int_param(request, "days", 90, 1, 366)
+    deps = oncall_deps(request)
+    now = deps.clock()
+    rows = await _store(request).list_incidents(opened_after=now - days * 86400, limit=100_000)
+    policy = EscalationPolicy.from_config(deps.alerting().escalation)
+    return JSONResponse({"days": days, "priorities": incident_stats(rows, policy, now)})
+
+
+async def get_incident(request: Request) -> Response:
+    """``GET /api/v1/incidents/{id}``."""
+    store, incident_id = _store(request), _id(request)
+    try:
+        row = await store.get_incident(incident_id)
+    except NotFoundError:
+        return error_response(404, f'unknown incident "{incident_id}"')
+    events = await store.list_incident_events(incident_id)
+    return JSONResponse({**incident_json(row), "timeline": [event_json(e) for e in events]})
+
+
+async def _text(request: Request) -> tuple[dict[str, Any], str]:
+    body = await json_object(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, f"text: expected a non-empty string, got {json_type(text)}")
+    if len(text) > TEXT_MAX:
+        raise ApiError(400, f"text: at most {TEXT_MAX} characters")
+    return body, text.strip()
+
+
+async def add_note(request: Request) -> Response:
+    """``POST /api/v1/incidents/{id}/notes``."""
+    return await _add(request, public=False)
+
+
+async def add_update(request: Request) -> Response:
+    """``POST /api/v1/incidents/{id}/updates``."""
+    return await _add(request, public=True)
+
+
+async def _add(request: Request, *, public: bool) -> Response:
+    actor = actor_of(request)
+    body, text = await _text(request)  # the body first: a body over the limit is 413 whatever the path
+    incident_id = _id(request)
+    status = body.get("status")
+    if status is not None and (not public or status not in PUBLIC_STATUSES):
+        return error_response(400, f"status: expected one of {', '.join(PUBLIC_STATUSES)}" if public
+                              else "status: only a public update sets a status")
+    store, now = _store(request), oncall_deps(request).clock()
+    try:
+        row = await store.get_incident(incident_id)
+    except NotFoundError:
+        return error_response(404, f'unknown incident "{incident_id}"')
+    status = status or row["public_status"]
+    kind = "update" if public else "note"
+    async with store.transaction():
+        event_id = await store.add_incident_event(incident_id, now, kind, actor=actor, text=text, public=public,
+                                                  detail={"status": status} if public else {})
+        if public:
+            await store.update_incident(incident_id, now, public_status=status)
+        await store.audit(actor, f"incident.{kind}", now, target=f"incident:{incident_id}",
+                          source=f"api:{client_host(request)}", detail={"text": text, "event": event_id})
+    return JSONResponse({"id": event_id, "incident": incident_id, "kind": kind, "public": public,
+                         "public_status": status}, status_code=201)
+
+
+ROUTES = [
+    Route("/api/v1/incidents", list_incidents, methods=["GET"]),
+    Route("/api/v1/incidents/stats", stats, methods=["GET"]),
+    Route("/api/v1/incidents/{id}", get_incident, methods=["GET"]),
+    Route("/api/v1/incidents/{id}/notes", add_note, methods=["POST"]),
+    Route("/api/v1/incidents/{id}/updates", add_update, methods=["POST"]),
+]

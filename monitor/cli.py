@@ -312,7 +312,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if _failed(resp):
         return 1
     data = resp.json().get("data", {})
-    print(f"{args.fingerprint}: {data.get('status', 'ok')}")
+    print(f"{args.fingerprint}: {data.get('outcome') or data.get('status', 'ok')}")
     return 0
 
 

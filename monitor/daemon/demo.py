@@ -109,6 +109,7 @@ async def _demo(port: int, backend_port: int, config_path: str, maintenance: boo
                           for line in daemon.maintenance.open_messages())
         print(f"\ncodebook-monitor demo is running\n"
               f"  web console    : {url}/ui/  (user demo, password demo-console-password)\n"
+              f"  status page    : {url}/status  (public: uptime, incidents, maintenance)\n"
               f"  daemon metrics : curl {url}/metrics\n"
               f"  probe results  : curl {url}/api/v1/probes\n"
               f"  alerts         : curl {url}/api/v1/alerts\n"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,7 +41,7 @@ from model.timestamps import parse_api_time, parse_rfc3339
 from monitor.api.auth import actor_of
 from monitor.api.bodies import ApiError, client_host, error_response, json_object, json_type
 from monitor.errors import NotFoundError
-from monitor.escalation.schedule import Schedule, Shift, next_handoffs, overrides_from_rows, shifts
+from monitor.escalation.schedule import Schedule, Shift, instant, next_handoffs, overrides_from_rows, shifts
 from monitor.store.overrides import OverrideStore
 
 __all__ = ["OnCallDeps", "ROUTES", "MAX_SPAN", "running_schedules", "shift_json"]
@@ -122,14 +122,17 @@ async def list_schedules(request: Request) -> Response:
         count = min(max(int(request.query_params.get("count") or 5), 1), MAX_NEXT)
     except ValueError:
         return error_response(400, "count: expected an integer")
-    now = deps.clock()
+    # one clock reading, as the instant the shifts are cut at: a float does not survive the trip to a
+    # microsecond datetime and back (it may round above itself), so compare datetimes, not floats
+    at = instant(deps.clock())
+    now = at.timestamp()
     out = []
     for name, s in sorted((await running_schedules(deps, now)).items()):
-        upcoming = shifts(s, now, now + MAX_SPAN, limit=count + 1)
-        current = upcoming[0] if upcoming and upcoming[0].start.timestamp() <= now else None
+        upcoming = shifts(s, at, at + timedelta(seconds=MAX_SPAN), limit=count + 1)
+        current = upcoming[0] if upcoming and upcoming[0].start <= at else None
         following = upcoming[1:] if current else upcoming
         if current is not None:  # show where it began, not "now"
-            before = shifts(s, now - LOOK_BACK, now)
+            before = shifts(s, at - timedelta(seconds=LOOK_BACK), at)
             if before and before[-1].end == current.start and \
                     (before[-1].person, before[-1].source) == (current.person, current.source):
                 current = Shift(before[-1].start, current.end, current.person, current.source)
@@ -138,9 +141,9 @@ async def list_schedules(request: Request) -> Response:
             "restrictions": _restrictions(s),
             "current": shift_json(current, zone) if current else None,
             "next": [shift_json(x, zone) for x in following[:count]],
-            "next_handoffs": [{"at": _iso(at, zone), "person": p} for at, p in next_handoffs(s, now, count)],
+            "next_handoffs": [{"at": _iso(h, zone), "person": p} for h, p in next_handoffs(s, at, count)],
         })
-    return JSONResponse({"time_zone": zone.key, "now": _iso(datetime.fromtimestamp(now, timezone.utc), zone),
+    return JSONResponse({"time_zone": zone.key, "now": _iso(at, zone),
                          "schedules": out})
 
 
@@ -204,10 +207,13 @@ async def create_override(request: Request) -> Response:
         return error_response(400, f'person: unknown person "{person}"')
     if len(comment) > COMMENT_MAX:
         return error_response(400, f"comment: at most {COMMENT_MAX} characters")
-    try:
-        start, end = parse_rfc3339(_field(body, "start")), parse_rfc3339(_field(body, "end"))
-    except ValueError as exc:
-        return error_response(400, str(exc))
+    times: dict[str, float | None] = {}
+    for key in ("start", "end"):
+        try:
+            times[key] = parse_rfc3339(_field(body, key))
+        except ValueError as exc:
+            return error_response(400, f"{key}: {exc}")
+    start, end = times["start"], times["end"]
     now = deps.clock()
     if start is None or end is None or end <= start:
         return error_response(400, "end: must be after start")

@@ -7,9 +7,12 @@
 * ``GET /api/v1/incidents/{id}`` — one incident with its whole timeline (internal notes
   included, so always behind a ``read`` token).
 * ``POST /api/v1/incidents/{id}/notes`` — ``ack`` scope, ``{"text"}``: an internal note.
-* ``POST /api/v1/incidents/{id}/updates`` — ``ack`` scope, ``{"text", "status"?}``: a public
-  update shown on ``/status`` (``status``: ``investigating``, ``identified``, ``monitoring`` or
-  ``resolved``; default the incident's current public status).
+* ``POST /api/v1/incidents/{id}/updates`` — ``ack`` scope, ``{"text", "status"?, "title"?}``: a
+  public update shown on ``/status`` (``status``: ``investigating``, ``identified``, ``monitoring`` or
+  ``resolved``; default the incident's current public status). ``title`` (at most
+  :data:`TITLE_MAX` characters) becomes the incident's public title on ``/status`` from then on
+  (:func:`monitor.api.statuspage.data.public_title`); the incident's own title is the alert's
+  summary, internal text that the status page never shows.
 
 Notes and updates are audited (``incident.note`` / ``incident.update``, target ``incident:<id>``)
 in the same transaction. Times in answers are RFC 3339 (UTC) and durations seconds. 404 for an
@@ -33,9 +36,10 @@ from monitor.escalation.incidents import incident_stats
 from monitor.escalation.policy import EscalationPolicy
 from monitor.store.incidents import PUBLIC_STATUSES, IncidentStore
 
-__all__ = ["ROUTES", "TEXT_MAX", "incident_json", "iso"]
+__all__ = ["ROUTES", "TEXT_MAX", "TITLE_MAX", "incident_json", "iso"]
 
 TEXT_MAX = 4000
+TITLE_MAX = 200
 
 
 def iso(t: float | None) -> str | None:
@@ -141,6 +145,13 @@ async def _add(request: Request, *, public: bool) -> Response:
     if status is not None and (not public or status not in PUBLIC_STATUSES):
         return error_response(400, f"status: expected one of {', '.join(PUBLIC_STATUSES)}" if public
                               else "status: only a public update sets a status")
+    title = body.get("title")
+    if title is not None:
+        if not public:
+            return error_response(400, "title: only a public update sets a public title")
+        if not isinstance(title, str) or not title.strip() or len(title) > TITLE_MAX:
+            return error_response(400, f"title: expected a non-empty string of at most {TITLE_MAX} characters")
+        title = title.strip()
     store, now = _store(request), oncall_deps(request).clock()
     try:
         row = await store.get_incident(incident_id)
@@ -148,15 +159,16 @@ async def _add(request: Request, *, public: bool) -> Response:
         return error_response(404, f'unknown incident "{incident_id}"')
     status = status or row["public_status"]
     kind = "update" if public else "note"
+    detail: dict[str, Any] = ({"status": status} | ({"title": title} if title else {})) if public else {}
     async with store.transaction():
         event_id = await store.add_incident_event(incident_id, now, kind, actor=actor, text=text, public=public,
-                                                  detail={"status": status} if public else {})
+                                                  detail=detail)
         if public:
             await store.update_incident(incident_id, now, public_status=status)
         await store.audit(actor, f"incident.{kind}", now, target=f"incident:{incident_id}",
                           source=f"api:{client_host(request)}", detail={"text": text, "event": event_id})
-    return JSONResponse({"id": event_id, "incident": incident_id, "kind": kind, "public": public,
-                         "public_status": status}, status_code=201)
+    answer = {"id": event_id, "incident": incident_id, "kind": kind, "public": public, "public_status": status}
+    return JSONResponse(answer | ({"public_title": title} if title else {}), status_code=201)
 
 
 ROUTES = [

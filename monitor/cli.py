@@ -83,8 +83,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     warnings = _rule_warnings(rule_files, config)
     if config is not None:
         from monitor.config.check_warnings import config_warnings
+        from monitor.config.cluster import shard_warnings
 
-        warnings = config_warnings(config, args.config) + warnings
+        warnings = config_warnings(config, args.config) + shard_warnings(config) + warnings
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for err in errors:
@@ -311,7 +312,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     if _failed(resp):
         return 1
     data = resp.json().get("data", {})
-    print(f"{args.fingerprint}: {data.get('status', 'ok')}")
+    print(f"{args.fingerprint}: {data.get('outcome') or data.get('status', 'ok')}")
     return 0
 
 

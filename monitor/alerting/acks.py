@@ -24,6 +24,14 @@ Each writes a timeline entry (``acknowledged``, ``unacknowledged``, ``escalated`
 person (``person``) and their ``--comment`` (``detail``): through the escalation walk when one
 runs, directly otherwise (an alert without escalation, or whose walk ended).
 
+Follow-ups (acknowledged, unacknowledged, resolved) go only to the receivers the notification log
+says were told of the alert (:meth:`~monitor.alerting.dispatch.Dispatcher.notified_receivers`): an
+alert muted by a maintenance window or a silence, or acknowledged before its first notification
+was due, sends no PagerDuty acknowledge and no Slack ``[ACK]`` about an incident nobody was told
+of. Each call returns the escalation status plus ``outcome``, the answer in words (``acknowledged;
+no escalation was running (the alert is muted by maintenance window monthly-maintenance); no
+receiver had been notified of it, so none was told``), and ``notified_receivers``.
+
 Messages leave through the injected :class:`ReceiverUpdates` (the outbox, ``monitor.notify``).
 Times are Unix seconds.
 """
@@ -47,8 +55,9 @@ class ReceiverUpdates(Protocol):
     """Tell an alert's receivers that it was acknowledged or resolved (``monitor.notify.notices``)."""
 
     async def __call__(self, alert: Alert, kind: str, now: float, transition: str,
-                       only: Sequence[str] | None) -> None:
-        """Enqueue ``kind`` for ``alert`` to each of its receivers (only integrations ``only``)."""
+                       only: Sequence[str] | None, *, receivers: Sequence[str] | None = None) -> None:
+        """Enqueue ``kind`` for ``alert`` to each of its receivers (only integrations ``only``;
+        only the receivers ``receivers``, when given)."""
         ...
 
 
@@ -127,6 +136,57 @@ class Acknowledgements:
         await self.store.append_timeline(fingerprint, now, event, {"level": None, "person": actor,
                                                                    "detail": comment})
 
+    def _told(self, fingerprint: str, alert: Alert | None) -> list[str]:
+        """Return the receivers the notification log says were told of the alert: follow-ups
+        (acknowledged, unacknowledged, resolved) go to these only — never a PagerDuty acknowledge
+        or a Slack ``[ACK]`` about an alert nobody was notified of (muted, or not due yet)."""
+        d = self.pipeline.dispatcher
+        if alert is None or d is None:
+            return []
+        return d.notified_receivers(fingerprint, alert.labels)
+
+    def _why_no_escalation(self, fingerprint: str, alert: Alert | None, now: float) -> str:
+        """Say in words why the alert has no running escalation walk."""
+        d = self.pipeline.dispatcher
+        if alert is None:
+            return "the alert is no longer held (resolved and forgotten)"
+        if alert.resolved(now):
+            return "the alert is resolved"
+        marked = next((a for a in (d.alerts(now) if d is not None else []) if a.fingerprint == fingerprint), alert)
+        if marked.muted_by:
+            return "the alert is muted by maintenance window " + ", ".join(marked.muted_by)
+        if marked.silenced_by:
+            return "the alert is silenced by silence " + ", ".join(marked.silenced_by)
+        if marked.inhibited_by:
+            return "the alert is inhibited by alert " + ", ".join(marked.inhibited_by)
+        if d is not None and fingerprint in d.waiting(now):
+            return "its first notification is not due yet (the route's group_wait)"
+        esc = self.escalations.get(fingerprint)
+        if esc is not None and esc.state.resolved_at is not None:
+            return "its escalation had ended"
+        return "its severity has no escalation policy or its receivers do not page"
+
+    def _outcome(self, done: str, fingerprint: str, alert: Alert | None, esc: Any, told: list[str],
+                 now: float, *, again: bool = False) -> str:
+        """Say what happened, in words: the CLI's and API's one-line answer (``outcome``)."""
+        parts = [done]
+        if again:
+            parts.append("it was already acknowledged, nothing was sent again")
+        if esc is None:
+            parts.append(f"no escalation was running ({self._why_no_escalation(fingerprint, alert, now)})")
+        elif done == "acknowledged" and not again:
+            parts.append("escalation stopped")
+        if not again:
+            parts.append(f"updated receivers: {', '.join(told)}" if told
+                         else "no receiver had been notified of it, so none was told")
+        return "; ".join(parts)
+
+    def _answer(self, fingerprint: str, outcome: str, told: list[str]) -> dict[str, Any]:
+        status = dict(self.escalations.status(fingerprint))
+        status["outcome"] = outcome
+        status["notified_receivers"] = told
+        return status
+
     async def _known(self, fingerprint: str) -> Alert | None:
         """Return the held alert (``None`` when only stored). :raises NotFoundError: unknown alert."""
         alert = self.pipeline.provider.get(fingerprint)
@@ -160,13 +220,16 @@ class Acknowledgements:
                 await self._timeline(fingerprint, now, "acknowledged", actor, comment)
             if self.acks_counter is not None:
                 self.acks_counter.labels(source.split(":", 1)[0]).inc()
+            told = self._told(fingerprint, alert)
             if not again:  # Slack and PagerDuty already show it acknowledged: nothing to resend
                 transition = f"ack:{fingerprint}:{int(now * 1000)}"
-                if alert is not None:
-                    await self.updates(alert, "acknowledged", now, transition, ["slack", "pagerduty"])
+                if alert is not None and told:
+                    await self.updates(alert, "acknowledged", now, transition, ["slack", "pagerduty"],
+                                       receivers=told)
                 await self.escalations.notify_notified(fingerprint, "acknowledged", now, transition, alert)
+            outcome = self._outcome("acknowledged", fingerprint, alert, esc, told, now, again=again)
         self.log.info("alert acknowledged", extra={"alert": fingerprint, "actor": actor, "source": source})
-        return self.escalations.status(fingerprint)
+        return self._answer(fingerprint, outcome, told)
 
     async def unacknowledge(self, fingerprint: str, actor: str, source: str,
                             now: float | None = None) -> dict[str, Any]:
@@ -186,11 +249,14 @@ class Acknowledgements:
             await self.escalations.unacknowledge(fingerprint, now, actor, alert)
             if esc is None:
                 await self._timeline(fingerprint, now, "unacknowledged", actor, "")
-            if was_acked and alert is not None and not alert.resolved(now):
+            told = self._told(fingerprint, alert) if was_acked else []
+            if was_acked and alert is not None and not alert.resolved(now) and told:
                 # the channel messages lose their [ACK] (chat.update back to the firing form)
-                await self.updates(alert, "unacknowledged", now, f"unack:{fingerprint}:{int(now * 1000)}", ["slack"])
+                await self.updates(alert, "unacknowledged", now, f"unack:{fingerprint}:{int(now * 1000)}", ["slack"],
+                                   receivers=told)
+            outcome = self._outcome("unacknowledged", fingerprint, alert, self._walking(fingerprint), told, now)
         self.log.info("alert unacknowledged", extra={"alert": fingerprint, "actor": actor, "source": source})
-        return self.escalations.status(fingerprint)
+        return self._answer(fingerprint, outcome, told)
 
     async def resolve(self, fingerprint: str, actor: str, source: str, now: float | None = None,
                       comment: str = "") -> dict[str, Any]:
@@ -211,11 +277,14 @@ class Acknowledgements:
             await self.escalations.resolve(fingerprint, now, actor, alert, comment=comment)
             if esc is None:
                 await self._timeline(fingerprint, now, "resolved", actor, comment)
-            if alert is not None and not alert.resolved(now):
-                await self.updates(alert, "resolved", now, f"resolve:{fingerprint}:{int(now * 1000)}", None)
+            told = self._told(fingerprint, alert)
+            if alert is not None and not alert.resolved(now) and told:
+                await self.updates(alert, "resolved", now, f"resolve:{fingerprint}:{int(now * 1000)}", None,
+                                   receivers=told)
+            outcome = self._outcome("resolved", fingerprint, alert, esc, told, now)
             await self.pipeline.resolve_by_hand(fingerprint, now)
         self.log.info("alert resolved by hand", extra={"alert": fingerprint, "actor": actor, "source": source})
-        return self.escalations.status(fingerprint)
+        return self._answer(fingerprint, outcome, told)
 
     async def escalate_now(self, fingerprint: str, actor: str, source: str, now: float | None = None,
                            comment: str = "") -> dict[str, Any]:
@@ -238,9 +307,10 @@ class Acknowledgements:
                                      comment or "no escalation runs for this alert: nobody was notified")
             else:
                 await self.escalations.escalate_now(fingerprint, now, actor, alert, comment=comment)
-                if was_acked and alert is not None and not alert.resolved(now):
+                told = self._told(fingerprint, alert)
+                if was_acked and alert is not None and not alert.resolved(now) and told:
                     await self.updates(alert, "unacknowledged", now, f"escalate:{fingerprint}:{int(now * 1000)}",
-                                       ["slack"])
+                                       ["slack"], receivers=told)
         self.log.info("alert escalated by hand", extra={"alert": fingerprint, "actor": actor, "source": source})
         return self.escalations.status(fingerprint)
 

@@ -154,13 +154,18 @@ class Dispatcher:
     def restore(self, entries: Mapping[str, Entry]) -> None:
         """Seed the notification log from persisted entries (restart recovery, before :meth:`put`).
 
-        A group re-formed for a restored entry counts as flushed: it keeps its timers, flushing
-        at the next multiple of ``group_interval`` after its last notification (never waiting
-        ``group_wait`` again), and its ``repeat_interval`` counts from that notification.
+        A group re-formed for a restored entry that had firing alerts counts as flushed: it keeps
+        its timers, flushing at the next multiple of ``group_interval`` after its last
+        notification (never waiting ``group_wait`` again), and its ``repeat_interval`` counts
+        from that notification. An entry with no firing alerts is a group that was deleted once
+        empty (everything resolved and notified: Alertmanager ``dispatch.go`` stops and deletes
+        an empty ``aggrGroup``), so an alert that fires again later starts a new group and waits
+        ``group_wait``, as it would have without the restart.
         """
         for key, entry in entries.items():
             self.nflog.restore(key, entry)
-            self._resume[key] = entry.at
+            if entry.firing:
+                self._resume[key] = entry.at
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -251,6 +256,18 @@ class Dispatcher:
                 self.nflog.restore(key, new)
                 changed[key] = new
         return changed
+
+    def notified_receivers(self, fingerprint: str, labels: Labels) -> list[str]:
+        """Return the receivers (route order, no repeats) whose group notification log has told
+        them of the alert ``fingerprint`` (firing or resolved): those to which follow-ups about it
+        (acknowledged, resolved by hand) may go. An alert muted at every flush is in none."""
+        out: list[str] = []
+        for match in self.route.routes_for(labels):
+            entry = self.nflog.get(f"{match.route_key}:{_fmt_labels(match.opts.group_labels(labels))}")
+            if entry is not None and (fingerprint in entry.firing or fingerprint in entry.resolved) \
+                    and match.receiver not in out:
+                out.append(match.receiver)
+        return out
 
     # -- output ---------------------------------------------------------------------------------
 

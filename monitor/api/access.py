@@ -209,6 +209,13 @@ ROUTE_ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/ui/probes"): CONSOLE_PAGE,
     ("GET", "/ui/query"): CONSOLE_PAGE,
     ("GET", "/ui/static/{name}"): Access(note="none (CSS, JavaScript, icon)"),
+    ("GET", "/ui/oncall"): CONSOLE_PAGE,
+    ("POST", "/ui/oncall/overrides"): CONSOLE_ACT,
+    ("POST", "/ui/oncall/overrides/{id}/remove"): CONSOLE_ACT,
+    ("GET", "/ui/incidents"): CONSOLE_PAGE,
+    ("GET", "/ui/incidents/{id}"): CONSOLE_PAGE,
+    ("POST", "/ui/incidents/{id}/notes"): CONSOLE_ACT,
+    ("POST", "/ui/incidents/{id}/updates"): CONSOLE_ACT,
 }
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -30,13 +30,13 @@ from starlette.routing import Route
 
 from monitor.api.auth import actor_of
 from monitor.api.bodies import ApiError, client_host, error_response, json_object, json_type
-from monitor.api.oncall import oncall_deps
+from monitor.api.oncall import OnCallDeps, oncall_deps
 from monitor.errors import NotFoundError
 from monitor.escalation.incidents import incident_stats
 from monitor.escalation.policy import EscalationPolicy
 from monitor.store.incidents import PUBLIC_STATUSES, IncidentStore
 
-__all__ = ["ROUTES", "TEXT_MAX", "TITLE_MAX", "incident_json", "iso"]
+__all__ = ["ROUTES", "TEXT_MAX", "TITLE_MAX", "add_event", "event_json", "incident_json", "iso", "priority_stats"]
 
 TEXT_MAX = 4000
 TITLE_MAX = 200
@@ -96,14 +96,19 @@ async def list_incidents(request: Request) -> Response:
     return JSONResponse({"incidents": [incident_json(r) for r in rows]})
 
 
+async def priority_stats(deps: OnCallDeps, store: IncidentStore, days: int) -> dict[str, Any]:
+    """Return MTTA/MTTR per priority against the SLA over the incidents opened in the last ``days``
+    (:func:`monitor.escalation.incidents.incident_stats` with the running escalation policy)."""
+    now = deps.clock()
+    rows = await store.list_incidents(opened_after=now - days * 86400, limit=100_000)
+    policy = EscalationPolicy.from_config(deps.alerting().escalation)
+    return incident_stats(rows, policy, now)
+
+
 async def stats(request: Request) -> Response:
     """``GET /api/v1/incidents/stats``."""
     days = _int_param(request, "days", 90, 1, 366)
-    deps = oncall_deps(request)
-    now = deps.clock()
-    rows = await _store(request).list_incidents(opened_after=now - days * 86400, limit=100_000)
-    policy = EscalationPolicy.from_config(deps.alerting().escalation)
-    return JSONResponse({"days": days, "priorities": incident_stats(rows, policy, now)})
+    return JSONResponse({"days": days, "priorities": await priority_stats(oncall_deps(request), _store(request), days)})
 
 
 async def get_incident(request: Request) -> Response:
@@ -137,26 +142,30 @@ async def add_update(request: Request) -> Response:
     return await _add(request, public=True)
 
 
-async def _add(request: Request, *, public: bool) -> Response:
-    actor = actor_of(request)
-    body, text = await _text(request)  # the body first: a body over the limit is 413 whatever the path
-    incident_id = _id(request)
-    status = body.get("status")
+async def add_event(deps: OnCallDeps, store: IncidentStore, incident_id: int, text: str, status: Any, *,
+                    public: bool, actor: str, source: str, title: Any = None) -> dict[str, Any]:
+    """Add an internal note (``public`` false) or a public update (shown on ``/status``; ``status`` one of
+    :data:`~monitor.store.incidents.PUBLIC_STATUSES` or ``None`` for the current one) to an incident and
+    audit it (``incident.note`` / ``incident.update``) in one transaction; return the API's answer.
+
+    :param title: a public update's new public title for ``/status`` (kept in the update's ``detail``;
+        at most :data:`TITLE_MAX` characters), or ``None``.
+    :raises ApiError: 400 bad ``status`` or ``title``; 404 unknown incident.
+    """
     if status is not None and (not public or status not in PUBLIC_STATUSES):
-        return error_response(400, f"status: expected one of {', '.join(PUBLIC_STATUSES)}" if public
-                              else "status: only a public update sets a status")
-    title = body.get("title")
+        raise ApiError(400, f"status: expected one of {', '.join(PUBLIC_STATUSES)}" if public
+                       else "status: only a public update sets a status")
     if title is not None:
         if not public:
-            return error_response(400, "title: only a public update sets a public title")
+            raise ApiError(400, "title: only a public update sets a public title")
         if not isinstance(title, str) or not title.strip() or len(title) > TITLE_MAX:
-            return error_response(400, f"title: expected a non-empty string of at most {TITLE_MAX} characters")
+            raise ApiError(400, f"title: expected a non-empty string of at most {TITLE_MAX} characters")
         title = title.strip()
-    store, now = _store(request), oncall_deps(request).clock()
+    now = deps.clock()
     try:
         row = await store.get_incident(incident_id)
     except NotFoundError:
-        return error_response(404, f'unknown incident "{incident_id}"')
+        raise ApiError(404, f'unknown incident "{incident_id}"') from None
     status = status or row["public_status"]
     kind = "update" if public else "note"
     detail: dict[str, Any] = ({"status": status} | ({"title": title} if title else {})) if public else {}
@@ -166,9 +175,19 @@ async def _add(request: Request, *, public: bool) -> Response:
         if public:
             await store.update_incident(incident_id, now, public_status=status)
         await store.audit(actor, f"incident.{kind}", now, target=f"incident:{incident_id}",
-                          source=f"api:{client_host(request)}", detail={"text": text, "event": event_id})
+                          source=source, detail={"text": text, "event": event_id})
     answer = {"id": event_id, "incident": incident_id, "kind": kind, "public": public, "public_status": status}
-    return JSONResponse(answer | ({"public_title": title} if title else {}), status_code=201)
+    return answer | ({"public_title": title} if title else {})
+
+
+async def _add(request: Request, *, public: bool) -> Response:
+    actor = actor_of(request)
+    body, text = await _text(request)  # the body first: a body over the limit is 413 whatever the path
+    incident_id = _id(request)
+    store = _store(request)
+    answer = await add_event(oncall_deps(request), store, incident_id, text, body.get("status"), public=public,
+                             actor=actor, source=f"api:{client_host(request)}", title=body.get("title"))
+    return JSONResponse(answer, status_code=201)
 
 
 ROUTES = [

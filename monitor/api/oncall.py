@@ -40,11 +40,14 @@ from starlette.routing import Route
 from model.timestamps import parse_api_time, parse_rfc3339
 from monitor.api.auth import actor_of
 from monitor.api.bodies import ApiError, client_host, error_response, json_object, json_type
-from monitor.errors import NotFoundError
-from monitor.escalation.schedule import Schedule, Shift, instant, next_handoffs, overrides_from_rows, shifts
+from monitor.errors import NotFoundError, StoreError
+from monitor.escalation.schedule import (
+    Schedule, Shift, instant, next_handoffs, overrides_from_rows, shifts, who_is_on_call,
+)
 from monitor.store.overrides import OverrideStore
 
-__all__ = ["OnCallDeps", "ROUTES", "MAX_SPAN", "running_schedules", "shift_json"]
+__all__ = ["OnCallDeps", "ROUTES", "MAX_SPAN", "add_override", "drop_override", "on_call_now", "running_schedules",
+           "schedule_views", "shift_json", "stored_overrides"]
 
 #: The longest calendar window and the longest override (seconds): 92 days.
 MAX_SPAN = 92 * 86400.0
@@ -95,7 +98,7 @@ def _zone(request: Request) -> ZoneInfo:
     name = request.query_params.get("tz") or "UTC"
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones ("America")
         raise ApiError(400, f'tz: unknown time zone "{name}"') from None
 
 
@@ -115,20 +118,26 @@ def _restrictions(s: Schedule) -> list[dict[str, Any]]:
              "end_time": f"{r.end_minute // 60:02d}:{r.end_minute % 60:02d}"} for r in s.restrictions]
 
 
-async def list_schedules(request: Request) -> Response:
-    """``GET /api/v1/oncall/schedules``."""
-    deps, zone = oncall_deps(request), _zone(request)
+async def on_call_now(deps: OnCallDeps, now: float) -> list[dict[str, Any]]:
+    """Return ``[{"schedule", "person"}]``: who each schedule has on call at ``now``, stored overrides
+    included (``person`` ``None`` when nobody), by schedule name. Without the state store (not open, or
+    failing) the configured schedules alone answer, as the escalation would."""
     try:
-        count = min(max(int(request.query_params.get("count") or 5), 1), MAX_NEXT)
-    except ValueError:
-        return error_response(400, "count: expected an integer")
-    # one clock reading, as the instant the shifts are cut at: a float does not survive the trip to a
-    # microsecond datetime and back (it may round above itself), so compare datetimes, not floats
-    at = instant(deps.clock())
-    now = at.timestamp()
+        running = await running_schedules(deps, now)
+    except StoreError:
+        running = {name: Schedule.from_config(name, cfg) for name, cfg in deps.alerting().schedules.items()}
+    return [{"schedule": name, "person": who_is_on_call(s, now)} for name, s in sorted(running.items())]
+
+
+async def schedule_views(deps: OnCallDeps, now: float, zone: ZoneInfo, count: int) -> list[dict[str, Any]]:
+    """Return every schedule (by name) as ``GET /api/v1/oncall/schedules`` shows it: restrictions,
+    ``current`` shift (from where it began) and the ``count`` next shifts and handoffs, times in ``zone``."""
+    at = instant(now)  # the one instant every shift below is cut at and compared with
     out = []
     for name, s in sorted((await running_schedules(deps, now)).items()):
         upcoming = shifts(s, at, at + timedelta(seconds=MAX_SPAN), limit=count + 1)
+        # compare instants, not floats: a datetime rounds ``now`` to the microsecond (maybe up), so the shift
+        # cut at ``now`` could start "after" it and nobody would be on call
         current = upcoming[0] if upcoming and upcoming[0].start <= at else None
         following = upcoming[1:] if current else upcoming
         if current is not None:  # show where it began, not "now"
@@ -143,7 +152,19 @@ async def list_schedules(request: Request) -> Response:
             "next": [shift_json(x, zone) for x in following[:count]],
             "next_handoffs": [{"at": _iso(h, zone), "person": p} for h, p in next_handoffs(s, at, count)],
         })
-    return JSONResponse({"time_zone": zone.key, "now": _iso(at, zone),
+    return out
+
+
+async def list_schedules(request: Request) -> Response:
+    """``GET /api/v1/oncall/schedules``."""
+    deps, zone = oncall_deps(request), _zone(request)
+    try:
+        count = min(max(int(request.query_params.get("count") or 5), 1), MAX_NEXT)
+    except ValueError:
+        return error_response(400, "count: expected an integer")
+    now = deps.clock()
+    out = await schedule_views(deps, now, zone, count)
+    return JSONResponse({"time_zone": zone.key, "now": _iso(datetime.fromtimestamp(now, timezone.utc), zone),
                          "schedules": out})
 
 
@@ -179,9 +200,7 @@ def _override_json(row: dict[str, Any]) -> dict[str, Any]:
 async def list_overrides(request: Request) -> Response:
     """``GET /api/v1/oncall/overrides``."""
     deps = oncall_deps(request)
-    rows = await _store(deps).list_overrides(request.query_params.get("schedule") or None,
-                                             ending_after=deps.clock())
-    return JSONResponse({"overrides": [_override_json(r) for r in rows]})
+    return JSONResponse({"overrides": await stored_overrides(deps, request.query_params.get("schedule") or None)})
 
 
 def _field(body: dict[str, Any], key: str, *, required: bool = True) -> str:
@@ -193,6 +212,59 @@ def _field(body: dict[str, Any], key: str, *, required: bool = True) -> str:
     return value
 
 
+async def add_override(deps: OnCallDeps, schedule: str, person: str, start: float | None, end: float | None,
+                       comment: str, *, actor: str, source: str) -> dict[str, Any]:
+    """Store an override of ``schedule`` by ``person`` from ``start`` to ``end`` (Unix seconds) and audit
+    it (``oncall.override.create`` by ``actor`` from ``source``) in one transaction; return it as JSON.
+
+    :raises ApiError: 400 naming the bad field (unknown schedule or person, comment too long, end not
+        after start, longer than :data:`MAX_SPAN`, over already); 503 while the state store is not open.
+    """
+    alerting = deps.alerting()
+    if schedule not in alerting.schedules:
+        raise ApiError(400, f'schedule: unknown schedule "{schedule}"')
+    if person not in alerting.people:
+        raise ApiError(400, f'person: unknown person "{person}"')
+    if len(comment) > COMMENT_MAX:
+        raise ApiError(400, f"comment: at most {COMMENT_MAX} characters")
+    now = deps.clock()
+    if start is None or end is None or end <= start:
+        raise ApiError(400, "end: must be after start")
+    if end - start > MAX_SPAN:
+        raise ApiError(400, "end: an override lasts at most 92 days")
+    if end <= now:
+        raise ApiError(400, "end: the override would be over already")
+    store = _store(deps)
+    async with store.transaction():
+        row = await store.create_override(schedule, person, start, end, actor, now, comment=comment)
+        await store.audit(actor, "oncall.override.create", now, target=f"schedule:{schedule}",
+                          source=source, detail=_override_json(row))
+    return _override_json(row)
+
+
+async def drop_override(deps: OnCallDeps, override_id: int, *, actor: str, source: str) -> dict[str, Any]:
+    """Remove a stored override and audit it (``oncall.override.remove``) in one transaction; return it as JSON.
+
+    :raises NotFoundError: unknown or already removed.
+    :raises ApiError: 503 while the state store is not open.
+    """
+    store, now = _store(deps), deps.clock()
+    async with store.transaction():
+        row = await store.remove_override(override_id, actor, now)
+        await store.audit(actor, "oncall.override.remove", now, target=f"schedule:{row['schedule']}",
+                          source=source, detail=_override_json(row))
+    return _override_json(row)
+
+
+async def stored_overrides(deps: OnCallDeps, schedule: str | None = None) -> list[dict[str, Any]]:
+    """Return the stored overrides not over yet (of ``schedule``, or all) as JSON.
+
+    :raises ApiError: 503 while the state store is not open.
+    """
+    rows = await _store(deps).list_overrides(schedule, ending_after=deps.clock())
+    return [_override_json(r) for r in rows]
+
+
 async def create_override(request: Request) -> Response:
     """``POST /api/v1/oncall/overrides``."""
     deps = oncall_deps(request)
@@ -200,33 +272,16 @@ async def create_override(request: Request) -> Response:
     body = await json_object(request)
     schedule, person = _field(body, "schedule"), _field(body, "person")
     comment = _field(body, "comment", required=False)
-    alerting = deps.alerting()
-    if schedule not in alerting.schedules:
-        return error_response(400, f'schedule: unknown schedule "{schedule}"')
-    if person not in alerting.people:
-        return error_response(400, f'person: unknown person "{person}"')
-    if len(comment) > COMMENT_MAX:
-        return error_response(400, f"comment: at most {COMMENT_MAX} characters")
     times: dict[str, float | None] = {}
-    for key in ("start", "end"):
+    for key in ("start", "end"):  # a bad time names its field, as the other 400s do
         try:
             times[key] = parse_rfc3339(_field(body, key))
         except ValueError as exc:
             return error_response(400, f"{key}: {exc}")
     start, end = times["start"], times["end"]
-    now = deps.clock()
-    if start is None or end is None or end <= start:
-        return error_response(400, "end: must be after start")
-    if end - start > MAX_SPAN:
-        return error_response(400, "end: an override lasts at most 92 days")
-    if end <= now:
-        return error_response(400, "end: the override would be over already")
-    store = _store(deps)
-    async with store.transaction():
-        row = await store.create_override(schedule, person, start, end, actor, now, comment=comment)
-        await store.audit(actor, "oncall.override.create", now, target=f"schedule:{schedule}",
-                          source=f"api:{client_host(request)}", detail=_override_json(row))
-    return JSONResponse(_override_json(row), status_code=201)
+    row = await add_override(deps, schedule, person, start, end, comment, actor=actor,
+                             source=f"api:{client_host(request)}")
+    return JSONResponse(row, status_code=201)
 
 
 async def remove_override(request: Request) -> Response:
@@ -237,15 +292,11 @@ async def remove_override(request: Request) -> Response:
         override_id = int(request.path_params["id"])
     except ValueError:
         return error_response(404, f'unknown override "{request.path_params["id"]}"')
-    store, now = _store(deps), deps.clock()
     try:
-        async with store.transaction():
-            row = await store.remove_override(override_id, actor, now)
-            await store.audit(actor, "oncall.override.remove", now, target=f"schedule:{row['schedule']}",
-                              source=f"api:{client_host(request)}", detail=_override_json(row))
+        row = await drop_override(deps, override_id, actor=actor, source=f"api:{client_host(request)}")
     except NotFoundError:
         return error_response(404, f'unknown override "{override_id}"')
-    return JSONResponse(_override_json(row))
+    return JSONResponse(row)
 
 
 ROUTES = [

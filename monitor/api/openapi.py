@@ -283,6 +283,23 @@ OPERATIONS: dict[tuple[str, str], Schema] = {
                            "parameters": [_query("expr", "PromQL expression"), _query("range", "5m to 7d")]},
     ("GET", "/ui/static/{name}"): {"summary": "Console: CSS, JavaScript, icon", "tags": ["console"],
                                    "parameters": [_path("name", "file name")]},
+    ("GET", "/ui/oncall"): {"summary": "Console: on-call schedules, calendar, overrides, feeds", "tags": ["console"],
+                            "parameters": [_query("tz", "IANA time zone of the times shown (kept in a cookie)")]},
+    ("POST", "/ui/oncall/overrides"): {"summary": "Console: add an on-call override", "tags": ["console"],
+                                       "requestBody": _form(_ref("ConsoleForm"))},
+    ("POST", "/ui/oncall/overrides/{id}/remove"): {
+        "summary": "Console: remove an on-call override", "tags": ["console"],
+        "parameters": [_path("id", "override id")], "requestBody": _form(_ref("ConsoleForm"))},
+    ("GET", "/ui/incidents"): {"summary": "Console: incidents, MTTA/MTTR against the SLA", "tags": ["console"],
+                               "parameters": [_query("days", "window of the MTTA/MTTR figures (1..366)")]},
+    ("GET", "/ui/incidents/{id}"): {"summary": "Console: one incident and its timeline", "tags": ["console"],
+                                    "parameters": [_path("id", "incident id")]},
+    ("POST", "/ui/incidents/{id}/notes"): {"summary": "Console: add a note to an incident", "tags": ["console"],
+                                           "parameters": [_path("id", "incident id")],
+                                           "requestBody": _form(_ref("ConsoleForm"))},
+    ("POST", "/ui/incidents/{id}/updates"): {"summary": "Console: post a public update (shown on /status)",
+                                             "tags": ["console"], "parameters": [_path("id", "incident id")],
+                                             "requestBody": _form(_ref("ConsoleForm"))},
 }
 
 

@@ -40,7 +40,8 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     """Return a warning for each changed setting a reload cannot apply (``server.host``,
     ``server.port``: the listener is already bound; ``state``: the store is already open;
     ``tsdb.path``, ``tsdb.retention``, ``tsdb.retention_rules``: the sample store is open and its
-    series took their retention when created; ``remote_write``, ``rules.datasource``: built at start).
+    series took their retention when created; ``remote_write``, ``rules.datasource``: built at start;
+    ``cluster``: the membership is running).
 
     State values are not quoted: a DSN may hold a password.
     """
@@ -63,6 +64,9 @@ def restart_needed(old: Config, new: Config) -> list[str]:
         warnings.append("remote_write changed: the running queues and senders are kept; restart the daemon to apply it")
     if old.rules.datasource != new.rules.datasource:
         warnings.append("rules.datasource changed: rules keep their datasource; restart the daemon to apply it")
+    if old.cluster != new.cluster:
+        warnings.append("cluster changed: the running membership and probe sharding are kept; "
+                        "restart the daemon to apply it")
     return warnings
 
 

@@ -204,16 +204,29 @@ class ProbeRunner:
         started, as Prometheus stamps a scrape's samples with the scrape's start, so a probe's
         samples are one interval apart whatever each run lasts.
         """
+        result = await self.run_admitted(name, None)
+        assert result is not None  # admitted without an admission check
+        return result
+
+    async def run_admitted(self, name: str, admit: Callable[[str], bool] | None) -> ProbeResult | None:
+        """Run probe ``name`` as :meth:`run` does if ``admit(name)`` (asked once the run has its
+        slot, just before it starts) is true; return ``None`` when it is not (the probe sharded to
+        another replica: :meth:`monitor.daemon.sharding.ProbeShards.may_run`)."""
         task = asyncio.current_task()
         assert task is not None  # a coroutine awaited on a running loop always has a task
         self._running.add(task)
         try:
             if self._slots is None:
-                return await self._run(name)
+                return await self._run_if(name, admit)
             async with self._slots:
-                return await self._run(name)
+                return await self._run_if(name, admit)
         finally:
             self._running.discard(task)
+
+    async def _run_if(self, name: str, admit: Callable[[str], bool] | None) -> ProbeResult | None:
+        if admit is not None and not admit(name):
+            return None
+        return await self._run(name)
 
     async def _run(self, name: str) -> ProbeResult:
         started = time.time()
@@ -323,12 +336,14 @@ def history_entry(result: ProbeResult) -> ProbeResult:
                        {}, result.finished_at)
 
 
-def probe_job(runner: Callable[[], ProbeRunner], name: str) -> Callable[[], Awaitable[None]]:
+def probe_job(runner: Callable[[], ProbeRunner], name: str,
+              admit: Callable[[str], bool] | None = None) -> Callable[[], Awaitable[None]]:
     """Return the scheduler job running probe ``name`` once on the current runner (a reload
-    replaces the runner). The job never raises; cancelled at shutdown, it just ends."""
+    replaces the runner), if ``admit(name)`` (see :meth:`ProbeRunner.run_admitted`). The job
+    never raises; cancelled at shutdown, it just ends."""
     async def job() -> None:
         try:
-            await runner().run(name)
+            await runner().run_admitted(name, admit)
         except asyncio.CancelledError:  # shutdown while the probe ran: not an error
             log.debug("probe cancelled at shutdown", extra={"probe": name})
     return job

@@ -29,6 +29,7 @@ from monitor.daemon.uptime import UptimeRecorder, probe_components
 from monitor.api.deps import (
     AlertingDeps, ApiDeps, ConsoleDeps, MetricsExposition, ProcessDeps, QueryDeps, ReloadResult,
 )
+from monitor.config.cluster import shard_warnings
 from monitor.config.model import Config
 from monitor.daemon.console_views import next_maintenance, oncall_now, stored_users
 from monitor.daemon.collectors import OnCallCollector, RuleCollector, StoreCounters, update_store_gauges
@@ -40,6 +41,7 @@ from monitor.daemon.remote_wiring import RemoteWrite, build_datasource
 from monitor.daemon.probing import (ProbeClients, ProbeCollector, ProbeRunner, probe_concurrency, probe_job,
                                     raise_open_files_limit)
 from monitor.daemon.scheduler import Scheduler, spread
+from monitor.daemon.sharding import LeaderSavesRuleState, ProbeShards
 from monitor.daemon.scraping import ScrapeTargets
 from monitor.daemon.self_scrape import SELF_SCRAPE_INTERVAL, SelfScrape, merge_metadata, registry_metadata
 from monitor.daemon.status_views import alertmanager_status, status_deps
@@ -157,6 +159,10 @@ class Daemon:
                                      registry=self.registry, metrics=self.metrics,
                                      on_change=self._set_alerting_ports)
         self.metrics.leader.set(0)
+        # cluster.shard_probes: this replica runs only the probes it owns (monitor/daemon/sharding.py)
+        self.shards = (ProbeShards(config.cluster, state=lambda: self.state, settings=lambda: self.probes.settings,
+                                   on_change=self._sync_probe_jobs, registry=self.registry)
+                       if config.cluster.shard_probes else None)
         self._own_stack: contextlib.AsyncExitStack | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._config_problem: str | None = None  # why the last reload was rejected
@@ -209,11 +215,31 @@ class Daemon:
         """Return the recorded test restores, for the ``backup`` probe (none before the store is open)."""
         return await read_restores(self.state) if self.state is not None else {}
 
-    def _schedule(self) -> None:
+    def _schedule_probes(self, *, only_changes: bool = False) -> None:
+        """Schedule every probe's job (sharded: the owned probes', removing the others); with
+        ``only_changes``, leave the jobs already scheduled as they are."""
+        shards = self.shards
+        existing = self.scheduler.job_ids() if only_changes else set()
         for name, s in self.probes.settings.items():
             job_id = f"probe:{name}"
-            self.scheduler.add_interval_job(job_id, probe_job(lambda: self.probes, name), s.interval,
-                                            phase=spread(job_id, s.interval))
+            if shards is not None and name not in shards.owned:
+                self.scheduler.remove_job(job_id)
+            elif job_id not in existing:
+                admit = shards.may_run if shards is not None else None
+                self.scheduler.add_interval_job(job_id, probe_job(lambda: self.probes, name, admit), s.interval,
+                                                phase=spread(job_id, s.interval))
+
+    def _sync_probe_jobs(self) -> None:
+        """Add the jobs of probes this replica gained, remove those of probes it lost (sharding)."""
+        if self.scheduler.running:
+            self._schedule_probes(only_changes=True)
+
+    def _schedule(self) -> None:
+        self._schedule_probes()
+        if self.shards is not None:
+            interval = self.shards.interval
+            self.scheduler.add_interval_job("cluster:heartbeat", self.shards.beat, interval,
+                                            first_delay=interval)
         for t in self.config.scrape:
             job_id = f"scrape:{t.name}"
             self.scheduler.add_interval_job(job_id, self.scrape.job(t.name), t.interval,
@@ -319,13 +345,20 @@ class Daemon:
             stack.callback(self.store.close)
         self.state = await open_store(self.config.state)
         stack.push_async_callback(self._close_state)
-        self.rules.state_store = self.state
+        if self.shards is not None:  # leave the cluster once the probes are closed (the stack unwinds in reverse)
+            stack.push_async_callback(self.shards.leave)
+        self.rules.state_store = (self.state if self.shards is None else
+                                  LeaderSavesRuleState(self.state, lambda: self.leadership.is_leader))
         await self.paging_checks.read_outbox(self.state)  # /health knows the backlog from the start
         stack.push_async_callback(self.http.aclose)
         stack.push_async_callback(self._close_probes)
         stack.push_async_callback(self._drain_background)  # closes a reload left running
         await self.leadership.check()
         stack.push_async_callback(self._stop_alerting)
+        if self.shards is not None:
+            for warning in shard_warnings(self.config):
+                log.warning(warning)
+            await self.shards.beat()  # the first view: which probes are ours
         rules_task = asyncio.create_task(self.rules.run(), name="rules")
         stack.push_async_callback(_cancel, rules_task)
         stack.callback(self.scheduler.shutdown)
@@ -388,6 +421,8 @@ class Daemon:
         self.config = config
         self.probes = self._probe_runner(config)
         self.probes.last.update({n: r for n, r in old.last.items() if n in self.probes.settings})
+        if self.shards is not None:
+            self.shards.rebalance(self.shards.view)  # added probes, after a hand-over delay
         self.scrape.configure(config.scrape)
         for job_id in self.scheduler.job_ids():
             kind, _, name = job_id.partition(":")

@@ -92,8 +92,9 @@ class AlertUpdates:
         self.route = route
 
     async def __call__(self, alert: Alert, kind: str, now: float, transition: str,
-                       only: Sequence[str] | None) -> None:
-        """Enqueue ``kind`` for ``alert`` to each receiver it routes to (integrations ``only``, when given).
+                       only: Sequence[str] | None, *, receivers: Sequence[str] | None = None) -> None:
+        """Enqueue ``kind`` for ``alert`` to each receiver it routes to (integrations ``only``, and
+        receivers ``receivers`` — those told of the alert — when given).
 
         A ``resolved`` update shows the alert resolved at ``now`` unless it ended earlier.
         """
@@ -103,6 +104,8 @@ class AlertUpdates:
             if alert.ends_at is None or alert.ends_at > now:  # a future endsAt is a firing alert's validity
                 payload["ends_at"] = payload_time(now)
         for receiver in receivers_for(self.route, alert.labels):
+            if receivers is not None and receiver not in receivers:
+                continue
             msg = Message.build(kind, receiver, [payload], dedup_key=alert.fingerprint,
                                 **self.links.message_kw(alert.fingerprint))
             try:

@@ -439,6 +439,36 @@ def selected_metric_names(expr: Any) -> set[str] | None:
     return names
 
 
+#: Functions that need two samples of a series in their range to return anything.
+TWO_SAMPLE_FUNCTIONS = frozenset({"rate", "irate", "increase", "delta", "idelta", "deriv", "predict_linear"})
+
+
+def samples_needed(expr: Any) -> dict[str, int] | None:
+    """Return, per metric name ``expr`` reads, how many samples of a series it needs to answer.
+
+    A name read in a range by a function of :data:`TWO_SAMPLE_FUNCTIONS` (``rate``,
+    ``increase``, ...) needs 2; any other name needs 1.
+
+    :param expr: as for :func:`selected_metric_names`.
+    :return: ``{name: 1 | 2}``, or ``None`` when the names cannot be known (see there).
+    :raises QueryError: if a query string does not parse.
+    """
+    if isinstance(expr, str):
+        expr = parse_expr(expr)
+    node = expr if isinstance(expr, Node) else compile_expr(expr)
+    names = selected_metric_names(node)
+    if names is None:
+        return None
+    need = dict.fromkeys(names, 1)
+    for n in iter_nodes(node):
+        if isinstance(n, Call) and n.name in TWO_SAMPLE_FUNCTIONS:
+            for arg in n.args:
+                if isinstance(arg, MatrixSel):
+                    for sel_name in selected_metric_names(arg) or ():
+                        need[sel_name] = 2
+    return need
+
+
 def iter_selectors(node: Node):
     """Yield every :class:`VectorSel` in ``node`` (including those inside range selectors)."""
     if isinstance(node, VectorSel):

@@ -148,7 +148,16 @@ class RemoteWriter:
         body = compress(encode((self._labels(lbl), ts, vs) for lbl, (ts, vs) in series.items()))
         t0 = time.perf_counter()
         try:
-            resp = await self.client.post(self.url, content=body, headers=self.headers, timeout=self.timeout)
+            # The answer is streamed and at most _BODY_LIMIT bytes of it read: a store (or a proxy
+            # in front of it) answering with a large page costs nothing.
+            async with self.client.stream("POST", self.url, content=body, headers=self.headers,
+                                          timeout=self.timeout) as resp:
+                head = b""
+                if not 200 <= resp.status_code < 300:
+                    async for chunk in resp.aiter_raw():
+                        head += chunk
+                        if len(head) >= _BODY_LIMIT:
+                            break
         except httpx.HTTPError as e:
             return self._retryable(n, f"{type(e).__name__}: {e}", 0.0)
         finally:
@@ -162,7 +171,7 @@ class RemoteWriter:
             self.highest_sent_ms = max(self.highest_sent_ms, max_t)
             self.last_error = ""
             return None
-        text = resp.text[:_BODY_LIMIT]
+        text = " ".join(head[:_BODY_LIMIT].decode("utf-8", "replace").split())  # one line for the log
         if status >= 500 or status == 429:
             ra = _retry_after(resp) if status in (429, 503) else None
             return self._retryable(n, f"HTTP {status}: {text}", ra or 0.0)

@@ -210,6 +210,7 @@ class AlertingRule:
         self.samples: list[tuple[Labels, float]] = []
         #: Restored alerts not yet confirmed by an evaluation with data: fingerprint -> restore time.
         self.held: dict[str, float] = {}
+        self._needed: dict[str, int] | None | bool = False
         sev = self.labels.get("severity", "")
         self.severities = frozenset(severities) if severities is not None and "{{" in sev else None
         #: Alerts (per evaluation) whose expanded ``severity`` was outside the policy.
@@ -299,17 +300,41 @@ class AlertingRule:
         for fp in fingerprints:
             self.held.pop(fp, None)
 
-    def release_matching(self, series: Iterable[Labels]) -> None:
-        """Release the held alerts that one of ``series`` (input series with new data) may produce.
+    def samples_needed(self) -> dict[str, int] | None:
+        """Return ``{metric name: samples of a series the expression needs}`` (1, or 2 for a
+        name read by ``rate``/``increase``/...: :func:`monitor.promql.nodes.samples_needed`);
+        ``None`` when the names cannot be known."""
+        if self._needed is False:
+            from monitor.promql.nodes import samples_needed
+
+            try:
+                self._needed = samples_needed(self.parsed if self.parsed is not None else self.expr)
+            except Exception:  # noqa: BLE001 - unknown inputs: released by the grace period only
+                self._needed = None
+        return self._needed  # type: ignore[return-value]
+
+    def release_ready(self, inputs: Mapping[str, Iterable[tuple[Labels, int]]]) -> None:
+        """Release the held alerts whose inputs now have enough data to decide them.
+
+        :param inputs: metric name -> ``(series labels, samples since the restore)`` of the
+            series of that name with new data.
 
         A series matches an alert when they agree on every label they both have, leaving out
         ``__name__``, ``alertname`` and the rule's own labels (aggregations may drop labels, so
-        a series with fewer labels matches too).
+        a series with fewer labels matches too). A held alert is released when **every** metric
+        name the expression reads has a matching series with as many samples as the expression
+        needs of it (:meth:`samples_needed`: two for ``rate(x[5m])``, whose first sample after
+        a restart gives no value yet). Deciding earlier would drop a pending alert and resolve a
+        firing one in the middle of an outage: ``x or (y and absent(x))`` answers from ``y``
+        before ``x`` is scraped, then nothing until ``x``'s second sample. An input that never
+        comes back leaves the alert to the grace period.
         """
-        if not self.held:
+        need = self.samples_needed()
+        if not self.held or not need:
             return
         skip = {METRIC_NAME, "alertname", *self.labels}
-        inputs = [[(k, v) for k, v in s.as_dict().items() if k not in skip] for s in series]
+        by_name = {name: [([(k, v) for k, v in lb.as_dict().items() if k not in skip], n)
+                          for lb, n in inputs.get(name, ())] for name in need}
         done = []
         for fp in self.held:
             a = self.active.get(fp)
@@ -317,7 +342,8 @@ class AlertingRule:
                 done.append(fp)
                 continue
             al = a.labels.as_dict()
-            if any(all(al.get(k, v) == v for k, v in pairs) for pairs in inputs):
+            if all(any(n >= need[name] and all(al.get(k, v) == v for k, v in pairs) for pairs, n in series)
+                   for name, series in by_name.items()):
                 done.append(fp)
         self.release(done)
 
@@ -377,7 +403,6 @@ class AlertingRule:
             fresh[fp] = Alert(labels, annotations, AlertState.PENDING, now, value=float(smpl.v))
 
         for fp, a in fresh.items():
-            self.held.pop(fp, None)  # returned by the expression: a restored alert is confirmed
             cur = self.active.get(fp)
             if cur is not None and cur.state != AlertState.INACTIVE:
                 cur.value, cur.annotations = a.value, a.annotations

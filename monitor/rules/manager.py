@@ -40,13 +40,18 @@
   (:func:`~monitor.rules.alerting.restored_active_at`).
 * Restored alerts are **held** — neither resolved nor dropped when their expression does not
   return them — because the sample store starts empty and the first evaluations run before
-  the first probe results. A held alert is released at the first evaluation that either
-  returns it (the normal state machine goes on from the restored state) or sees, in the
-  evaluated range, a sample appended since the restore from an input series that may produce
-  it: a series of a metric the group reads whose labels agree with the alert's on every label
-  both have (``__name__``, ``alertname`` and the rule's own labels left out). Whatever happens,
-  it is released ``for_grace_period`` after the restore (an input that never comes back, or
-  expressions whose metric names cannot be known). While held, a firing alert is listed firing
+  the first probe results. A held alert is released at the first evaluation that sees, in the
+  evaluated range, samples appended since the restore from input series that may produce it,
+  for every metric the rule reads: series of that metric whose labels agree with the alert's
+  on every label both have (``__name__``, ``alertname`` and the rule's own labels left out);
+  from then on the normal state machine goes on from the restored state. Whatever happens, it
+  is released ``for_grace_period`` after the restore (an input that never comes back, or
+  expressions whose metric names cannot be known). An input read by ``rate``, ``increase``
+  and the like counts only once a matching series has two samples since the restore (one gives
+  such a function no value yet), and every input the rule reads must have enough: an alert is
+  not decided on a half-filled window (``x or (y and absent(x))`` before ``x``'s second sample).
+  An evaluation that returns a held alert does not release it either — the next one, still
+  short of data, could otherwise drop it. While held, a firing alert is listed firing
   and handed on at each evaluation; a pending one keeps its ``active_at`` but fires only when
   an evaluation returns it.
 """
@@ -440,18 +445,19 @@ class RuleManager:
             if ts >= min(r.held.values()) + self.for_grace_period:
                 r.release([fp for fp, at in r.held.items() if ts >= at + self.for_grace_period])
         rules = [r for r in rules if r.held]
-        names = g.metric_names()
-        if not rules or not names:
+        if not rules:
             return
         mint = int(min(min(r.held.values()) for r in rules) * 1000)
         maxt = int(round((ts - g.query_offset) * 1000))
         if maxt < mint:
             return
-        series = [s.labels for name in sorted(names)
-                  for s in self.store.select([Matcher("__name__", "=", name)], mint, maxt)]
-        if series:
-            for r in rules:
-                r.release_matching(series)
+        inputs: dict[str, list[tuple[Any, int]]] = {}
+        for r in rules:
+            for name in sorted(r.samples_needed() or ()):
+                if name not in inputs:
+                    inputs[name] = [(s.labels, len(s.timestamps))
+                                    for s in self.store.select([Matcher("__name__", "=", name)], mint, maxt)]
+            r.release_ready(inputs)
 
     # ------------------------------------------------------------------ running
 

@@ -197,6 +197,14 @@ CREATE TABLE status_subscribers (
     UNIQUE (kind, target)
 );
 """),
+    (30, "cluster members: heartbeats of the replicas sharing the probes (monitor.store.members)", """
+CREATE TABLE cluster_members (
+    member_id    TEXT PRIMARY KEY,
+    instance     TEXT NOT NULL,
+    joined_at    {ts} NOT NULL,
+    heartbeat_at {ts} NOT NULL
+);
+"""),
 ]
 
 CREATE_MIGRATIONS_TABLE = """

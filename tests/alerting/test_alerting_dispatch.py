@@ -290,3 +290,50 @@ def test_flush_takes_at_most_limit_groups_earliest_first(d):
     rest = d.flush(at(0))
     assert [n.group_labels.get("alertname") for n in first + rest] == ["G0", "G1", "G2", "G3", "G4"]
     assert d.next_wakeup() == at(5)
+
+
+def test_refiring_after_the_group_was_deleted_waits_group_wait_not_group_interval(d):
+    """Issue 16 B: Alertmanager deletes an empty group (all resolved and notified); an alert
+    firing again starts a new group, first notified after ``group_wait``."""
+    a = firing("Down", instance="a")
+    d.process([a], at(0))
+    d.process([], at(0, 30))
+    (n,) = d.process([a.resolve(at(1))], at(5, 30))
+    assert n.status == "resolved" and d.groups() == []
+    again = firing("Down", start=at(7), instance="a")
+    assert d.process([again], at(7)) == []
+    assert d.next_wakeup() == at(7, 30)
+    assert d.waiting(at(7, 29)) == {again.fingerprint}
+    (n,) = d.process([], at(7, 30))
+    assert n.firing[0].starts_at == at(7)
+    assert d.waiting(at(7, 30)) == set()  # the escalation waited for that flush, no longer
+
+
+def test_restored_group_whose_last_notification_was_resolved_starts_afresh(d):
+    """Issue 16 B after a restart: a group whose last notification said "all resolved" was
+    deleted; a restored log entry must not give the next firing alert its old group_interval
+    timer (up to 5 minutes for the first page)."""
+    a = firing("Down", instance="a")
+    d.process([a], at(0))
+    d.process([], at(0, 30))
+    d.process([a.resolve(at(1))], at(5, 30))
+    restarted = Dispatcher(d.route)
+    restarted.restore({k: d.nflog.get(k) for k in d.state()})
+    again = firing("Down", start=at(6), instance="a")
+    assert restarted.process([again], at(6)) == []
+    assert restarted.next_wakeup() == at(6, 30)
+    assert restarted.waiting(at(6)) == {again.fingerprint}
+    (n,) = restarted.process([], at(6, 30))
+    assert [x.starts_at for x in n.firing] == [at(6)]
+    assert restarted.waiting(at(6, 30)) == set()
+
+
+def test_restored_group_that_had_firing_alerts_keeps_its_timers(d):
+    a = firing("Down", instance="a")
+    d.process([a], at(0))
+    d.process([], at(0, 30))
+    restarted = Dispatcher(d.route)
+    restarted.restore({k: d.nflog.get(k) for k in d.state()})
+    b = firing("Down", start=at(2), instance="b")
+    assert restarted.process([a, b], at(2)) == []
+    assert restarted.next_wakeup() == at(5, 30)

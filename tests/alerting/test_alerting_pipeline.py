@@ -75,8 +75,9 @@ class Updates:
     def __init__(self) -> None:
         self.sent: list[tuple] = []
 
-    async def __call__(self, alert, kind, now, transition, only):
+    async def __call__(self, alert, kind, now, transition, only, *, receivers=None):
         self.sent.append((alert.name, kind, transition, only))
+        self.receivers = receivers
 
 
 @pytest.fixture
@@ -139,7 +140,11 @@ async def test_acknowledgements_audit_first_and_tell_receivers(parts):
     a = Alert.firing(CRIT, starts_at=T0 - 60)
     await pipeline.ingest([a])
     out = await acks.acknowledge(a.fingerprint, "alice", "api:10.0.0.5", comment="on it")
-    assert out == {"fingerprint": a.fingerprint, "status": "no_escalation"}
+    assert out == {"fingerprint": a.fingerprint, "status": "no_escalation",
+                   "notified_receivers": ["pager", "slack-incidents"],
+                   "outcome": "acknowledged; no escalation was running (its severity has no escalation policy "
+                              "or its receivers do not page); updated receivers: pager, slack-incidents"}
+    assert updates.receivers == ["pager", "slack-incidents"]  # those the notification log says were told
     [audit] = await store.list_audit(target=a.fingerprint)
     assert (audit["actor"], audit["action"], audit["source"]) == ("alice", "ack", "api:10.0.0.5")
     transition = f"ack:{a.fingerprint}:{int(T0 * 1000)}"

@@ -217,3 +217,45 @@ async def test_ack_comment_is_on_the_timeline_and_resolved_alerts_leave_the_list
         harness.clock.advance(60)
         await harness.service.ingest([resolved_rule_alert(alert, harness.clock())])
         assert fp not in {a["fingerprint"] for a in (await c.get("/api/v2/alerts")).json()}
+
+
+async def test_acking_a_muted_never_notified_alert_tells_no_vendor_and_says_why(harness, api, monkeypatch, capsys):
+    """Issue 16 C: an alert muted from the start was never paged nor posted; acknowledging or
+    resolving it sends no PagerDuty acknowledge/resolve and no Slack [ACK], and the CLI says why."""
+    monkeypatch.setenv("MONITOR_API_TOKEN", CLI_TOKEN)
+    rc = await asyncio.to_thread(main, ["silence", "add", 'service="api"', "--duration", "2h",
+                                        "--start", "2026-11-30T09:00:00Z", "--comment", "maintenance",
+                                        "--author", "alice", "--url", api.url])
+    assert rc == 0
+    sid = capsys.readouterr().out.strip()
+    alert = firing_rule_alert(LABELS, T0 - 60)
+    fp = alert.fingerprint
+    harness.clock.t = T0
+    await harness.service.ingest([alert])
+    await harness.deliver()
+    await harness.at(T0 + 900)
+    assert harness.pd_events() == [] and harness.slack_posts() == []
+
+    rc = await asyncio.to_thread(main, ["ack", fp, "--url", api.url])
+    out = capsys.readouterr().out
+    assert rc == 0
+    await harness.deliver()
+    assert harness.pd_events() == []
+    assert harness.slack_posts() == [] and harness.slack_updates() == []
+    assert out.strip() == (f"{fp}: acknowledged; no escalation was running (the alert is silenced by silence "
+                           f"{sid}); no receiver had been notified of it, so none was told")
+    rc = await asyncio.to_thread(main, ["ack", fp, "--url", api.url, "--resolve"])
+    assert rc == 0 and "resolved; no escalation was running" in capsys.readouterr().out
+    await harness.deliver()
+    await harness.at(T0 + 1000)
+    assert harness.pd_events() == []
+    assert harness.slack_posts() == [] and harness.slack_updates() == []
+
+
+async def test_ack_answer_names_the_receivers_told(harness, api):
+    alert = await _fire_to_secondary(harness)
+    async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {API_TOKEN}"}) as c:
+        r = await c.post(f"/api/v1/alerts/{alert.fingerprint}/ack")
+    data = r.json()["data"]
+    assert data["notified_receivers"] == ["pager", "slack-incidents"]
+    assert data["outcome"] == "acknowledged; escalation stopped; updated receivers: pager, slack-incidents"

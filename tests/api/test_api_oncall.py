@@ -92,6 +92,16 @@ async def test_schedules_show_current_and_next_in_the_viewers_zone(oncall_api):
     assert office["next_handoffs"][0] == {"at": "2026-01-09T11:30:00-05:00", "person": None}
     bad = await oncall_api.client.get("/api/v1/oncall/schedules", params={"tz": "Mars/Olympus"})
     assert bad.status_code == 400 and "Mars/Olympus" in bad.json()["error"]
+    folder = await oncall_api.client.get("/api/v1/oncall/schedules", params={"tz": "America"})  # a folder of zones
+    assert folder.status_code == 400 and "America" in folder.json()["error"]
+
+
+async def test_current_shift_whatever_the_sub_microsecond_part_of_now(oncall_api):
+    # a datetime rounds now to the microsecond, here up: the shift cut at now still counts as current
+    for frac in (0.0, 0.4999996, 0.9999996):
+        oncall_api.clock.t = NOW + frac
+        body = (await oncall_api.client.get("/api/v1/oncall/schedules")).json()
+        assert all(s["current"] is not None for s in body["schedules"] if s["name"] == "primary"), (frac, body)
 
 
 async def test_current_shift_is_found_whatever_the_clock_readings_sub_microsecond_digits(oncall_api):

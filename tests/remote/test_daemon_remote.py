@@ -93,7 +93,7 @@ def test_the_readme_configurations_load(tmp_path):
     from monitor.config.loader import load_config_text
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## When one machine is not enough"):readme.index("## Runbooks")]
+    section = readme[readme.index("## When one machine is not enough"):readme.index("### Sharded probes")]
     blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
     assert len(blocks) == 3
     urls = set()

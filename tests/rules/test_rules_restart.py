@@ -237,3 +237,58 @@ def test_rules_config_restart_settings():
     assert (c.outage_tolerance, c.for_grace_period) == (3600.0, 600.0)
     c = RulesConfig.model_validate({"outage_tolerance": "30m", "for_grace_period": "2m"})
     assert (c.outage_tolerance, c.for_grace_period) == (1800.0, 120.0)
+
+
+RATE_RULES = """
+groups:
+  - name: api
+    interval: 15s
+    rules:
+      - alert: HighErrorRate
+        expr: |
+          (sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) > 0.05)
+          or
+          (1 - avg(avg_over_time(probe_success[5m])) > 0.05 and on() absent(http_requests_total))
+        for: 5m
+        labels: {severity: critical, service: api}
+"""
+
+
+async def test_pending_rate_alert_survives_the_first_scrapes_after_a_kill_9(tmp_path):
+    """Issue 16 A: after a restart the first scrape gives ``rate`` one sample (no value) while
+    the probe already has data; the restored alert must not be dropped and restarted then."""
+    rules = tmp_path / "api.yaml"
+    rules.write_text(RATE_RULES)
+    db = tmp_path / "state.db"
+
+    def feed(p: Process, t: float, n: int) -> None:
+        p.probe(t, 0)
+        p.samples.append(Labels.of(__name__="http_requests_total", status="500"), int(t * 1000), 10.0 * n)
+        p.samples.append(Labels.of(__name__="http_requests_total", status="200"), int(t * 1000), 0.0)
+
+    p1 = Process(str(rules), db, T0)
+    await p1.start()
+    for i, t in enumerate(range(0, 121, 15)):
+        feed(p1, T0 + t, i)
+        await p1.eval(T0 + t)
+    assert (p1.alert().state, p1.alert().active_at) == ("pending", T0 + 15)
+    await crash(p1)
+
+    # Restarted 5 s later. The probe reports first (absent(http_requests_total) holds), then the
+    # scrapes: rate() needs their second sample.
+    p2 = Process(str(rules), db, T0 + 125)
+    assert await p2.start() == 1
+    await p2.eval(T0 + 125)
+    p2.probe(T0 + 126, 0)
+    await p2.eval(T0 + 126.1)
+    for i, t in enumerate((T0 + 127, T0 + 132, T0 + 137)):
+        p2.samples.append(Labels.of(__name__="http_requests_total", status="500"), int(t * 1000), 10.0 * i)
+        p2.samples.append(Labels.of(__name__="http_requests_total", status="200"), int(t * 1000), 0.0)
+        p2.probe(t + 0.5, 0)
+        await p2.eval(t + 1)
+        a = p2.alert()
+        assert a is not None and (a.state, a.active_at) == ("pending", T0 + 20), (t, a)
+    # 5m of pending = 4m45s before the kill (at T0 + 120) + 15 s after it.
+    await p2.eval(T0 + 320)
+    assert (p2.alert().state, p2.alert().active_at) == ("firing", T0 + 20)
+    await p2.state.close()

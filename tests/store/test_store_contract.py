@@ -194,11 +194,11 @@ async def test_outbox_backlog_summarises_pending_rows_only(store):
         await store.mark_failed(row["id"], T0 + 31 + 10 * attempt, "503", next_attempt_at=T0 + 40 + 10 * attempt)
     await store.expire(T0 + 60)  # "gone" passed its not_after
     assert await store.outbox_backlog() == {"pending": 2, "oldest_created_at": T0, "max_attempts": 3}
+    assert await store.depth() == 2
     # status-page and maintenance mail (kind "maintenance") is not the paging path: not counted
     await store.enqueue("status/email[0]|maintenance|status-confirm:1|a@b.example|confirm-1", "status",
                         "email[0]", {}, T0 + 3600, T0 - 500)
     assert await store.outbox_backlog() == {"pending": 2, "oldest_created_at": T0, "max_attempts": 3}
-    assert await store.depth() == 2
 
 
 async def test_message_refs_and_kv(store):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from jinja2 import Environment
 from starlette.routing import Route
 
-from monitor.api.console import actions, pages
+from monitor.api.console import actions, incident_pages, oncall_pages, pages
 from monitor.api.console.render import environment
 from monitor.api.console.session import Sessions
 from monitor.api.deps import ApiDeps, ConsoleDeps
@@ -53,6 +53,14 @@ ROUTES = [
     Route("/ui/probes", pages.probes_page, methods=["GET"]),
     Route("/ui/query", pages.query_page, methods=["GET"]),
     Route("/ui/static/{name}", pages.static, methods=["GET"]),
+    # on-call and incidents (oncall_pages, incident_pages)
+    Route("/ui/oncall", oncall_pages.oncall_page, methods=["GET"]),
+    Route("/ui/oncall/overrides", oncall_pages.add_override_form, methods=["POST"]),
+    Route("/ui/oncall/overrides/{id}/remove", oncall_pages.remove_override_form, methods=["POST"]),
+    Route("/ui/incidents", incident_pages.incidents_page, methods=["GET"]),
+    Route("/ui/incidents/{id}", incident_pages.incident_page, methods=["GET"]),
+    Route("/ui/incidents/{id}/notes", incident_pages.add_note_form, methods=["POST"]),
+    Route("/ui/incidents/{id}/updates", incident_pages.add_update_form, methods=["POST"]),
 ]
 
 __all__ = ["ConsoleApp", "ROUTES"]

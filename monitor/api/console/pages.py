@@ -25,6 +25,7 @@ from model.labels import Labels
 from monitor.api.console.render import PALETTE, line_chart, sparkline
 from monitor.api.console.session import Viewer
 from monitor.api.deps import deps_of
+from monitor.api.oncall import on_call_now
 from monitor.api.query import result_json
 from monitor.errors import NotFoundError, QueryError
 from monitor.slo.status import fetch_status_async, status_rows
@@ -47,7 +48,8 @@ PAGE_HEADERS = {
 }
 
 _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8",
-           "favicon.svg": "image/svg+xml"}
+           "favicon.svg": "image/svg+xml", "oncall.css": "text/css; charset=utf-8",
+           "tz.js": "text/javascript; charset=utf-8"}
 
 
 def console_of(request: Request) -> Any:
@@ -206,6 +208,8 @@ async def overview(request: Request) -> Response:
     slos, slo_error = await slo_rows(request)
     console = deps_of(request).console
     oncall = console.oncall(now) if console is not None else []
+    if deps_of(request).oncall is not None:  # stored overrides too (monitor.api.oncall), as the On-call page
+        oncall = await on_call_now(deps_of(request).oncall, now)
     maintenance = console.maintenance(now) if console is not None else None
     order = {"critical": 0, "warning": 1, "info": 2}
     return render(request, "overview.html", probes=await probe_rows(request),

@@ -7,9 +7,12 @@
 * ``GET /api/v1/incidents/{id}`` — one incident with its whole timeline (internal notes
   included, so always behind a ``read`` token).
 * ``POST /api/v1/incidents/{id}/notes`` — ``ack`` scope, ``{"text"}``: an internal note.
-* ``POST /api/v1/incidents/{id}/updates`` — ``ack`` scope, ``{"text", "status"?}``: a public
-  update shown on ``/status`` (``status``: ``investigating``, ``identified``, ``monitoring`` or
-  ``resolved``; default the incident's current public status).
+* ``POST /api/v1/incidents/{id}/updates`` — ``ack`` scope, ``{"text", "status"?, "title"?}``: a
+  public update shown on ``/status`` (``status``: ``investigating``, ``identified``, ``monitoring`` or
+  ``resolved``; default the incident's current public status). ``title`` (at most
+  :data:`TITLE_MAX` characters) becomes the incident's public title on ``/status`` from then on
+  (:func:`monitor.api.statuspage.data.public_title`); the incident's own title is the alert's
+  summary, internal text that the status page never shows.
 
 Notes and updates are audited (``incident.note`` / ``incident.update``, target ``incident:<id>``)
 in the same transaction. Times in answers are RFC 3339 (UTC) and durations seconds. 404 for an
@@ -33,9 +36,10 @@ from monitor.escalation.incidents import incident_stats
 from monitor.escalation.policy import EscalationPolicy
 from monitor.store.incidents import PUBLIC_STATUSES, IncidentStore
 
-__all__ = ["ROUTES", "TEXT_MAX", "add_event", "event_json", "incident_json", "iso", "priority_stats"]
+__all__ = ["ROUTES", "TEXT_MAX", "TITLE_MAX", "add_event", "event_json", "incident_json", "iso", "priority_stats"]
 
 TEXT_MAX = 4000
+TITLE_MAX = 200
 
 
 def iso(t: float | None) -> str | None:
@@ -139,16 +143,24 @@ async def add_update(request: Request) -> Response:
 
 
 async def add_event(deps: OnCallDeps, store: IncidentStore, incident_id: int, text: str, status: Any, *,
-                    public: bool, actor: str, source: str) -> dict[str, Any]:
+                    public: bool, actor: str, source: str, title: Any = None) -> dict[str, Any]:
     """Add an internal note (``public`` false) or a public update (shown on ``/status``; ``status`` one of
     :data:`~monitor.store.incidents.PUBLIC_STATUSES` or ``None`` for the current one) to an incident and
     audit it (``incident.note`` / ``incident.update``) in one transaction; return the API's answer.
 
-    :raises ApiError: 400 bad ``status``; 404 unknown incident.
+    :param title: a public update's new public title for ``/status`` (kept in the update's ``detail``;
+        at most :data:`TITLE_MAX` characters), or ``None``.
+    :raises ApiError: 400 bad ``status`` or ``title``; 404 unknown incident.
     """
     if status is not None and (not public or status not in PUBLIC_STATUSES):
         raise ApiError(400, f"status: expected one of {', '.join(PUBLIC_STATUSES)}" if public
                        else "status: only a public update sets a status")
+    if title is not None:
+        if not public:
+            raise ApiError(400, "title: only a public update sets a public title")
+        if not isinstance(title, str) or not title.strip() or len(title) > TITLE_MAX:
+            raise ApiError(400, f"title: expected a non-empty string of at most {TITLE_MAX} characters")
+        title = title.strip()
     now = deps.clock()
     try:
         row = await store.get_incident(incident_id)
@@ -156,14 +168,16 @@ async def add_event(deps: OnCallDeps, store: IncidentStore, incident_id: int, te
         raise ApiError(404, f'unknown incident "{incident_id}"') from None
     status = status or row["public_status"]
     kind = "update" if public else "note"
+    detail: dict[str, Any] = ({"status": status} | ({"title": title} if title else {})) if public else {}
     async with store.transaction():
         event_id = await store.add_incident_event(incident_id, now, kind, actor=actor, text=text, public=public,
-                                                  detail={"status": status} if public else {})
+                                                  detail=detail)
         if public:
             await store.update_incident(incident_id, now, public_status=status)
         await store.audit(actor, f"incident.{kind}", now, target=f"incident:{incident_id}",
                           source=source, detail={"text": text, "event": event_id})
-    return {"id": event_id, "incident": incident_id, "kind": kind, "public": public, "public_status": status}
+    answer = {"id": event_id, "incident": incident_id, "kind": kind, "public": public, "public_status": status}
+    return answer | ({"public_title": title} if title else {})
 
 
 async def _add(request: Request, *, public: bool) -> Response:
@@ -172,7 +186,7 @@ async def _add(request: Request, *, public: bool) -> Response:
     incident_id = _id(request)
     store = _store(request)
     answer = await add_event(oncall_deps(request), store, incident_id, text, body.get("status"), public=public,
-                             actor=actor, source=f"api:{client_host(request)}")
+                             actor=actor, source=f"api:{client_host(request)}", title=body.get("title"))
     return JSONResponse(answer, status_code=201)
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -132,15 +132,16 @@ async def on_call_now(deps: OnCallDeps, now: float) -> list[dict[str, Any]]:
 async def schedule_views(deps: OnCallDeps, now: float, zone: ZoneInfo, count: int) -> list[dict[str, Any]]:
     """Return every schedule (by name) as ``GET /api/v1/oncall/schedules`` shows it: restrictions,
     ``current`` shift (from where it began) and the ``count`` next shifts and handoffs, times in ``zone``."""
+    at = instant(now)  # the one instant every shift below is cut at and compared with
     out = []
     for name, s in sorted((await running_schedules(deps, now)).items()):
-        upcoming = shifts(s, now, now + MAX_SPAN, limit=count + 1)
+        upcoming = shifts(s, at, at + timedelta(seconds=MAX_SPAN), limit=count + 1)
         # compare instants, not floats: a datetime rounds ``now`` to the microsecond (maybe up), so the shift
         # cut at ``now`` could start "after" it and nobody would be on call
-        current = upcoming[0] if upcoming and upcoming[0].start <= instant(now) else None
+        current = upcoming[0] if upcoming and upcoming[0].start <= at else None
         following = upcoming[1:] if current else upcoming
         if current is not None:  # show where it began, not "now"
-            before = shifts(s, now - LOOK_BACK, now)
+            before = shifts(s, at - timedelta(seconds=LOOK_BACK), at)
             if before and before[-1].end == current.start and \
                     (before[-1].person, before[-1].source) == (current.person, current.source):
                 current = Shift(before[-1].start, current.end, current.person, current.source)
@@ -149,7 +150,7 @@ async def schedule_views(deps: OnCallDeps, now: float, zone: ZoneInfo, count: in
             "restrictions": _restrictions(s),
             "current": shift_json(current, zone) if current else None,
             "next": [shift_json(x, zone) for x in following[:count]],
-            "next_handoffs": [{"at": _iso(at, zone), "person": p} for at, p in next_handoffs(s, now, count)],
+            "next_handoffs": [{"at": _iso(h, zone), "person": p} for h, p in next_handoffs(s, at, count)],
         })
     return out
 
@@ -271,10 +272,13 @@ async def create_override(request: Request) -> Response:
     body = await json_object(request)
     schedule, person = _field(body, "schedule"), _field(body, "person")
     comment = _field(body, "comment", required=False)
-    try:
-        start, end = parse_rfc3339(_field(body, "start")), parse_rfc3339(_field(body, "end"))
-    except ValueError as exc:
-        return error_response(400, str(exc))
+    times: dict[str, float | None] = {}
+    for key in ("start", "end"):  # a bad time names its field, as the other 400s do
+        try:
+            times[key] = parse_rfc3339(_field(body, key))
+        except ValueError as exc:
+            return error_response(400, f"{key}: {exc}")
+    start, end = times["start"], times["end"]
     row = await add_override(deps, schedule, person, start, end, comment, actor=actor,
                              source=f"api:{client_host(request)}")
     return JSONResponse(row, status_code=201)

@@ -11,9 +11,11 @@ the feed's kind and name under ``api.link_key`` (the key of the signed ``/ack`` 
 revokes every feed URL (and every outstanding ack link). Answers: 404 when ``api.link_key`` is
 not set or the name is unknown, 403 for a wrong token.
 
-A feed spans 14 days back to 84 days ahead of now; each shift is a ``VEVENT`` with times in UTC,
-a stable ``UID`` (schedule, person, start), ``SUMMARY`` ``On call: <person> (<schedule>)`` and
-``CATEGORIES`` ``rotation`` or ``override``.
+A feed has every shift overlapping 14 days back to 84 days ahead of now; each shift is a ``VEVENT``
+with times in UTC, ``SUMMARY`` ``On call: <person> (<schedule>)``, ``CATEGORIES`` ``rotation`` or
+``override``, and a ``UID`` stable across fetches: schedule, person and the shift's real start (a
+shift under way 14 days back keeps its start, looked for up to ``LOOK_BACK`` earlier, so calendar
+apps update the event instead of adding a copy on every fetch).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from starlette.routing import Route
 
 from monitor.api.auth import credentials_of
 from monitor.api.bodies import error_response
-from monitor.api.oncall import oncall_deps, running_schedules
+from monitor.api.oncall import LOOK_BACK, oncall_deps, running_schedules
 from monitor.escalation.schedule import Schedule, Shift, shifts
 
 __all__ = ["ROUTES", "feed_token", "BACK_DAYS", "AHEAD_DAYS"]
@@ -77,7 +79,13 @@ async def _window(request: Request) -> tuple[dict[str, Schedule], float, float]:
     deps = oncall_deps(request)
     now = deps.clock()
     start, end = now - BACK_DAYS * 86400, now + AHEAD_DAYS * 86400
-    return await running_schedules(deps, start), start, end
+    return await running_schedules(deps, start - LOOK_BACK), start, end
+
+
+def _feed_shifts(schedule: Schedule, start: float, end: float) -> list[Shift]:
+    """Return the shifts overlapping ``[start, end)``, the first one with its real start (not cut at
+    ``start``): a shift's ``UID`` is made of its start, so it must not move with the clock."""
+    return [s for s in shifts(schedule, start - LOOK_BACK, end) if s.end.timestamp() > start]
 
 
 async def schedule_feed(request: Request) -> Response:
@@ -90,7 +98,7 @@ async def schedule_feed(request: Request) -> Response:
     schedule = schedules.get(name)
     if schedule is None:
         return error_response(404, f'unknown schedule "{name}"')
-    return _calendar(f"On call: {name}", [(schedule, s) for s in shifts(schedule, start, end)])
+    return _calendar(f"On call: {name}", [(schedule, s) for s in _feed_shifts(schedule, start, end)])
 
 
 async def person_feed(request: Request) -> Response:
@@ -102,7 +110,8 @@ async def person_feed(request: Request) -> Response:
     if person not in oncall_deps(request).alerting().people:
         return error_response(404, f'unknown person "{person}"')
     schedules, start, end = await _window(request)
-    items = [(sch, s) for _, sch in sorted(schedules.items()) for s in shifts(sch, start, end) if s.person == person]
+    items = [(sch, s) for _, sch in sorted(schedules.items()) for s in _feed_shifts(sch, start, end)
+             if s.person == person]
     items.sort(key=lambda it: it[1].start)
     return _calendar(f"On call: {person}", items)
 

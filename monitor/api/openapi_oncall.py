@@ -36,7 +36,9 @@ NOTE_SCHEMA: Schema = {"type": "object", "required": ["text"],
 UPDATE_SCHEMA: Schema = {
     "type": "object", "required": ["text"],
     "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 4000},
-                   "status": {"type": "string", "enum": ["investigating", "identified", "monitoring", "resolved"]}}}
+                   "status": {"type": "string", "enum": ["investigating", "identified", "monitoring", "resolved"]},
+                   "title": {"type": "string", "minLength": 1, "maxLength": 200,
+                             "description": "the incident's public title on /status from now on"}}}
 
 SUBSCRIBE_SCHEMA: Schema = {"type": "object", "required": ["email"],
                             "properties": {"email": {"type": "string", "maxLength": 254}}}

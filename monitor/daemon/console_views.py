@@ -9,7 +9,7 @@ from typing import Any
 
 from monitor.alerting.maintenance import TimeIntervals
 from monitor.escalation.schedule import OnCallLookup, who_is_on_call
-from monitor.notify.maintenance_notices import occurrence_end, occurrence_starts
+from monitor.notify.maintenance_notices import occurrence_at, occurrence_end, occurrence_starts
 from monitor.store.users import read_users
 
 #: How far ahead the next maintenance window is looked for (seconds): 35 days.
@@ -41,7 +41,10 @@ def next_maintenance(config: Any, now: float) -> dict[str, Any] | None:
     for w in alerting.maintenance_windows:
         names = list(w.time_intervals)
         if intervals.active(names, now):
-            cand = {"name": w.name, "start": now, "end": occurrence_end(periods, names, now)}
+            # in effect: its real start and end, as /status.json has them (a window open for over a
+            # week, whose start is not looked for, shows from now)
+            start, end = occurrence_at(periods, names, now) or (now, occurrence_end(periods, names, now))
+            cand = {"name": w.name, "start": start, "end": end}
         else:
             starts = occurrence_starts(periods, names, now, MAINTENANCE_HORIZON)
             if not starts:

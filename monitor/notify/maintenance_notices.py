@@ -35,8 +35,8 @@ from monitor.config.timeintervals import zone
 from monitor.notify.base import Integration, Message
 from monitor.notify.outbox_stage import DEFAULT_TTL, OutboxStage
 
-__all__ = ["NOTICES_KEY", "Contact", "occurrence_starts", "occurrence_end", "due_notice", "read_audience",
-           "send_maintenance_notices", "notice_message", "notice_label"]
+__all__ = ["NOTICES_KEY", "Contact", "occurrence_starts", "occurrence_end", "occurrence_at", "due_notice",
+           "read_audience", "send_maintenance_notices", "notice_message", "notice_label"]
 
 log = logging.getLogger("monitor.notify")
 
@@ -96,6 +96,20 @@ def occurrence_end(periods: Mapping[str, Sequence[Any]], names: Sequence[str], s
     while t < start + MAX_WINDOW and _active(intervals, names, t):
         t += 60
     return t
+
+
+def occurrence_at(periods: Mapping[str, Sequence[Any]], names: Sequence[str], now: float) -> tuple[float, float] | None:
+    """Return ``(start, end)`` (Unix seconds, minute-aligned as the window's times) of the occurrence of the
+    window made of intervals ``names`` in effect at ``now``, or ``None`` when none is.
+
+    The start is the latest one within :data:`MAX_WINDOW` before ``now`` (``start <= now``) whose
+    :func:`occurrence_end` is after ``now``.
+    """
+    for start in reversed(occurrence_starts(periods, names, now - MAX_WINDOW, MAX_WINDOW)):
+        end = occurrence_end(periods, names, start)
+        if end > now:
+            return start, end
+    return None
 
 
 def due_notice(before: Sequence[float], start: float, now: float) -> float | None:

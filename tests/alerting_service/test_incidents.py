@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.api.statuspage.data import public_title
 from monitor.escalation.incidents import incident_stats
 from monitor.escalation.policy import EscalationPolicy
 from tests.alerting_service.conftest import T0, Clock, Harness, firing_rule_alert, make_config, resolved_rule_alert
@@ -98,6 +99,24 @@ async def test_notes_and_public_updates_over_http(scoped, harness):
     assert [i["id"] for i in listed] == [inc["id"]]
     s = (await c.get("/api/v1/incidents/stats", params={"days": 7})).json()
     assert s["priorities"]["P0"]["count"] == 1 and s["priorities"]["P0"]["open"] == 1
+
+
+async def test_a_public_update_can_set_the_public_title(scoped, harness):
+    await harness.service.ingest([firing_rule_alert(API_DOWN, T0 - 60)], source="rules")
+    await harness.at(T0)
+    [inc] = await harness.store.list_incidents()
+    c, url = scoped.client, f"/api/v1/incidents/{inc['id']}"
+    r = await c.post(f"{url}/updates", json={"text": "Some searches fail; we are on it.",
+                                             "title": "  Search errors  "}, headers=auth("oncall"))
+    assert r.status_code == 201 and r.json()["public_title"] == "Search errors", r.text
+    for bad, where in [({"title": ""}, "updates"), ({"title": 7}, "updates"), ({"title": "x" * 201}, "updates"),
+                       ({"title": "Search errors"}, "notes")]:
+        r = await c.post(f"{url}/{where}", json={"text": "x", **bad}, headers=auth("oncall"))
+        assert r.status_code == 400 and r.json()["error"].startswith("title: "), (bad, r.text)
+    public = await harness.store.list_incident_events(inc["id"], public_only=True)
+    assert [(e["text"], e["detail"]) for e in public] == [
+        ("Some searches fail; we are on it.", {"status": inc["public_status"], "title": "Search errors"})]
+    assert public_title(inc["components"], public, outage=False) == "Search errors"
 
 
 def test_mtta_mttr_per_priority_against_the_sla(harness):

@@ -104,6 +104,20 @@ async def test_current_shift_whatever_the_sub_microsecond_part_of_now(oncall_api
         assert all(s["current"] is not None for s in body["schedules"] if s["name"] == "primary"), (frac, body)
 
 
+async def test_current_shift_is_found_whatever_the_clock_readings_sub_microsecond_digits(oncall_api):
+    # a reading that rounds up on its way to a (microsecond) datetime: the shift cut at "now" began
+    # after the float, and a float comparison called nobody on call (the 39-in-100 "current": null)
+    t = 1767960069.8658836
+    assert datetime.fromtimestamp(t, timezone.utc).timestamp() > t
+    oncall_api.clock.t = t
+    r = await oncall_api.client.get("/api/v1/oncall/schedules", params={"tz": "America/New_York"})
+    by_name = {s["name"]: s for s in r.json()["schedules"]}
+    assert by_name["office"]["current"] == {"person": "alice", "source": "rotation",
+                                            "start": "2026-01-09T02:30:00-05:00", "end": "2026-01-09T11:30:00-05:00"}
+    assert by_name["primary"]["current"]["person"] == "alice"
+    assert by_name["primary"]["next"][0]["person"] == "bob"
+
+
 async def test_calendar_of_the_coming_weeks_includes_config_overrides(oncall_api):
     r = await oncall_api.client.get("/api/v1/oncall/schedules/primary/shifts",
                                     params={"start": "2026-01-12T00:00:00Z", "end": "2026-01-26T00:00:00Z"})
@@ -163,6 +177,8 @@ async def test_override_create_list_remove_is_audited_and_reaches_the_lookup(onc
     ({"person": "mallory"}, "unknown person"),
     ({"end": "2026-01-10T08:00:00+01:00"}, "after start"),
     ({"start": "2026-01-10 09:00"}, "no time zone"),
+    ({"start": "2026-01-10T09:00:00"}, 'start: invalid RFC 3339 time "2026-01-10T09:00:00" (no time zone)'),
+    ({"end": "tomorrow"}, 'end: invalid RFC 3339 time "tomorrow"'),
     ({"end": "2026-06-10T09:00:00+01:00"}, "92 days"),
     ({"start": "2026-01-01T09:00:00Z", "end": "2026-01-02T09:00:00Z"}, "over already"),
     ({"comment": "x" * 1001}, "comment"),
@@ -200,3 +216,18 @@ async def test_ical_feeds_behind_secret_urls(oncall_api):
     assert (await c.get("/api/v1/oncall/schedules/office.ics")).status_code == 403
     wrong_kind = feed_token(LINK_KEY, "person", "office")  # a token is bound to its kind and name
     assert (await c.get("/api/v1/oncall/schedules/office.ics", params={"token": wrong_kind})).status_code == 403
+
+
+async def test_ical_uids_stay_the_same_from_fetch_to_fetch(oncall_api):
+    """A shift's UID is its schedule, person and real start, not the feed window's moving edge."""
+    c = oncall_api.client
+    url = (await c.get("/api/v1/oncall/feeds", headers=_auth(RO))).json()["schedules"]["primary"]
+    fetched = []
+    for t in (NOW + 20 * 86400, NOW + 20 * 86400 + 3600.5):  # window starts Jan 15: inside bob's week
+        oncall_api.clock.t = t
+        events = Calendar.from_ical((await c.get(url)).content).walk("VEVENT")
+        fetched.append([(str(e["uid"]), e.decoded("dtstart")) for e in events])
+    first, second = fetched
+    bob_week = datetime(2026, 1, 12, 8, tzinfo=timezone.utc)  # Monday 09:00 Berlin
+    assert first[0] == second[0] == (f"primary-bob-{int(bob_week.timestamp())}@codebook-monitor", bob_week)
+    assert first[:-1] == second[:len(first) - 1]

@@ -14,6 +14,7 @@ import yaml
 
 from monitor.api.deps import ApiDeps
 from monitor.api.statuspage import StatusPageDeps, uptime_svg
+from monitor.api.statuspage.data import public_title
 from monitor.config.loader import check_config_file
 from monitor.config.model import Config, StateConfig
 from monitor.daemon.uptime import UptimeRecorder, probe_components
@@ -85,7 +86,8 @@ async def page(state):
     rec.observe("api-health", result(True, NOW + 1))
     assert await rec.flush(store, NOW + 1) == 1  # increments the same day's row
 
-    inc = await store.open_incident("g", "Database unavailable", "P0", ["Database"], ["fp"], NOW - 600)
+    internal = "SLO db-availability: error budget burning 1000.0x over 1h"  # the alert's summary
+    inc = await store.open_incident("g", internal, "P0", ["Database"], ["fp"], NOW - 600)
     await store.add_incident_event(inc["id"], NOW - 500, "note", actor="alice", text="SECRET internal note")
     await store.add_incident_event(inc["id"], NOW - 400, "update", actor="alice", public=True,
                                    text="We are investigating database errors.", detail={"status": "investigating"})
@@ -112,7 +114,7 @@ async def test_status_json(page):
     assert api["days"][0]["uptime"] is None and api["uptime"] == 5 / 6
     assert (api["status"], db["status"]) == ("operational", "major_outage")
     [incident] = doc["incidents"]
-    assert incident["title"] == "Database unavailable" and incident["open"]
+    assert incident["title"] == "Database outage" and incident["open"]  # never the internal (alert) title
     assert [u["text"] for u in incident["updates"]] == ["We are investigating database errors."]
     [m] = doc["maintenance"]  # the internal window (no client notices) is not public
     assert (m["name"], m["starts_at"], m["in_progress"]) == ("monthly-maintenance", "2026-12-05T02:00:00+00:00",
@@ -126,9 +128,29 @@ async def test_status_html_is_public_mobile_and_never_shows_internal_notes(page)
     assert 'name="viewport"' in body and "<script" not in body
     assert "Scheduled maintenance" in body and "Search is read-only." in body
     assert "We are investigating database errors." in body
-    assert "SECRET" not in body and "alice" not in body
+    assert "SECRET" not in body and "alice" not in body and "error budget" not in body
+    assert "Database outage" in body
     assert body.count("<svg") == 2 and body.count("<rect") == 180
     assert "2026-12-03: 75.00% of 4 checks" in body
+
+
+async def test_a_public_update_sets_the_public_title(page):
+    [row] = await page.store.list_incidents(limit=10)
+    await page.store.add_incident_event(int(row["id"]), NOW - 300, "update", actor="alice", public=True,
+                                        text="Fix deployed.", detail={"status": "monitoring",
+                                                                      "title": "Search is slow for some clients"})
+    await page.store.add_incident_event(int(row["id"]), NOW - 200, "update", actor="alice", public=True,
+                                        text="Still watching.", detail={"status": "monitoring"})
+    [incident] = (await page.client.get("/status.json")).json()["incidents"]
+    assert incident["title"] == "Search is slow for some clients"
+    body = (await page.client.get("/status")).text
+    assert "Search is slow for some clients" in body and "error budget" not in body
+
+
+def test_public_title_without_updates():
+    assert public_title(["API"], [], outage=False) == "API degraded"
+    assert public_title(["API", "Database"], [{"detail": None}], outage=True) == "API, Database outage"
+    assert public_title([], [], outage=False) == "Service degraded"
 
 
 async def test_banner_shows_only_from_24_hours_before_and_while_in_progress(page):

@@ -6,7 +6,8 @@
   (all fail), ``unknown`` (no result yet on this replica). 90 daily bars (UTC days, oldest
   first) from ``uptime_daily`` (``monitor.daemon.uptime``): the share of probe runs that passed.
 - **Incidents**: open ones and those resolved in the last 7 days, with their *public* updates
-  only (internal notes never leave the API), newest first.
+  only (internal notes never leave the API), newest first. The title is a *public* one
+  (:func:`public_title`), never the incident's own title (the alert's summary, internal text).
 - **Maintenance**: windows with client ``notices`` (the ones announced to clients) starting
   within 24 h (the guide's rule: a banner from 24 h before) or in progress.
 
@@ -22,7 +23,7 @@ from typing import Any
 
 from monitor.notify.maintenance_notices import occurrence_end, occurrence_starts
 
-__all__ = ["StatusPageDeps", "status_data", "DAYS", "BANNER_AHEAD", "uptime_color"]
+__all__ = ["StatusPageDeps", "status_data", "public_title", "DAYS", "BANNER_AHEAD", "uptime_color"]
 
 DAYS = 90
 #: How long before a maintenance occurrence its banner shows (seconds): the guide's 24 h.
@@ -71,6 +72,21 @@ def _current(probe_names: list[str], last: Mapping[str, Any]) -> str:
     return "operational" if failing == 0 else "major_outage" if failing == len(results) else "degraded"
 
 
+def public_title(components: list[str], updates: list[dict[str, Any]], outage: bool) -> str:
+    """Return an incident's public title: the ``title`` of its latest public update that set one
+    (``POST /api/v1/incidents/{id}/updates`` with ``title``), else its components and
+    ``degraded`` (``outage`` when ``outage``: open, and every named component is in ``major_outage``),
+    e.g. ``"Database outage"``; ``"Service degraded"`` when it names no component.
+
+    :param updates: the public update rows, oldest first (``detail`` a dict or ``None``).
+    """
+    for u in reversed(updates):
+        title = (u.get("detail") or {}).get("title")
+        if isinstance(title, str) and title.strip():
+            return title.strip()
+    return f"{', '.join(components) or 'Service'} {'outage' if outage else 'degraded'}"
+
+
 async def status_data(deps: StatusPageDeps) -> dict[str, Any]:
     """Return the page's data (the ``/status.json`` document)."""
     config, now = deps.config(), deps.clock()
@@ -88,7 +104,7 @@ async def status_data(deps: StatusPageDeps) -> dict[str, Any]:
                 continue
             updates = await store.list_incident_events(int(r["id"]), public_only=True)
             incidents.append({
-                "id": int(r["id"]), "title": r["title"], "status": r["public_status"],
+                "id": int(r["id"]), "title": "", "status": r["public_status"], "_updates": updates,
                 "open": r["status"] == "open", "components": r["components"],
                 "started_at": _iso(r["opened_at"]), "resolved_at": _iso(r["resolved_at"]),
                 "updates": [{"at": _iso(u["at"]), "status": (u["detail"] or {}).get("status", ""), "text": u["text"]}
@@ -110,6 +126,11 @@ async def status_data(deps: StatusPageDeps) -> dict[str, Any]:
             state = "degraded"
         components.append({"name": name, "status": state, "days": bars,
                            "uptime": total_ok / total_checks if total_checks else None})
+    states = {c["name"].lower(): c["status"] for c in components}
+    for i in incidents:
+        outage = i["open"] and bool(i["components"]) and \
+            all(states.get(c.lower()) == "major_outage" for c in i["components"])
+        i["title"] = public_title(list(i["components"]), i.pop("_updates"), outage)
     return {"title": config.status_page.title, "updated_at": _iso(now), "components": components,
             "incidents": incidents, "maintenance": _maintenance(config, now)}
 

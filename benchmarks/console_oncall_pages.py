@@ -11,20 +11,17 @@ fetched 30 times by a logged-in responder and the median and worst times are pri
 from __future__ import annotations
 
 import asyncio
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 
+from benchmarks.console_pages import time_pages
 from tests.console.helpers import csrf_of, login
 from tests.console.test_console_oncall_http import oncall_config
 from tests.support.daemon_helpers import eventually, run_daemon
 from tests.support.notify_servers import FakeHTTP, PagerDutyEvents, webhook_sink
-
-ROUNDS = 30
 
 
 async def main() -> None:
@@ -46,16 +43,8 @@ async def main() -> None:
                 [inc, *_] = await eventually(opened, timeout=60, what="an incident")
                 r = await c.post(d.url + f"/ui/incidents/{inc['id']}/notes", data={"csrf": csrf_of(page), "text": "x"})
                 assert r.status_code == 303, r.text
-                for path in ["/ui/oncall", "/ui/oncall?tz=America/New_York", "/ui/incidents",
-                             f"/ui/incidents/{inc['id']}"]:
-                    times = []
-                    for _ in range(ROUNDS):
-                        t = time.perf_counter()
-                        r = await c.get(d.url + path)
-                        times.append((time.perf_counter() - t) * 1000)
-                        assert r.status_code == 200, (path, r.status_code)
-                    print(f"GET {path:<32} median {statistics.median(times):6.1f} ms  worst {max(times):6.1f} ms  "
-                          f"({len(r.content)} bytes)")
+                await time_pages(c, d.url, ["/ui/oncall", "/ui/oncall?tz=America/New_York", "/ui/incidents",
+                                            f"/ui/incidents/{inc['id']}"], width=32)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,22 @@ PAGES = ["/ui/", "/ui/alerts", "/ui/silences", "/ui/rules", "/ui/probes", "/ui/q
 ROUNDS = 30
 
 
+async def time_pages(client: httpx.AsyncClient, base_url: str, paths: list[str], *, width: int = 28) -> None:
+    """Fetch each of ``paths`` :data:`ROUNDS` times and print its median and worst time (ms) and size (bytes).
+
+    :raises AssertionError: a page did not answer 200.
+    """
+    for path in paths:
+        times = []
+        for _ in range(ROUNDS):
+            t = time.perf_counter()
+            r = await client.get(base_url + path)
+            times.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, (path, r.status_code)
+        print(f"GET {path:<{width}} median {statistics.median(times):6.1f} ms  worst {max(times):6.1f} ms  "
+              f"({len(r.content)} bytes)")
+
+
 async def main() -> None:
     """Start the daemon and its sinks, log in, time every page."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,15 +55,7 @@ async def main() -> None:
                     return list((await d.get("/api/v2/alerts")).json())
 
                 await eventually(firing, what="a firing alert")
-                for path in PAGES:
-                    times = []
-                    for _ in range(ROUNDS):
-                        t = time.perf_counter()
-                        r = await c.get(d.url + path)
-                        times.append((time.perf_counter() - t) * 1000)
-                        assert r.status_code == 200, (path, r.status_code)
-                    print(f"GET {path:<28} median {statistics.median(times):6.1f} ms  worst {max(times):6.1f} ms  "
-                          f"({len(r.content)} bytes)")
+                await time_pages(c, d.url, PAGES)
 
 
 if __name__ == "__main__":

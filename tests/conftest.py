@@ -1,4 +1,4 @@
-"""Shared fixtures: the real PostgreSQL (a fresh schema per test that asks for one)."""
+"""Shared fixtures: the real PostgreSQL (a fresh schema per test that asks for one), state configs."""
 
 from __future__ import annotations
 
@@ -43,3 +43,14 @@ async def sqlite_store(tmp_path):
     await store.open()
     yield store
     await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_config(request, tmp_path):
+    """The ``state:`` section, once per backend: SQLite in a temp dir, or a fresh PostgreSQL schema."""
+    from monitor.config.model import StateConfig
+
+    if request.param == "sqlite":
+        return StateConfig.model_validate({"backend": "sqlite", "path": str(tmp_path / "state.db")})
+    dsn, schema = request.getfixturevalue("pg_schema")
+    return StateConfig.model_validate({"backend": "postgres", "dsn": dsn, "schema": schema})

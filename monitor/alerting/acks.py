@@ -194,6 +194,13 @@ class Acknowledgements:
             raise NotFoundError("alert", fingerprint)
         return alert
 
+    async def _subject(self, fingerprint: str) -> tuple[Alert | None, Any, bool]:
+        """Return the held alert (:meth:`_known`), its running walk (:meth:`_walking`) and whether it
+        is acknowledged now (:meth:`_acknowledged`). :raises NotFoundError: unknown alert."""
+        alert = await self._known(fingerprint)
+        esc = self._walking(fingerprint)
+        return alert, esc, await self._acknowledged(fingerprint, esc)
+
     async def acknowledge(self, fingerprint: str, actor: str, source: str, now: float | None = None,
                           comment: str = "") -> dict[str, Any]:
         """Acknowledge an alert: stop its escalation; update Slack messages, acknowledge pages.
@@ -207,9 +214,8 @@ class Acknowledgements:
         # One store transaction: the record, audit, walk state and notices commit together, and
         # the connection is taken once, not once per write behind an intake's writes (issue 9).
         async with self.pipeline.lock, transaction_of(self.store):
-            alert = await self._known(fingerprint)
-            esc = self._walking(fingerprint)  # None: nothing to stop; the ack is still recorded
-            again = await self._acknowledged(fingerprint, esc)
+            # esc None: nothing to stop; the ack is still recorded
+            alert, esc, again = await self._subject(fingerprint)
             expires = (now + esc.snap.ack_timeout) if esc is not None and esc.snap.ack_timeout > 0 else None
             await self.store.record_ack(fingerprint, "ack", actor, now, source=source, expires_at=expires,
                                         comment=comment)
@@ -241,9 +247,7 @@ class Acknowledgements:
         # One store transaction: the record, audit, walk state and notices commit together, and
         # the connection is taken once, not once per write behind an intake's writes (issue 9).
         async with self.pipeline.lock, transaction_of(self.store):
-            alert = await self._known(fingerprint)
-            esc = self._walking(fingerprint)
-            was_acked = await self._acknowledged(fingerprint, esc)
+            alert, esc, was_acked = await self._subject(fingerprint)
             await self.store.record_ack(fingerprint, "unack", actor, now, source=source)
             await self.store.audit(actor, "unack", now, target=fingerprint, source=source)
             await self.escalations.unacknowledge(fingerprint, now, actor, alert)
@@ -297,9 +301,7 @@ class Acknowledgements:
         """
         now = self.clock() if now is None else now
         async with self.pipeline.lock, transaction_of(self.store):
-            alert = await self._known(fingerprint)
-            esc = self._walking(fingerprint)
-            was_acked = await self._acknowledged(fingerprint, esc)
+            alert, esc, was_acked = await self._subject(fingerprint)
             await self.store.audit(actor, "escalate", now, target=fingerprint, source=source,
                                    detail={"comment": comment} if comment else None)
             if esc is None:

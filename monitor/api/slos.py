@@ -15,11 +15,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from monitor.api.deps import query_deps
+from monitor.api.deps import QueryEngine, query_deps
 from monitor.api.query import error, query_error, result_json
 from monitor.errors import QueryError
 from monitor.slo.report import month_window, report_queries, report_rows
 from monitor.slo.status import fetch_status_async, status_rows
+
+
+async def slo_status(engine: QueryEngine) -> list[dict[str, Any]]:
+    """Return every SLO's status row now (:func:`monitor.slo.status.status_rows`), queried on ``engine``.
+
+    Shared by ``GET /api/v1/slos`` and the console's overview.
+
+    :raises QueryError: a query failed or hit the engine's limits.
+    """
+    t_ms = int(time.time() * 1000)
+
+    async def run(expr: str) -> list[dict[str, Any]]:
+        data = await engine.instant_query(expr, t_ms, render=result_json)
+        result = data.get("result", []) if isinstance(data, dict) else []
+        return result if isinstance(result, list) else []
+
+    return status_rows(await fetch_status_async(run))
 
 
 async def list_slos(request: Request) -> Response:
@@ -29,19 +46,11 @@ async def list_slos(request: Request) -> Response:
     traffic), ``period``, ``budget_remaining`` (ratio of the period's budget, negative when
     overspent), ``burn_rate`` (5m; 1 = on budget), ``firing`` (tier names).
     """
-    engine = query_deps(request).engine
-    t_ms = int(time.time() * 1000)
-
-    async def run(expr: str) -> list[dict[str, Any]]:
-        data = await engine.instant_query(expr, t_ms, render=result_json)
-        result = data.get("result", []) if isinstance(data, dict) else []
-        return result if isinstance(result, list) else []
-
     try:
-        results = await fetch_status_async(run)
+        rows = await slo_status(query_deps(request).engine)
     except QueryError as e:
         return query_error(e)
-    return JSONResponse({"status": "success", "data": status_rows(results)})
+    return JSONResponse({"status": "success", "data": rows})
 
 
 async def slo_report(request: Request) -> Response:

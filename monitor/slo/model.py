@@ -77,6 +77,16 @@ def _labels(value: Any) -> Any:
 LabelMap = Annotated[dict[str, str], BeforeValidator(_labels)]
 
 
+def _check_selector(v: str, example: str) -> str:
+    """Return ``v`` stripped if it is empty or label matchers in braces; raise ``ValueError`` naming ``example``."""
+    v = v.strip()
+    if v and not (v.startswith("{") and v.endswith("}")):
+        raise ValueError(f"expected label matchers in braces such as {example}")
+    if v:
+        _check_promql(f"up{v}", "selector")
+    return v
+
+
 def _check_promql(query: str, what: str) -> None:
     """Raise ``ValueError`` when ``query`` (``{{.window}}`` replaced by 5m) is not PromQL."""
     import promql_parser
@@ -132,12 +142,7 @@ class LatencySLI(_Strict):
     @field_validator("selector")
     @classmethod
     def _selector(cls, v: str) -> str:
-        v = v.strip()
-        if v and not (v.startswith("{") and v.endswith("}")):
-            raise ValueError('expected label matchers in braces such as {job="api"}')
-        if v:
-            _check_promql(f"up{v}", "selector")
-        return v
+        return _check_selector(v, '{job="api"}')
 
     @property
     def le(self) -> str:
@@ -162,12 +167,7 @@ class ProbeSLI(_Strict):
     @field_validator("selector")
     @classmethod
     def _selector(cls, v: str) -> str:
-        v = v.strip()
-        if v and not (v.startswith("{") and v.endswith("}")):
-            raise ValueError('expected label matchers in braces such as {kind="database"}')
-        if v:
-            _check_promql(f"up{v}", "selector")
-        return v
+        return _check_selector(v, '{kind="database"}')
 
     @field_validator("query")
     @classmethod
@@ -212,12 +212,7 @@ class OncallSLI(_Strict):
     @field_validator("selector")
     @classmethod
     def _selector(cls, v: str) -> str:
-        v = v.strip()
-        if v and not (v.startswith("{") and v.endswith("}")):
-            raise ValueError('expected label matchers in braces such as {instance="monitor-a:9115"}')
-        if v:
-            _check_promql(f"up{v}", "selector")
-        return v
+        return _check_selector(v, '{instance="monitor-a:9115"}')
 
     def ratio(self) -> RatioSLI:
         """Return the equivalent ratio SLI (errors: ``within_sla="false"``; ``or vector(0)`` before the first)."""

@@ -13,11 +13,12 @@ from icalendar import Calendar
 from monitor.api.deps import ApiDeps
 from monitor.api.oncall import OnCallDeps
 from monitor.api.oncall_feeds import feed_token
-from monitor.config.model import ApiConfig, StateConfig
+from monitor.config.model import ApiConfig
 from monitor.escalation.runner import EscalationRunner
 from monitor.store import open_store
 from tests.alerting_service.conftest import ApiServer
 from tests.support.alerting_helpers import load_alerting, utc
+from tests.support.state_helpers import Clock
 
 RW, RO = "ck_live_oncall_rw_token_000000001", "ck_live_oncall_ro_token_000000002"
 LINK_KEY = "link-key-for-feeds-0123456789abcdef"
@@ -41,26 +42,9 @@ schedules:
 """
 
 
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def state(request, tmp_path):
-    """The ``state:`` section: SQLite in a temp dir, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return StateConfig.model_validate({"backend": "sqlite", "path": str(tmp_path / "state.db")})
-    dsn, schema = request.getfixturevalue("pg_schema")
-    return StateConfig.model_validate({"backend": "postgres", "dsn": dsn, "schema": schema})
-
-
 @pytest.fixture
-async def oncall_api(state):
-    store = await open_store(state)
+async def oncall_api(state_config):
+    store = await open_store(state_config)
     alerting = load_alerting(ALERTING)
     api = ApiConfig.model_validate({"link_key": LINK_KEY, "tokens": [
         {"name": "alice", "token": RW}, {"name": "viewer", "token": RO, "scopes": ["read"]}]})

@@ -16,10 +16,11 @@ from monitor.api.deps import ApiDeps
 from monitor.api.statuspage import StatusPageDeps, uptime_svg
 from monitor.api.statuspage.data import public_title
 from monitor.config.loader import check_config_file
-from monitor.config.model import Config, StateConfig
+from monitor.config.model import Config
 from monitor.daemon.uptime import UptimeRecorder, probe_components
 from monitor.store import open_store
 from tests.alerting_service.conftest import ApiServer
+from tests.support.state_helpers import Clock
 
 
 def ts(*a: int) -> float:
@@ -49,29 +50,13 @@ CONFIG = {
 }
 
 
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def state(request, tmp_path):
-    if request.param == "sqlite":
-        return StateConfig.model_validate({"backend": "sqlite", "path": str(tmp_path / "state.db")})
-    dsn, schema = request.getfixturevalue("pg_schema")
-    return StateConfig.model_validate({"backend": "postgres", "dsn": dsn, "schema": schema})
-
-
 def result(ok: bool, at: float):
     return SimpleNamespace(success=ok, finished_at=at)
 
 
 @pytest.fixture
-async def page(state):
-    store = await open_store(state)
+async def page(state_config):
+    store = await open_store(state_config)
     config = Config.model_validate(CONFIG)
     clock = Clock(NOW)
     # two days of probe results through the recorder the daemon uses: yesterday 1 of 4 API runs

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import httpx
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from monitor.api.console.session import hash_password
 from tests.support.daemon_helpers import ADMIN_TOKEN, write_config
@@ -114,3 +115,20 @@ async def login(client: httpx.AsyncClient, base: str, username: str, password: s
     home = await client.get(base + "/ui/")
     assert home.status_code == 200, home.text
     return csrf_of(home.text)
+
+
+def fuzzed_posts(paths: list[str], forms: st.SearchStrategy[dict], max_examples: int) -> list[tuple[str, dict, bool]]:
+    """Return ``max_examples`` hypothesis-drawn ``(path, form, with_csrf)`` cases for console POSTs.
+
+    Drawn up front so that the caller sends them on the daemon's event loop (hypothesis' ``@given``
+    does not run coroutines).
+    """
+    pending: list[tuple[str, dict, bool]] = []
+
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(path=st.sampled_from(paths), form=forms, with_csrf=st.booleans())
+    def case(path: str, form: dict, with_csrf: bool) -> None:
+        pending.append((path, form, with_csrf))
+
+    case()
+    return pending

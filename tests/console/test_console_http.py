@@ -6,11 +6,11 @@ bounded, and the POST endpoints survive hypothesis-generated forms."""
 from __future__ import annotations
 
 import httpx
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import strategies as st
 
 from monitor.api.access import ROUTE_ACCESS
 from monitor.api.console import ROUTES
-from tests.console.helpers import PASSWORDS, PD_KEYS, console_config, csrf_of, login
+from tests.console.helpers import PASSWORDS, PD_KEYS, console_config, csrf_of, fuzzed_posts, login
 from tests.support.daemon_helpers import eventually, run_daemon
 
 PAGES = ["/ui/", "/ui/alerts", "/ui/silences", "/ui/rules", "/ui/probes", "/ui/query",
@@ -193,15 +193,8 @@ async def test_post_endpoints_survive_fuzzed_forms(tmp_path, sinks):
         fp = (await _firing(d, "BackendDown"))["fingerprint"]
         paths = ["/ui/login", "/ui/logout", f"/ui/alerts/{fp}/ack", f"/ui/alerts/{fp}/note", f"/ui/alerts/{fp}/bogus",
                  "/ui/silences", "/ui/silences/nope/expire"]
-        pending: list[tuple[str, dict, bool]] = []
-
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        @given(path=st.sampled_from(paths), form=_forms, with_csrf=st.booleans())
-        def case(path, form, with_csrf):
-            pending.append((path, form, with_csrf))
-
-        case()  # hypothesis draws the cases; they are sent here, on the daemon's event loop
-        for path, form, with_csrf in pending:
+        pending = fuzzed_posts(paths, _forms, 40)
+        for path, form, with_csrf in pending:  # sent here, on the daemon's event loop
             r = await alice.post(d.url + path, data=dict(form, csrf=csrf) if with_csrf else form)
             assert r.status_code in (303, 400, 401, 403, 404), (path, form, r.status_code, r.text[:300])
             if not with_csrf:

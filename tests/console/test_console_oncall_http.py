@@ -11,11 +11,11 @@ import re
 import sqlite3
 
 import httpx
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import strategies as st
 
 from monitor.api.access import ROUTE_ACCESS
 from monitor.api.console import ROUTES
-from tests.console.helpers import console_config, login
+from tests.console.helpers import console_config, fuzzed_posts, login
 from tests.support.daemon_helpers import eventually, run_daemon
 
 #: Two schedules: a weekly rotation (alice, bob) and business hours (carol, Monday to Friday 09:00–17:00 UTC).
@@ -217,15 +217,8 @@ async def test_post_forms_survive_fuzzed_input(tmp_path, sinks):
         csrf = await login(alice, d.url, "alice")
         paths = ["/ui/oncall/overrides", "/ui/oncall/overrides/1/remove", "/ui/oncall/overrides/x/remove",
                  "/ui/incidents/1/notes", "/ui/incidents/1/updates", "/ui/incidents/zz/notes"]
-        pending: list[tuple[str, dict, bool]] = []
-
-        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        @given(path=st.sampled_from(paths), form=_forms, with_csrf=st.booleans())
-        def case(path, form, with_csrf):
-            pending.append((path, form, with_csrf))
-
-        case()  # hypothesis draws the cases; they are sent here, on the daemon's event loop
-        for path, form, with_csrf in pending:
+        pending = fuzzed_posts(paths, _forms, 60)
+        for path, form, with_csrf in pending:  # sent here, on the daemon's event loop
             r = await alice.post(d.url + path, data=dict(form, csrf=csrf) if with_csrf else form)
             assert r.status_code in (303, 400, 403, 404), (path, form, r.status_code, r.text[:300])
             if not with_csrf:

@@ -23,6 +23,7 @@ from monitor.notify.status_webhook import check_webhook_url, url_shape_error, wi
 from monitor.store import open_store
 from tests.alerting_service.conftest import ApiServer
 from tests.support.notify_servers import FakeHTTP, FakeSMTP
+from tests.support.state_helpers import Clock
 
 LINK_KEY = "status-link-key-0123456789abcdef"
 DAY, HOUR = 86400.0, 3600.0
@@ -54,22 +55,6 @@ def config(smarthost: str) -> Config:
     })
 
 
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def state(request, tmp_path):
-    if request.param == "sqlite":
-        return StateConfig.model_validate({"backend": "sqlite", "path": str(tmp_path / "state.db")})
-    dsn, schema = request.getfixturevalue("pg_schema")
-    return StateConfig.model_validate({"backend": "postgres", "dsn": dsn, "schema": schema})
-
-
 def mails(smtp) -> list[tuple[str, str, str]]:
     out = []
     for _, rcpt, raw in smtp.handler.messages:
@@ -78,10 +63,10 @@ def mails(smtp) -> list[tuple[str, str, str]]:
     return out
 
 
-async def test_subscribe_confirm_notices_unsubscribe(state):
+async def test_subscribe_confirm_notices_unsubscribe(state_config):
     with FakeSMTP() as smtp:
         cfg = config(smtp.smarthost)
-        store = await open_store(state)
+        store = await open_store(state_config)
         clock = Clock(START - 8 * DAY)
         integrations = build_integrations(cfg.receivers, clock=clock)
         deps = ApiDeps(settings=lambda: cfg.api, status_page=StatusPageDeps(

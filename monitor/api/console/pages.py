@@ -26,9 +26,8 @@ from monitor.api.console.render import PALETTE, line_chart, sparkline
 from monitor.api.console.session import Viewer
 from monitor.api.deps import deps_of
 from monitor.api.oncall import on_call_now
-from monitor.api.query import result_json
+from monitor.api.slos import slo_status
 from monitor.errors import NotFoundError, QueryError
-from monitor.slo.status import fetch_status_async, status_rows
 
 #: The query page's ranges, and the points drawn per series.
 QUERY_RANGES = ("5m", "15m", "1h", "3h", "6h", "12h", "1d", "2d", "7d")
@@ -167,20 +166,12 @@ async def probe_rows(request: Request) -> list[dict[str, Any]]:
 
 
 async def slo_rows(request: Request) -> tuple[list[dict[str, Any]], str]:
-    """Return the SLO status rows (:func:`monitor.slo.status.status_rows`) and an error text (``""``)."""
+    """Return the SLO status rows (:func:`monitor.api.slos.slo_status`) and an error text (``""``)."""
     queries = deps_of(request).queries
     if queries is None:
         return [], ""
-    engine = queries.engine
-    t_ms = int(time.time() * 1000)
-
-    async def run(expr: str) -> list[dict[str, Any]]:
-        data = await engine.instant_query(expr, t_ms, render=result_json)
-        result = data.get("result", []) if isinstance(data, dict) else []
-        return result if isinstance(result, list) else []
-
     try:
-        return status_rows(await fetch_status_async(run)), ""
+        return await slo_status(queries.engine), ""
     except QueryError as e:
         return [], str(e)
 

@@ -120,7 +120,7 @@ class Leadership:
 
     def schedule(self) -> None:
         """Add the ``leader:check`` job, and the leader jobs when leading."""
-        self.scheduler.add_interval_job("leader:check", self.check, self.interval, first_delay=self.interval)
+        self.scheduler.add_interval_job("leader:check", self._check_job, self.interval, first_delay=self.interval)
         if self.is_leader:
             self._add_leader_jobs()
 
@@ -158,6 +158,15 @@ class Leadership:
 
     # -- role changes ---------------------------------------------------------------------------
 
+    async def _check_job(self) -> None:
+        """:meth:`check` as the ``leader:check`` job. Stopping, the scheduler cancels a running
+        job: a check cancelled mid take-over has given the lock back, and ends quietly rather
+        than as a job that "raised an exception" with a traceback in the log."""
+        try:
+            await self.check()
+        except asyncio.CancelledError:
+            log.info("leader check interrupted by shutdown")
+
     async def check(self) -> bool:
         """Keep, take or give up the leadership; return whether this replica leads now."""
         async with self._lock:
@@ -175,6 +184,9 @@ class Leadership:
             if held and not self.is_leader:
                 try:
                     await self._take_over()
+                except asyncio.CancelledError:
+                    await self._step_down()  # give the lock back (see _check_job)
+                    raise
                 except Exception as exc:  # noqa: BLE001 - give the lock back; retried next check
                     log.error("taking over the leadership failed; releasing the lock",
                               extra={"error": f"{type(exc).__name__}: {exc}"})

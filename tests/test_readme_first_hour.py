@@ -118,7 +118,7 @@ def test_the_test_section_gives_the_duration_and_where_the_conformance_scripts_c
     from tests.support.conformance import ENV, REPO_ROOT, conformance_dir
 
     text = _section("Test")
-    assert "about 10 minutes on 2 idle cores" in text and "quiet machine" in text
+    assert "about 20 minutes on 2 cores" in text and "quiet machine" in text
     lines = _sh_lines(text)
     for tag, folder in (("v2.53.5", "promql"), ("v3.5.0", "promql-v3")):
         assert any(line.startswith(f"git clone -q --depth 1 --branch {tag} https://github.com/prometheus/prometheus ")
